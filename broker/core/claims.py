@@ -1,0 +1,125 @@
+"""The broker's claim vocabulary and the one table that maps it to each protocol's names.
+
+OIDC names follow OpenID Connect Core 1.0 §5.1 (standard claims) and §5.4 (scopes). SAML names are the
+LDAP/X.500 attribute OIDs of the eduPerson / inetOrgPerson schemas in the ``urn:oid:`` form required by the
+SAML V2.0 X.500/LDAP Attribute Profile (NameFormat ``...:attrname-format:uri``), with their friendly names
+for SPs that use ``...:attrname-format:basic``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+NAMEFORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+NAMEFORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
+NAMEFORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
+
+ClaimValue = str | bool | int | Mapping[str, str]
+
+
+class ClaimKind(Enum):
+    STRING = "string"
+    BOOLEAN = "boolean"
+    DATE = "date"  # ISO 8601 YYYY-MM-DD (OIDC Core §5.1 birthdate)
+    ADDRESS = "address"  # OIDC Core §5.1.1 address structure
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the vocabulary and its names in each protocol."""
+
+    name: str
+    kind: ClaimKind
+    oidc_name: str | None
+    oidc_scope: str | None
+    saml_uri: str | None
+    saml_friendly: str | None
+    description: str
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("email", ClaimKind.STRING, "email", "email",
+          "urn:oid:0.9.2342.19200300.100.1.3", "mail", "e-mail address"),
+    Claim("email_verified", ClaimKind.BOOLEAN, "email_verified", "email", None, None,
+          "whether the upstream verified the e-mail address"),
+    Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", "first name"),
+    Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", "last name"),
+    Claim("name", ClaimKind.STRING, "name", "profile",
+          "urn:oid:2.16.840.1.113730.3.1.241", "displayName", "full name for display"),
+    Claim("preferred_username", ClaimKind.STRING, "preferred_username", "profile",
+          "urn:oid:0.9.2342.19200300.100.1.1", "uid", "user name at the upstream"),
+    Claim("birthdate", ClaimKind.DATE, "birthdate", "profile",
+          "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", "date of birth"),
+    Claim("locale", ClaimKind.STRING, "locale", "profile",
+          "urn:oid:2.16.840.1.113730.3.1.39", "preferredLanguage", "preferred language"),
+    Claim("phone_number", ClaimKind.STRING, "phone_number", "phone",
+          "urn:oid:2.5.4.20", "telephoneNumber", "telephone number"),
+    Claim("phone_number_verified", ClaimKind.BOOLEAN, "phone_number_verified", "phone", None, None,
+          "whether the upstream verified the telephone number"),
+    Claim("address", ClaimKind.ADDRESS, "address", "address",
+          "urn:oid:2.5.4.16", "postalAddress", "postal address"),
+)
+
+BY_NAME: Mapping[str, Claim] = {c.name: c for c in CLAIMS}
+_BY_OIDC: Mapping[str, Claim] = {c.oidc_name: c for c in CLAIMS if c.oidc_name}
+_BY_SAML: Mapping[str, Claim] = {
+    **{c.saml_uri: c for c in CLAIMS if c.saml_uri},
+    **{c.saml_friendly: c for c in CLAIMS if c.saml_friendly},
+}
+
+
+def claim(name: str) -> Claim:
+    """The claim called ``name``; ``KeyError`` for a name outside the vocabulary."""
+    return BY_NAME[name]
+
+
+def from_oidc_name(oidc_name: str) -> Claim | None:
+    return _BY_OIDC.get(oidc_name)
+
+
+def from_saml_name(name: str, friendly_name: str | None = None) -> Claim | None:
+    """Map a SAML attribute (by ``Name``, falling back to ``FriendlyName``) to a claim."""
+    found = _BY_SAML.get(name)
+    if found is None and friendly_name:
+        found = _BY_SAML.get(friendly_name)
+    return found
+
+
+def claims_for_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Claims that the OIDC scopes ``profile``/``email``/``address``/``phone`` request (OIDC Core §5.4)."""
+    wanted = set(scopes)
+    return frozenset(c.name for c in CLAIMS if c.oidc_scope in wanted)
+
+
+def coerce(claim_def: Claim, value: object) -> ClaimValue | None:
+    """Normalize an upstream value to the claim's kind; ``None`` when it cannot be trusted as that kind.
+
+    Booleans arrive as ``true``/``"true"`` (Apple sends strings); anything else is not a boolean.
+    """
+    if claim_def.kind is ClaimKind.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return None
+    if claim_def.kind is ClaimKind.ADDRESS:
+        if isinstance(value, Mapping):
+            return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int)}
+        if isinstance(value, str) and value:
+            return {"formatted": value}
+        return None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def as_text(value: ClaimValue) -> str:
+    """One string for protocols that carry only strings (SAML AttributeValue)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return value.get("formatted") or "\n".join(v for v in value.values() if v)
+    return str(value)

@@ -1,0 +1,115 @@
+"""Errors of the broker, each carrying its wire form in both protocols.
+
+    BrokerError                      SAML top-level / second-level status         OIDC error
+    ├── InvalidRequest               Requester                                     invalid_request
+    │   ├── UnknownParty             Requester / RequestDenied                     unauthorized_client
+    │   ├── UnregisteredReturnUrl    Requester / RequestDenied                     invalid_request
+    │   ├── UnsupportedBinding       Requester / UnsupportedBinding                invalid_request
+    │   ├── InvalidSignature         Requester / RequestDenied                     invalid_request
+    │   └── RequestExpired           Requester / RequestDenied                     invalid_request
+    ├── LoginStateInvalid            Responder / AuthnFailed                       access_denied
+    ├── NoPassive                    Responder / NoPassive                         login_required
+    ├── InsufficientAssurance        Responder / NoAuthnContext                    unmet_authentication_requirements
+    ├── UnknownUpstream              Responder / NoAvailableIDP                    invalid_request
+    ├── UpstreamError                Responder / AuthnFailed                       access_denied
+    │   └── UpstreamVerificationFailed
+    └── ServiceUnavailable           Responder                                     temporarily_unavailable
+
+Messages are shown to people: they say what went wrong without echoing untrusted input or secrets.
+(SAML 2.0 Core §3.2.2.2 status codes; OAuth 2.0 RFC 6749 §4.1.2.1 and OIDC Core §3.1.2.6 error codes.)
+"""
+
+from __future__ import annotations
+
+SAML_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+SAML_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+_S = "urn:oasis:names:tc:SAML:2.0:status:"
+
+
+class BrokerError(Exception):
+    saml_status: str = SAML_RESPONDER
+    saml_substatus: str | None = None
+    oidc_error: str = "server_error"
+    http_status: int = 400
+    default_message: str = "The sign-in could not be completed."
+
+    def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
+        self.message = message or self.default_message
+        #: for the operator's log only, never shown to the person or the party
+        self.detail = detail
+        super().__init__(self.message)
+
+
+class InvalidRequest(BrokerError):
+    saml_status = SAML_REQUESTER
+    oidc_error = "invalid_request"
+    default_message = "The application sent a sign-in request the broker cannot accept."
+
+
+class UnknownParty(InvalidRequest):
+    saml_substatus = _S + "RequestDenied"
+    oidc_error = "unauthorized_client"
+    default_message = "The application that sent you here is not registered with this sign-in service."
+
+
+class UnregisteredReturnUrl(InvalidRequest):
+    saml_substatus = _S + "RequestDenied"
+    default_message = "The application asked to send you back to an address it has not registered."
+
+
+class UnsupportedBinding(InvalidRequest):
+    saml_substatus = _S + "UnsupportedBinding"
+    default_message = "The application used a way of sending the request that is not supported."
+
+
+class InvalidSignature(InvalidRequest):
+    saml_substatus = _S + "RequestDenied"
+    default_message = "The application's sign-in request was not signed correctly."
+
+
+class RequestExpired(InvalidRequest):
+    saml_substatus = _S + "RequestDenied"
+    default_message = "The application's sign-in request is too old or not yet valid. Please try again."
+
+
+class LoginStateInvalid(BrokerError):
+    saml_substatus = _S + "AuthnFailed"
+    oidc_error = "access_denied"
+    default_message = (
+        "This sign-in has expired or was already completed. Please go back to the application and start again."
+    )
+
+
+class NoPassive(BrokerError):
+    saml_substatus = _S + "NoPassive"
+    oidc_error = "login_required"
+    default_message = "You are not signed in, and the application asked not to show a sign-in page."
+
+
+class InsufficientAssurance(BrokerError):
+    saml_substatus = _S + "NoAuthnContext"
+    oidc_error = "unmet_authentication_requirements"
+    default_message = "The sign-in method used is not strong enough for this application."
+
+
+class UnknownUpstream(BrokerError):
+    saml_substatus = _S + "NoAvailableIDP"
+    oidc_error = "invalid_request"
+    default_message = "The requested sign-in provider is not available for this application."
+
+
+class UpstreamError(BrokerError):
+    saml_substatus = _S + "AuthnFailed"
+    oidc_error = "access_denied"
+    http_status = 502
+    default_message = "The sign-in provider did not complete the sign-in."
+
+
+class UpstreamVerificationFailed(UpstreamError):
+    default_message = "The answer from the sign-in provider could not be verified, so you were not signed in."
+
+
+class ServiceUnavailable(BrokerError):
+    oidc_error = "temporarily_unavailable"
+    http_status = 503
+    default_message = "The sign-in service is temporarily unavailable. Please try again in a few minutes."

@@ -1,0 +1,100 @@
+"""The login pipeline, written against the ports (DESIGN: the flow of one login, steps 2, 3 and 5).
+
+Adapters do steps 1, 4 and 6 (parse, go upstream, answer); this module decides what happens between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from broker.core import errors
+from broker.core.linking import resolve_account
+from broker.core.model import DownstreamParty, LoginRequest, LoginResult, UpstreamIdentity, UpstreamParty
+from broker.core.ports import AccountStore, Registry
+from broker.core.profile import profile_for_login
+from broker.core.release import releasable_claims, release
+from broker.core.sessions import SsoSession
+
+
+@dataclass(frozen=True)
+class UpstreamChoice:
+    """Either one upstream to go to directly, or the candidates for the discovery page."""
+
+    direct: UpstreamParty | None
+    candidates: tuple[UpstreamParty, ...]
+
+
+def party_for(registry: Registry, request: LoginRequest) -> DownstreamParty:
+    party = registry.downstream(request.downstream)
+    if party is None:
+        raise errors.UnknownParty(detail=f"downstream {request.downstream!r} is no longer registered")
+    return party
+
+
+def candidate_upstreams(registry: Registry, party: DownstreamParty) -> tuple[UpstreamParty, ...]:
+    allowed = set(party.allowed_upstreams)
+    return tuple(u for u in registry.upstreams() if not allowed or u.name in allowed)
+
+
+def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRequest) -> UpstreamChoice:
+    """Step 3: the request's hint, else the only allowed upstream, else the discovery page.
+
+    Hints name an upstream by its name or its issuer/entity id. When a party names upstreams and none of
+    them may be used, the login fails (SAML Core §3.4.1.3: NoAvailableIDP) rather than silently using
+    another one.
+    """
+    candidates = candidate_upstreams(registry, party)
+    if not candidates:
+        raise errors.UnknownUpstream(detail=f"no upstream is allowed for {party.party_id!r}")
+    if request.upstream_hints:
+        by_key = {key: u for u in candidates for key in (u.name, u.issuer)}
+        for hint in request.upstream_hints:
+            if hint in by_key:
+                return UpstreamChoice(by_key[hint], candidates)
+        raise errors.UnknownUpstream(detail=f"hints {request.upstream_hints!r} not allowed for {party.party_id!r}")
+    if len(candidates) == 1:
+        return UpstreamChoice(candidates[0], candidates)
+    return UpstreamChoice(None, candidates)
+
+
+def check_upstream_allowed(registry: Registry, party: DownstreamParty, upstream_name: str) -> UpstreamParty:
+    for candidate in candidate_upstreams(registry, party):
+        if candidate.name == upstream_name:
+            return candidate
+    raise errors.UnknownUpstream(detail=f"upstream {upstream_name!r} not allowed for {party.party_id!r}")
+
+
+def complete_login(
+    store: AccountStore,
+    party: DownstreamParty,
+    request: LoginRequest,
+    identity: UpstreamIdentity,
+    now: datetime,
+    policy_allows: frozenset[str],
+) -> LoginResult:
+    """Step 5 after an upstream sign-in: assurance, account, profile, release."""
+    if request.acr_values and identity.acr not in request.acr_values:
+        raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} not in {request.acr_values!r}")
+    account, created = resolve_account(store, identity, now)
+    allowed = releasable_claims(party, request, policy_allows)
+    return LoginResult(request=request, account=account, released=release(profile_for_login(identity), allowed),
+                       upstream=identity.upstream, acr=identity.acr, auth_time=identity.auth_time,
+                       created_account=created, amr=identity.amr)
+
+
+def answer_from_session(
+    store: AccountStore,
+    party: DownstreamParty,
+    request: LoginRequest,
+    session: SsoSession,
+    policy_allows: frozenset[str],
+) -> LoginResult:
+    """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``)."""
+    account = store.get(session.account_id)
+    if account is None:
+        raise errors.LoginStateInvalid(detail="the SSO session's account no longer exists")
+    allowed = releasable_claims(party, request, policy_allows)
+    released = release(store.last_claims(account.account_id), allowed)
+    return LoginResult(request=request, account=account, released=released,
+                       upstream=session.upstream, acr=session.acr, auth_time=session.auth_time)

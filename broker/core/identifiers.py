@@ -1,0 +1,23 @@
+"""Subject identifiers handed to downstreams.
+
+A pairwise identifier is different for every downstream sector and cannot be correlated across them,
+yet stable for one account: HMAC-SHA256(secret, sector || 0x00 || account id). It meets SAML 2.0 Core
+§8.3.7 (persistent identifier: opaque, pairwise, not reused) and OIDC Core §8.1 (pairwise ``sub``).
+The secret comes from configuration; losing it changes every identifier, so the broker refuses to start
+without one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+MIN_SECRET_BYTES = 32
+
+
+def pairwise_id(secret: bytes, sector: str, account_id: str) -> str:
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the pairwise secret must have at least {MIN_SECRET_BYTES} bytes")
+    mac = hmac.new(secret, sector.encode() + b"\x00" + account_id.encode(), hashlib.sha256).digest()
+    return base64.b32encode(mac).decode("ascii").rstrip("=").lower()

@@ -1,0 +1,150 @@
+"""The data that crosses layers: what a downstream asked for, what an upstream asserted, who the citizen is.
+
+All frozen; adapters build them from protocol messages and read them back when answering.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+
+from broker.core.claims import ClaimValue
+
+
+class Protocol(Enum):
+    SAML = "saml"
+    OIDC = "oidc"
+
+
+@dataclass(frozen=True)
+class DownstreamParty:
+    """A relying party as the core sees it; protocol details stay with the adapter's registry."""
+
+    party_id: str
+    protocol: Protocol
+    display_name: str
+    requested_claims: frozenset[str]
+    allowed_upstreams: tuple[str, ...] = ()  # empty: every registered upstream
+
+
+@dataclass(frozen=True)
+class UpstreamParty:
+    """An identity provider as the core sees it."""
+
+    name: str
+    protocol: Protocol
+    display_name: str
+    issuer: str
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """What a downstream asked for, protocol-neutral (DESIGN: the flow of one login, step 1).
+
+    ``return_to`` has already been checked against the party's registration by the adapter.
+    ``protocol_state`` is opaque to the core: the adapter's own fields it needs to answer
+    (SAML binding, NameID policy), as strings.
+    """
+
+    downstream: str
+    protocol: Protocol
+    return_to: str
+    request_id: str | None
+    relay_state: str | None
+    requested_claims: frozenset[str]
+    acr_values: tuple[str, ...] = ()
+    force_authn: bool = False
+    passive: bool = False
+    upstream_hints: tuple[str, ...] = ()
+    protocol_state: tuple[tuple[str, str], ...] = ()
+
+    def state(self, key: str, default: str = "") -> str:
+        return dict(self.protocol_state).get(key, default)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "downstream": self.downstream,
+            "protocol": self.protocol.value,
+            "return_to": self.return_to,
+            "request_id": self.request_id,
+            "relay_state": self.relay_state,
+            "requested_claims": sorted(self.requested_claims),
+            "acr_values": list(self.acr_values),
+            "force_authn": self.force_authn,
+            "passive": self.passive,
+            "upstream_hints": list(self.upstream_hints),
+            "protocol_state": [list(p) for p in self.protocol_state],
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> LoginRequest:
+        raw = json.loads(text)
+        return cls(
+            downstream=raw["downstream"],
+            protocol=Protocol(raw["protocol"]),
+            return_to=raw["return_to"],
+            request_id=raw["request_id"],
+            relay_state=raw["relay_state"],
+            requested_claims=frozenset(raw["requested_claims"]),
+            acr_values=tuple(raw["acr_values"]),
+            force_authn=bool(raw["force_authn"]),
+            passive=bool(raw["passive"]),
+            upstream_hints=tuple(raw["upstream_hints"]),
+            protocol_state=tuple((str(k), str(v)) for k, v in raw["protocol_state"]),
+        )
+
+
+@dataclass(frozen=True)
+class UpstreamIdentity:
+    """What an upstream asserted, after its adapter verified it.
+
+    ``claims`` are in the broker's vocabulary (see ``core.claims``); values the adapter could not map
+    are dropped, never guessed.
+    """
+
+    upstream: str
+    issuer: str
+    subject: str
+    claims: Mapping[str, ClaimValue]
+    acr: str | None
+    auth_time: datetime
+    amr: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkedIdentity:
+    """(upstream issuer, upstream subject) -> account; unique, never keyed on e-mail."""
+
+    account_id: str
+    issuer: str
+    subject: str
+    upstream: str
+    first_used: datetime
+    last_used: datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What the downstream adapter needs to answer: who, which claims it may release, how they signed in."""
+
+    request: LoginRequest
+    account: Account
+    released: Mapping[str, ClaimValue]
+    upstream: str
+    acr: str | None
+    auth_time: datetime
+    created_account: bool = False
+    amr: tuple[str, ...] = field(default=())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

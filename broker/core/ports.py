@@ -1,0 +1,74 @@
+"""Interfaces the core needs from the outside world (``typing.Protocol``).
+
+Implementations live in ``broker.storage`` and ``broker.registry``; test fakes must satisfy these under
+``mypy --strict`` as well, so they cannot drift from the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from broker.core.claims import ClaimValue
+from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class AccountStore(Protocol):
+    def find_by_identity(self, issuer: str, subject: str) -> Account | None:
+        """The account the identity (issuer, subject) is linked to, if any."""
+        ...
+
+    def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
+        """Create an account linked to ``identity``, atomically.
+
+        When another request linked the same (issuer, subject) first, return that account and ``False``;
+        two concurrent first logins of one identity therefore make exactly one account.
+        """
+        ...
+
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+        """Note that ``identity`` signed in now: last use, last assurance, the claims it asserted."""
+        ...
+
+    def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
+        """The claims the account's most recently used identity asserted (empty when unknown)."""
+        ...
+
+    def get(self, account_id: str) -> Account | None: ...
+
+    def identities(self, account_id: str) -> Sequence[LinkedIdentity]: ...
+
+
+class PendingStore(Protocol):
+    """Server-side state of logins in progress, keyed by unguessable handles; each handle is single-use."""
+
+    def put(self, kind: str, payload: str, expires_at: datetime) -> str:
+        """Store ``payload`` and return a new unguessable handle for it."""
+        ...
+
+    def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
+        """Store ``payload`` under a handle the caller generated (an OAuth ``state``)."""
+        ...
+
+    def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+        """The payload, if the handle exists, is of ``kind`` and has not expired; it stays stored."""
+        ...
+
+    def take(self, kind: str, handle: str, now: datetime) -> str | None:
+        """Remove and return the payload; of two concurrent takes of one handle, only one gets it."""
+        ...
+
+
+class Registry(Protocol):
+    def downstream(self, party_id: str) -> DownstreamParty | None: ...
+
+    def upstream(self, name: str) -> UpstreamParty | None: ...
+
+    def upstreams(self) -> Sequence[UpstreamParty]: ...

@@ -1,0 +1,22 @@
+"""What a downstream may receive: data minimization.
+
+A downstream receives the intersection of what it requested (SAML RequestedAttribute in its metadata,
+OIDC scopes/claims) and what release policy allows; nothing else, in either protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from broker.core.claims import ClaimValue
+from broker.core.model import DownstreamParty, LoginRequest
+
+
+def releasable_claims(party: DownstreamParty, request: LoginRequest, policy_allows: frozenset[str]) -> frozenset[str]:
+    """Claim names this login may release: (registered or requested in this login) and allowed by policy."""
+    asked = party.requested_claims | request.requested_claims
+    return frozenset(asked & policy_allows)
+
+
+def release(profile: Mapping[str, ClaimValue], allowed: frozenset[str]) -> Mapping[str, ClaimValue]:
+    return {name: value for name, value in profile.items() if name in allowed}

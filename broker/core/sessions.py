@@ -1,0 +1,83 @@
+"""Single sign-on session rules.
+
+An SSO session belongs to one browser. It may answer a new login request without going upstream again
+only when (SAML 2.0 Core §3.4.1 ForceAuthn; OIDC Core §3.1.2.1 prompt/max_age):
+
+- it has not expired and is not older than the request's maximum age;
+- the request does not force re-authentication;
+- the upstream used is one the requesting party allows;
+- the assurance (acr) it reached is one the request accepts, when the request names any.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from broker.core.model import DownstreamParty, LoginRequest, Protocol
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A downstream this SSO session answered; single logout notifies each."""
+
+    party_id: str
+    protocol: Protocol
+    subject: str
+
+
+@dataclass(frozen=True)
+class SsoSession:
+    account_id: str
+    upstream: str
+    acr: str | None
+    auth_time: datetime
+    expires_at: datetime
+    participants: tuple[Participant, ...] = ()
+
+    def with_participant(self, participant: Participant) -> SsoSession:
+        if participant in self.participants:
+            return self
+        return replace(self, participants=(*self.participants, participant))
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "account_id": self.account_id,
+            "upstream": self.upstream,
+            "acr": self.acr,
+            "auth_time": self.auth_time.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "participants": [[p.party_id, p.protocol.value, p.subject] for p in self.participants],
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> SsoSession:
+        raw = json.loads(text)
+        return cls(
+            account_id=raw["account_id"],
+            upstream=raw["upstream"],
+            acr=raw["acr"],
+            auth_time=datetime.fromisoformat(raw["auth_time"]),
+            expires_at=datetime.fromisoformat(raw["expires_at"]),
+            participants=tuple(Participant(p[0], Protocol(p[1]), p[2]) for p in raw["participants"]),
+        )
+
+
+def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,
+                now: datetime, lifetime: timedelta) -> SsoSession:
+    return SsoSession(account_id, upstream, acr, auth_time, now + lifetime)
+
+
+def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,
+              max_age: timedelta | None = None) -> bool:
+    """Whether ``session`` may answer ``request`` without a new upstream sign-in (rules in the module doc)."""
+    if session is None or request.force_authn or now >= session.expires_at:
+        return False
+    if max_age is not None and now - session.auth_time > max_age:
+        return False
+    if party.allowed_upstreams and session.upstream not in party.allowed_upstreams:
+        return False
+    if request.upstream_hints and session.upstream not in request.upstream_hints:
+        return False
+    return not (request.acr_values and session.acr not in request.acr_values)
