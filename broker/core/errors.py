@@ -6,7 +6,8 @@
     │   ├── UnregisteredReturnUrl    Requester / RequestDenied                     invalid_request
     │   ├── UnsupportedBinding       Requester / UnsupportedBinding                invalid_request
     │   ├── InvalidSignature         Requester / RequestDenied                     invalid_request
-    │   └── RequestExpired           Requester / RequestDenied                     invalid_request
+    │   ├── RequestExpired           Requester / RequestDenied                     invalid_request
+    │   └── UnsupportedNameIdFormat  Requester / InvalidNameIDPolicy               invalid_request
     ├── LoginStateInvalid            Responder / AuthnFailed                       access_denied
     ├── NoPassive                    Responder / NoPassive                         login_required
     ├── InsufficientAssurance        Responder / NoAuthnContext                    unmet_authentication_requirements
@@ -113,3 +114,8 @@ class ServiceUnavailable(BrokerError):
     oidc_error = "temporarily_unavailable"
     http_status = 503
     default_message = "The sign-in service is temporarily unavailable. Please try again in a few minutes."
+
+
+class UnsupportedNameIdFormat(InvalidRequest):
+    saml_substatus = _S + "InvalidNameIDPolicy"
+    default_message = "The application asked for a kind of user identifier this service does not issue."

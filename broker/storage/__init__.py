@@ -1,0 +1,15 @@
+"""SQL storage of the broker: accounts and linked identities, pending login state, schema migrations."""
+
+from broker.storage.accounts import SqlAccountStore
+from broker.storage.db import create_engine_for, session_factory
+from broker.storage.migrate import current_revision, upgrade
+from broker.storage.pending import SqlPendingStore
+
+__all__ = [
+    "SqlAccountStore",
+    "SqlPendingStore",
+    "create_engine_for",
+    "current_revision",
+    "session_factory",
+    "upgrade",
+]

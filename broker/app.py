@@ -1,0 +1,122 @@
+"""``create_app``: settings -> extensions -> blueprints -> error handlers (DESIGN: layout).
+
+Production runs ``gunicorn "broker:create_app()"``, reading the same settings as ``broker run``
+(``BROKER_CONFIG`` names the config file).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+from flask_session import Session as FlaskSession
+from flask_sqlalchemy import SQLAlchemy
+from werkzeug.wrappers import Response
+
+from broker.config import Settings, load_settings
+from broker.downstream.saml_server import IdpServers
+from broker.keys import load_keyring
+from broker.registry import FileRegistry
+from broker.storage import SqlAccountStore, SqlPendingStore, create_engine_for
+from broker.storage.migrate import current_revision, head_revision
+from broker.web import login, pages, saml_idp
+from broker.web.services import Services, describe_upstream, idp_settings
+
+log = logging.getLogger(__name__)
+LANGUAGES = ("en",)
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def _session_config(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="broker_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Cross-site POSTs (SAML HTTP-POST binding) carry the cookie only with SameSite=None, which
+        # browsers accept only on Secure cookies; on plain-http localhost, Lax is the working choice.
+        SESSION_COOKIE_SAMESITE="None" if settings.secure_cookies else "Lax",
+        SESSION_PERMANENT=False,
+        PERMANENT_SESSION_LIFETIME=settings.sso_session_lifetime,
+        SESSION_KEY_PREFIX="broker:",
+    )
+    if settings.session_type == "redis":
+        import redis
+
+        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(settings.redis_url or ""))
+    else:
+        app.config.update(
+            SESSION_TYPE="sqlalchemy",
+            SQLALCHEMY_DATABASE_URI=settings.database_url,
+            SESSION_SQLALCHEMY_TABLE="browser_sessions",
+            SESSION_CLEANUP_N_REQUESTS=200,
+        )
+        app.config["SESSION_SQLALCHEMY"] = SQLAlchemy(app)
+    FlaskSession(app)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy",
+                       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                       "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.endpoint != "static":
+        headers.setdefault("Cache-Control", "no-store")
+    if request.scheme == "https":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def create_app(config: Settings | str | Path | None = None, *, http: requests.Session | None = None) -> Flask:
+    """The broker as a WSGI app. ``config`` is Settings, a config file path, or None (``BROKER_CONFIG``)."""
+    settings = config if isinstance(config, Settings) else load_settings(Path(config) if config else None)
+    keys = load_keyring(settings.certs_dir)
+    engine = create_engine_for(settings.database_url)
+    if current_revision(settings.database_url) != head_revision():
+        raise NotMigrated(f"the database at {engine.url.render_as_string(hide_password=True)} is not at the "
+                          "current schema; run 'broker migrate' (or 'broker init')")
+
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    _session_config(app, settings)
+    Babel(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0])
+
+    @app.context_processor
+    def _page_globals() -> dict[str, Any]:
+        return {"brand_name": "City sign-in", "get_locale": get_locale}
+
+    app.extensions["broker"] = Services(
+        settings=settings,
+        keys=keys,
+        registry=FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream),
+        accounts=SqlAccountStore(engine),
+        pending=SqlPendingStore(engine),
+        idp=IdpServers(idp_settings(settings, keys)),
+        http=http or requests.Session(),
+        engine=engine,
+    )
+    for blueprint in (pages.bp, saml_idp.bp, login.bp):
+        app.register_blueprint(blueprint)
+    pages.register_error_handlers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Dispose of the app's database connections (its own engine and the session store's)."""
+    services: Services = app.extensions["broker"]
+    services.close()
+    session_db = app.config.get("SESSION_SQLALCHEMY")
+    if session_db is not None:
+        with app.app_context():
+            for engine in session_db.engines.values():
+                engine.dispose()

@@ -1,0 +1,155 @@
+"""The ``broker`` command. Every subcommand runs unattended: no prompts, exit status 0 on success,
+1 when the work failed or found problems, 2 for a usage error; ``--json`` where it prints data.
+
+    broker init [FOLDER] [--demo] [--base-url URL] [--database-url URL] [--force]
+    broker run [--host H] [--port P]          development server (+ DEMO peers when enabled)
+    broker migrate                            bring the database schema up to date
+    broker check [--json]                     validate config, keys and every registration
+    broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
+    broker sp add FILE | list | remove ENTITY_ID
+    broker upstream add NAME ... | list | remove NAME | presets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from broker import cli_parties
+from broker.config import ConfigError, Settings, load_settings
+from broker.keys import KeyRingError
+
+
+class CommandError(Exception):
+    """A failure to report on stderr with exit status 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from broker.instance import InstanceExists, InstanceOptions, init_instance
+
+    options = InstanceOptions(Path(args.folder), args.base_url, args.database_url, args.demo)
+    try:
+        config = init_instance(options, force=args.force)
+    except InstanceExists as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"created {config}")
+    print(f"start it with: broker --config {config} run")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from broker.storage import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print("database schema is current")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from broker.app import create_app
+    from broker.storage import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    if settings.demo.enabled:
+        from broker.demo.runner import start_demo_peers
+
+        for line in start_demo_peers(settings):
+            print(line)
+    print(f"broker: {settings.base_url}  (IdP metadata: {settings.base_url}/saml2/idp/metadata)")
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from broker.keys import load_keyring
+    from broker.registry import FileRegistry
+    from broker.web.services import describe_upstream
+
+    settings = _settings(args)
+    load_keyring(settings.certs_dir)
+    snapshot = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream).snapshot
+    report = {
+        "saml_sps": sorted(snapshot.saml.sps),
+        "upstreams": sorted(snapshot.upstream_parties),
+        "problems": list(snapshot.problems),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{len(report['saml_sps'])} SAML SPs, {len(report['upstreams'])} upstreams")
+        for problem in report["problems"]:
+            print(f"problem: {problem}")
+    return 1 if report["problems"] else 0
+
+
+def cmd_metadata(args: argparse.Namespace) -> int:
+    from broker.downstream.saml_server import IdpServers
+    from broker.keys import load_keyring
+    from broker.registry.saml_sps import load_sp_catalog
+    from broker.web.services import idp_settings
+
+    settings = _settings(args)
+    servers = IdpServers(idp_settings(settings, load_keyring(settings.certs_dir)))
+    xml = servers.metadata_xml(load_sp_catalog(settings.metadata_dir))
+    if args.output:
+        Path(args.output).write_text(xml)
+    else:
+        sys.stdout.write(xml + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
+    parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create an instance folder")
+    p.add_argument("folder", nargs="?", default=".")
+    p.add_argument("--base-url", default="http://127.0.0.1:5000")
+    p.add_argument("--database-url", default=None)
+    p.add_argument("--demo", action="store_true", help="also register the DEMO app and DEMO provider")
+    p.add_argument("--force", action="store_true", help="overwrite an existing broker.toml")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("run", help="serve with the development server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_run)
+
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("check", help="validate config, keys and registrations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("metadata", help="print the broker's own metadata")
+    p.add_argument("role", choices=["idp"])
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_metadata)
+
+    cli_parties.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (CommandError, ConfigError, KeyRingError, cli_parties.PartyError) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""``broker sp ...`` and ``broker upstream ...``: register parties by writing the same files an
+integrator would drop into ``metadata/``, after validating them exactly as the broker will."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from broker.config import load_settings
+from broker.registry import RegistrationError, parse_registration
+from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
+from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
+from broker.upstream.presets import PRESETS
+
+
+class PartyError(Exception):
+    pass
+
+
+def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
+    settings = load_settings(Path(args.config) if args.config else None)
+    return settings.metadata_dir, settings.instance_dir
+
+
+def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print("  ".join(str(row.get(c, "")) for c in columns))
+
+
+def sp_add(args: argparse.Namespace) -> int:
+    metadata_dir, _ = _folders(args)
+    source = Path(args.file)
+    if not source.is_file():
+        raise PartyError(f"{source} does not exist")
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / SP_FOLDER).mkdir()
+        shutil.copy(source, Path(scratch) / SP_FOLDER / source.name)
+        catalog = load_sp_catalog(Path(scratch))
+    if catalog.problems or not catalog.sps:
+        raise PartyError("; ".join(catalog.problems) or f"{source} describes no SAML service provider")
+    name = args.name or re.sub(r"[^a-zA-Z0-9_.-]", "_", source.stem)
+    target = metadata_dir / SP_FOLDER / f"{name}.xml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    _print(args, [{"entity_id": e, "file": str(target)} for e in sorted(catalog.sps)], ("entity_id", "file"))
+    return 0
+
+
+def sp_list(args: argparse.Namespace) -> int:
+    metadata_dir, _ = _folders(args)
+    catalog = load_sp_catalog(metadata_dir)
+    rows = [{"entity_id": sp.entity_id, "name": sp.display_name, "file": sp.source.name,
+             "claims": sorted(sp.requested_claims)} for sp in catalog.sps.values()]
+    _print(args, rows, ("entity_id", "name", "file"))
+    return 1 if catalog.problems else 0
+
+
+def sp_remove(args: argparse.Namespace) -> int:
+    metadata_dir, _ = _folders(args)
+    sp = load_sp_catalog(metadata_dir).sps.get(args.entity_id)
+    if sp is None:
+        raise PartyError(f"no registered SP has entity id {args.entity_id}")
+    sp.source.unlink()
+    print(f"removed {sp.source}")
+    return 0
+
+
+def upstream_add(args: argparse.Namespace) -> int:
+    metadata_dir, instance_dir = _folders(args)
+    raw: dict[str, Any] = {"name": args.name, "protocol": "oidc", "client_id": args.client_id}
+    for key in ("preset", "issuer", "display_name", "client_secret_env", "client_secret_file"):
+        if getattr(args, key):
+            raw[key] = getattr(args, key)
+    if args.scope:
+        raw["scopes"] = args.scope
+    if args.preset and args.preset not in PRESETS:
+        raise PartyError(f"unknown preset {args.preset!r}; known: {', '.join(sorted(PRESETS))}")
+    try:
+        parse_registration(raw, instance_dir)
+    except RegistrationError as exc:
+        raise PartyError(str(exc)) from exc
+    target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
+    if target.exists() and not args.force:
+        raise PartyError(f"{target} exists; use --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(raw, indent=2) + "\n")
+    _print(args, [{"name": args.name, "file": str(target)}], ("name", "file"))
+    return 0
+
+
+def upstream_list(args: argparse.Namespace) -> int:
+    metadata_dir, instance_dir = _folders(args)
+    found, problems = load_upstreams(metadata_dir, instance_dir)
+    rows = [{"name": r.name, "protocol": r.protocol, "preset": r.preset, "issuer": r.issuer,
+             "client_id": r.client_id} for r in found.values()]
+    _print(args, rows, ("name", "protocol", "preset", "issuer"))
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
+def upstream_remove(args: argparse.Namespace) -> int:
+    metadata_dir, _ = _folders(args)
+    target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
+    if not target.exists():
+        raise PartyError(f"no upstream named {args.name}")
+    target.unlink()
+    print(f"removed {target}")
+    return 0
+
+
+def upstream_presets(args: argparse.Namespace) -> int:
+    rows = [{"preset": name, "issuer": p.issuer, "display_name": p.display_name} for name, p in PRESETS.items()]
+    _print(args, rows, ("preset", "issuer", "display_name"))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    sp = sub.add_parser("sp", help="downstream SAML service providers").add_subparsers(dest="sp", required=True)
+    p = sp.add_parser("add", help="validate and register SP metadata")
+    p.add_argument("file")
+    p.add_argument("--name", help="file name under metadata/saml-sp (default: the file's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=sp_add)
+    p = sp.add_parser("list")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=sp_list)
+    p = sp.add_parser("remove")
+    p.add_argument("entity_id")
+    p.set_defaults(func=sp_remove)
+
+    up = sub.add_parser("upstream", help="upstream identity providers").add_subparsers(dest="up", required=True)
+    p = up.add_parser("add", help="register an OpenID Connect provider")
+    p.add_argument("name")
+    p.add_argument("--preset", help="a known provider's defaults (see 'broker upstream presets')")
+    p.add_argument("--issuer", help="issuer URL (discovery at ISSUER/.well-known/openid-configuration)")
+    p.add_argument("--client-id", required=True)
+    secret = p.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--client-secret-env", help="environment variable holding the client secret")
+    secret.add_argument("--client-secret-file", help="file holding the client secret")
+    p.add_argument("--display-name")
+    p.add_argument("--scope", action="append", help="a scope to request (repeatable)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=upstream_add)
+    p = up.add_parser("list")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=upstream_list)
+    p = up.add_parser("remove")
+    p.add_argument("name")
+    p.set_defaults(func=upstream_remove)
+    p = up.add_parser("presets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=upstream_presets)

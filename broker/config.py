@@ -1,0 +1,215 @@
+"""Settings: read once at start-up from a TOML file and ``BROKER_*`` environment variables, validated,
+then frozen.
+
+Precedence: environment over file over defaults. Relative paths in the file are relative to the
+file's folder (the instance folder). Secrets are never values in the file: each is read from an
+environment variable (``BROKER_SECRET_KEY``, ``BROKER_PAIRWISE_SECRET``) or from a file named in the
+config (``secret_key_file``, ``pairwise_secret_file``), so the config file can be committed safely.
+All problems are reported together in one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from broker.core.claims import BY_NAME
+from broker.core.identifiers import MIN_SECRET_BYTES
+
+CONFIG_ENV = "BROKER_CONFIG"
+DEFAULT_CONFIG_NAME = "broker.toml"
+DEFAULT_RELEASE = ("email", "email_verified", "given_name", "family_name", "name")
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str], source: str) -> None:
+        self.problems = problems
+        text = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid broker configuration ({source}):\n{text}")
+
+
+@dataclass(frozen=True)
+class SamlSettings:
+    idp_entity_id: str
+    clock_skew: timedelta
+    request_max_age: timedelta
+    want_authn_requests_signed: bool
+    assertion_lifetime: timedelta
+    allow_sha1: bool
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    enabled: bool
+    provider_port: int
+    app_port: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    base_url: str
+    database_url: str
+    metadata_dir: Path
+    certs_dir: Path
+    session_type: str  # "sqlalchemy" (embedded default) or "redis"
+    redis_url: str | None
+    sso_session_lifetime: timedelta
+    pending_login_lifetime: timedelta
+    release_claims: frozenset[str]
+    saml: SamlSettings
+    demo: DemoSettings
+    secret_key: bytes = field(repr=False)
+    pairwise_secret: bytes = field(repr=False)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+class _Reader:
+    """Reads typed values from the merged file + environment, collecting every problem."""
+
+    def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str], base: Path) -> None:
+        self.data, self.environ, self.base, self.problems = data, environ, base, list[str]()
+
+    def _raw(self, section: str, key: str, default: Any) -> Any:
+        env = f"BROKER_{key.upper()}" if section == "broker" else f"BROKER_{section.upper()}_{key.upper()}"
+        if env in self.environ:
+            return self.environ[env]
+        table = self.data.get(section, {})
+        return table.get(key, default) if isinstance(table, Mapping) else default
+
+    def text(self, section: str, key: str, default: str) -> str:
+        value = self._raw(section, key, default)
+        if not isinstance(value, str):
+            self.problems.append(f"[{section}] {key} must be a string")
+            return default
+        return value
+
+    def number(self, section: str, key: str, default: int, low: int, high: int) -> int:
+        value = self._raw(section, key, default)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.problems.append(f"[{section}] {key} must be a whole number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self.problems.append(f"[{section}] {key} must be between {low} and {high}, got {number}")
+        return number
+
+    def flag(self, section: str, key: str, default: bool) -> bool:
+        value = self._raw(section, key, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        self.problems.append(f"[{section}] {key} must be true or false, got {value!r}")
+        return default
+
+    def path(self, section: str, key: str, default: str) -> Path:
+        path = Path(self.text(section, key, default)).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+    def secret(self, key: str, env: str, min_bytes: int) -> bytes:
+        """A secret from ``env`` or from the file named by ``key``; never from the config file itself."""
+        if env in self.environ:
+            value = self.environ[env].encode()
+            origin = f"environment variable {env}"
+        else:
+            file_setting = self.data.get("broker", {}).get(key)
+            if not file_setting:
+                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [broker] {key}")
+                return b""
+            path = Path(file_setting) if Path(file_setting).is_absolute() else self.base / file_setting
+            try:
+                value = path.read_bytes().strip()
+            except OSError as exc:
+                self.problems.append(f"cannot read {key} {path}: {exc.strerror}")
+                return b""
+            origin = str(path)
+        if len(value) < min_bytes:
+            self.problems.append(f"the secret from {origin} is shorter than {min_bytes} bytes")
+        return value
+
+
+def _database_url(raw: str, base: Path) -> str:
+    """``sqlite:///relative.db`` is taken relative to the instance folder, like every other path."""
+    prefix = "sqlite:///"
+    if raw.startswith(prefix) and not raw.startswith(prefix + "/") and raw != "sqlite://":
+        return prefix + str(base / raw[len(prefix):])
+    return raw
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise ``ConfigError`` listing every problem found."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = Path(env.get(CONFIG_ENV, DEFAULT_CONFIG_NAME))
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError([f"{path} does not exist; create an instance with 'broker init'"], str(path))
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(path)) from exc
+    read = _Reader(data, env, path.parent)
+
+    base_url = read.text("broker", "base_url", "http://127.0.0.1:5000").rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        read.problems.append(f"[broker] base_url must be an http(s) URL, got {base_url!r}")
+    elif parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        read.problems.append("[broker] base_url must use https (plain http is allowed only on localhost)")
+    session_type = read.text("broker", "session_type", "sqlalchemy")
+    redis_url = read.text("broker", "redis_url", "") or None
+    if session_type not in ("sqlalchemy", "redis"):
+        read.problems.append(f"[broker] session_type must be 'sqlalchemy' or 'redis', got {session_type!r}")
+    elif session_type == "redis" and not redis_url:
+        read.problems.append("[broker] session_type 'redis' needs redis_url (or BROKER_REDIS_URL)")
+    release = data.get("broker", {}).get("release_claims", list(DEFAULT_RELEASE))
+    unknown = [c for c in release if c not in BY_NAME] if isinstance(release, list) else ["(not a list)"]
+    if unknown:
+        read.problems.append(f"[broker] release_claims has unknown claims: {', '.join(map(str, unknown))}")
+
+    saml = SamlSettings(
+        idp_entity_id=read.text("saml", "idp_entity_id", "") or base_url + "/saml2/idp/metadata",
+        clock_skew=timedelta(seconds=read.number("saml", "clock_skew_seconds", 120, 0, 600)),
+        request_max_age=timedelta(seconds=read.number("saml", "request_max_age_seconds", 300, 30, 3600)),
+        want_authn_requests_signed=read.flag("saml", "want_authn_requests_signed", False),
+        assertion_lifetime=timedelta(seconds=read.number("saml", "assertion_lifetime_seconds", 300, 60, 3600)),
+        allow_sha1=read.flag("saml", "allow_sha1", False),
+    )
+    demo = DemoSettings(
+        enabled=read.flag("demo", "enabled", False),
+        provider_port=read.number("demo", "provider_port", 5001, 1024, 65535),
+        app_port=read.number("demo", "app_port", 5002, 1024, 65535),
+    )
+    settings = Settings(
+        instance_dir=path.parent,
+        base_url=base_url,
+        database_url=_database_url(read.text("broker", "database_url", "sqlite:///broker.db"), path.parent),
+        metadata_dir=read.path("broker", "metadata_dir", "metadata"),
+        certs_dir=read.path("broker", "certs_dir", "certs"),
+        session_type=session_type,
+        redis_url=redis_url,
+        sso_session_lifetime=timedelta(hours=read.number("broker", "sso_session_hours", 8, 1, 24 * 30)),
+        pending_login_lifetime=timedelta(minutes=read.number("broker", "pending_login_minutes", 15, 1, 120)),
+        release_claims=frozenset(release) if not unknown else frozenset(DEFAULT_RELEASE),
+        saml=saml,
+        demo=demo,
+        secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
+        pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
+    )
+    if read.problems:
+        raise ConfigError(read.problems, str(path))
+    return settings

@@ -1,0 +1,98 @@
+"""Answers to SAML SPs: signed Responses over the HTTP-POST binding (SAML 2.0 Bindings §3.5).
+
+Success: Response and Assertion both signed (RSA-SHA256, exclusive c14n), Audience = SP entity id,
+SubjectConfirmationData Recipient = ACS URL, InResponseTo and NotOnOrAfter set, a pairwise persistent
+NameID (SAML 2.0 Core §8.3.7) or a one-time transient one, attributes under the names and NameFormat
+the SP uses. Errors: a signed Response with the error's status codes (SAML 2.0 Core §3.2.2.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from saml2 import samlp
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from broker.core import errors
+from broker.core.identifiers import pairwise_id
+from broker.core.model import LoginRequest, LoginResult
+from broker.downstream.saml_server import IdpServers
+from broker.registry import SpCatalog
+from broker.saml.attributes import to_ava
+
+AC_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
+
+
+@dataclass(frozen=True)
+class PostForm:
+    """An HTTP-POST binding message: the page posts ``fields`` to ``url``."""
+
+    url: str
+    fields: tuple[tuple[str, str], ...]
+
+
+def subject_id(servers: IdpServers, request: LoginRequest, account_id: str) -> str:
+    """The persistent NameID value this SP sees for this account: stable, pairwise, opaque."""
+    return pairwise_id(servers.settings.pairwise_secret, request.downstream, account_id)
+
+
+def _name_id(servers: IdpServers, request: LoginRequest, account_id: str) -> Any:
+    if request.state("nameid_format") == NAMEID_FORMAT_TRANSIENT:
+        return NameID(format=NAMEID_FORMAT_TRANSIENT, text="_" + secrets.token_hex(20))
+    return NameID(
+        format=NAMEID_FORMAT_PERSISTENT,
+        name_qualifier=servers.settings.entity_id,
+        sp_name_qualifier=request.downstream,
+        text=subject_id(servers, request, account_id),
+    )
+
+
+def _form(request: LoginRequest, xml: str) -> PostForm:
+    fields = [("SAMLResponse", base64.b64encode(xml.encode()).decode("ascii"))]
+    if request.relay_state:
+        fields.append(("RelayState", request.relay_state))
+    return PostForm(request.return_to, tuple(fields))
+
+
+def authn_response(servers: IdpServers, catalog: SpCatalog, result: LoginResult,
+                   authenticating_authority: str | None) -> PostForm:
+    request = result.request
+    authn = {
+        "class_ref": result.acr or AC_UNSPECIFIED,
+        "authn_instant": int(result.auth_time.timestamp()),
+    }
+    if authenticating_authority:
+        authn["authn_auth"] = authenticating_authority  # SAML 2.0 Core §2.7.2.2 AuthenticatingAuthority
+    xml = servers.server(catalog).create_authn_response(
+        identity=to_ava(result.released),
+        in_response_to=request.request_id,
+        destination=request.return_to,
+        sp_entity_id=request.downstream,
+        name_id=_name_id(servers, request, result.account.account_id),
+        authn=authn,
+        sign_response=True,
+        sign_assertion=True,
+        sign_alg=SIG_RSA_SHA256,
+        digest_alg=DIGEST_SHA256,
+    )
+    return _form(request, str(xml))
+
+
+def error_response(servers: IdpServers, catalog: SpCatalog, request: LoginRequest,
+                   error: errors.BrokerError) -> PostForm:
+    inner = samlp.StatusCode(value=error.saml_substatus) if error.saml_substatus else None
+    status = samlp.Status(
+        status_code=samlp.StatusCode(value=error.saml_status, status_code=inner),
+        status_message=samlp.StatusMessage(text=error.message),
+    )
+    # pysaml2's public create_error_response forces the top-level code to Responder; the SP must
+    # see Requester for its own mistakes (SAML 2.0 Core §3.2.2.2), so build it from the parts.
+    xml = servers.server(catalog)._response(
+        request.request_id, request.return_to, status, sign=True, sp_entity_id=request.downstream,
+        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256,
+    )
+    return _form(request, str(xml))

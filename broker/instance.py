@@ -1,0 +1,118 @@
+"""``broker init``: a new instance folder with config, keys, secrets, metadata folders and database.
+
+Layout::
+
+    broker.toml            settings (no secrets in it: it may be committed)
+    certs/                 signing.key (0600), signing.crt, session.secret (0600), pairwise.secret (0600)
+    metadata/saml-sp/      downstream SAML SP metadata files
+    metadata/upstreams/    upstream provider registrations
+    broker.db              the embedded SQLite database (when no database URL is given)
+
+With ``demo=True`` it also registers the DEMO SAML app and the DEMO OpenID provider on localhost.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.demo.saml_app import DemoAppSettings, metadata_xml
+from broker.keys import generate_keyring, write_private
+from broker.registry.saml_sps import SP_FOLDER
+from broker.registry.upstreams import UPSTREAM_FOLDER
+from broker.storage import upgrade
+
+DEMO_UPSTREAM = "demo"
+DEMO_CLIENT_ID = "broker-demo"
+
+
+class InstanceExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    folder: Path
+    base_url: str = "http://127.0.0.1:5000"
+    database_url: str | None = None
+    demo: bool = False
+    demo_provider_port: int = 5001
+    demo_app_port: int = 5002
+
+
+def _config_text(options: InstanceOptions) -> str:
+    database = options.database_url or "sqlite:///broker.db"
+    return f"""# Broker settings. Secrets are not written here: they live in certs/ (mode 0600) or come from
+# BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET. Every key can be overridden by BROKER_<KEY> (or
+# BROKER_<SECTION>_<KEY>) in the environment.
+[broker]
+base_url = "{options.base_url}"
+database_url = "{database}"
+metadata_dir = "metadata"
+certs_dir = "certs"
+secret_key_file = "certs/session.secret"
+pairwise_secret_file = "certs/pairwise.secret"
+sso_session_hours = 8
+pending_login_minutes = 15
+release_claims = ["email", "email_verified", "given_name", "family_name", "name"]
+
+[saml]
+clock_skew_seconds = 120
+request_max_age_seconds = 300
+want_authn_requests_signed = false
+assertion_lifetime_seconds = 300
+
+[demo]
+enabled = {"true" if options.demo else "false"}
+provider_port = {options.demo_provider_port}
+app_port = {options.demo_app_port}
+"""
+
+
+def demo_provider_url(options: InstanceOptions) -> str:
+    return f"http://127.0.0.1:{options.demo_provider_port}"
+
+
+def _register_demo(options: InstanceOptions) -> None:
+    folder = options.folder
+    app_settings = demo_app_settings(folder, options.base_url, options.demo_app_port)
+    generate_keyring(folder / "certs" / "demo-app", "DEMO city app")
+    (folder / "metadata" / SP_FOLDER / "demo-app.xml").write_text(metadata_xml(app_settings))
+    write_private(folder / "certs" / "demo-client.secret", secrets.token_urlsafe(32).encode())
+    registration = {
+        "name": DEMO_UPSTREAM, "protocol": "oidc", "display_name": "DEMO provider (test citizen)",
+        "issuer": demo_provider_url(options), "client_id": DEMO_CLIENT_ID,
+        "client_secret_file": "certs/demo-client.secret",
+    }
+    (folder / "metadata" / UPSTREAM_FOLDER / f"{DEMO_UPSTREAM}.json").write_text(json.dumps(registration, indent=2))
+
+
+def demo_app_settings(folder: Path, base_url: str, port: int) -> DemoAppSettings:
+    keys = folder / "certs" / "demo-app"
+    return DemoAppSettings(base_url=f"http://127.0.0.1:{port}", key_file=keys / "signing.key",
+                           cert_file=keys / "signing.crt", broker_metadata_url=base_url + "/saml2/idp/metadata")
+
+
+def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
+    """Create the instance; refuses to overwrite an existing config unless ``force``."""
+    folder = options.folder.resolve()
+    config = folder / "broker.toml"
+    if config.exists() and not force:
+        raise InstanceExists(f"{config} already exists; use --force to overwrite it (keys are kept)")
+    for sub in ("certs", f"metadata/{SP_FOLDER}", f"metadata/{UPSTREAM_FOLDER}"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    config.write_text(_config_text(options))
+    certs = folder / "certs"
+    if not (certs / "signing.key").exists():
+        generate_keyring(certs, "broker " + options.base_url)
+    for name in ("session.secret", "pairwise.secret"):
+        if not (certs / name).exists():
+            write_private(certs / name, secrets.token_urlsafe(48).encode())
+    if options.demo:
+        _register_demo(InstanceOptions(folder, options.base_url, options.database_url, True,
+                                       options.demo_provider_port, options.demo_app_port))
+    database = options.database_url or f"sqlite:///{folder / 'broker.db'}"
+    upgrade(database)
+    return config

@@ -1,0 +1,94 @@
+"""The registry: every party the broker knows, from the ``metadata/`` folder.
+
+Files are re-read when the folder changes (checked at most every few seconds, on use), so a file
+dropped in by an integrator or by ``broker sp add`` takes effect without a restart. A reload builds a
+complete new snapshot and swaps it in one assignment; requests in flight keep the snapshot they began
+with. A file that fails to load is skipped and reported; the rest stay registered.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.core.model import DownstreamParty, UpstreamParty
+from broker.registry.saml_sps import SP_FOLDER, SpCatalog, load_sp_catalog
+from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, load_upstreams
+
+DescribeUpstream = Callable[[UpstreamRegistration], UpstreamParty]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    fingerprint: tuple[tuple[str, int, int], ...]
+    saml: SpCatalog
+    upstreams: Mapping[str, UpstreamRegistration]
+    upstream_parties: Mapping[str, UpstreamParty]
+    problems: tuple[str, ...]
+
+
+def _fingerprint(metadata_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    entries = []
+    for folder in (SP_FOLDER, UPSTREAM_FOLDER):
+        for path in sorted((metadata_dir / folder).glob("*")):
+            if path.is_file():
+                stat = path.stat()
+                entries.append((f"{folder}/{path.name}", stat.st_mtime_ns, stat.st_size))
+    return tuple(entries)
+
+
+class FileRegistry:
+    """Implements ``broker.core.ports.Registry`` over the metadata folder."""
+
+    def __init__(self, metadata_dir: Path, instance_dir: Path, describe: DescribeUpstream,
+                 check_interval: float = 2.0) -> None:
+        self.metadata_dir, self.instance_dir, self._describe = metadata_dir, instance_dir, describe
+        self._interval = check_interval
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._snapshot = self._load()
+
+    def _load(self) -> Snapshot:
+        fingerprint = _fingerprint(self.metadata_dir)
+        saml = load_sp_catalog(self.metadata_dir)
+        upstreams, problems = load_upstreams(self.metadata_dir, self.instance_dir)
+        parties = {}
+        for name, registration in list(upstreams.items()):
+            try:
+                parties[name] = self._describe(registration)
+            except ValueError as exc:
+                problems.append(f"{UPSTREAM_FOLDER}/{name}: {exc}")
+                del upstreams[name]
+        return Snapshot(fingerprint, saml, upstreams, parties, tuple([*saml.problems, *problems]))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        if now - self._checked >= self._interval and self._lock.acquire(blocking=False):
+            try:
+                self._checked = now
+                if _fingerprint(self.metadata_dir) != self._snapshot.fingerprint:
+                    self._snapshot = self._load()
+            finally:
+                self._lock.release()
+        return self._snapshot
+
+    def reload(self) -> Snapshot:
+        with self._lock:
+            self._snapshot = self._load()
+            self._checked = time.monotonic()
+            return self._snapshot
+
+    # broker.core.ports.Registry
+    def downstream(self, party_id: str) -> DownstreamParty | None:
+        sp = self.snapshot.saml.sps.get(party_id)
+        return sp.party() if sp else None
+
+    def upstream(self, name: str) -> UpstreamParty | None:
+        return self.snapshot.upstream_parties.get(name)
+
+    def upstreams(self) -> Sequence[UpstreamParty]:
+        return list(self.snapshot.upstream_parties.values())

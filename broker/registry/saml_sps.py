@@ -1,0 +1,110 @@
+"""Downstream SAML service providers, registered by dropping their metadata XML into
+``metadata/saml-sp/``.
+
+Each file is loaded on its own: one broken file is reported and skipped, the others stay registered.
+What the core needs becomes a frozen ``SamlSp``; the pysaml2 metadata store itself is handed only to
+the SAML IdP adapter, which needs it for endpoints and signing certificates (SAML 2.0 Metadata §2.4.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saml2.config import Config
+from saml2.mdstore import MetadataStore
+from saml2.s_utils import UnknownSystemEntity
+
+from broker.core.claims import NAMEFORMAT_BASIC, NAMEFORMAT_URI
+from broker.core.model import DownstreamParty, Protocol
+from broker.saml.attributes import claims_named, converters
+
+log = logging.getLogger(__name__)
+SP_FOLDER = "saml-sp"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+
+
+@dataclass(frozen=True)
+class SamlSp:
+    entity_id: str
+    display_name: str
+    requested_claims: frozenset[str]
+    required_claims: frozenset[str]
+    attribute_name_format: str
+    authn_requests_signed: bool
+    acs_post_urls: tuple[str, ...]
+    source: Path
+
+    def party(self) -> DownstreamParty:
+        return DownstreamParty(self.entity_id, Protocol.SAML, self.display_name, self.requested_claims)
+
+
+@dataclass(frozen=True)
+class SpCatalog:
+    sps: dict[str, SamlSp]
+    metadata: Any  # pysaml2 MetadataStore: for the SAML IdP adapter only
+    problems: tuple[str, ...]
+
+
+def _display_name(mds: Any, entity_id: str) -> str:
+    try:
+        for info in mds.mdui_uiinfo(entity_id) or []:
+            for name in info.get("display_name", []):
+                if name.get("text"):
+                    return str(name["text"])
+    except (KeyError, AttributeError, TypeError):
+        pass
+    return str(mds.name(entity_id) or entity_id)
+
+
+def _describe(mds: Any, entity_id: str, source: Path) -> SamlSp:
+    descriptor = mds[entity_id]["spsso_descriptor"][0]
+    requirement = mds.attribute_requirement(entity_id) or {"required": [], "optional": []}
+    required = [(a["name"], a.get("friendly_name")) for a in requirement.get("required", [])]
+    optional = [(a["name"], a.get("friendly_name")) for a in requirement.get("optional", [])]
+    formats = {a.get("name_format") for a in requirement.get("required", []) + requirement.get("optional", [])}
+    acs = mds.assertion_consumer_service(entity_id, BINDING_POST) or []
+    return SamlSp(
+        entity_id=entity_id,
+        display_name=_display_name(mds, entity_id),
+        requested_claims=claims_named(required + optional),
+        required_claims=claims_named(required),
+        attribute_name_format=NAMEFORMAT_BASIC if formats == {NAMEFORMAT_BASIC} else NAMEFORMAT_URI,
+        authn_requests_signed=str(descriptor.get("authn_requests_signed", "false")).lower() == "true",
+        acs_post_urls=tuple(str(e["location"]) for e in acs),
+        source=source,
+    )
+
+
+def new_metadata_store() -> Any:
+    config = Config()
+    config.attribute_converters = converters()
+    return MetadataStore(config.attribute_converters, config)
+
+
+def load_sp_catalog(metadata_dir: Path) -> SpCatalog:
+    mds = new_metadata_store()
+    sps: dict[str, SamlSp] = {}
+    problems: list[str] = []
+    for path in sorted((metadata_dir / SP_FOLDER).glob("*.xml")):
+        before = set(mds.keys())
+        try:
+            mds.load("local", str(path))
+            added = [e for e in mds.keys() if e not in before]  # noqa: SIM118 - MetadataStore is not iterable
+            for entity_id in added:
+                if "spsso_descriptor" not in mds[entity_id]:
+                    continue
+                sp = _describe(mds, entity_id, path)
+                if not sp.acs_post_urls:
+                    problems.append(f"{path.name}: {entity_id} has no HTTP-POST AssertionConsumerService; skipped")
+                    continue
+                sps[entity_id] = sp
+        except (UnknownSystemEntity, ValueError, KeyError, TypeError, OSError, SyntaxError) as exc:
+            problems.append(f"{path.name}: not usable SAML metadata ({type(exc).__name__}: {exc})")
+        except Exception as exc:
+            problems.append(f"{path.name}: not usable SAML metadata ({type(exc).__name__})")
+    for problem in problems:
+        log.warning("metadata skipped: %s", problem)
+    return SpCatalog(sps=sps, metadata=mds, problems=tuple(problems))

@@ -1,0 +1,123 @@
+"""Upstream identity providers, registered by JSON files in ``metadata/upstreams/`` (or ``broker
+upstream add``, which writes the same file).
+
+A file names the provider and how to reach it, never its secret::
+
+    {"name": "google", "protocol": "oidc", "preset": "google",
+     "client_id": "1234.apps.googleusercontent.com",
+     "client_secret_env": "GOOGLE_CLIENT_SECRET"}
+
+The client secret comes from ``client_secret_env`` (an environment variable) or ``client_secret_file``
+(a file path, relative to the instance folder), so the metadata folder can live in git.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+UPSTREAM_FOLDER = "upstreams"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+PROTOCOLS = ("oidc",)
+_KNOWN_KEYS = {
+    "name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
+    "client_secret_file", "scopes", "authorization_params",
+}
+
+
+class RegistrationError(ValueError):
+    """A registration file or command names something invalid; the message says what."""
+
+
+@dataclass(frozen=True)
+class UpstreamRegistration:
+    name: str
+    protocol: str
+    preset: str | None
+    display_name: str | None
+    issuer: str | None
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: tuple[str, ...] | None
+    authorization_params: tuple[tuple[str, str], ...]
+    source: Path | None
+
+
+def _secret(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, str]) -> str:
+    if "client_secret" in raw:
+        raise RegistrationError("a client secret must not be written in the file: use client_secret_env "
+                                "or client_secret_file")
+    if env := raw.get("client_secret_env"):
+        if env not in environ:
+            raise RegistrationError(f"the environment variable {env} (client_secret_env) is not set")
+        return environ[env]
+    if file := raw.get("client_secret_file"):
+        path = Path(file) if Path(file).is_absolute() else instance_dir / file
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise RegistrationError(f"cannot read client_secret_file {path}: {exc.strerror}") from exc
+    raise RegistrationError("client_secret_env or client_secret_file is required")
+
+
+def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, str] | None = None,
+                       source: Path | None = None) -> UpstreamRegistration:
+    """Validate one registration; ``RegistrationError`` says what is wrong."""
+    env = os.environ if environ is None else environ
+    unknown = set(raw) - _KNOWN_KEYS - {"client_secret"}
+    if unknown:
+        raise RegistrationError(f"unknown settings: {', '.join(sorted(unknown))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise RegistrationError("name must be 1-63 lowercase letters, digits, '-' or '_'")
+    protocol = raw.get("protocol", "oidc")
+    if protocol not in PROTOCOLS:
+        raise RegistrationError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    client_id = raw.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise RegistrationError("client_id is required")
+    issuer = raw.get("issuer")
+    if issuer is not None and (not isinstance(issuer, str) or not issuer.startswith(("https://", "http://"))):
+        raise RegistrationError("issuer must be an https URL")
+    if not issuer and not raw.get("preset"):
+        raise RegistrationError("issuer is required unless a preset provides it")
+    scopes = raw.get("scopes")
+    if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
+        raise RegistrationError("scopes must be a list of strings")
+    params = raw.get("authorization_params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise RegistrationError("authorization_params must map names to strings")
+    return UpstreamRegistration(
+        name=name, protocol=protocol, preset=raw.get("preset"), display_name=raw.get("display_name"),
+        issuer=issuer, client_id=client_id, client_secret=_secret(raw, instance_dir, env),
+        scopes=tuple(scopes) if scopes is not None else None,
+        authorization_params=tuple(sorted(params.items())), source=source,
+    )
+
+
+def load_upstreams(metadata_dir: Path, instance_dir: Path,
+                   environ: Mapping[str, str] | None = None) -> tuple[dict[str, UpstreamRegistration], list[str]]:
+    """Every valid registration by name, and a problem line for each file skipped."""
+    found: dict[str, UpstreamRegistration] = {}
+    problems: list[str] = []
+    for path in sorted((metadata_dir / UPSTREAM_FOLDER).glob("*.json")):
+        try:
+            raw = json.loads(path.read_text())
+            if not isinstance(raw, dict):
+                raise RegistrationError("the file must hold one JSON object")
+            registration = parse_registration(raw, instance_dir, environ, source=path)
+            if registration.name in found:
+                raise RegistrationError(f"the name {registration.name!r} is registered twice")
+            found[registration.name] = registration
+        except (OSError, json.JSONDecodeError, RegistrationError) as exc:
+            problems.append(f"{path.name}: {exc}")
+    for problem in problems:
+        log.warning("upstream skipped: %s", problem)
+    return found, problems

@@ -1,0 +1,57 @@
+"""Server-side state of logins in progress, in SQL (``broker.core.ports.PendingStore``)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, select
+
+from broker.core.ports import PendingStore
+from broker.storage.db import session_factory
+from broker.storage.tables import PendingStateRow
+
+
+class SqlPendingStore:
+    """Each handle is single-use: ``take`` deletes and returns in one statement."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = session_factory(engine)
+
+    def put(self, kind: str, payload: str, expires_at: datetime) -> str:
+        handle = secrets.token_urlsafe(32)
+        self.put_with_handle(kind, handle, payload, expires_at)
+        return handle
+
+    def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
+        """Store under ``handle``; an ``IntegrityError`` when the handle is already in use."""
+        with self._sessions.begin() as session:
+            session.add(PendingStateRow(handle=handle, kind=kind, payload=payload, expires_at=expires_at))
+
+    def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+        query = select(PendingStateRow.payload).where(
+            PendingStateRow.handle == handle, PendingStateRow.kind == kind, PendingStateRow.expires_at > now,
+        )
+        with self._sessions() as session:
+            return session.scalars(query).one_or_none()
+
+    def take(self, kind: str, handle: str, now: datetime) -> str | None:
+        """``DELETE ... RETURNING``: of concurrent takes the database lets exactly one delete the row."""
+        statement = (
+            delete(PendingStateRow)
+            .where(PendingStateRow.handle == handle, PendingStateRow.kind == kind, PendingStateRow.expires_at > now)
+            .returning(PendingStateRow.payload)
+            .execution_options(synchronize_session=False)
+        )
+        with self._sessions.begin() as session:
+            return session.scalars(statement).one_or_none()
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete every expired state; the number deleted."""
+        statement = delete(PendingStateRow).where(PendingStateRow.expires_at <= now)
+        with self._sessions.begin() as session:
+            return session.connection().execute(statement).rowcount
+
+
+# mypy checks here that the class satisfies the port the core depends on.
+_check: type[PendingStore] = SqlPendingStore

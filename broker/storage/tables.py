@@ -1,0 +1,85 @@
+"""The broker's tables, as SQLAlchemy typed declarative models.
+
+``migrations/versions`` must create exactly this schema; ``tests/storage/test_migrations.py`` compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL keeps the offset (``timestamptz``); SQLite stores text without one, so values are converted to
+    UTC before storing and marked UTC when read. Naive datetimes are refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: the broker stores timezone-aware UTC timestamps only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+
+    account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class LinkedIdentityRow(Base):
+    __tablename__ = "linked_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_linked_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    issuer: Mapped[str] = mapped_column(String(1024), nullable=False)
+    subject: Mapped[str] = mapped_column(String(512), nullable=False)
+    upstream: Mapped[str] = mapped_column(String(255), nullable=False)
+    first_used: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_used: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_acr: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: the claims this identity last asserted, as written by ``broker.storage.codec``
+    last_claims: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class PendingStateRow(Base):
+    __tablename__ = "pending_states"
+
+    handle: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)

@@ -1,0 +1,88 @@
+"""HTTP to an upstream OpenID provider: timeouts, no redirects, bounded bodies, and errors as ``UpstreamError``.
+
+Every request the adapter makes goes through ``call``, so no ``requests`` exception ever leaves the adapter
+and the operator's log says which endpoint failed and how.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from broker.core import errors
+
+#: an answer larger than this is refused (discovery documents and JWKS are a few kilobytes)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: its status, its content type and, when the body is a JSON object, that object."""
+
+    status: int
+    content_type: str
+    body: Mapping[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    timeout: float,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    """One request; redirects are not followed (an endpoint that redirects is misconfigured, and following
+    would carry credentials elsewhere). ``what`` names the endpoint in error details."""
+    try:
+        with session.request(
+            method, url, data=data, headers=dict(headers or {}), timeout=timeout, allow_redirects=False,
+            stream=True,
+        ) as response:
+            raw = _read_bounded(response, what)
+            status = response.status_code
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    except requests.Timeout as exc:
+        raise errors.UpstreamError(detail=f"{what}: no answer from {url} within {timeout:g} s") from exc
+    except requests.RequestException as exc:
+        raise errors.UpstreamError(detail=f"{what}: could not reach {url} ({type(exc).__name__})") from exc
+    return Reply(status, content_type, _json_object(raw))
+
+
+def require_json(reply: Reply, what: str) -> Mapping[str, Any]:
+    """The body of a successful JSON answer, else ``UpstreamError``."""
+    if not reply.ok:
+        code = reply.body.get("error") if reply.body else None
+        raise errors.UpstreamError(detail=f"{what}: HTTP {reply.status}" + (f", error {code!r:.80}" if code else ""))
+    if reply.body is None:
+        raise errors.UpstreamError(detail=f"{what}: the answer is not a JSON object ({reply.content_type or '?'})")
+    return reply.body
+
+
+def _read_bounded(response: requests.Response, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise errors.UpstreamError(detail=f"{what}: answer larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(raw: bytes) -> Mapping[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
+        return None
+    return value if isinstance(value, dict) else None

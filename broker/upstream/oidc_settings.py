@@ -1,0 +1,105 @@
+"""What the OIDC upstream adapter is configured with, and what it keeps between leaving and coming back.
+
+``PendingAuthorization`` is the server-side half of one authorization request: the caller stores it keyed by
+``state`` (RFC 6749 §10.12) and hands it back to ``OidcUpstream.finish``; nothing of it travels in the browser
+except ``state`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from broker.core import errors
+
+DEFAULT_SCOPES = ("openid", "email", "profile")
+DEFAULT_ALGS = ("RS256", "ES256", "PS256")
+#: asymmetric JWS algorithms the adapter can verify (RFC 7518 §3); "none" and HS* are never among them
+SUPPORTED_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class OidcUpstreamSettings:
+    """One upstream OpenID provider (usually built by ``presets.settings_for``).
+
+    ``issuer`` is compared exactly, character for character (OIDC Discovery 1.0 §4.3, OIDC Core 1.0
+    §3.1.3.7 step 2). ``allowed_algs`` may only name asymmetric algorithms: "none" and HMAC algorithms are
+    refused here, so the JWKS's public keys can never be misused as HMAC secrets.
+    """
+
+    name: str
+    display_name: str
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    allowed_algs: tuple[str, ...] = DEFAULT_ALGS
+    extra_authorization_params: Mapping[str, str] = field(default_factory=lambda: _NO_PARAMS)
+    clock_skew_seconds: int = 60
+    preset: str | None = None
+    #: discovery document and JWKS are fetched again after this long
+    metadata_ttl_seconds: int = 3600
+    #: an unknown ``kid`` makes the JWKS be fetched again at most this often
+    jwks_refetch_interval_seconds: int = 60
+    http_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.issuer)
+        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+        if not secure or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"issuer {self.issuer!r} must be an https URL without query or fragment "
+                             "(OIDC Core 1.0 §2; plain http only on the loopback interface)")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include 'openid' (OIDC Core 1.0 §3.1.2.1)")
+        refused = [alg for alg in self.allowed_algs if alg not in SUPPORTED_ALGS]
+        if refused or not self.allowed_algs:
+            raise ValueError(f"allowed_algs may only name asymmetric algorithms of {sorted(SUPPORTED_ALGS)}, "
+                             f"not {refused}")
+        reserved = {"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
+                    "code_challenge_method"} & set(self.extra_authorization_params)
+        if reserved:
+            raise ValueError(f"extra_authorization_params must not set {sorted(reserved)}")
+        if self.clock_skew_seconds < 0 or self.clock_skew_seconds > 600:
+            raise ValueError("clock_skew_seconds must be between 0 and 600")
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """One authorization request on its way: stored server-side by the caller, keyed by ``state``."""
+
+    upstream: str
+    state: str
+    nonce: str
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+    created_at: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "upstream": self.upstream,
+            "state": self.state,
+            "nonce": self.nonce,
+            "code_verifier": self.code_verifier,
+            "redirect_uri": self.redirect_uri,
+            "created_at": self.created_at.isoformat(),
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> PendingAuthorization:
+        """Read back ``to_json``; ``LoginStateInvalid`` when the text is not one."""
+        try:
+            raw = json.loads(text)
+            created_at = datetime.fromisoformat(raw["created_at"])
+            fields = {k: raw[k] for k in ("upstream", "state", "nonce", "code_verifier", "redirect_uri")}
+        except (TypeError, ValueError, KeyError) as exc:
+            raise errors.LoginStateInvalid(detail=f"unreadable pending OIDC authorization: {exc!r}") from exc
+        if not all(isinstance(v, str) for v in fields.values()) or created_at.tzinfo is None:
+            raise errors.LoginStateInvalid(detail="pending OIDC authorization has fields of the wrong type")
+        return cls(created_at=created_at, **fields)

@@ -1,0 +1,173 @@
+"""The login flow across protocols (DESIGN: the flow of one login), as Flask views and helpers.
+
+Downstream blueprints parse a request into a ``LoginRequest`` and call ``begin``; this module checks the
+SSO session, picks the upstream (hint, the only one, or the discovery page), sends the browser
+upstream, and on return completes the login through ``core.flow`` and answers with ``answer``.
+
+Pending state lives server-side in the pending store under unguessable single-use handles; each
+handle is also recorded in this browser's session, so a handle (or an OAuth ``state``) taken from
+another browser is refused (login CSRF, RFC 6749 §10.12).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from broker.core import errors, flow, sessions
+from broker.core.model import LoginRequest, LoginResult, Protocol
+from broker.core.sessions import Participant, SsoSession
+from broker.downstream import saml_responses
+from broker.upstream.oidc import PendingAuthorization
+from broker.web.replies import DownstreamFailure, post_form_page
+from broker.web.services import services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("login", __name__)
+KIND_LOGIN, KIND_OIDC = "login", "oidc-upstream"
+MAX_PENDING_PER_BROWSER = 16
+
+
+def _bind(handle: str) -> None:
+    handles = [h for h in session.get("pending", []) if h != handle][-(MAX_PENDING_PER_BROWSER - 1):]
+    session["pending"] = [*handles, handle]
+
+
+def _unbind(handle: str) -> bool:
+    """Remove ``handle`` from this browser's session; ``False`` when this browser never had it."""
+    handles = session.get("pending", [])
+    if handle not in handles:
+        return False
+    session["pending"] = [h for h in handles if h != handle]
+    return True
+
+
+def current_sso() -> SsoSession | None:
+    raw = session.get("sso")
+    if not raw:
+        return None
+    try:
+        return SsoSession.from_json(raw)
+    except (ValueError, KeyError, TypeError):
+        session.pop("sso", None)
+        return None
+
+
+def begin(login: LoginRequest) -> Response:
+    """Steps 2-3: answer from the SSO session, or go upstream (directly or through discovery)."""
+    svc = services()
+    now = svc.clock.now()
+    party = flow.party_for(svc.registry, login)
+    sso = current_sso()
+    if sessions.satisfies(sso, login, party, now):
+        assert sso is not None
+        result = flow.answer_from_session(svc.accounts, party, login, sso, svc.settings.release_claims)
+        return answer(result, sso)
+    if login.passive:
+        raise DownstreamFailure(errors.NoPassive(), login)
+    try:
+        choice = flow.choose_upstream(svc.registry, party, login)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login) from exc
+    handle = svc.pending.put(KIND_LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
+    _bind(handle)
+    if choice.direct is not None:
+        return redirect(url_for("login.go_upstream", handle=handle, name=choice.direct.name))
+    return redirect(url_for("login.discover", handle=handle))
+
+
+def _pending_login(handle: str) -> LoginRequest:
+    svc = services()
+    payload = svc.pending.peek(KIND_LOGIN, handle, svc.clock.now()) if handle in session.get("pending", []) else None
+    if payload is None:
+        raise errors.LoginStateInvalid(detail="login handle unknown, expired, used or from another browser")
+    return LoginRequest.from_json(payload)
+
+
+@bp.get("/login/<handle>")
+def discover(handle: str) -> str:
+    """The discovery page: which provider to sign in with."""
+    login = _pending_login(handle)
+    svc = services()
+    party = flow.party_for(svc.registry, login)
+    return render_template("discovery.html", handle=handle, party=party,
+                           upstreams=flow.candidate_upstreams(svc.registry, party))
+
+
+@bp.route("/login/<handle>/upstream/<name>", methods=["GET", "POST"])
+def go_upstream(handle: str, name: str) -> Response:
+    """Step 4 (out): the pending login moves into the upstream's pending authorization."""
+    svc = services()
+    now = svc.clock.now()
+    login = _pending_login(handle)
+    party = flow.party_for(svc.registry, login)
+    try:
+        upstream = flow.check_upstream_allowed(svc.registry, party, name)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login) from exc
+    adapter = svc.oidc_upstream(upstream.name)
+    if adapter is None or not _unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
+        raise errors.LoginStateInvalid(detail="login handle already used")
+    try:
+        url, pending = adapter.start(now)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login) from exc
+    payload = json.dumps({"login": login.to_json(), "upstream": pending.to_json()})
+    svc.pending.put_with_handle(KIND_OIDC, pending.state, payload, now + svc.settings.pending_login_lifetime)
+    _bind(pending.state)
+    return redirect(url)
+
+
+@bp.get("/upstream/oidc/<name>/callback")
+def oidc_callback(name: str) -> Response:
+    """Step 4 (back): verify the upstream's answer, then step 5 and 6."""
+    svc = services()
+    now = svc.clock.now()
+    state = request.args.get("state", "")
+    if not state or not _unbind(state):
+        raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
+    payload = svc.pending.take(KIND_OIDC, state, now)
+    if payload is None:
+        raise errors.LoginStateInvalid(detail="callback state expired or already used")
+    stored = json.loads(payload)
+    login = LoginRequest.from_json(stored["login"])
+    pending = PendingAuthorization.from_json(stored["upstream"])
+    adapter = svc.oidc_upstream(name)
+    try:
+        if pending.upstream != name or adapter is None:
+            # IdP mix-up: the answer arrived at another upstream's callback than the one we sent it to.
+            raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
+        identity = adapter.finish(pending, request.args.to_dict(), now)
+        party = flow.party_for(svc.registry, login)
+        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.settings.release_claims)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login) from exc
+    sso = sessions.new_session(result.account.account_id, result.upstream, result.acr, result.auth_time, now,
+                               svc.settings.sso_session_lifetime)
+    # A new browser identity at sign-in: a session id planted before it is worthless after (fixation).
+    pending_handles = session.get("pending", [])
+    session.clear()
+    session["pending"] = pending_handles
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(session)
+    log.info("login ok account=%s upstream=%s downstream=%s created=%s", result.account.account_id,
+             result.upstream, login.downstream, result.created_account)
+    return answer(result, sso)
+
+
+def answer(result: LoginResult, sso: SsoSession) -> Response:
+    """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
+    svc = services()
+    login = result.request
+    if login.protocol is not Protocol.SAML:
+        raise errors.InvalidRequest(detail=f"no downstream adapter for {login.protocol}")
+    catalog = svc.registry.snapshot.saml
+    upstream = svc.registry.upstream(result.upstream)
+    form = saml_responses.authn_response(svc.idp, catalog, result, upstream.issuer if upstream else None)
+    subject = saml_responses.subject_id(svc.idp, login, result.account.account_id)
+    session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.SAML, subject)).to_json()
+    return post_form_page(form)

@@ -1,0 +1,51 @@
+"""The broker's own pages (home, health) and the error handlers that keep stack traces from people."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, render_template
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from broker.core import errors
+from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
+from broker.web.services import services
+
+log = logging.getLogger("broker.errors")
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    svc = services()
+    return render_template("home.html", demo=svc.settings.demo, idp_metadata="/saml2/idp/metadata")
+
+
+@bp.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _http_error(exc: HTTPException) -> Response:
+    reference = support_reference()
+    log.info("ref=%s http=%s", reference, exc.code)
+    html = render_template("error.html", message=exc.description, reference=reference)
+    return Response(html, status=exc.code or 500, mimetype="text/html")
+
+
+def _unexpected(exc: Exception) -> Response:
+    reference = support_reference()
+    log.exception("ref=%s unexpected error", reference)
+    status = 503 if isinstance(exc, OperationalError) else 500
+    error = errors.ServiceUnavailable() if status == 503 else errors.BrokerError()
+    html = render_template("error.html", message=error.message, reference=reference)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DownstreamFailure, reply_to_downstream)
+    app.register_error_handler(errors.BrokerError, error_page)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

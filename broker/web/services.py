@@ -1,0 +1,95 @@
+"""The wired broker: settings, registry, stores and protocol adapters, built once per app.
+
+``create_app`` builds one ``Services`` and keeps it in ``app.extensions["broker"]``; blueprints reach it
+with ``services()``. This is the only place (with ``app.py``) that knows every adapter.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+from flask import current_app
+from sqlalchemy import Engine
+
+from broker.config import Settings
+from broker.core.model import Protocol, UpstreamParty, utcnow
+from broker.downstream.saml_server import IdpServers, SamlIdpSettings
+from broker.keys import KeyRing
+from broker.registry import FileRegistry, UpstreamRegistration
+from broker.storage import SqlAccountStore, SqlPendingStore
+from broker.upstream.oidc import OidcUpstream
+from broker.upstream.presets import settings_for
+
+CALLBACK_PATH = "/upstream/oidc/{name}/callback"
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+
+def describe_upstream(registration: UpstreamRegistration) -> UpstreamParty:
+    """The core's view of a registration, with its preset's defaults (``ValueError`` if unusable)."""
+    settings = settings_for(registration, redirect_uri="")
+    return UpstreamParty(registration.name, Protocol.OIDC, settings.display_name, settings.issuer)
+
+
+def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
+    return SamlIdpSettings(
+        entity_id=settings.saml.idp_entity_id,
+        sso_redirect_url=settings.url("/saml2/idp/sso/redirect"),
+        sso_post_url=settings.url("/saml2/idp/sso/post"),
+        key_file=keys.key_file,
+        cert_file=keys.cert_file,
+        xmlsec_binary=shutil.which("xmlsec1") or "xmlsec1",
+        clock_skew=settings.saml.clock_skew,
+        request_max_age=settings.saml.request_max_age,
+        want_authn_requests_signed=settings.saml.want_authn_requests_signed,
+        assertion_lifetime=settings.saml.assertion_lifetime,
+        allow_sha1=settings.saml.allow_sha1,
+        pairwise_secret=settings.pairwise_secret,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    keys: KeyRing
+    registry: FileRegistry
+    accounts: SqlAccountStore
+    pending: SqlPendingStore
+    idp: IdpServers
+    http: requests.Session
+    engine: Engine
+    clock: SystemClock = field(default_factory=SystemClock)
+    _upstreams: dict[str, tuple[UpstreamRegistration, OidcUpstream]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def oidc_upstream(self, name: str) -> OidcUpstream | None:
+        """The adapter for a registered OIDC upstream; rebuilt when its registration changes."""
+        registration = self.registry.snapshot.upstreams.get(name)
+        if registration is None:
+            return None
+        with self._lock:
+            cached = self._upstreams.get(name)
+            if cached is None or cached[0] != registration:
+                redirect_uri = self.settings.url(CALLBACK_PATH.format(name=name))
+                adapter = OidcUpstream(settings_for(registration, redirect_uri=redirect_uri), self.http)
+                cached = (registration, adapter)
+                self._upstreams[name] = cached
+            return cached[1]
+
+
+    def close(self) -> None:
+        """Release connections (tests and orderly shutdown)."""
+        self.engine.dispose()
+        self.http.close()
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["broker"]
+    return found

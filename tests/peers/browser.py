@@ -1,0 +1,199 @@
+"""A small scripted browser for tests: cookies, manual redirects, HTML forms.
+
+It knows HTTP and HTML only, no OpenID or SAML: a protocol test drives it like a person would, following
+redirects, filling a login form, and letting a self-submitting page (the SAML HTTP-POST binding) submit
+itself. It refuses to go anywhere but 127.0.0.1/localhost, so a test can never reach the internet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html  # type: ignore[import-untyped]  # lxml ships no type information
+import requests
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+
+
+class RefusedHost(ValueError):
+    """The browser was asked to contact a host that is not 127.0.0.1/localhost."""
+
+
+class NoForm(LookupError):
+    """The page has no form that matches."""
+
+
+class Browser:
+    """A ``requests.Session`` that follows redirects itself and can submit HTML forms.
+
+    ``history`` lists every URL requested, in order (redirect hops included), for assertions.
+    """
+
+    def __init__(self, *, timeout: float = 10.0, max_redirects: int = 20) -> None:
+        self.session = requests.Session()
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.history: list[str] = []
+
+    # -- plain requests ------------------------------------------------------------------------------------
+    def get(
+        self, url: str, params: Mapping[str, str] | None = None, *, follow: bool = True
+    ) -> requests.Response:
+        return self._request("GET", url, params=params, data=None, follow=follow)
+
+    def post(self, url: str, data: Mapping[str, str], *, follow: bool = True) -> requests.Response:
+        return self._request("POST", url, params=None, data=data, follow=follow)
+
+    # -- forms -------------------------------------------------------------------------------------------------
+    def form_fields(self, page: requests.Response, form: int | str = 0) -> dict[str, str]:
+        """The fields a browser would submit for the form (without any submit button)."""
+        return dict(_successful_controls(self._form(page, form)))
+
+    def submit(
+        self,
+        page: requests.Response,
+        fields: Mapping[str, str] | None = None,
+        *,
+        form: int | str = 0,
+        button: str | None = None,
+        follow: bool = True,
+    ) -> requests.Response:
+        """Fill ``fields`` (by input name) into a form of ``page`` and submit it like a browser.
+
+        ``form`` is the form's index or its ``id``/``name``. ``button`` is the name of the submit button
+        pressed (its value is sent as a browser would); ``None`` presses none.
+        """
+        element = self._form(page, form)
+        values = dict(_successful_controls(element))
+        known = {control.name for control in element.inputs if control.name}
+        unknown = set(fields or {}) - known
+        if unknown:
+            raise NoForm(f"the form has no fields named {sorted(unknown)}")
+        values.update(fields or {})
+        if button is not None:
+            values[button] = self._button_value(element, button)
+        action = element.action or page.url
+        if (element.method or "GET").upper() == "POST":
+            return self.post(action, values, follow=follow)
+        return self.get(action, values, follow=follow)
+
+    def is_self_submitting(self, page: requests.Response) -> bool:
+        """True for a page whose only form posts nothing but hidden inputs (an HTTP-POST binding page)."""
+        forms = self._forms(page)
+        if len(forms) != 1 or (forms[0].method or "GET").upper() != "POST":
+            return False
+        inputs = forms[0].xpath(".//input[not(@type='submit')] | .//textarea | .//select")
+        return all(i.tag == "input" and (i.get("type") or "").lower() == "hidden" for i in inputs)
+
+    def auto_submit(self, page: requests.Response, *, follow: bool = True) -> requests.Response:
+        """Submit a self-submitting page (what its ``onload`` script or noscript button would do)."""
+        if not self.is_self_submitting(page):
+            raise NoForm(f"{page.url} is not a self-submitting form page")
+        return self.submit(page, follow=follow)
+
+    def auto_submit_all(self, page: requests.Response, *, limit: int = 5) -> requests.Response:
+        """Keep auto-submitting while the answer is another self-submitting page."""
+        for _ in range(limit):
+            if not self.is_self_submitting(page):
+                return page
+            page = self.auto_submit(page)
+        raise NoForm(f"more than {limit} self-submitting pages in a row")
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+        follow: bool,
+    ) -> requests.Response:
+        for _ in range(self.max_redirects + 1):
+            _check_host(url)
+            self.history.append(url)
+            response = self.session.request(
+                method, url, params=params, data=data, allow_redirects=False, timeout=self.timeout
+            )
+            if not follow or response.status_code not in REDIRECT_STATUSES:
+                return response
+            location = response.headers.get("Location")
+            if not location:
+                return response
+            url = urljoin(response.url, location)
+            params = None
+            if response.status_code in (301, 302, 303):
+                method, data = "GET", None
+            response.close()
+        raise requests.TooManyRedirects(f"more than {self.max_redirects} redirects")
+
+    def _forms(self, page: requests.Response) -> list[lxml.html.FormElement]:
+        if not page.text.strip():
+            return []
+        document = lxml.html.document_fromstring(page.text, base_url=page.url)
+        return list(document.forms)
+
+    def _form(self, page: requests.Response, form: int | str) -> lxml.html.FormElement:
+        forms = self._forms(page)
+        if isinstance(form, int):
+            if form >= len(forms):
+                raise NoForm(f"{page.url} has {len(forms)} form(s), wanted index {form}")
+            return forms[form]
+        for candidate in forms:
+            if form in (candidate.get("id"), candidate.get("name")):
+                return candidate
+        raise NoForm(f"{page.url} has no form with id or name {form!r}")
+
+    @staticmethod
+    def _button_value(form: lxml.html.FormElement, name: str) -> str:
+        for button in form.xpath(".//button | .//input[@type='submit']"):
+            if button.get("name") == name:
+                return str(button.get("value") or "")
+        raise NoForm(f"the form has no submit button named {name!r}")
+
+
+def _successful_controls(form: lxml.html.FormElement) -> list[tuple[str, str]]:
+    """What a browser submits (HTML "constructing the entry list"): empty text fields included, unchecked
+    boxes and buttons not (lxml's ``form_values`` leaves out empty fields)."""
+    values: list[tuple[str, str]] = []
+    for control in form.inputs:
+        name = control.name
+        if not name or control.get("disabled") is not None:
+            continue
+        if control.tag == "textarea":
+            values.append((name, control.text or ""))
+        elif control.tag == "select":
+            chosen = control.value
+            if control.multiple:
+                values.extend((name, str(v)) for v in chosen)
+            elif chosen is not None:
+                values.append((name, str(chosen)))
+        else:
+            kind = (control.get("type") or "text").lower()
+            if kind in ("checkbox", "radio"):
+                if control.checked:
+                    values.append((name, control.get("value") or "on"))
+            elif kind not in ("submit", "image", "reset", "button", "file"):
+                values.append((name, control.get("value") or ""))
+    return values
+
+
+def _check_host(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in ALLOWED_HOSTS:
+        raise RefusedHost(f"the test browser only visits 127.0.0.1/localhost, not {url!r}")

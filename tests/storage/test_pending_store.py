@@ -1,0 +1,83 @@
+"""``SqlPendingStore``: unguessable, expiring, single-use handles."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from broker.core.ports import PendingStore
+from broker.storage import SqlPendingStore
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=10)
+
+
+def test_put_peek_take(engine: Engine) -> None:
+    store: PendingStore = SqlPendingStore(engine)
+    handle = store.put("login", '{"x": 1}', LATER)
+    assert len(handle) >= 43
+    assert store.peek("login", handle, NOW) == '{"x": 1}'
+    assert store.peek("login", handle, NOW) == '{"x": 1}'
+    assert store.take("login", handle, NOW) == '{"x": 1}'
+    assert store.take("login", handle, NOW) is None
+    assert store.peek("login", handle, NOW) is None
+
+
+def test_handles_are_distinct(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    assert len({store.put("login", "p", LATER) for _ in range(50)}) == 50
+
+
+def test_put_with_handle(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    store.put_with_handle("oidc-state", "state-123", "payload", LATER)
+    assert store.take("oidc-state", "state-123", NOW) == "payload"
+    store.put_with_handle("oidc-state", "state-456", "payload", LATER)
+    with pytest.raises(IntegrityError):
+        store.put_with_handle("oidc-state", "state-456", "another", LATER)
+
+
+def test_expired_state_is_not_returned(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    handle = store.put("login", "p", LATER)
+    assert store.peek("login", handle, LATER) is None
+    assert store.take("login", handle, LATER + timedelta(seconds=1)) is None
+    assert store.take("login", handle, LATER - timedelta(seconds=1)) == "p"
+
+
+def test_wrong_kind_is_not_returned_and_not_consumed(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    handle = store.put("login", "p", LATER)
+    assert store.peek("oidc-state", handle, NOW) is None
+    assert store.take("oidc-state", handle, NOW) is None
+    assert store.take("login", handle, NOW) == "p"
+
+
+def test_twenty_simultaneous_takes_only_one_wins(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    handle = store.put("login", "the-payload", LATER)
+    start = threading.Barrier(20)
+
+    def take() -> str | None:
+        start.wait()
+        return store.take("login", handle, NOW)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(take) for _ in range(20)]]
+    assert results.count("the-payload") == 1
+    assert results.count(None) == 19
+
+
+def test_purge_expired(engine: Engine) -> None:
+    store = SqlPendingStore(engine)
+    old = [store.put("login", "old", NOW - timedelta(seconds=s)) for s in (1, 60)]
+    fresh = store.put("login", "fresh", LATER)
+    assert store.purge_expired(NOW) == 2
+    assert store.purge_expired(NOW) == 0
+    assert all(store.take("login", h, NOW - timedelta(hours=1)) is None for h in old)
+    assert store.peek("login", fresh, NOW) == "fresh"

@@ -1,0 +1,62 @@
+"""Presets fill what a registration leaves out; what it says explicitly wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from broker.upstream.presets import GOOGLE, PRESETS, settings_for
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str = "google"
+    preset: str | None = "google"
+    display_name: str | None = None
+    issuer: str | None = None
+    client_id: str = "1234.apps.googleusercontent.com"
+    client_secret: str = "secret"
+    scopes: tuple[str, ...] | None = None
+    authorization_params: tuple[tuple[str, str], ...] = ()
+
+
+def test_google_preset_defaults() -> None:
+    settings = settings_for(Registration(), redirect_uri="https://broker.example/upstream/oidc/google/callback")
+    assert PRESETS["google"] is GOOGLE
+    assert settings.issuer == "https://accounts.google.com"
+    assert settings.display_name == "Google"
+    assert settings.scopes == ("openid", "email", "profile")
+    assert settings.preset == "google"
+    assert settings.client_id == "1234.apps.googleusercontent.com"
+    assert "none" not in settings.allowed_algs
+
+
+def test_explicit_settings_override_the_preset() -> None:
+    settings = settings_for(
+        Registration(display_name="Sign in with Google", scopes=("openid", "email"),
+                     authorization_params=(("hd", "example.org"),)),
+        redirect_uri="",
+    )
+    assert settings.display_name == "Sign in with Google"
+    assert settings.scopes == ("openid", "email")
+    assert dict(settings.extra_authorization_params) == {"hd": "example.org"}
+
+
+def test_no_preset_needs_an_issuer() -> None:
+    with pytest.raises(ValueError, match="no issuer"):
+        settings_for(Registration(name="city", preset=None), redirect_uri="")
+    settings = settings_for(Registration(name="city", preset=None, issuer="https://login.city.example"),
+                            redirect_uri="")
+    assert settings.display_name == "city"
+    assert settings.preset is None
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ValueError, match="unknown preset"):
+        settings_for(Registration(preset="nope"), redirect_uri="")
+
+
+def test_openid_scope_is_required() -> None:
+    with pytest.raises(ValueError, match="openid"):
+        settings_for(Registration(scopes=("email",)), redirect_uri="")
