@@ -145,8 +145,10 @@ def main() -> int:
         # A response with signature templates on both the assertion and the response, not yet signed.
         response = authn_response(idp, sign_response=False, sign_assertion=False)
         cert_b64 = "".join(Path(cert_file).read_text().splitlines()[1:-1])
-        for item in (response, response.assertion):
-            item.signature = pre_signature_part(item.id, cert_b64, 1, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+        for number, item in ((1, response), (2, response.assertion)):  # distinct Signature Ids, as pysaml2 does
+            item.signature = pre_signature_part(
+                item.id, cert_b64, number, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256
+            )
         template = str(response)
         assertion_node, assertion_id = class_name(response.assertion), response.assertion.id
         response_node, response_id = class_name(response), response.id

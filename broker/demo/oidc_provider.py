@@ -193,4 +193,8 @@ def _build_app(provider: DemoProvider) -> Flask:
 
 def _login_page(grant: Any, error: str | None) -> ResponseReturnValue:
     page = render_template_string(LOGIN_PAGE, client_id=grant.client.client_id, error=error)
-    return page, 200, {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+    return page, 200, {
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    }

@@ -29,8 +29,8 @@ class DemoUser:
     """A person who can sign in at the demo provider; ``claims`` must contain ``sub``."""
 
     username: str
-    password: str
-    claims: Mapping[str, object]
+    password: str = field(repr=False)
+    claims: Mapping[str, object] = field(hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.claims.get("sub"), str) or not self.claims["sub"]:
@@ -84,7 +84,7 @@ class Mischief:
     alg_none: bool = False
     foreign_key: bool = False
     hs256_with_public_key: bool = False
-    claim_overrides: Mapping[str, object] = field(default_factory=lambda: _NO_CLAIMS)
+    claim_overrides: Mapping[str, object] = field(default_factory=lambda: _NO_CLAIMS, hash=False)
     drop_claims: tuple[str, ...] = ()
     iss_param: str | None = None
     omit_iss_param: bool = False

@@ -28,6 +28,8 @@ from broker.upstream.oidc_settings import OidcUpstreamSettings
 VerificationKey = RSAKey | ECKey
 _KEY_TYPES: Mapping[str, type[RSAKey] | type[ECKey]] = {"RSA": RSAKey, "EC": ECKey}
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+#: private key members (RFC 7518 §6.2.2, §6.3.2): a JWKS should not carry them; if it does, they are ignored
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def parse_jwks(document: Mapping[str, Any]) -> tuple[VerificationKey, ...]:
         if key_type is None:
             continue  # "oct" keys in particular: HMAC secrets never come from a JWKS
         try:
-            keys.append(key_type.import_key({k: v for k, v in entry.items() if k != "d"}))
+            keys.append(key_type.import_key({k: v for k, v in entry.items() if k not in _PRIVATE_MEMBERS}))
         except (JoseError, ValueError, TypeError):
             continue
     return tuple(keys)
@@ -126,9 +128,11 @@ class ProviderCache:
         """The provider's key for this ``kid``/``alg``; refetches the JWKS once for a ``kid`` it lacks."""
         with self._lock:
             cached = self._jwks
-        keys = cached[0] if cached is not None and not _expired(cached[1], self._ttl, now) else self._fetch(now)
+        fresh = cached is None or _expired(cached[1], self._ttl, now)
+        keys = self._fetch(now) if fresh or cached is None else cached[0]
         found = select_key(keys, kid, alg)
-        if found is None and kid is not None and all(k.kid != kid for k in keys) and self._may_refetch(now):
+        unknown_kid = kid is not None and all(k.kid != kid for k in keys)
+        if found is None and unknown_kid and not fresh and self._may_refetch(now):
             found = select_key(self._fetch(now), kid, alg)
         if found is None:
             raise errors.UpstreamVerificationFailed(

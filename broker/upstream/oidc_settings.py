@@ -41,7 +41,7 @@ class OidcUpstreamSettings:
     redirect_uri: str
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     allowed_algs: tuple[str, ...] = DEFAULT_ALGS
-    extra_authorization_params: Mapping[str, str] = field(default_factory=lambda: _NO_PARAMS)
+    extra_authorization_params: Mapping[str, str] = field(default_factory=lambda: _NO_PARAMS, hash=False)
     clock_skew_seconds: int = 60
     preset: str | None = None
     #: discovery document and JWKS are fetched again after this long
@@ -68,6 +68,8 @@ class OidcUpstreamSettings:
             raise ValueError(f"extra_authorization_params must not set {sorted(reserved)}")
         if self.clock_skew_seconds < 0 or self.clock_skew_seconds > 600:
             raise ValueError("clock_skew_seconds must be between 0 and 600")
+        if self.http_timeout_seconds <= 0 or self.metadata_ttl_seconds < 0 or self.jwks_refetch_interval_seconds < 0:
+            raise ValueError("http_timeout_seconds must be positive, the cache intervals not negative")
 
 
 @dataclass(frozen=True)

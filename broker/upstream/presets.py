@@ -24,7 +24,7 @@ class OidcPreset:
     issuer: str
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     allowed_algs: tuple[str, ...] = DEFAULT_ALGS
-    authorization_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    authorization_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 GOOGLE = OidcPreset(

@@ -3,15 +3,18 @@ OpenID provider (authlib) upstream, and pysaml2 SPs downstream, with keys genera
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask
+from saml2 import samlp
 from sqlalchemy import func, select
 
 from broker.app import close_app, create_app
@@ -31,6 +34,23 @@ CITIZEN = DemoUser("anna", "correct horse", {
     "sub": "anna-0001", "email": "anna@example.org", "email_verified": True,
     "given_name": "Anna", "family_name": "Virtanen", "name": "Anna Virtanen",
 })
+
+
+@dataclass
+class FixedClock:
+    """A clock the test moves by hand (``Services.clock`` is a swap-in point, like httpx's transports)."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def saml_status(fields: dict[str, str]) -> tuple[str, str | None]:
+    """(top-level, second-level) status codes of the Response the broker posts back to the SP."""
+    response = samlp.response_from_string(base64.b64decode(fields["SAMLResponse"]).decode())
+    code = response.status.status_code
+    return code.value, code.status_code.value if code.status_code is not None else None
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +86,9 @@ class Federation:
 
     def accounts(self) -> int:
         return self.count(AccountRow)
+
+    def set_clock(self, clock: FixedClock) -> None:
+        self.app.extensions["broker"].clock = clock
 
     def login(self, browser: Browser, sp: str = "sp1", **kwargs: object) -> tuple[str, requests.Response]:
         """Start a Redirect-binding login at ``sp`` and follow it to the page that posts back to the SP."""
