@@ -51,9 +51,10 @@ def sp_config(settings: DemoAppSettings, idp_metadata_xml: str | None) -> Any:
         "cert_file": str(settings.cert_file),
         "xmlsec_binary": shutil.which("xmlsec1") or "xmlsec1",
         "metadata": {"inline": [idp_metadata_xml]} if idp_metadata_xml else {},
-        "signing_algorithm": SIG_RSA_SHA256,
-        "digest_algorithm": DIGEST_SHA256,
         "service": {"sp": {
+            # pysaml2 reads these only inside the role section; at the top level they are ignored
+            "signing_algorithm": SIG_RSA_SHA256,
+            "digest_algorithm": DIGEST_SHA256,
             "name": "DEMO city app",
             "endpoints": {"assertion_consumer_service": [(settings.acs_url, BINDING_HTTP_POST)]},
             "authn_requests_signed": True,

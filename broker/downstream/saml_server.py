@@ -67,10 +67,11 @@ def _config(settings: SamlIdpSettings, catalog: SpCatalog) -> Any:
         "cert_file": str(settings.cert_file),
         "xmlsec_binary": settings.xmlsec_binary,
         "accepted_time_diff": int(settings.clock_skew.total_seconds()),
-        "signing_algorithm": SIG_RSA_SHA256,
-        "digest_algorithm": DIGEST_SHA256,
         "valid_for": max(1, int(settings.metadata_valid_for.total_seconds() // 3600)),
         "service": {"idp": {
+            # pysaml2 reads these only inside the role section; at the top level they are ignored
+            "signing_algorithm": SIG_RSA_SHA256,
+            "digest_algorithm": DIGEST_SHA256,
             "endpoints": {"single_sign_on_service": [
                 (settings.sso_redirect_url, BINDING_HTTP_REDIRECT),
                 (settings.sso_post_url, BINDING_HTTP_POST),

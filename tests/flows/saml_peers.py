@@ -39,9 +39,10 @@ def sp_config(entity_id: str, keys: SpKeys, idp_metadata: str | None, *, sign_re
         "cert_file": str(keys.cert_file),
         "xmlsec_binary": xmlsec,
         "metadata": {"inline": [idp_metadata]} if idp_metadata else {},
-        "signing_algorithm": SIG_RSA_SHA256,
-        "digest_algorithm": DIGEST_SHA256,
         "service": {"sp": {
+            # pysaml2 reads these only inside the role section; at the top level they are ignored
+            "signing_algorithm": SIG_RSA_SHA256,
+            "digest_algorithm": DIGEST_SHA256,
             "endpoints": {"assertion_consumer_service": [(entity_id + "/acs", BINDING_HTTP_POST)]},
             "authn_requests_signed": sign_requests,
             "want_response_signed": True,

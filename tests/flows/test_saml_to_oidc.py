@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from saml2.saml import NAMEID_FORMAT_PERSISTENT
 
-from tests.flows.conftest import Federation
+from tests.flows.federation import Federation
 from tests.peers.browser import Browser
 
 

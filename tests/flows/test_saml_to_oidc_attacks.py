@@ -17,7 +17,7 @@ import pytest
 
 from broker.core.model import utcnow
 from broker.demo.oidc_provider_config import Mischief
-from tests.flows.conftest import Federation, FixedClock, saml_status
+from tests.flows.federation import Federation, FixedClock, saml_status
 from tests.flows.saml_peers import SpKeys, TestSp
 from tests.peers.browser import Browser
 

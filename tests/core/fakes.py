@@ -1,0 +1,91 @@
+"""In-memory implementations of the core's ports, for tests that need no database and no metadata folder.
+
+They follow the contracts documented in ``broker.core.ports`` (and kept by ``SqlAccountStore``); the typed
+assignments at the bottom make ``mypy --strict tests/core`` fail if they drift from the ports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from broker.core.claims import ClaimValue
+from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
+from broker.core.ports import AccountStore, Registry
+
+
+@dataclass
+class _Link:
+    identity: LinkedIdentity
+    last_acr: str | None
+    last_claims: Mapping[str, ClaimValue]
+    order: int  # tie-break for equal timestamps, like the SQL row id
+
+
+class InMemoryAccountStore:
+    """Accounts found by the exact (issuer, subject) pair only, never by a claim such as e-mail."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self._links: dict[tuple[str, str], _Link] = {}
+
+    def find_by_identity(self, issuer: str, subject: str) -> Account | None:
+        link = self._links.get((issuer, subject))
+        return self.accounts[link.identity.account_id] if link is not None else None
+
+    def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
+        existing = self.find_by_identity(identity.issuer, identity.subject)
+        if existing is not None:
+            return existing, False
+        account = Account(account_id=str(uuid.uuid4()), created_at=now)
+        self.accounts[account.account_id] = account
+        linked = LinkedIdentity(account.account_id, identity.issuer, identity.subject, identity.upstream, now, now)
+        self._links[(identity.issuer, identity.subject)] = _Link(
+            linked, identity.acr, dict(identity.claims), len(self._links)
+        )
+        return account, True
+
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+        link = self._links.get((identity.issuer, identity.subject))
+        if link is None or link.identity.account_id != account_id:
+            raise LookupError("the identity is not linked to that account")
+        link.identity = replace(link.identity, last_used=now)
+        link.last_acr, link.last_claims = identity.acr, dict(identity.claims)
+
+    def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
+        links = [link for link in self._links.values() if link.identity.account_id == account_id]
+        if not links:
+            return {}
+        latest = max(links, key=lambda link: (link.identity.last_used, link.order))
+        return dict(latest.last_claims)
+
+    def get(self, account_id: str) -> Account | None:
+        return self.accounts.get(account_id)
+
+    def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
+        links = [link for link in self._links.values() if link.identity.account_id == account_id]
+        return [link.identity for link in sorted(links, key=lambda link: (link.identity.first_used, link.order))]
+
+
+class InMemoryRegistry:
+    """A fixed set of parties."""
+
+    def __init__(self, downstreams: Iterable[DownstreamParty] = (), upstreams: Iterable[UpstreamParty] = ()) -> None:
+        self._downstreams = {party.party_id: party for party in downstreams}
+        self._upstreams = {party.name: party for party in upstreams}
+
+    def downstream(self, party_id: str) -> DownstreamParty | None:
+        return self._downstreams.get(party_id)
+
+    def upstream(self, name: str) -> UpstreamParty | None:
+        return self._upstreams.get(name)
+
+    def upstreams(self) -> Sequence[UpstreamParty]:
+        return list(self._upstreams.values())
+
+
+# mypy --strict rejects these if a fake stops satisfying its port.
+_check_store: type[AccountStore] = InMemoryAccountStore
+_check_registry: type[Registry] = InMemoryRegistry

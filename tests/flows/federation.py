@@ -1,0 +1,174 @@
+"""A whole federation on 127.0.0.1: the broker on a real HTTP server, a real OpenID provider (authlib)
+upstream and pysaml2 SPs downstream. Used by the flow tests and by ``bench/login_bench.py``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import requests
+from flask import Flask
+from saml2 import samlp
+from sqlalchemy import func, select
+
+from broker.app import close_app, create_app
+from broker.config import load_settings
+from broker.demo.oidc_provider import DemoProvider, create_demo_provider
+from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
+from broker.keys import generate_keyring, write_private
+from broker.storage import create_engine_for, upgrade
+from broker.storage.tables import AccountRow, LinkedIdentityRow
+from tests.flows.saml_peers import SpKeys, TestSp
+from tests.peers.browser import Browser
+from tests.peers.servers import LateApp, RunningServer, serve
+
+CLIENT_ID, UPSTREAM = "city-broker", "op"
+CITIZEN = DemoUser("anna", "correct horse", {
+    "sub": "anna-0001", "email": "anna@example.org", "email_verified": True,
+    "given_name": "Anna", "family_name": "Virtanen", "name": "Anna Virtanen",
+})
+
+
+@dataclass
+class FixedClock:
+    """A clock the test moves by hand (``Services.clock`` is a swap-in point, like httpx's transports)."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def saml_status(fields: dict[str, str]) -> tuple[str, str | None]:
+    """(top-level, second-level) status codes of the Response the broker posts back to the SP."""
+    response = samlp.response_from_string(base64.b64decode(fields["SAMLResponse"]).decode())
+    code = response.status.status_code
+    return code.value, code.status_code.value if code.status_code is not None else None
+
+
+@dataclass
+class Federation:
+    broker: RunningServer
+    app: Flask
+    provider: DemoProvider
+    op: RunningServer
+    folder: Path
+    database_url: str
+    sps: dict[str, TestSp]
+
+    @property
+    def url(self) -> str:
+        return self.broker.url
+
+    def count(self, table: type[AccountRow] | type[LinkedIdentityRow]) -> int:
+        engine = create_engine_for(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+        finally:
+            engine.dispose()
+
+    def accounts(self) -> int:
+        return self.count(AccountRow)
+
+    def set_clock(self, clock: FixedClock) -> None:
+        self.app.extensions["broker"].clock = clock
+
+    def login(self, browser: Browser, sp: str = "sp1", **kwargs: object) -> tuple[str, requests.Response]:
+        """Start a Redirect-binding login at ``sp`` and follow it to the page that posts back to the SP."""
+        request_id, location = self.sps[sp].redirect_request(**kwargs)
+        return request_id, browser.get(location)
+
+
+def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str) -> None:
+    (folder / "certs").mkdir(parents=True)
+    for name in ("signing.key", "signing.crt"):
+        data = (keys / "broker" / name).read_bytes()
+        write_private(folder / "certs" / name, data)
+    write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "pairwise.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "op-client.secret", b"op-client-secret-" + secrets.token_hex(8).encode())
+    (folder / "broker.toml").write_text(f"""
+[broker]
+base_url = "{base_url}"
+database_url = "{database_url}"
+secret_key_file = "certs/session.secret"
+pairwise_secret_file = "certs/pairwise.secret"
+""")
+    (folder / "metadata" / "saml-sp").mkdir(parents=True)
+    (folder / "metadata" / "upstreams").mkdir(parents=True)
+    (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
+        "name": UPSTREAM, "protocol": "oidc", "issuer": op_url, "client_id": CLIENT_ID,
+        "display_name": "Test OpenID provider", "client_secret_file": "certs/op-client.secret",
+    }))
+
+
+def make_keys(folder: Path) -> Path:
+    """Keys of the broker and three SPs (RSA 2048, fresh each time)."""
+    generate_keyring(folder / "broker", "test broker", bits=2048)
+    for name in ("sp1", "sp2", "sp3"):
+        generate_keyring(folder / name, f"test {name}", bits=2048)
+    return folder
+
+
+def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str) -> None:
+    (folder / "certs").mkdir(parents=True)
+    for name in ("signing.key", "signing.crt"):
+        data = (keys / "broker" / name).read_bytes()
+        write_private(folder / "certs" / name, data)
+    write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "pairwise.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "op-client.secret", b"op-client-secret-" + secrets.token_hex(8).encode())
+    (folder / "broker.toml").write_text(f"""
+[broker]
+base_url = "{base_url}"
+database_url = "{database_url}"
+secret_key_file = "certs/session.secret"
+pairwise_secret_file = "certs/pairwise.secret"
+""")
+    (folder / "metadata" / "saml-sp").mkdir(parents=True)
+    (folder / "metadata" / "upstreams").mkdir(parents=True)
+    (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
+        "name": UPSTREAM, "protocol": "oidc", "issuer": op_url, "client_id": CLIENT_ID,
+        "display_name": "Test OpenID provider", "client_secret_file": "certs/op-client.secret",
+    }))
+
+
+@contextmanager
+def running_federation(folder: Path, key_folder: Path, database_url: str) -> Iterator[Federation]:
+    broker_late, op_late = LateApp(), LateApp()
+    broker_server, op_server = serve(broker_late), serve(op_late)
+    app: Flask | None = None
+    try:
+        _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url)
+        provider = create_demo_provider(DemoProviderSettings(
+            issuer=op_server.url,
+            clients=(DemoClient(CLIENT_ID, (folder / "certs" / "op-client.secret").read_text(),
+                                (f"{broker_server.url}/upstream/oidc/{UPSTREAM}/callback",)),),
+            users=(CITIZEN,),
+            auto_login=CITIZEN.username,
+        ))
+        op_late.target = provider.app
+        sps = {name: TestSp(f"http://127.0.0.1:9/{name}", SpKeys(key_folder / name / "signing.key",
+                                                                key_folder / name / "signing.crt"))
+               for name in ("sp1", "sp2")}
+        for name, sp in sps.items():
+            (folder / "metadata" / "saml-sp" / f"{name}.xml").write_text(sp.metadata())
+        upgrade(database_url)
+        app = create_app(load_settings(folder / "broker.toml", environ={}))
+        broker_late.target = app
+        idp_metadata = requests.get(broker_server.url + "/saml2/idp/metadata", timeout=10).text
+        for sp in sps.values():
+            sp.connect(idp_metadata)
+        yield Federation(broker_server, app, provider, op_server, folder, database_url, sps)
+    finally:
+        broker_server.stop()
+        op_server.stop()
+        if app is not None:
+            close_app(app)
