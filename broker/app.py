@@ -22,6 +22,7 @@ from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
 from broker.registry import FileRegistry
 from broker.storage import SqlAccountStore, SqlPendingStore, create_engine_for
+from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.web import login, pages, saml_idp
 from broker.web.services import Services, describe_upstream, idp_settings
@@ -55,10 +56,14 @@ def _session_config(app: Flask, settings: Settings) -> None:
         app.config.update(
             SESSION_TYPE="sqlalchemy",
             SQLALCHEMY_DATABASE_URI=settings.database_url,
+            SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
             SESSION_SQLALCHEMY_TABLE="browser_sessions",
             SESSION_CLEANUP_N_REQUESTS=200,
         )
-        app.config["SESSION_SQLALCHEMY"] = SQLAlchemy(app)
+        session_db = SQLAlchemy(app)
+        app.config["SESSION_SQLALCHEMY"] = session_db
+        with app.app_context():
+            tune_sqlite(session_db.engine)
     FlaskSession(app)
 
 

@@ -102,7 +102,10 @@ def cmd_metadata(args: argparse.Namespace) -> int:
     servers = IdpServers(idp_settings(settings, load_keyring(settings.certs_dir)))
     xml = servers.metadata_xml(load_sp_catalog(settings.metadata_dir))
     if args.output:
-        Path(args.output).write_text(xml)
+        try:
+            Path(args.output).write_text(xml)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
     else:
         sys.stdout.write(xml + "\n")
     return 0

@@ -7,15 +7,19 @@ import argparse
 import json
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from broker.config import load_settings
-from broker.registry import RegistrationError, parse_registration
+from broker.registry import parse_registration
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
-from broker.upstream.presets import PRESETS
+from broker.upstream.presets import PRESETS, settings_for
+
+#: a file name under metadata/saml-sp: no folders, no leading dot
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
 
 
 class PartyError(Exception):
@@ -35,19 +39,38 @@ def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: tuple[
         print("  ".join(str(row.get(c, "")) for c in columns))
 
 
+def _report(problems: Any) -> None:
+    """Problems go to stderr, so that stdout stays parseable (``--json``)."""
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+
+
 def sp_add(args: argparse.Namespace) -> int:
     metadata_dir, _ = _folders(args)
     source = Path(args.file)
     if not source.is_file():
         raise PartyError(f"{source} does not exist")
+    name = args.name.removesuffix(".xml") if args.name else re.sub(r"[^a-zA-Z0-9_.-]", "_", source.stem)
+    if not _FILE_NAME_RE.match(name):
+        raise PartyError(f"{name!r} is not a plain file name (letters, digits, '.', '-', '_'); choose one with --name")
+    target = metadata_dir / SP_FOLDER / f"{name}.xml"
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / SP_FOLDER).mkdir()
-        shutil.copy(source, Path(scratch) / SP_FOLDER / source.name)
+        # the registry reads only *.xml: validate under that name whatever the source file is called
+        shutil.copy(source, Path(scratch) / SP_FOLDER / f"{name}.xml")
         catalog = load_sp_catalog(Path(scratch))
     if catalog.problems or not catalog.sps:
         raise PartyError("; ".join(catalog.problems) or f"{source} describes no SAML service provider")
-    name = args.name or re.sub(r"[^a-zA-Z0-9_.-]", "_", source.stem)
-    target = metadata_dir / SP_FOLDER / f"{name}.xml"
+    registered = load_sp_catalog(metadata_dir).sps
+    for entity_id in sorted(catalog.sps):
+        other = registered.get(entity_id)
+        if other is not None and other.source.resolve() != target.resolve():
+            raise PartyError(f"{entity_id} is already registered by {other.source.name}; replace that file "
+                             f"(--name {other.source.stem}) or remove it first")
+    replaced = sorted(e for e, sp in registered.items() if sp.source.resolve() == target.resolve())
+    if replaced and replaced != sorted(catalog.sps) and not args.force:
+        raise PartyError(f"{target} exists and registers {', '.join(replaced)}; "
+                         "choose another --name or use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, target)
     _print(args, [{"entity_id": e, "file": str(target)} for e in sorted(catalog.sps)], ("entity_id", "file"))
@@ -60,6 +83,7 @@ def sp_list(args: argparse.Namespace) -> int:
     rows = [{"entity_id": sp.entity_id, "name": sp.display_name, "file": sp.source.name,
              "claims": sorted(sp.requested_claims)} for sp in catalog.sps.values()]
     _print(args, rows, ("entity_id", "name", "file"))
+    _report(catalog.problems)
     return 1 if catalog.problems else 0
 
 
@@ -84,8 +108,9 @@ def upstream_add(args: argparse.Namespace) -> int:
     if args.preset and args.preset not in PRESETS:
         raise PartyError(f"unknown preset {args.preset!r}; known: {', '.join(sorted(PRESETS))}")
     try:
-        parse_registration(raw, instance_dir)
-    except RegistrationError as exc:
+        # both checks the broker makes when it loads the file (the registry, then the adapter's settings)
+        settings_for(parse_registration(raw, instance_dir), redirect_uri="")
+    except ValueError as exc:  # RegistrationError is a ValueError
         raise PartyError(str(exc)) from exc
     target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
     if target.exists() and not args.force:
@@ -102,8 +127,7 @@ def upstream_list(args: argparse.Namespace) -> int:
     rows = [{"name": r.name, "protocol": r.protocol, "preset": r.preset, "issuer": r.issuer,
              "client_id": r.client_id} for r in found.values()]
     _print(args, rows, ("name", "protocol", "preset", "issuer"))
-    for problem in problems:
-        print(f"problem: {problem}")
+    _report(problems)
     return 1 if problems else 0
 
 
@@ -111,10 +135,23 @@ def upstream_remove(args: argparse.Namespace) -> int:
     metadata_dir, _ = _folders(args)
     target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
     if not target.exists():
-        raise PartyError(f"no upstream named {args.name}")
+        # a file dropped in by hand may be called differently from the name it registers
+        named = [path for path in sorted((metadata_dir / UPSTREAM_FOLDER).glob("*.json")) if _names(path, args.name)]
+        if len(named) != 1:
+            raise PartyError(f"no upstream named {args.name}" if not named else
+                             f"several files register {args.name}: {', '.join(p.name for p in named)}")
+        target = named[0]
     target.unlink()
     print(f"removed {target}")
     return 0
+
+
+def _names(path: Path, name: str) -> bool:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and raw.get("name") == name
 
 
 def upstream_presets(args: argparse.Namespace) -> int:
@@ -128,6 +165,7 @@ def add_commands(sub: Any) -> None:
     p = sp.add_parser("add", help="validate and register SP metadata")
     p.add_argument("file")
     p.add_argument("--name", help="file name under metadata/saml-sp (default: the file's)")
+    p.add_argument("--force", action="store_true", help="replace a file that registers other SPs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=sp_add)
     p = sp.add_parser("list")

@@ -82,12 +82,20 @@ class _Reader:
     def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str], base: Path) -> None:
         self.data, self.environ, self.base, self.problems = data, environ, base, list[str]()
 
+    def table(self, section: str) -> Mapping[str, Any]:
+        table = self.data.get(section, {})
+        if isinstance(table, Mapping):
+            return table
+        problem = f"[{section}] must be a table"
+        if problem not in self.problems:
+            self.problems.append(problem)
+        return {}
+
     def _raw(self, section: str, key: str, default: Any) -> Any:
         env = f"BROKER_{key.upper()}" if section == "broker" else f"BROKER_{section.upper()}_{key.upper()}"
         if env in self.environ:
             return self.environ[env]
-        table = self.data.get(section, {})
-        return table.get(key, default) if isinstance(table, Mapping) else default
+        return self.table(section).get(key, default)
 
     def text(self, section: str, key: str, default: str) -> str:
         value = self._raw(section, key, default)
@@ -99,6 +107,8 @@ class _Reader:
     def number(self, section: str, key: str, default: int, low: int, high: int) -> int:
         value = self._raw(section, key, default)
         try:
+            if not isinstance(value, int | str) or isinstance(value, bool):  # 1.5 must not become 1
+                raise TypeError(value)
             number = int(value)
         except (TypeError, ValueError):
             self.problems.append(f"[{section}] {key} must be a whole number, got {value!r}")
@@ -126,9 +136,12 @@ class _Reader:
             value = self.environ[env].encode()
             origin = f"environment variable {env}"
         else:
-            file_setting = self.data.get("broker", {}).get(key)
+            file_setting = self.table("broker").get(key)
             if not file_setting:
                 self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [broker] {key}")
+                return b""
+            if not isinstance(file_setting, str):
+                self.problems.append(f"[broker] {key} must be a string")
                 return b""
             path = Path(file_setting) if Path(file_setting).is_absolute() else self.base / file_setting
             try:
@@ -142,12 +155,18 @@ class _Reader:
         return value
 
 
-def _database_url(raw: str, base: Path) -> str:
-    """``sqlite:///relative.db`` is taken relative to the instance folder, like every other path."""
-    prefix = "sqlite:///"
-    if raw.startswith(prefix) and not raw.startswith(prefix + "/") and raw != "sqlite://":
-        return prefix + str(base / raw[len(prefix):])
-    return raw
+def resolve_database_url(raw: str, base: Path) -> str:
+    """``sqlite:///relative.db`` is taken relative to the instance folder, like every other path.
+
+    Absolute paths (``sqlite:////srv/broker.db``) and in-memory databases (``sqlite://``,
+    ``sqlite:///:memory:``) are left alone; a driver name (``sqlite+pysqlite:///``) is kept.
+    """
+    scheme, sep, rest = raw.partition(":///")
+    if not sep or (scheme != "sqlite" and not scheme.startswith("sqlite+")):
+        return raw
+    if not rest or rest.startswith(("/", ":memory:")):
+        return raw
+    return f"{scheme}:///{base / rest}"
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,16 +178,20 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     if not path.is_file():
         raise ConfigError([f"{path} does not exist; create an instance with 'broker init'"], str(path))
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))  # TOML is UTF-8 whatever the locale
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([f"not valid TOML: {exc}"], str(path)) from exc
     read = _Reader(data, env, path.parent)
 
     base_url = read.text("broker", "base_url", "http://127.0.0.1:5000").rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(base_url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts, hostname = urlsplit(""), None
+    if parts.scheme not in ("http", "https") or not hostname:
         read.problems.append(f"[broker] base_url must be an http(s) URL, got {base_url!r}")
-    elif parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    elif parts.scheme == "http" and hostname not in ("127.0.0.1", "localhost", "::1"):
         read.problems.append("[broker] base_url must use https (plain http is allowed only on localhost)")
     session_type = read.text("broker", "session_type", "sqlalchemy")
     redis_url = read.text("broker", "redis_url", "") or None
@@ -176,8 +199,11 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         read.problems.append(f"[broker] session_type must be 'sqlalchemy' or 'redis', got {session_type!r}")
     elif session_type == "redis" and not redis_url:
         read.problems.append("[broker] session_type 'redis' needs redis_url (or BROKER_REDIS_URL)")
-    release = data.get("broker", {}).get("release_claims", list(DEFAULT_RELEASE))
-    unknown = [c for c in release if c not in BY_NAME] if isinstance(release, list) else ["(not a list)"]
+    release = read.table("broker").get("release_claims", list(DEFAULT_RELEASE))
+    unknown = (
+        [c for c in release if not isinstance(c, str) or c not in BY_NAME]
+        if isinstance(release, list) else ["(not a list)"]
+    )
     if unknown:
         read.problems.append(f"[broker] release_claims has unknown claims: {', '.join(map(str, unknown))}")
 
@@ -197,7 +223,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     settings = Settings(
         instance_dir=path.parent,
         base_url=base_url,
-        database_url=_database_url(read.text("broker", "database_url", "sqlite:///broker.db"), path.parent),
+        database_url=resolve_database_url(read.text("broker", "database_url", "sqlite:///broker.db"), path.parent),
         metadata_dir=read.path("broker", "metadata_dir", "metadata"),
         certs_dir=read.path("broker", "certs_dir", "certs"),
         session_type=session_type,

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.config import resolve_database_url
 from broker.demo.saml_app import DemoAppSettings, metadata_xml
 from broker.keys import generate_keyring, write_private
 from broker.registry.saml_sps import SP_FOLDER
@@ -42,14 +43,19 @@ class InstanceOptions:
     demo_app_port: int = 5002
 
 
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes (quote, backslash, control characters) are all valid TOML."""
+    return json.dumps(value)
+
+
 def _config_text(options: InstanceOptions) -> str:
     database = options.database_url or "sqlite:///broker.db"
     return f"""# Broker settings. Secrets are not written here: they live in certs/ (mode 0600) or come from
 # BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET. Every key can be overridden by BROKER_<KEY> (or
 # BROKER_<SECTION>_<KEY>) in the environment.
 [broker]
-base_url = "{options.base_url}"
-database_url = "{database}"
+base_url = {_toml_string(options.base_url)}
+database_url = {_toml_string(database)}
 metadata_dir = "metadata"
 certs_dir = "certs"
 secret_key_file = "certs/session.secret"
@@ -113,6 +119,6 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     if options.demo:
         _register_demo(InstanceOptions(folder, options.base_url, options.database_url, True,
                                        options.demo_provider_port, options.demo_app_port))
-    database = options.database_url or f"sqlite:///{folder / 'broker.db'}"
-    upgrade(database)
+    # the same database the broker will open: a relative SQLite path is relative to the instance folder
+    upgrade(resolve_database_url(options.database_url or "sqlite:///broker.db", folder))
     return config

@@ -19,5 +19,8 @@ MIN_SECRET_BYTES = 32
 def pairwise_id(secret: bytes, sector: str, account_id: str) -> str:
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the pairwise secret must have at least {MIN_SECRET_BYTES} bytes")
+    if "\x00" in sector or "\x00" in account_id:
+        # 0x00 separates the two inputs, so neither may contain it: ("a\0b", "c") would equal ("a", "b\0c").
+        raise ValueError("sector and account id must not contain NUL")
     mac = hmac.new(secret, sector.encode() + b"\x00" + account_id.encode(), hashlib.sha256).digest()
     return base64.b32encode(mac).decode("ascii").rstrip("=").lower()

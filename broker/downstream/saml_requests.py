@@ -27,8 +27,8 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID
 from broker.core import errors
 from broker.core.model import LoginRequest, Protocol
 from broker.downstream.saml_server import IdpServers
-from broker.registry import SamlSp, SpCatalog
 from broker.saml import redirect_signature
+from broker.saml.catalog import SamlSp, SpCatalog
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024

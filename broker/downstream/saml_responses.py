@@ -21,8 +21,8 @@ from broker.core import errors
 from broker.core.identifiers import pairwise_id
 from broker.core.model import LoginRequest, LoginResult
 from broker.downstream.saml_server import IdpServers
-from broker.registry import SpCatalog
 from broker.saml.attributes import to_ava
+from broker.saml.catalog import SpCatalog
 
 AC_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
 

@@ -21,8 +21,8 @@ from saml2.sigver import security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.core.claims import NAMEFORMAT_URI
-from broker.registry import SpCatalog
 from broker.saml.attributes import converters
+from broker.saml.catalog import SpCatalog
 from broker.saml.xmlsec_backend import install_in_process_backend
 
 

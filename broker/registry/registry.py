@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from broker.core.model import DownstreamParty, UpstreamParty
-from broker.registry.saml_sps import SP_FOLDER, SpCatalog, load_sp_catalog
+from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, load_upstreams
+from broker.saml.catalog import SpCatalog
 
 DescribeUpstream = Callable[[UpstreamRegistration], UpstreamParty]
 
@@ -34,8 +36,11 @@ def _fingerprint(metadata_dir: Path) -> tuple[tuple[str, int, int], ...]:
     entries = []
     for folder in (SP_FOLDER, UPSTREAM_FOLDER):
         for path in sorted((metadata_dir / folder).glob("*")):
-            if path.is_file():
+            try:
                 stat = path.stat()
+            except FileNotFoundError:  # removed since the listing: the next check sees it gone
+                continue
+            if S_ISREG(stat.st_mode):
                 entries.append((f"{folder}/{path.name}", stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
 

@@ -9,43 +9,23 @@ the SAML IdP adapter, which needs it for endpoints and signing certificates (SAM
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import parse as parse_without_dtd
 from saml2.config import Config
 from saml2.mdstore import MetadataStore
-from saml2.s_utils import UnknownSystemEntity
+from saml2.s_utils import UnknownSystemEntity, UnsupportedBinding
 
 from broker.core.claims import NAMEFORMAT_BASIC, NAMEFORMAT_URI
-from broker.core.model import DownstreamParty, Protocol
 from broker.saml.attributes import claims_named, converters
+from broker.saml.catalog import SamlSp, SpCatalog
 
 log = logging.getLogger(__name__)
 SP_FOLDER = "saml-sp"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-
-
-@dataclass(frozen=True)
-class SamlSp:
-    entity_id: str
-    display_name: str
-    requested_claims: frozenset[str]
-    required_claims: frozenset[str]
-    attribute_name_format: str
-    authn_requests_signed: bool
-    acs_post_urls: tuple[str, ...]
-    source: Path
-
-    def party(self) -> DownstreamParty:
-        return DownstreamParty(self.entity_id, Protocol.SAML, self.display_name, self.requested_claims)
-
-
-@dataclass(frozen=True)
-class SpCatalog:
-    sps: dict[str, SamlSp]
-    metadata: Any  # pysaml2 MetadataStore: for the SAML IdP adapter only
-    problems: tuple[str, ...]
 
 
 def _display_name(mds: Any, entity_id: str) -> str:
@@ -65,7 +45,10 @@ def _describe(mds: Any, entity_id: str, source: Path) -> SamlSp:
     required = [(a["name"], a.get("friendly_name")) for a in requirement.get("required", [])]
     optional = [(a["name"], a.get("friendly_name")) for a in requirement.get("optional", [])]
     formats = {a.get("name_format") for a in requirement.get("required", []) + requirement.get("optional", [])}
-    acs = mds.assertion_consumer_service(entity_id, BINDING_POST) or []
+    try:
+        acs = mds.assertion_consumer_service(entity_id, BINDING_POST) or []
+    except UnsupportedBinding:  # pysaml2's answer when the SP has no endpoint with that binding
+        acs = []
     return SamlSp(
         entity_id=entity_id,
         display_name=_display_name(mds, entity_id),
@@ -84,27 +67,49 @@ def new_metadata_store() -> Any:
     return MetadataStore(config.attribute_converters, config)
 
 
+def _refuse_doctype(path: Path) -> None:
+    """Metadata never needs a DTD: refuse any DOCTYPE (entity expansion, external DTDs) before pysaml2 parses."""
+    try:
+        parse_without_dtd(str(path), forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise ValueError(f"carries a DOCTYPE (DTD or entity declarations): {type(exc).__name__}") from exc
+    except ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from exc
+
+
 def load_sp_catalog(metadata_dir: Path) -> SpCatalog:
     mds = new_metadata_store()
     sps: dict[str, SamlSp] = {}
     problems: list[str] = []
     for path in sorted((metadata_dir / SP_FOLDER).glob("*.xml")):
-        before = set(mds.keys())
+        before, problems_before = set(mds.keys()), len(problems)
+        registered = False
         try:
+            _refuse_doctype(path)
             mds.load("local", str(path))
-            added = [e for e in mds.keys() if e not in before]  # noqa: SIM118 - MetadataStore is not iterable
-            for entity_id in added:
-                if "spsso_descriptor" not in mds[entity_id]:
+            found = mds.metadata[str(path)]
+            for entity_id in found.keys():  # noqa: SIM118 - pysaml2 metadata is not iterable
+                if entity_id in before:
+                    first = sps[entity_id].source.name if entity_id in sps else "an earlier file"
+                    problems.append(f"{path.name}: {entity_id} is already registered by {first}; skipped")
+                    continue
+                if "spsso_descriptor" not in found[entity_id]:
                     continue
                 sp = _describe(mds, entity_id, path)
                 if not sp.acs_post_urls:
                     problems.append(f"{path.name}: {entity_id} has no HTTP-POST AssertionConsumerService; skipped")
                     continue
                 sps[entity_id] = sp
+                registered = True
+            if not registered and len(problems) == problems_before:
+                problems.append(f"{path.name}: describes no SAML service provider; skipped")
         except (UnknownSystemEntity, ValueError, KeyError, TypeError, OSError, SyntaxError) as exc:
             problems.append(f"{path.name}: not usable SAML metadata ({type(exc).__name__}: {exc})")
         except Exception as exc:
             problems.append(f"{path.name}: not usable SAML metadata ({type(exc).__name__})")
+        if not registered:
+            # Keep the store the IdP adapter uses in step with ``sps``: a skipped file contributes nothing.
+            mds.metadata.pop(str(path), None)
     for problem in problems:
         log.warning("metadata skipped: %s", problem)
     return SpCatalog(sps=sps, metadata=mds, problems=tuple(problems))

@@ -30,6 +30,8 @@ _KNOWN_KEYS = {
     "name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
     "client_secret_file", "scopes", "authorization_params",
 }
+_TEXT_KEYS = ("name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
+              "client_secret_file")
 
 
 class RegistrationError(ValueError):
@@ -57,14 +59,19 @@ def _secret(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, st
     if env := raw.get("client_secret_env"):
         if env not in environ:
             raise RegistrationError(f"the environment variable {env} (client_secret_env) is not set")
-        return environ[env]
-    if file := raw.get("client_secret_file"):
+        secret, origin = environ[env], f"the environment variable {env}"
+    elif file := raw.get("client_secret_file"):
         path = Path(file) if Path(file).is_absolute() else instance_dir / file
         try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise RegistrationError(f"cannot read client_secret_file {path}: {exc.strerror}") from exc
-    raise RegistrationError("client_secret_env or client_secret_file is required")
+            secret, origin = path.read_text().strip(), f"client_secret_file {path}"
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise RegistrationError(f"cannot read client_secret_file {path}: {reason}") from exc
+    else:
+        raise RegistrationError("client_secret_env or client_secret_file is required")
+    if not secret:
+        raise RegistrationError(f"the client secret from {origin} is empty")
+    return secret
 
 
 def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, str] | None = None,
@@ -74,6 +81,9 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     unknown = set(raw) - _KNOWN_KEYS - {"client_secret"}
     if unknown:
         raise RegistrationError(f"unknown settings: {', '.join(sorted(unknown))}")
+    wrong_type = sorted(k for k in _TEXT_KEYS if raw.get(k) is not None and not isinstance(raw[k], str))
+    if wrong_type:
+        raise RegistrationError(f"{', '.join(wrong_type)} must be text")
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise RegistrationError("name must be 1-63 lowercase letters, digits, '-' or '_'")
@@ -116,7 +126,7 @@ def load_upstreams(metadata_dir: Path, instance_dir: Path,
             if registration.name in found:
                 raise RegistrationError(f"the name {registration.name!r} is registered twice")
             found[registration.name] = registration
-        except (OSError, json.JSONDecodeError, RegistrationError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON, not UTF-8, or a RegistrationError
             problems.append(f"{path.name}: {exc}")
     for problem in problems:
         log.warning("upstream skipped: %s", problem)

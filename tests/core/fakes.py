@@ -36,9 +36,9 @@ class InMemoryAccountStore:
         return self.accounts[link.identity.account_id] if link is not None else None
 
     def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
-        existing = self.find_by_identity(identity.issuer, identity.subject)
-        if existing is not None:
-            return existing, False
+        existing = self._links.get((identity.issuer, identity.subject))
+        if existing is not None:  # linked already, perhaps by a concurrent first login: that account wins
+            return self.accounts[existing.identity.account_id], False
         account = Account(account_id=str(uuid.uuid4()), created_at=now)
         self.accounts[account.account_id] = account
         linked = LinkedIdentity(account.account_id, identity.issuer, identity.subject, identity.upstream, now, now)

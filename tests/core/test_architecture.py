@@ -30,8 +30,6 @@ COMPOSITION = (
     "broker.demo",
 )
 
-#: Known violations, reported rather than allowed: see ``test_downstream_does_not_import_registry``.
-KNOWN_VIOLATIONS: dict[str, tuple[str, ...]] = {"broker.downstream": ("broker.registry",)}
 
 
 @dataclass(frozen=True)
@@ -96,13 +94,13 @@ def core_violations(found: Iterator[Import]) -> list[Import]:
     return bad
 
 
-def adapter_violations(adapter: str, found: Iterator[Import], *, ignore: tuple[str, ...] = ()) -> list[Import]:
+def adapter_violations(adapter: str, found: Iterator[Import]) -> list[Import]:
     """Imports of the other adapters or of the composition layer by a module of ``adapter``."""
     forbidden = [a for a in ADAPTERS if a != adapter] + list(COMPOSITION)
     return [
         imp
         for imp in found
-        if any(_within(imp.target, f) for f in forbidden) and not any(_within(imp.target, i) for i in ignore)
+        if any(_within(imp.target, f) for f in forbidden)
     ]
 
 
@@ -129,8 +127,7 @@ def test_core_imports_only_the_standard_library_and_itself() -> None:
 def test_adapter_imports_neither_other_adapters_nor_composition(adapter: str) -> None:
     found = package_imports(adapter)
     assert any(_within(i.target, "broker.core") for i in found), f"{adapter} does not use the core at all?"
-    ignore = KNOWN_VIOLATIONS.get(adapter, ())
-    assert [str(v) for v in adapter_violations(adapter, iter(found), ignore=ignore)] == []
+    assert [str(v) for v in adapter_violations(adapter, iter(found))] == []
 
 
 @pytest.mark.parametrize("package", ["broker.core", *ADAPTERS])
@@ -139,11 +136,6 @@ def test_nothing_below_the_web_layer_imports_web_or_app(package: str) -> None:
     assert [str(v) for v in bad] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN VIOLATION: broker.downstream.saml_requests/saml_responses/saml_server import broker.registry "
-    "(SamlSp, SpCatalog). Remove this mark and the KNOWN_VIOLATIONS entry once fixed.",
-)
 def test_downstream_does_not_import_registry() -> None:
     bad = [i for i in package_imports("broker.downstream") if _within(i.target, "broker.registry")]
     assert [str(v) for v in bad] == []
@@ -169,7 +161,7 @@ def test_checker_flags_each_forbidden_library_in_core(library: str, form: str) -
         ("from broker import web", "broker.web"),
         ("import broker.storage.accounts", "broker.storage.accounts"),
         ("from ..storage import accounts", "broker.storage"),
-        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from broker.upstream.oidc import X", "broker.upstream.oidc"),
+        ("if TYPE_CHECKING:\n    from broker.upstream.oidc import X", "broker.upstream.oidc"),
         ("def f():\n    import importlib\n    return importlib.import_module('broker.registry')", "broker.registry"),
         ("import yaml", "yaml"),
     ],
@@ -211,8 +203,3 @@ def test_checker_allows_adapter_to_import_core_and_itself() -> None:
     assert adapter_violations("broker.upstream", imports_of("broker.upstream.synthetic", source)) == []
 
 
-def test_known_violation_is_ignored_only_for_its_own_target() -> None:
-    source = "from broker.registry import SpCatalog\nfrom broker.storage import SqlAccountStore\n"
-    bad = adapter_violations("broker.downstream", imports_of("broker.downstream.synthetic", source),
-                             ignore=KNOWN_VIOLATIONS["broker.downstream"])
-    assert [v.target for v in bad] == ["broker.storage", "broker.storage.SqlAccountStore"]

@@ -55,6 +55,7 @@ def saml_status(fields: dict[str, str]) -> tuple[str, str | None]:
 @dataclass
 class Federation:
     broker: RunningServer
+    broker_late: LateApp
     app: Flask
     provider: DemoProvider
     op: RunningServer
@@ -166,7 +167,7 @@ def running_federation(folder: Path, key_folder: Path, database_url: str) -> Ite
         idp_metadata = requests.get(broker_server.url + "/saml2/idp/metadata", timeout=10).text
         for sp in sps.values():
             sp.connect(idp_metadata)
-        yield Federation(broker_server, app, provider, op_server, folder, database_url, sps)
+        yield Federation(broker_server, broker_late, app, provider, op_server, folder, database_url, sps)
     finally:
         broker_server.stop()
         op_server.stop()

@@ -1,0 +1,117 @@
+"""Full SAML-to-OIDC logins per second on this machine.
+
+Each login is the whole bridge: a pysaml2 SP signs a Redirect-binding AuthnRequest, a fresh browser
+(no SSO session) goes through the broker to the authlib OpenID provider and back, the broker verifies
+the ID token, finds the account and posts back a signed SAML Response. Everything runs in this
+process on 127.0.0.1 (werkzeug threaded servers), so the figure is for broker + provider + clients
+together on one interpreter; the broker's own share is measured by a WSGI timer around it.
+
+    python bench/login_bench.py [--logins 300] [--seconds 30] [--database-url URL]
+
+Loops are bounded by both count and time. The first and last Response of each run are validated by
+the SP (with the xmlsec1 program) so a broken login cannot be counted as fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.databases import postgres_schema
+from tests.flows.federation import Federation, make_keys, running_federation
+from tests.peers.browser import Browser
+
+
+class BrokerTimer:
+    """WSGI middleware summing wall time spent inside the broker (back-channel calls upstream included)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.total, self.lock = app, 0.0, threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        body = list(self.app(environ, start_response))
+        with self.lock:
+            self.total += time.perf_counter() - started
+        return body
+
+
+def one_login(federation: Federation, check: bool) -> float:
+    started = time.perf_counter()
+    with Browser() as browser:
+        request_id, page = federation.login(browser)
+        fields = browser.form_fields(page)
+        if check:
+            assert federation.sps["sp1"].parse(fields["SAMLResponse"], request_id) is not None
+        elif "SAMLResponse" not in fields:
+            raise RuntimeError("login did not end with a SAML Response")
+    return time.perf_counter() - started
+
+
+def run(federation: Federation, timer: BrokerTimer, concurrency: int, logins: int, seconds: float) -> None:
+    one_login(federation, check=True)
+    timer.total = 0.0
+    deadline = time.monotonic() + seconds
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                if len(latencies) >= logins:
+                    return
+                latencies.append(-1.0)
+                slot = len(latencies) - 1
+            latency = one_login(federation, check=False)
+            with lock:
+                latencies[slot] = latency
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    elapsed = time.perf_counter() - started
+    done = [x for x in latencies if x >= 0]
+    one_login(federation, check=True)
+    quantiles = statistics.quantiles(done, n=100)
+    print(f"concurrency {concurrency:>2}: {len(done):>4} logins in {elapsed:5.1f} s = {len(done) / elapsed:6.1f} "
+          f"logins/s; latency p50 {quantiles[49] * 1000:6.1f} ms, p95 {quantiles[94] * 1000:6.1f} ms, "
+          f"p99 {quantiles[98] * 1000:6.1f} ms; broker time {timer.total / len(done) * 1000:5.1f} ms/login")
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per hop would drown the figures
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logins", type=int, default=300, help="at most this many logins per run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="at most this long per run")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL URL (used in a throwaway schema); default: a fresh SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        database = postgres_schema(args.database_url) if args.database_url else iter([f"sqlite:///{folder / 'b.db'}"])
+        database_url = next(database)
+        with running_federation(folder / "instance", make_keys(folder / "keys"), database_url) as federation:
+            late = federation.broker_late
+            timer = BrokerTimer(late.target)  # type: ignore[arg-type]
+            late.target = timer
+            print(f"database: {database_url.split('@')[-1].split('?')[0]}; {federation.accounts()} accounts before")
+            for concurrency in (1, 4):
+                run(federation, timer, concurrency, args.logins, args.seconds)
+            print(f"accounts after: {federation.accounts()} (one citizen, so one account)")
+        for _ in database:  # drops the PostgreSQL schema
+            pass
+
+
+if __name__ == "__main__":
+    main()

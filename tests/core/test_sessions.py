@@ -1,0 +1,94 @@
+"""``broker.core.sessions``: when an SSO session may answer a login without going upstream."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from broker.core.model import Protocol
+from broker.core.sessions import Participant, SsoSession, new_session, satisfies
+from tests.core.builders import NOW, party, request
+
+SESSION = SsoSession(
+    account_id="acc-1",
+    upstream="digid",
+    acr="loa2",
+    auth_time=NOW - timedelta(minutes=10),
+    expires_at=NOW + timedelta(hours=1),
+)
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], bool]] = [
+    # (case, session changes, request changes, satisfies() keyword changes, expected)
+    ("happy path", {}, {}, {}, True),
+    ("expires exactly now", {"expires_at": NOW}, {}, {}, False),
+    ("expired", {"expires_at": NOW - timedelta(seconds=1)}, {}, {}, False),
+    ("force_authn", {}, {"force_authn": True}, {}, False),
+    ("older than max_age", {}, {}, {"max_age": timedelta(minutes=5)}, False),
+    ("exactly max_age old", {}, {}, {"max_age": timedelta(minutes=10)}, True),
+    ("younger than max_age", {}, {}, {"max_age": timedelta(hours=1)}, True),
+    ("upstream not allowed by party", {}, {}, {"party": party(allowed_upstreams=("itsme",))}, False),
+    ("party allows every upstream", {}, {}, {"party": party(allowed_upstreams=())}, True),
+    ("hint names another upstream", {}, {"upstream_hints": ("itsme",)}, {}, False),
+    ("hint names this upstream", {}, {"upstream_hints": ("itsme", "digid")}, {}, True),
+    ("acr not accepted", {}, {"acr_values": ("loa3",)}, {}, False),
+    ("no acr reached, one required", {"acr": None}, {"acr_values": ("loa2",)}, {}, False),
+    ("acr among accepted", {}, {"acr_values": ("loa3", "loa2")}, {}, True),
+    ("no acr reached, none required", {"acr": None}, {}, {}, True),
+]
+
+
+@pytest.mark.parametrize(("session_changes", "request_changes", "kwargs", "expected"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_satisfies(session_changes: dict[str, Any], request_changes: dict[str, Any], kwargs: dict[str, Any],
+                   expected: bool) -> None:
+    arguments: dict[str, Any] = {"party": party(), "max_age": None} | kwargs
+    session = replace(SESSION, **session_changes)
+    assert satisfies(session, request(**request_changes), arguments["party"], NOW, arguments["max_age"]) is expected
+
+
+def test_no_session_satisfies_nothing() -> None:
+    assert satisfies(None, request(), party(), NOW) is False
+
+
+PARTICIPANTS = (
+    Participant("https://sp.city.example/", Protocol.SAML, "pairwise-1"),
+    Participant("portal-client", Protocol.OIDC, "pairwise-2"),
+)
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        replace(SESSION, participants=PARTICIPANTS),
+        replace(SESSION, acr=None),
+        replace(SESSION, auth_time=datetime(2024, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))),
+    ],
+)
+def test_json_round_trip(session: SsoSession) -> None:
+    back = SsoSession.from_json(session.to_json())
+    assert back == session
+    assert back.auth_time.utcoffset() == session.auth_time.utcoffset()
+    assert back.expires_at.tzinfo is not None
+
+
+def test_with_participant_adds_once_and_keeps_order() -> None:
+    first, second = PARTICIPANTS
+    one = SESSION.with_participant(first)
+    assert one.participants == (first,)
+    assert SESSION.participants == ()  # the original is unchanged
+    assert one.with_participant(Participant(first.party_id, first.protocol, first.subject)) is one
+    both = one.with_participant(second).with_participant(first)
+    assert both.participants == (first, second)
+    other_subject = both.with_participant(replace(first, subject="pairwise-3"))
+    assert len(other_subject.participants) == 3
+
+
+def test_new_session_expires_after_its_lifetime() -> None:
+    session = new_session("acc-1", "digid", "loa2", NOW - timedelta(minutes=1), NOW, timedelta(hours=8))
+    assert session == SsoSession("acc-1", "digid", "loa2", NOW - timedelta(minutes=1), NOW + timedelta(hours=8))
+    assert satisfies(session, request(), party(), NOW + timedelta(hours=8) - timedelta(seconds=1))
+    assert not satisfies(session, request(), party(), NOW + timedelta(hours=8))
+    assert session.expires_at.tzinfo is UTC
