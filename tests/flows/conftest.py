@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,15 +19,34 @@ def key_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture(params=BACKENDS)
+REDIS_ENV = "BROKER_TEST_REDIS_URL"
+#: storage of accounts and pending state, plus where browser sessions live
+SETUPS = [*BACKENDS, *(["postgresql+redis"] if os.environ.get(REDIS_ENV) and "postgresql" in BACKENDS else []),
+          *(["sqlite+redis"] if os.environ.get(REDIS_ENV) and "postgresql" not in BACKENDS else [])]
+
+
+@pytest.fixture(params=SETUPS)
 def federation(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[Federation]:
-    database = database_for(request.param, tmp_path)
+    backend, _, sessions = request.param.partition("+")
+    redis_url = os.environ[REDIS_ENV] if sessions == "redis" else None
+    if redis_url:
+        _require_redis(redis_url)
+    database = database_for(backend, tmp_path)
     try:
-        with running_federation(tmp_path / "instance", key_folder, next(database)) as running:
+        with running_federation(tmp_path / "instance", key_folder, next(database), redis_url) as running:
             yield running
     finally:
         for _ in database:  # drops the PostgreSQL schema
             pass
+
+
+def _require_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"{REDIS_ENV} is set but Redis is unreachable: {exc}", pytrace=False)
 
 
 @pytest.fixture

@@ -87,7 +87,8 @@ class Federation:
         return request_id, browser.get(location)
 
 
-def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str) -> None:
+def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
+                    redis_url: str | None) -> None:
     (folder / "certs").mkdir(parents=True)
     for name in ("signing.key", "signing.crt"):
         data = (keys / "broker" / name).read_bytes()
@@ -101,7 +102,7 @@ base_url = "{base_url}"
 database_url = "{database_url}"
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
-""")
+""" + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else ""))
     (folder / "metadata" / "saml-sp").mkdir(parents=True)
     (folder / "metadata" / "upstreams").mkdir(parents=True)
     (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
@@ -118,7 +119,8 @@ def make_keys(folder: Path) -> Path:
     return folder
 
 
-def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str) -> None:
+def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
+                    redis_url: str | None) -> None:
     (folder / "certs").mkdir(parents=True)
     for name in ("signing.key", "signing.crt"):
         data = (keys / "broker" / name).read_bytes()
@@ -132,7 +134,7 @@ base_url = "{base_url}"
 database_url = "{database_url}"
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
-""")
+""" + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else ""))
     (folder / "metadata" / "saml-sp").mkdir(parents=True)
     (folder / "metadata" / "upstreams").mkdir(parents=True)
     (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
@@ -142,12 +144,14 @@ pairwise_secret_file = "certs/pairwise.secret"
 
 
 @contextmanager
-def running_federation(folder: Path, key_folder: Path, database_url: str) -> Iterator[Federation]:
+def running_federation(folder: Path, key_folder: Path, database_url: str,
+                       redis_url: str | None = None) -> Iterator[Federation]:
+    """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database."""
     broker_late, op_late = LateApp(), LateApp()
     broker_server, op_server = serve(broker_late), serve(op_late)
     app: Flask | None = None
     try:
-        _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url)
+        _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url, redis_url)
         provider = create_demo_provider(DemoProviderSettings(
             issuer=op_server.url,
             clients=(DemoClient(CLIENT_ID, (folder / "certs" / "op-client.secret").read_text(),

@@ -1,0 +1,33 @@
+# The two commands of the README's quick start:
+#   make demo   set up a virtual environment, create ./instance with the DEMO app and provider, serve it
+#   make test   set up the same environment and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTANCE ?= instance
+
+.PHONY: demo test check xmlsec1
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,server]"
+	touch $@
+
+# The xmlsec1 program: pysaml2 uses it for XML encryption, and the tests cross-check the broker's
+# in-process signatures with it. Installed from the distribution when missing.
+xmlsec1:
+	@command -v xmlsec1 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq xmlsec1; }
+
+demo: $(BIN)/.installed xmlsec1
+	test -f $(INSTANCE)/broker.toml || $(BIN)/broker init --demo $(INSTANCE)
+	$(BIN)/broker --config $(INSTANCE)/broker.toml run
+
+test: $(BIN)/.installed xmlsec1
+	$(BIN)/pytest
+
+check: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
