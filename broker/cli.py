@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from broker import cli_parties
 from broker.config import ConfigError, Settings, load_settings
 from broker.keys import KeyRingError
@@ -150,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except (CommandError, ConfigError, KeyRingError, cli_parties.PartyError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # init, migrate, run: the database cannot be opened or migrated
+        print(f"broker: database error: {exc}", file=sys.stderr)
         return 1
     return code
 

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.config import resolve_database_url
+from broker.config import load_settings
 from broker.demo.saml_app import DemoAppSettings, metadata_xml
 from broker.keys import generate_keyring, write_private
 from broker.registry.saml_sps import SP_FOLDER
@@ -119,6 +119,18 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     if options.demo:
         _register_demo(InstanceOptions(folder, options.base_url, options.database_url, True,
                                        options.demo_provider_port, options.demo_app_port))
-    # the same database the broker will open: a relative SQLite path is relative to the instance folder
-    upgrade(resolve_database_url(options.database_url or "sqlite:///broker.db", folder))
+    # Read back exactly as the broker will: a bad --base-url or --database-url fails here (ConfigError),
+    # and the database migrated is the one the broker opens (a relative SQLite path is relative to the folder).
+    settings = load_settings(config, {})
+    _make_sqlite_folder(settings.database_url, folder)
+    upgrade(settings.database_url)
     return config
+
+
+def _make_sqlite_folder(database_url: str, folder: Path) -> None:
+    """SQLite creates the database file but not its folder; create it when it is inside the instance."""
+    scheme, sep, rest = database_url.partition(":///")
+    if sep and (scheme == "sqlite" or scheme.startswith("sqlite+")) and rest.startswith("/"):
+        parent = Path(rest.split("?", 1)[0]).parent
+        if parent.is_relative_to(folder):
+            parent.mkdir(parents=True, exist_ok=True)

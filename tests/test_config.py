@@ -1,0 +1,327 @@
+"""Settings: a TOML file plus ``BROKER_*`` environment variables, validated once, every problem reported together."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from broker.config import DEFAULT_RELEASE, ConfigError, Settings, load_settings
+from broker.keys import write_private
+
+SESSION_SECRET = "session-secret-" + "s" * 40
+PAIRWISE_SECRET = "pairwise-secret-" + "p" * 40
+
+FULL = """
+[broker]
+base_url = "https://login.city.example.org/"
+database_url = "sqlite:///data/broker.db"
+metadata_dir = "registrations"
+certs_dir = "keys"
+secret_key_file = "keys/session.secret"
+pairwise_secret_file = "keys/pairwise.secret"
+session_type = "redis"
+redis_url = "redis://127.0.0.1:6379/0"
+sso_session_hours = 10
+pending_login_minutes = 20
+release_claims = ["email", "given_name", "locale"]
+
+[saml]
+idp_entity_id = "https://login.city.example.org/idp"
+clock_skew_seconds = 30
+request_max_age_seconds = 600
+want_authn_requests_signed = true
+assertion_lifetime_seconds = 120
+allow_sha1 = "yes"
+
+[demo]
+enabled = true
+provider_port = 6001
+app_port = 6002
+"""
+
+SECRET_FILES = """
+[broker]
+secret_key_file = "certs/session.secret"
+pairwise_secret_file = "certs/pairwise.secret"
+"""
+
+
+def _instance(folder: Path, text: str, *, secrets_in: str = "certs") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_private(folder / secrets_in / "session.secret", f"{SESSION_SECRET}\n".encode())
+    write_private(folder / secrets_in / "pairwise.secret", f"{PAIRWISE_SECRET}\n".encode())
+    config = folder / "broker.toml"
+    config.write_text(text)
+    return config
+
+
+def _problems(config: Path, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ or {})
+    return caught.value.problems
+
+
+def test_a_full_config_loads(tmp_path: Path) -> None:
+    config = _instance(tmp_path / "instance", FULL, secrets_in="keys")
+
+    settings = load_settings(config, {})
+
+    instance = tmp_path / "instance"
+    assert settings.instance_dir == instance
+    assert settings.base_url == "https://login.city.example.org"  # trailing slash dropped
+    assert settings.url("/saml2/idp/sso") == "https://login.city.example.org/saml2/idp/sso"
+    assert settings.secure_cookies is True
+    assert settings.database_url == f"sqlite:///{instance / 'data' / 'broker.db'}"
+    assert settings.metadata_dir == instance / "registrations"
+    assert settings.certs_dir == instance / "keys"
+    assert (settings.session_type, settings.redis_url) == ("redis", "redis://127.0.0.1:6379/0")
+    assert settings.sso_session_lifetime == timedelta(hours=10)
+    assert settings.pending_login_lifetime == timedelta(minutes=20)
+    assert settings.release_claims == {"email", "given_name", "locale"}
+    assert settings.saml.idp_entity_id == "https://login.city.example.org/idp"
+    assert settings.saml.clock_skew == timedelta(seconds=30)
+    assert settings.saml.request_max_age == timedelta(seconds=600)
+    assert settings.saml.want_authn_requests_signed is True
+    assert settings.saml.assertion_lifetime == timedelta(seconds=120)
+    assert settings.saml.allow_sha1 is True
+    assert (settings.demo.enabled, settings.demo.provider_port, settings.demo.app_port) == (True, 6001, 6002)
+    assert settings.secret_key == SESSION_SECRET.encode()  # the file's trailing newline is not part of it
+    assert settings.pairwise_secret == PAIRWISE_SECRET.encode()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.base_url = "https://elsewhere.example.org"  # type: ignore[misc]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings(_instance(tmp_path, SECRET_FILES), {})
+
+    assert settings.base_url == "http://127.0.0.1:5000"
+    assert settings.secure_cookies is False
+    assert settings.database_url == f"sqlite:///{tmp_path / 'broker.db'}"
+    assert (settings.metadata_dir, settings.certs_dir) == (tmp_path / "metadata", tmp_path / "certs")
+    assert (settings.session_type, settings.redis_url) == ("sqlalchemy", None)
+    assert settings.release_claims == frozenset(DEFAULT_RELEASE)
+    assert settings.saml.idp_entity_id == "http://127.0.0.1:5000/saml2/idp/metadata"
+    assert settings.saml.clock_skew == timedelta(seconds=120)
+    assert settings.saml.want_authn_requests_signed is False
+    assert settings.demo.enabled is False
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + """base_url = "https://file.example.org"
+database_url = "sqlite:///file.db"
+
+[saml]
+clock_skew_seconds = 30
+""")
+    environ = {
+        "BROKER_BASE_URL": "https://env.example.org",
+        "BROKER_DATABASE_URL": "postgresql+psycopg://broker@127.0.0.1:5432/broker",
+        "BROKER_SAML_CLOCK_SKEW_SECONDS": "45",
+        "BROKER_SAML_WANT_AUTHN_REQUESTS_SIGNED": "on",
+    }
+
+    settings = load_settings(config, environ)
+
+    assert settings.base_url == "https://env.example.org"
+    assert settings.saml.idp_entity_id == "https://env.example.org/saml2/idp/metadata"
+    assert settings.database_url == "postgresql+psycopg://broker@127.0.0.1:5432/broker"
+    assert settings.saml.clock_skew == timedelta(seconds=45)
+    assert settings.saml.want_authn_requests_signed is True
+    # and without the environment, the file's values
+    from_file = load_settings(config, {})
+    assert (from_file.base_url, from_file.saml.clock_skew) == ("https://file.example.org", timedelta(seconds=30))
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _instance(tmp_path / "srv" / "broker", SECRET_FILES + """database_url = "sqlite:///var/broker.db"
+metadata_dir = "parties"
+""")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    # the config named relatively to the working directory, and through BROKER_CONFIG
+    for settings in (load_settings(Path("../srv/broker/broker.toml"), {}),
+                     load_settings(None, {"BROKER_CONFIG": "../srv/broker/broker.toml"})):
+        instance = tmp_path / "srv" / "broker"
+        assert settings.instance_dir == instance
+        assert settings.database_url == f"sqlite:///{instance / 'var' / 'broker.db'}"
+        assert settings.metadata_dir == instance / "parties"
+        assert settings.certs_dir == instance / "certs"
+        assert settings.secret_key == SESSION_SECRET.encode()  # certs/session.secret of the instance
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:////var/lib/broker/broker.db",  # absolute
+    "sqlite://",  # in memory
+    "sqlite:///:memory:",  # in memory, the other spelling
+    "postgresql+psycopg://broker:pw@127.0.0.1:5432/broker",
+])
+def test_database_urls_that_are_not_relative_paths_are_kept(tmp_path: Path, url: str) -> None:
+    settings = load_settings(_instance(tmp_path, SECRET_FILES + f'database_url = "{url}"\n'), {})
+
+    assert settings.database_url == url
+
+
+def test_a_relative_sqlite_url_with_a_driver_resolves_too(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + 'database_url = "sqlite+pysqlite:///broker.db"\n')
+
+    assert load_settings(config, {}).database_url == f"sqlite+pysqlite:///{tmp_path / 'broker.db'}"
+
+
+def test_secrets_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text("[broker]\n")  # no secret files named at all
+    environ = {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32}
+
+    settings = load_settings(config, environ)
+
+    assert (settings.secret_key, settings.pairwise_secret) == (b"k" * 32, b"p" * 32)
+
+
+def test_environment_secrets_win_over_files(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES)
+
+    settings = load_settings(config, {"BROKER_PAIRWISE_SECRET": "e" * 40})
+
+    assert settings.pairwise_secret == b"e" * 40
+    assert settings.secret_key == SESSION_SECRET.encode()
+
+
+def test_every_problem_is_reported_together(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    write_private(tmp_path / "short.secret", b"too short\n")
+    config.write_text("""
+[broker]
+base_url = "http://login.city.example.org"
+secret_key_file = "short.secret"
+sso_session_hours = "many"
+pending_login_minutes = 500
+release_claims = ["email", "shoe_size"]
+session_type = "memcached"
+
+[saml]
+clock_skew_seconds = 1.5
+want_authn_requests_signed = "maybe"
+""")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, {})
+
+    problems = caught.value.problems
+    assert problems == [
+        "[broker] base_url must use https (plain http is allowed only on localhost)",
+        "[broker] session_type must be 'sqlalchemy' or 'redis', got 'memcached'",
+        "[broker] release_claims has unknown claims: shoe_size",
+        "[saml] clock_skew_seconds must be a whole number, got 1.5",
+        "[saml] want_authn_requests_signed must be true or false, got 'maybe'",
+        "[broker] sso_session_hours must be a whole number, got 'many'",
+        "[broker] pending_login_minutes must be between 1 and 120, got 500",
+        f"the secret from {tmp_path / 'short.secret'} is shorter than 32 bytes",
+        "no pairwise_secret: set BROKER_PAIRWISE_SECRET or [broker] pairwise_secret_file",
+    ]
+    message = str(caught.value)
+    assert message.startswith(f"invalid broker configuration ({config}):")
+    assert all(f"  - {problem}" in message for problem in problems)
+    assert "too short" not in message  # the secret itself is never shown
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"BROKER_SAML_CLOCK_SKEW_SECONDS": "12x"}, "[saml] clock_skew_seconds must be a whole number, got '12x'"),
+    ({"BROKER_SAML_CLOCK_SKEW_SECONDS": "601"}, "[saml] clock_skew_seconds must be between 0 and 600, got 601"),
+    ({"BROKER_DEMO_APP_PORT": "80"}, "[demo] app_port must be between 1024 and 65535, got 80"),
+    ({"BROKER_SECRET_KEY": "x" * 31},
+     "the secret from environment variable BROKER_SECRET_KEY is shorter than 32 bytes"),
+    ({"BROKER_SESSION_TYPE": "redis"}, "[broker] session_type 'redis' needs redis_url (or BROKER_REDIS_URL)"),
+    ({"BROKER_BASE_URL": "ftp://127.0.0.1"}, "[broker] base_url must be an http(s) URL, got 'ftp://127.0.0.1'"),
+    ({"BROKER_BASE_URL": "http://[::1"}, "[broker] base_url must be an http(s) URL, got 'http://[::1'"),
+])
+def test_bad_values_from_the_environment(tmp_path: Path, environ: dict[str, str], problem: str) -> None:
+    assert _problems(_instance(tmp_path, SECRET_FILES), environ) == [problem]
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("clock_skew_seconds = true", "[saml] clock_skew_seconds must be a whole number, got True"),
+    ("clock_skew_seconds = inf", "[saml] clock_skew_seconds must be a whole number, got inf"),
+    ("clock_skew_seconds = -1", "[saml] clock_skew_seconds must be between 0 and 600, got -1"),
+    ("idp_entity_id = 5", "[saml] idp_entity_id must be a string"),
+])
+def test_bad_values_in_the_file(tmp_path: Path, line: str, problem: str) -> None:
+    assert _problems(_instance(tmp_path, SECRET_FILES + f"\n[saml]\n{line}\n")) == [problem]
+
+
+@pytest.mark.parametrize("release", ['"email"', '["email", 5]', '["email", {a = 1}]'])
+def test_release_claims_must_be_a_list_of_known_claims(tmp_path: Path, release: str) -> None:
+    problems = _problems(_instance(tmp_path, SECRET_FILES + f"release_claims = {release}\n"))
+
+    assert len(problems) == 1
+    assert problems[0].startswith("[broker] release_claims has unknown claims: ")
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:5000", "http://localhost:8080", "http://[::1]:5000",
+                                      "https://login.city.example.org"])
+def test_plain_http_only_on_localhost(tmp_path: Path, base_url: str) -> None:
+    settings = load_settings(_instance(tmp_path, SECRET_FILES), {"BROKER_BASE_URL": base_url})
+
+    assert settings.base_url == base_url
+
+
+def test_unreadable_secret_file(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text(SECRET_FILES)
+
+    assert _problems(config) == [
+        f"cannot read secret_key_file {tmp_path / 'certs' / 'session.secret'}: No such file or directory",
+        f"cannot read pairwise_secret_file {tmp_path / 'certs' / 'pairwise.secret'}: No such file or directory",
+    ]
+
+
+def test_secrets_never_appear_in_repr(tmp_path: Path) -> None:
+    settings = load_settings(_instance(tmp_path, SECRET_FILES), {})
+
+    for text in (repr(settings), str(settings), repr(settings.saml)):
+        assert SESSION_SECRET not in text
+        assert PAIRWISE_SECRET not in text
+        assert "secret_key=" not in text
+        assert "pairwise_secret=" not in text
+    assert "base_url='http://127.0.0.1:5000'" in repr(settings)
+    assert [f.name for f in dataclasses.fields(Settings) if not f.repr] == ["secret_key", "pairwise_secret"]
+
+
+def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "broker.toml"
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(missing, {})
+
+    assert caught.value.problems == [f"{missing} does not exist; create an instance with 'broker init'"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(None, {"BROKER_CONFIG": str(missing)})
+
+
+@pytest.mark.parametrize("content", [b"[broker\nbase_url = 1\n", b"# caf\xe9 in Latin-1\n[broker]\n"])
+def test_not_toml(tmp_path: Path, content: bytes) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_bytes(content)
+
+    [problem] = _problems(config)
+    assert problem.startswith("not valid TOML: ")
+
+
+def test_utf8_is_read_as_utf8(tmp_path: Path) -> None:
+    config = _instance(tmp_path, "# B\u00fcrgerportal der Stadt\n" + SECRET_FILES
+                       + '[saml]\nidp_entity_id = "https://login.example.org/stra\u00dfe"\n')
+
+    assert load_settings(config, {}).saml.idp_entity_id == "https://login.example.org/stra\u00dfe"
+
+
+def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text('saml = "strict"\n')
+
+    problems = _problems(config, {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32})
+
+    assert problems == ["[saml] must be a table"]
