@@ -195,3 +195,22 @@ def test_unknown_upstream_in_idp_list_gets_no_available_idp(federation: Federati
     page = browser.get(location + "&idp_hint=nobody")
 
     assert saml_status(browser.form_fields(page)) == (RESPONDER, "urn:oasis:names:tc:SAML:2.0:status:NoAvailableIDP")
+
+
+def test_session_identifier_is_replaced_at_sign_in(federation: Federation, browser: Browser) -> None:
+    """Session fixation: a session id planted before sign-in must not be the signed-in session."""
+    _, location = federation.sps["sp1"].redirect_request()
+    url = location
+    while "/upstream/oidc/" not in url:
+        url = urljoin(url, browser.get(url, follow=False).headers["Location"])
+    planted = browser.session.cookies.get("broker_session")
+    assert planted
+
+    browser.get(url)
+    signed_in = browser.session.cookies.get("broker_session")
+    assert signed_in and signed_in != planted
+    with Browser() as attacker:  # the attacker kept the planted id: it carries no SSO session
+        attacker.session.cookies.set("broker_session", planted, domain="127.0.0.1", path="/")
+        _, page = federation.login(attacker, "sp2")
+        assert "SAMLResponse" in attacker.form_fields(page)
+    assert federation.provider.hits("authorize") == 2, "the planted id must not carry the victim's SSO session"
