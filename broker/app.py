@@ -15,6 +15,7 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale
 from flask_session import Session as FlaskSession
 from flask_sqlalchemy import SQLAlchemy
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.wrappers import Response
 
 from broker.config import Settings, load_settings
@@ -92,12 +93,16 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
                           "current schema; run 'broker migrate' (or 'broker init')")
 
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    if settings.theme_dir is not None:
+        # The city's theme: any template in THEME/templates replaces the built-in one of the same name.
+        loaders: list[BaseLoader] = [FileSystemLoader(settings.theme_dir / "templates")]
+        app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     _session_config(app, settings)
     Babel(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0])
 
     @app.context_processor
     def _page_globals() -> dict[str, Any]:
-        return {"brand_name": "City sign-in", "get_locale": get_locale}
+        return {"brand_name": settings.brand_name, "get_locale": get_locale}
 
     app.extensions["broker"] = Services(
         settings=settings,

@@ -10,6 +10,7 @@ All problems are reported together in one ``ConfigError``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -63,6 +64,8 @@ class Settings:
     sso_session_lifetime: timedelta
     pending_login_lifetime: timedelta
     release_claims: frozenset[str]
+    brand_name: str
+    theme_dir: Path | None
     saml: SamlSettings
     demo: DemoSettings
     secret_key: bytes = field(repr=False)
@@ -81,6 +84,25 @@ class _Reader:
 
     def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str], base: Path) -> None:
         self.data, self.environ, self.base, self.problems = data, environ, base, list[str]()
+        self.read: dict[str, set[str]] = {}
+
+    def setting(self, section: str, key: str, default: Any) -> Any:
+        """The file's value of ``[section] key`` (no environment), noting that the key is known."""
+        self.read.setdefault(section, set()).add(key)
+        return self.table(section).get(key, default)
+
+    def report_unknown(self) -> None:
+        """A typo in a key silently keeps its default; name every key and section nothing read."""
+        for section, table in self.data.items():
+            if section not in self.read:
+                self.problems.append(f"unknown section [{section}]")
+                continue
+            known = self.read[section]
+            for key in table if isinstance(table, Mapping) else ():
+                if key not in known:
+                    close = difflib.get_close_matches(key, sorted(known), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    self.problems.append(f"[{section}] unknown setting {key!r}{hint}")
 
     def table(self, section: str) -> Mapping[str, Any]:
         table = self.data.get(section, {})
@@ -94,8 +116,9 @@ class _Reader:
     def _raw(self, section: str, key: str, default: Any) -> Any:
         env = f"BROKER_{key.upper()}" if section == "broker" else f"BROKER_{section.upper()}_{key.upper()}"
         if env in self.environ:
+            self.read.setdefault(section, set()).add(key)
             return self.environ[env]
-        return self.table(section).get(key, default)
+        return self.setting(section, key, default)
 
     def text(self, section: str, key: str, default: str) -> str:
         value = self._raw(section, key, default)
@@ -132,11 +155,12 @@ class _Reader:
 
     def secret(self, key: str, env: str, min_bytes: int) -> bytes:
         """A secret from ``env`` or from the file named by ``key``; never from the config file itself."""
+        self.read.setdefault("broker", set()).add(key)
         if env in self.environ:
             value = self.environ[env].encode()
             origin = f"environment variable {env}"
         else:
-            file_setting = self.table("broker").get(key)
+            file_setting = self.setting("broker", key, None)
             if not file_setting:
                 self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [broker] {key}")
                 return b""
@@ -199,13 +223,17 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         read.problems.append(f"[broker] session_type must be 'sqlalchemy' or 'redis', got {session_type!r}")
     elif session_type == "redis" and not redis_url:
         read.problems.append("[broker] session_type 'redis' needs redis_url (or BROKER_REDIS_URL)")
-    release = read.table("broker").get("release_claims", list(DEFAULT_RELEASE))
+    release = read.setting("broker", "release_claims", list(DEFAULT_RELEASE))
     unknown = (
         [c for c in release if not isinstance(c, str) or c not in BY_NAME]
         if isinstance(release, list) else ["(not a list)"]
     )
     if unknown:
         read.problems.append(f"[broker] release_claims has unknown claims: {', '.join(map(str, unknown))}")
+
+    theme_dir = read.path("broker", "theme_dir", "") if read.text("broker", "theme_dir", "") else None
+    if theme_dir is not None and not (theme_dir / "templates").is_dir():
+        read.problems.append(f"[broker] theme_dir {theme_dir} has no templates/ folder")
 
     saml = SamlSettings(
         idp_entity_id=read.text("saml", "idp_entity_id", "") or base_url + "/saml2/idp/metadata",
@@ -231,11 +259,14 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sso_session_lifetime=timedelta(hours=read.number("broker", "sso_session_hours", 8, 1, 24 * 30)),
         pending_login_lifetime=timedelta(minutes=read.number("broker", "pending_login_minutes", 15, 1, 120)),
         release_claims=frozenset(release) if not unknown else frozenset(DEFAULT_RELEASE),
+        brand_name=read.text("broker", "brand_name", "City sign-in"),
+        theme_dir=theme_dir,
         saml=saml,
         demo=demo,
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
     )
+    read.report_unknown()
     if read.problems:
         raise ConfigError(read.problems, str(path))
     return settings

@@ -51,8 +51,9 @@ def _toml_string(value: str) -> str:
 def _config_text(options: InstanceOptions) -> str:
     database = options.database_url or "sqlite:///broker.db"
     return f"""# Broker settings. Secrets are not written here: they live in certs/ (mode 0600) or come from
-# BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET. Every key can be overridden by BROKER_<KEY> (or
-# BROKER_<SECTION>_<KEY>) in the environment.
+# BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET. Single values (not lists, not *_file paths) can be
+# overridden in the environment: BROKER_<KEY> for [broker], BROKER_<SECTION>_<KEY> for the others.
+# An unknown key is an error, so a typo cannot silently keep a default.
 [broker]
 base_url = {_toml_string(options.base_url)}
 database_url = {_toml_string(database)}

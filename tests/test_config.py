@@ -325,3 +325,29 @@ def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
     problems = _problems(config, {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32})
 
     assert problems == ["[saml] must be a table"]
+
+
+def test_unknown_keys_and_sections_are_reported_with_a_hint(tmp_path: Path) -> None:
+    secret = tmp_path / "s.secret"
+    secret.write_text("x" * 48)
+    config = tmp_path / "broker.toml"
+    config.write_text(f"""
+[broker]
+base_url = "http://127.0.0.1:5000"
+secret_key_file = "{secret}"
+pairwise_secret_file = "{secret}"
+sso_sesion_hours = 2
+secret_key = "never-here"
+[saml]
+clock_skew_secs = 5
+[sam]
+x = 1
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+
+    problems = caught.value.problems
+    assert "[broker] unknown setting 'sso_sesion_hours' (did you mean 'sso_session_hours'?)" in problems
+    assert any(p.startswith("[broker] unknown setting 'secret_key'") for p in problems)
+    assert "[saml] unknown setting 'clock_skew_secs' (did you mean 'clock_skew_seconds'?)" in problems
+    assert "unknown section [sam]" in problems

@@ -4,12 +4,15 @@ and the pages' security headers."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lxml.html
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import IDPEntry, IDPList, Scoping
 
-from tests.flows.federation import Federation, saml_status
+from broker.app import close_app, create_app
+from broker.config import load_settings
+from tests.flows.federation import Federation, running_federation, saml_status
 from tests.peers.browser import Browser
 
 
@@ -87,3 +90,23 @@ def test_pages_carry_security_headers(federation: Federation, browser: Browser) 
         assert headers["Cache-Control"] == "no-store"
     cookie = next(c for c in browser.session.cookies if c.name == "broker_session")
     assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_city_theme_replaces_templates_and_brand(tmp_path: Path, key_folder: Path) -> None:
+    folder = tmp_path
+    theme = folder / "theme" / "templates"
+    theme.mkdir(parents=True)
+    (theme / "error.html").write_text('{% extends "base.html" %}{% block main %}<h1>Helsinki help desk</h1>'
+                                      "<p>{{ reference }}</p>{% endblock %}")
+    with running_federation(folder / "instance", key_folder, f"sqlite:///{folder / 'b.db'}") as fed:
+        config = fed.folder / "broker.toml"
+        config.write_text(config.read_text().replace(
+            "[broker]", f'[broker]\nbrand_name = "Helsinki sign-in"\ntheme_dir = "{folder / "theme"}"'))
+        app = create_app(load_settings(config, environ={}))
+        try:
+            page = app.test_client().get("/login/unknown")
+        finally:
+            close_app(app)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "Helsinki help desk" in text and "Helsinki sign-in" in text
