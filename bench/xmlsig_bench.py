@@ -9,8 +9,6 @@ the time budget, whichever comes first.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import shutil
 import sys
 import tempfile
@@ -19,11 +17,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 warnings.filterwarnings("ignore", module="saml2")  # pysaml2 imports a deprecated cryptography API
 
@@ -36,6 +29,7 @@ from saml2.sigver import CryptoBackendXmlSec1, pre_signature_part  # noqa: E402
 from saml2.xml.schema import validate as schema_validate  # noqa: E402
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # noqa: E402
 
+from broker.keys import generate_keyring  # noqa: E402
 from broker.saml.xmlsec_backend import InProcessXmlSecBackend, install_in_process_backend  # noqa: E402
 
 IDP = "https://idp.bench.example/saml/metadata"
@@ -54,26 +48,8 @@ IDENTITY = {
 
 
 def make_keys(directory: Path) -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xmlsig-bench")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .sign(key, hashes.SHA256())
-    )
-    key_file, cert_file = directory / "bench.key", directory / "bench.crt"
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(key_file), str(cert_file)
+    keys = generate_keyring(directory, "xmlsig-bench", bits=2048)
+    return str(keys.key_file), str(keys.cert_file)
 
 
 def make_idp(key_file: str, cert_file: str, xmlsec1: str) -> Server:

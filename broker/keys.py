@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 SIGNING_KEY = "signing.key"
@@ -67,21 +68,26 @@ def write_private(path: Path, data: bytes) -> None:
     os.chmod(path, PRIVATE_MODE)
 
 
-def generate_keyring(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> KeyRing:
-    """A new RSA signing key and a self-signed certificate (SAML metadata pins it; no CA is involved)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+def self_signed(key: CertificateIssuerPrivateKeyTypes, common_name: str, valid_for: timedelta) -> x509.Certificate:
+    """A self-signed certificate for ``key`` (SAML metadata pins certificates; no CA is involved)."""
     now = datetime.now(UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=365 * years))
+        .not_valid_after(now + valid_for)
         .sign(key, hashes.SHA256())
     )
+
+
+def generate_keyring(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> KeyRing:
+    """A new RSA signing key and its self-signed certificate, the key file written with mode 0600."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    cert = self_signed(key, common_name, timedelta(days=365 * years))
     write_private(certs_dir / SIGNING_KEY, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     (certs_dir / SIGNING_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))

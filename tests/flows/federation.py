@@ -119,30 +119,6 @@ def make_keys(folder: Path) -> Path:
     return folder
 
 
-def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
-                    redis_url: str | None) -> None:
-    (folder / "certs").mkdir(parents=True)
-    for name in ("signing.key", "signing.crt"):
-        data = (keys / "broker" / name).read_bytes()
-        write_private(folder / "certs" / name, data)
-    write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
-    write_private(folder / "certs" / "pairwise.secret", secrets.token_urlsafe(48).encode())
-    write_private(folder / "certs" / "op-client.secret", b"op-client-secret-" + secrets.token_hex(8).encode())
-    (folder / "broker.toml").write_text(f"""
-[broker]
-base_url = "{base_url}"
-database_url = "{database_url}"
-secret_key_file = "certs/session.secret"
-pairwise_secret_file = "certs/pairwise.secret"
-""" + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else ""))
-    (folder / "metadata" / "saml-sp").mkdir(parents=True)
-    (folder / "metadata" / "upstreams").mkdir(parents=True)
-    (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
-        "name": UPSTREAM, "protocol": "oidc", "issuer": op_url, "client_id": CLIENT_ID,
-        "display_name": "Test OpenID provider", "client_secret_file": "certs/op-client.secret",
-    }))
-
-
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str,
                        redis_url: str | None = None) -> Iterator[Federation]:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from broker.keys import self_signed, write_private
 
 IDP_ENTITY_ID = "https://idp.example.org/saml/metadata"
 SP_ENTITY_ID = "https://sp.example.org/saml/metadata"
@@ -51,23 +50,10 @@ def make_keypair(directory: Path, name: str, *, elliptic: bool = False) -> KeyPa
     """RSA 2048 (or EC P-256) key, file mode 0600, and a self-signed certificate for it."""
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     key = ec.generate_private_key(ec.SECP256R1()) if elliptic else rsa.generate_private_key(65537, 2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(key, name, datetime.timedelta(days=30))
     key_path, cert_path = directory / f"{name}.key", directory / f"{name}.crt"
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_private(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     der = cert.public_bytes(serialization.Encoding.DER)
     return KeyPair(str(key_path), str(cert_path), base64.b64encode(der).decode("ascii"))
