@@ -123,3 +123,23 @@ def as_text(value: ClaimValue) -> str:
     if isinstance(value, Mapping):
         return value.get("formatted") or "\n".join(v for v in value.values() if v)
     return str(value)
+
+
+#: a verification flag belongs to the value it vouches for; the two are asserted and kept together
+VERIFICATION_OF: Mapping[str, str] = {"email_verified": "email", "phone_number_verified": "phone_number"}
+
+
+def merge_assertions(before: Mapping[str, ClaimValue], now: Mapping[str, ClaimValue]) -> dict[str, ClaimValue]:
+    """What an identity has asserted, its values of ``now`` over those of ``before``.
+
+    A value omitted now is kept (Apple sends the name only on the first authorization). A value and
+    its verification flag are one unit: when either is asserted now, neither is taken from ``before``,
+    so an old ``email_verified: true`` can never vouch for a changed e-mail address.
+    """
+    merged = dict(before)
+    for flag, value in VERIFICATION_OF.items():
+        if flag in now or value in now:
+            merged.pop(flag, None)
+            merged.pop(value, None)
+    merged.update(now)
+    return merged

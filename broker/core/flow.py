@@ -78,7 +78,8 @@ def complete_login(
         raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} not in {request.acr_values!r}")
     account, created = resolve_account(store, identity, now)
     allowed = releasable_claims(party, request, policy_allows)
-    return LoginResult(request=request, account=account, released=release(profile_for_login(identity), allowed),
+    profile = profile_for_login(store.last_claims(account.account_id))
+    return LoginResult(request=request, account=account, released=release(profile, allowed),
                        upstream=identity.upstream, acr=identity.acr, auth_time=identity.auth_time,
                        created_account=created, amr=identity.amr)
 
@@ -95,6 +96,6 @@ def answer_from_session(
     if account is None:
         raise errors.LoginStateInvalid(detail="the SSO session's account no longer exists")
     allowed = releasable_claims(party, request, policy_allows)
-    released = release(store.last_claims(account.account_id), allowed)
+    released = release(profile_for_login(store.last_claims(account.account_id)), allowed)
     return LoginResult(request=request, account=account, released=released,
                        upstream=session.upstream, acr=session.acr, auth_time=session.auth_time)

@@ -97,12 +97,26 @@ class LoginRequest:
         )
 
 
+class EmailTrust(Enum):
+    """How far the upstream's ``email`` claim can be trusted to name this person.
+
+    Only ``VERIFIED`` may ever be used to suggest or make a link between accounts. Apple's private relay
+    addresses are deliverable but unique per app (``PRIVATE_RELAY``); Microsoft Entra's ``email`` is
+    editable by tenant admins and unverified (``MUTABLE``, the nOAuth attack).
+    """
+
+    VERIFIED = "verified"
+    UNVERIFIED = "unverified"
+    PRIVATE_RELAY = "private-relay"
+    MUTABLE = "mutable"
+
+
 @dataclass(frozen=True)
 class UpstreamIdentity:
     """What an upstream asserted, after its adapter verified it.
 
     ``claims`` are in the broker's vocabulary (see ``core.claims``); values the adapter could not map
-    are dropped, never guessed.
+    are dropped, never guessed. ``email_trust`` is the adapter's judgement of the ``email`` claim.
     """
 
     upstream: str
@@ -112,6 +126,13 @@ class UpstreamIdentity:
     acr: str | None
     auth_time: datetime
     amr: tuple[str, ...] = ()
+    email_trust: EmailTrust = EmailTrust.UNVERIFIED
+
+    @property
+    def linkable_email(self) -> str | None:
+        """The e-mail address that may be matched against other accounts, or None (never an unverified one)."""
+        email = self.claims.get("email")
+        return email if self.email_trust is EmailTrust.VERIFIED and isinstance(email, str) else None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,11 @@ class AccountStore(Protocol):
         ...
 
     def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
-        """Note that ``identity`` signed in now: last use, last assurance, the claims it asserted."""
+        """Note that ``identity`` signed in now: last use, last assurance, and its claims.
+
+        The claims asserted now are merged over those this identity asserted before: a value it omits
+        this time is kept (Apple sends the person's name only on the first authorization).
+        """
         ...
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:

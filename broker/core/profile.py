@@ -1,7 +1,8 @@
 """The claims the broker knows of an account for this login.
 
 The unified profile across several linked identities (with provenance and merge rules) belongs to the
-account-linking work; until then the profile of a login is what the upstream asserted now, normalized.
+account-linking work; until then the profile of a login is what the identity used has asserted, its
+latest values over its earlier ones (the account store keeps that merge).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from broker.core.claims import BY_NAME, ClaimValue
-from broker.core.model import UpstreamIdentity
 
 
-def profile_for_login(identity: UpstreamIdentity) -> Mapping[str, ClaimValue]:
-    """Vocabulary claims of ``identity``; unknown names are dropped, never passed on."""
-    return {name: value for name, value in identity.claims.items() if name in BY_NAME}
+def profile_for_login(claims: Mapping[str, ClaimValue]) -> Mapping[str, ClaimValue]:
+    """Vocabulary claims only; unknown names are dropped, never passed on."""
+    return {name: value for name, value in claims.items() if name in BY_NAME}

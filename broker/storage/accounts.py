@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from broker.core.claims import ClaimValue
+from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore
 from broker.storage.codec import decode_claims, encode_claims
@@ -61,18 +61,21 @@ class SqlAccountStore:
         return _account(account), True
 
     def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
-        statement = (
-            update(LinkedIdentityRow)
+        query = (
+            select(LinkedIdentityRow)
             .where(
                 LinkedIdentityRow.account_id == account_id,
                 LinkedIdentityRow.issuer == identity.issuer,
                 LinkedIdentityRow.subject == identity.subject,
             )
-            .values(last_used=now, last_acr=identity.acr, last_claims=encode_claims(identity.claims))
+            .with_for_update()  # two logins of one identity at once must not lose each other's claims
         )
         with self._sessions.begin() as session:
-            if session.connection().execute(statement).rowcount == 0:
+            row = session.scalars(query).first()
+            if row is None:
                 raise LookupError("the identity is not linked to that account")
+            merged = merge_assertions(decode_claims(row.last_claims), identity.claims)
+            row.last_used, row.last_acr, row.last_claims = now, identity.acr, encode_claims(merged)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         query = (

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from broker.core.claims import ClaimValue
+from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
 
@@ -52,7 +52,7 @@ class InMemoryAccountStore:
         if link is None or link.identity.account_id != account_id:
             raise LookupError("the identity is not linked to that account")
         link.identity = replace(link.identity, last_used=now)
-        link.last_acr, link.last_claims = identity.acr, dict(identity.claims)
+        link.last_acr, link.last_claims = identity.acr, merge_assertions(link.last_claims, identity.claims)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         links = [link for link in self._links.values() if link.identity.account_id == account_id]

@@ -17,6 +17,7 @@ from broker.core.claims import (
     coerce,
     from_oidc_name,
     from_saml_name,
+    merge_assertions,
 )
 
 # (claim, SAML attribute Name in urn:oid form, FriendlyName): the X.500/LDAP OIDs of inetOrgPerson/eduPerson
@@ -163,3 +164,18 @@ def test_claims_for_scopes_accepts_any_iterable() -> None:
 )
 def test_as_text(value: ClaimValue, text: str) -> None:
     assert as_text(value) == text
+
+
+@pytest.mark.parametrize(("before", "now", "expected"), [
+    ({"given_name": "Ann", "email": "a@x"}, {"email": "a@x"}, {"given_name": "Ann", "email": "a@x"}),
+    ({"given_name": "Ann"}, {"given_name": "Anna"}, {"given_name": "Anna"}),
+    # a changed address never inherits the old address's verification
+    ({"email": "old@x", "email_verified": True}, {"email": "new@x"}, {"email": "new@x"}),
+    ({"email": "a@x", "email_verified": True}, {"email_verified": False}, {"email_verified": False}),
+    ({"phone_number": "1", "phone_number_verified": True, "email": "a@x"}, {"phone_number": "2"},
+     {"phone_number": "2", "email": "a@x"}),
+    ({}, {"email": "a@x", "email_verified": True}, {"email": "a@x", "email_verified": True}),
+])
+def test_merge_assertions_keeps_omitted_values_but_never_a_stale_verification(
+        before: dict[str, ClaimValue], now: dict[str, ClaimValue], expected: dict[str, ClaimValue]) -> None:
+    assert merge_assertions(before, now) == expected

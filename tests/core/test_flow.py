@@ -90,6 +90,7 @@ def test_first_login_creates_the_account_and_the_next_finds_it() -> None:
     assert list(store.accounts) == [first.account.account_id]
     [linked] = store.identities(first.account.account_id)
     assert (linked.first_used, linked.last_used) == (NOW, later)
+    # the new address replaces the old one together with its verification flag (see merge_assertions)
     assert store.last_claims(first.account.account_id) == {"email": "new@example.org"}
 
 

@@ -128,3 +128,14 @@ def _link(engine: Engine, account_id: str, identity: UpstreamIdentity) -> None:
             account_id=account_id, issuer=identity.issuer, subject=identity.subject, upstream=identity.upstream,
             first_used=NOW, last_used=NOW, last_acr=None, last_claims="{}",
         ))
+
+
+def test_record_use_keeps_omitted_claims_but_not_a_stale_verification(engine: Engine, make_identity: Identity) -> None:
+    store = SqlAccountStore(engine)
+    first = {"given_name": "Anna", "family_name": "Virtanen", "email": "anna@example.org", "email_verified": "true"}
+    account, _ = store.create_with_identity(make_identity(claims=first), NOW)
+
+    store.record_use(account.account_id, make_identity(claims={"email": "anna@new.example.org"}), NOW)
+
+    assert store.last_claims(account.account_id) == {
+        "given_name": "Anna", "family_name": "Virtanen", "email": "anna@new.example.org"}
