@@ -25,11 +25,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 UPSTREAM_FOLDER = "upstreams"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-PROTOCOLS = ("oidc",)
+PROTOCOLS = ("oidc", "oauth2")  # plain OAuth 2.0 only through a preset that knows the provider's API
 _KNOWN_KEYS = {
     "name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
-    "client_secret_file", "scopes", "authorization_params",
+    "client_secret_file", "scopes", "authorization_params", "options",
 }
+#: a preset's own settings (Apple team_id, Google hosted_domain, Microsoft allowed_tenants...): text or lists
+OptionValue = str | tuple[str, ...]
 _TEXT_KEYS = ("name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
               "client_secret_file")
 
@@ -50,6 +52,10 @@ class UpstreamRegistration:
     scopes: tuple[str, ...] | None
     authorization_params: tuple[tuple[str, str], ...]
     source: Path | None
+    options: tuple[tuple[str, OptionValue], ...] = ()
+
+    def option(self, key: str) -> OptionValue | None:
+        return dict(self.options).get(key)
 
 
 def _secret(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, str]) -> str:
@@ -105,11 +111,27 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
         raise RegistrationError("authorization_params must map names to strings")
     return UpstreamRegistration(
+        options=_options(raw.get("options", {})),
         name=name, protocol=protocol, preset=raw.get("preset"), display_name=raw.get("display_name"),
         issuer=issuer, client_id=client_id, client_secret=_secret(raw, instance_dir, env),
         scopes=tuple(scopes) if scopes is not None else None,
         authorization_params=tuple(sorted(params.items())), source=source,
     )
+
+
+def _options(raw: object) -> tuple[tuple[str, OptionValue], ...]:
+    """Checked for shape here; what each preset accepts is checked by the preset when the adapter is built."""
+    if not isinstance(raw, dict):
+        raise RegistrationError("options must be an object")
+    found: list[tuple[str, OptionValue]] = []
+    for key, value in sorted(raw.items()):
+        if isinstance(value, str):
+            found.append((key, value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.append((key, tuple(value)))
+        else:
+            raise RegistrationError(f"options.{key} must be text or a list of text")
+    return tuple(found)
 
 
 def load_upstreams(metadata_dir: Path, instance_dir: Path,

@@ -74,7 +74,7 @@ class OidcUpstream:
             nonce=pending.nonce,
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
-            **dict(self.settings.extra_authorization_params),
+            **{**self.settings.extra_authorization_params, **self.settings.quirks.authorization_params()},
         )
         return str(url), pending
 
@@ -93,15 +93,18 @@ class OidcUpstream:
         code = params.get("code")
         if not code:
             raise errors.UpstreamError(detail=f"{self.settings.name} answered without a code")
-        access_token, id_token = self._exchange(metadata, pending, code)
+        access_token, id_token = self._exchange(metadata, pending, code, now)
+        quirks = self.settings.quirks
         expected = IdTokenExpectations(
             issuer=self.settings.issuer, client_id=self.settings.client_id, nonce=pending.nonce,
             allowed_algs=self.settings.allowed_algs, now=now,
             clock_skew=timedelta(seconds=self.settings.clock_skew_seconds), access_token=access_token,
+            issuer_of=lambda claims: quirks.expected_issuer(self.settings.issuer, claims),
         )
         id_claims = validate_id_token(id_token, expected, lambda kid, alg: self._provider.key_for(kid, alg, now))
+        quirks.check_claims(id_claims)
         userinfo = self._userinfo(metadata, access_token, id_claims["sub"])
-        return self._identity(id_claims, userinfo, now)
+        return self._identity(id_claims, userinfo, params, now)
 
     # -- the steps of finish -------------------------------------------------------------------------------
 
@@ -124,11 +127,12 @@ class OidcUpstream:
                 raise errors.UpstreamVerificationFailed(
                     detail="the authorization response lacks the iss parameter its provider promises (RFC 9207)")
             return
-        if iss != self.settings.issuer:
+        if not self.settings.quirks.iss_parameter_ok(self.settings.issuer, iss):
             raise errors.UpstreamVerificationFailed(
                 detail=f"iss parameter {iss!r:.200} is not {self.settings.issuer!r} (RFC 9207: mix-up)")
 
-    def _exchange(self, metadata: ProviderMetadata, pending: PendingAuthorization, code: str) -> tuple[str, str]:
+    def _exchange(self, metadata: ProviderMetadata, pending: PendingAuthorization, code: str,
+                  now: datetime) -> tuple[str, str]:
         """RFC 6749 §4.1.3 with the PKCE verifier (RFC 7636 §4.5); returns (access token, raw ID token)."""
         form = {
             "grant_type": "authorization_code",
@@ -137,13 +141,14 @@ class OidcUpstream:
             "code_verifier": pending.code_verifier,
         }
         headers = {"Accept": "application/json"}
+        secret = self.settings.quirks.client_secret(self.settings.client_secret, now)
         method = next((m for m in CLIENT_AUTH_METHODS if m in metadata.token_endpoint_auth_methods), None)
         if method == "client_secret_basic":
             # RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded
-            pair = f"{quote(self.settings.client_id, safe='')}:{quote(self.settings.client_secret, safe='')}"
+            pair = f"{quote(self.settings.client_id, safe='')}:{quote(secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         elif method == "client_secret_post":
-            form |= {"client_id": self.settings.client_id, "client_secret": self.settings.client_secret}
+            form |= {"client_id": self.settings.client_id, "client_secret": secret}
         else:
             raise errors.UpstreamError(
                 detail=f"{self.settings.name} token endpoint allows {list(metadata.token_endpoint_auth_methods)}"
@@ -175,9 +180,11 @@ class OidcUpstream:
                 detail=f"{what}: sub {str(userinfo.get('sub'))!r:.100} is not the ID token's (OIDC Core §5.3.2)")
         return userinfo
 
-    def _identity(self, id_claims: Mapping[str, Any], userinfo: Mapping[str, Any], now: datetime) -> UpstreamIdentity:
-        """ID token claims win; UserInfo adds what the ID token lacks. Names outside the vocabulary are dropped."""
-        merged = {**userinfo, **id_claims}
+    def _identity(self, id_claims: Mapping[str, Any], userinfo: Mapping[str, Any], params: Mapping[str, str],
+                  now: datetime) -> UpstreamIdentity:
+        """The provider's profile (see ``quirks``) in the vocabulary; names outside it are dropped."""
+        quirks = self.settings.quirks
+        merged = quirks.profile(id_claims, userinfo, params)
         claims: dict[str, ClaimValue] = {}
         for oidc_name, value in merged.items():
             definition = from_oidc_name(oidc_name)
@@ -186,14 +193,16 @@ class OidcUpstream:
                 claims[definition.name] = coerced
         acr = id_claims.get("acr")
         amr = id_claims.get("amr")
+        issuer, subject = quirks.identity_key(self.settings.issuer, id_claims)
         return UpstreamIdentity(
             upstream=self.settings.name,
-            issuer=self.settings.issuer,
-            subject=str(id_claims["sub"]),
+            issuer=issuer,
+            subject=subject,
             claims=claims,
             acr=acr if isinstance(acr, str) else None,
             auth_time=_auth_time(id_claims.get("auth_time"), now),
             amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
+            email_trust=quirks.email_trust(merged),
         )
 
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from broker.core import errors
+from broker.upstream.quirks import STANDARD, StandardQuirks
 
 DEFAULT_SCOPES = ("openid", "email", "profile")
 DEFAULT_ALGS = ("RS256", "ES256", "PS256")
@@ -49,6 +50,8 @@ class OidcUpstreamSettings:
     #: an unknown ``kid`` makes the JWKS be fetched again at most this often
     jwks_refetch_interval_seconds: int = 60
     http_timeout_seconds: float = 10.0
+    #: how this provider departs from plain OpenID Connect (a preset's subclass of StandardQuirks)
+    quirks: StandardQuirks = field(default=STANDARD, compare=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)

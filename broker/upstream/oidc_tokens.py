@@ -42,6 +42,9 @@ class IdTokenExpectations:
     now: datetime
     clock_skew: timedelta
     access_token: str | None = None
+    #: the issuer this token must carry, from its verified claims (Microsoft's ``{tenantid}`` template);
+    #: ``issuer`` when not given
+    issuer_of: Callable[[Mapping[str, Any]], str] | None = None
 
 
 def validate_id_token(raw: str, expected: IdTokenExpectations, resolve_key: KeyResolver) -> dict[str, Any]:
@@ -60,8 +63,9 @@ def validate_id_token(raw: str, expected: IdTokenExpectations, resolve_key: KeyR
 
 def check_claims(claims: Mapping[str, Any], expected: IdTokenExpectations, alg: str) -> None:
     """The claim checks of §3.1.3.7 steps 2-5 and 9-11, on claims whose signature is already verified."""
-    if claims.get("iss") != expected.issuer:
-        raise _failed(f"iss {_show(claims.get('iss'))} is not {expected.issuer!r}")
+    issuer = expected.issuer_of(claims) if expected.issuer_of is not None else expected.issuer
+    if claims.get("iss") != issuer:
+        raise _failed(f"iss {_show(claims.get('iss'))} is not {issuer!r}")
     audiences = _audiences(claims.get("aud"))
     if expected.client_id not in audiences:
         raise _failed(f"aud {_show(claims.get('aud'))} does not include this client")

@@ -7,17 +7,32 @@ a provider that needs special handling gets its own adapter instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
 from broker.upstream.oidc_settings import DEFAULT_ALGS, DEFAULT_SCOPES, OidcUpstreamSettings
+from broker.upstream.quirks import STANDARD, StandardQuirks
+
+OptionValue = str | tuple[str, ...]
+#: builds a provider's quirks from the registration's ``options``; ``ValueError`` says what is wrong
+QuirksFactory = Callable[[Mapping[str, OptionValue], "Registration"], StandardQuirks]
+
+
+def _no_options(options: Mapping[str, OptionValue], registration: Registration) -> StandardQuirks:
+    if options:
+        raise ValueError(f"upstream {registration.name!r}: this provider takes no options, got {sorted(options)}")
+    return STANDARD
 
 
 @dataclass(frozen=True)
 class OidcPreset:
-    """Defaults for one provider."""
+    """Defaults for one provider, and how its quirks are built from the registration's ``options``.
+
+    ``options_help`` names each option the preset knows (required ones first) for ``broker upstream presets``
+    and for the error that a missing one causes.
+    """
 
     name: str
     display_name: str
@@ -25,6 +40,8 @@ class OidcPreset:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     allowed_algs: tuple[str, ...] = DEFAULT_ALGS
     authorization_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    build_quirks: QuirksFactory = field(default=_no_options, hash=False, compare=False)
+    options_help: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 GOOGLE = OidcPreset(
@@ -57,6 +74,8 @@ class Registration(Protocol):
     def scopes(self) -> tuple[str, ...] | None: ...
     @property
     def authorization_params(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def options(self) -> tuple[tuple[str, OptionValue], ...]: ...
 
 
 def preset(name: str) -> OidcPreset:
@@ -89,4 +108,5 @@ def settings_for(registration: Registration, *, redirect_uri: str) -> OidcUpstre
         allowed_algs=base.allowed_algs if base else DEFAULT_ALGS,
         extra_authorization_params=MappingProxyType(params),
         preset=base.name if base else None,
+        quirks=(base.build_quirks if base else _no_options)(dict(registration.options), registration),
     )

@@ -114,7 +114,7 @@ def test_no_issuer_and_no_preset_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"protocol": "saml"}, "protocol must be one of oidc"),
+    ({"protocol": "saml"}, "protocol must be one of oidc, oauth2"),
     ({"client_id": ""}, "client_id is required"),
     ({"client_id": None}, "client_id is required"),
     ({"issuer": "idp.example.org"}, "issuer must be an https URL"),

@@ -19,6 +19,7 @@ class Registration:
     client_secret: str = "secret"
     scopes: tuple[str, ...] | None = None
     authorization_params: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
 
 
 def test_google_preset_defaults() -> None:
