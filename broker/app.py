@@ -48,6 +48,8 @@ def _session_config(app: Flask, settings: Settings) -> None:
         SESSION_PERMANENT=False,
         PERMANENT_SESSION_LIFETIME=settings.sso_session_lifetime,
         SESSION_KEY_PREFIX="broker:",
+        # Nothing the broker receives is large: a SAML request is refused above 64 KiB before parsing.
+        MAX_CONTENT_LENGTH=512 * 1024,
     )
     if settings.session_type == "redis":
         import redis

@@ -15,12 +15,14 @@ import json
 import logging
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from broker.core import errors, flow, sessions
 from broker.core.model import LoginRequest, LoginResult, Protocol
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
+from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -121,12 +123,27 @@ def go_upstream(handle: str, name: str) -> Response:
     return redirect(url)
 
 
-@bp.get("/upstream/oidc/<name>/callback")
+SAME_SITE_MARK = "_same_site"
+
+
+@bp.route("/upstream/oidc/<name>/callback", methods=["GET", "POST"])
 def oidc_callback(name: str) -> Response:
-    """Step 4 (back): verify the upstream's answer, then step 5 and 6."""
+    """Step 4 (back): verify the upstream's answer, then step 5 and 6.
+
+    The answer comes as a query (GET) or, with ``response_mode=form_post`` (OAuth 2.0 Form Post Response
+    Mode; Apple), as a cross-site POST. Browsers send no ``SameSite=Lax`` cookie with a cross-site POST,
+    so the broker cannot yet see whose login it is: it answers with its own page that posts the same
+    fields to the same address, a same-site POST that carries the cookie.
+    """
     svc = services()
     now = svc.clock.now()
-    state = request.args.get("state", "")
+    params = request.args.to_dict() if request.method == "GET" else request.form.to_dict()
+    state = params.get("state", "")
+    if request.method == "POST" and state and state not in session.get("pending", []) \
+            and SAME_SITE_MARK not in params:
+        fields = tuple(sorted({**params, SAME_SITE_MARK: "1"}.items()))
+        return post_form_page(PostForm(request.base_url, fields), heading=_("Completing your sign-in"))
+    params.pop(SAME_SITE_MARK, None)
     if not state or not _unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
     payload = svc.pending.take(KIND_OIDC, state, now)
@@ -140,7 +157,7 @@ def oidc_callback(name: str) -> Response:
         if pending.upstream != name or adapter is None:
             # IdP mix-up: the answer arrived at another upstream's callback than the one we sent it to.
             raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
-        identity = adapter.finish(pending, request.args.to_dict(), now)
+        identity = adapter.finish(pending, params, now)
         party = flow.party_for(svc.registry, login)
         result = flow.complete_login(svc.accounts, party, login, identity, now, svc.settings.release_claims)
     except errors.BrokerError as exc:

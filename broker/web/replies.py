@@ -31,8 +31,9 @@ def support_reference() -> str:
     return secrets.token_hex(6).upper()
 
 
-def post_form_page(form: PostForm, status: int = 200) -> Response:
-    html = render_template("post_form.html", form=form)
+def post_form_page(form: PostForm, status: int = 200, heading: str | None = None) -> Response:
+    """A page that posts ``form`` at once (with JavaScript) or when the person presses Continue."""
+    html = render_template("post_form.html", form=form, heading=heading)
     return Response(html, status=status, mimetype="text/html")
 
 

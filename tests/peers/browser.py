@@ -7,6 +7,7 @@ itself. It refuses to go anywhere but 127.0.0.1/localhost, so a test can never r
 
 from __future__ import annotations
 
+import http.cookiejar
 from collections.abc import Mapping
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -44,8 +45,10 @@ class Browser:
     ) -> requests.Response:
         return self._request("GET", url, params=params, data=None, follow=follow)
 
-    def post(self, url: str, data: Mapping[str, str], *, follow: bool = True) -> requests.Response:
-        return self._request("POST", url, params=None, data=data, follow=follow)
+    def post(self, url: str, data: Mapping[str, str], *, follow: bool = True,
+             initiator: str | None = None) -> requests.Response:
+        """POST ``data``; ``initiator`` is the page the form was on (for the SameSite rule)."""
+        return self._request("POST", url, params=None, data=data, follow=follow, initiator=initiator)
 
     # -- forms -------------------------------------------------------------------------------------------------
     def form_fields(self, page: requests.Response, form: int | str = 0) -> dict[str, str]:
@@ -77,7 +80,7 @@ class Browser:
             values[button] = self._button_value(element, button)
         action = element.action or page.url
         if (element.method or "GET").upper() == "POST":
-            return self.post(action, values, follow=follow)
+            return self.post(action, values, follow=follow, initiator=page.url)
         return self.get(action, values, follow=follow)
 
     def is_self_submitting(self, page: requests.Response) -> bool:
@@ -123,13 +126,17 @@ class Browser:
         params: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
         follow: bool,
+        initiator: str | None = None,
     ) -> requests.Response:
         for _ in range(self.max_redirects + 1):
             _check_host(url)
             self.history.append(url)
-            response = self.session.request(
-                method, url, params=params, data=data, allow_redirects=False, timeout=self.timeout
-            )
+            if method == "POST" and initiator is not None and not same_site(initiator, url):
+                response = self._cross_site_post(url, data)
+            else:
+                response = self.session.request(
+                    method, url, params=params, data=data, allow_redirects=False, timeout=self.timeout
+                )
             if not follow or response.status_code not in REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
@@ -141,6 +148,17 @@ class Browser:
                 method, data = "GET", None
             response.close()
         raise requests.TooManyRedirects(f"more than {self.max_redirects} redirects")
+
+    def _cross_site_post(self, url: str, data: Mapping[str, str] | None) -> requests.Response:
+        """A POST from another site's page: only ``SameSite=None`` cookies go along (RFC 6265bis §5.7.4.1;
+        a cookie without the attribute counts as ``Lax``, as in Chromium)."""
+        sent = requests.cookies.RequestsCookieJar()
+        for cookie in self.session.cookies:
+            if _same_site_attribute(cookie) == "none":
+                sent.set_cookie(cookie)
+        prepared = requests.Request("POST", url, data=data).prepare()
+        prepared.prepare_cookies(sent)
+        return self.session.send(prepared, allow_redirects=False, timeout=self.timeout)
 
     def _forms(self, page: requests.Response) -> list[lxml.html.FormElement]:
         if not page.text.strip():
@@ -191,6 +209,20 @@ def _successful_controls(form: lxml.html.FormElement) -> list[tuple[str, str]]:
             elif kind not in ("submit", "image", "reset", "button", "file"):
                 values.append((name, control.get("value") or ""))
     return values
+
+
+def same_site(a: str, b: str) -> bool:
+    """Same site for cookies: same scheme and host; ports do not count (RFC 6265bis "same-site").
+    ``localhost`` and ``127.0.0.1`` are different sites, so tests can put a provider on another site."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname) == (pb.scheme, pb.hostname)
+
+
+def _same_site_attribute(cookie: http.cookiejar.Cookie) -> str:
+    for key, value in cookie._rest.items():  # the jar keeps attributes it does not model here
+        if key.lower() == "samesite":
+            return str(value).lower()
+    return "lax"
 
 
 def _check_host(url: str) -> None:

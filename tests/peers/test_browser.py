@@ -149,3 +149,28 @@ def test_stopped_and_closed_ports_refuse_connections() -> None:
     for url in (running.url, closed_port_url()):
         with pytest.raises(requests.ConnectionError):
             requests.get(url + "/end", timeout=10)
+
+
+def test_cross_site_post_withholds_lax_cookies_but_same_site_post_sends_them() -> None:
+    from flask import Flask, request
+
+    from tests.peers.servers import serve
+
+    app = Flask("cookies")
+
+    @app.get("/set")
+    def set_cookies() -> object:
+        response = app.response_class("set")
+        response.set_cookie("lax", "1", samesite="Lax")
+        response.set_cookie("plain", "1")
+        return response
+
+    @app.post("/echo")
+    def echo() -> str:
+        return ",".join(sorted(request.cookies))
+
+    with serve(app) as server, Browser() as browser:
+        browser.get(server.url + "/set")
+        other_site = server.url.replace("127.0.0.1", "localhost") + "/page"
+        assert browser.post(server.url + "/echo", {}, initiator=other_site).text == ""
+        assert browser.post(server.url + "/echo", {}, initiator=server.url + "/page").text == "lax,plain"
