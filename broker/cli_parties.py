@@ -16,7 +16,7 @@ from broker.config import load_settings
 from broker.registry import parse_registration
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
-from broker.upstream.presets import PRESETS, settings_for
+from broker.upstream.factory import describe, preset_catalog
 
 #: a file name under metadata/saml-sp: no folders, no leading dot
 _FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
@@ -105,13 +105,20 @@ def upstream_add(args: argparse.Namespace) -> int:
             raw[key] = getattr(args, key)
     if args.scope:
         raw["scopes"] = args.scope
-    if args.preset and args.preset not in PRESETS:
-        raise PartyError(f"unknown preset {args.preset!r}; known: {', '.join(sorted(PRESETS))}")
+    catalog = preset_catalog()
+    if args.preset and args.preset not in catalog:
+        raise PartyError(f"unknown preset {args.preset!r}; known: {', '.join(sorted(catalog))}")
+    if args.option:
+        raw["options"] = _parse_options(args.option)
+    if args.preset:
+        raw["protocol"] = catalog[args.preset].protocol
     try:
         # both checks the broker makes when it loads the file (the registry, then the adapter's settings)
-        settings_for(parse_registration(raw, instance_dir), redirect_uri="")
+        describe(parse_registration(raw, instance_dir))
     except ValueError as exc:  # RegistrationError is a ValueError
-        raise PartyError(str(exc)) from exc
+        needs = catalog[args.preset].options_help if args.preset else {}
+        hint = "".join(f"\n  --option {key}=...   {text}" for key, text in needs.items())
+        raise PartyError(f"{exc}{chr(10) + 'the ' + args.preset + ' preset takes:' + hint if hint else ''}") from exc
     target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
     if target.exists() and not args.force:
         raise PartyError(f"{target} exists; use --force to replace it")
@@ -154,9 +161,31 @@ def _names(path: Path, name: str) -> bool:
     return isinstance(raw, dict) and raw.get("name") == name
 
 
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``--option key=value`` (repeat a key for a list: ``--option allowed_tenants=A --option allowed_tenants=B``)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PartyError(f"--option takes key=value, got {pair!r}")
+        if key in options:
+            previous = options[key]
+            options[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            options[key] = value
+    return options
+
+
 def upstream_presets(args: argparse.Namespace) -> int:
-    rows = [{"preset": name, "issuer": p.issuer, "display_name": p.display_name} for name, p in PRESETS.items()]
-    _print(args, rows, ("preset", "issuer", "display_name"))
+    rows = [{"preset": p.name, "protocol": p.protocol, "issuer": p.issuer, "display_name": p.display_name,
+             "options": dict(p.options_help)} for p in preset_catalog().values()]
+    if getattr(args, "json", False):
+        _print(args, rows, ())
+        return 0
+    for preset in preset_catalog().values():
+        print(f"{preset.name}  {preset.display_name}  {preset.issuer}")
+        for key, text in preset.options_help.items():
+            print(f"    --option {key}=...   {text}")
     return 0
 
 
@@ -176,7 +205,7 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=sp_remove)
 
     up = sub.add_parser("upstream", help="upstream identity providers").add_subparsers(dest="up", required=True)
-    p = up.add_parser("add", help="register an OpenID Connect provider")
+    p = up.add_parser("add", help="register an identity provider (OpenID Connect, or a preset such as github)")
     p.add_argument("name")
     p.add_argument("--preset", help="a known provider's defaults (see 'broker upstream presets')")
     p.add_argument("--issuer", help="issuer URL (discovery at ISSUER/.well-known/openid-configuration)")
@@ -186,6 +215,9 @@ def add_commands(sub: Any) -> None:
     secret.add_argument("--client-secret-file", help="file holding the client secret")
     p.add_argument("--display-name")
     p.add_argument("--scope", action="append", help="a scope to request (repeatable)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a preset's own setting, e.g. team_id=ABC for apple (repeatable; "
+                   "see 'broker upstream presets')")
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=upstream_add)

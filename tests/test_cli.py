@@ -435,7 +435,9 @@ def test_upstream_list_remove_and_presets(run: Any, demo_config: Path) -> None:
 
     presets = run("upstream", "presets", "--json")  # needs no instance
     assert presets.code == 0
-    assert presets.json() == [{"preset": "google", "issuer": "https://accounts.google.com", "display_name": "Google"}]
+    google = next(p for p in presets.json() if p["preset"] == "google")
+    assert google == {"preset": "google", "protocol": "oidc", "issuer": "https://accounts.google.com",
+                      "display_name": "Google", "options": google["options"]}
 
     removed = run("--config", str(demo_config), "upstream", "remove", "demo")
     assert removed.code == 0

@@ -110,7 +110,7 @@ def go_upstream(handle: str, name: str) -> Response:
         upstream = flow.check_upstream_allowed(svc.registry, party, name)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
-    adapter = svc.oidc_upstream(upstream.name)
+    adapter = svc.upstream_adapter(upstream.name)
     if adapter is None or not _unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
         raise errors.LoginStateInvalid(detail="login handle already used")
     try:
@@ -152,7 +152,7 @@ def oidc_callback(name: str) -> Response:
     stored = json.loads(payload)
     login = LoginRequest.from_json(stored["login"])
     pending = PendingAuthorization.from_json(stored["upstream"])
-    adapter = svc.oidc_upstream(name)
+    adapter = svc.upstream_adapter(name)
     try:
         if pending.upstream != name or adapter is None:
             # IdP mix-up: the answer arrived at another upstream's callback than the one we sent it to.

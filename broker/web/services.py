@@ -21,8 +21,7 @@ from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.keys import KeyRing
 from broker.registry import FileRegistry, UpstreamRegistration
 from broker.storage import SqlAccountStore, SqlPendingStore
-from broker.upstream.oidc import OidcUpstream
-from broker.upstream.presets import settings_for
+from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
 
@@ -34,8 +33,8 @@ class SystemClock:
 
 def describe_upstream(registration: UpstreamRegistration) -> UpstreamParty:
     """The core's view of a registration, with its preset's defaults (``ValueError`` if unusable)."""
-    settings = settings_for(registration, redirect_uri="")
-    return UpstreamParty(registration.name, Protocol.OIDC, settings.display_name, settings.issuer)
+    display_name, issuer = describe(registration)
+    return UpstreamParty(registration.name, Protocol.OIDC, display_name, issuer)
 
 
 def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
@@ -66,10 +65,10 @@ class Services:
     http: requests.Session
     engine: Engine
     clock: SystemClock = field(default_factory=SystemClock)
-    _upstreams: dict[str, tuple[UpstreamRegistration, OidcUpstream]] = field(default_factory=dict)
+    _upstreams: dict[str, tuple[UpstreamRegistration, UpstreamAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def oidc_upstream(self, name: str) -> OidcUpstream | None:
+    def upstream_adapter(self, name: str) -> UpstreamAdapter | None:
         """The adapter for a registered OIDC upstream; rebuilt when its registration changes."""
         registration = self.registry.snapshot.upstreams.get(name)
         if registration is None:
@@ -78,7 +77,7 @@ class Services:
             cached = self._upstreams.get(name)
             if cached is None or cached[0] != registration:
                 redirect_uri = self.settings.url(CALLBACK_PATH.format(name=name))
-                adapter = OidcUpstream(settings_for(registration, redirect_uri=redirect_uri), self.http)
+                adapter = build_adapter(registration, redirect_uri, self.http)
                 cached = (registration, adapter)
                 self._upstreams[name] = cached
             return cached[1]
