@@ -129,14 +129,16 @@ def as_text(value: ClaimValue) -> str:
 VERIFICATION_OF: Mapping[str, str] = {"email_verified": "email", "phone_number_verified": "phone_number"}
 
 
-def merge_assertions(before: Mapping[str, ClaimValue], now: Mapping[str, ClaimValue]) -> dict[str, ClaimValue]:
-    """What an identity has asserted, its values of ``now`` over those of ``before``.
+def merge_assertions(before: Mapping[str, ClaimValue], now: Mapping[str, ClaimValue],
+                     sent_once: frozenset[str] = frozenset()) -> dict[str, ClaimValue]:
+    """What an identity has asserted after this login: the values of ``now``.
 
-    A value omitted now is kept (Apple sends the name only on the first authorization). A value and
-    its verification flag are one unit: when either is asserted now, neither is taken from ``before``,
-    so an old ``email_verified: true`` can never vouch for a changed e-mail address.
+    A claim omitted now is dropped, except those the upstream sends only once (``sent_once``: Apple sends
+    the person's name only on the first authorization), which keep their earlier value. A value and its
+    verification flag are one unit: when either is asserted now, neither is taken from ``before``, so an
+    old ``email_verified: true`` can never vouch for a changed e-mail address.
     """
-    merged = dict(before)
+    merged = {name: value for name, value in before.items() if name in sent_once and name not in now}
     for flag, value in VERIFICATION_OF.items():
         if flag in now or value in now:
             merged.pop(flag, None)

@@ -127,6 +127,8 @@ class UpstreamIdentity:
     auth_time: datetime
     amr: tuple[str, ...] = ()
     email_trust: EmailTrust = EmailTrust.UNVERIFIED
+    #: claims this upstream sends only once (Apple's name): omitted later, they keep their earlier value
+    sent_once: frozenset[str] = frozenset()
 
     @property
     def linkable_email(self) -> str | None:

@@ -36,8 +36,9 @@ class AccountStore(Protocol):
     def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
         """Note that ``identity`` signed in now: last use, last assurance, and its claims.
 
-        The claims asserted now are merged over those this identity asserted before: a value it omits
-        this time is kept (Apple sends the person's name only on the first authorization).
+        The claims asserted now replace those asserted before, except that claims the upstream sends only
+        once (``identity.sent_once``; Apple's name) keep their earlier value when omitted
+        (``core.claims.merge_assertions``).
         """
         ...
 

@@ -74,7 +74,7 @@ class SqlAccountStore:
             row = session.scalars(query).first()
             if row is None:
                 raise LookupError("the identity is not linked to that account")
-            merged = merge_assertions(decode_claims(row.last_claims), identity.claims)
+            merged = merge_assertions(decode_claims(row.last_claims), identity.claims, identity.sent_once)
             row.last_used, row.last_acr, row.last_claims = now, identity.acr, encode_claims(merged)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:

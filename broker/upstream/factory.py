@@ -15,6 +15,8 @@ from typing import Protocol
 import requests
 
 from broker.core.model import UpstreamIdentity
+from broker.upstream import oauth2_settings
+from broker.upstream.github import GitHubUpstream
 from broker.upstream.oidc import OidcUpstream
 from broker.upstream.oidc_settings import PendingAuthorization
 from broker.upstream.presets import PRESETS, Registration, settings_for
@@ -48,17 +50,42 @@ class PresetInfo:
     options_help: Mapping[str, str]
 
 
+GITHUB = PresetInfo(
+    "github", "GitHub", oauth2_settings.ISSUER, "oauth2",
+    {"api_url": "GitHub Enterprise only: its API base URL (default https://api.github.com)",
+     "authorize_url": "GitHub Enterprise only: its /login/oauth/authorize URL",
+     "token_url": "GitHub Enterprise only: its /login/oauth/access_token URL"},
+)
+
+
 def preset_catalog() -> dict[str, PresetInfo]:
-    return {name: PresetInfo(name, p.display_name, p.issuer, "oidc", p.options_help) for name, p in PRESETS.items()}
+    catalog = {name: PresetInfo(name, p.display_name, p.issuer, "oidc", p.options_help) for name, p in PRESETS.items()}
+    return {**catalog, GITHUB.name: GITHUB}
+
+
+def _is_github(registration: ProtocolRegistration) -> bool:
+    """GitHub speaks OAuth 2.0 with its own API, not OpenID Connect; nothing else may claim ``oauth2``."""
+    if registration.preset == GITHUB.name or registration.protocol == "oauth2":
+        if registration.preset != GITHUB.name or registration.protocol != "oauth2":
+            raise ValueError(f"upstream {registration.name!r}: the github preset goes with protocol 'oauth2', "
+                             "and 'oauth2' only with the github preset")
+        if registration.issuer or registration.authorization_params:
+            raise ValueError(f"upstream {registration.name!r}: the github preset takes no issuer or "
+                             "authorization_params (use options for GitHub Enterprise)")
+        return True
+    return False
 
 
 def describe(registration: ProtocolRegistration) -> tuple[str, str]:
     """(display name, issuer) of a registration; ``ValueError`` when it cannot be used."""
-    settings = settings_for(registration, redirect_uri="")
+    settings = (oauth2_settings.settings_from(registration, "") if _is_github(registration)
+                else settings_for(registration, redirect_uri=""))
     return settings.display_name, settings.issuer
 
 
 def build_adapter(registration: ProtocolRegistration, redirect_uri: str,
                   session: requests.Session) -> UpstreamAdapter:
     """The adapter for ``registration``; ``ValueError`` when it cannot be used."""
+    if _is_github(registration):
+        return GitHubUpstream(oauth2_settings.settings_from(registration, redirect_uri), session)
     return OidcUpstream(settings_for(registration, redirect_uri=redirect_uri), session)

@@ -203,6 +203,7 @@ class OidcUpstream:
             auth_time=_auth_time(id_claims.get("auth_time"), now),
             amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
             email_trust=quirks.email_trust(merged),
+            sent_once=quirks.sent_once(),
         )
 
 

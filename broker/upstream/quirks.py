@@ -52,6 +52,10 @@ class StandardQuirks:
         """The raw claims to map to the vocabulary: ID token claims win, UserInfo adds what they lack."""
         return {**userinfo, **id_claims}
 
+    def sent_once(self) -> frozenset[str]:
+        """Vocabulary claims this provider sends only once; a later omission keeps the earlier value."""
+        return frozenset()
+
     def email_trust(self, raw: Mapping[str, Any]) -> EmailTrust:
         """OIDC Core 1.0 §5.1: an address is only as good as the provider's ``email_verified``."""
         verified = raw.get("email_verified")

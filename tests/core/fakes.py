@@ -52,7 +52,8 @@ class InMemoryAccountStore:
         if link is None or link.identity.account_id != account_id:
             raise LookupError("the identity is not linked to that account")
         link.identity = replace(link.identity, last_used=now)
-        link.last_acr, link.last_claims = identity.acr, merge_assertions(link.last_claims, identity.claims)
+        link.last_acr = identity.acr
+        link.last_claims = merge_assertions(link.last_claims, identity.claims, identity.sent_once)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         links = [link for link in self._links.values() if link.identity.account_id == account_id]

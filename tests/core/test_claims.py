@@ -166,16 +166,23 @@ def test_as_text(value: ClaimValue, text: str) -> None:
     assert as_text(value) == text
 
 
-@pytest.mark.parametrize(("before", "now", "expected"), [
-    ({"given_name": "Ann", "email": "a@x"}, {"email": "a@x"}, {"given_name": "Ann", "email": "a@x"}),
-    ({"given_name": "Ann"}, {"given_name": "Anna"}, {"given_name": "Anna"}),
+@pytest.mark.parametrize(("before", "now", "sent_once", "expected"), [
+    # an omitted claim is dropped: the upstream no longer asserts it
+    ({"given_name": "Ann", "email": "a@x"}, {"email": "a@x"}, frozenset(), {"email": "a@x"}),
+    # ... unless the upstream sends it only once (Apple's name)
+    ({"given_name": "Ann", "email": "a@x"}, {"email": "a@x"}, frozenset({"given_name"}),
+     {"given_name": "Ann", "email": "a@x"}),
+    ({"given_name": "Ann"}, {"given_name": "Anna"}, frozenset({"given_name"}), {"given_name": "Anna"}),
     # a changed address never inherits the old address's verification
-    ({"email": "old@x", "email_verified": True}, {"email": "new@x"}, {"email": "new@x"}),
-    ({"email": "a@x", "email_verified": True}, {"email_verified": False}, {"email_verified": False}),
+    ({"email": "old@x", "email_verified": True}, {"email": "new@x"}, frozenset(), {"email": "new@x"}),
+    ({"email": "old@x", "email_verified": True}, {"email": "new@x"}, frozenset({"email_verified"}),
+     {"email": "new@x"}),
+    # an address no longer asserted (GitHub: no primary verified one) is gone, with its flag
+    ({"email": "a@x", "email_verified": True}, {"name": "A"}, frozenset(), {"name": "A"}),
     ({"phone_number": "1", "phone_number_verified": True, "email": "a@x"}, {"phone_number": "2"},
-     {"phone_number": "2", "email": "a@x"}),
-    ({}, {"email": "a@x", "email_verified": True}, {"email": "a@x", "email_verified": True}),
+     frozenset({"email"}), {"phone_number": "2", "email": "a@x"}),
 ])
-def test_merge_assertions_keeps_omitted_values_but_never_a_stale_verification(
-        before: dict[str, ClaimValue], now: dict[str, ClaimValue], expected: dict[str, ClaimValue]) -> None:
-    assert merge_assertions(before, now) == expected
+def test_merge_assertions_keeps_only_sent_once_claims_and_never_a_stale_verification(
+        before: dict[str, ClaimValue], now: dict[str, ClaimValue], sent_once: frozenset[str],
+        expected: dict[str, ClaimValue]) -> None:
+    assert merge_assertions(before, now, sent_once) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -130,12 +131,14 @@ def _link(engine: Engine, account_id: str, identity: UpstreamIdentity) -> None:
         ))
 
 
-def test_record_use_keeps_omitted_claims_but_not_a_stale_verification(engine: Engine, make_identity: Identity) -> None:
+def test_record_use_keeps_sent_once_claims_not_a_stale_verification(engine: Engine, make_identity: Identity) -> None:
     store = SqlAccountStore(engine)
     first = {"given_name": "Anna", "family_name": "Virtanen", "email": "anna@example.org", "email_verified": "true"}
     account, _ = store.create_with_identity(make_identity(claims=first), NOW)
 
-    store.record_use(account.account_id, make_identity(claims={"email": "anna@new.example.org"}), NOW)
+    later = dataclasses.replace(make_identity(claims={"email": "anna@new.example.org", "locale": "fi"}),
+                                sent_once=frozenset({"given_name", "family_name"}))
+    store.record_use(account.account_id, later, NOW)
 
     assert store.last_claims(account.account_id) == {
-        "given_name": "Anna", "family_name": "Virtanen", "email": "anna@new.example.org"}
+        "given_name": "Anna", "family_name": "Virtanen", "email": "anna@new.example.org", "locale": "fi"}
