@@ -1,11 +1,13 @@
 """An upstream provider's discovery document and signing keys, fetched and cached.
 
 Discovery follows OpenID Connect Discovery 1.0 §4: the document comes from
-``{issuer}/.well-known/openid-configuration`` and its ``issuer`` must equal the configured issuer exactly
-(§4.3), which keeps one provider from impersonating another. Both the document and the JWKS are cached for
-``metadata_ttl_seconds``. A token signed with a ``kid`` the cached JWKS lacks makes the JWKS be fetched again
-(key rotation, OIDC Core 1.0 §10.1.1), but at most once per ``jwks_refetch_interval_seconds`` so forged tokens
-cannot make the broker hammer the provider. Times come from the caller: nothing here reads the clock.
+``{issuer}/.well-known/openid-configuration`` (or from the settings' ``discovery_url``, for a provider that
+publishes it elsewhere, as Microsoft's multi-tenant endpoints do) and its ``issuer`` must equal the configured
+issuer exactly (§4.3), which keeps one provider from impersonating another. Both the document and the JWKS
+are cached for ``metadata_ttl_seconds``. A token signed with a ``kid`` the cached JWKS lacks makes the JWKS
+be fetched again (key rotation, OIDC Core 1.0 §10.1.1), but at most once per ``jwks_refetch_interval_seconds``
+so forged tokens cannot make the broker hammer the provider. Times come from the caller: nothing here reads
+the clock.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ class ProviderCache:
             cached = self._metadata
         if cached is not None and not _expired(cached[1], self._ttl, now):
             return cached[0]
-        url = self._settings.issuer.rstrip("/") + "/.well-known/openid-configuration"  # Discovery §4
+        url = self._settings.discovery_url or (
+            self._settings.issuer.rstrip("/") + "/.well-known/openid-configuration")  # Discovery §4
         reply = self._get(url, "discovery")
         metadata = parse_metadata(oidc_http.require_json(reply, "discovery"), self._settings.issuer)
         with self._lock:

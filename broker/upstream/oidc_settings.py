@@ -31,7 +31,10 @@ class OidcUpstreamSettings:
 
     ``issuer`` is compared exactly, character for character (OIDC Discovery 1.0 §4.3, OIDC Core 1.0
     §3.1.3.7 step 2). ``allowed_algs`` may only name asymmetric algorithms: "none" and HMAC algorithms are
-    refused here, so the JWKS's public keys can never be misused as HMAC secrets.
+    refused here, so the JWKS's public keys can never be misused as HMAC secrets. ``discovery_url``, when
+    set, is fetched instead of ``{issuer}/.well-known/openid-configuration`` (Microsoft's multi-tenant
+    ``common`` document lives there but names the ``{tenantid}`` template as its issuer); the document must
+    still name ``issuer`` exactly.
     """
 
     name: str
@@ -52,13 +55,16 @@ class OidcUpstreamSettings:
     http_timeout_seconds: float = 10.0
     #: how this provider departs from plain OpenID Connect (a preset's subclass of StandardQuirks)
     quirks: StandardQuirks = field(default=STANDARD, compare=False)
+    #: where the discovery document is when it is not under the issuer (None: OIDC Discovery 1.0 §4)
+    discovery_url: str | None = None
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.issuer)
-        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        if not secure or not parts.hostname or parts.query or parts.fragment:
+        if not _secure_url(self.issuer):
             raise ValueError(f"issuer {self.issuer!r} must be an https URL without query or fragment "
                              "(OIDC Core 1.0 §2; plain http only on the loopback interface)")
+        if self.discovery_url is not None and not _secure_url(self.discovery_url):
+            raise ValueError(f"discovery_url {self.discovery_url!r} must be an https URL without query or fragment "
+                             "(plain http only on the loopback interface)")
         if "openid" not in self.scopes:
             raise ValueError("scopes must include 'openid' (OIDC Core 1.0 §3.1.2.1)")
         refused = [alg for alg in self.allowed_algs if alg not in SUPPORTED_ALGS]
@@ -73,6 +79,13 @@ class OidcUpstreamSettings:
             raise ValueError("clock_skew_seconds must be between 0 and 600")
         if self.http_timeout_seconds <= 0 or self.metadata_ttl_seconds < 0 or self.jwks_refetch_interval_seconds < 0:
             raise ValueError("http_timeout_seconds must be positive, the cache intervals not negative")
+
+
+def _secure_url(url: str) -> bool:
+    """https (plain http only on the loopback interface), a host, no query, no fragment."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+    return secure and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 @dataclass(frozen=True)

@@ -1,81 +1,31 @@
 """Known OpenID providers: the defaults an upstream registration may name instead of spelling them out.
 
-A preset fills what the registration leaves out; whatever the registration says explicitly wins. Only
-providers that are plain OpenID Connect (discovery, an exact ``iss``, RS256/ES256 ID tokens) belong here;
-a provider that needs special handling gets its own adapter instead.
+A preset fills what the registration leaves out; whatever the registration says explicitly wins. Each
+provider module defines its preset next to its quirks (``google.GOOGLE``, ``microsoft.MICROSOFT``); what a
+preset is lives in ``preset_base``, which those modules import instead of this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol
 
+from broker.upstream.google import GOOGLE
+from broker.upstream.microsoft import MICROSOFT
 from broker.upstream.oidc_settings import DEFAULT_ALGS, DEFAULT_SCOPES, OidcUpstreamSettings
-from broker.upstream.quirks import STANDARD, StandardQuirks
-
-OptionValue = str | tuple[str, ...]
-#: builds a provider's quirks from the registration's ``options``; ``ValueError`` says what is wrong
-QuirksFactory = Callable[[Mapping[str, OptionValue], "Registration"], StandardQuirks]
-
-
-def _no_options(options: Mapping[str, OptionValue], registration: Registration) -> StandardQuirks:
-    if options:
-        raise ValueError(f"upstream {registration.name!r}: this provider takes no options, got {sorted(options)}")
-    return STANDARD
-
-
-@dataclass(frozen=True)
-class OidcPreset:
-    """Defaults for one provider, and how its quirks are built from the registration's ``options``.
-
-    ``options_help`` names each option the preset knows (required ones first) for ``broker upstream presets``
-    and for the error that a missing one causes.
-    """
-
-    name: str
-    display_name: str
-    issuer: str
-    scopes: tuple[str, ...] = DEFAULT_SCOPES
-    allowed_algs: tuple[str, ...] = DEFAULT_ALGS
-    authorization_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
-    build_quirks: QuirksFactory = field(default=_no_options, hash=False, compare=False)
-    options_help: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
-
-
-GOOGLE = OidcPreset(
-    name="google",
-    display_name="Google",
-    issuer="https://accounts.google.com",  # exactly as in its discovery document
-    scopes=("openid", "email", "profile"),
-    allowed_algs=("RS256",),
+from broker.upstream.preset_base import (
+    Locator,
+    OidcPreset,
+    OptionValue,
+    QuirksFactory,
+    Registration,
+    no_options,
 )
 
-PRESETS: Mapping[str, OidcPreset] = MappingProxyType({p.name: p for p in (GOOGLE,)})
+__all__ = ["GOOGLE", "MICROSOFT", "PRESETS", "Locator", "OidcPreset", "OptionValue", "QuirksFactory",
+           "Registration", "preset", "settings_for"]
 
-
-class Registration(Protocol):
-    """What ``settings_for`` reads from an upstream registration (``broker.registry.UpstreamRegistration``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def preset(self) -> str | None: ...
-    @property
-    def display_name(self) -> str | None: ...
-    @property
-    def issuer(self) -> str | None: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def client_secret(self) -> str: ...
-    @property
-    def scopes(self) -> tuple[str, ...] | None: ...
-    @property
-    def authorization_params(self) -> tuple[tuple[str, str], ...]: ...
-    @property
-    def options(self) -> tuple[tuple[str, OptionValue], ...]: ...
+PRESETS: Mapping[str, OidcPreset] = MappingProxyType({p.name: p for p in (GOOGLE, MICROSOFT)})
 
 
 def preset(name: str) -> OidcPreset:
@@ -92,7 +42,9 @@ def settings_for(registration: Registration, *, redirect_uri: str) -> OidcUpstre
     ``ValueError`` when the result is unusable (unknown preset, no issuer, a forbidden algorithm...).
     """
     base = preset(registration.preset) if registration.preset else None
-    issuer = registration.issuer or (base.issuer if base else None)
+    options = dict(registration.options)
+    located = base.locate(options, registration) if base is not None and base.locate is not None else None
+    issuer = registration.issuer or (located[0] if located else None) or (base.issuer if base else None)
     if not issuer:
         raise ValueError(f"upstream {registration.name!r} has no issuer and no preset that names one")
     params = dict(base.authorization_params) if base else {}
@@ -108,5 +60,6 @@ def settings_for(registration: Registration, *, redirect_uri: str) -> OidcUpstre
         allowed_algs=base.allowed_algs if base else DEFAULT_ALGS,
         extra_authorization_params=MappingProxyType(params),
         preset=base.name if base else None,
-        quirks=(base.build_quirks if base else _no_options)(dict(registration.options), registration),
+        quirks=(base.build_quirks if base else no_options)(options, registration),
+        discovery_url=located[1] if located else None,
     )

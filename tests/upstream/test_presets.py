@@ -61,3 +61,26 @@ def test_unknown_preset() -> None:
 def test_openid_scope_is_required() -> None:
     with pytest.raises(ValueError, match="openid"):
         settings_for(Registration(scopes=("email",)), redirect_uri="")
+
+
+def test_microsoft_preset_locates_issuer_and_discovery_from_its_options() -> None:
+    tenant = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"
+    common = settings_for(Registration(name="entra", preset="microsoft", options=(
+        ("allowed_tenants", (tenant,)), ("tenant", "common"))), redirect_uri="")
+    assert common.issuer == "https://login.microsoftonline.com/{tenantid}/v2.0"
+    assert common.discovery_url == "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+    assert common.display_name == "Microsoft"
+    single = settings_for(Registration(name="entra", preset="microsoft", options=(("tenant", tenant),)),
+                          redirect_uri="")
+    assert (single.issuer, single.discovery_url) == (f"https://login.microsoftonline.com/{tenant}/v2.0", None)
+    with pytest.raises(ValueError, match="allowed_tenants"):
+        settings_for(Registration(name="entra", preset="microsoft", options=(("tenant", "common"),)),
+                     redirect_uri="")
+
+
+def test_google_preset_takes_hosted_domain_and_nothing_else() -> None:
+    settings = settings_for(Registration(options=(("hosted_domain", "example.org"),)), redirect_uri="")
+    assert dict(settings.quirks.authorization_params()) == {"hd": "example.org"}
+    assert settings.discovery_url is None
+    with pytest.raises(ValueError, match="unknown option"):
+        settings_for(Registration(options=(("team_id", "x"),)), redirect_uri="")
