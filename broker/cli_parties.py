@@ -210,7 +210,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--preset", help="a known provider's defaults (see 'broker upstream presets')")
     p.add_argument("--issuer", help="issuer URL (discovery at ISSUER/.well-known/openid-configuration)")
     p.add_argument("--client-id", required=True)
-    secret = p.add_mutually_exclusive_group(required=True)
+    secret = p.add_mutually_exclusive_group()  # a preset may make its own (apple); the others require one
     secret.add_argument("--client-secret-env", help="environment variable holding the client secret")
     secret.add_argument("--client-secret-file", help="file holding the client secret")
     p.add_argument("--display-name")

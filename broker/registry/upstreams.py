@@ -74,7 +74,9 @@ def _secret(raw: Mapping[str, Any], instance_dir: Path, environ: Mapping[str, st
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise RegistrationError(f"cannot read client_secret_file {path}: {reason}") from exc
     else:
-        raise RegistrationError("client_secret_env or client_secret_file is required")
+        # No secret given: only a preset that makes its own (Apple signs a JWT) accepts that; the adapter's
+        # settings refuse it for everyone else, with a message naming both settings.
+        return ""
     if not secret:
         raise RegistrationError(f"the client secret from {origin} is empty")
     return secret

@@ -45,6 +45,8 @@ class OidcPreset:
     build_quirks: QuirksFactory = field(default=no_options, hash=False, compare=False)
     options_help: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     locate: Locator | None = field(default=None, hash=False, compare=False)
+    #: the preset makes its own client secret (Apple: a JWT signed with the team's key)
+    own_client_secret: bool = False
 
 
 class Registration(Protocol):

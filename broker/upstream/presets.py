@@ -47,6 +47,8 @@ def settings_for(registration: Registration, *, redirect_uri: str) -> OidcUpstre
     issuer = registration.issuer or (located[0] if located else None) or (base.issuer if base else None)
     if not issuer:
         raise ValueError(f"upstream {registration.name!r} has no issuer and no preset that names one")
+    if not registration.client_secret and not (base is not None and base.own_client_secret):
+        raise ValueError(f"upstream {registration.name!r}: client_secret_env or client_secret_file is required")
     params = dict(base.authorization_params) if base else {}
     params.update(registration.authorization_params)
     return OidcUpstreamSettings(

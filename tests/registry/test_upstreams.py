@@ -12,6 +12,7 @@ import pytest
 from broker.keys import write_private
 from broker.registry import RegistrationError, UpstreamRegistration, parse_registration
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
+from broker.upstream.presets import settings_for
 
 SECRET = "client-secret-7f3a9c"
 ENV = {"CITY_IDP_SECRET": SECRET}
@@ -74,7 +75,12 @@ def test_unreadable_secret_file_and_no_secret_at_all(tmp_path: Path) -> None:
     message = _refused(_raw(client_secret_env=None, client_secret_file="certs/none.secret"), tmp_path)
     assert message.startswith(f"cannot read client_secret_file {tmp_path / 'certs' / 'none.secret'}")
 
-    assert _refused(_raw(client_secret_env=None), tmp_path) == "client_secret_env or client_secret_file is required"
+    # no secret at all: the registry leaves the judgement to the preset (Apple makes its own) ...
+    registration = parse_registration(_raw(client_secret_env=None), tmp_path, {})
+    assert registration.client_secret == ""
+    # ... and every provider that needs one refuses it when the broker builds its settings
+    with pytest.raises(ValueError, match="client_secret_env or client_secret_file is required"):
+        settings_for(registration, redirect_uri="")
 
 
 def test_an_empty_secret_is_refused(tmp_path: Path) -> None:
