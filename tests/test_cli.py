@@ -411,7 +411,7 @@ def test_upstream_add_with_a_preset_needs_no_issuer(run: Any, config: Path, monk
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--preset", "nope"], "broker: unknown preset 'nope'; known: github, google, microsoft\n"),
+    (["--preset", "nope"], "broker: unknown preset 'nope'; known: apple, github, google, microsoft\n"),
     (["--issuer", "http://idp.example.org"], "must be an https URL"),  # the adapter would refuse it
     (["--issuer", "https://idp.example.org", "--scope", "email"], "scopes must include 'openid'"),
     (["--issuer", "https://idp.example.org", "--client-secret-file", "certs/none.secret"],

@@ -3,7 +3,8 @@
 Authorization code flow only (OIDC Core 1.0 §3.1) with PKCE S256 required for every client (RFC 7636),
 client_secret_basic and client_secret_post at the token endpoint (RFC 6749 §2.3.1), the ``iss`` authorization
 response parameter (RFC 9207), discovery (OIDC Discovery 1.0 §3-4), a JWKS and a UserInfo endpoint
-(OIDC Core 1.0 §5.3). Storage is in memory. ``DemoProvider.mischief`` makes it misbehave for negative tests.
+(OIDC Core 1.0 §5.3). Storage is in memory. ``DemoProvider.mischief`` makes it misbehave for negative tests;
+``DemoProviderSettings.apple`` makes it answer like Sign in with Apple (``oidc_provider_apple``).
 
 It is labelled DEMO everywhere a person can see it: it must never stand in for a real identity provider.
 """
@@ -19,8 +20,10 @@ from authlib.oauth2 import OAuth2Error
 from flask import Flask, jsonify, render_template_string, request
 from flask.typing import ResponseReturnValue
 
+from broker.demo.oidc_provider_apple import AppleBehaviour
 from broker.demo.oidc_provider_config import (
     NO_MISCHIEF,
+    AppleStyle,
     DemoClient,
     DemoProviderSettings,
     DemoUser,
@@ -28,9 +31,10 @@ from broker.demo.oidc_provider_config import (
 )
 from broker.demo.oidc_provider_keys import ALG, KeyRing
 from broker.demo.oidc_provider_server import build_authorization_server
-from broker.demo.oidc_provider_store import SUPPORTED_SCOPES, DemoStore
+from broker.demo.oidc_provider_store import APPLE_SCOPES, SUPPORTED_SCOPES, DemoStore
 
-__all__ = ["DemoClient", "DemoProvider", "DemoProviderSettings", "DemoUser", "Mischief", "create_demo_provider"]
+__all__ = ["AppleStyle", "DemoClient", "DemoProvider", "DemoProviderSettings", "DemoUser", "Mischief",
+           "create_demo_provider"]
 
 ENDPOINTS = {
     "discovery": "/.well-known/openid-configuration",
@@ -72,7 +76,9 @@ class DemoProvider:
         #: replace at runtime to make the provider misbehave (read once per request)
         self.mischief: Mischief = NO_MISCHIEF
         self.keys = KeyRing(settings.signing_key)
-        self.store = DemoStore(settings)
+        #: the Apple-style behaviour, when ``settings.apple`` asks for it
+        self.apple = AppleBehaviour(settings.apple) if settings.apple is not None else None
+        self.store = DemoStore(settings, self.apple.check_client_secret if self.apple is not None else None)
         self._hits: Counter[str] = Counter()
         self._hits_lock = threading.Lock()
         self.app = _build_app(self)
@@ -111,6 +117,8 @@ class DemoProvider:
 
     def discovery(self) -> dict[str, Any]:
         """The OpenID Provider Metadata (OIDC Discovery 1.0 §3, RFC 9207 §3)."""
+        if self.apple is not None:
+            return self._apple_discovery()
         return {
             "issuer": self.mischief.discovery_issuer or self.issuer,
             "authorization_endpoint": self.url("authorize"),
@@ -128,6 +136,24 @@ class DemoProvider:
             "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
                                         *(c for u in self.settings.users for c in u.claims)}),
             "authorization_response_iss_parameter_supported": True,
+        }
+
+    def _apple_discovery(self) -> dict[str, Any]:
+        """Shaped like https://appleid.apple.com/.well-known/openid-configuration: no UserInfo endpoint, no
+        RFC 9207 ``iss`` parameter, client_secret_post only."""
+        return {
+            "issuer": self.mischief.discovery_issuer or self.issuer,
+            "authorization_endpoint": self.url("authorize"),
+            "token_endpoint": self.url("token"),
+            "jwks_uri": self.url("jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": [ALG],
+            "scopes_supported": list(APPLE_SCOPES),
+            "token_endpoint_auth_methods_supported": list(self.settings.client_auth_methods),
+            "claims_supported": ["aud", "email", "email_verified", "exp", "iat", "is_private_email", "iss",
+                                 "nonce", "nonce_supported", "real_user_status", "sub"],
         }
 
 
@@ -154,6 +180,11 @@ def _build_app(provider: DemoProvider) -> Flask:
 
     def authorize() -> ResponseReturnValue:
         provider.count("authorize")
+        apple = provider.apple
+        problem = apple.request_problem(request.values) if apple is not None else None
+        if problem is not None:
+            return problem, 400, {"Content-Type": "text/plain; charset=utf-8"}
+        client_id, scope = request.values.get("client_id", ""), request.values.get("scope", "")
         try:
             grant = server.get_consent_grant(end_user=None)
         except OAuth2Error as error:
@@ -161,7 +192,7 @@ def _build_app(provider: DemoProvider) -> Flask:
             # validating the request must carry ``iss`` too (RFC 9207 §2), so run it here as well
             response = server.handle_error_response(None, error)
             server.execute_hook("after_create_authorization_response", response)
-            return response  # type: ignore[no-any-return]
+            return apple.deliver(response, None, client_id, scope) if apple is not None else response
         auto_login = provider.settings.auto_login
         if auto_login is not None:
             user = provider.store.user(auto_login)
@@ -173,7 +204,8 @@ def _build_app(provider: DemoProvider) -> Flask:
             user = provider.store.authenticate(request.form.get("username", ""), request.form.get("password", ""))
             if user is None:
                 return _login_page(grant, "Wrong user name or password.")
-        return server.create_authorization_response(grant=grant, grant_user=user)  # type: ignore[no-any-return]
+        response = server.create_authorization_response(grant=grant, grant_user=user)
+        return apple.deliver(response, user, client_id, scope) if apple is not None else response
 
     def token() -> ResponseReturnValue:
         provider.count("token")
@@ -187,7 +219,8 @@ def _build_app(provider: DemoProvider) -> Flask:
     app.add_url_rule(prefix + ENDPOINTS["jwks"], "jwks", jwks)
     app.add_url_rule(prefix + ENDPOINTS["authorize"], "authorize", authorize, methods=["GET", "POST"])
     app.add_url_rule(prefix + ENDPOINTS["token"], "token", token, methods=["POST"])
-    app.add_url_rule(prefix + ENDPOINTS["userinfo"], "userinfo", userinfo, methods=["GET", "POST"])
+    if provider.apple is None:  # Apple has no UserInfo endpoint
+        app.add_url_rule(prefix + ENDPOINTS["userinfo"], "userinfo", userinfo, methods=["GET", "POST"])
     return app
 
 

@@ -10,9 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 _NO_CLAIMS: Mapping[str, object] = MappingProxyType({})
+#: Sign in with Apple, "Creating a client secret": the ``aud`` of every client secret JWT
+APPLE_AUDIENCE = "https://appleid.apple.com"
+#: ... and ``exp`` at most 15777000 seconds (six months) after ``iat``
+APPLE_MAX_SECRET_LIFETIME = 15777000
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,41 @@ class DemoUser:
 
 
 @dataclass(frozen=True)
+class AppleStyle:
+    """Make the demo provider answer like Sign in with Apple, for tests of the broker's ``apple`` preset.
+
+    With it (see ``oidc_provider_apple``): discovery lists no UserInfo endpoint, only ``client_secret_post``
+    and the scopes openid/name/email; a request for name or email must say ``response_mode=form_post`` and is
+    answered by a page that posts the response to the redirect URI; the ``user`` field (name and e-mail, as
+    JSON) comes with a person's first authorization of a client only; ID token booleans are the strings
+    "true"/"false" when ``string_booleans``; users named in ``private_relay`` get an address at
+    privaterelay.appleid.com and ``is_private_email`` true. The client secret must be an ES256 JWT signed
+    with one of the team's ``keys`` (key id -> public key): ``kid`` a key id, ``iss`` the ``team_id``, ``sub``
+    the client id, ``aud`` https://appleid.apple.com, ``exp`` in the future and at most six months after
+    ``iat``; the registered static client secret is never accepted.
+    """
+
+    team_id: str
+    keys: Mapping[str, ec.EllipticCurvePublicKey] = field(hash=False)
+    private_relay: frozenset[str] = frozenset()
+    string_booleans: bool = True
+    clock_skew_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if not self.keys or not all(isinstance(k, ec.EllipticCurvePublicKey) and isinstance(k.curve, ec.SECP256R1)
+                                    for k in self.keys.values()):
+            raise ValueError("an Apple-style provider needs the team's EC P-256 public keys (ES256)")
+
+
+@dataclass(frozen=True)
 class DemoProviderSettings:
     """``issuer`` is the provider's base URL (its path, if any, prefixes every endpoint).
 
     ``signing_key`` is generated (RSA 2048) when not given. With ``auto_login`` set to a username,
     ``/authorize`` signs that user in without showing the form, for scripted tests. ``acr``/``amr`` go into
     every ID token when set. ``token_auth_methods`` are the client authentications the token endpoint
-    accepts (a subset of client_secret_basic and client_secret_post, RFC 6749 §2.3.1).
+    accepts (a subset of client_secret_basic and client_secret_post, RFC 6749 §2.3.1). ``apple`` makes the
+    provider behave like Sign in with Apple (``AppleStyle``; ``token_auth_methods`` is then ignored).
     """
 
     issuer: str
@@ -57,6 +89,7 @@ class DemoProviderSettings:
     token_auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     code_lifetime_seconds: int = 300
     token_lifetime_seconds: int = 3600
+    apple: AppleStyle | None = None
 
     def __post_init__(self) -> None:
         if self.issuer.endswith("/"):
@@ -65,6 +98,13 @@ class DemoProviderSettings:
             raise ValueError("token_auth_methods must be client_secret_basic and/or client_secret_post")
         if self.auto_login is not None and self.auto_login not in {u.username for u in self.users}:
             raise ValueError(f"auto_login names an unknown user {self.auto_login!r}")
+        if self.apple is not None and self.apple.private_relay - {u.username for u in self.users}:
+            raise ValueError("AppleStyle.private_relay names unknown users")
+
+    @property
+    def client_auth_methods(self) -> tuple[str, ...]:
+        """What the token endpoint accepts: Apple's discovery lists client_secret_post only."""
+        return ("client_secret_post",) if self.apple is not None else self.token_auth_methods
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
         return self.provider.keys.signing_set()
 
     def generate_user_info(self, user: DemoUser, scope: str) -> UserInfo:
+        if self.provider.apple is not None:
+            return UserInfo(self.provider.apple.id_token_claims(user, scope))
         return UserInfo(dict(user.claims)).filter(scope)
 
     def encode_id_token(self, token: dict[str, Any], oauth_request: Any) -> str:
@@ -122,7 +124,7 @@ class _IssuerParameter(IssuerParameter):  # type: ignore[misc]
 
     def get_issuer(self) -> str | None:
         mischief = self.provider.mischief
-        if mischief.omit_iss_param:
+        if mischief.omit_iss_param or self.provider.apple is not None:  # Apple sends no iss parameter
             return None
         return mischief.iss_param or self.provider.issuer
 

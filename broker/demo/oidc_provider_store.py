@@ -9,12 +9,16 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
 
 SUPPORTED_SCOPES = ("openid", "email", "profile")
+APPLE_SCOPES = ("openid", "name", "email")  # Sign in with Apple's discovery document
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: (client id, presented secret) -> accepted; replaces the comparison with the registered secret
+SecretCheck = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class Client:
     registration: DemoClient
     auth_methods: tuple[str, ...] = TOKEN_AUTH_METHODS
     client_metadata: dict[str, str] = field(default_factory=dict)
+    scopes: tuple[str, ...] = SUPPORTED_SCOPES
+    secret_check: SecretCheck | None = field(default=None, compare=False)
 
     @property
     def client_id(self) -> str:
@@ -36,12 +42,14 @@ class Client:
         return None  # OIDC Core 1.0 §3.1.2.1: redirect_uri is required, never defaulted
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        return " ".join(s for s in (scope or "").split() if s in SUPPORTED_SCOPES)
+        return " ".join(s for s in (scope or "").split() if s in self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.registration.redirect_uris  # exact match, RFC 6749 §3.1.2.3
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_check is not None:
+            return self.secret_check(self.client_id, client_secret)
         return hmac.compare_digest(client_secret.encode(), self.registration.client_secret.encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -126,9 +134,11 @@ class AccessToken:
 class DemoStore:
     """Clients and users from the settings; codes, tokens and seen nonces in memory behind one lock."""
 
-    def __init__(self, settings: DemoProviderSettings) -> None:
+    def __init__(self, settings: DemoProviderSettings, secret_check: SecretCheck | None = None) -> None:
         self._lock = threading.Lock()
-        self._clients = {c.client_id: Client(c, settings.token_auth_methods) for c in settings.clients}
+        scopes = APPLE_SCOPES if settings.apple is not None else SUPPORTED_SCOPES
+        self._clients = {c.client_id: Client(c, settings.client_auth_methods, scopes=scopes, secret_check=secret_check)
+                         for c in settings.clients}
         self._users = {u.username: u for u in settings.users}
         self._codes: dict[str, AuthorizationCode] = {}
         self._tokens: dict[str, AccessToken] = {}

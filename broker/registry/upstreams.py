@@ -113,7 +113,7 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
         raise RegistrationError("authorization_params must map names to strings")
     return UpstreamRegistration(
-        options=_options(raw.get("options", {})),
+        options=_options(raw.get("options", {}), instance_dir),
         name=name, protocol=protocol, preset=raw.get("preset"), display_name=raw.get("display_name"),
         issuer=issuer, client_id=client_id, client_secret=_secret(raw, instance_dir, env),
         scopes=tuple(scopes) if scopes is not None else None,
@@ -121,13 +121,19 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     )
 
 
-def _options(raw: object) -> tuple[tuple[str, OptionValue], ...]:
-    """Checked for shape here; what each preset accepts is checked by the preset when the adapter is built."""
+def _options(raw: object, instance_dir: Path) -> tuple[tuple[str, OptionValue], ...]:
+    """Checked for shape here; what each preset accepts is checked by the preset when the adapter is built.
+
+    An option naming a file (``*_file``, e.g. Apple's ``private_key_file``) is resolved against the instance
+    folder, like ``client_secret_file``.
+    """
     if not isinstance(raw, dict):
         raise RegistrationError("options must be an object")
     found: list[tuple[str, OptionValue]] = []
     for key, value in sorted(raw.items()):
         if isinstance(value, str):
+            if key.endswith("_file") and value and not Path(value).is_absolute():
+                value = str(instance_dir / value)
             found.append((key, value))
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             found.append((key, tuple(value)))

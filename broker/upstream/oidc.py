@@ -35,6 +35,8 @@ __all__ = ["OidcUpstream", "OidcUpstreamSettings", "PendingAuthorization"]
 #: client authentication methods this adapter can use, in order of preference (RFC 6749 §2.3.1)
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _CANCELLED = "The sign-in was cancelled or refused at the sign-in provider."
+#: RFC 6749 §4.1.2.1 access_denied, and Apple's own code for a person pressing Cancel
+CANCELLED_ERRORS = frozenset({"access_denied", "user_cancelled_authorize"})
 
 
 class OidcUpstream:
@@ -115,7 +117,7 @@ class OidcUpstream:
             return
         description = params.get("error_description", "")
         raise errors.UpstreamError(
-            _CANCELLED if error == "access_denied" else None,
+            _CANCELLED if error in CANCELLED_ERRORS else None,
             detail=f"{self.settings.name} answered error {error!r:.80}: {description!r:.200}",
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from broker.upstream.apple import APPLE
 from broker.upstream.google import GOOGLE
 from broker.upstream.microsoft import MICROSOFT
 from broker.upstream.oidc_settings import DEFAULT_ALGS, DEFAULT_SCOPES, OidcUpstreamSettings
@@ -22,10 +23,10 @@ from broker.upstream.preset_base import (
     no_options,
 )
 
-__all__ = ["GOOGLE", "MICROSOFT", "PRESETS", "Locator", "OidcPreset", "OptionValue", "QuirksFactory",
+__all__ = ["APPLE", "GOOGLE", "MICROSOFT", "PRESETS", "Locator", "OidcPreset", "OptionValue", "QuirksFactory",
            "Registration", "preset", "settings_for"]
 
-PRESETS: Mapping[str, OidcPreset] = MappingProxyType({p.name: p for p in (GOOGLE, MICROSOFT)})
+PRESETS: Mapping[str, OidcPreset] = MappingProxyType({p.name: p for p in (GOOGLE, MICROSOFT, APPLE)})
 
 
 def preset(name: str) -> OidcPreset:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 from flask import Flask
@@ -26,7 +27,7 @@ from broker.storage import create_engine_for, upgrade
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 from tests.flows.saml_peers import SpKeys, TestSp
 from tests.peers.browser import Browser
-from tests.peers.servers import LateApp, RunningServer, serve
+from tests.peers.servers import LateApp, RunningServer, WsgiApp, serve
 
 CLIENT_ID, UPSTREAM = "city-broker", "op"
 CITIZEN = DemoUser("anna", "correct horse", {
@@ -52,6 +53,24 @@ def saml_status(fields: dict[str, str]) -> tuple[str, str | None]:
     return code.value, code.status_code.value if code.status_code is not None else None
 
 
+#: (the provider's base URL, the broker's callback URL for it, the instance folder) -> (the provider's WSGI
+#: app, its registration as in ``metadata/upstreams/*.json``, without ``name``)
+UpstreamBuilder = Callable[[str, str, Path], tuple[WsgiApp, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ExtraUpstream:
+    """One more upstream for ``running_federation``, registered as ``name`` next to the demo provider "op".
+
+    ``build`` makes its provider once the URLs are known; ``host`` "localhost" puts the provider on another
+    site than the broker (127.0.0.1), so its form_post answers are cross-site POSTs.
+    """
+
+    name: str
+    build: UpstreamBuilder
+    host: str = "127.0.0.1"
+
+
 @dataclass
 class Federation:
     broker: RunningServer
@@ -62,6 +81,8 @@ class Federation:
     folder: Path
     database_url: str
     sps: dict[str, TestSp]
+    #: the servers of ``running_federation(extra_upstreams=...)``, by upstream name
+    extra: dict[str, RunningServer] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -120,14 +141,24 @@ def make_keys(folder: Path) -> Path:
 
 
 @contextmanager
-def running_federation(folder: Path, key_folder: Path, database_url: str,
-                       redis_url: str | None = None) -> Iterator[Federation]:
-    """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database."""
+def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
+                       extra_upstreams: Sequence[ExtraUpstream] = ()) -> Iterator[Federation]:
+    """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database.
+    ``extra_upstreams`` are registered and served besides the demo provider "op"."""
     broker_late, op_late = LateApp(), LateApp()
     broker_server, op_server = serve(broker_late), serve(op_late)
+    extra: dict[str, RunningServer] = {}
     app: Flask | None = None
     try:
         _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url, redis_url)
+        for upstream in extra_upstreams:
+            late = LateApp()
+            extra[upstream.name] = server = serve(late)
+            late.target, registration = upstream.build(
+                f"http://{upstream.host}:{server.port}",
+                f"{broker_server.url}/upstream/oidc/{upstream.name}/callback", folder)
+            (folder / "metadata" / "upstreams" / f"{upstream.name}.json").write_text(
+                json.dumps({"name": upstream.name, **registration}))
         provider = create_demo_provider(DemoProviderSettings(
             issuer=op_server.url,
             clients=(DemoClient(CLIENT_ID, (folder / "certs" / "op-client.secret").read_text(),
@@ -147,9 +178,11 @@ def running_federation(folder: Path, key_folder: Path, database_url: str,
         idp_metadata = requests.get(broker_server.url + "/saml2/idp/metadata", timeout=10).text
         for sp in sps.values():
             sp.connect(idp_metadata)
-        yield Federation(broker_server, broker_late, app, provider, op_server, folder, database_url, sps)
+        yield Federation(broker_server, broker_late, app, provider, op_server, folder, database_url, sps, extra)
     finally:
         broker_server.stop()
         op_server.stop()
+        for server in extra.values():
+            server.stop()
         if app is not None:
             close_app(app)

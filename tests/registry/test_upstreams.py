@@ -176,3 +176,11 @@ def test_load_upstreams_keeps_the_good_files_and_reports_the_others(tmp_path: Pa
 
 def test_load_upstreams_without_a_folder(tmp_path: Path) -> None:
     assert load_upstreams(tmp_path, tmp_path, ENV) == ({}, [])
+
+
+def test_file_options_resolve_against_the_instance_folder(tmp_path: Path) -> None:
+    raw = _raw(options={"private_key_file": "certs/AuthKey.p8", "team_id": "T", "other_file": "/abs/k.p8"})
+    registration = parse_registration(raw, tmp_path, {"CITY_IDP_SECRET": "s"})
+    assert registration.option("private_key_file") == str(tmp_path / "certs" / "AuthKey.p8")
+    assert registration.option("other_file") == "/abs/k.p8"
+    assert registration.option("team_id") == "T"

@@ -211,3 +211,14 @@ def test_provider_too_slow(world: OidcWorld, slow_server: RunningServer) -> None
         upstream.start(utcnow())
     assert "within 0.2 s" in (failure.value.detail or "")
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(("error", "cancelled"), [
+    ("access_denied", True), ("user_cancelled_authorize", True), ("server_error", False)])
+def test_cancellation_codes_get_the_cancelled_message(world: OidcWorld, error: str, cancelled: bool) -> None:
+    upstream = world.upstream()
+    _, pending = upstream.start(utcnow())
+    with pytest.raises(errors.UpstreamError) as failure:
+        upstream.finish(pending, {"error": error, "state": pending.state}, utcnow())
+    assert ("cancelled" in failure.value.message) is cancelled
+    assert error in (failure.value.detail or "")

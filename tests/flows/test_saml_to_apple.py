@@ -1,0 +1,139 @@
+"""A legacy SAML app signs a citizen in through the broker with Sign in with Apple, end to end.
+
+Real peers: a pysaml2 SP, the broker on its own HTTP server with the ``apple`` preset, and an Apple-style
+provider (the demo provider with ``AppleStyle``) on ``localhost``, another site than the broker on 127.0.0.1.
+Its form_post answer is a cross-site POST, so the SameSite-aware browser withholds the broker's Lax session
+cookie and the broker must bounce the answer same-site. Apple sends the name only on the first authorization;
+the SP must still receive it on the second.
+
+Needs ``APPLE`` in ``broker.upstream.presets.PRESETS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import lxml.html  # type: ignore[import-untyped]  # lxml ships no type information
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from broker.demo.oidc_provider import (
+    AppleStyle,
+    DemoClient,
+    DemoProvider,
+    DemoProviderSettings,
+    DemoUser,
+    create_demo_provider,
+)
+from broker.keys import write_private
+from tests.databases import database_for
+from tests.flows.federation import ExtraUpstream, Federation, running_federation
+from tests.peers.browser import Browser
+from tests.peers.servers import WsgiApp
+
+TEAM_ID, KEY_ID, CLIENT_ID = "TEAM000042", "KEY0000042", "org.example.city-broker"
+SAME_SITE_MARK = "_same_site"  # the field the broker's bounce page adds (broker.web.login)
+AINO = DemoUser("aino", "sisu", {
+    "sub": "000042.c0ffee.1234", "email": "aino@example.org", "email_verified": True,
+    "given_name": "Aino", "family_name": "Korhonen",
+})
+
+
+@dataclass
+class AppleUpstream:
+    """Builds the Apple-style provider and the broker's ``apple`` registration for ``running_federation``."""
+
+    team_key: ec.EllipticCurvePrivateKey
+    provider: DemoProvider | None = None
+
+    def build(self, base_url: str, redirect_uri: str, folder: Path) -> tuple[WsgiApp, dict[str, Any]]:
+        key_file = folder / "certs" / f"AuthKey_{KEY_ID}.p8"
+        write_private(key_file, self.team_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        self.provider = create_demo_provider(DemoProviderSettings(
+            issuer=base_url,
+            clients=(DemoClient(CLIENT_ID, "a static secret Apple never accepts", (redirect_uri,)),),
+            users=(AINO,),
+            auto_login=AINO.username,
+            apple=AppleStyle(TEAM_ID, {KEY_ID: self.team_key.public_key()}),
+        ))
+        return self.provider.app, {
+            # no client_secret_env/file: the apple preset signs its own client secret
+            "protocol": "oidc", "preset": "apple", "issuer": base_url, "client_id": CLIENT_ID,
+            # absolute: the broker's working directory in tests is not the instance folder
+            "options": {"team_id": TEAM_ID, "key_id": KEY_ID, "private_key_file": str(key_file)},
+        }
+
+
+@pytest.fixture
+def apple() -> AppleUpstream:
+    return AppleUpstream(ec.generate_private_key(ec.SECP256R1()))
+
+
+@pytest.fixture
+def federation(tmp_path: Path, key_folder: Path, apple: AppleUpstream) -> Iterator[Federation]:
+    database = database_for("sqlite", tmp_path)
+    extra = ExtraUpstream("apple", apple.build, host="localhost")
+    with running_federation(tmp_path / "instance", key_folder, next(database), extra_upstreams=[extra]) as running:
+        yield running
+
+
+def _sign_in_with_apple(federation: Federation, browser: Browser) -> tuple[Any, dict[str, str]]:
+    """From the SP through discovery, Apple and the broker's same-site bounce back to the SP's answer page.
+
+    Returns the SP's parsed response and the fields Apple posted (as the broker's bounce page repeats them).
+    """
+    request_id, discovery = federation.login(browser)
+    assert discovery.status_code == 200, discovery.text
+    forms = lxml.html.document_fromstring(discovery.text).forms
+    chosen = [i for i, f in enumerate(forms) if (f.action or "").endswith("/upstream/apple")]
+    assert len(chosen) == 1 and "Sign in with Apple" in discovery.text
+
+    at_apple = browser.submit(discovery, form=chosen[0])
+    assert urlsplit(at_apple.url).hostname == "localhost", at_apple.url
+    assert browser.is_self_submitting(at_apple), at_apple.text  # form_post: a page that posts the answer
+
+    bounce = browser.auto_submit(at_apple)  # cross-site: the broker's Lax cookie stays behind
+    assert urlsplit(bounce.url).hostname == "127.0.0.1" and bounce.url.endswith("/upstream/oidc/apple/callback")
+    posted = browser.form_fields(bounce)
+    assert posted.pop(SAME_SITE_MARK) == "1", "the broker must bounce a cross-site callback"
+
+    answer = browser.auto_submit(bounce)  # same-site now: the cookie comes along
+    assert answer.status_code == 200, answer.text
+    response = federation.sps["sp1"].parse(browser.form_fields(answer)["SAMLResponse"], request_id)
+    assert response is not None
+    return response, posted
+
+
+def test_name_reaches_the_sp_on_the_first_and_the_second_login(federation: Federation, browser: Browser,
+                                                                apple: AppleUpstream) -> None:
+    first, first_fields = _sign_in_with_apple(federation, browser)
+    with Browser() as other:  # a new browser: no SSO session, so the broker goes to Apple again
+        second, second_fields = _sign_in_with_apple(federation, other)
+
+    assert "user" in first_fields
+    assert "user" not in second_fields  # Apple sends the name once
+    for response in (first, second):
+        identity = response.get_identity()
+        assert identity["givenName"] == ["Aino"]
+        assert identity["sn"] == ["Korhonen"]
+        assert identity["mail"] == ["aino@example.org"]
+    assert second.get_subject().text == first.get_subject().text
+    assert federation.accounts() == 1
+    assert apple.provider is not None and apple.provider.apple is not None
+    assert apple.provider.apple.refusals() == []  # the broker's client secret JWT was accepted each time
+    assert apple.provider.hits("token") == 2
+
+
+def test_apple_registration_is_loaded_with_the_presets_defaults(federation: Federation) -> None:
+    """The canary for the preset: an unknown preset or a bad option would drop the registration here."""
+    snapshot = federation.app.extensions["broker"].registry.snapshot
+    assert snapshot.problems == ()
+    party = snapshot.upstream_parties["apple"]
+    assert party.display_name == "Apple"
+    assert party.issuer == federation.extra["apple"].url.replace("127.0.0.1", "localhost")
