@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from broker.core.model import LoginRequest, Protocol
+from broker.core.model import EmailTrust, LoginRequest, Protocol, UpstreamIdentity
 from tests.core.builders import request
 
 REQUESTS = [
@@ -44,3 +45,15 @@ def test_state_looks_up_protocol_state() -> None:
     assert login.state("binding") == "post"
     assert login.state("missing") == ""
     assert login.state("missing", "fallback") == "fallback"
+
+
+@pytest.mark.parametrize(("trust", "linkable"), [
+    (EmailTrust.VERIFIED, "a@example.org"),
+    (EmailTrust.UNVERIFIED, None),
+    (EmailTrust.PRIVATE_RELAY, None),  # Apple relay addresses are unique per app
+    (EmailTrust.MUTABLE, None),  # Microsoft Entra: editable by tenant admins (nOAuth)
+])
+def test_only_a_verified_address_is_ever_offered_for_linking(trust: EmailTrust, linkable: str | None) -> None:
+    identity = UpstreamIdentity("up", "https://idp.example.org", "s", {"email": "a@example.org",
+                                "email_verified": True}, None, datetime(2026, 1, 1, tzinfo=UTC), email_trust=trust)
+    assert identity.linkable_email == linkable
