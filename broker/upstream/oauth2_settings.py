@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import urlsplit
 
-from broker.upstream.presets import OptionValue
+from broker.upstream.preset_base import Registration
 
 #: the issuer of identities from github.com; a GitHub Enterprise Server is its own issuer (see ``settings_from``)
 ISSUER = "https://github.com"
@@ -67,21 +66,8 @@ def _check_url(label: str, url: str, *, query_allowed: bool) -> None:
                          f"{'' if query_allowed else ' or query'} (plain http only on the loopback interface)")
 
 
-class GitHubRegistration(Protocol):
-    """What ``settings_from`` reads from an upstream registration (``broker.registry.UpstreamRegistration``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def display_name(self) -> str | None: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def client_secret(self) -> str: ...
-    @property
-    def scopes(self) -> tuple[str, ...] | None: ...
-    @property
-    def options(self) -> tuple[tuple[str, OptionValue], ...]: ...
+#: what ``settings_from`` reads: the registration protocol every preset reads (``preset_base.Registration``)
+GitHubRegistration = Registration
 
 
 def settings_from(registration: GitHubRegistration, redirect_uri: str) -> GitHubSettings:
