@@ -62,7 +62,7 @@ OPTIONS_HELP: Mapping[str, str] = MappingProxyType({
     "team_id": "required: your 10-character Apple Developer Team ID (the client secret's iss)",
     "key_id": "required: the 10-character Key ID of your Sign in with Apple private key (the client secret's kid)",
     "private_key_file": "required: the .p8 private key file (PKCS#8 PEM, EC P-256) from Apple; an absolute "
-                        "path, or relative to the broker's working directory (run it from the instance folder)",
+                        "path, or relative to the instance folder (like client_secret_file)",
 })
 
 
@@ -219,8 +219,7 @@ def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
 def build_apple_quirks(options: Mapping[str, OptionValue], registration: Registration) -> AppleQuirks:
     """``AppleQuirks`` from the registration's ``options``; ``ValueError`` names what is missing or wrong.
 
-    ``private_key_file`` is used as given: an absolute path, or a path relative to the broker's working
-    directory (the instance folder when the broker is run from it, as ``broker init`` sets it up).
+    ``private_key_file`` arrives absolute: the registry resolves a relative one against the instance folder.
     """
     where = f"upstream {registration.name!r} (preset apple)"
     unknown = sorted(set(options) - set(OPTIONS_HELP))

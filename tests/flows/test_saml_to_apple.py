@@ -65,8 +65,9 @@ class AppleUpstream:
         return self.provider.app, {
             # no client_secret_env/file: the apple preset signs its own client secret
             "protocol": "oidc", "preset": "apple", "issuer": base_url, "client_id": CLIENT_ID,
-            # absolute: the broker's working directory in tests is not the instance folder
-            "options": {"team_id": TEAM_ID, "key_id": KEY_ID, "private_key_file": str(key_file)},
+            # relative to the instance folder, as an operator would write it
+            "options": {"team_id": TEAM_ID, "key_id": KEY_ID,
+                        "private_key_file": str(key_file.relative_to(folder))},
         }
 
 
