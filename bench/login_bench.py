@@ -94,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logins", type=int, default=300, help="at most this many logins per run")
     parser.add_argument("--seconds", type=float, default=30.0, help="at most this long per run")
+    parser.add_argument("--no-limits", action="store_true", help="switch the rate limiter off (to measure its cost)")
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL URL (used in a throwaway schema); default: a fresh SQLite file")
     args = parser.parse_args()
@@ -101,7 +102,12 @@ def main() -> None:
         folder = Path(scratch)
         database = postgres_schema(args.database_url) if args.database_url else iter([f"sqlite:///{folder / 'b.db'}"])
         database_url = next(database)
-        with running_federation(folder / "instance", make_keys(folder / "keys"), database_url) as federation:
+        # Limits stay on (their cost is part of a login) but high enough for one address sending every login.
+        high = "1000000/minute"
+        limits = ("\n[limits]\nenabled = false\n" if args.no_limits else
+                  f'\n[limits]\nper_ip = "{high}"\nper_upstream = "{high}"\nper_downstream = "{high}"\n')
+        with running_federation(folder / "instance", make_keys(folder / "keys"), database_url,
+                                extra_config=limits) as federation:
             late = federation.broker_late
             timer = BrokerTimer(late.target)  # type: ignore[arg-type]
             late.target = timer

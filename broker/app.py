@@ -15,6 +15,7 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale
 from flask_session import Session as FlaskSession
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.wrappers import Response
 
@@ -26,6 +27,7 @@ from broker.storage import SqlAccountStore, SqlPendingStore, create_engine_for
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.web import login, pages, saml_idp
+from broker.web.limits import init_limits
 from broker.web.services import Services, describe_upstream, idp_settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,17 @@ def _session_config(app: Flask, settings: Settings) -> None:
         with app.app_context():
             tune_sqlite(session_db.engine)
     FlaskSession(app)
+
+
+def _csrf(app: Flask) -> None:
+    """Every POST to the broker carries a CSRF token bound to the browser's session (Flask-WTF), except the
+    two protocol endpoints that receive cross-site POSTs by design and authenticate them otherwise: the
+    SAML SSO POST binding (the request's signature and the app's registration) and the OIDC callback
+    with ``response_mode=form_post`` (its ``state``: unguessable, single-use, bound to this browser)."""
+    app.config.update(WTF_CSRF_TIME_LIMIT=None)  # the token lives as long as the session it is bound to
+    protect = CSRFProtect(app)
+    protect.exempt(saml_idp.sso_post)
+    protect.exempt(login.oidc_callback)
 
 
 def _security_headers(response: Response) -> Response:
@@ -118,6 +131,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     )
     for blueprint in (pages.bp, saml_idp.bp, login.bp):
         app.register_blueprint(blueprint)
+    _csrf(app)
+    init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
     pages.register_error_handlers(app)
     app.after_request(_security_headers)
     return app

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
 
@@ -46,6 +48,17 @@ class SamlSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Abuse limits (``limits`` notation, e.g. "60/minute"); counters in Redis when ``storage_url`` says so."""
+
+    enabled: bool
+    per_ip: str  # every sign-in endpoint, per client address
+    per_upstream: str  # callbacks of one upstream provider, all clients together
+    per_downstream: str  # sign-in requests of one downstream app, all clients together
+    storage_url: str
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool
     provider_port: int
@@ -67,6 +80,7 @@ class Settings:
     brand_name: str
     theme_dir: Path | None
     saml: SamlSettings
+    limits: LimitSettings
     demo: DemoSettings
     secret_key: bytes = field(repr=False)
     pairwise_secret: bytes = field(repr=False)
@@ -148,6 +162,16 @@ class _Reader:
             return value.lower() in ("1", "true", "yes", "on")
         self.problems.append(f"[{section}] {key} must be true or false, got {value!r}")
         return default
+
+    def rate(self, section: str, key: str, default: str) -> str:
+        """A rate limit in ``limits`` notation ("60/minute", "10/second;300/hour")."""
+        value = self.text(section, key, default)
+        try:
+            parse_many(value)
+        except ValueError:
+            self.problems.append(f"[{section}] {key} must be a rate such as '60/minute', got {value!r}")
+            return default
+        return value
 
     def path(self, section: str, key: str, default: str) -> Path:
         path = Path(self.text(section, key, default)).expanduser()
@@ -243,6 +267,14 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         assertion_lifetime=timedelta(seconds=read.number("saml", "assertion_lifetime_seconds", 300, 60, 3600)),
         allow_sha1=read.flag("saml", "allow_sha1", False),
     )
+    limits = LimitSettings(
+        enabled=read.flag("limits", "enabled", True),
+        per_ip=read.rate("limits", "per_ip", "120/minute"),
+        per_upstream=read.rate("limits", "per_upstream", "3000/minute"),
+        per_downstream=read.rate("limits", "per_downstream", "3000/minute"),
+        storage_url=read.text("limits", "storage_url", "") or (
+            redis_url if session_type == "redis" and redis_url else "memory://"),
+    )
     demo = DemoSettings(
         enabled=read.flag("demo", "enabled", False),
         provider_port=read.number("demo", "provider_port", 5001, 1024, 65535),
@@ -262,6 +294,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         brand_name=read.text("broker", "brand_name", "City sign-in"),
         theme_dir=theme_dir,
         saml=saml,
+        limits=limits,
         demo=demo,
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),

@@ -32,7 +32,11 @@ def _http_error(exc: HTTPException) -> Response:
     reference = support_reference()
     log.info("ref=%s http=%s", reference, exc.code)
     html = render_template("error.html", message=exc.description, reference=reference)
-    return Response(html, status=exc.code or 500, mimetype="text/html")
+    response = Response(html, status=exc.code or 500, mimetype="text/html")
+    for name, value in exc.get_headers():  # e.g. Retry-After of a 429, Allow of a 405
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request
 from broker.web import login
+from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
 
@@ -31,6 +32,7 @@ def _handle(incoming: IncomingRequest) -> Response:
         if rejected.reply is not None:
             raise DownstreamFailure(rejected.error, rejected.reply) from rejected
         raise rejected.error from rejected
+    check_downstream(current_app, login_request.downstream)
     return login.begin(login_request)
 
 

@@ -109,7 +109,7 @@ class Federation:
 
 
 def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
-                    redis_url: str | None) -> None:
+                    redis_url: str | None, extra_config: str = "") -> None:
     (folder / "certs").mkdir(parents=True)
     for name in ("signing.key", "signing.crt"):
         data = (keys / "broker" / name).read_bytes()
@@ -123,7 +123,7 @@ base_url = "{base_url}"
 database_url = "{database_url}"
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
-""" + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else ""))
+""" + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else "") + extra_config)
     (folder / "metadata" / "saml-sp").mkdir(parents=True)
     (folder / "metadata" / "upstreams").mkdir(parents=True)
     (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
@@ -142,15 +142,17 @@ def make_keys(folder: Path) -> Path:
 
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
-                       extra_upstreams: Sequence[ExtraUpstream] = ()) -> Iterator[Federation]:
+                       extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "") -> Iterator[Federation]:
     """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database.
-    ``extra_upstreams`` are registered and served besides the demo provider "op"."""
+    ``extra_upstreams`` are registered and served besides the demo provider "op"; ``extra_config`` is
+    appended to broker.toml (TOML sections such as ``[limits]``)."""
     broker_late, op_late = LateApp(), LateApp()
     broker_server, op_server = serve(broker_late), serve(op_late)
     extra: dict[str, RunningServer] = {}
     app: Flask | None = None
     try:
-        _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url, redis_url)
+        _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url, redis_url,
+                        extra_config)
         for upstream in extra_upstreams:
             late = LateApp()
             extra[upstream.name] = server = serve(late)
