@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale
 from flask_session import Session as FlaskSession
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from broker.config import Settings, load_settings
@@ -50,6 +51,7 @@ def _session_config(app: Flask, settings: Settings) -> None:
         SESSION_PERMANENT=False,
         PERMANENT_SESSION_LIFETIME=settings.sso_session_lifetime,
         SESSION_KEY_PREFIX="broker:",
+        BROKER_HTTPS=settings.secure_cookies,
         # Nothing the broker receives is large: a SAML request is refused above 64 KiB before parsing.
         MAX_CONTENT_LENGTH=512 * 1024,
     )
@@ -93,7 +95,8 @@ def _security_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "no-referrer")
     if request.endpoint != "static":
         headers.setdefault("Cache-Control", "no-store")
-    if request.scheme == "https":
+    if current_app.config["BROKER_HTTPS"]:
+        # The public address is https (a proxy may terminate TLS in front): browsers must never use http.
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
@@ -107,7 +110,15 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         raise NotMigrated(f"the database at {engine.url.render_as_string(hide_password=True)} is not at the "
                           "current schema; run 'broker migrate' (or 'broker init')")
 
+    for entity_id in sorted(settings.saml.sha1_allowed_for):
+        log.warning("SHA-1 signatures are accepted from %s ([saml] sha1_allowed_for): SHA-1 is broken for "
+                    "signatures; ask the app to sign with RSA-SHA256", entity_id)
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    if settings.trusted_proxies:
+        # Behind N reverse proxies, take client address, scheme and host from their X-Forwarded-* headers
+        # (only from them: a client cannot spoof what the trusted proxies overwrite).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     if settings.theme_dir is not None:
         # The city's theme: any template in THEME/templates replaces the built-in one of the same name.
         loaders: list[BaseLoader] = [FileSystemLoader(settings.theme_dir / "templates")]

@@ -44,7 +44,8 @@ class SamlSettings:
     request_max_age: timedelta
     want_authn_requests_signed: bool
     assertion_lifetime: timedelta
-    allow_sha1: bool
+    #: legacy apps whose SHA-1 signatures are still accepted (each logged as a warning at start-up)
+    sha1_allowed_for: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Settings:
     sso_session_lifetime: timedelta
     pending_login_lifetime: timedelta
     release_claims: frozenset[str]
+    trusted_proxies: int
     brand_name: str
     theme_dir: Path | None
     saml: SamlSettings
@@ -162,6 +164,14 @@ class _Reader:
             return value.lower() in ("1", "true", "yes", "on")
         self.problems.append(f"[{section}] {key} must be true or false, got {value!r}")
         return default
+
+    def text_list(self, section: str, key: str) -> frozenset[str]:
+        """A list of strings from the file (lists have no environment form)."""
+        value = self.setting(section, key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.problems.append(f"[{section}] {key} must be a list of non-empty strings")
+            return frozenset()
+        return frozenset(value)
 
     def rate(self, section: str, key: str, default: str) -> str:
         """A rate limit in ``limits`` notation ("60/minute", "10/second;300/hour")."""
@@ -265,7 +275,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         request_max_age=timedelta(seconds=read.number("saml", "request_max_age_seconds", 300, 30, 3600)),
         want_authn_requests_signed=read.flag("saml", "want_authn_requests_signed", False),
         assertion_lifetime=timedelta(seconds=read.number("saml", "assertion_lifetime_seconds", 300, 60, 3600)),
-        allow_sha1=read.flag("saml", "allow_sha1", False),
+        sha1_allowed_for=read.text_list("saml", "sha1_allowed_for"),
     )
     limits = LimitSettings(
         enabled=read.flag("limits", "enabled", True),
@@ -291,6 +301,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sso_session_lifetime=timedelta(hours=read.number("broker", "sso_session_hours", 8, 1, 24 * 30)),
         pending_login_lifetime=timedelta(minutes=read.number("broker", "pending_login_minutes", 15, 1, 120)),
         release_claims=frozenset(release) if not unknown else frozenset(DEFAULT_RELEASE),
+        trusted_proxies=read.number("broker", "trusted_proxies", 0, 0, 5),
         brand_name=read.text("broker", "brand_name", "City sign-in"),
         theme_dir=theme_dir,
         saml=saml,

@@ -34,7 +34,7 @@ clock_skew_seconds = 30
 request_max_age_seconds = 600
 want_authn_requests_signed = true
 assertion_lifetime_seconds = 120
-allow_sha1 = "yes"
+sha1_allowed_for = ["https://legacy.city.example.org/sp"]
 
 [demo]
 enabled = true
@@ -86,7 +86,7 @@ def test_a_full_config_loads(tmp_path: Path) -> None:
     assert settings.saml.request_max_age == timedelta(seconds=600)
     assert settings.saml.want_authn_requests_signed is True
     assert settings.saml.assertion_lifetime == timedelta(seconds=120)
-    assert settings.saml.allow_sha1 is True
+    assert settings.saml.sha1_allowed_for == frozenset({"https://legacy.city.example.org/sp"})
     assert (settings.demo.enabled, settings.demo.provider_port, settings.demo.app_port) == (True, 6001, 6002)
     assert settings.secret_key == SESSION_SECRET.encode()  # the file's trailing newline is not part of it
     assert settings.pairwise_secret == PAIRWISE_SECRET.encode()

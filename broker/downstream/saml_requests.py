@@ -103,12 +103,22 @@ def _check_signature(servers: IdpServers, catalog: SpCatalog, sp: SamlSp, incomi
                  for _, cert in catalog.metadata.certs(sp.entity_id, "spsso", "signing")]
         try:
             redirect_signature.verify(incoming.raw_query, incoming.sig_alg or "", incoming.signature, certs,
-                                      allow_sha1=servers.settings.allow_sha1)
+                                      allow_sha1=sp.entity_id in servers.settings.sha1_allowed_for)
         except redirect_signature.RedirectSignatureError as exc:
             raise RequestRejected(errors.InvalidSignature(detail=str(exc)), reply) from exc
-    elif message.signature is None and required:
-        # A present POST signature was verified by pysaml2 against the SP's metadata certificates.
-        raise RequestRejected(errors.InvalidSignature(detail="unsigned POST request"), reply)
+    elif message.signature is None:
+        if required:
+            raise RequestRejected(errors.InvalidSignature(detail="unsigned POST request"), reply)
+    elif sp.entity_id not in servers.settings.sha1_allowed_for and _uses_sha1(message.signature):
+        # pysaml2 verified the signature against the SP's metadata certificates; SHA-1 is this SP's only if
+        # the operator listed it (XML Signature: SHA-1 is deprecated, RFC 9231 §2.3 / NIST SP 800-131A).
+        raise RequestRejected(errors.InvalidSignature(detail="SHA-1 signature from an SP not allowed it"), reply)
+
+
+def _uses_sha1(signature: Any) -> bool:
+    info = signature.signed_info
+    algorithms = [info.signature_method.algorithm] + [ref.digest_method.algorithm for ref in info.reference]
+    return any(str(a).endswith(("#rsa-sha1", "#dsa-sha1", "#ecdsa-sha1", "#sha1")) for a in algorithms)
 
 
 def _check_instant(servers: IdpServers, message: Any, now: datetime, reply: LoginRequest) -> None:

@@ -38,7 +38,8 @@ class SamlIdpSettings:
     request_max_age: timedelta
     want_authn_requests_signed: bool
     assertion_lifetime: timedelta
-    allow_sha1: bool
+    #: legacy SPs whose SHA-1 signatures are accepted; every other SP must use SHA-256 or better
+    sha1_allowed_for: frozenset[str]
     pairwise_secret: bytes
     metadata_valid_for: timedelta = timedelta(days=7)
 
@@ -104,7 +105,9 @@ class IdpServers:
         with self._lock:
             if self._built is None or self._built[0] is not catalog:
                 server = Server(config=_config(self.settings, catalog))
-                install_in_process_backend(server, allow_sha1=self.settings.allow_sha1)
+                # The verifier admits SHA-1 only when some SP is allowed it; which SP signed is checked after
+                # parsing (saml_requests._check_signature), since pysaml2 verifies before it knows the SP.
+                install_in_process_backend(server, allow_sha1=bool(self.settings.sha1_allowed_for))
                 self._built = (catalog, server)
             return self._built[1]
 

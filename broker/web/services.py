@@ -49,7 +49,7 @@ def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
         request_max_age=settings.saml.request_max_age,
         want_authn_requests_signed=settings.saml.want_authn_requests_signed,
         assertion_lifetime=settings.saml.assertion_lifetime,
-        allow_sha1=settings.saml.allow_sha1,
+        sha1_allowed_for=settings.saml.sha1_allowed_for,
         pairwise_secret=settings.pairwise_secret,
     )
 

@@ -14,11 +14,12 @@ from broker.app import close_app, create_app
 from broker.config import load_settings
 from tests.flows.federation import Federation, running_federation, saml_status
 from tests.peers.browser import Browser
+from tests.peers.servers import closed_port_url
 
 
 def _second_upstream(federation: Federation) -> None:
     (federation.folder / "metadata" / "upstreams" / "city.json").write_text(json.dumps({
-        "name": "city", "protocol": "oidc", "issuer": "https://idp.city.example", "client_id": "broker",
+        "name": "city", "protocol": "oidc", "issuer": closed_port_url(), "client_id": "broker",
         "display_name": "City ID", "client_secret_file": "certs/op-client.secret",
     }))
     federation.app.extensions["broker"].registry.reload()
