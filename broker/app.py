@@ -110,6 +110,11 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         raise NotMigrated(f"the database at {engine.url.render_as_string(hide_password=True)} is not at the "
                           "current schema; run 'broker migrate' (or 'broker init')")
 
+    # pysaml2 logs whole SAML messages (names, e-mail addresses) at DEBUG and INFO; the broker's own lines
+    # say what happened without personal data, so pysaml2 may speak only about problems.
+    saml2_log = logging.getLogger("saml2")
+    if saml2_log.level < logging.WARNING:  # its own level, so a DEBUG root logger does not open it again
+        saml2_log.setLevel(logging.WARNING)
     for entity_id in sorted(settings.saml.sha1_allowed_for):
         log.warning("SHA-1 signatures are accepted from %s ([saml] sha1_allowed_for): SHA-1 is broken for "
                     "signatures; ask the app to sign with RSA-SHA256", entity_id)

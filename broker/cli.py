@@ -58,6 +58,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from broker.app import create_app
     from broker.storage import upgrade
+    from broker.web.access_log import PathOnlyRequestHandler
 
     settings = _settings(args)
     upgrade(settings.database_url)
@@ -68,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in start_demo_peers(settings):
             print(line)
     print(f"broker: {settings.base_url}  (IdP metadata: {settings.base_url}/saml2/idp/metadata)")
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False,
+            request_handler=PathOnlyRequestHandler)
     return 0
 
 
