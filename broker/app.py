@@ -21,15 +21,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from broker.config import Settings, load_settings
+from broker.core.audit import AuditEvent, AuditKind
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
-from broker.registry import FileRegistry
-from broker.storage import SqlAccountStore, SqlPendingStore, create_engine_for
+from broker.registry import FileRegistry, Snapshot
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlPendingStore, create_engine_for
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.web import login, pages, saml_idp
+from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
-from broker.web.services import Services, describe_upstream, idp_settings
+from broker.web.services import Services, SystemClock, describe_upstream, idp_settings
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en",)
@@ -135,12 +137,21 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     def _page_globals() -> dict[str, Any]:
         return {"brand_name": settings.brand_name, "get_locale": get_locale}
 
+    audit, clock = SqlAuditLog(engine), SystemClock()
+
+    def registrations_changed(before: Snapshot, after: Snapshot) -> None:
+        for line in registration_changes(before, after):
+            audit.record(AuditEvent(AuditKind.REGISTRATION_CHANGED, clock.now(), reason=line))
+
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,
-        registry=FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream),
+        registry=FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
+                              on_change=registrations_changed),
         accounts=SqlAccountStore(engine),
         pending=SqlPendingStore(engine),
+        audit=audit,
+        clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
         http=http or requests.Session(),
         engine=engine,

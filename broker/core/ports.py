@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from broker.core.audit import AuditEvent
 from broker.core.claims import ClaimValue
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 
@@ -68,6 +69,12 @@ class PendingStore(Protocol):
 
     def take(self, kind: str, handle: str, now: datetime) -> str | None:
         """Remove and return the payload; of two concurrent takes of one handle, only one gets it."""
+        ...
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent) -> None:
+        """Append ``event``; records are never changed or removed by the broker."""
         ...
 
 

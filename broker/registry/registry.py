@@ -49,8 +49,10 @@ class FileRegistry:
     """Implements ``broker.core.ports.Registry`` over the metadata folder."""
 
     def __init__(self, metadata_dir: Path, instance_dir: Path, describe: DescribeUpstream,
-                 check_interval: float = 2.0) -> None:
+                 check_interval: float = 2.0, on_change: Callable[[Snapshot, Snapshot], None] | None = None) -> None:
+        """``on_change(before, after)`` is called after each reload that found the folder changed."""
         self.metadata_dir, self.instance_dir, self._describe = metadata_dir, instance_dir, describe
+        self.on_change = on_change
         self._interval = check_interval
         self._lock = threading.Lock()
         self._checked = time.monotonic()
@@ -76,16 +78,21 @@ class FileRegistry:
             try:
                 self._checked = now
                 if _fingerprint(self.metadata_dir) != self._snapshot.fingerprint:
-                    self._snapshot = self._load()
+                    self._swap(self._load())
             finally:
                 self._lock.release()
         return self._snapshot
 
     def reload(self) -> Snapshot:
         with self._lock:
-            self._snapshot = self._load()
+            self._swap(self._load())
             self._checked = time.monotonic()
             return self._snapshot
+
+    def _swap(self, snapshot: Snapshot) -> None:
+        before, self._snapshot = self._snapshot, snapshot
+        if self.on_change is not None:
+            self.on_change(before, snapshot)
 
     # broker.core.ports.Registry
     def downstream(self, party_id: str) -> DownstreamParty | None:

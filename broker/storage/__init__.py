@@ -1,12 +1,14 @@
 """SQL storage of the broker: accounts and linked identities, pending login state, schema migrations."""
 
 from broker.storage.accounts import SqlAccountStore
+from broker.storage.audit import SqlAuditLog
 from broker.storage.db import create_engine_for, session_factory
 from broker.storage.migrate import current_revision, upgrade
 from broker.storage.pending import SqlPendingStore
 
 __all__ = [
     "SqlAccountStore",
+    "SqlAuditLog",
     "SqlPendingStore",
     "create_engine_for",
     "current_revision",

@@ -83,3 +83,18 @@ class PendingStateRow(Base):
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+
+
+class AuditEventRow(Base):
+    """Append-only: the broker inserts and never updates or deletes (``broker.core.audit``)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    account_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    upstream: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    downstream: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -135,6 +136,10 @@ def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | 
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _failed(f"{name} is missing or not a number")
+    # RFC 7519 §2 NumericDate is a JSON number, and JSON (RFC 8259 §6) has no NaN or Infinity; Python's json
+    # reads them anyway, and every comparison with NaN is false: an exp of NaN would never expire.
+    if not math.isfinite(value):
+        raise _failed(f"{name} is not a finite number")
     return float(value)
 
 

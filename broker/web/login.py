@@ -19,11 +19,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from broker.core import errors, flow, sessions
+from broker.core.audit import AuditKind
 from broker.core.model import LoginRequest, LoginResult, Protocol
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
+from broker.web import audit
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
 
@@ -67,7 +69,7 @@ def begin(login: LoginRequest) -> Response:
     if sessions.satisfies(sso, login, party, now):
         assert sso is not None
         result = flow.answer_from_session(svc.accounts, party, login, sso, svc.settings.release_claims)
-        return answer(result, sso)
+        return answer(result, sso, how="sso")
     if login.passive:
         raise DownstreamFailure(errors.NoPassive(), login)
     try:
@@ -173,10 +175,10 @@ def oidc_callback(name: str) -> Response:
         regenerate(session)
     log.info("login ok account=%s upstream=%s downstream=%s created=%s", result.account.account_id,
              result.upstream, login.downstream, result.created_account)
-    return answer(result, sso)
+    return answer(result, sso, how="upstream")
 
 
-def answer(result: LoginResult, sso: SsoSession) -> Response:
+def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
     svc = services()
     login = result.request
@@ -187,4 +189,6 @@ def answer(result: LoginResult, sso: SsoSession) -> Response:
     form = saml_responses.authn_response(svc.idp, catalog, result, upstream.issuer if upstream else None)
     subject = saml_responses.subject_id(svc.idp, login, result.account.account_id)
     session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.SAML, subject)).to_json()
+    audit.record(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
+                 downstream=login.downstream, reason=how)
     return post_form_page(form)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from broker.core import errors
+from broker.core.audit import AuditKind
+from broker.web import audit
 from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
 from broker.web.services import services
 
@@ -31,6 +34,10 @@ def healthz() -> dict[str, str]:
 def _http_error(exc: HTTPException) -> Response:
     reference = support_reference()
     log.info("ref=%s http=%s", reference, exc.code)
+    if exc.code == 429:
+        audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
+    elif isinstance(exc, CSRFError):
+        audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
     html = render_template("error.html", message=exc.description, reference=reference)
     response = Response(html, status=exc.code or 500, mimetype="text/html")
     for name, value in exc.get_headers():  # e.g. Retry-After of a 429, Allow of a 405

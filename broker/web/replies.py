@@ -14,8 +14,10 @@ from flask import render_template
 from werkzeug.wrappers import Response
 
 from broker.core import errors
+from broker.core.audit import AuditKind
 from broker.core.model import LoginRequest, Protocol
 from broker.downstream.saml_responses import PostForm, error_response
+from broker.web import audit
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -41,6 +43,7 @@ def error_page(error: errors.BrokerError) -> Response:
     reference = support_reference()
     log.warning("ref=%s error=%s status=%s detail=%s", reference, type(error).__name__, error.http_status,
                 error.detail)
+    audit.record(AuditKind.LOGIN_FAILED, reason=type(error).__name__, reference=reference)
     html = render_template("error.html", message=error.message, reference=reference)
     return Response(html, status=error.http_status, mimetype="text/html")
 
@@ -50,6 +53,8 @@ def reply_to_downstream(failure: DownstreamFailure) -> Response:
     reference = support_reference()
     log.warning("ref=%s error=%s downstream=%s detail=%s", reference, type(failure.error).__name__,
                 failure.login.downstream, failure.error.detail)
+    audit.record(AuditKind.LOGIN_FAILED, downstream=failure.login.downstream, reason=type(failure.error).__name__,
+                 reference=reference)
     svc = services()
     catalog = svc.registry.snapshot.saml
     if failure.login.protocol is Protocol.SAML and failure.login.downstream in catalog.sps:

@@ -20,7 +20,7 @@ from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.keys import KeyRing
 from broker.registry import FileRegistry, UpstreamRegistration
-from broker.storage import SqlAccountStore, SqlPendingStore
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlPendingStore
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
@@ -61,6 +61,7 @@ class Services:
     registry: FileRegistry
     accounts: SqlAccountStore
     pending: SqlPendingStore
+    audit: SqlAuditLog
     idp: IdpServers
     http: requests.Session
     engine: Engine

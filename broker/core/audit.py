@@ -1,0 +1,34 @@
+"""Security events the broker must be able to show afterwards (who signed in where, what was refused).
+
+An event names the account only by its pseudonymous id and the parties by their registered names; it
+never holds a token, an assertion, an e-mail address or a name, so erasing an account leaves the audit
+trail intact and harmless. (The tamper-evident chain over these records belongs to the consent and audit
+work.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+class AuditKind(Enum):
+    LOGIN_SUCCEEDED = "login-succeeded"
+    LOGIN_FAILED = "login-failed"
+    REQUEST_REFUSED = "request-refused"  # e.g. a form posted without its CSRF token
+    RATE_LIMITED = "rate-limited"
+    REGISTRATION_CHANGED = "registration-changed"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    kind: AuditKind
+    at: datetime
+    account_id: str | None = None
+    upstream: str | None = None
+    downstream: str | None = None
+    #: why, in the broker's words: an error class, "sso", "added saml-sp http://...", an endpoint name
+    reason: str | None = None
+    #: the support reference shown to the person, to find this event from a help-desk call
+    reference: str | None = None
