@@ -16,7 +16,9 @@ as a page (``reply`` is None); after that it goes back to the SP as a SAML error
 
 from __future__ import annotations
 
+import base64
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +34,7 @@ from broker.saml.catalog import SamlSp, SpCatalog
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_XML_BYTES = 256 * 1024  # an AuthnRequest is a few KB; SP-supplied extensions stay far below this
 MAX_RELAY_STATE = 1024
 ACCEPTED_NAMEID = (None, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID_FORMAT_UNSPECIFIED)
 # Any upstream sign-in over TLS satisfies these; stronger classes go to the core as acr values.
@@ -51,6 +54,37 @@ class IncomingRequest:
     signature: str | None = None
     raw_query: bytes = b""
     idp_hint: str | None = None
+
+
+def redirect_request(raw_query: bytes) -> IncomingRequest:
+    """The HTTP-Redirect binding's parameters (Bindings §3.4.4), read once from the raw query so that the
+    message, RelayState and SigAlg parsed are exactly the octets the signature covers."""
+    try:
+        params = redirect_signature.decoded_params(raw_query)
+    except redirect_signature.RedirectSignatureError as exc:
+        raise RequestRejected(errors.InvalidRequest(detail=f"ambiguous query: {exc}"), None) from exc
+    if not params.get("SAMLRequest"):
+        raise RequestRejected(errors.InvalidRequest(detail="SAMLRequest missing"), None)
+    return IncomingRequest(
+        binding=BINDING_HTTP_REDIRECT, saml_request=params["SAMLRequest"], relay_state=params.get("RelayState"),
+        sig_alg=params.get("SigAlg"), signature=params.get("Signature"), raw_query=raw_query,
+        idp_hint=params.get("idp_hint"),
+    )
+
+
+def _check_inflated_size(incoming: IncomingRequest) -> None:
+    """The Redirect binding DEFLATEs the message (Bindings §3.4.4.1): ~60 KB can inflate to ~60 MB of XML.
+    Inflate at most ``MAX_XML_BYTES`` before pysaml2 inflates it without a limit."""
+    if incoming.binding != BINDING_HTTP_REDIRECT:
+        return
+    try:
+        deflated = base64.b64decode(incoming.saml_request)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        xml = inflater.decompress(deflated, MAX_XML_BYTES + 1)
+    except (ValueError, zlib.error):
+        return  # not base64 or not DEFLATE: pysaml2 refuses it on its own
+    if len(xml) > MAX_XML_BYTES or inflater.unconsumed_tail:
+        raise RequestRejected(errors.InvalidRequest(detail="SAMLRequest inflates beyond the size limit"), None)
 
 
 class RequestRejected(Exception):
@@ -156,6 +190,7 @@ def parse_authn_request(servers: IdpServers, catalog: SpCatalog, incoming: Incom
         raise RequestRejected(errors.InvalidRequest(detail="SAMLRequest too large"), None)
     if incoming.relay_state is not None and len(incoming.relay_state) > MAX_RELAY_STATE:
         raise RequestRejected(errors.InvalidRequest(detail="RelayState too large"), None)
+    _check_inflated_size(incoming)
     message = _parse(servers, catalog, incoming).message
     issuer = str(message.issuer.text or "").strip()
     sp = catalog.sps.get(issuer)

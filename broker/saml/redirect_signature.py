@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
+from urllib.parse import unquote_plus
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -28,18 +29,35 @@ class RedirectSignatureError(Exception):
     """The signature is missing, malformed, of a refused algorithm, or does not verify."""
 
 
+#: parameters the binding defines; their names must stand literally in the query (Bindings §3.4.4.1)
+PROTOCOL_PARAMS = frozenset({"SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature"})
+
+
 def raw_params(query_string: bytes) -> dict[str, bytes]:
-    """The query's parameters, still URL-encoded; a repeated parameter is refused (ambiguous input)."""
+    """The query's parameters, still URL-encoded.
+
+    Refused as ambiguous: a parameter given twice, and a protocol parameter whose name is percent-encoded
+    (``SAML%52equest``): a parser that decodes names would read it as a second ``SAMLRequest`` that the
+    signature over the literal names does not cover.
+    """
     params: dict[str, bytes] = {}
     for part in query_string.split(b"&"):
         if not part:
             continue
         key, _, value = part.partition(b"=")
         name = key.decode("ascii", "replace")
+        decoded = unquote_plus(key.decode("utf-8", "replace"))
+        if decoded != name and decoded in PROTOCOL_PARAMS:
+            raise RedirectSignatureError(f"parameter name {decoded} is percent-encoded")
         if name in params:
             raise RedirectSignatureError(f"parameter {name} appears twice")
         params[name] = value
     return params
+
+
+def decoded_params(query_string: bytes) -> dict[str, str]:
+    """The same parameters as ``raw_params``, decoded: what is parsed is exactly what is signed."""
+    return {name: unquote_plus(value.decode("utf-8", "replace")) for name, value in raw_params(query_string).items()}
 
 
 def signed_octets(params: dict[str, bytes], message_param: str) -> bytes:

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.wrappers import Response
 
 from broker.core import errors
-from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request
+from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
 from broker.web import login
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
@@ -38,14 +38,11 @@ def _handle(incoming: IncomingRequest) -> Response:
 
 @bp.get("/sso/redirect")
 def sso_redirect() -> Response:
-    saml_request = request.args.get("SAMLRequest")
-    if not saml_request:
-        raise errors.InvalidRequest(detail="SAMLRequest missing")
-    return _handle(IncomingRequest(
-        binding=BINDING_REDIRECT, saml_request=saml_request, relay_state=request.args.get("RelayState"),
-        sig_alg=request.args.get("SigAlg"), signature=request.args.get("Signature"),
-        raw_query=request.query_string, idp_hint=request.args.get("idp_hint"),
-    ))
+    try:
+        incoming = redirect_request(request.query_string)
+    except RequestRejected as rejected:
+        raise rejected.error from rejected
+    return _handle(incoming)
 
 
 @bp.post("/sso/post")
