@@ -78,6 +78,7 @@ class Settings:
     sso_session_lifetime: timedelta
     pending_login_lifetime: timedelta
     release_claims: frozenset[str]
+    release_unverified_email: bool
     trusted_proxies: int
     brand_name: str
     theme_dir: Path | None
@@ -301,6 +302,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sso_session_lifetime=timedelta(hours=read.number("broker", "sso_session_hours", 8, 1, 24 * 30)),
         pending_login_lifetime=timedelta(minutes=read.number("broker", "pending_login_minutes", 15, 1, 120)),
         release_claims=frozenset(release) if not unknown else frozenset(DEFAULT_RELEASE),
+        release_unverified_email=read.flag("broker", "release_unverified_email", False),
         trusted_proxies=read.number("broker", "trusted_proxies", 0, 0, 5),
         brand_name=read.text("broker", "brand_name", "City sign-in"),
         theme_dir=theme_dir,

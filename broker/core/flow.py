@@ -72,14 +72,15 @@ def complete_login(
     identity: UpstreamIdentity,
     now: datetime,
     policy_allows: frozenset[str],
+    unverified_email: bool = False,
 ) -> LoginResult:
-    """Step 5 after an upstream sign-in: assurance, account, profile, release."""
+    """Step 5 after an upstream sign-in: assurance, account, profile, release (see ``core.release``)."""
     if request.acr_values and identity.acr not in request.acr_values:
         raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} not in {request.acr_values!r}")
     account, created = resolve_account(store, identity, now)
     allowed = releasable_claims(party, request, policy_allows)
     profile = profile_for_login(store.last_claims(account.account_id))
-    return LoginResult(request=request, account=account, released=release(profile, allowed),
+    return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
                        upstream=identity.upstream, acr=identity.acr, auth_time=identity.auth_time,
                        created_account=created, amr=identity.amr)
 
@@ -90,12 +91,13 @@ def answer_from_session(
     request: LoginRequest,
     session: SsoSession,
     policy_allows: frozenset[str],
+    unverified_email: bool = False,
 ) -> LoginResult:
     """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``)."""
     account = store.get(session.account_id)
     if account is None:
         raise errors.LoginStateInvalid(detail="the SSO session's account no longer exists")
     allowed = releasable_claims(party, request, policy_allows)
-    released = release(profile_for_login(store.last_claims(account.account_id)), allowed)
+    released = release(profile_for_login(store.last_claims(account.account_id)), allowed, unverified_email)
     return LoginResult(request=request, account=account, released=released,
                        upstream=session.upstream, acr=session.acr, auth_time=session.auth_time)

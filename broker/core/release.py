@@ -18,5 +18,15 @@ def releasable_claims(party: DownstreamParty, request: LoginRequest, policy_allo
     return frozenset(asked & policy_allows)
 
 
-def release(profile: Mapping[str, ClaimValue], allowed: frozenset[str]) -> Mapping[str, ClaimValue]:
-    return {name: value for name, value in profile.items() if name in allowed}
+def release(profile: Mapping[str, ClaimValue], allowed: frozenset[str],
+            unverified_email: bool = False) -> Mapping[str, ClaimValue]:
+    """The allowed claims of ``profile``.
+
+    An e-mail address goes out only when the upstream verified it (``email_verified`` true), unless
+    ``unverified_email``: many apps key accounts on the address, and an unverified or tenant-editable one
+    (Microsoft Entra's, the nOAuth attack) would let one person sign in to another's account at the app.
+    """
+    released = {name: value for name, value in profile.items() if name in allowed}
+    if not unverified_email and profile.get("email_verified") is not True:
+        released.pop("email", None)
+    return released

@@ -74,9 +74,8 @@ def redirect_request(raw_query: bytes) -> IncomingRequest:
 
 def _check_inflated_size(incoming: IncomingRequest) -> None:
     """The Redirect binding DEFLATEs the message (Bindings §3.4.4.1): ~60 KB can inflate to ~60 MB of XML.
-    Inflate at most ``MAX_XML_BYTES`` before pysaml2 inflates it without a limit."""
-    if incoming.binding != BINDING_HTTP_REDIRECT:
-        return
+    pysaml2 inflates without a limit, and tries to inflate POST messages too (``Entity.unravel``), so for
+    both bindings at most ``MAX_XML_BYTES`` are inflated here first."""
     try:
         deflated = base64.b64decode(incoming.saml_request)
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)

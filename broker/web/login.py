@@ -68,7 +68,8 @@ def begin(login: LoginRequest) -> Response:
     sso = current_sso()
     if sessions.satisfies(sso, login, party, now):
         assert sso is not None
-        result = flow.answer_from_session(svc.accounts, party, login, sso, svc.settings.release_claims)
+        result = flow.answer_from_session(svc.accounts, party, login, sso, svc.settings.release_claims,
+                                          svc.settings.release_unverified_email)
         return answer(result, sso, how="sso")
     if login.passive:
         raise DownstreamFailure(errors.NoPassive(), login)
@@ -144,7 +145,9 @@ def oidc_callback(name: str) -> Response:
     if request.method == "POST" and state and state not in session.get("pending", []) \
             and SAME_SITE_MARK not in params:
         fields = tuple(sorted({**params, SAME_SITE_MARK: "1"}.items()))
-        return post_form_page(PostForm(request.base_url, fields), heading=_("Completing your sign-in"))
+        # The address comes from configuration, never from the request's Host header.
+        target = svc.settings.url(url_for("login.oidc_callback", name=name))
+        return post_form_page(PostForm(target, fields), heading=_("Completing your sign-in"))
     params.pop(SAME_SITE_MARK, None)
     if not state or not _unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
@@ -161,7 +164,8 @@ def oidc_callback(name: str) -> Response:
             raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
         identity = adapter.finish(pending, params, now)
         party = flow.party_for(svc.registry, login)
-        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.settings.release_claims)
+        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.settings.release_claims,
+                                     svc.settings.release_unverified_email)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     sso = sessions.new_session(result.account.account_id, result.upstream, result.acr, result.auth_time, now,

@@ -152,7 +152,8 @@ def test_insufficient_assurance_does_not_touch_an_existing_account() -> None:
 
 def test_answer_from_session_releases_last_claims_for_the_new_party() -> None:
     store = InMemoryAccountStore()
-    asserted = {"email": "anna@example.org", "given_name": "Anna", "family_name": "Jansen"}
+    asserted: dict[str, ClaimValue] = {"email": "anna@example.org", "email_verified": True, "given_name": "Anna",
+                                       "family_name": "Jansen"}
     login = complete_login(store, party(), request(), identity(asserted), NOW, EVERYTHING)
     assert dict(login.released) == {"email": "anna@example.org"}
     session = new_session(login.account.account_id, login.upstream, login.acr, login.auth_time, NOW,
@@ -181,3 +182,17 @@ def test_answer_from_session_reports_the_sessions_sign_in() -> None:
                           timedelta(hours=1))
     answer = answer_from_session(store, party(), request(), session, EVERYTHING)
     assert (answer.upstream, answer.acr, answer.auth_time) == ("itsme", "loa3", NOW - timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(("asserted", "unverified_email", "released"), [
+    ({"email": "a@x", "email_verified": True}, False, {"email": "a@x"}),
+    ({"email": "a@x", "email_verified": False}, False, {}),  # Microsoft Entra: never verified (nOAuth)
+    ({"email": "a@x"}, False, {}),
+    ({"email": "a@x", "email_verified": "true"}, False, {}),  # only the normalized boolean counts
+    ({"email": "a@x"}, True, {"email": "a@x"}),  # the operator's explicit choice
+])
+def test_an_unverified_email_is_not_released_unless_the_operator_says_so(
+        asserted: dict[str, ClaimValue], unverified_email: bool, released: dict[str, str]) -> None:
+    result = complete_login(InMemoryAccountStore(), party(), request(), identity(asserted), NOW, EVERYTHING,
+                            unverified_email)
+    assert dict(result.released) == released

@@ -1,0 +1,215 @@
+"""Attacks on whose account a sign-in reaches: pre-account takeover through a shared e-mail address, nOAuth
+(Microsoft Entra's mutable, unverified ``email``), Apple's private relay addresses, and GitHub login renames
+(docs/security.md, the rows of the same names).
+
+The rule under attack (``broker.core.linking.resolve_account``, ``broker.storage.accounts.SqlAccountStore``):
+an account is found by the exact (issuer, subject) pair an upstream asserted, never by an e-mail address.
+Linking a second identity to an account is later work (the account-linking issue); until it lands, every
+identity that is not the same (issuer, subject) is another account, whatever its e-mail says.
+
+Each test signs the victim and the attacker in end to end, through a pysaml2 SP, the broker and real or
+simulated providers (the demo OpenID provider, a simulated GitHub, an Entra look-alike, an Apple-style
+provider on another site), and checks that the app sees two different people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from broker.core.model import EmailTrust
+from broker.demo.oidc_provider import (
+    AppleStyle,
+    DemoClient,
+    DemoProvider,
+    DemoProviderSettings,
+    DemoUser,
+    create_demo_provider,
+)
+from broker.keys import write_private
+from broker.storage.tables import LinkedIdentityRow
+from tests.flows.federation import ExtraUpstream, Federation
+from tests.flows.test_saml_to_social import TENANT, EntraUpstream, GitHubUpstream
+from tests.peers.browser import Browser
+from tests.peers.github_sim import GitHubEmail, GitHubUser
+from tests.peers.servers import WsgiApp
+from tests.security.attack_support import IdentitySpy, federation_with, login_with_hint
+
+VICTIM_EMAIL = "anna@example.org"  # the demo provider "op" signs Anna in with this verified address
+APPLE_TEAM, APPLE_KEY, APPLE_CLIENT = "TEAM000042", "KEY0000042", "org.example.city-broker"
+AINO = DemoUser("aino", "sisu", {"sub": "000042.c0ffee.1234", "email": "aino@example.org", "email_verified": True,
+                                 "given_name": "Aino", "family_name": "Korhonen"})
+#: the address Apple's relay gives Aino for this team (``broker.demo.oidc_provider_apple``: unique per team)
+AINO_RELAY = hashlib.sha256(f"{APPLE_TEAM}/{AINO.claims['sub']}".encode()).hexdigest()[:12] + \
+    "@privaterelay.appleid.com"
+MALLORY = DemoUser("mallory", "pw", {"sub": "mallory-0666", "email": VICTIM_EMAIL, "email_verified": True,
+                                     "given_name": "Mallory", "family_name": "Attacker"})
+COPYCAT = DemoUser("copycat", "pw", {"sub": "copycat-0007", "email": AINO_RELAY, "email_verified": True,
+                                     "given_name": "Copy", "family_name": "Cat"})
+
+
+def _secret(folder: Path, name: str) -> str:
+    value = secrets.token_urlsafe(24)
+    write_private(folder / "certs" / f"{name}.secret", value.encode())
+    return value
+
+
+class OtherUpstream:
+    """A second, ordinary OpenID provider where the attacker holds an account with a chosen verified address."""
+
+    provider: DemoProvider
+
+    def build(self, base_url: str, redirect_uri: str, folder: Path) -> tuple[WsgiApp, dict[str, Any]]:
+        self.provider = create_demo_provider(DemoProviderSettings(
+            issuer=base_url,
+            clients=(DemoClient("other-client", _secret(folder, "other"), (redirect_uri,)),),
+            users=(MALLORY, COPYCAT),
+            auto_login=MALLORY.username,
+        ))
+        return self.provider.app, {"protocol": "oidc", "issuer": base_url, "client_id": "other-client",
+                                   "display_name": "Other provider", "client_secret_file": "certs/other.secret"}
+
+    def sign_in_as(self, user: DemoUser) -> None:
+        self.provider.settings = dataclasses.replace(self.provider.settings, auto_login=user.username)
+
+
+class RelayAppleUpstream:
+    """An Apple-style provider (on another site) where Aino hides her address behind the private relay."""
+
+    def build(self, base_url: str, redirect_uri: str, folder: Path) -> tuple[WsgiApp, dict[str, Any]]:
+        team_key = ec.generate_private_key(ec.SECP256R1())
+        key_file = folder / "certs" / f"AuthKey_{APPLE_KEY}.p8"
+        write_private(key_file, team_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        provider = create_demo_provider(DemoProviderSettings(
+            issuer=base_url,
+            clients=(DemoClient(APPLE_CLIENT, "a static secret Apple never accepts", (redirect_uri,)),),
+            users=(AINO,),
+            auto_login=AINO.username,
+            apple=AppleStyle(APPLE_TEAM, {APPLE_KEY: team_key.public_key()}, private_relay=frozenset({"aino"})),
+        ))
+        return provider.app, {
+            "protocol": "oidc", "preset": "apple", "issuer": base_url, "client_id": APPLE_CLIENT,
+            "options": {"team_id": APPLE_TEAM, "key_id": APPLE_KEY, "private_key_file": str(key_file)},
+        }
+
+
+@dataclasses.dataclass
+class World:
+    federation: Federation
+    other: OtherUpstream
+    github: GitHubUpstream
+    entra: EntraUpstream
+
+
+@pytest.fixture
+def world(tmp_path: Path, key_folder: Path) -> Iterator[World]:
+    other, github, entra = OtherUpstream(), GitHubUpstream(), EntraUpstream()
+    extras = [ExtraUpstream("other", other.build), ExtraUpstream("github", github.build),
+              ExtraUpstream("entra", entra.build), ExtraUpstream("apple", RelayAppleUpstream().build, host="localhost")]
+    with federation_with(tmp_path, key_folder, extras) as federation:
+        assert federation.app.extensions["broker"].registry.snapshot.problems == ()
+        yield World(federation, other, github, entra)
+
+
+def _sign_in(world: World, upstream: str) -> Any:
+    with Browser() as browser:  # each person in their own browser: no SSO session carries over
+        return login_with_hint(world.federation, browser, upstream)
+
+
+# -- pre-account takeover ---------------------------------------------------------------------------------------
+
+
+def test_pre_account_takeover_same_verified_email_at_another_upstream(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attacker signs up first, at another provider, with the victim's address (verified there). When the
+    victim signs in with her own provider she must get her own, new account, not the attacker's, and the
+    attacker must never reach hers."""
+    spy = IdentitySpy(monkeypatch)
+    attacker = _sign_in(world, "other")
+    victim = _sign_in(world, "op")
+    attacker_again = _sign_in(world, "other")
+
+    assert [i.linkable_email for i in spy.seen] == [VICTIM_EMAIL] * 3  # both addresses are verified: the bait
+    assert world.federation.accounts() == 2 and world.federation.count(LinkedIdentityRow) == 2
+    assert victim.get_subject().text != attacker.get_subject().text
+    assert attacker_again.get_subject().text == attacker.get_subject().text
+    assert victim.get_identity()["givenName"] == ["Anna"]
+    assert attacker_again.get_identity()["givenName"] == ["Mallory"]
+
+
+# -- nOAuth: a mutable, unverified e-mail ------------------------------------------------------------------------
+
+
+def test_noauth_entra_account_with_the_victims_email(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Entra tenant admin (of an allowed tenant) sets a user's ``email`` to the victim's address, and the token
+    even says ``email_verified``: the broker keys Entra people on tid+oid, reports the address as mutable and never
+    verified, and the attacker lands in an account of their own."""
+    spy = IdentitySpy(monkeypatch)
+    victim = _sign_in(world, "op")
+    provider = world.entra.provider
+    world.entra.sign_in(TENANT, sub="pairwise-attacker")
+    provider.mischief = dataclasses.replace(provider.mischief, claim_overrides={
+        **provider.mischief.claim_overrides, "email": VICTIM_EMAIL, "email_verified": True})
+    attacker = _sign_in(world, "entra")
+
+    entra_identity = spy.seen[-1]
+    assert entra_identity.upstream == "entra"
+    assert entra_identity.email_trust is EmailTrust.MUTABLE
+    assert entra_identity.claims.get("email_verified") is False and entra_identity.linkable_email is None
+    assert attacker.get_subject().text != victim.get_subject().text
+    assert world.federation.accounts() == 2
+
+
+# -- Apple private relay -------------------------------------------------------------------------------------------
+
+
+def test_apple_private_relay_address_never_matches_another_account(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay address is Aino's for this team only. Another provider's account claiming that very address
+    (verified) is someone else, and the relay address itself is never offered for linking."""
+    spy = IdentitySpy(monkeypatch)
+    aino = _sign_in(world, "apple")
+    world.other.sign_in_as(COPYCAT)
+    copycat = _sign_in(world, "other")
+
+    apple_identity, other_identity = spy.seen
+    assert apple_identity.claims["email"] == AINO_RELAY
+    assert apple_identity.email_trust is EmailTrust.PRIVATE_RELAY and apple_identity.linkable_email is None
+    assert other_identity.claims["email"] == AINO_RELAY
+    assert copycat.get_subject().text != aino.get_subject().text
+    assert world.federation.accounts() == 2
+
+
+# -- GitHub login rename ----------------------------------------------------------------------------------------
+
+
+def test_github_login_renamed_and_taken_over_by_someone_else(world: World) -> None:
+    """Mona renames her GitHub login; Mallory registers the freed name "octocat" and puts Mona's address in her
+    public profile (GitHub never verifies that one). Mallory must reach neither Mona's account nor her address."""
+    sim = world.github.sim
+    mona = _sign_in(world, "github")
+    renamed = sim.users[583231]
+    sim.users[583231] = dataclasses.replace(renamed, login="mona-renamed")
+    sim.users[666] = GitHubUser(id=666, login="octocat", name="Mallory", email="mona@example.org", emails=(
+        GitHubEmail("mallory@example.org", primary=True, verified=True),
+        GitHubEmail("mona@example.org", verified=False),
+    ))
+    sim.signed_in = 666
+    mallory = _sign_in(world, "github")
+    sim.signed_in = 583231
+    mona_again = _sign_in(world, "github")
+
+    assert mona.get_identity()["mail"] == ["mona@example.org"]
+    assert mallory.get_identity()["mail"] == ["mallory@example.org"]
+    assert mallory.get_subject().text != mona.get_subject().text
+    assert mona_again.get_subject().text == mona.get_subject().text
+    assert world.federation.accounts() == 2
