@@ -155,6 +155,7 @@ class _Reader:
             return default
         if not low <= number <= high:
             self.problems.append(f"[{section}] {key} must be between {low} and {high}, got {number}")
+            return default  # the problem is reported; nothing downstream may see the value
         return number
 
     def flag(self, section: str, key: str, default: bool) -> bool:
@@ -185,14 +186,23 @@ class _Reader:
         return value
 
     def path(self, section: str, key: str, default: str) -> Path:
-        path = Path(self.text(section, key, default)).expanduser()
+        text = self.text(section, key, default)
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:  # "~someone" for a user this machine does not know
+            self.problems.append(f"[{section}] {key}: cannot expand {text!r}")
+            path = Path(default)
         return path if path.is_absolute() else self.base / path
 
     def secret(self, key: str, env: str, min_bytes: int) -> bytes:
         """A secret from ``env`` or from the file named by ``key``; never from the config file itself."""
         self.read.setdefault("broker", set()).add(key)
         if env in self.environ:
-            value = self.environ[env].encode()
+            try:
+                value = self.environ[env].encode()
+            except UnicodeEncodeError:  # os.environ carries undecodable bytes as lone surrogates
+                self.problems.append(f"the environment variable {env} is not UTF-8 text")
+                return b""
             origin = f"environment variable {env}"
         else:
             file_setting = self.setting("broker", key, None)
@@ -205,8 +215,9 @@ class _Reader:
             path = Path(file_setting) if Path(file_setting).is_absolute() else self.base / file_setting
             try:
                 value = path.read_bytes().strip()
-            except OSError as exc:
-                self.problems.append(f"cannot read {key} {path}: {exc.strerror}")
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+                reason = exc.strerror if isinstance(exc, OSError) else "not a valid path"
+                self.problems.append(f"cannot read {key} {path!s:.200}: {reason}")
                 return b""
             origin = str(path)
         if len(value) < min_bytes:
@@ -238,8 +249,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError([f"{path} does not exist; create an instance with 'broker init'"], str(path))
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))  # TOML is UTF-8 whatever the locale
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"not valid TOML: {exc}"], str(path)) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError([f"not valid TOML: {reason}"], str(path)) from exc
     read = _Reader(data, env, path.parent)
 
     base_url = read.text("broker", "base_url", "http://127.0.0.1:5000").rstrip("/")

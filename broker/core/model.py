@@ -81,7 +81,17 @@ class LoginRequest:
 
     @classmethod
     def from_json(cls, text: str) -> LoginRequest:
+        """Read back ``to_json``; ``ValueError`` for anything else (a damaged row, an older format)."""
+        try:
+            return cls._from_json(text)
+        except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"not a stored login request: {type(exc).__name__}") from exc
+
+    @classmethod
+    def _from_json(cls, text: str) -> LoginRequest:
         raw = json.loads(text)
+        if not all(isinstance(raw[k], str) for k in ("downstream", "return_to")):
+            raise TypeError("downstream and return_to must be text")
         return cls(
             downstream=raw["downstream"],
             protocol=Protocol(raw["protocol"]),

@@ -53,6 +53,17 @@ class SsoSession:
 
     @classmethod
     def from_json(cls, text: str) -> SsoSession:
+        """Read back ``to_json``; ``ValueError`` for anything else (a damaged session, an older format)."""
+        try:
+            session = cls._from_json(text)
+        except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"not a stored SSO session: {type(exc).__name__}") from exc
+        if session.auth_time.tzinfo is None or session.expires_at.tzinfo is None:
+            raise ValueError("SSO session times must be timezone-aware")
+        return session
+
+    @classmethod
+    def _from_json(cls, text: str) -> SsoSession:
         raw = json.loads(text)
         return cls(
             account_id=raw["account_id"],

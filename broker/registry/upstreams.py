@@ -93,7 +93,7 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     if wrong_type:
         raise RegistrationError(f"{', '.join(wrong_type)} must be text")
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise RegistrationError("name must be 1-63 lowercase letters, digits, '-' or '_'")
     protocol = raw.get("protocol", "oidc")
     if protocol not in PROTOCOLS:
@@ -158,6 +158,8 @@ def load_upstreams(metadata_dir: Path, instance_dir: Path,
             found[registration.name] = registration
         except (OSError, ValueError) as exc:  # ValueError: bad JSON, not UTF-8, or a RegistrationError
             problems.append(f"{path.name}: {exc}")
+        except RecursionError:  # JSON nested deeper than the decoder can go: one bad file, not a dead registry
+            problems.append(f"{path.name}: JSON nested too deeply")
     for problem in problems:
         log.warning("upstream skipped: %s", problem)
     return found, problems

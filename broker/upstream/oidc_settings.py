@@ -116,7 +116,7 @@ class PendingAuthorization:
             raw = json.loads(text)
             created_at = datetime.fromisoformat(raw["created_at"])
             fields = {k: raw[k] for k in ("upstream", "state", "nonce", "code_verifier", "redirect_uri")}
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
             raise errors.LoginStateInvalid(detail=f"unreadable pending OIDC authorization: {exc!r}") from exc
         if not all(isinstance(v, str) for v in fields.values()) or created_at.tzinfo is None:
             raise errors.LoginStateInvalid(detail="pending OIDC authorization has fields of the wrong type")

@@ -55,7 +55,7 @@ def current_sso() -> SsoSession | None:
         return None
     try:
         return SsoSession.from_json(raw)
-    except (ValueError, KeyError, TypeError):
+    except ValueError:  # damaged or from an older version: this browser simply has no SSO session
         session.pop("sso", None)
         return None
 
@@ -89,7 +89,10 @@ def _pending_login(handle: str) -> LoginRequest:
     payload = svc.pending.peek(KIND_LOGIN, handle, svc.clock.now()) if handle in session.get("pending", []) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="login handle unknown, expired, used or from another browser")
-    return LoginRequest.from_json(payload)
+    try:
+        return LoginRequest.from_json(payload)
+    except ValueError as exc:
+        raise errors.LoginStateInvalid(detail=f"stored login unreadable: {exc}") from exc
 
 
 @bp.get("/login/<handle>")
@@ -154,9 +157,12 @@ def oidc_callback(name: str) -> Response:
     payload = svc.pending.take(KIND_OIDC, state, now)
     if payload is None:
         raise errors.LoginStateInvalid(detail="callback state expired or already used")
-    stored = json.loads(payload)
-    login = LoginRequest.from_json(stored["login"])
-    pending = PendingAuthorization.from_json(stored["upstream"])
+    try:
+        stored = json.loads(payload)
+        login = LoginRequest.from_json(stored["login"])
+        pending = PendingAuthorization.from_json(stored["upstream"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored authorization unreadable: {type(exc).__name__}") from exc
     adapter = svc.upstream_adapter(name)
     try:
         if pending.upstream != name or adapter is None:

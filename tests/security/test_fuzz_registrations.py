@@ -106,9 +106,6 @@ def test_parse_and_describe_any_registration(instance: Path, raw: dict[str, Any]
     assert isinstance(display_name, str) and issuer.startswith(("https://", "http://"))
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: upstreams.NAME_RE ends in '$', which also matches before a final "
-                   "newline, so parse_registration accepts the name 'op\\n' (use \\Z or NAME_RE.fullmatch); the name "
-                   "becomes part of the callback path /upstream/oidc/<name>/callback and of the redirect URI")
 @fuzz_settings(100)
 @given(name=st.sampled_from(("op\n",)) | junk_text(70))
 def test_a_registered_name_is_what_the_rule_says(instance: Path, name: str) -> None:
@@ -155,11 +152,6 @@ def test_bad_registration_files_never_remove_a_good_one(bad: list[bytes], good_f
         assert not good_first and any(p.startswith(good_name) and "registered twice" in p for p in problems)
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: load_upstreams catches (OSError, ValueError) around json.loads, "
-                   "but a deeply nested JSON file raises RecursionError, which escapes FileRegistry._load: with such a "
-                   "file in metadata/upstreams/ the broker does not start, and once running it never reloads the "
-                   "registry again (no later change to metadata/ takes effect) and the request that triggers each "
-                   "reload check (one every 2 s) fails with 500 (checked over HTTP)")
 def test_a_deeply_nested_registration_file_is_skipped() -> None:
     with tempfile.TemporaryDirectory() as folder:
         metadata = Path(folder) / "metadata"
@@ -259,15 +251,8 @@ ENV_NAMES = ("BROKER_SECRET_KEY", "BROKER_PAIRWISE_SECRET", "BROKER_BASE_URL", "
              "BROKER_SAML_CLOCK_SKEW_SECONDS", "BROKER_DEMO_ENABLED", "BROKER_METADATA_DIR", "BROKER_SESSION_TYPE",
              "BROKER_LIMITS_PER_IP", "BROKER_TRUSTED_PROXIES")
 
-#: crashes found by these tests, each pinned by its own strict xfail test below; tolerated here until fixed so
-#: that the fuzz test keeps guarding against every other kind. Remove an entry when its xfail test passes.
-KNOWN_CONFIG_CRASHES: tuple[tuple[type[BaseException], str], ...] = (
-    (OverflowError, ""),  # timedelta of an out-of-range number: test_out_of_range_durations_are_a_config_error
-    (RuntimeError, "Could not determine home directory"),  # test_an_unknown_home_folder_is_a_config_error
-    (ValueError, "embedded null byte"),  # test_a_nul_in_a_secret_path_is_a_config_error
-    (UnicodeEncodeError, "surrogates not allowed"),  # test_an_undecodable_secret_in_the_environment_is_a_config_error
-    (RecursionError, ""),  # test_deeply_nested_toml_is_a_config_error
-)
+#: crashes found and fixed (config.py now reports each as a problem); kept empty so a new one fails
+KNOWN_CONFIG_CRASHES: tuple[tuple[type[BaseException], str], ...] = ()
 
 
 @st.composite
@@ -327,9 +312,6 @@ def _good_document(extra: str = "", broker: str = "") -> bytes:
     return ('[broker]\nsecret_key_file = "secret"\npairwise_secret_file = "secret"\n' + broker + extra).encode()
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: _Reader.number reports an out-of-range number but still returns "
-                   "it, and load_settings builds a timedelta from it: OverflowError ('days=...; must have magnitude <= "
-                   "999999999' / 'Python int too large to convert to C int') instead of ConfigError")
 @pytest.mark.parametrize("setting", [
     ("", "sso_session_hours = 9223372036854775807\n"),
     ("", "pending_login_minutes = 9223372036854775807\n"),
@@ -342,31 +324,21 @@ def test_out_of_range_durations_are_a_config_error(setting: tuple[str, str]) -> 
     assert isinstance(_load(_good_document(extra, broker), {}), ConfigError)
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: _Reader.path calls Path.expanduser(), which raises RuntimeError "
-                   "for '~user' of an unknown user (and for '~' without HOME): a RuntimeError instead of ConfigError")
 @pytest.mark.parametrize("key", ["metadata_dir", "certs_dir", "theme_dir"])
 def test_an_unknown_home_folder_is_a_config_error(key: str) -> None:
     assert isinstance(_load(_good_document(broker=f'{key} = "~nosuchuser-fuzz/x"\n'), {}), ConfigError)
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: _Reader.secret catches OSError around path.read_bytes(), but a "
-                   "NUL in the file name raises ValueError('embedded null byte')")
 def test_a_nul_in_a_secret_path_is_a_config_error() -> None:
     document = b'[broker]\nsecret_key_file = "a\\u0000b"\npairwise_secret_file = "secret"\n'
     assert isinstance(_load(document, {}), ConfigError)
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: _Reader.secret encodes the environment's value with .encode(): "
-                   "an environment variable holding bytes that are not UTF-8 (os.environ gives them as U+DC80-U+DCFF) "
-                   "raises UnicodeEncodeError instead of ConfigError")
 def test_an_undecodable_secret_in_the_environment_is_a_config_error() -> None:
     secret = (b"\xff" * 40).decode("utf-8", "surrogateescape")
     assert isinstance(_load(_good_document(), {"BROKER_SECRET_KEY": secret}), ConfigError)
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: load_settings catches TOMLDecodeError and UnicodeDecodeError, but "
-                   "tomllib parses nested arrays and inline tables recursively: a deeply nested value raises "
-                   "RecursionError instead of ConfigError")
 def test_deeply_nested_toml_is_a_config_error() -> None:
     assert isinstance(_load(_good_document("a = " + "[" * 5000 + "]" * 5000 + "\n"), {}), ConfigError)
 
