@@ -99,8 +99,10 @@ def _parse(servers: IdpServers, catalog: SpCatalog, incoming: IncomingRequest) -
         parsed = servers.server(catalog).parse_authn_request(incoming.saml_request, incoming.binding)
     except Exception as exc:
         name = type(exc).__name__
+        # pysaml2 wraps every parse error (a refused DOCTYPE, bad XML) in IncorrectlySigned: log the cause too
+        cause = f"; cause {type(exc.__cause__).__name__}: {str(exc.__cause__)[:200]}" if exc.__cause__ else ""
         if name in ("IncorrectlySigned", "SignatureError", "MissingKey"):
-            raise RequestRejected(errors.InvalidSignature(detail=f"{name}: {exc}"), None) from exc
+            raise RequestRejected(errors.InvalidSignature(detail=f"{name}: {exc}{cause}"), None) from exc
         raise RequestRejected(errors.InvalidRequest(detail=f"unparseable AuthnRequest: {name}"), None) from exc
     if parsed is None or parsed.message is None or parsed.message.issuer is None:
         raise RequestRejected(errors.InvalidRequest(detail="AuthnRequest without Issuer"), None)

@@ -166,6 +166,7 @@ def test_noauth_entra_account_with_the_victims_email(world: World, monkeypatch: 
     assert entra_identity.email_trust is EmailTrust.MUTABLE
     assert entra_identity.claims.get("email_verified") is False and entra_identity.linkable_email is None
     assert attacker.get_subject().text != victim.get_subject().text
+    assert "mail" not in attacker.get_identity()  # never released unverified: apps keyed on mail stay safe
     assert world.federation.accounts() == 2
 
 
