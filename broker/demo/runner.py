@@ -15,6 +15,7 @@ from broker.demo.oidc_provider import create_demo_provider
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
 from broker.demo.saml_app import create_demo_app
 from broker.instance import DEMO_CLIENT_ID, DEMO_UPSTREAM, demo_app_settings
+from broker.web.access_log import PathOnlyRequestHandler
 
 DEMO_CITIZEN = DemoUser("citizen", "demo", {
     "sub": "demo-citizen-0001",
@@ -27,7 +28,8 @@ DEMO_CITIZEN = DemoUser("citizen", "demo", {
 
 
 def _serve(app: object, port: int, name: str) -> None:
-    server = make_server("127.0.0.1", port, app, threaded=True)  # type: ignore[arg-type]
+    server = make_server("127.0.0.1", port, app, threaded=True,  # type: ignore[arg-type]
+                         request_handler=PathOnlyRequestHandler)
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
 
 
