@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
@@ -16,6 +17,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
+from saml2.sigver import SignatureError
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.keys import self_signed, write_private
@@ -146,3 +148,18 @@ def ids_of(xml: str | bytes) -> tuple[str, str]:
     """(Response ID, Assertion ID) of a response document."""
     root = parse_xml(xml)
     return root.get("ID"), root.find("saml:Assertion", NS).get("ID")
+
+
+def verify_both(crypto: Any, xml: str | bytes, cert_file: str) -> None:
+    """Both signatures of a signed Response (Response and Assertion) verify with ``crypto``."""
+    response_id, assertion_id = ids_of(xml)
+    assert crypto.validate_signature(xml, cert_file, "pem", RESPONSE_NODE, response_id) is True
+    assert crypto.validate_signature(xml, cert_file, "pem", ASSERTION_NODE, assertion_id) is True
+
+
+def refuse_both(crypto: Any, xml: str | bytes, cert_file: str, match: str | None = None) -> None:
+    """Both signatures of a Response are refused by ``crypto`` (with ``match`` in the error, if given)."""
+    response_id, assertion_id = ids_of(xml)
+    for node_name, node_id in ((RESPONSE_NODE, response_id), (ASSERTION_NODE, assertion_id)):
+        with pytest.raises(SignatureError, match=match):
+            crypto.validate_signature(xml, cert_file, "pem", node_name, node_id)

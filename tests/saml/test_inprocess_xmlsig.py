@@ -37,7 +37,9 @@ from .samlsig_support import (
     issue_response,
     make_keypair,
     parse_xml,
+    refuse_both,
     sp_parse,
+    verify_both,
 )
 
 ENTITY_DESCRIPTOR_NODE = "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor"
@@ -53,17 +55,6 @@ def binary_backend(xmlsec1: str) -> CryptoBackendXmlSec1:
     return CryptoBackendXmlSec1(xmlsec1)
 
 
-def _verify_both(crypto: Any, xml: str | bytes, cert_file: str) -> None:
-    response_id, assertion_id = ids_of(xml)
-    assert crypto.validate_signature(xml, cert_file, "pem", RESPONSE_NODE, response_id) is True
-    assert crypto.validate_signature(xml, cert_file, "pem", ASSERTION_NODE, assertion_id) is True
-
-
-def _refuse_both(crypto: Any, xml: str | bytes, cert_file: str, match: str | None = None) -> None:
-    response_id, assertion_id = ids_of(xml)
-    for node_name, node_id in ((RESPONSE_NODE, response_id), (ASSERTION_NODE, assertion_id)):
-        with pytest.raises(SignatureError, match=match):
-            crypto.validate_signature(xml, cert_file, "pem", node_name, node_id)
 
 
 # -- interoperability -------------------------------------------------------------------------------------------
@@ -73,16 +64,16 @@ def test_in_process_signatures_verify_with_the_xmlsec1_binary(
     make_idp: MakeIdp, binary_backend: CryptoBackendXmlSec1, idp_keys: KeyPair, attacker_keys: KeyPair
 ) -> None:
     xml = issue_response(make_idp())
-    _verify_both(binary_backend, xml, idp_keys.cert_file)
+    verify_both(binary_backend, xml, idp_keys.cert_file)
     # the cross-check is not vacuous: the binary refuses the same document under another certificate
-    _refuse_both(binary_backend, xml, attacker_keys.cert_file)
+    refuse_both(binary_backend, xml, attacker_keys.cert_file)
 
 
 def test_binary_signatures_verify_in_process(
     make_idp: MakeIdp, make_sp: MakeSp, backend: InProcessXmlSecBackend, idp_keys: KeyPair
 ) -> None:
     xml = issue_response(make_idp(in_process=False))
-    _verify_both(backend, xml, idp_keys.cert_file)
+    verify_both(backend, xml, idp_keys.cert_file)
     assert sp_parse(make_sp(in_process=True), xml).name_id.text == NAME_ID_VALUE
 
 
@@ -192,7 +183,7 @@ def test_content_changed_after_signing_is_refused(
     xml = issue_response(make_idp())
     assert xml.count(original) == 1
     tampered = xml.replace(original, forged)
-    _refuse_both(backend, tampered, idp_keys.cert_file, match="invalid")
+    refuse_both(backend, tampered, idp_keys.cert_file, match="invalid")
     with pytest.raises(SignatureError):
         sp_parse(make_sp(in_process=True), tampered)
 
@@ -203,7 +194,7 @@ def test_signature_by_another_key_is_refused(
     xml = issue_response(make_idp(keys=attacker_keys))
     # even when the attacker copies the IdP's real certificate into ds:KeyInfo
     xml = xml.replace(attacker_keys.cert_b64, idp_keys.cert_b64)
-    _refuse_both(backend, xml, idp_keys.cert_file, match="invalid")
+    refuse_both(backend, xml, idp_keys.cert_file, match="invalid")
     with pytest.raises(SignatureError):
         sp_parse(make_sp(in_process=True), xml)
 
@@ -214,8 +205,8 @@ def test_attacker_certificate_in_keyinfo_does_not_validate_a_foreign_signature(
     xml = issue_response(make_idp(keys=attacker_keys))
     certs = [c.text for c in parse_xml(xml).iterfind(".//ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)]
     assert certs == [attacker_keys.cert_b64, attacker_keys.cert_b64]
-    _verify_both(backend, xml, attacker_keys.cert_file)  # self-consistent, signed by the KeyInfo cert...
-    _refuse_both(backend, xml, idp_keys.cert_file, match="invalid")  # ...but not by the trusted one
+    verify_both(backend, xml, attacker_keys.cert_file)  # self-consistent, signed by the KeyInfo cert...
+    refuse_both(backend, xml, idp_keys.cert_file, match="invalid")  # ...but not by the trusted one
     with pytest.raises(SignatureError):
         sp_parse(make_sp(in_process=True), xml)
 
@@ -227,10 +218,10 @@ def test_sha1_is_refused_unless_allowed(
     make_idp: MakeIdp, make_sp: MakeSp, idp_keys: KeyPair, sign_alg: str, digest_alg: str
 ) -> None:
     xml = issue_response(make_idp(in_process=False, sign_alg=sign_alg, digest_alg=digest_alg))
-    _refuse_both(InProcessXmlSecBackend(), xml, idp_keys.cert_file, match="allow_sha1")
+    refuse_both(InProcessXmlSecBackend(), xml, idp_keys.cert_file, match="allow_sha1")
     with pytest.raises(SignatureError):
         sp_parse(make_sp(in_process=True), xml)
-    _verify_both(InProcessXmlSecBackend(allow_sha1=True), xml, idp_keys.cert_file)
+    verify_both(InProcessXmlSecBackend(allow_sha1=True), xml, idp_keys.cert_file)
     assert sp_parse(make_sp(in_process=True, allow_sha1=True), xml).name_id.text == NAME_ID_VALUE
 
 
@@ -238,7 +229,7 @@ def test_sha1_signing_needs_the_opt_in_too(make_idp: MakeIdp, idp_keys: KeyPair)
     with pytest.raises(SignatureError, match="allow_sha1"):
         issue_response(make_idp(sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1))
     xml = issue_response(make_idp(allow_sha1=True, sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1))
-    _verify_both(InProcessXmlSecBackend(allow_sha1=True), xml, idp_keys.cert_file)
+    verify_both(InProcessXmlSecBackend(allow_sha1=True), xml, idp_keys.cert_file)
 
 
 # -- keys and threads -----------------------------------------------------------------------------------------------
@@ -272,7 +263,7 @@ def test_concurrent_signing_and_verification(make_idp: MakeIdp, idp_keys: KeyPai
             response_id, assertion_id = ids_of(xml)
             for _ in range(25):
                 resigned = crypto.sign_statement(xml, RESPONSE_NODE, idp_keys.key_file, response_id)
-                _verify_both(crypto, resigned, idp_keys.cert_file)
+                verify_both(crypto, resigned, idp_keys.cert_file)
                 assert assertion_id in resigned
         except BaseException as exc:
             errors.append(exc)

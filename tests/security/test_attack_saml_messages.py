@@ -35,8 +35,10 @@ from tests.saml.samlsig_support import (
     ids_of,
     issue_response,
     parse_xml,
+    refuse_both,
     sp_parse,
     to_xml,
+    verify_both,
 )
 from tests.security.attack_support import DENIED, REQUESTER, assert_nothing_stored, assert_page, with_param
 
@@ -48,17 +50,6 @@ def backend() -> InProcessXmlSecBackend:
     return InProcessXmlSecBackend()
 
 
-def _verify_both(crypto: Any, xml: str | bytes, cert_file: str) -> None:
-    response_id, assertion_id = ids_of(xml)
-    assert crypto.validate_signature(xml, cert_file, "pem", RESPONSE_NODE, response_id) is True
-    assert crypto.validate_signature(xml, cert_file, "pem", ASSERTION_NODE, assertion_id) is True
-
-
-def _refuse_both(crypto: Any, xml: str | bytes, cert_file: str, match: str | None = None) -> None:
-    response_id, assertion_id = ids_of(xml)
-    for node_name, node_id in ((RESPONSE_NODE, response_id), (ASSERTION_NODE, assertion_id)):
-        with pytest.raises(SignatureError, match=match):
-            crypto.validate_signature(xml, cert_file, "pem", node_name, node_id)
 
 
 def _post_request_xml(federation: Federation) -> tuple[str, dict[str, str], bytes]:
@@ -229,7 +220,7 @@ def test_comment_injection_in_signed_name_id_and_attribute_is_read_whole(
     assert xml.count(NAME_ID_VALUE) == 1 and xml.count("alice@example.org") == 1
     forged = xml.replace(NAME_ID_VALUE, "alice<!--.evil.example-->-7f3a9c").replace(
         "alice@example.org", "alice@example<!--.evil.example-->.org")
-    _verify_both(backend, forged, idp_keys.cert_file)  # the signature holds: comments are not signed content
+    verify_both(backend, forged, idp_keys.cert_file)  # the signature holds: comments are not signed content
 
     parsed = sp_parse(make_sp(in_process=True), forged)
     assert parsed.name_id.text == NAME_ID_VALUE  # not "alice"
@@ -242,7 +233,7 @@ def test_comment_injection_changing_signed_text_is_refused(
     """Truncating signed text behind a comment (the value a naive reader would see) breaks the signature."""
     xml = issue_response(make_idp())
     forged = xml.replace(NAME_ID_VALUE, "admin<!--" + NAME_ID_VALUE + "-->")
-    _refuse_both(backend, forged, idp_keys.cert_file, match="invalid")
+    refuse_both(backend, forged, idp_keys.cert_file, match="invalid")
 
 
 MARKUP = '</saml:AttributeValue></saml:Attribute><saml:Attribute Name="role"><saml:AttributeValue>admin'
@@ -326,7 +317,7 @@ def test_xxe_doctype_and_entity_declarations_are_refused_by_the_verifier(
     if "ENTITY" in doctype:
         body = body.replace("alice@example.org", "&who;")
     forged = f"{declaration.group(0)}{doctype}\n{body}"
-    _refuse_both(backend, forged, idp_keys.cert_file, match="DOCTYPE")
+    refuse_both(backend, forged, idp_keys.cert_file, match="DOCTYPE")
     response_id, _ = ids_of(xml)
     with pytest.raises(SignatureError, match="DOCTYPE"):
         backend.sign_statement(forged, RESPONSE_NODE, idp_keys.key_file, response_id)
