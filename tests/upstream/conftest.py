@@ -28,6 +28,7 @@ from broker.demo.oidc_provider import (
 from broker.upstream.oidc import OidcUpstream, OidcUpstreamSettings, PendingAuthorization
 from tests.peers.browser import Browser
 from tests.peers.servers import LateApp, RunningServer, serve
+from tests.upstream.support import close_worlds
 
 CLIENT_ID = "broker-test"
 CLIENT_SECRET = "s3cret with spaces:and%colons"  # exercises RFC 6749 §2.3.1 encoding
@@ -150,10 +151,7 @@ def make_world(
         return world
 
     yield make
-    for world in worlds:
-        world.browser.close()
-        world.http.close()
-        world.server.stop()
+    close_worlds(worlds)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from broker.upstream.oidc import OidcUpstream, OidcUpstreamSettings, PendingAuth
 from broker.upstream.quirks import STANDARD, StandardQuirks
 from tests.peers.browser import Browser, same_site
 from tests.peers.servers import LateApp, RunningServer, serve
+from tests.upstream.support import close_worlds
 
 TEAM_ID, KEY_ID, CLIENT_ID = "ABCDE12345", "KEY1234567", "org.example.broker"
 ANNA = DemoUser("anna", "correct horse", {
@@ -183,10 +184,7 @@ def make_world(team_key: ec.EllipticCurvePrivateKey, key_file: Path,
         return world
 
     yield make
-    for world in worlds:
-        world.browser.close()
-        world.http.close()
-        world.server.stop()
+    close_worlds(worlds)
 
 
 @pytest.fixture

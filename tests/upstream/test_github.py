@@ -22,6 +22,7 @@ from broker.upstream.presets import OptionValue
 from tests.peers.browser import Browser
 from tests.peers.github_sim import GitHubEmail, GitHubSim, GitHubUser, Mischief
 from tests.peers.servers import RunningServer, closed_port_url, serve
+from tests.upstream.support import close_worlds
 
 CLIENT_ID = "Iv1.0123456789abcdef"
 CLIENT_SECRET = "0123456789abcdef0123456789abcdef01234567"
@@ -88,10 +89,7 @@ def make_world(redirect_uri: str) -> Iterator[Callable[..., GitHubWorld]]:
         return world
 
     yield make
-    for world in worlds:
-        world.browser.close()
-        world.http.close()
-        world.server.stop()
+    close_worlds(worlds)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ happened to fail first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
@@ -18,19 +17,7 @@ from broker.demo.oidc_provider import Mischief
 from broker.upstream.google import GOOGLE, GoogleQuirks, build_google_quirks
 from broker.upstream.presets import OptionValue
 from tests.upstream.conftest import OidcWorld, utcnow
-
-
-@dataclass(frozen=True)
-class Registration:
-    name: str = "google"
-    preset: str | None = "google"
-    display_name: str | None = None
-    issuer: str | None = None
-    client_id: str = "1234.apps.googleusercontent.com"
-    client_secret: str = "secret"
-    scopes: tuple[str, ...] | None = None
-    authorization_params: tuple[tuple[str, str], ...] = ()
-    options: tuple[tuple[str, OptionValue], ...] = ()
+from tests.upstream.support import Registration
 
 
 def hd_requested(world: OidcWorld, quirks: GoogleQuirks) -> tuple[str, ...]:

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from broker.upstream.presets import GOOGLE, PRESETS, settings_for
-
-
-@dataclass(frozen=True)
-class Registration:
-    name: str = "google"
-    preset: str | None = "google"
-    display_name: str | None = None
-    issuer: str | None = None
-    client_id: str = "1234.apps.googleusercontent.com"
-    client_secret: str = "secret"
-    scopes: tuple[str, ...] | None = None
-    authorization_params: tuple[tuple[str, str], ...] = ()
-    options: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+from tests.upstream.support import Registration
 
 
 def test_google_preset_defaults() -> None:
