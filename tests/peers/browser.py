@@ -219,8 +219,10 @@ def same_site(a: str, b: str) -> bool:
 
 
 def _same_site_attribute(cookie: http.cookiejar.Cookie) -> str:
-    for key, value in cookie._rest.items():  # the jar keeps attributes it does not model here
-        if key.lower() == "samesite":
+    """The cookie's SameSite attribute, lower-case; "lax" when absent (Chromium's default)."""
+    for spelling in ("SameSite", "samesite", "Samesite"):
+        value = cookie.get_nonstandard_attr(spelling)
+        if value is not None:
             return str(value).lower()
     return "lax"
 
