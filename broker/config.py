@@ -60,6 +60,20 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """The OpenID provider toward downstream apps (issuer: ``base_url``)."""
+
+    code_lifetime: timedelta  # RFC 6749 §4.1.2: short-lived, 10 minutes at most
+    access_token_lifetime: timedelta
+    id_token_lifetime: timedelta
+    refresh_token_lifetime: timedelta
+    #: Dynamic Client Registration (RFC 7591) is open only with this initial access token (§3); None: off
+    registration_token: bytes | None = field(repr=False)
+    #: hosts (or "*.example.org" suffixes) redirect URIs of dynamically registered clients may use; empty: any
+    registration_allowed_hosts: frozenset[str]
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool
     provider_port: int
@@ -84,6 +98,7 @@ class Settings:
     theme_dir: Path | None
     saml: SamlSettings
     limits: LimitSettings
+    oidc: OidcSettings
     demo: DemoSettings
     secret_key: bytes = field(repr=False)
     pairwise_secret: bytes = field(repr=False)
@@ -194,9 +209,11 @@ class _Reader:
             path = Path(default)
         return path if path.is_absolute() else self.base / path
 
-    def secret(self, key: str, env: str, min_bytes: int) -> bytes:
-        """A secret from ``env`` or from the file named by ``key``; never from the config file itself."""
-        self.read.setdefault("broker", set()).add(key)
+    def secret(self, key: str, env: str, min_bytes: int, section: str = "broker",
+               optional: bool = False) -> bytes:
+        """A secret from ``env`` or from the file named by ``key``; never from the config file itself.
+        ``optional``: empty when neither is set."""
+        self.read.setdefault(section, set()).add(key)
         if env in self.environ:
             try:
                 value = self.environ[env].encode()
@@ -205,12 +222,14 @@ class _Reader:
                 return b""
             origin = f"environment variable {env}"
         else:
-            file_setting = self.setting("broker", key, None)
+            file_setting = self.setting(section, key, None)
+            if not file_setting and optional:
+                return b""
             if not file_setting:
-                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [broker] {key}")
+                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [{section}] {key}")
                 return b""
             if not isinstance(file_setting, str):
-                self.problems.append(f"[broker] {key} must be a string")
+                self.problems.append(f"[{section}] {key} must be a string")
                 return b""
             path = Path(file_setting) if Path(file_setting).is_absolute() else self.base / file_setting
             try:
@@ -298,6 +317,16 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         storage_url=read.text("limits", "storage_url", "") or (
             redis_url if session_type == "redis" and redis_url else "memory://"),
     )
+    registration_token = read.secret("registration_token_file", "BROKER_OIDC_REGISTRATION_TOKEN", 32,
+                                     section="oidc", optional=True)
+    oidc = OidcSettings(
+        code_lifetime=timedelta(seconds=read.number("oidc", "code_lifetime_seconds", 60, 10, 600)),
+        access_token_lifetime=timedelta(seconds=read.number("oidc", "access_token_lifetime_seconds", 600, 60, 86400)),
+        id_token_lifetime=timedelta(seconds=read.number("oidc", "id_token_lifetime_seconds", 600, 60, 86400)),
+        refresh_token_lifetime=timedelta(hours=read.number("oidc", "refresh_token_hours", 24 * 14, 1, 24 * 365)),
+        registration_token=registration_token or None,
+        registration_allowed_hosts=read.text_list("oidc", "registration_allowed_hosts"),
+    )
     demo = DemoSettings(
         enabled=read.flag("demo", "enabled", False),
         provider_port=read.number("demo", "provider_port", 5001, 1024, 65535),
@@ -320,6 +349,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         theme_dir=theme_dir,
         saml=saml,
         limits=limits,
+        oidc=oidc,
         demo=demo,
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from broker.core.audit import AuditEvent
 from broker.core.claims import ClaimValue
+from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 
 
@@ -84,3 +85,35 @@ class Registry(Protocol):
     def upstream(self, name: str) -> UpstreamParty | None: ...
 
     def upstreams(self) -> Sequence[UpstreamParty]: ...
+
+
+class GrantStore(Protocol):
+    """Grants and their tokens (``broker.core.grants``). Tokens are passed in clear and stored hashed."""
+
+    def create_grant(self, grant: Grant) -> None: ...
+
+    def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
+        """Record a token of ``grant_id``."""
+        ...
+
+    def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
+        """Mark a single-use token (code, refresh token) used, atomically: of two concurrent redemptions
+        exactly one gets ``OK``. ``REUSED`` comes with the grant (so the caller can revoke it); ``INVALID``
+        with None. A token of a revoked grant, or an expired one, is ``INVALID``."""
+        ...
+
+    def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
+        """The token when it exists, is unexpired, unused (for single-use kinds) and its grant unrevoked."""
+        ...
+
+    def revoke_grant(self, grant_id: str, now: datetime) -> None:
+        """Revoke the grant: every token issued from it stops working at once."""
+        ...
+
+    def revoke_token(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
+        """Revoke one token (RFC 7009); the record it had, or None when there was nothing live to revoke."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete expired tokens and grants with no live token left; how many rows went."""
+        ...

@@ -1,0 +1,62 @@
+"""A registered OpenID Connect client as the registry and the OpenID provider both see it.
+
+Clients are described in RFC 7591 §2 client-metadata form (files in ``metadata/oidc-clients/``, ``broker
+client add``, or Dynamic Client Registration); ``broker.oidc.client_metadata`` validates that form into
+this type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from broker.core.model import DownstreamParty, Protocol
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SIGNING_ALGS = ("RS256", "ES256")
+SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a client secret. Secrets the broker generates carry 256 random bits, so a plain
+    SHA-256 is enough (no dictionary to try); registration refuses secrets shorter than 32 characters."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OidcClient:
+    client_id: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str  # one of AUTH_METHODS
+    client_secret_hash: str | None = field(default=None, repr=False)
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    #: the client's public keys for private_key_jwt (RFC 7591 ``jwks``), as JSON text
+    jwks: str | None = None
+    #: scopes this client may ask for
+    scope: tuple[str, ...] = ("openid", "profile", "email")
+    subject_type: str = "pairwise"  # or "public" (OIDC Core §8)
+    #: the pairwise sector (OIDC Core §8.1): the host of the redirect URIs, or the sector_identifier_uri's
+    sector: str = ""
+    id_token_signed_response_alg: str = "RS256"
+    grant_types: tuple[str, ...] = ("authorization_code",)
+    allowed_upstreams: tuple[str, ...] = ()
+    #: a resource server that may call the introspection endpoint (RFC 7662 §2.1)
+    may_introspect: bool = False
+    #: where it came from: "metadata/oidc-clients/<file>" or "dynamic"
+    source: str = ""
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    def check_secret(self, secret: str) -> bool:
+        """Constant-time comparison of the presented secret's hash with the stored one."""
+        if self.client_secret_hash is None:
+            return False
+        return hmac.compare_digest(hash_secret(secret), self.client_secret_hash)
+
+    def party(self) -> DownstreamParty:
+        return DownstreamParty(self.client_id, Protocol.OIDC, self.client_name, frozenset(),
+                               self.allowed_upstreams)
