@@ -7,6 +7,7 @@ Implementations live in ``broker.storage`` and ``broker.registry``; test fakes m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -117,3 +118,39 @@ class GrantStore(Protocol):
     def purge_expired(self, now: datetime) -> int:
         """Delete expired tokens and grants with no live token left; how many rows went."""
         ...
+
+
+@dataclass(frozen=True)
+class StoredClient:
+    """A client registered through Dynamic Client Registration (RFC 7591), as stored.
+
+    ``metadata`` is the validated client metadata as JSON text (RFC 7591 §2 names, plus ``client_id`` and,
+    for confidential clients, ``client_secret_hash``); ``registration_token_hash`` is the SHA-256 of its
+    registration access token (RFC 7592 §3), the only credential for reading, changing or deleting it.
+    """
+
+    client_id: str
+    metadata: str
+    registration_token_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientStore(Protocol):
+    """Dynamically registered clients, shared by every broker instance."""
+
+    def add(self, client: StoredClient) -> None:
+        """Store a new client; ``ValueError`` when the client id is taken."""
+        ...
+
+    def get(self, client_id: str) -> StoredClient | None: ...
+
+    def replace(self, client_id: str, metadata: str, now: datetime) -> bool:
+        """Replace the metadata (RFC 7592 §2.2); False when there is no such client."""
+        ...
+
+    def remove(self, client_id: str) -> bool:
+        """Delete the client (RFC 7592 §2.3); False when there was none."""
+        ...
+
+    def all(self) -> Sequence[StoredClient]: ...
