@@ -1,14 +1,19 @@
-"""SQL storage of the broker: accounts and linked identities, pending login state, schema migrations."""
+"""SQL storage of the broker: accounts and linked identities, pending login state, the OpenID provider's grants,
+tokens and registered clients, schema migrations."""
 
 from broker.storage.accounts import SqlAccountStore
 from broker.storage.audit import SqlAuditLog
+from broker.storage.clients import SqlClientStore
 from broker.storage.db import create_engine_for, session_factory
+from broker.storage.grants import SqlGrantStore
 from broker.storage.migrate import current_revision, upgrade
 from broker.storage.pending import SqlPendingStore
 
 __all__ = [
     "SqlAccountStore",
     "SqlAuditLog",
+    "SqlClientStore",
+    "SqlGrantStore",
     "SqlPendingStore",
     "create_engine_for",
     "current_revision",

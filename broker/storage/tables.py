@@ -98,3 +98,48 @@ class AuditEventRow(Base):
     downstream: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class OidcGrantRow(Base):
+    """One sign-in released to one OpenID client (``broker.core.grants.Grant``); its tokens hang off it."""
+
+    __tablename__ = "oidc_grants"
+
+    grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    #: ``Grant.to_json()``
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcTokenRow(Base):
+    """A code, access or refresh token of a grant, by the SHA-256 of the token only (``core.grants.token_hash``)."""
+
+    __tablename__ = "oidc_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    grant_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("oidc_grants.grant_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcClientRow(Base):
+    """A dynamically registered OpenID client (``broker.core.ports.StoredClient``)."""
+
+    __tablename__ = "oidc_clients"
+
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: the client metadata as JSON text; the attribute is renamed because ``metadata`` is the declarative base's
+    client_metadata: Mapped[str] = mapped_column("metadata", Text, nullable=False)
+    registration_token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
