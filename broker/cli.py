@@ -8,6 +8,7 @@
     broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
+    broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_parties
+from broker import cli_clients, cli_parties
 from broker.config import ConfigError, Settings, load_settings
 from broker.keys import KeyRingError
 
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_metadata)
 
     cli_parties.add_commands(sub)
+    cli_clients.add_commands(sub)
     return parser
 
 

@@ -39,17 +39,19 @@ class OidcClient:
     subject_type: str = "pairwise"  # or "public" (OIDC Core §8)
     #: the pairwise sector (OIDC Core §8.1): the host of the redirect URIs, or the sector_identifier_uri's
     sector: str = ""
-    id_token_signed_response_alg: str = "RS256"
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name, not a password
     grant_types: tuple[str, ...] = ("authorization_code",)
     allowed_upstreams: tuple[str, ...] = ()
     #: a resource server that may call the introspection endpoint (RFC 7662 §2.1)
     may_introspect: bool = False
     #: where it came from: "metadata/oidc-clients/<file>" or "dynamic"
     source: str = ""
+    #: the registered sector_identifier_uri (OIDC Core §8.1) whose host is ``sector``; None: the redirect URIs' host
+    sector_identifier_uri: str | None = None
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a password
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of the presented secret's hash with the stored one."""

@@ -1,9 +1,9 @@
 """The registry: every party the broker knows, from the ``metadata/`` folder.
 
 Files are re-read when the folder changes (checked at most every few seconds, on use), so a file
-dropped in by an integrator or by ``broker sp add`` takes effect without a restart. A reload builds a
-complete new snapshot and swaps it in one assignment; requests in flight keep the snapshot they began
-with. A file that fails to load is skipped and reported; the rest stay registered.
+dropped in by an integrator or by ``broker sp add`` (``client add``, ``upstream add``) takes effect without
+a restart. A reload builds a complete new snapshot and swaps it in one assignment; requests in flight keep
+the snapshot they began with. A file that fails to load is skipped and reported; the rest stay registered.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
 from broker.core.model import DownstreamParty, UpstreamParty
+from broker.oidc.client import OidcClient
+from broker.registry.oidc_clients import CLIENT_FOLDER, drop_saml_collisions, load_oidc_clients
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, load_upstreams
 from broker.saml.catalog import SpCatalog
@@ -30,11 +32,13 @@ class Snapshot:
     upstreams: Mapping[str, UpstreamRegistration]
     upstream_parties: Mapping[str, UpstreamParty]
     problems: tuple[str, ...]
+    #: OpenID Connect clients from files, by client_id (dynamically registered ones live in the database)
+    oidc_clients: Mapping[str, OidcClient] = field(default_factory=dict)
 
 
 def _fingerprint(metadata_dir: Path) -> tuple[tuple[str, int, int], ...]:
     entries = []
-    for folder in (SP_FOLDER, UPSTREAM_FOLDER):
+    for folder in (SP_FOLDER, UPSTREAM_FOLDER, CLIENT_FOLDER):
         for path in sorted((metadata_dir / folder).glob("*")):
             try:
                 stat = path.stat()
@@ -49,9 +53,12 @@ class FileRegistry:
     """Implements ``broker.core.ports.Registry`` over the metadata folder."""
 
     def __init__(self, metadata_dir: Path, instance_dir: Path, describe: DescribeUpstream,
-                 check_interval: float = 2.0, on_change: Callable[[Snapshot, Snapshot], None] | None = None) -> None:
-        """``on_change(before, after)`` is called after each reload that found the folder changed."""
+                 check_interval: float = 2.0, on_change: Callable[[Snapshot, Snapshot], None] | None = None,
+                 *, dynamic_client: Callable[[str], OidcClient | None] | None = None) -> None:
+        """``on_change(before, after)`` is called after each reload that found the folder changed;
+        ``dynamic_client(client_id)`` finds a dynamically registered client (RFC 7591), after the files."""
         self.metadata_dir, self.instance_dir, self._describe = metadata_dir, instance_dir, describe
+        self._dynamic_client = dynamic_client
         self.on_change = on_change
         self._interval = check_interval
         self._lock = threading.Lock()
@@ -69,7 +76,10 @@ class FileRegistry:
             except ValueError as exc:
                 problems.append(f"{UPSTREAM_FOLDER}/{name}: {exc}")
                 del upstreams[name]
-        return Snapshot(fingerprint, saml, upstreams, parties, tuple([*saml.problems, *problems]))
+        clients, client_problems = load_oidc_clients(self.metadata_dir)
+        client_problems += drop_saml_collisions(clients, saml.sps)
+        return Snapshot(fingerprint, saml, upstreams, parties, tuple([*saml.problems, *problems, *client_problems]),
+                        clients)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -94,10 +104,20 @@ class FileRegistry:
         if self.on_change is not None:
             self.on_change(before, snapshot)
 
+    def oidc_client(self, client_id: str) -> OidcClient | None:
+        """A client from the files, else a dynamically registered one."""
+        client = self.snapshot.oidc_clients.get(client_id)
+        if client is None and self._dynamic_client is not None:
+            client = self._dynamic_client(client_id)
+        return client
+
     # broker.core.ports.Registry
     def downstream(self, party_id: str) -> DownstreamParty | None:
         sp = self.snapshot.saml.sps.get(party_id)
-        return sp.party() if sp else None
+        if sp is not None:
+            return sp.party()
+        client = self.oidc_client(party_id)
+        return client.party() if client else None
 
     def upstream(self, name: str) -> UpstreamParty | None:
         return self.snapshot.upstream_parties.get(name)

@@ -1,0 +1,409 @@
+"""RFC 7591 §2 client metadata, validated into an ``OidcClient``, and back.
+
+Who is trusted: a file in ``metadata/oidc-clients/`` is written by the operator (by hand or by ``broker
+client add``) and may use the broker's extensions; a Dynamic Client Registration request (RFC 7591 §3.1)
+comes from whoever holds the initial access token and may not. ``RegistrationPolicy.dynamic`` says which.
+Metadata the broker stored after a dynamic registration was checked under the dynamic policy then; the
+broker reads it back under the file policy, with the ``client_secret_hash`` it added itself.
+
+Errors carry their RFC 7591 §3.2.2 code::
+
+    ValueError
+     └── ClientMetadataError        error = "invalid_client_metadata"
+          └── RedirectUriError      error = "invalid_redirect_uri"   (a problem with redirect_uris)
+
+Every problem found is listed in the message, not only the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+SUBJECT_TYPES = ("pairwise", "public")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+DEFAULT_SCOPE = ("openid", "profile", "email")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_REDIRECT_URIS = 20
+MAX_URI_LENGTH = 2000
+_CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+_SECRET_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")  # what broker.oidc.client.hash_secret makes
+#: RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls, so it holds a dot
+_PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+#: RFC 7518 §6: the members only a private (or symmetric) key has
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_KEY_TYPES = ("RSA", "EC", "OKP")
+_MIN_RSA_BITS = 2048
+
+
+class ClientMetadataError(ValueError):
+    """Client metadata the broker refuses (RFC 7591 §3.2.2); the message lists every problem."""
+
+    error = "invalid_client_metadata"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class RedirectUriError(ClientMetadataError):
+    """At least one of the problems is with ``redirect_uris``."""
+
+    error = "invalid_redirect_uri"
+
+
+@dataclass(frozen=True)
+class RegistrationPolicy:
+    """What a registration may ask for: files (``dynamic=False``) or Dynamic Client Registration."""
+
+    #: hosts redirect URIs may use, or "*.example.org" for any host below example.org; empty: any host
+    allowed_hosts: frozenset[str]
+    dynamic: bool
+
+    def allows_host(self, host: str) -> bool:
+        if not self.allowed_hosts:
+            return True
+        for entry in (e.lower().strip("[]") for e in self.allowed_hosts):
+            if host == entry or (entry.startswith("*.") and host.endswith(entry[1:]) and len(host) > len(entry) - 1):
+                return True
+        return False
+
+
+def _shown(value: object) -> str:
+    """An untrusted value as it appears in an error message: quoted, and cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Refused(Exception):
+    """One URI's problem, turned into a line of the error message by the caller."""
+
+
+def _check_uri(uri: object, policy: RegistrationPolicy, *, public: bool) -> str:
+    """The sector of one redirect URI: its host, or its private-use scheme. Untrusted input.
+
+    RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 (OAuth Security BCP) §2.1: compared by exact string
+    match, so no wildcards; §4.1: https, except http on loopback for native apps (RFC 8252 §7.3), and
+    private-use schemes for native apps, which are public clients (RFC 8252 §7.1, §8.4).
+    """
+    if not isinstance(uri, str):
+        raise _Refused("must be text")
+    if len(uri) > MAX_URI_LENGTH:
+        raise _Refused(f"is longer than {MAX_URI_LENGTH} characters")
+    if not uri.isascii() or any(c.isspace() or not c.isprintable() for c in uri):
+        raise _Refused("must be printable ASCII without spaces (percent-encode other characters)")
+    if "*" in uri:
+        raise _Refused("must not hold a wildcard: redirect URIs are compared exactly (RFC 9700 §2.1)")
+    if "#" in uri:
+        raise _Refused("must not have a fragment (RFC 6749 §3.1.2)")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # an unbalanced "[" of an IPv6 host
+        raise _Refused("is not a valid URI") from exc
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise _Refused("is not an absolute URI")
+    if scheme in ("https", "http"):
+        if "@" in parts.netloc:
+            raise _Refused("must not carry a user name or password")
+        host = _host(parts.netloc, parts.hostname)
+        try:
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise _Refused("has an invalid port") from exc
+        if scheme == "http" and host not in LOOPBACK_HOSTS:
+            raise _Refused("must use https (http only on the loopback hosts 127.0.0.1, localhost and [::1], "
+                           "RFC 8252 §7.3)")
+        if not policy.allows_host(host):
+            raise _Refused(f"uses the host {host}, which is not allowed to register here")
+        return host
+    if not _PRIVATE_SCHEME_RE.fullmatch(scheme):
+        raise _Refused(f"uses the scheme {scheme!r}: only https, http on loopback, or a private-use scheme in "
+                       "reverse domain form such as com.example.app:/callback (RFC 8252 §7.1)")
+    rest = uri[len(scheme) + 1:]
+    if not rest.startswith("/") or rest.startswith("//"):
+        raise _Refused("a private-use scheme is followed by a single slash, as in com.example.app:/callback "
+                       "(RFC 8252 §7.1)")
+    if not public:
+        raise _Refused("a private-use scheme is for native apps, which are public clients "
+                       "(token_endpoint_auth_method none, RFC 8252 §8.4)")
+    if not policy.allows_host(".".join(reversed(scheme.split(".")))):
+        raise _Refused(f"uses the scheme {scheme}, whose domain is not allowed to register here")
+    return scheme
+
+
+def _host(netloc: str, hostname: str | None) -> str:
+    if not hostname:
+        raise _Refused("has no host")
+    if netloc.split(":")[0].startswith("[") or ":" in hostname:
+        try:
+            return str(ipaddress.IPv6Address(hostname))
+        except ValueError as exc:
+            raise _Refused("has an invalid IPv6 address") from exc
+    if not _HOST_RE.fullmatch(hostname):
+        raise _Refused(f"has an invalid host {hostname!r}")
+    return hostname
+
+
+def _uris(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, public: bool,
+          problems: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The URIs of ``key`` and the sector of each; problems appended, each naming the URI."""
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        problems.append(f"{key} must be a list of URIs")
+        return (), []
+    if len(value) > MAX_REDIRECT_URIS:
+        problems.append(f"{key} lists {len(value)} URIs; at most {MAX_REDIRECT_URIS}")
+        return (), []
+    uris, sectors = [], []
+    for uri in value:
+        shown = _shown(uri)
+        try:
+            sectors.append(_check_uri(uri, policy, public=public))
+        except _Refused as exc:
+            problems.append(f"{key}: {shown} {exc}")
+            continue
+        if uri in uris:
+            problems.append(f"{key}: {shown} is listed twice")
+        uris.append(uri)
+    return tuple(uris), sectors
+
+
+def _jwks(value: object, problems: list[str]) -> str | None:
+    """RFC 7591 §2 ``jwks``: a JWK Set of public keys only (RFC 7517 §5), as canonical JSON text."""
+    if not isinstance(value, dict) or not isinstance(value.get("keys"), list) or not value["keys"]:
+        problems.append("jwks must be a JWK Set: an object whose keys member lists at least one key")
+        return None
+    for index, key in enumerate(value["keys"]):
+        if not isinstance(key, dict) or key.get("kty") not in _KEY_TYPES:
+            problems.append(f"jwks key {index}: kty must be one of {', '.join(_KEY_TYPES)}")
+            return None
+        private = sorted(_PRIVATE_JWK_MEMBERS & set(key))
+        if private:
+            problems.append(f"jwks key {index} holds private key members ({', '.join(private)}): register "
+                            "the public key only, and keep the private key with the client")
+            return None
+        if key["kty"] == "RSA" and _rsa_bits(key.get("n")) < _MIN_RSA_BITS:  # checked before joserfc warns
+            problems.append(f"jwks key {index}: an RSA key needs a modulus n of at least {_MIN_RSA_BITS} bits")
+            return None
+    try:
+        keys = KeySet.import_key_set(value)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        problems.append(f"jwks is not a valid JWK Set ({type(exc).__name__}: {exc})")
+        return None
+    if any(k.is_private for k in keys.keys):  # already refused by member name; the library's view agrees
+        problems.append("jwks holds a private key")
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _rsa_bits(n: object) -> int:
+    if not isinstance(n, str):
+        return 0
+    try:
+        return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
+    except ValueError:  # binascii.Error: not base64url
+        return 0
+
+
+def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str, problems: list[str]) -> str:
+    value = raw.get(key, default)
+    if value not in choices:
+        problems.append(f"{key} must be one of {', '.join(choices)}, not {_shown(value)}")
+        return default
+    return str(value)
+
+
+def _strings(raw: Mapping[str, Any], key: str, default: tuple[str, ...], problems: list[str]) -> tuple[str, ...]:
+    value = raw.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{key} must be a list of text")
+        return default
+    return tuple(dict.fromkeys(value))
+
+
+def _client_id(raw: Mapping[str, Any], forced: str | None, problems: list[str]) -> str:
+    client_id = raw.get("client_id") if forced is None else forced
+    if not isinstance(client_id, str) or not _CLIENT_ID_RE.fullmatch(client_id):
+        problems.append("client_id is required: 1 to 255 printable ASCII characters without spaces")
+        return ""
+    return client_id
+
+
+def _secret_hash(raw: Mapping[str, Any], method: str, policy: RegistrationPolicy, problems: list[str]) -> str | None:
+    """Files carry only the hash of a secret (``broker.oidc.client.hash_secret``); dynamic registration
+    carries none, because the broker issues the secret itself (RFC 7591 §3.2.1)."""
+    if "client_secret" in raw:
+        problems.append("client_secret is issued by the broker, not chosen by the client (RFC 7591 §3.2.1)"
+                        if policy.dynamic else
+                        "a plain client_secret must not be written in the file: use `broker client add`, which "
+                        "makes a secret and stores only its hash (client_secret_hash)")
+    value = raw.get("client_secret_hash")
+    if policy.dynamic:
+        if value is not None:
+            problems.append("client_secret_hash is set only in metadata files; the broker issues the secret")
+        return None
+    if method not in SECRET_METHODS:
+        if value is not None:
+            problems.append(f"client_secret_hash is only for {' and '.join(SECRET_METHODS)}, not {method}")
+        return None
+    if value is None:
+        problems.append(f"{method} needs client_secret_hash; `broker client add` makes a secret and writes its hash")
+        return None
+    if not isinstance(value, str) or not _SECRET_HASH_RE.fullmatch(value):
+        problems.append('client_secret_hash must be "sha256:" followed by 64 lowercase hex digits')
+        return None
+    return value
+
+
+def _sector(raw: Mapping[str, Any], sectors: list[str], subject_type: str, policy: RegistrationPolicy,
+            problems: list[str]) -> tuple[str, str | None]:
+    """OIDC Core §8.1: the pairwise sector is the sector_identifier_uri's host, else the one host of the
+    redirect URIs. A file's sector_identifier_uri is trusted as given (its document is not fetched)."""
+    uri = raw.get("sector_identifier_uri")
+    if uri is not None:
+        if policy.dynamic:
+            problems.append("sector_identifier_uri is not supported in dynamic registration (the broker does not "
+                            "fetch remote documents): register redirect URIs on one host")
+            return "", None
+        try:
+            parts = urlsplit(uri) if isinstance(uri, str) else None
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme != "https" or not parts.hostname or "@" in parts.netloc
+                or "#" in uri or "*" in uri or not _HOST_RE.fullmatch(parts.hostname)):
+            problems.append("sector_identifier_uri must be an https URL with a host, without fragment or user name")
+            return "", None
+        return parts.hostname, uri
+    hosts = sorted(set(sectors))
+    if len(hosts) > 1:
+        if subject_type == "pairwise":
+            problems.append(f"redirect_uris use several hosts ({', '.join(hosts)}): pairwise subjects need one "
+                            "sector (OIDC Core §8.1), so give a sector_identifier_uri or use one host")
+        return "", None
+    return (hosts[0] if hosts else ""), None
+
+
+def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id: str | None,
+                          source: str) -> OidcClient:
+    """Validate RFC 7591 §2 client metadata (untrusted under a dynamic policy) into an ``OidcClient``.
+
+    Unknown members are ignored (RFC 7591 §2), except the broker's extensions: ``allowed_upstreams``,
+    ``subject_type`` (OIDC Registration §2), and, in files only, ``may_introspect`` and ``client_secret_hash``.
+    ``client_id``, when given, is used instead of the metadata's own (dynamic registration makes one).
+    """
+    if not isinstance(raw, dict):
+        raise ClientMetadataError(["client metadata must be a JSON object (RFC 7591 §2)"])
+    problems: list[str] = []
+    the_id = _client_id(raw, client_id, problems)
+    method = raw.get("token_endpoint_auth_method", "client_secret_basic")
+    if method not in AUTH_METHODS:
+        problems.append(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}, not {_shown(method)}")
+    public = method == "none"
+
+    redirect_problems: list[str] = []
+    if raw.get("redirect_uris") in (None, []):
+        redirect_problems.append("redirect_uris is required: a list of at least one URI")
+    redirect_uris, sectors = _uris(raw, "redirect_uris", policy, public, redirect_problems)
+    post_logout, _ = _uris(raw, "post_logout_redirect_uris", policy, public, problems)
+
+    jwks = None
+    if "jwks_uri" in raw:
+        problems.append("jwks_uri is not supported: give the client's public keys in jwks")
+    if "jwks" in raw:
+        jwks = _jwks(raw["jwks"], problems)
+    elif method == "private_key_jwt":
+        problems.append("private_key_jwt needs the client's public keys in jwks")
+    secret_hash = _secret_hash(raw, method, policy, problems) if method in AUTH_METHODS else None
+
+    grants = _strings(raw, "grant_types", ("authorization_code",), problems)
+    if not set(grants) <= set(GRANT_TYPES) or "authorization_code" not in grants:
+        problems.append("grant_types must include authorization_code and may add refresh_token, "
+                        f"not {_shown(list(grants))}")
+    if "response_types" in raw and raw["response_types"] != ["code"]:
+        problems.append('response_types must be ["code"]: implicit and hybrid flows are not offered (RFC 9700 §2.1.2)')
+    alg = _choice(raw, "id_token_signed_response_alg", SIGNING_ALGS, "RS256", problems)
+    subject_type = _choice(raw, "subject_type", SUBJECT_TYPES, "pairwise", problems)
+    scope = _scope(raw.get("scope", " ".join(DEFAULT_SCOPE)), problems)
+
+    name = raw.get("client_name", the_id)
+    if "client_name" in raw and (not isinstance(name, str) or not name.strip() or len(name) > 200
+                                 or not name.isprintable()):
+        problems.append("client_name must be printable text of at most 200 characters")
+    upstreams = _strings(raw, "allowed_upstreams", (), problems)
+    may_introspect = raw.get("may_introspect", False)
+    if policy.dynamic and "may_introspect" in raw:
+        problems.append("may_introspect is granted by the operator in a metadata file, not by registration")
+    elif not isinstance(may_introspect, bool):
+        problems.append("may_introspect must be true or false")
+
+    sector, sector_uri = ("", None)
+    if not redirect_problems:
+        sector, sector_uri = _sector(raw, sectors, subject_type, policy, problems)
+    if redirect_problems:
+        raise RedirectUriError(redirect_problems + problems)
+    if problems:
+        raise ClientMetadataError(problems)
+    return OidcClient(
+        client_id=the_id, client_name=name, redirect_uris=redirect_uris, token_endpoint_auth_method=method,
+        client_secret_hash=secret_hash, post_logout_redirect_uris=post_logout, jwks=jwks, scope=scope,
+        subject_type=subject_type, sector=sector, id_token_signed_response_alg=alg,
+        grant_types=tuple(g for g in GRANT_TYPES if g in grants), allowed_upstreams=upstreams,
+        may_introspect=may_introspect is True, source=source, sector_identifier_uri=sector_uri,
+    )
+
+
+def _scope(value: object, problems: list[str]) -> tuple[str, ...]:
+    """RFC 7591 §2 ``scope``: space-separated; the broker offers SCOPES and requires openid (OIDC Core §3.1.2.1)."""
+    if not isinstance(value, str):
+        problems.append("scope must be space-separated text")
+        return DEFAULT_SCOPE
+    scope = tuple(dict.fromkeys(value.split()))
+    unknown = [s for s in scope if s not in SCOPES]
+    if unknown:
+        problems.append(f"scope: {_shown(' '.join(unknown))} not offered (offered: {' '.join(SCOPES)})")
+    if "openid" not in scope:
+        problems.append("scope must include openid")
+    return scope
+
+
+def client_metadata_document(client: OidcClient) -> dict[str, Any]:
+    """The client's registration in RFC 7591 §2 form, without any secret or secret hash: the body of the
+    RFC 7591 §3.2.1 response (before the broker adds what it issued) and what ``broker client list`` shows.
+    Parsing it again (with the hash, under the file policy) gives back the same client."""
+    document: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "redirect_uris": list(client.redirect_uris),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": list(client.grant_types),
+        "response_types": ["code"],
+        "scope": " ".join(client.scope),
+        "subject_type": client.subject_type,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+    }
+    if client.post_logout_redirect_uris:
+        document["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    if client.jwks is not None:
+        document["jwks"] = json.loads(client.jwks)
+    if client.sector_identifier_uri is not None:
+        document["sector_identifier_uri"] = client.sector_identifier_uri
+    if client.allowed_upstreams:
+        document["allowed_upstreams"] = list(client.allowed_upstreams)
+    if client.may_introspect:
+        document["may_introspect"] = True
+    return document
