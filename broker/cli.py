@@ -6,6 +6,7 @@
     broker migrate                            bring the database schema up to date
     broker check [--json]                     validate config, keys and every registration
     broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
+    broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
     broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
@@ -116,6 +117,17 @@ def cmd_metadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from broker.keys import ES256_KEY, generate_es256_key
+
+    path = _settings(args).certs_dir / ES256_KEY
+    if path.exists() and not args.force:
+        raise CommandError(f"{path} already exists; use --force to replace it (tokens it signed stop verifying)")
+    generate_es256_key(path.parent)
+    print(f"created {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
     parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
@@ -144,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=["idp"])
     p.add_argument("--output", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_metadata)
+
+    keys = sub.add_parser("keys", help="create the broker's keys").add_subparsers(dest="keys", required=True)
+    p = keys.add_parser("generate-es256", help="create the ES256 key an instance made before it existed lacks")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(func=cmd_keys)
 
     cli_parties.add_commands(sub)
     cli_clients.add_commands(sub)

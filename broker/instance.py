@@ -3,7 +3,8 @@
 Layout::
 
     broker.toml            settings (no secrets in it: it may be committed)
-    certs/                 signing.key (0600), signing.crt, session.secret (0600), pairwise.secret (0600)
+    certs/                 signing.key (0600), signing.crt, oidc-es256.key (0600), session.secret (0600),
+                           pairwise.secret (0600)
     metadata/saml-sp/      downstream SAML SP metadata files
     metadata/upstreams/    upstream provider registrations
     broker.db              the embedded SQLite database (when no database URL is given)
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from broker.config import load_settings
 from broker.demo.saml_app import DemoAppSettings, metadata_xml
-from broker.keys import generate_keyring, write_private
+from broker.keys import ES256_KEY, generate_es256_key, generate_keyring, write_private
 from broker.registry.saml_sps import SP_FOLDER
 from broker.registry.upstreams import UPSTREAM_FOLDER
 from broker.storage import upgrade
@@ -114,6 +115,8 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     certs = folder / "certs"
     if not (certs / "signing.key").exists():
         generate_keyring(certs, "broker " + options.base_url)
+    elif not (certs / ES256_KEY).exists():  # an instance made before the broker signed ES256 JWTs
+        generate_es256_key(certs)
     for name in ("session.secret", "pairwise.secret"):
         if not (certs / name).exists():
             write_private(certs / name, secrets.token_urlsafe(48).encode())

@@ -1,9 +1,17 @@
-"""The broker's key ring: its signing key and certificate, kept in ``certs/``.
+"""The broker's key ring, kept in ``certs/``: the RSA signing key and certificate (SAML, and RS256 for JWTs),
+an EC P-256 key for ES256 JWTs, and optionally the *next* keys in ``certs/next/``.
 
-Private keys are written with mode 0600 and never leave the instance folder. Key rotation (a next key
-published before use) belongs to the production work; this module already keeps the files in one place
-and exposes what the adapters need: file paths for pysaml2, the certificate for metadata, the public
-key for JWKS.
+    certs/signing.key          RSA, PKCS8 PEM, 0600: SAML signatures and RS256
+    certs/signing.crt          its self-signed certificate (SAML metadata)
+    certs/oidc-es256.key       EC P-256, PKCS8 PEM, 0600: ES256
+    certs/next/signing.key     optional: published in the JWKS, never used to sign
+    certs/next/oidc-es256.key  optional: likewise
+
+Private keys are written with mode 0600 and never leave the instance folder. Rotation: put the new key in
+``certs/next/`` and wait until relying parties have refreshed the JWKS (a day is plenty), then move it up over
+the active one (an RSA key also needs a new ``signing.crt``, and SAML SPs the republished metadata: SAML has
+no such pre-publication here). This module exposes what the adapters need: file paths for pysaml2, the
+certificate for metadata, the JWT keys (``broker.jwt_keys`` signs with them and publishes the JWKS).
 """
 
 from __future__ import annotations
@@ -16,19 +24,35 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from broker.jwt_keys import JwtKey as JwtKey
+from broker.jwt_keys import jwt_key
+
 SIGNING_KEY = "signing.key"
 SIGNING_CERT = "signing.crt"
+ES256_KEY = "oidc-es256.key"
+NEXT_DIR = "next"
 PRIVATE_MODE = 0o600
+#: the command that creates a missing ES256 key in an existing instance
+ES256_COMMAND = "broker keys generate-es256"
 
 
 @dataclass(frozen=True)
 class KeyRing:
     key_file: Path
     cert_file: Path
+    #: the JWT signing keys, active first, then the next ones
+    jwt_keys: tuple[JwtKey, ...] = ()
+
+    def signing_key(self, alg: str) -> JwtKey:
+        """The active key for ``alg``; ``KeyError`` when there is none."""
+        for key in self.jwt_keys:
+            if key.active and key.alg == alg:
+                return key
+        raise KeyError(f"no active {alg} signing key")
 
     @property
     def cert_pem(self) -> str:
@@ -48,15 +72,38 @@ def load_keyring(certs_dir: Path) -> KeyRing:
     key_file, cert_file = certs_dir / SIGNING_KEY, certs_dir / SIGNING_CERT
     for path in (key_file, cert_file):
         if not path.is_file():
-            raise KeyRingError(f"{path} is missing; run 'broker init' or 'broker keys generate' to create it")
-    if os.name == "posix" and key_file.stat().st_mode & 0o077:
-        raise KeyRingError(f"{key_file} is readable by other users; run: chmod 600 {key_file}")
+            raise KeyRingError(f"{path} is missing; run 'broker init' to create it")
+    _check_mode(key_file)
     try:
         serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         x509.load_pem_x509_certificate(cert_file.read_bytes())
     except ValueError as exc:
         raise KeyRingError(f"{key_file} or {cert_file} is not a PEM key/certificate: {exc}") from exc
-    return KeyRing(key_file=key_file, cert_file=cert_file)
+    if not (certs_dir / ES256_KEY).is_file():
+        raise KeyRingError(f"{certs_dir / ES256_KEY} (the ES256 key for OpenID Connect) is missing; "
+                           f"run '{ES256_COMMAND}' to create it")
+    return KeyRing(key_file=key_file, cert_file=cert_file, jwt_keys=_jwt_keys(certs_dir))
+
+
+def _check_mode(path: Path) -> None:
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise KeyRingError(f"{path} is readable by other users; run: chmod 600 {path}")
+
+
+def _jwt_keys(certs_dir: Path) -> tuple[JwtKey, ...]:
+    """The active keys (both required), then the next keys that exist."""
+    keys = []
+    for folder, active in ((certs_dir, True), (certs_dir / NEXT_DIR, False)):
+        for name, alg in ((SIGNING_KEY, "RS256"), (ES256_KEY, "ES256")):
+            path = folder / name
+            if not active and not path.exists():
+                continue
+            _check_mode(path)
+            try:
+                keys.append(jwt_key(path.read_bytes(), alg, active=active))
+            except (OSError, ValueError) as exc:
+                raise KeyRingError(f"{path} is not usable as the {alg} key: {exc}") from exc
+    return tuple(keys)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -84,11 +131,24 @@ def self_signed(key: CertificateIssuerPrivateKeyTypes, common_name: str, valid_f
     )
 
 
+def _pkcs8(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def generate_es256_key(certs_dir: Path) -> Path:
+    """A new EC P-256 key for ES256 in ``certs_dir/oidc-es256.key`` (mode 0600); replaces an existing one."""
+    path = certs_dir / ES256_KEY
+    write_private(path, _pkcs8(ec.generate_private_key(ec.SECP256R1())))
+    return path
+
+
 def generate_keyring(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> KeyRing:
-    """A new RSA signing key and its self-signed certificate, the key file written with mode 0600."""
+    """A new RSA signing key and its self-signed certificate, and a new ES256 key; key files with mode 0600."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     cert = self_signed(key, common_name, timedelta(days=365 * years))
-    write_private(certs_dir / SIGNING_KEY, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_private(certs_dir / SIGNING_KEY, _pkcs8(key))
     (certs_dir / SIGNING_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return KeyRing(key_file=certs_dir / SIGNING_KEY, cert_file=certs_dir / SIGNING_CERT)
+    generate_es256_key(certs_dir)
+    return KeyRing(key_file=certs_dir / SIGNING_KEY, cert_file=certs_dir / SIGNING_CERT,
+                   jwt_keys=_jwt_keys(certs_dir))

@@ -111,7 +111,7 @@ class Federation:
 def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
                     redis_url: str | None, extra_config: str = "") -> None:
     (folder / "certs").mkdir(parents=True)
-    for name in ("signing.key", "signing.crt"):
+    for name in ("signing.key", "signing.crt", "oidc-es256.key"):
         data = (keys / "broker" / name).read_bytes()
         write_private(folder / "certs" / name, data)
     write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
