@@ -22,16 +22,24 @@ from werkzeug.wrappers import Response
 
 from broker.config import Settings, load_settings
 from broker.core.audit import AuditEvent, AuditKind
+from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
 from broker.registry import FileRegistry, Snapshot
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlPendingStore, create_engine_for
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlGrantStore, SqlPendingStore, create_engine_for
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
-from broker.web import login, pages, saml_idp
+from broker.web import login, oidc_api, oidc_provider, pages, saml_idp
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
-from broker.web.services import Services, SystemClock, describe_upstream, idp_settings
+from broker.web.services import (
+    Services,
+    SystemClock,
+    assertion_replay_guard,
+    describe_upstream,
+    idp_settings,
+    provider_settings,
+)
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en",)
@@ -78,13 +86,19 @@ def _session_config(app: Flask, settings: Settings) -> None:
 
 def _csrf(app: Flask) -> None:
     """Every POST to the broker carries a CSRF token bound to the browser's session (Flask-WTF), except the
-    two protocol endpoints that receive cross-site POSTs by design and authenticate them otherwise: the
-    SAML SSO POST binding (the request's signature and the app's registration) and the OIDC callback
-    with ``response_mode=form_post`` (its ``state``: unguessable, single-use, bound to this browser)."""
+    protocol endpoints that receive cross-site POSTs by design and authenticate them otherwise: the
+    SAML SSO POST binding (the request's signature and the app's registration), the OIDC callback
+    with ``response_mode=form_post`` (its ``state``: unguessable, single-use, bound to this browser), the
+    OpenID provider's authorization endpoint (checked exactly like its GET form) and its back-channel
+    endpoints (which authenticate the calling client and read no cookie)."""
     app.config.update(WTF_CSRF_TIME_LIMIT=None)  # the token lives as long as the session it is bound to
     protect = CSRFProtect(app)
     protect.exempt(saml_idp.sso_post)
     protect.exempt(login.oidc_callback)
+    # The OpenID provider's back channel authenticates clients, not browsers; its authorization endpoint
+    # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
+    protect.exempt(oidc_api.bp)
+    protect.exempt(oidc_provider.authorize)
 
 
 def _security_headers(response: Response) -> Response:
@@ -143,20 +157,24 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         for line in registration_changes(before, after):
             audit.record(AuditEvent(AuditKind.REGISTRATION_CHANGED, clock.now(), reason=line))
 
+    registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
+                            on_change=registrations_changed)
+    accounts, pending = SqlAccountStore(engine), SqlPendingStore(engine)
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,
-        registry=FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
-                              on_change=registrations_changed),
-        accounts=SqlAccountStore(engine),
-        pending=SqlPendingStore(engine),
+        registry=registry,
+        accounts=accounts,
+        pending=pending,
         audit=audit,
         clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
+        oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
+                          assertion_replay_guard(pending)),
         http=http or requests.Session(),
         engine=engine,
     )
-    for blueprint in (pages.bp, saml_idp.bp, login.bp):
+    for blueprint in (pages.bp, saml_idp.bp, login.bp, oidc_provider.bp, oidc_api.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

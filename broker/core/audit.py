@@ -19,6 +19,11 @@ class AuditKind(Enum):
     REQUEST_REFUSED = "request-refused"  # e.g. a form posted without its CSRF token
     RATE_LIMITED = "rate-limited"
     REGISTRATION_CHANGED = "registration-changed"
+    LOGGED_OUT = "logged-out"
+    #: a replayed code, a reused refresh token: the grant and its tokens were revoked
+    GRANT_REVOKED = "grant-revoked"
+    CLIENT_AUTH_FAILED = "client-auth-failed"
+    CONSENT_DECLINED = "consent-declined"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ class LoginRequest:
     passive: bool = False
     upstream_hints: tuple[str, ...] = ()
     protocol_state: tuple[tuple[str, str], ...] = ()
+    #: assurance asked for but not required (OIDC ``acr_values``, Core §3.1.2.1): passed upstream, never enforced
+    preferred_acr: tuple[str, ...] = ()
+    #: who the party expects to sign in (OIDC ``login_hint``), passed upstream as a hint only
+    login_hint: str | None = None
+    #: the longest time since the person last signed in actively that the party accepts (OIDC ``max_age``)
+    max_age: int | None = None
 
     def state(self, key: str, default: str = "") -> str:
         return dict(self.protocol_state).get(key, default)
@@ -77,6 +83,9 @@ class LoginRequest:
             "passive": self.passive,
             "upstream_hints": list(self.upstream_hints),
             "protocol_state": [list(p) for p in self.protocol_state],
+            "preferred_acr": list(self.preferred_acr),
+            "login_hint": self.login_hint,
+            "max_age": self.max_age,
         })
 
     @classmethod
@@ -104,6 +113,9 @@ class LoginRequest:
             passive=bool(raw["passive"]),
             upstream_hints=tuple(raw["upstream_hints"]),
             protocol_state=tuple((str(k), str(v)) for k, v in raw["protocol_state"]),
+            preferred_acr=tuple(str(a) for a in raw.get("preferred_acr", ())),
+            login_hint=str(raw["login_hint"]) if raw.get("login_hint") is not None else None,
+            max_age=int(raw["max_age"]) if raw.get("max_age") is not None else None,
         )
 
 

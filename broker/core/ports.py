@@ -100,7 +100,8 @@ class GrantStore(Protocol):
     def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
         """Mark a single-use token (code, refresh token) used, atomically: of two concurrent redemptions
         exactly one gets ``OK``. ``REUSED`` comes with the grant (so the caller can revoke it); ``INVALID``
-        with None. A token of a revoked grant, or an expired one, is ``INVALID``."""
+        with None. An unused token of a revoked grant, or an expired unused one, is ``INVALID``; a used one is
+        ``REUSED`` even then, so a replay is always seen."""
         ...
 
     def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:

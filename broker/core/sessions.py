@@ -12,6 +12,7 @@ only when (SAML 2.0 Core §3.4.1 ForceAuthn; OIDC Core §3.1.2.1 prompt/max_age)
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -35,6 +36,8 @@ class SsoSession:
     auth_time: datetime
     expires_at: datetime
     participants: tuple[Participant, ...] = ()
+    #: the session's id as downstreams see it (OIDC ``sid``, Front-Channel Logout 1.0 §3; SAML SessionIndex)
+    sid: str = ""
 
     def with_participant(self, participant: Participant) -> SsoSession:
         if participant in self.participants:
@@ -49,6 +52,7 @@ class SsoSession:
             "auth_time": self.auth_time.isoformat(),
             "expires_at": self.expires_at.isoformat(),
             "participants": [[p.party_id, p.protocol.value, p.subject] for p in self.participants],
+            "sid": self.sid,
         })
 
     @classmethod
@@ -72,20 +76,21 @@ class SsoSession:
             auth_time=datetime.fromisoformat(raw["auth_time"]),
             expires_at=datetime.fromisoformat(raw["expires_at"]),
             participants=tuple(Participant(p[0], Protocol(p[1]), p[2]) for p in raw["participants"]),
+            # sessions stored before sids existed get one now; the downstreams they served saw none
+            sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
         )
 
 
 def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,
                 now: datetime, lifetime: timedelta) -> SsoSession:
-    return SsoSession(account_id, upstream, acr, auth_time, now + lifetime)
+    return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16))
 
 
-def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,
-              max_age: timedelta | None = None) -> bool:
+def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime) -> bool:
     """Whether ``session`` may answer ``request`` without a new upstream sign-in (rules in the module doc)."""
     if session is None or request.force_authn or now >= session.expires_at:
         return False
-    if max_age is not None and now - session.auth_time > max_age:
+    if request.max_age is not None and now - session.auth_time > timedelta(seconds=request.max_age):
         return False
     if party.allowed_upstreams and session.upstream not in party.allowed_upstreams:
         return False

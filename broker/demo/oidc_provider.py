@@ -80,6 +80,8 @@ class DemoProvider:
         self.apple = AppleBehaviour(settings.apple) if settings.apple is not None else None
         self.store = DemoStore(settings, self.apple.check_client_secret if self.apple is not None else None)
         self._hits: Counter[str] = Counter()
+        #: the parameters of the latest authorization request, for tests of what a relying party asked
+        self.last_authorization: dict[str, str] = {}
         self._hits_lock = threading.Lock()
         self.app = _build_app(self)
 
@@ -180,6 +182,7 @@ def _build_app(provider: DemoProvider) -> Flask:
 
     def authorize() -> ResponseReturnValue:
         provider.count("authorize")
+        provider.last_authorization = request.values.to_dict()
         apple = provider.apple
         problem = apple.request_problem(request.values) if apple is not None else None
         if problem is not None:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import requests
 
-from broker.core.model import UpstreamIdentity
+from broker.core.model import LoginRequest, UpstreamIdentity
 from broker.upstream import oauth2_settings
 from broker.upstream.github import GitHubUpstream
 from broker.upstream.oidc import OidcUpstream
@@ -28,7 +28,7 @@ class UpstreamAdapter(Protocol):
     @property
     def name(self) -> str: ...
 
-    def start(self, now: datetime) -> tuple[str, PendingAuthorization]: ...
+    def start(self, now: datetime, login: LoginRequest | None = None) -> tuple[str, PendingAuthorization]: ...
 
     def finish(self, pending: PendingAuthorization, params: Mapping[str, str], now: datetime) -> UpstreamIdentity:
         ...

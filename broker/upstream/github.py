@@ -33,7 +33,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from broker.core import errors
 from broker.core.claims import ClaimValue, claim, coerce
-from broker.core.model import EmailTrust, UpstreamIdentity
+from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.upstream import oidc_http
 from broker.upstream.oauth2_settings import ISSUER, GitHubRegistration, GitHubSettings, settings_from
 from broker.upstream.oidc_settings import PendingAuthorization
@@ -62,8 +62,12 @@ class GitHubUpstream:
     def name(self) -> str:
         return self.settings.name
 
-    def start(self, now: datetime) -> tuple[str, PendingAuthorization]:
-        """The authorization URL (RFC 6749 §4.1.1), and what to store server-side under its ``state``."""
+    def start(self, now: datetime, login: LoginRequest | None = None) -> tuple[str, PendingAuthorization]:
+        """The authorization URL (RFC 6749 §4.1.1), and what to store server-side under its ``state``.
+
+        GitHub knows no assurance levels or forced re-authentication; a ``login_hint`` becomes its ``login``
+        parameter (the account suggested on GitHub's sign-in page).
+        """
         pending = PendingAuthorization(
             upstream=self.settings.name,
             state=secrets.token_urlsafe(32),
@@ -81,6 +85,7 @@ class GitHubUpstream:
             state=pending.state,
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
+            **({"login": login.login_hint} if login is not None and login.login_hint else {}),
         )
         return str(url), pending
 

@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from broker.core import errors
 from broker.core.claims import ClaimValue, coerce, from_oidc_name
-from broker.core.model import UpstreamIdentity
+from broker.core.model import LoginRequest, UpstreamIdentity
 from broker.upstream import oidc_http
 from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata
 from broker.upstream.oidc_settings import OidcUpstreamSettings, PendingAuthorization
@@ -37,6 +37,23 @@ CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _CANCELLED = "The sign-in was cancelled or refused at the sign-in provider."
 #: RFC 6749 §4.1.2.1 access_denied, and Apple's own code for a person pressing Cancel
 CANCELLED_ERRORS = frozenset({"access_denied", "user_cancelled_authorize"})
+
+
+def downstream_wishes(login: LoginRequest | None) -> dict[str, str]:
+    """The authorization parameters that pass on what the downstream asked (see ``OidcUpstream.start``)."""
+    if login is None:
+        return {}
+    wishes: dict[str, str] = {}
+    if login.login_hint:
+        wishes["login_hint"] = login.login_hint
+    acr = list(dict.fromkeys([*login.acr_values, *login.preferred_acr]))
+    if acr:
+        wishes["acr_values"] = " ".join(acr)
+    if login.force_authn:
+        wishes["prompt"] = "login"
+    if login.max_age is not None:
+        wishes["max_age"] = str(login.max_age)
+    return wishes
 
 
 class OidcUpstream:
@@ -55,8 +72,13 @@ class OidcUpstream:
     def name(self) -> str:
         return self.settings.name
 
-    def start(self, now: datetime) -> tuple[str, PendingAuthorization]:
-        """The authorization URL to send the person to, and what to store server-side under its ``state``."""
+    def start(self, now: datetime, login: LoginRequest | None = None) -> tuple[str, PendingAuthorization]:
+        """The authorization URL to send the person to, and what to store server-side under its ``state``.
+
+        The downstream's wishes travel upstream as OIDC Core §3.1.2.1 parameters: ``login_hint``,
+        ``acr_values`` (required and preferred), ``prompt=login`` for forced re-authentication and
+        ``max_age``. The provider's answer is then checked, never assumed (``acr`` in the ID token).
+        """
         metadata = self._provider.metadata(now)
         pending = PendingAuthorization(
             upstream=self.settings.name,
@@ -76,7 +98,8 @@ class OidcUpstream:
             nonce=pending.nonce,
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
-            **{**self.settings.extra_authorization_params, **self.settings.quirks.authorization_params()},
+            **{**self.settings.extra_authorization_params, **self.settings.quirks.authorization_params(),
+               **downstream_wishes(login)},
         )
         return str(url), pending
 

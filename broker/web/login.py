@@ -25,39 +25,14 @@ from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit
+from broker.web import audit, oidc_answers
+from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("login", __name__)
 KIND_LOGIN, KIND_OIDC = "login", "oidc-upstream"
-MAX_PENDING_PER_BROWSER = 16
-
-
-def _bind(handle: str) -> None:
-    handles = [h for h in session.get("pending", []) if h != handle][-(MAX_PENDING_PER_BROWSER - 1):]
-    session["pending"] = [*handles, handle]
-
-
-def _unbind(handle: str) -> bool:
-    """Remove ``handle`` from this browser's session; ``False`` when this browser never had it."""
-    handles = session.get("pending", [])
-    if handle not in handles:
-        return False
-    session["pending"] = [h for h in handles if h != handle]
-    return True
-
-
-def current_sso() -> SsoSession | None:
-    raw = session.get("sso")
-    if not raw:
-        return None
-    try:
-        return SsoSession.from_json(raw)
-    except ValueError:  # damaged or from an older version: this browser simply has no SSO session
-        session.pop("sso", None)
-        return None
 
 
 def begin(login: LoginRequest) -> Response:
@@ -78,7 +53,7 @@ def begin(login: LoginRequest) -> Response:
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     handle = svc.pending.put(KIND_LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
-    _bind(handle)
+    bind(handle)
     if choice.direct is not None:
         return redirect(url_for("login.go_upstream", handle=handle, name=choice.direct.name))
     return redirect(url_for("login.discover", handle=handle))
@@ -117,15 +92,15 @@ def go_upstream(handle: str, name: str) -> Response:
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     adapter = svc.upstream_adapter(upstream.name)
-    if adapter is None or not _unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
+    if adapter is None or not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
         raise errors.LoginStateInvalid(detail="login handle already used")
     try:
-        url, pending = adapter.start(now)
+        url, pending = adapter.start(now, login)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     payload = json.dumps({"login": login.to_json(), "upstream": pending.to_json()})
     svc.pending.put_with_handle(KIND_OIDC, pending.state, payload, now + svc.settings.pending_login_lifetime)
-    _bind(pending.state)
+    bind(pending.state)
     return redirect(url)
 
 
@@ -152,7 +127,7 @@ def oidc_callback(name: str) -> Response:
         target = svc.settings.url(url_for("login.oidc_callback", name=name))
         return post_form_page(PostForm(target, fields), heading=_("Completing your sign-in"))
     params.pop(SAME_SITE_MARK, None)
-    if not state or not _unbind(state):
+    if not state or not unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
     payload = svc.pending.take(KIND_OIDC, state, now)
     if payload is None:
@@ -192,8 +167,8 @@ def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
     svc = services()
     login = result.request
-    if login.protocol is not Protocol.SAML:
-        raise errors.InvalidRequest(detail=f"no downstream adapter for {login.protocol}")
+    if login.protocol is Protocol.OIDC:
+        return oidc_answers.answer(result, sso, how)
     catalog = svc.registry.snapshot.saml
     upstream = svc.registry.upstream(result.upstream)
     form = saml_responses.authn_response(svc.idp, catalog, result, upstream.issuer if upstream else None)

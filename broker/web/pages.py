@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.web import audit
+from broker.downstream.oidc.errors import OAuthError
+from broker.web import audit, oidc_api
 from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
 from broker.web.services import services
 
@@ -38,8 +39,13 @@ def _http_error(exc: HTTPException) -> Response:
         audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
     elif isinstance(exc, CSRFError):
         audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
-    html = render_template("error.html", message=exc.description, reference=reference)
-    response = Response(html, status=exc.code or 500, mimetype="text/html")
+    if request.blueprint == oidc_api.bp.name:  # programs read these: JSON, as RFC 6749 §5.2 shapes errors
+        code = "temporarily_unavailable" if exc.code == 429 else "invalid_request"
+        response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},
+                                          exc.code or 500)
+    else:
+        html = render_template("error.html", message=exc.description, reference=reference)
+        response = Response(html, status=exc.code or 500, mimetype="text/html")
     for name, value in exc.get_headers():  # e.g. Retry-After of a 429, Allow of a 405
         if name.lower() != "content-type":
             response.headers[name] = value
@@ -51,12 +57,16 @@ def _unexpected(exc: Exception) -> Response:
     log.exception("ref=%s unexpected error", reference)
     status = 503 if isinstance(exc, OperationalError) else 500
     error = errors.ServiceUnavailable() if status == 503 else errors.BrokerError()
+    if request.blueprint == oidc_api.bp.name:
+        return oidc_api.json_response({"error": "temporarily_unavailable" if status == 503 else "server_error",
+                                       "error_description": f"{error.message} (reference {reference})"}, status)
     html = render_template("error.html", message=error.message, reference=reference)
     return Response(html, status=status, mimetype="text/html")
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DownstreamFailure, reply_to_downstream)
+    app.register_error_handler(OAuthError, oidc_api.oauth_error)
     app.register_error_handler(errors.BrokerError, error_page)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -16,9 +16,12 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import LoginRequest, Protocol
-from broker.downstream.saml_responses import PostForm, error_response
-from broker.web import audit
+from broker.downstream.saml_responses import error_response
+from broker.web import audit, oidc_answers
+from broker.web.post_form import post_form_page
 from broker.web.services import services
+
+__all__ = ["DownstreamFailure", "error_page", "post_form_page", "reply_to_downstream", "support_reference"]
 
 log = logging.getLogger("broker.errors")
 
@@ -31,12 +34,6 @@ class DownstreamFailure(Exception):
 
 def support_reference() -> str:
     return secrets.token_hex(6).upper()
-
-
-def post_form_page(form: PostForm, status: int = 200, heading: str | None = None) -> Response:
-    """A page that posts ``form`` at once (with JavaScript) or when the person presses Continue."""
-    html = render_template("post_form.html", form=form, heading=heading)
-    return Response(html, status=status, mimetype="text/html")
 
 
 def error_page(error: errors.BrokerError) -> Response:
@@ -59,4 +56,8 @@ def reply_to_downstream(failure: DownstreamFailure) -> Response:
     catalog = svc.registry.snapshot.saml
     if failure.login.protocol is Protocol.SAML and failure.login.downstream in catalog.sps:
         return post_form_page(error_response(svc.idp, catalog, failure.login, failure.error))
+    if failure.login.protocol is Protocol.OIDC:
+        reply = oidc_answers.failure(failure.login, failure.error)
+        if reply is not None:
+            return reply
     return error_page(failure.error)

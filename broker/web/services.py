@@ -6,17 +6,22 @@ with ``services()``. This is the only place (with ``app.py``) that knows every a
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import requests
 from flask import current_app
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from broker.config import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
+from broker.downstream.oidc.grants import Lifetimes
+from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.keys import KeyRing
 from broker.registry import FileRegistry, UpstreamRegistration
@@ -54,6 +59,33 @@ def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
     )
 
 
+def provider_settings(settings: Settings) -> ProviderSettings:
+    oidc = settings.oidc
+    return ProviderSettings(
+        issuer=settings.base_url,
+        token_endpoint=settings.url("/oidc/token"),
+        lifetimes=Lifetimes(oidc.code_lifetime, oidc.access_token_lifetime, oidc.id_token_lifetime,
+                            oidc.refresh_token_lifetime),
+        release_unverified_email=settings.release_unverified_email,
+        pairwise_secret=settings.pairwise_secret,
+    )
+
+
+def assertion_replay_guard(pending: SqlPendingStore) -> Callable[[str, str, datetime], bool]:
+    """``first_use_of(client_id, jti, expires_at)``: records the assertion id in the shared pending store
+    until the assertion expires; False when it is there already (RFC 7523 §3 item 7, one use per jti)."""
+
+    def first_use_of(client_id: str, jti: str, expires_at: datetime) -> bool:
+        handle = "jti:" + hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
+        try:
+            pending.put_with_handle("client-assertion", handle, "", expires_at)
+        except IntegrityError:
+            return False
+        return True
+
+    return first_use_of
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -63,6 +95,7 @@ class Services:
     pending: SqlPendingStore
     audit: SqlAuditLog
     idp: IdpServers
+    oidc: OidcProvider
     http: requests.Session
     engine: Engine
     clock: SystemClock = field(default_factory=SystemClock)

@@ -26,7 +26,8 @@ FORBIDDEN_IN_CORE = frozenset(
 ADAPTERS = ("broker.upstream", "broker.downstream", "broker.registry", "broker.storage")
 #: wiring, entry points and demos: adapters are plugged into these, never the other way round
 COMPOSITION = (
-    "broker.web", "broker.app", "broker.config", "broker.cli", "broker.cli_parties", "broker.instance",
+    "broker.web", "broker.app", "broker.config", "broker.cli", "broker.cli_parties", "broker.cli_clients",
+    "broker.instance",
     "broker.demo",
 )
 

@@ -22,8 +22,18 @@ REQUESTS = [
         passive=True,
         upstream_hints=("itsme", "https://digid.example/"),
         protocol_state=(("binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"), ("nameid", "persistent")),
+        preferred_acr=("urn:city:loa:high",),
+        login_hint="anna@example.org",
+        max_age=0,
     ),
 ]
+
+
+def test_a_request_stored_before_the_oidc_fields_reads_back() -> None:
+    raw = json.loads(request().to_json())
+    for name in ("preferred_acr", "login_hint", "max_age"):
+        del raw[name]
+    assert LoginRequest.from_json(json.dumps(raw)) == request()
 
 
 @pytest.mark.parametrize("original", REQUESTS)

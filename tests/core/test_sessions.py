@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -18,17 +19,19 @@ SESSION = SsoSession(
     acr="loa2",
     auth_time=NOW - timedelta(minutes=10),
     expires_at=NOW + timedelta(hours=1),
+    sid="sid-1",
 )
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], bool]] = [
-    # (case, session changes, request changes, satisfies() keyword changes, expected)
+    # (case, session changes, request changes, satisfies() argument changes, expected)
     ("happy path", {}, {}, {}, True),
     ("expires exactly now", {"expires_at": NOW}, {}, {}, False),
     ("expired", {"expires_at": NOW - timedelta(seconds=1)}, {}, {}, False),
     ("force_authn", {}, {"force_authn": True}, {}, False),
-    ("older than max_age", {}, {}, {"max_age": timedelta(minutes=5)}, False),
-    ("exactly max_age old", {}, {}, {"max_age": timedelta(minutes=10)}, True),
-    ("younger than max_age", {}, {}, {"max_age": timedelta(hours=1)}, True),
+    ("older than max_age", {}, {"max_age": 300}, {}, False),
+    ("exactly max_age old", {}, {"max_age": 600}, {}, True),
+    ("younger than max_age", {}, {"max_age": 3600}, {}, True),
+    ("max_age zero", {}, {"max_age": 0}, {}, False),
     ("upstream not allowed by party", {}, {}, {"party": party(allowed_upstreams=("itsme",))}, False),
     ("party allows every upstream", {}, {}, {"party": party(allowed_upstreams=())}, True),
     ("hint names another upstream", {}, {"upstream_hints": ("itsme",)}, {}, False),
@@ -44,9 +47,9 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], bool]] = 
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_satisfies(session_changes: dict[str, Any], request_changes: dict[str, Any], kwargs: dict[str, Any],
                    expected: bool) -> None:
-    arguments: dict[str, Any] = {"party": party(), "max_age": None} | kwargs
+    arguments: dict[str, Any] = {"party": party()} | kwargs
     session = replace(SESSION, **session_changes)
-    assert satisfies(session, request(**request_changes), arguments["party"], NOW, arguments["max_age"]) is expected
+    assert satisfies(session, request(**request_changes), arguments["party"], NOW) is expected
 
 
 def test_no_session_satisfies_nothing() -> None:
@@ -74,6 +77,14 @@ def test_json_round_trip(session: SsoSession) -> None:
     assert back.expires_at.tzinfo is not None
 
 
+def test_a_session_stored_before_sids_gets_one() -> None:
+    raw = json.loads(SESSION.to_json())
+    del raw["sid"]
+    back = SsoSession.from_json(json.dumps(raw))
+    assert back.sid and back.sid != SESSION.sid
+    assert replace(back, sid=SESSION.sid) == SESSION
+
+
 def test_with_participant_adds_once_and_keeps_order() -> None:
     first, second = PARTICIPANTS
     one = SESSION.with_participant(first)
@@ -88,7 +99,10 @@ def test_with_participant_adds_once_and_keeps_order() -> None:
 
 def test_new_session_expires_after_its_lifetime() -> None:
     session = new_session("acc-1", "digid", "loa2", NOW - timedelta(minutes=1), NOW, timedelta(hours=8))
-    assert session == SsoSession("acc-1", "digid", "loa2", NOW - timedelta(minutes=1), NOW + timedelta(hours=8))
+    assert session == SsoSession("acc-1", "digid", "loa2", NOW - timedelta(minutes=1), NOW + timedelta(hours=8),
+                                 sid=session.sid)
+    assert len(session.sid) >= 22  # 128 random bits: the OIDC sid must not be guessable
+    assert new_session("acc-1", "digid", None, NOW, NOW, timedelta(hours=1)).sid != session.sid
     assert satisfies(session, request(), party(), NOW + timedelta(hours=8) - timedelta(seconds=1))
     assert not satisfies(session, request(), party(), NOW + timedelta(hours=8))
     assert session.expires_at.tzinfo is UTC

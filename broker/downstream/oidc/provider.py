@@ -1,0 +1,178 @@
+"""The OpenID provider's back-channel endpoints, protocol logic only (Flask lives in ``broker.web``).
+
+- token: ``authorization_code`` (RFC 6749 §4.1.3, OIDC Core §3.1.3) and ``refresh_token`` (RFC 6749 §6,
+  OIDC Core §12) grants; responses are never cached (RFC 6749 §5.1).
+- UserInfo (OIDC Core §5.3): the bearer's released claims, read from the unified profile now.
+- revocation (RFC 7009) and introspection (RFC 7662, for clients registered as resource servers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from broker.core.claims import ClaimValue
+from broker.core.grants import Grant, TokenKind, TokenRecord
+from broker.core.model import LoginResult
+from broker.core.ports import AccountStore, GrantStore
+from broker.core.profile import profile_for_login
+from broker.core.release import release
+from broker.downstream.oidc import grants
+from broker.downstream.oidc.client_auth import ClientCredentials, authenticate
+from broker.downstream.oidc.errors import OAuthError
+from broker.downstream.oidc.grants import Lifetimes
+from broker.downstream.oidc.id_token import id_token, oidc_claims, subject
+from broker.keys import KeyRing
+from broker.oidc.client import OidcClient
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+MAX_TOKEN = 512
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    issuer: str
+    token_endpoint: str
+    lifetimes: Lifetimes
+    release_unverified_email: bool
+    pairwise_secret: bytes = field(repr=False)
+
+
+def bearer_challenge(error: str, description: str) -> str:
+    """RFC 6750 §3: the WWW-Authenticate value of a refused bearer token."""
+    return f'Bearer realm="broker", error="{error}", error_description="{description}"'
+
+
+class OidcProvider:
+    def __init__(self, settings: ProviderSettings, keys: KeyRing, store: GrantStore, accounts: AccountStore,
+                 clients: Callable[[str], OidcClient | None],
+                 first_use_of: Callable[[str, str, datetime], bool]) -> None:
+        """``first_use_of(client_id, jti, expires_at)`` records a client assertion id, False when seen before."""
+        self.settings, self.keys, self.store, self.accounts = settings, keys, store, accounts
+        self.clients, self._first_use_of = clients, first_use_of
+
+    # -- the front channel hands over here -------------------------------------------------------------
+    def authorization_code(self, result: LoginResult, claims: frozenset[str], sid: str, now: datetime) -> str:
+        """The code for a completed sign-in (RFC 6749 §4.1.2)."""
+        return grants.issue_code(self.store, result, claims, sid, now, self.settings.lifetimes)[1]
+
+    def subject(self, client: OidcClient, account_id: str) -> str:
+        return subject(self.settings.pairwise_secret, client, account_id)
+
+    # -- token endpoint --------------------------------------------------------------------------------
+    def authenticate(self, credentials: ClientCredentials, now: datetime) -> OidcClient:
+        audiences = (self.settings.token_endpoint, self.settings.issuer)
+        return authenticate(credentials, self.clients, audiences, now, self._first_use_of)
+
+    def token(self, credentials: ClientCredentials, now: datetime) -> dict[str, Any]:
+        form = credentials.form
+        grant_type = form.get("grant_type")
+        if grant_type not in GRANT_TYPES:
+            raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+        client = self.authenticate(credentials, now)
+        if grant_type not in client.grant_types:
+            raise OAuthError("unauthorized_client", f"the client is not registered for {grant_type}")
+        if grant_type == "authorization_code":
+            code = form.get("code")
+            if not code or len(code) > MAX_TOKEN:
+                raise OAuthError("invalid_request", "code missing")
+            grant = grants.redeem_code(self.store, client, code, form.get("redirect_uri"),
+                                       form.get("code_verifier"), now)
+            return self._tokens(client, grant, now, with_nonce=True)
+        token = form.get("refresh_token")
+        if not token or len(token) > MAX_TOKEN:
+            raise OAuthError("invalid_request", "refresh_token missing")
+        grant = grants.rotate_refresh_token(self.store, client, token, form.get("scope"), now)
+        return self._tokens(client, grant, now, with_nonce=False)
+
+    def _tokens(self, client: OidcClient, grant: Grant, now: datetime, with_nonce: bool) -> dict[str, Any]:
+        lifetimes = self.settings.lifetimes
+        issued = grants.issue_tokens(self.store, client, grant, now, lifetimes)
+        released = self._released(grant)
+        body: dict[str, Any] = {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": " ".join(grant.scope),
+            "id_token": id_token(self.keys, self.settings.issuer, client, grant,
+                                 self.subject(client, grant.account_id), released, now, lifetimes.id_token,
+                                 issued.access_token, with_nonce),
+        }
+        if issued.refresh_token is not None:
+            body["refresh_token"] = issued.refresh_token
+        return body
+
+    def _released(self, grant: Grant) -> Mapping[str, ClaimValue]:
+        """The grant's claims from the profile as it is now, through the release step SAML uses too."""
+        profile = profile_for_login(self.accounts.last_claims(grant.account_id))
+        return release(profile, grant.claims, self.settings.release_unverified_email)
+
+    # -- UserInfo --------------------------------------------------------------------------------------
+    def userinfo(self, access_token: str | None, now: datetime) -> dict[str, Any]:
+        """OIDC Core §5.3.2; a refused token is ``OAuthError`` with the RFC 6750 §3.1 challenge."""
+        if not access_token:
+            raise OAuthError("invalid_request", "no access token", 401,
+                             www_authenticate='Bearer realm="broker"')
+        record = self.store.find(TokenKind.ACCESS, access_token, now) if len(access_token) <= MAX_TOKEN else None
+        if record is None:
+            raise OAuthError("invalid_token", "the access token is invalid or expired", 401,
+                             www_authenticate=bearer_challenge("invalid_token", "the access token is invalid"))
+        client = self.clients(record.grant.client_id)
+        if client is None or self.accounts.get(record.grant.account_id) is None:
+            raise OAuthError("invalid_token", "the access token's client or account is gone", 401,
+                             www_authenticate=bearer_challenge("invalid_token", "the access token is invalid"))
+        return {"sub": self.subject(client, record.grant.account_id), **oidc_claims(self._released(record.grant))}
+
+    # -- revocation and introspection ------------------------------------------------------------------
+    def _find_any(self, token: str, hint: str | None, now: datetime) -> TokenRecord | None:
+        kinds = [TokenKind.ACCESS, TokenKind.REFRESH]
+        if hint == "refresh_token":
+            kinds.reverse()
+        for kind in kinds:
+            record = self.store.find(kind, token, now)
+            if record is not None:
+                return record
+        return None
+
+    def revoke(self, credentials: ClientCredentials, now: datetime) -> None:
+        """RFC 7009 §2.1: only the client the token was issued to may revoke it; unknown tokens are no error
+        (§2.2), so a client cannot probe another's tokens."""
+        client = self.authenticate(credentials, now)
+        token = credentials.form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token missing")
+        if len(token) > MAX_TOKEN:
+            return
+        record = self._find_any(token, credentials.form.get("token_type_hint"), now)
+        if record is not None and record.grant.client_id == client.client_id:
+            self.store.revoke_token(record.kind, token, now)
+
+    def introspect(self, credentials: ClientCredentials, now: datetime) -> dict[str, Any]:
+        """RFC 7662 §2: for resource servers only; any token not live is just ``{"active": false}``."""
+        caller = self.authenticate(credentials, now)
+        if not caller.may_introspect:
+            raise OAuthError("unauthorized_client", "the client is not registered as a resource server", 403)
+        token = credentials.form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token missing")
+        record = self._find_any(token, credentials.form.get("token_type_hint"), now) \
+            if len(token) <= MAX_TOKEN else None
+        client = self.clients(record.grant.client_id) if record is not None else None
+        if record is None or client is None:
+            return {"active": False}
+        answer = {
+            "active": True,
+            "scope": " ".join(record.grant.scope),
+            "client_id": client.client_id,
+            "token_type": "Bearer" if record.kind is TokenKind.ACCESS else "refresh_token",
+            "exp": int(record.expires_at.timestamp()),
+            "iat": int(record.issued_at.timestamp()),
+            "sub": self.subject(client, record.grant.account_id),
+            "aud": client.client_id,
+            "iss": self.settings.issuer,
+            "acr": record.grant.acr,
+            "auth_time": int(record.grant.auth_time.timestamp()),
+        }
+        return {name: value for name, value in answer.items() if value is not None}

@@ -1,0 +1,38 @@
+"""What the broker keeps in a browser's session: the handles of its logins in progress and its SSO session.
+
+Each pending handle is recorded in the browser's session as well as in the pending store, so a handle (or an
+OAuth ``state``) taken from another browser is refused (login CSRF, RFC 6749 §10.12).
+"""
+
+from __future__ import annotations
+
+from flask import session
+
+from broker.core.sessions import SsoSession
+
+MAX_PENDING_PER_BROWSER = 16
+
+
+def bind(handle: str) -> None:
+    handles = [h for h in session.get("pending", []) if h != handle][-(MAX_PENDING_PER_BROWSER - 1):]
+    session["pending"] = [*handles, handle]
+
+
+def unbind(handle: str) -> bool:
+    """Remove ``handle`` from this browser's session; ``False`` when this browser never had it."""
+    handles = session.get("pending", [])
+    if handle not in handles:
+        return False
+    session["pending"] = [h for h in handles if h != handle]
+    return True
+
+
+def current_sso() -> SsoSession | None:
+    raw = session.get("sso")
+    if not raw:
+        return None
+    try:
+        return SsoSession.from_json(raw)
+    except ValueError:  # damaged or from an older version: this browser simply has no SSO session
+        session.pop("sso", None)
+        return None

@@ -1,0 +1,114 @@
+"""The OpenID provider's JSON endpoints: discovery, JWKS, token, UserInfo, revocation, introspection.
+
+Errors are JSON in OAuth's form (RFC 6749 §5.2, RFC 6750 §3), never an HTML page; token responses are never
+cached (RFC 6749 §5.1). Browsers may call these cross-origin (single-page apps using PKCE): they answer CORS
+requests for any origin, which is safe because no cookie is read here, only credentials the caller sends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.wrappers import Response
+
+from broker.core.audit import AuditKind
+from broker.downstream.oidc.client_auth import ClientCredentials
+from broker.downstream.oidc.discovery import DiscoveryInputs, discovery_document
+from broker.downstream.oidc.errors import OAuthError
+from broker.jwt_keys import public_jwks
+from broker.web import audit
+from broker.web.services import services
+
+log = logging.getLogger("broker.errors")
+bp = Blueprint("oidc_api", __name__)
+FORM = "application/x-www-form-urlencoded"
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    return response
+
+
+def oauth_error(exc: OAuthError) -> Response:
+    """The error as JSON; a revoked grant and failed client authentication are also security events."""
+    log.info("oauth error=%s endpoint=%s detail=%s", exc.error, request.endpoint, exc.detail)
+    if exc.revoked_grant is not None:
+        audit.record(AuditKind.GRANT_REVOKED, reason=f"{request.endpoint}: {exc.detail}"[:1024])
+    elif exc.error == "invalid_client":
+        audit.record(AuditKind.CLIENT_AUTH_FAILED, reason=f"{request.endpoint}: {exc.detail}"[:1024])
+    response = json_response(exc.body(), exc.status)
+    if exc.www_authenticate:
+        response.headers["WWW-Authenticate"] = exc.www_authenticate
+    return response
+
+
+def _credentials() -> ClientCredentials:
+    """The POSTed form and Authorization header; RFC 6749 §3.2 requires the form encoding."""
+    if request.mimetype != FORM:
+        raise OAuthError("invalid_request", f"the request body must be {FORM}")
+    return ClientCredentials(form=request.form.to_dict(), authorization=request.headers.get("Authorization"))
+
+
+@bp.get("/.well-known/openid-configuration")
+def configuration() -> Response:
+    svc = services()
+    document = discovery_document(DiscoveryInputs(svc.settings.base_url, svc.settings.oidc.registration_token
+                                                  is not None))
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/oidc/jwks")
+def jwks() -> Response:
+    response = jsonify(public_jwks(services().keys.jwt_keys))
+    # Short enough that a next key published for rotation reaches every client before it signs.
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.post("/oidc/token")
+def token() -> Response:
+    svc = services()
+    return json_response(svc.oidc.token(_credentials(), svc.clock.now()))
+
+
+@bp.route("/oidc/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """OIDC Core §5.3.1: the access token as a bearer header (RFC 6750 §2.1) or, on POST, a form field
+    (§2.2); never in the query (§2.3 is refused: URLs end up in logs)."""
+    svc = services()
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    access_token = value.strip() if scheme.lower() == "bearer" else None
+    if request.method == "POST" and request.mimetype == FORM and "access_token" in request.form:
+        if access_token is not None:
+            raise OAuthError("invalid_request", "the access token was sent twice")  # RFC 6750 §2
+        access_token = request.form["access_token"]
+    return json_response(svc.oidc.userinfo(access_token, svc.clock.now()))
+
+
+@bp.post("/oidc/revoke")
+def revoke() -> Response:
+    svc = services()
+    svc.oidc.revoke(_credentials(), svc.clock.now())
+    return json_response({})
+
+
+@bp.post("/oidc/introspect")
+def introspect() -> Response:
+    svc = services()
+    return json_response(svc.oidc.introspect(_credentials(), svc.clock.now()))
