@@ -7,6 +7,7 @@
     broker check [--json]                     validate config, keys and every registration
     broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
+    broker purge [--json]                     delete expired login state, codes and tokens
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
     broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
@@ -87,12 +88,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = {
         "saml_sps": sorted(snapshot.saml.sps),
         "upstreams": sorted(snapshot.upstream_parties),
+        "oidc_clients": sorted(snapshot.oidc_clients),
         "problems": list(snapshot.problems),
     }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{len(report['saml_sps'])} SAML SPs, {len(report['upstreams'])} upstreams")
+        print(f"{len(report['saml_sps'])} SAML SPs, {len(report['upstreams'])} upstreams, "
+              f"{len(report['oidc_clients'])} OIDC clients")
         for problem in report["problems"]:
             print(f"problem: {problem}")
     return 1 if report["problems"] else 0
@@ -128,6 +131,23 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete expired login state, client-assertion ids, codes and tokens (run it from cron or a timer;
+    expired rows are never used, they only take space)."""
+    from broker.core.model import utcnow
+    from broker.storage import SqlGrantStore, SqlPendingStore, create_engine_for
+
+    engine = create_engine_for(_settings(args).database_url)
+    try:
+        now = utcnow()
+        pending, tokens = SqlPendingStore(engine).purge_expired(now), SqlGrantStore(engine).purge_expired(now)
+    finally:
+        engine.dispose()
+    print(json.dumps({"pending_states": pending, "grants_and_tokens": tokens}) if args.json
+          else f"purged {pending} expired login states and {tokens} expired grants and tokens")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
     parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
@@ -156,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=["idp"])
     p.add_argument("--output", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_metadata)
+
+    p = sub.add_parser("purge", help="delete expired login state and tokens")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_purge)
 
     keys = sub.add_parser("keys", help="create the broker's keys").add_subparsers(dest="keys", required=True)
     p = keys.add_parser("generate-es256", help="create the ES256 key an instance made before it existed lacks")

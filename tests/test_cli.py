@@ -205,7 +205,7 @@ def test_init_demo_registers_the_demo_app_and_provider(run: Any, demo_config: Pa
 
     check = run("--config", str(demo_config), "check", "--json")
     assert check.code == 0
-    assert check.json() == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "problems": []}
+    assert check.json() == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "oidc_clients": [], "problems": []}
 
 
 # -- check --------------------------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_init_demo_registers_the_demo_app_and_provider(run: Any, demo_config: Pa
 def test_check_a_clean_instance_then_a_broken_file(run: Any, config: Path) -> None:
     clean = run("--config", str(config), "check", "--json")
     assert clean.code == 0
-    assert clean.json() == {"saml_sps": [], "upstreams": [], "problems": []}
+    assert clean.json() == {"saml_sps": [], "upstreams": [], "oidc_clients": [], "problems": []}
 
     (config.parent / "metadata" / SP_FOLDER / "broken.xml").write_text("<md:EntityDescriptor entityID=")
 
@@ -227,7 +227,7 @@ def test_check_a_clean_instance_then_a_broken_file(run: Any, config: Path) -> No
 
     text = run("--config", str(config), "check")
     assert text.code == 1
-    assert text.out.splitlines() == ["0 SAML SPs, 0 upstreams", f"problem: {problem}"]
+    assert text.out.splitlines() == ["0 SAML SPs, 0 upstreams, 0 OIDC clients", f"problem: {problem}"]
 
 
 def test_check_reports_a_private_key_readable_by_others(run: Any, config: Path) -> None:
@@ -539,4 +539,28 @@ def test_the_installed_console_script(demo_config: Path) -> None:
                                capture_output=True, text=True, timeout=120, check=False)
 
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout) == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "problems": []}
+    assert json.loads(completed.stdout) == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "oidc_clients": [], "problems": []}
+
+
+def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
+    from datetime import timedelta
+
+    from broker.config import load_settings
+    from broker.core.model import utcnow
+    from broker.storage import SqlPendingStore, create_engine_for
+
+    engine = create_engine_for(load_settings(config, environ={}).database_url)
+    try:
+        pending = SqlPendingStore(engine)
+        now = utcnow()
+        old = pending.put("login", "{}", now - timedelta(seconds=1))
+        live = pending.put("login", "{}", now + timedelta(minutes=5))
+
+        result = run("--config", str(config), "purge", "--json")
+
+        assert result.code == 0
+        assert result.json() == {"pending_states": 1, "grants_and_tokens": 0}
+        assert pending.peek("login", live, now) == "{}"
+        assert pending.take("login", old, now - timedelta(minutes=1)) is None
+    finally:
+        engine.dispose()
