@@ -539,7 +539,8 @@ def test_the_installed_console_script(demo_config: Path) -> None:
                                capture_output=True, text=True, timeout=120, check=False)
 
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout) == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "oidc_clients": [], "problems": []}
+    assert json.loads(completed.stdout) == {"saml_sps": [DEMO_APP], "upstreams": ["demo"], "oidc_clients": [],
+                                            "problems": []}
 
 
 def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
