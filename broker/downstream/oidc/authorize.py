@@ -214,9 +214,11 @@ def _pkce(params: Mapping[str, str], client: OidcClient) -> str | errors.BrokerE
 
 
 def _max_age(raw: str | None) -> int | None:
-    """``max_age`` in seconds; -1 when malformed (a separate value keeps the caller's flow flat)."""
+    """``max_age`` in seconds (OIDC Core §3.1.2.1); -1 when malformed (a separate value keeps the caller's flow
+    flat). ASCII digits only: ``str.isdigit`` is also true of "²" (which ``int`` refuses) and of other scripts'
+    digits (which it reads), neither of which is an integer in an OAuth request."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 10:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
         return -1
     return int(raw)
