@@ -26,10 +26,17 @@ from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
 from broker.registry import FileRegistry, Snapshot
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlGrantStore, SqlPendingStore, create_engine_for
+from broker.storage import (
+    SqlAccountStore,
+    SqlAuditLog,
+    SqlClientStore,
+    SqlGrantStore,
+    SqlPendingStore,
+    create_engine_for,
+)
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
-from broker.web import login, oidc_api, oidc_provider, pages, saml_idp
+from broker.web import login, oidc_api, oidc_provider, oidc_registration, pages, saml_idp
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
 from broker.web.services import (
@@ -37,6 +44,7 @@ from broker.web.services import (
     SystemClock,
     assertion_replay_guard,
     describe_upstream,
+    dynamic_clients,
     idp_settings,
     provider_settings,
 )
@@ -99,6 +107,8 @@ def _csrf(app: Flask) -> None:
     # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
     protect.exempt(oidc_api.bp)
     protect.exempt(oidc_provider.authorize)
+    # Dynamic Client Registration authenticates by bearer tokens (RFC 7591 §3, RFC 7592 §3), reads no cookie.
+    protect.exempt(oidc_registration.bp)
 
 
 def _security_headers(response: Response) -> Response:
@@ -157,8 +167,9 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         for line in registration_changes(before, after):
             audit.record(AuditEvent(AuditKind.REGISTRATION_CHANGED, clock.now(), reason=line))
 
+    clients = SqlClientStore(engine)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
-                            on_change=registrations_changed)
+                            on_change=registrations_changed, dynamic_client=dynamic_clients(clients))
     accounts, pending = SqlAccountStore(engine), SqlPendingStore(engine)
     app.extensions["broker"] = Services(
         settings=settings,
@@ -166,6 +177,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         registry=registry,
         accounts=accounts,
         pending=pending,
+        clients=clients,
         audit=audit,
         clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
@@ -174,7 +186,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         http=http or requests.Session(),
         engine=engine,
     )
-    for blueprint in (pages.bp, saml_idp.bp, login.bp, oidc_provider.bp, oidc_api.bp):
+    for blueprint in (pages.bp, saml_idp.bp, login.bp, oidc_provider.bp, oidc_api.bp, oidc_registration.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

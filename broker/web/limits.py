@@ -1,4 +1,5 @@
-"""Abuse limits on the sign-in endpoints (flask-limiter; Redis-backed when configured).
+"""Abuse limits on the sign-in and client registration endpoints (flask-limiter; Redis-backed when
+configured).
 
 Three kinds, each configurable (``[limits]``): per client address on every sign-in endpoint, per upstream
 on its callback (all clients together: a flood against one provider's callback cannot starve the
@@ -24,7 +25,9 @@ from broker.config import LimitSettings
 log = logging.getLogger("broker.security")
 #: the views every client address is limited on
 SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "login.discover", "login.go_upstream",
-                 "login.oidc_callback")
+                 "login.oidc_callback",
+                 # Dynamic Client Registration (RFC 7591 §3.1) and its management (RFC 7592 §2)
+                 "oidc_registration.register", "oidc_registration.manage")
 
 
 def _breach(limit: RequestLimit) -> None:

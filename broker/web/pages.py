@@ -13,12 +13,14 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.downstream.oidc.errors import OAuthError
-from broker.web import audit, oidc_api
+from broker.web import audit, oidc_api, oidc_registration
 from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
 bp = Blueprint("pages", __name__)
+#: the blueprints programs call: their errors are JSON, never a page
+_JSON_BLUEPRINTS = frozenset({oidc_api.bp.name, oidc_registration.bp.name})
 
 
 @bp.get("/")
@@ -39,7 +41,7 @@ def _http_error(exc: HTTPException) -> Response:
         audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
     elif isinstance(exc, CSRFError):
         audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
-    if request.blueprint == oidc_api.bp.name:  # programs read these: JSON, as RFC 6749 §5.2 shapes errors
+    if request.blueprint in _JSON_BLUEPRINTS:  # programs read these: JSON, as RFC 6749 §5.2 shapes errors
         code = "temporarily_unavailable" if exc.code == 429 else "invalid_request"
         response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},
                                           exc.code or 500)
@@ -57,7 +59,7 @@ def _unexpected(exc: Exception) -> Response:
     log.exception("ref=%s unexpected error", reference)
     status = 503 if isinstance(exc, OperationalError) else 500
     error = errors.ServiceUnavailable() if status == 503 else errors.BrokerError()
-    if request.blueprint == oidc_api.bp.name:
+    if request.blueprint in _JSON_BLUEPRINTS:
         return oidc_api.json_response({"error": "temporarily_unavailable" if status == 503 else "server_error",
                                        "error_description": f"{error.message} (reference {reference})"}, status)
     html = render_template("error.html", message=error.message, reference=reference)

@@ -7,6 +7,9 @@ with ``services()``. This is the only place (with ``app.py``) that knows every a
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -20,15 +23,25 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.config import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
+from broker.core.ports import ClientStore
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.keys import KeyRing
+from broker.oidc.client import OidcClient
+from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlPendingStore
+from broker.registry.oidc_clients import FILE_POLICY
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlPendingStore
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
+#: ``OidcClient.source`` of a client registered through Dynamic Client Registration (RFC 7591)
+DYNAMIC_SOURCE = "dynamic"
+#: what any client id looks like (RFC 7591 §2 text, as the metadata parser accepts it): other text is not
+#: looked up at all, so no untrusted oddity (a NUL, a megabyte) reaches the database
+PLAUSIBLE_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+log = logging.getLogger(__name__)
 
 
 class SystemClock:
@@ -86,6 +99,33 @@ def assertion_replay_guard(pending: SqlPendingStore) -> Callable[[str, str, date
     return first_use_of
 
 
+def read_stored_client(metadata: str) -> OidcClient:
+    """A dynamically registered client from its stored metadata (``StoredClient.metadata``). It was checked
+    under the dynamic policy when registered; read back under the file policy, with the ``client_secret_hash``
+    the broker added (``broker.oidc.client_metadata``). ``ValueError`` when it no longer parses."""
+    return parse_client_metadata(json.loads(metadata), FILE_POLICY, client_id=None, source=DYNAMIC_SOURCE)
+
+
+def dynamic_clients(store: ClientStore) -> Callable[[str], OidcClient | None]:
+    """``FileRegistry(dynamic_client=...)``: the stored client of an id, or None (also when its stored metadata
+    no longer parses, which is logged: one bad row must not break the provider). The registry stays
+    unaware of storage; this layer knows both."""
+
+    def find(client_id: str) -> OidcClient | None:
+        if not PLAUSIBLE_CLIENT_ID.fullmatch(client_id):
+            return None
+        stored = store.get(client_id)
+        if stored is None:
+            return None
+        try:
+            return read_stored_client(stored.metadata)
+        except (ValueError, RecursionError) as exc:  # ValueError: bad JSON or a ClientMetadataError
+            log.warning("dynamically registered OIDC client %s is unusable and ignored: %s", client_id, exc)
+            return None
+
+    return find
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -93,6 +133,8 @@ class Services:
     registry: FileRegistry
     accounts: SqlAccountStore
     pending: SqlPendingStore
+    #: clients registered through Dynamic Client Registration (RFC 7591)
+    clients: SqlClientStore
     audit: SqlAuditLog
     idp: IdpServers
     oidc: OidcProvider
