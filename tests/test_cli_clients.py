@@ -147,7 +147,7 @@ def test_list_and_remove(cli: Any, config: Path) -> None:
 
 
 def test_list_reports_problems_and_remove_takes_a_broken_file(cli: Any, config: Path) -> None:
-    _folder(config).mkdir(parents=True)
+    _folder(config).mkdir(parents=True, exist_ok=True)
     (_folder(config) / "old.json").write_text(json.dumps({"client_id": "old", "redirect_uris": [CALLBACK],
                                                           "client_secret": "in the clear"}))
 

@@ -133,9 +133,8 @@ class GitHubUpstream:
         if "error" in body:
             raise errors.UpstreamError(detail=f"{what}: error {str(body['error'])!r:.80}: "
                                               f"{str(body.get('error_description', ''))!r:.200}")
-        access_token, token_type, scope = body.get("access_token"), body.get("token_type"), body.get("scope")
-        if not isinstance(access_token, str) or not access_token:
-            raise errors.UpstreamError(detail=f"{what}: no access_token in the answer")
+        access_token = oidc_http.access_token_of(body, what)
+        token_type, scope = body.get("token_type"), body.get("scope")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise errors.UpstreamError(detail=f"{what}: token_type {token_type!r:.40} is not bearer (RFC 6750)")
         if scope is not None and not isinstance(scope, str):

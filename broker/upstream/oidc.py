@@ -182,9 +182,8 @@ class OidcUpstream:
         reply = oidc_http.call(self._session, "POST", metadata.token_endpoint, what=what, data=form,
                                headers=headers, timeout=self.settings.http_timeout_seconds)
         body = oidc_http.require_json(reply, what)
-        access_token, token_type, id_token = body.get("access_token"), body.get("token_type"), body.get("id_token")
-        if not isinstance(access_token, str) or not access_token:
-            raise errors.UpstreamError(detail=f"{what}: no access_token in the answer")
+        access_token = oidc_http.access_token_of(body, what)
+        token_type, id_token = body.get("token_type"), body.get("id_token")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise errors.UpstreamError(detail=f"{what}: token_type {token_type!r:.40} is not Bearer")
         if not isinstance(id_token, str) or not id_token:

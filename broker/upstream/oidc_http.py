@@ -59,6 +59,17 @@ def call(
     return Reply(status, content_type, _json_object(raw))
 
 
+def access_token_of(body: Mapping[str, Any], what: str) -> str:
+    """The ``access_token`` of a token response, refused unless it is visible ASCII (RFC 6749 Appendix A.12,
+    VSCHAR): it goes into an Authorization header, which cannot carry anything else."""
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise errors.UpstreamError(detail=f"{what}: no access_token in the answer")
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise errors.UpstreamError(detail=f"{what}: access_token is not visible ASCII (RFC 6749 Appendix A.12)")
+    return token
+
+
 def require_json(reply: Reply, what: str) -> Mapping[str, Any]:
     """The body of a successful JSON answer, else ``UpstreamError``."""
     if not reply.ok:

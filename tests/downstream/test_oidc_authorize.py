@@ -328,8 +328,14 @@ def test_acr_values_parameter_is_voluntary_and_merged_with_voluntary_claims() ->
     assert login.acr_values == ()
 
 
+def test_parameters_without_a_value_count_as_omitted() -> None:
+    """RFC 6749 §3.1: ``claims=``, ``response_mode=``, ``state=`` and ``code_challenge_method=`` are absent."""
+    login = parse(request(claims="", response_mode="", state="", code_challenge_method="", request=""))
+    assert login.relay_state is None
+    assert login.state("response_mode") == "query"
+
+
 @pytest.mark.parametrize("raw", [
-    "",
     "not json",
     "{",
     "[]",

@@ -60,15 +60,16 @@ class ClaimsRequest:
 
 
 def _single(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], set[str]]:
-    """The parameters, and the names sent more than once (RFC 6749 §3.1: each at most once)."""
-    params: dict[str, str] = {}
+    """The parameters, and the names sent more than once (RFC 6749 §3.1: each at most once; a parameter
+    without a value is treated as omitted)."""
+    seen: dict[str, str] = {}
     repeated: set[str] = set()
     for name, value in pairs:
-        if name in params:
+        if name in seen:
             repeated.add(name)
         else:
-            params[name] = value
-    return params, repeated
+            seen[name] = value
+    return {name: value for name, value in seen.items() if value != ""}, repeated
 
 
 def _claims_request(raw: str) -> ClaimsRequest:
@@ -163,8 +164,9 @@ def parse_authorization_request(pairs: Iterable[tuple[str, str]],
         raise reject(errors.InvalidRequest(detail="max_age must be a non-negative integer"))
     nonce = params.get("nonce")
     login_hint = params.get("login_hint")
-    if (nonce is not None and len(nonce) > MAX_NONCE) or (login_hint is not None and len(login_hint) > MAX_HINT):
-        raise reject(errors.InvalidRequest(detail="nonce or login_hint too long"))
+    if len(nonce or "") > MAX_NONCE or any(len(params.get(k, "")) > MAX_HINT
+                                          for k in ("login_hint", "idp_hint", "acr_values")):
+        raise reject(errors.InvalidRequest(detail="nonce, login_hint, idp_hint or acr_values too long"))
     try:
         claims = _claims_request(params["claims"]) if "claims" in params else ClaimsRequest(
             frozenset(), frozenset(), (), ())
