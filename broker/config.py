@@ -283,6 +283,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         read.problems.append(f"[broker] base_url must be an http(s) URL, got {base_url!r}")
     elif parts.scheme == "http" and hostname not in ("127.0.0.1", "localhost", "::1"):
         read.problems.append("[broker] base_url must use https (plain http is allowed only on localhost)")
+    elif parts.query or parts.fragment or "@" in parts.netloc:
+        # base_url is the OpenID issuer too, which has no query, fragment or user part (OIDC Discovery §3)
+        read.problems.append("[broker] base_url must not have a query, fragment or user name")
     session_type = read.text("broker", "session_type", "sqlalchemy")
     redis_url = read.text("broker", "redis_url", "") or None
     if session_type not in ("sqlalchemy", "redis"):

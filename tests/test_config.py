@@ -269,6 +269,15 @@ def test_plain_http_only_on_localhost(tmp_path: Path, base_url: str) -> None:
     assert settings.base_url == base_url
 
 
+@pytest.mark.parametrize("base_url", ["https://login.city.example.org?tenant=1", "https://login.city.example.org#top",
+                                      "https://admin@login.city.example.org"])
+def test_base_url_is_a_plain_issuer(tmp_path: Path, base_url: str) -> None:
+    """base_url is the OpenID issuer: no query, fragment or user part (OIDC Discovery 1.0 §3)."""
+    problems = _problems(_instance(tmp_path, SECRET_FILES), {"BROKER_BASE_URL": base_url})
+
+    assert problems == ["[broker] base_url must not have a query, fragment or user name"]
+
+
 def test_unreadable_secret_file(tmp_path: Path) -> None:
     config = tmp_path / "broker.toml"
     config.write_text(SECRET_FILES)
