@@ -21,6 +21,14 @@ log = logging.getLogger("broker.errors")
 bp = Blueprint("pages", __name__)
 #: the blueprints programs call: their errors are JSON, never a page
 _JSON_BLUEPRINTS = frozenset({oidc_api.bp.name, oidc_registration.bp.name})
+#: the same endpoints by path, for errors raised before routing found the blueprint (405, 404)
+_JSON_PATHS = ("/oidc/token", "/oidc/userinfo", "/oidc/revoke", "/oidc/introspect", "/oidc/jwks", "/oidc/register",
+               "/.well-known/")
+
+
+def _wants_json() -> bool:
+    """Programs call these endpoints and read JSON errors (RFC 6749 §5.2), never an HTML page."""
+    return request.blueprint in _JSON_BLUEPRINTS or request.path.startswith(_JSON_PATHS)
 
 
 @bp.get("/")
@@ -41,7 +49,7 @@ def _http_error(exc: HTTPException) -> Response:
         audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
     elif isinstance(exc, CSRFError):
         audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
-    if request.blueprint in _JSON_BLUEPRINTS:  # programs read these: JSON, as RFC 6749 §5.2 shapes errors
+    if _wants_json():
         code = "temporarily_unavailable" if exc.code == 429 else "invalid_request"
         response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},
                                           exc.code or 500)
@@ -59,7 +67,7 @@ def _unexpected(exc: Exception) -> Response:
     log.exception("ref=%s unexpected error", reference)
     status = 503 if isinstance(exc, OperationalError) else 500
     error = errors.ServiceUnavailable() if status == 503 else errors.BrokerError()
-    if request.blueprint in _JSON_BLUEPRINTS:
+    if _wants_json():
         return oidc_api.json_response({"error": "temporarily_unavailable" if status == 503 else "server_error",
                                        "error_description": f"{error.message} (reference {reference})"}, status)
     html = render_template("error.html", message=error.message, reference=reference)

@@ -211,3 +211,12 @@ def test_query_of_the_redirect_uri_is_kept(federation: Federation, browser: Brow
         location = page.headers["Location"]
         query = parse_qs(urlsplit(location).query)
         assert query["code_challenge_method"] == ["S256"] and query["response_type"] == ["code"]
+
+
+def test_back_channel_errors_are_json_even_before_routing(federation: Federation) -> None:
+    """A program reading the token endpoint must never get an HTML page, not even for a wrong method."""
+    for method, path in (("GET", "/oidc/token"), ("PUT", "/oidc/userinfo"), ("GET", "/oidc/revoke")):
+        response = requests.request(method, f"{federation.url}{path}", timeout=10)
+        assert response.status_code == 405
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.json()["error"] == "invalid_request"
