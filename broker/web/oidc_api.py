@@ -55,11 +55,22 @@ def oauth_error(exc: OAuthError) -> Response:
     return response
 
 
+def _single_valued_form() -> dict[str, str]:
+    """The form, each parameter once: RFC 6749 §3.2 "parameters MUST NOT be included more than once", and
+    §5.2 names a repeated one ``invalid_request``. Taking the first copy instead would let a proxy or a
+    firewall that reads the last one see another request than the broker answers."""
+    repeated = sorted(name for name, values in request.form.lists() if len(values) > 1)
+    if repeated:
+        raise OAuthError("invalid_request", "a parameter was sent more than once",
+                         detail=f"parameters repeated: {', '.join(repeated)}"[:300])
+    return request.form.to_dict()
+
+
 def _credentials() -> ClientCredentials:
     """The POSTed form and Authorization header; RFC 6749 §3.2 requires the form encoding."""
     if request.mimetype != FORM:
         raise OAuthError("invalid_request", f"the request body must be {FORM}")
-    return ClientCredentials(form=request.form.to_dict(), authorization=request.headers.get("Authorization"))
+    return ClientCredentials(form=_single_valued_form(), authorization=request.headers.get("Authorization"))
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -95,7 +106,7 @@ def userinfo() -> Response:
     scheme, _, value = header.partition(" ")
     access_token = value.strip() if scheme.lower() == "bearer" else None
     if request.method == "POST" and request.mimetype == FORM and "access_token" in request.form:
-        if access_token is not None:
+        if access_token is not None or len(request.form.getlist("access_token")) > 1:
             raise OAuthError("invalid_request", "the access token was sent twice")  # RFC 6750 §2
         access_token = request.form["access_token"]
     return json_response(svc.oidc.userinfo(access_token, svc.clock.now()))
