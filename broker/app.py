@@ -107,6 +107,10 @@ def _csrf(app: Flask) -> None:
     # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
     protect.exempt(oidc_api.bp)
     protect.exempt(oidc_provider.authorize)
+    # RP-Initiated Logout 1.0 §2: apps may POST the logout request cross-site. It ends nothing by itself
+    # unless its id_token_hint proves it comes from the session's own client; otherwise the person confirms
+    # on a page whose form is CSRF-protected (``logout_confirmed``).
+    protect.exempt(oidc_provider.logout)
     # Dynamic Client Registration authenticates by bearer tokens (RFC 7591 §3, RFC 7592 §3), reads no cookie.
     protect.exempt(oidc_registration.bp)
 

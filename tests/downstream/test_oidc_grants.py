@@ -398,10 +398,13 @@ def test_an_expired_refresh_token_is_refused(store: GrantStore, first_tokens: Is
     assert_invalid_grant(caught)
 
 
-def test_another_clients_refresh_token_is_refused(store: GrantStore, first_tokens: IssuedTokens) -> None:
+def test_another_clients_refresh_token_is_refused_and_its_grant_revoked(store: GrantStore,
+                                                                        first_tokens: IssuedTokens) -> None:
     with pytest.raises(OAuthError) as caught:
         rotate_refresh_token(store, OTHER_APP, _refresh(first_tokens), None, NOW)
     assert caught.value.error == "invalid_grant"
+    assert caught.value.revoked_grant == first_tokens.grant.grant_id
+    assert tokens_live(store, first_tokens) == (False, False)
 
 
 @pytest.mark.parametrize("token", ["", new_token(), "x" * 512])

@@ -100,11 +100,19 @@ def redeem_code(store: GrantStore, client: OidcClient, code: str, redirect_uri: 
 
 def rotate_refresh_token(store: GrantStore, client: OidcClient, token: str, scope: str | None,
                          now: datetime) -> Grant:
-    """The grant behind a refresh token, whose use burns it (RFC 6749 §6, rotation per RFC 9700 §4.14.2)."""
+    """The grant behind a refresh token, whose use burns it (RFC 6749 §6, rotation per RFC 9700 §4.14.2).
+
+    A ``scope`` wider than the grant's is ``invalid_scope``; a narrower one is accepted and the tokens keep
+    the grant's scope, which the token response states (RFC 6749 §3.3: the server may issue another scope
+    than requested and then must say so in ``scope``).
+    """
     live = store.find(TokenKind.REFRESH, token, now)
     if live is not None and live.grant.client_id != client.client_id:
-        raise invalid_grant(f"refresh token of {live.grant.client_id!r} presented by {client.client_id!r}")
-    if live is not None and scope is not None and not set(scope.split()) <= set(live.grant.scope):
+        # Another client holds it: it leaked. Revoked like a code presented by another client.
+        store.revoke_grant(live.grant.grant_id, now)
+        raise invalid_grant(f"refresh token of {live.grant.client_id!r} presented by {client.client_id!r}",
+                            live.grant.grant_id)
+    if live is not None and scope is not None and not set(scope.split(" ")) - {""} <= set(live.grant.scope):
         raise OAuthError("invalid_scope", "the requested scope exceeds the one originally granted")
     outcome, grant = store.redeem(TokenKind.REFRESH, token, now)
     if outcome is Redemption.REUSED and grant is not None:
