@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -98,6 +98,22 @@ class AuditEventRow(Base):
     downstream: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the record's place in the hash chain (``broker.core.audit_chain``): 1, 2, 3, ... without gaps
+    seq: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditChainHeadRow(Base):
+    """The one row naming the newest audit record (``broker.core.audit_chain.ChainHead``), written in the same
+    transaction as each record, so that deleting the newest records is detected too."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_chain_head_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class OidcGrantRow(Base):
