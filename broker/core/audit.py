@@ -2,8 +2,8 @@
 
 An event names the account only by its pseudonymous id and the parties by their registered names; it
 never holds a token, an assertion, an e-mail address or a name, so erasing an account leaves the audit
-trail intact and harmless. (The tamper-evident chain over these records belongs to the consent and audit
-work.)
+trail intact and harmless. The store chains the records by hash so that editing or deleting one is detected
+(``broker.core.audit_chain``; ``broker audit verify``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ class AuditKind(Enum):
     GRANT_REVOKED = "grant-revoked"
     CLIENT_AUTH_FAILED = "client-auth-failed"
     CONSENT_DECLINED = "consent-declined"
+    #: an upstream identity linked to an account, or removed from it
+    LINKED = "identity-linked"
+    UNLINKED = "identity-unlinked"
+    #: an account erased: the record keeps only its pseudonymous id
+    ACCOUNT_DELETED = "account-deleted"
+    KEY_ROTATED = "key-rotated"
+    CONSENT_GIVEN = "consent-given"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
 
 
 @dataclass(frozen=True)
