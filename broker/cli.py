@@ -8,6 +8,8 @@
     broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
     broker purge [--json]                     delete expired login state, codes and tokens
+    broker audit verify [--json]              check the audit trail's hash chain; 1 names the first break
+    broker audit list [--account ID] [--limit N] [--json]   the newest audit records, newest first
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
     broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
@@ -148,6 +150,56 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the hash chain of the audit trail (``broker.core.audit_chain``); 1 names the first broken record."""
+    from broker.storage import SqlAuditLog, create_engine_for
+
+    engine = create_engine_for(_settings(args).database_url)
+    try:
+        check = SqlAuditLog(engine).check()
+    finally:
+        engine.dispose()
+    head, problem = check.head, check.problem
+    if args.json:
+        print(json.dumps({
+            "intact": problem is None, "records": head.seq if head else None, "head": head.hash if head else None,
+            "problem": None if problem is None else {"kind": problem.kind.value, "seq": problem.seq,
+                                                     "record_id": problem.record_id, "message": problem.message},
+        }))
+    elif problem is None and head is not None:
+        print(f"audit trail intact: {head.seq} records, head {head.hash[:16]}")
+    elif problem is not None:
+        where = f" (row id {problem.record_id})" if problem.record_id is not None else ""
+        print(f"audit trail broken: {problem.message}{where}")
+    return 0 if problem is None else 1
+
+
+def _audit_limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 1000000")
+    return int(text)
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    """The newest audit records, newest first (pseudonymous account ids only: nothing personal to hide)."""
+    from broker.storage import SqlAuditLog, create_engine_for
+
+    engine = create_engine_for(_settings(args).database_url)
+    try:
+        records = SqlAuditLog(engine).events(account_id=args.account, limit=args.limit)
+    finally:
+        engine.dispose()
+    fields = ("account_id", "upstream", "downstream", "reason", "reference")
+    if args.json:
+        print(json.dumps([{"seq": r.seq, "at": r.at.isoformat(), "kind": r.kind,
+                           **{f: getattr(r, f) for f in fields}, "hash": r.hash} for r in records], indent=2))
+        return 0
+    for r in records:
+        details = " ".join(f"{f}={getattr(r, f)}" for f in fields if getattr(r, f) is not None)
+        print(f"{r.seq} {r.at.isoformat()} {r.kind} {details}".rstrip())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
     parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
@@ -185,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("generate-es256", help="create the ES256 key an instance made before it existed lacks")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keys)
+
+    audit = sub.add_parser("audit", help="check and read the audit trail").add_subparsers(dest="audit",
+                                                                                         required=True)
+    p = audit.add_parser("verify", help="check the audit trail's hash chain (edited or deleted records)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit_verify)
+    p = audit.add_parser("list", help="the newest audit records, newest first")
+    p.add_argument("--account", help="only the records of this pseudonymous account id")
+    p.add_argument("--limit", type=_audit_limit, default=50, help="how many records (default 50)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit_list)
 
     cli_parties.add_commands(sub)
     cli_clients.add_commands(sub)

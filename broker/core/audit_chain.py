@@ -142,7 +142,8 @@ class ChainProblem:
             ProblemKind.BROKEN_LINK: f"record {n} does not follow record {n - 1} "
                                      f"(record {n - 1} was rewritten or replaced, or records were reordered)",
             ProblemKind.OUT_OF_ORDER: f"record {n} is out of order (sequence numbers repeat or go backwards)",
-            ProblemKind.TAIL_DELETED: f"the newest records after {n - 1} were deleted",
+            ProblemKind.TAIL_DELETED: f"the newest records after {n - 1} were deleted" if n > 1
+                                      else "every record was deleted",
             ProblemKind.HEAD_MISMATCH: f"record {n} was replaced (it is not the newest record the chain head names)",
             ProblemKind.BEYOND_HEAD: f"record {n} was added outside the broker (it is beyond the chain head)",
             ProblemKind.NO_HEAD: "the chain head is missing",

@@ -1,0 +1,125 @@
+"""``broker audit verify`` and ``broker audit list``: exit 0 on an intact audit trail, 1 naming the first record
+that was edited or deleted in the database behind the broker's back."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import make_url
+
+from broker.cli import main
+from broker.config import load_settings
+from broker.core.audit import AuditEvent, AuditKind
+from broker.storage import SqlAuditLog, create_engine_for
+from tests.test_cli import Result, clean_environment  # noqa: F401 - the autouse fixture of the other CLI tests
+
+AT = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    def cli(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return cli
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("template") / "plain"
+    assert main(["init", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture
+def config(template: Path, tmp_path: Path) -> Path:
+    """An instance with five audit records (accounts a, b, a, b, a)."""
+    target = tmp_path / "instance"
+    shutil.copytree(template, target)
+    engine = create_engine_for(load_settings(target / "broker.toml").database_url)
+    try:
+        log = SqlAuditLog(engine)
+        for i in range(5):
+            log.record(AuditEvent(AuditKind.LOGIN_SUCCEEDED, AT + timedelta(minutes=i), account_id="ab"[i % 2],
+                                  upstream="op", downstream="https://permits.example.org", reason=f"r{i}"))
+    finally:
+        engine.dispose()
+    return target / "broker.toml"
+
+
+def sql(config: Path, statement: str) -> None:
+    """Tamper with the database directly, as someone with access to the file could."""
+    path = make_url(load_settings(config).database_url).database
+    assert path
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            changed = connection.execute(statement).rowcount
+    finally:
+        connection.close()
+    assert changed > 0
+
+
+def test_verify_passes_on_an_intact_trail(cli: Any, config: Path) -> None:
+    result = cli("--config", str(config), "audit", "verify")
+    assert result.code == 0, result.err
+    assert result.out.startswith("audit trail intact: 5 records, head ")
+    head = cli("--config", str(config), "audit", "verify", "--json").json()
+    assert head["intact"] is True and head["records"] == 5 and head["problem"] is None
+    assert result.out.strip().endswith(head["head"][:16])
+
+
+def test_verify_on_a_fresh_instance(cli: Any, template: Path, tmp_path: Path) -> None:
+    shutil.copytree(template, tmp_path / "fresh")
+    result = cli("--config", str(tmp_path / "fresh" / "broker.toml"), "audit", "verify")
+    assert (result.code, result.out) == (0, f"audit trail intact: 0 records, head {'0' * 16}\n")
+
+
+@pytest.mark.parametrize(("statement", "message"), [
+    ("UPDATE audit_events SET reason = 'nothing happened' WHERE seq = 3", "record 3 was edited (row id 3)"),
+    ("UPDATE audit_events SET account_id = NULL WHERE seq = 1", "record 1 was edited (row id 1)"),
+    ("DELETE FROM audit_events WHERE seq = 2", "record 2 is missing (deleted)"),
+    ("DELETE FROM audit_events WHERE seq >= 4", "the newest records after 3 were deleted"),
+    ("DELETE FROM audit_events", "every record was deleted"),
+])
+def test_verify_names_the_first_broken_record(cli: Any, config: Path, statement: str, message: str) -> None:
+    sql(config, statement)
+    result = cli("--config", str(config), "audit", "verify")
+    assert (result.code, result.out) == (1, f"audit trail broken: {message}\n")
+
+
+def test_verify_json_describes_the_problem(cli: Any, config: Path) -> None:
+    sql(config, "UPDATE audit_events SET kind = 'logged-out' WHERE seq = 4")
+    result = cli("--config", str(config), "audit", "verify", "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["intact"] is False and report["records"] == 5
+    assert report["problem"] == {"kind": "edited", "seq": 4, "record_id": 4, "message": "record 4 was edited"}
+
+
+def test_list_shows_the_newest_first_and_filters(cli: Any, config: Path) -> None:
+    result = cli("--config", str(config), "audit", "list", "--limit", "2")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("5 2026-12-08T10:04:00+00:00 login-succeeded account_id=a ")
+    assert lines[1].startswith("4 ") and "reason=r3" in lines[1]
+
+    records = cli("--config", str(config), "audit", "list", "--account", "b", "--json").json()
+    assert [(r["seq"], r["account_id"], r["reason"]) for r in records] == [(4, "b", "r3"), (2, "b", "r1")]
+    assert set(records[0]) == {"seq", "at", "kind", "account_id", "upstream", "downstream", "reason", "reference",
+                               "hash"}
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+def test_list_refuses_a_bad_limit(cli: Any, config: Path, limit: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli("--config", str(config), "audit", "list", "--limit", limit)
+    assert caught.value.code == 2
