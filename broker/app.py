@@ -34,8 +34,10 @@ from broker.storage import (
     SqlPendingStore,
     create_engine_for,
 )
+from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.sealing import Sealer
 from broker.web import login, oidc_api, oidc_provider, oidc_registration, pages, saml_idp
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
@@ -139,6 +141,12 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     if current_revision(settings.database_url) != head_revision():
         raise NotMigrated(f"the database at {engine.url.render_as_string(hide_password=True)} is not at the "
                           "current schema; run 'broker migrate' (or 'broker init')")
+    sealer = Sealer(settings.claims_keys)
+    try:
+        check_claims_keys(engine, sealer)  # a wrong claims key must not start overwriting what it cannot read
+    except ClaimsKeyError:
+        engine.dispose()
+        raise
 
     # pysaml2 logs whole SAML messages (names, e-mail addresses) at DEBUG and INFO; the broker's own lines
     # say what happened without personal data, so pysaml2 may speak only about problems.
@@ -174,7 +182,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     clients = SqlClientStore(engine)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
                             on_change=registrations_changed, dynamic_client=dynamic_clients(clients))
-    accounts, pending = SqlAccountStore(engine), SqlPendingStore(engine)
+    accounts, pending = SqlAccountStore(engine, sealer), SqlPendingStore(engine)
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,

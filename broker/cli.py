@@ -7,6 +7,9 @@
     broker check [--json]                     validate config, keys and every registration
     broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
+    broker keys generate-claims-key FILE [--force]   a new key that seals personal claims at rest
+    broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
+                                              re-seal every stored claim value under the current claims key
     broker purge [--json]                     delete expired login state, codes and tokens
     broker audit verify [--json]              check the audit trail's hash chain; 1 names the first break
     broker audit list [--account ID] [--limit N] [--json]   the newest audit records, newest first
@@ -28,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from broker import cli_clients, cli_parties
 from broker.config import ConfigError, Settings, load_settings
 from broker.keys import KeyRingError
+from broker.storage.claims_rotation import ClaimsKeyError
 
 
 class CommandError(Exception):
@@ -133,6 +137,54 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate_claims_key(args: argparse.Namespace) -> int:
+    """Needs no configuration: it is how an instance that lacks the key gets one."""
+    from broker.instance import write_claims_key
+
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        raise CommandError(f"{path} already exists; use --force to replace it (values it sealed stop opening "
+                           "unless it is kept in claims_previous_keys_file)")
+    try:
+        write_claims_key(path)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from exc
+    print(f"created {path}")
+    return 0
+
+
+def cmd_rotate_claims(args: argparse.Namespace) -> int:
+    """Re-seal stored claims under the current key; 1 while any value is under another key or unreadable."""
+    from dataclasses import asdict
+
+    from broker.storage import create_engine_for
+    from broker.storage.claims_rotation import PLAIN, reseal_claims
+    from broker.storage.sealing import Sealer
+
+    settings = _settings(args)
+    sealer = Sealer(settings.claims_keys)
+    engine = create_engine_for(settings.database_url)
+    try:
+        report = reseal_claims(engine, sealer, batch_size=args.batch_size, forget_unreadable=args.forget_unreadable)
+    finally:
+        engine.dispose()
+    elsewhere = {kid: n for kid, n in report.by_key.items() if kid != sealer.current_key_id}
+    if args.json:
+        print(json.dumps({"current_key_id": sealer.current_key_id, **asdict(report)}))
+    else:
+        print(f"re-sealed {report.resealed} claim values under key {sealer.current_key_id}; "
+              f"{report.already_current} already were, {report.changed_meanwhile} changed meanwhile, "
+              f"{report.unreadable} unreadable, {report.forgotten} of them forgotten")
+        print("stored values by key: " + (", ".join(f"{kid}: {n}" for kid, n in report.by_key.items()) or "none"))
+        if elsewhere:
+            print(f"still under other keys or plain ({PLAIN}): {', '.join(elsewhere)}. Keep those keys; restart "
+                  "every broker with the current claims_key_file and run this again (--forget-unreadable clears "
+                  "values no configured key opens)")
+        else:
+            print("every value is under the current key: previous claims keys can be removed")
+    return 1 if elsewhere else 0
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     """Delete expired login state, client-assertion ids, codes and tokens (run it from cron or a timer;
     expired rows are never used, they only take space)."""
@@ -200,6 +252,12 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_size(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 100000")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
     parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
@@ -237,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("generate-es256", help="create the ES256 key an instance made before it existed lacks")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keys)
+    p = keys.add_parser("generate-claims-key", help="write a new key that seals personal claims (no config needed)")
+    p.add_argument("file", help="where to write it, mode 0600 (e.g. certs/claims.key)")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(func=cmd_generate_claims_key)
+    p = keys.add_parser("rotate-claims", help="re-seal every stored claim value under the current claims key")
+    p.add_argument("--batch-size", type=_batch_size, default=500, help="rows per transaction (default 500)")
+    p.add_argument("--forget-unreadable", action="store_true",
+                   help="replace values no configured key opens by no claims (refilled at the next login)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rotate_claims)
 
     audit = sub.add_parser("audit", help="check and read the audit trail").add_subparsers(dest="audit",
                                                                                          required=True)
@@ -258,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CommandError, ConfigError, KeyRingError, cli_parties.PartyError) as exc:
+    except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, cli_parties.PartyError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # init, migrate, run: the database cannot be opened or migrated

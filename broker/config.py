@@ -3,8 +3,9 @@ then frozen.
 
 Precedence: environment over file over defaults. Relative paths in the file are relative to the
 file's folder (the instance folder). Secrets are never values in the file: each is read from an
-environment variable (``BROKER_SECRET_KEY``, ``BROKER_PAIRWISE_SECRET``) or from a file named in the
-config (``secret_key_file``, ``pairwise_secret_file``), so the config file can be committed safely.
+environment variable (``BROKER_SECRET_KEY``, ``BROKER_PAIRWISE_SECRET``, ``BROKER_CLAIMS_KEY``) or from a file
+named in the config (``secret_key_file``, ``pairwise_secret_file``, ``claims_key_file``), so the config file can
+be committed safely.
 All problems are reported together in one ``ConfigError``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from broker.core.identifiers import MIN_SECRET_BYTES
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
 DEFAULT_RELEASE = ("email", "email_verified", "given_name", "family_name", "name")
+CLAIMS_KEY_HEX = 64  # 32 random bytes (AES-256), written as hexadecimal
+_HEX_KEY = re.compile(rb"[0-9a-fA-F]{%d}" % CLAIMS_KEY_HEX)
 
 
 class ConfigError(Exception):
@@ -102,6 +106,8 @@ class Settings:
     demo: DemoSettings
     secret_key: bytes = field(repr=False)
     pairwise_secret: bytes = field(repr=False)
+    #: AES-256 keys sealing personal claims at rest: the first seals, all open (``broker.storage.sealing``)
+    claims_keys: tuple[bytes, ...] = field(repr=False)
 
     @property
     def secure_cookies(self) -> bool:
@@ -210,9 +216,9 @@ class _Reader:
         return path if path.is_absolute() else self.base / path
 
     def secret(self, key: str, env: str, min_bytes: int, section: str = "broker",
-               optional: bool = False) -> bytes:
+               optional: bool = False, hint: str = "") -> bytes:
         """A secret from ``env`` or from the file named by ``key``; never from the config file itself.
-        ``optional``: empty when neither is set."""
+        ``optional``: empty when neither is set. ``hint``: added to the problem when neither is set."""
         self.read.setdefault(section, set()).add(key)
         if env in self.environ:
             try:
@@ -226,7 +232,7 @@ class _Reader:
             if not file_setting and optional:
                 return b""
             if not file_setting:
-                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [{section}] {key}")
+                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [{section}] {key}{hint}")
                 return b""
             if not isinstance(file_setting, str):
                 self.problems.append(f"[{section}] {key} must be a string")
@@ -242,6 +248,28 @@ class _Reader:
         if len(value) < min_bytes:
             self.problems.append(f"the secret from {origin} is shorter than {min_bytes} bytes")
         return value
+
+
+def _claims_keys(read: _Reader) -> tuple[bytes, ...]:
+    """The current claims key, then the previous ones (one per line or separated by spaces; ``#`` comments)."""
+    suggested = read.base / "certs" / "claims.key"
+    hint = (f"; create one with 'broker keys generate-claims-key {suggested}' and add "
+            'claims_key_file = "certs/claims.key" to [broker]')
+    reported = len(read.problems)
+    current = read.secret("claims_key_file", "BROKER_CLAIMS_KEY", 0, hint=hint).strip()
+    previous = read.secret("claims_previous_keys_file", "BROKER_CLAIMS_PREVIOUS_KEYS", 0, optional=True)
+    if len(read.problems) > reported:  # missing or unreadable, and said so
+        return ()
+    words = [w for line in previous.splitlines() for w in line.split(b"#", 1)[0].split()]
+    keys: list[bytes] = []
+    for number, word in enumerate([current, *words]):
+        if _HEX_KEY.fullmatch(word):
+            keys.append(bytes.fromhex(word.decode("ascii")))
+        else:  # the value itself is never shown
+            which = "claims_key" if number == 0 else f"claims previous key {number}"
+            read.problems.append(f"the {which} must be {CLAIMS_KEY_HEX} hexadecimal digits (32 random bytes), "
+                                 "as 'broker keys generate-claims-key' writes")
+    return tuple(keys)
 
 
 def resolve_database_url(raw: str, base: Path) -> str:
@@ -356,6 +384,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         demo=demo,
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
+        claims_keys=_claims_keys(read),
     )
     read.report_unknown()
     if read.problems:

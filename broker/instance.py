@@ -4,7 +4,7 @@ Layout::
 
     broker.toml            settings (no secrets in it: it may be committed)
     certs/                 signing.key (0600), signing.crt, oidc-es256.key (0600), session.secret (0600),
-                           pairwise.secret (0600)
+                           pairwise.secret (0600), claims.key (0600: seals personal claims at rest)
     metadata/saml-sp/      downstream SAML SP metadata files
     metadata/upstreams/    upstream provider registrations
     metadata/oidc-clients/ downstream OpenID Connect clients (RFC 7591 client metadata)
@@ -29,6 +29,7 @@ from broker.registry.upstreams import UPSTREAM_FOLDER
 from broker.storage import upgrade
 
 DEMO_UPSTREAM = "demo"
+CLAIMS_KEY = "claims.key"
 DEMO_CLIENT_ID = "broker-demo"
 
 
@@ -54,7 +55,7 @@ def _toml_string(value: str) -> str:
 def _config_text(options: InstanceOptions) -> str:
     database = options.database_url or "sqlite:///broker.db"
     return f"""# Broker settings. Secrets are not written here: they live in certs/ (mode 0600) or come from
-# BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET. Single values (not lists, not *_file paths) can be
+# BROKER_SECRET_KEY / BROKER_PAIRWISE_SECRET / BROKER_CLAIMS_KEY. Single values (not lists, not *_file paths) can be
 # overridden in the environment: BROKER_<KEY> for [broker], BROKER_<SECTION>_<KEY> for the others.
 # An unknown key is an error, so a typo cannot silently keep a default.
 [broker]
@@ -64,6 +65,8 @@ metadata_dir = "metadata"
 certs_dir = "certs"
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
+# seals personal claims in the database; to rotate, see 'broker keys rotate-claims' in the README
+claims_key_file = "certs/claims.key"
 sso_session_hours = 8
 pending_login_minutes = 15
 release_claims = ["email", "email_verified", "given_name", "family_name", "name"]
@@ -122,6 +125,8 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     for name in ("session.secret", "pairwise.secret"):
         if not (certs / name).exists():
             write_private(certs / name, secrets.token_urlsafe(48).encode())
+    if not (certs / CLAIMS_KEY).exists():
+        write_claims_key(certs / CLAIMS_KEY)
     if options.demo:
         _register_demo(InstanceOptions(folder, options.base_url, options.database_url, True,
                                        options.demo_provider_port, options.demo_app_port))
@@ -131,6 +136,11 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     _make_sqlite_folder(settings.database_url, folder)
     upgrade(settings.database_url)
     return config
+
+
+def write_claims_key(path: Path) -> None:
+    """A new claims key: 32 random bytes as 64 hexadecimal digits, mode 0600 (``[broker] claims_key_file``)."""
+    write_private(path, (secrets.token_hex(32) + "\n").encode())
 
 
 def _make_sqlite_folder(database_url: str, folder: Path) -> None:

@@ -120,7 +120,7 @@ def test_init_creates_a_complete_instance(run: Any, tmp_path: Path) -> None:
     assert f"created {config}" in result.out
     assert f"broker --config {config} run" in result.out
     certs = folder / "certs"
-    for private in ("signing.key", "session.secret", "pairwise.secret"):
+    for private in ("signing.key", "session.secret", "pairwise.secret", "claims.key"):
         assert _mode(certs / private) == 0o600, private
     load_keyring(certs)  # a PEM key and certificate that belong together in form
     settings = load_settings(config, {})
@@ -131,6 +131,8 @@ def test_init_creates_a_complete_instance(run: Any, tmp_path: Path) -> None:
     # the secrets are in certs/, not in the config file
     text = config.read_text()
     assert settings.secret_key.decode() not in text and settings.pairwise_secret.decode() not in text
+    [claims_key] = settings.claims_keys  # certs/claims.key: 32 random bytes, written as hex
+    assert len(claims_key) == 32 and claims_key.hex() not in text
     assert settings.database_url == f"sqlite:///{folder / 'broker.db'}"
     assert current_revision(settings.database_url) == head_revision() is not None
     assert _sp_files(config) == [] and _upstream_files(config) == []

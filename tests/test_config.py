@@ -13,6 +13,7 @@ from broker.keys import write_private
 
 SESSION_SECRET = "session-secret-" + "s" * 40
 PAIRWISE_SECRET = "pairwise-secret-" + "p" * 40
+CLAIMS_KEY = "0123456789abcdef" * 4  # 64 hex digits: 32 bytes
 
 FULL = """
 [broker]
@@ -22,6 +23,7 @@ metadata_dir = "registrations"
 certs_dir = "keys"
 secret_key_file = "keys/session.secret"
 pairwise_secret_file = "keys/pairwise.secret"
+claims_key_file = "keys/claims.key"
 session_type = "redis"
 redis_url = "redis://127.0.0.1:6379/0"
 sso_session_hours = 10
@@ -46,6 +48,7 @@ SECRET_FILES = """
 [broker]
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
+claims_key_file = "certs/claims.key"
 """
 
 
@@ -53,6 +56,7 @@ def _instance(folder: Path, text: str, *, secrets_in: str = "certs") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_private(folder / secrets_in / "session.secret", f"{SESSION_SECRET}\n".encode())
     write_private(folder / secrets_in / "pairwise.secret", f"{PAIRWISE_SECRET}\n".encode())
+    write_private(folder / secrets_in / "claims.key", f"{CLAIMS_KEY}\n".encode())
     config = folder / "broker.toml"
     config.write_text(text)
     return config
@@ -90,6 +94,7 @@ def test_a_full_config_loads(tmp_path: Path) -> None:
     assert (settings.demo.enabled, settings.demo.provider_port, settings.demo.app_port) == (True, 6001, 6002)
     assert settings.secret_key == SESSION_SECRET.encode()  # the file's trailing newline is not part of it
     assert settings.pairwise_secret == PAIRWISE_SECRET.encode()
+    assert settings.claims_keys == (bytes.fromhex(CLAIMS_KEY),)  # hex decoded; no previous keys
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.base_url = "https://elsewhere.example.org"  # type: ignore[misc]
 
@@ -175,11 +180,13 @@ def test_a_relative_sqlite_url_with_a_driver_resolves_too(tmp_path: Path) -> Non
 def test_secrets_from_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "broker.toml"
     config.write_text("[broker]\n")  # no secret files named at all
-    environ = {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32}
+    environ = {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32, "BROKER_CLAIMS_KEY": "ab" * 32,
+               "BROKER_CLAIMS_PREVIOUS_KEYS": f"{'cd' * 32} {'EF' * 32}"}
 
     settings = load_settings(config, environ)
 
     assert (settings.secret_key, settings.pairwise_secret) == (b"k" * 32, b"p" * 32)
+    assert settings.claims_keys == (b"\xab" * 32, b"\xcd" * 32, b"\xef" * 32)
 
 
 def test_environment_secrets_win_over_files(tmp_path: Path) -> None:
@@ -222,6 +229,9 @@ want_authn_requests_signed = "maybe"
         "[broker] pending_login_minutes must be between 1 and 120, got 500",
         f"the secret from {tmp_path / 'short.secret'} is shorter than 32 bytes",
         "no pairwise_secret: set BROKER_PAIRWISE_SECRET or [broker] pairwise_secret_file",
+        "no claims_key: set BROKER_CLAIMS_KEY or [broker] claims_key_file; create one with "
+        f"'broker keys generate-claims-key {tmp_path / 'certs' / 'claims.key'}' and add "
+        'claims_key_file = "certs/claims.key" to [broker]',
     ]
     message = str(caught.value)
     assert message.startswith(f"invalid broker configuration ({config}):")
@@ -285,6 +295,7 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
     assert _problems(config) == [
         f"cannot read secret_key_file {tmp_path / 'certs' / 'session.secret'}: No such file or directory",
         f"cannot read pairwise_secret_file {tmp_path / 'certs' / 'pairwise.secret'}: No such file or directory",
+        f"cannot read claims_key_file {tmp_path / 'certs' / 'claims.key'}: No such file or directory",
     ]
 
 
@@ -296,8 +307,10 @@ def test_secrets_never_appear_in_repr(tmp_path: Path) -> None:
         assert PAIRWISE_SECRET not in text
         assert "secret_key=" not in text
         assert "pairwise_secret=" not in text
+        assert "claims_keys=" not in text and bytes.fromhex(CLAIMS_KEY).hex() not in text
     assert "base_url='http://127.0.0.1:5000'" in repr(settings)
-    assert [f.name for f in dataclasses.fields(Settings) if not f.repr] == ["secret_key", "pairwise_secret"]
+    assert [f.name for f in dataclasses.fields(Settings) if not f.repr] == ["secret_key", "pairwise_secret",
+                                                                            "claims_keys"]
 
 
 def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
@@ -331,7 +344,8 @@ def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
     config = tmp_path / "broker.toml"
     config.write_text('saml = "strict"\n')
 
-    problems = _problems(config, {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32})
+    problems = _problems(config, {"BROKER_SECRET_KEY": "k" * 32, "BROKER_PAIRWISE_SECRET": "p" * 32,
+                                  "BROKER_CLAIMS_KEY": CLAIMS_KEY})
 
     assert problems == ["[saml] must be a table"]
 
@@ -360,3 +374,32 @@ x = 1
     assert any(p.startswith("[broker] unknown setting 'secret_key'") for p in problems)
     assert "[saml] unknown setting 'clock_skew_secs' (did you mean 'clock_skew_seconds'?)" in problems
     assert "unknown section [sam]" in problems
+
+
+def test_previous_claims_keys_follow_the_current_one(tmp_path: Path) -> None:
+    """Rotation: the current key seals, previous ones (one per line, comments allowed) still open."""
+    config = _instance(tmp_path, SECRET_FILES + 'claims_previous_keys_file = "certs/claims-previous.keys"\n')
+    write_private(tmp_path / "certs" / "claims-previous.keys",
+                  f"# retired 2025-01\n{'11' * 32}\n\n  {'22' * 32}  # retired 2024-06\n".encode())
+
+    settings = load_settings(config, {})
+
+    assert settings.claims_keys == (bytes.fromhex(CLAIMS_KEY), b"\x11" * 32, b"\x22" * 32)
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"BROKER_CLAIMS_KEY": ""}, "the claims_key must be 64 hexadecimal digits"),  # found by the fuzz test
+    ({"BROKER_CLAIMS_KEY": "ab" * 31}, "the claims_key must be 64 hexadecimal digits"),
+    ({"BROKER_CLAIMS_KEY": "ab" * 33}, "the claims_key must be 64 hexadecimal digits"),
+    ({"BROKER_CLAIMS_KEY": "zz" * 32}, "the claims_key must be 64 hexadecimal digits"),
+    ({"BROKER_CLAIMS_KEY": "ab " * 21 + "a"}, "the claims_key must be 64 hexadecimal digits"),  # fromhex allows spaces
+    ({"BROKER_CLAIMS_KEY": "\u00e9" * 64}, "the claims_key must be 64 hexadecimal digits"),
+    ({"BROKER_CLAIMS_PREVIOUS_KEYS": f"{'ab' * 32} secret-words"}, "the claims previous key 2 must be 64 hexadecimal"),
+])
+def test_a_claims_key_that_is_not_32_bytes_in_hex_is_refused(tmp_path: Path, environ: dict[str, str],
+                                                              problem: str) -> None:
+    [found] = _problems(_instance(tmp_path, SECRET_FILES), environ)
+
+    assert found.startswith(problem)
+    assert found.endswith("as 'broker keys generate-claims-key' writes")
+    assert "secret-words" not in found and "zz" not in found  # the value itself is never shown

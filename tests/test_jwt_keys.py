@@ -143,9 +143,10 @@ def test_the_cli_creates_the_es256_key_of_an_older_instance(tmp_path: Path, caps
     for name in ("BROKER_CONFIG", "BROKER_CERTS_DIR"):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "secret").write_bytes(b"s" * 48)
+    (tmp_path / "claims.key").write_bytes(b"c" * 64)  # 64 hex digits
     config = tmp_path / "broker.toml"
     config.write_text('[broker]\nbase_url = "https://broker.example.org"\nsecret_key_file = "secret"\n'
-                      'pairwise_secret_file = "secret"\n')
+                      'pairwise_secret_file = "secret"\nclaims_key_file = "claims.key"\n')
     generate_keyring(tmp_path / "certs", "test", bits=2048)
     (tmp_path / "certs" / ES256_KEY).unlink()
 

@@ -1,7 +1,17 @@
-"""Accounts and the upstream identities linked to them, in SQL (``broker.core.ports.AccountStore``)."""
+"""Accounts and the upstream identities linked to them, in SQL (``broker.core.ports.AccountStore``).
+
+The claims each identity last asserted are personal data: they are stored sealed (``broker.storage.sealing``),
+bound to their identity's (issuer, subject), and re-sealed under the current key on every write. A stored value
+that cannot be opened (tampered, moved from another row, sealed under a key no longer configured) never fails a
+login: it is logged on ``broker.security`` (row id and reason, never the value) and read as no claims; the next
+login of that identity overwrites it with what the upstream asserts then. ``create_app`` refuses to start when
+the newest stored value does not open (``broker.storage.claims_rotation.check_claims_keys``), so a wrong key
+is caught before it can overwrite anything.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -14,14 +24,18 @@ from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore
 from broker.storage.codec import decode_claims, encode_claims
 from broker.storage.db import session_factory
+from broker.storage.sealing import Sealer, UnreadableValue
 from broker.storage.tables import AccountRow, LinkedIdentityRow
+
+log = logging.getLogger("broker.security")
 
 
 class SqlAccountStore:
     """Accounts are found by the exact (issuer, subject) pair only, never by a claim such as e-mail."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
+        self._sealer = sealer
 
     def find_by_identity(self, issuer: str, subject: str) -> Account | None:
         query = (
@@ -44,7 +58,7 @@ class SqlAccountStore:
             first_used=now,
             last_used=now,
             last_acr=identity.acr,
-            last_claims=encode_claims(identity.claims),
+            last_claims=self._seal(identity.claims, identity.issuer, identity.subject),
         )
         try:
             with self._sessions.begin() as session:
@@ -74,19 +88,20 @@ class SqlAccountStore:
             row = session.scalars(query).first()
             if row is None:
                 raise LookupError("the identity is not linked to that account")
-            merged = merge_assertions(decode_claims(row.last_claims), identity.claims, identity.sent_once)
-            row.last_used, row.last_acr, row.last_claims = now, identity.acr, encode_claims(merged)
+            merged = merge_assertions(self._open(row), identity.claims, identity.sent_once)
+            row.last_used, row.last_acr = now, identity.acr
+            row.last_claims = self._seal(merged, identity.issuer, identity.subject)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         query = (
-            select(LinkedIdentityRow.last_claims)
+            select(LinkedIdentityRow)
             .where(LinkedIdentityRow.account_id == account_id)
             .order_by(LinkedIdentityRow.last_used.desc(), LinkedIdentityRow.id.desc())
             .limit(1)
         )
         with self._sessions() as session:
-            text = session.scalars(query).first()
-        return decode_claims(text) if text is not None else {}
+            row = session.scalars(query).first()
+            return self._open(row) if row is not None else {}
 
     def get(self, account_id: str) -> Account | None:
         with self._sessions() as session:
@@ -111,6 +126,23 @@ class SqlAccountStore:
                 )
                 for row in session.scalars(query)
             ]
+
+    def _seal(self, claims: Mapping[str, ClaimValue], issuer: str, subject: str) -> str:
+        return self._sealer.seal(encode_claims(claims), claims_context(issuer, subject))
+
+    def _open(self, row: LinkedIdentityRow) -> dict[str, ClaimValue]:
+        """The row's claims; none when they cannot be read (see the module docstring)."""
+        try:
+            return decode_claims(self._sealer.open(row.last_claims, claims_context(row.issuer, row.subject)))
+        except (UnreadableValue, ValueError, RecursionError) as exc:  # ValueError: broken legacy JSON
+            reason = str(exc) if isinstance(exc, UnreadableValue) else "legacy claims are not valid JSON"
+            log.warning("claims of linked identity %s are unreadable, treated as none: %s", row.id, reason)
+            return {}
+
+
+def claims_context(issuer: str, subject: str) -> tuple[str, ...]:
+    """What a sealed ``last_claims`` value is bound to: its column and its identity, unique and never changed."""
+    return ("linked_identities.last_claims", issuer, subject)
 
 
 def _account(row: AccountRow) -> Account:

@@ -173,12 +173,14 @@ def instance(tmp_path_factory: pytest.TempPathFactory, keys: KeyRing) -> Iterato
         write_private(folder / "certs" / source.name, source.read_bytes())
     write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
     write_private(folder / "certs" / "pairwise.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "claims.key", secrets.token_hex(32).encode())
     for sub in ("saml-sp", "upstreams", "oidc-clients"):
         (folder / "metadata" / sub).mkdir(parents=True)
     database = f"sqlite:///{folder / 'broker.db'}"
     (folder / "broker.toml").write_text(f'[broker]\nbase_url = "{ISSUER}/"\ndatabase_url = "{database}"\n'
                                         'secret_key_file = "certs/session.secret"\n'
-                                        'pairwise_secret_file = "certs/pairwise.secret"\n')
+                                        'pairwise_secret_file = "certs/pairwise.secret"\n'
+                                        'claims_key_file = "certs/claims.key"\n')
     upgrade(database)
     app = create_app(load_settings(folder / "broker.toml", environ={}))
     try:

@@ -17,6 +17,7 @@ authorization endpoint writes.
 from __future__ import annotations
 
 import base64
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +44,10 @@ from broker.downstream.oidc.grants import (
 )
 from broker.oidc.client import OidcClient
 from broker.storage import SqlAccountStore, SqlGrantStore, create_engine_for, upgrade
+from broker.storage.sealing import Sealer
 from tests.databases import BACKENDS, database_for
 
+SEALER = Sealer([secrets.token_bytes(32)])  # claims sealed at rest under a key of this run
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 LIFETIMES = Lifetimes(code=timedelta(minutes=1), access_token=timedelta(minutes=10), id_token=timedelta(minutes=10),
@@ -90,7 +93,7 @@ def store(engine: Engine) -> GrantStore:
 def account(engine: Engine) -> Account:
     identity = UpstreamIdentity(upstream="city-idp", issuer="https://idp.example.org", subject="anna",
                                 claims={"email": "anna@example.org"}, acr="urn:loa:substantial", auth_time=NOW)
-    created, _ = SqlAccountStore(engine).create_with_identity(identity, NOW)
+    created, _ = SqlAccountStore(engine, SEALER).create_with_identity(identity, NOW)
     return created
 
 

@@ -116,6 +116,7 @@ def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, 
         write_private(folder / "certs" / name, data)
     write_private(folder / "certs" / "session.secret", secrets.token_urlsafe(48).encode())
     write_private(folder / "certs" / "pairwise.secret", secrets.token_urlsafe(48).encode())
+    write_private(folder / "certs" / "claims.key", secrets.token_hex(32).encode())
     write_private(folder / "certs" / "op-client.secret", b"op-client-secret-" + secrets.token_hex(8).encode())
     (folder / "broker.toml").write_text(f"""
 [broker]
@@ -123,6 +124,7 @@ base_url = "{base_url}"
 database_url = "{database_url}"
 secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
+claims_key_file = "certs/claims.key"
 """ + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else "") + extra_config)
     (folder / "metadata" / "saml-sp").mkdir(parents=True)
     (folder / "metadata" / "upstreams").mkdir(parents=True)

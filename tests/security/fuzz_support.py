@@ -352,8 +352,9 @@ class SamlWorld:
 def _settings(folder: Path) -> Settings:
     """The broker's settings with every SAML default (read by ``load_settings``, as ``create_app`` does)."""
     (folder / "secret").write_bytes(b"s" * 48)
+    (folder / "claims.key").write_bytes(b"c" * 64)  # 64 hex digits
     (folder / "broker.toml").write_text(f'[broker]\nbase_url = "{BASE_URL}"\nsecret_key_file = "secret"\n'
-                                        'pairwise_secret_file = "secret"\n')
+                                        'pairwise_secret_file = "secret"\nclaims_key_file = "claims.key"\n')
     return load_settings(folder / "broker.toml", environ={})
 
 

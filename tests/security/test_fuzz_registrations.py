@@ -241,7 +241,7 @@ def test_bad_metadata_never_removes_or_changes_a_good_sp(metadata_texts: dict[st
 KNOWN = {
     "broker": ("base_url", "database_url", "metadata_dir", "certs_dir", "secret_key_file", "pairwise_secret_file",
                "session_type", "redis_url", "sso_session_hours", "pending_login_minutes", "release_claims",
-               "brand_name", "theme_dir", "trusted_proxies"),
+               "brand_name", "theme_dir", "trusted_proxies", "claims_key_file", "claims_previous_keys_file"),
     "saml": ("idp_entity_id", "clock_skew_seconds", "request_max_age_seconds", "want_authn_requests_signed",
              "assertion_lifetime_seconds", "sha1_allowed_for", "allow_sha1"),
     "demo": ("enabled", "provider_port", "app_port"),
@@ -249,7 +249,7 @@ KNOWN = {
 }
 ENV_NAMES = ("BROKER_SECRET_KEY", "BROKER_PAIRWISE_SECRET", "BROKER_BASE_URL", "BROKER_SSO_SESSION_HOURS",
              "BROKER_SAML_CLOCK_SKEW_SECONDS", "BROKER_DEMO_ENABLED", "BROKER_METADATA_DIR", "BROKER_SESSION_TYPE",
-             "BROKER_LIMITS_PER_IP", "BROKER_TRUSTED_PROXIES")
+             "BROKER_LIMITS_PER_IP", "BROKER_TRUSTED_PROXIES", "BROKER_CLAIMS_KEY")
 
 #: crashes found and fixed (config.py now reports each as a problem); kept empty so a new one fails
 KNOWN_CONFIG_CRASHES: tuple[tuple[type[BaseException], str], ...] = ()
@@ -257,7 +257,8 @@ KNOWN_CONFIG_CRASHES: tuple[tuple[type[BaseException], str], ...] = ()
 
 @st.composite
 def _config_tables(draw: st.DrawFn) -> dict[str, dict[str, object]]:
-    tables: dict[str, dict[str, object]] = {"broker": {"secret_key_file": "secret", "pairwise_secret_file": "secret"}}
+    tables: dict[str, dict[str, object]] = {"broker": {"secret_key_file": "secret", "pairwise_secret_file": "secret",
+                                                       "claims_key_file": "claims.key"}}
     for section in draw(st.lists(st.sampled_from(sorted(KNOWN)) | junk_text(8), max_size=3)):
         keys = st.sampled_from(KNOWN.get(section, ("x",))) | junk_text(8)
         tables.setdefault(section, {}).update(draw(st.dictionaries(keys, toml_values(), max_size=4)))
@@ -267,6 +268,7 @@ def _config_tables(draw: st.DrawFn) -> dict[str, dict[str, object]]:
 def _load(document: bytes, environ: dict[str, str]) -> Settings | ConfigError:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "secret").write_bytes(b"s" * 48)
+        (Path(folder) / "claims.key").write_bytes(b"c" * 64)  # 64 hex digits
         (Path(folder) / "broker.toml").write_bytes(document)
         try:
             return load_settings(Path(folder) / "broker.toml", environ=environ)
@@ -292,7 +294,7 @@ def test_any_toml_configuration_is_settings_or_config_error(tables: dict[str, di
     outcome = _tolerating_known_crashes(toml_document(tables).encode("utf-8"), environ)
     event(type(outcome).__name__)
     if isinstance(outcome, Settings):
-        assert outcome.secret_key and outcome.pairwise_secret
+        assert outcome.secret_key and outcome.pairwise_secret and outcome.claims_keys
 
 
 def _deep_toml() -> st.SearchStrategy[bytes]:
@@ -309,7 +311,8 @@ def test_any_bytes_as_configuration_are_a_config_error(document: bytes) -> None:
 
 
 def _good_document(extra: str = "", broker: str = "") -> bytes:
-    return ('[broker]\nsecret_key_file = "secret"\npairwise_secret_file = "secret"\n' + broker + extra).encode()
+    return ('[broker]\nsecret_key_file = "secret"\npairwise_secret_file = "secret"\nclaims_key_file = "claims.key"\n'
+            + broker + extra).encode()
 
 
 @pytest.mark.parametrize("setting", [
@@ -330,7 +333,8 @@ def test_an_unknown_home_folder_is_a_config_error(key: str) -> None:
 
 
 def test_a_nul_in_a_secret_path_is_a_config_error() -> None:
-    document = b'[broker]\nsecret_key_file = "a\\u0000b"\npairwise_secret_file = "secret"\n'
+    document = (b'[broker]\nsecret_key_file = "a\\u0000b"\npairwise_secret_file = "secret"\n'
+                b'claims_key_file = "claims.key"\n')
     assert isinstance(_load(document, {}), ConfigError)
 
 

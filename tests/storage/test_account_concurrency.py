@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +13,10 @@ from sqlalchemy import Engine, func, select
 from broker.core.linking import resolve_account
 from broker.core.model import Account, UpstreamIdentity
 from broker.storage import SqlAccountStore
+from broker.storage.sealing import Sealer
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 
+SEALER = Sealer([secrets.token_bytes(32)])  # claims sealed at rest under a key of this run
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 THREADS = 30
@@ -22,7 +25,7 @@ THREADS = 30
 def test_thirty_simultaneous_first_logins_make_one_account(
     engine: Engine, make_identity: Callable[..., UpstreamIdentity],
 ) -> None:
-    store = SqlAccountStore(engine)
+    store = SqlAccountStore(engine, SEALER)
     anna = make_identity()
     start = threading.Barrier(THREADS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +15,10 @@ from broker.core.grants import Grant, Redemption, TokenKind, new_token, token_ha
 from broker.core.model import UpstreamIdentity
 from broker.core.ports import GrantStore
 from broker.storage import SqlAccountStore, SqlGrantStore
+from broker.storage.sealing import Sealer
 from broker.storage.tables import AccountRow, OidcGrantRow, OidcTokenRow
 
+SEALER = Sealer([secrets.token_bytes(32)])  # claims sealed at rest under a key of this run
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -31,7 +34,7 @@ def store(engine: Engine) -> GrantStore:
 
 @pytest.fixture
 def account_id(engine: Engine, make_identity: Identity) -> str:
-    account, _ = SqlAccountStore(engine).create_with_identity(make_identity(), NOW)
+    account, _ = SqlAccountStore(engine, SEALER).create_with_identity(make_identity(), NOW)
     return account.account_id
 
 
