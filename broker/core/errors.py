@@ -12,6 +12,7 @@
     ├── NoPassive                    Responder / NoPassive                         login_required
     ├── InsufficientAssurance        Responder / NoAuthnContext                    unmet_authentication_requirements
     ├── UnknownUpstream              Responder / NoAvailableIDP                    invalid_request
+    ├── ConsentDeclined              Responder / RequestDenied                     access_denied
     ├── UpstreamError                Responder / AuthnFailed                       access_denied
     │   └── UpstreamVerificationFailed
     └── ServiceUnavailable           Responder                                     temporarily_unavailable
@@ -119,3 +120,10 @@ class ServiceUnavailable(BrokerError):
 class UnsupportedNameIdFormat(InvalidRequest):
     saml_substatus = _S + "InvalidNameIDPolicy"
     default_message = "The application asked for a kind of user identifier this service does not issue."
+
+
+class ConsentDeclined(BrokerError):
+    saml_substatus = _S + "RequestDenied"
+    oidc_error = "access_denied"
+    http_status = 403
+    default_message = "You did not allow the application to receive your information, so you were not signed in."

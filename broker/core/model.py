@@ -28,6 +28,8 @@ class DownstreamParty:
     display_name: str
     requested_claims: frozenset[str]
     allowed_upstreams: tuple[str, ...] = ()  # empty: every registered upstream
+    #: claims the party cannot work without (SAML ``isRequired``); consent cannot decline them
+    required_claims: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

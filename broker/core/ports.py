@@ -13,6 +13,7 @@ from typing import Protocol
 
 from broker.core.audit import AuditEvent
 from broker.core.claims import ClaimValue
+from broker.core.consent import Consent
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 
@@ -120,6 +121,10 @@ class GrantStore(Protocol):
         """Delete expired tokens and grants with no live token left; how many rows went."""
         ...
 
+    def revoke_for(self, client_id: str, account_id: str, now: datetime) -> int:
+        """Revoke every grant of ``account_id`` at ``client_id`` (consent withdrawn); how many were live."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredClient:
@@ -155,3 +160,17 @@ class ClientStore(Protocol):
         ...
 
     def all(self) -> Sequence[StoredClient]: ...
+
+
+class ConsentStore(Protocol):
+    """Consent answers, kept as a history: the newest per (account, app) is in force (``core.consent``)."""
+
+    def current(self, account_id: str, party_id: str) -> Consent | None: ...
+
+    def record(self, consent: Consent) -> None:
+        """Append ``consent``; it is in force from now on."""
+        ...
+
+    def in_force(self, account_id: str) -> Sequence[Consent]:
+        """The consent in force for each app this account answered for (withdrawn ones included), newest first."""
+        ...

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
+from broker.core.consent import ReleasePolicy
 from broker.core.model import DownstreamParty, UpstreamParty
 from broker.oidc.client import OidcClient
 from broker.registry.oidc_clients import CLIENT_FOLDER, drop_saml_collisions, load_oidc_clients
+from broker.registry.policy import POLICY_FILE, load_policy
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, load_upstreams
 from broker.saml.catalog import SpCatalog
@@ -34,6 +36,8 @@ class Snapshot:
     problems: tuple[str, ...]
     #: OpenID Connect clients from files, by client_id (dynamically registered ones live in the database)
     oidc_clients: Mapping[str, OidcClient] = field(default_factory=dict)
+    #: the operator's release policy (``metadata/release-policy.toml``)
+    policy: ReleasePolicy = field(default_factory=ReleasePolicy)
 
 
 def _fingerprint(metadata_dir: Path) -> tuple[tuple[str, int, int], ...]:
@@ -46,6 +50,11 @@ def _fingerprint(metadata_dir: Path) -> tuple[tuple[str, int, int], ...]:
                 continue
             if S_ISREG(stat.st_mode):
                 entries.append((f"{folder}/{path.name}", stat.st_mtime_ns, stat.st_size))
+    try:
+        stat = (metadata_dir / POLICY_FILE).stat()
+        entries.append((POLICY_FILE, stat.st_mtime_ns, stat.st_size))
+    except FileNotFoundError:
+        pass
     return tuple(entries)
 
 
@@ -78,8 +87,9 @@ class FileRegistry:
                 del upstreams[name]
         clients, client_problems = load_oidc_clients(self.metadata_dir)
         client_problems += drop_saml_collisions(clients, saml.sps)
-        return Snapshot(fingerprint, saml, upstreams, parties, tuple([*saml.problems, *problems, *client_problems]),
-                        clients)
+        policy, policy_problems = load_policy(self.metadata_dir)
+        return Snapshot(fingerprint, saml, upstreams, parties,
+                        tuple([*saml.problems, *problems, *client_problems, *policy_problems]), clients, policy)
 
     @property
     def snapshot(self) -> Snapshot:

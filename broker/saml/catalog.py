@@ -25,7 +25,8 @@ class SamlSp:
     source: Path
 
     def party(self) -> DownstreamParty:
-        return DownstreamParty(self.entity_id, Protocol.SAML, self.display_name, self.requested_claims)
+        return DownstreamParty(self.entity_id, Protocol.SAML, self.display_name, self.requested_claims,
+                               required_claims=self.required_claims)
 
 
 @dataclass(frozen=True)

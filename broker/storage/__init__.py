@@ -4,6 +4,7 @@ tokens and registered clients, schema migrations."""
 from broker.storage.accounts import SqlAccountStore
 from broker.storage.audit import SqlAuditLog
 from broker.storage.clients import SqlClientStore
+from broker.storage.consents import SqlConsentStore
 from broker.storage.db import create_engine_for, session_factory
 from broker.storage.grants import SqlGrantStore
 from broker.storage.migrate import current_revision, upgrade
@@ -13,6 +14,7 @@ __all__ = [
     "SqlAccountStore",
     "SqlAuditLog",
     "SqlClientStore",
+    "SqlConsentStore",
     "SqlGrantStore",
     "SqlPendingStore",
     "create_engine_for",

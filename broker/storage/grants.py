@@ -112,6 +112,19 @@ class SqlGrantStore:
         with self._sessions.begin() as session:
             _revoke_family(session.connection(), grant_id, now)
 
+    def revoke_for(self, client_id: str, account_id: str, now: datetime) -> int:
+        """Every live grant of the account at the client, with its tokens (a consent was withdrawn)."""
+        with self._sessions.begin() as session:
+            connection = session.connection()
+            grant_ids = connection.execute(
+                select(OidcGrantRow.grant_id).where(OidcGrantRow.client_id == client_id,
+                                                    OidcGrantRow.account_id == account_id,
+                                                    OidcGrantRow.revoked_at.is_(None))
+            ).scalars().all()
+            for grant_id in grant_ids:
+                _revoke_family(connection, grant_id, now)
+            return len(grant_ids)
+
     def revoke_token(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
         """RFC 7009 §2.1: a refresh token is revoked with its whole grant, so the access tokens issued from the
         same authorization stop working too; an access token (or a code) is revoked alone."""

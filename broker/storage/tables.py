@@ -159,3 +159,20 @@ class OidcClientRow(Base):
     registration_token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ConsentRow(Base):
+    """History of consent answers; the row with the highest id per (account, party) is in force."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    party_id: Mapped[str] = mapped_column(String(1024), nullable=False)
+    #: ``Consent.to_json``: granted and declined claim names
+    claims: Mapped[str] = mapped_column(Text, nullable=False)
+    policy_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    how: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

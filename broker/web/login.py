@@ -25,7 +25,7 @@ from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit, oidc_answers
+from broker.web import audit, consent_gate, oidc_answers
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -43,7 +43,7 @@ def begin(login: LoginRequest) -> Response:
     sso = current_sso()
     if sessions.satisfies(sso, login, party, now):
         assert sso is not None
-        result = flow.answer_from_session(svc.accounts, party, login, sso, svc.settings.release_claims,
+        result = flow.answer_from_session(svc.accounts, party, login, sso, svc.release_cap(party.party_id),
                                           svc.settings.release_unverified_email)
         return answer(result, sso, how="sso")
     if login.passive:
@@ -145,7 +145,7 @@ def oidc_callback(name: str) -> Response:
             raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
         identity = adapter.finish(pending, params, now)
         party = flow.party_for(svc.registry, login)
-        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.settings.release_claims,
+        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.release_cap(party.party_id),
                                      svc.settings.release_unverified_email)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
@@ -166,9 +166,13 @@ def oidc_callback(name: str) -> Response:
 def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
     svc = services()
+    gated = consent_gate.gate(result, sso)
+    if isinstance(gated, Response):
+        return gated  # the consent page; the answer continues in broker.web.consent
+    result = gated.result
     login = result.request
     if login.protocol is Protocol.OIDC:
-        return oidc_answers.answer(result, sso, how)
+        return oidc_answers.answer(result, sso, how, gated.claims)
     catalog = svc.registry.snapshot.saml
     upstream = svc.registry.upstream(result.upstream)
     form = saml_responses.authn_response(svc.idp, catalog, result, upstream.issuer if upstream else None)

@@ -14,18 +14,15 @@ from datetime import timedelta
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
-from broker.core import errors, flow
+from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.model import LoginRequest
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
-from broker.downstream.oidc.errors import ConsentDeclined
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
 from broker.oidc.client import OidcClient
 from broker.web import audit, login
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.limits import check_downstream
-from broker.web.oidc_answers import KIND_CONSENT
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
 
@@ -46,30 +43,6 @@ def authorize() -> Response:
         raise rejected.error from rejected
     check_downstream(current_app, login_request.downstream)
     return login.begin(login_request)
-
-
-@bp.post("/oidc/consent/<handle>")
-def consent(handle: str) -> Response:
-    """The person's answer on the consent page (``prompt=consent``)."""
-    svc = services()
-    now = svc.clock.now()
-    payload = svc.pending.take(KIND_CONSENT, handle, now) if unbind(handle) else None
-    if payload is None:
-        raise errors.LoginStateInvalid(detail="consent handle unknown, expired, used or from another browser")
-    try:
-        pending = LoginRequest.from_json(payload)
-    except ValueError as exc:
-        raise errors.LoginStateInvalid(detail=f"stored consent unreadable: {exc}") from exc
-    if request.form.get("decision") != "allow":
-        audit.record(AuditKind.CONSENT_DECLINED, downstream=pending.downstream)
-        raise DownstreamFailure(ConsentDeclined(), pending)
-    sso = current_sso()
-    if sso is None:
-        raise DownstreamFailure(errors.LoginStateInvalid(detail="SSO session ended before consent"), pending)
-    party = flow.party_for(svc.registry, pending)
-    result = flow.answer_from_session(svc.accounts, party, pending, sso, svc.settings.release_claims,
-                                      svc.settings.release_unverified_email)
-    return login.answer(result, sso, how="consent")
 
 
 def _logout_params() -> dict[str, str]:

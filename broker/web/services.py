@@ -32,7 +32,7 @@ from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.oidc_clients import FILE_POLICY
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlPendingStore
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore, SqlPendingStore
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
@@ -135,6 +135,7 @@ class Services:
     pending: SqlPendingStore
     #: clients registered through Dynamic Client Registration (RFC 7591)
     clients: SqlClientStore
+    consents: SqlConsentStore
     audit: SqlAuditLog
     idp: IdpServers
     oidc: OidcProvider
@@ -143,6 +144,10 @@ class Services:
     clock: SystemClock = field(default_factory=SystemClock)
     _upstreams: dict[str, tuple[UpstreamRegistration, UpstreamAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def release_cap(self, party_id: str) -> frozenset[str]:
+        """The most ``party_id`` may receive: ``release_claims`` narrowed by the operator's release policy."""
+        return self.registry.snapshot.policy.allows(party_id, self.settings.release_claims)
 
     def upstream_adapter(self, name: str) -> UpstreamAdapter | None:
         """The adapter for a registered OIDC upstream; rebuilt when its registration changes."""

@@ -82,7 +82,7 @@ def test_a_valid_request_becomes_a_login_request() -> None:
     assert (login.acr_values, login.preferred_acr, login.upstream_hints) == ((), (), ())
     assert dict(login.protocol_state) == {
         "response_mode": "query", "scope": "openid email", "nonce": "n-0S6_WzA2Mj", "code_challenge": CHALLENGE,
-        "prompt": "", "id_token_claims": "",
+        "prompt": "", "id_token_claims": "", "essential": "",
     }
     # the login pipeline stores the request as JSON between the legs of the sign-in
     assert LoginRequest.from_json(login.to_json()) == login
@@ -519,3 +519,12 @@ def test_any_parameters_give_a_login_request_or_a_rejection(pairs: Pairs) -> Non
     assert login.relay_state == dict(pairs).get("state")
     assert "openid" in dict(pairs)["scope"].split(" ") and dict(pairs)["response_type"] == "code"
     assert LoginRequest.from_json(login.to_json()) == login
+
+
+def test_essential_claims_are_kept_for_the_consent_step() -> None:
+    """OIDC Core §5.5.1: an essential claim is one the app needs; consent cannot decline it."""
+    claims = '{"userinfo": {"given_name": {"essential": true}, "family_name": null}, "id_token": {"email": {}}}'
+    login = parse(request(claims=claims))
+
+    assert login.state("essential") == "given_name"
+    assert {"given_name", "family_name", "email"} <= login.requested_claims

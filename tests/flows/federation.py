@@ -109,7 +109,7 @@ class Federation:
 
 
 def _write_instance(folder: Path, keys: Path, base_url: str, database_url: str, op_url: str,
-                    redis_url: str | None, extra_config: str = "") -> None:
+                    redis_url: str | None, extra_config: str = "", ask_consent: bool = False) -> None:
     (folder / "certs").mkdir(parents=True)
     for name in ("signing.key", "signing.crt", "oidc-es256.key"):
         data = (keys / "broker" / name).read_bytes()
@@ -127,6 +127,10 @@ pairwise_secret_file = "certs/pairwise.secret"
 claims_key_file = "certs/claims.key"
 """ + (f'session_type = "redis"\nredis_url = "{redis_url}"\n' if redis_url else "") + extra_config)
     (folder / "metadata" / "saml-sp").mkdir(parents=True)
+    # Most flow tests are about protocols, not consent: the operator exempts every app (recorded as such);
+    # the consent tests write their own policy (``ask_consent``).
+    (folder / "metadata" / "release-policy.toml").write_text(
+        'version = "test"\n' + ("" if ask_consent else "[default]\nconsent_exempt = true\n"))
     (folder / "metadata" / "upstreams").mkdir(parents=True)
     (folder / "metadata" / "upstreams" / f"{UPSTREAM}.json").write_text(json.dumps({
         "name": UPSTREAM, "protocol": "oidc", "issuer": op_url, "client_id": CLIENT_ID,
@@ -144,17 +148,19 @@ def make_keys(folder: Path) -> Path:
 
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
-                       extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "") -> Iterator[Federation]:
+                       extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "",
+                       ask_consent: bool = False) -> Iterator[Federation]:
     """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database.
     ``extra_upstreams`` are registered and served besides the demo provider "op"; ``extra_config`` is
-    appended to broker.toml (TOML sections such as ``[limits]``)."""
+    appended to broker.toml (TOML sections such as ``[limits]``); every app asks for consent only with
+    ``ask_consent`` (otherwise the release policy exempts them all)."""
     broker_late, op_late = LateApp(), LateApp()
     broker_server, op_server = serve(broker_late), serve(op_late)
     extra: dict[str, RunningServer] = {}
     app: Flask | None = None
     try:
         _write_instance(folder, key_folder, broker_server.url, database_url, op_server.url, redis_url,
-                        extra_config)
+                        extra_config, ask_consent)
         for upstream in extra_upstreams:
             late = LateApp()
             extra[upstream.name] = server = serve(late)

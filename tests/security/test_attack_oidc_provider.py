@@ -393,7 +393,8 @@ def _press(browser: Browser, page: requests.Response, decision: str) -> requests
 def test_consent_lists_the_claims_and_deny_is_access_denied(federation: Federation, browser: Browser) -> None:
     c = client(federation, client_name="Parking permits", scope="openid email")
     page = _consent_page(browser, federation, c)
-    items = [li.text_content().strip() for li in lxml.html.fromstring(page.text).xpath("//main//li")]
+    # optional claims are unticked checkboxes (GDPR: consent is opted into), required ones a list
+    items = [label.text_content().strip() for label in lxml.html.fromstring(page.text).xpath("//main//label")]
     assert "e-mail address" in items, items
     assert "Parking permits" in page.text
     assert not any("name" in item for item in items), items  # only what the scope allows: no profile

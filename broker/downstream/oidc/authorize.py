@@ -55,8 +55,9 @@ class ClaimsRequest:
     id_token: frozenset[str]
     #: acr values one of which is essential (``"acr": {"essential": true, "values": [...]}``)
     essential_acr: tuple[str, ...]
-    #: acr values asked for voluntarily
     preferred_acr: tuple[str, ...]
+    #: broker claim names marked ``essential`` (the app cannot work without them; consent cannot decline them)
+    essential: frozenset[str] = frozenset()
 
 
 def _single(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], set[str]]:
@@ -82,6 +83,7 @@ def _claims_request(raw: str) -> ClaimsRequest:
     wanted: set[str] = set()
     in_id_token: set[str] = set()
     essential_acr: list[str] = []
+    essential: set[str] = set()
     preferred_acr: list[str] = []
     for member in ("userinfo", "id_token"):
         requests: Any = document.get(member, {})
@@ -99,9 +101,12 @@ def _claims_request(raw: str) -> ClaimsRequest:
             found = from_oidc_name(str(name))
             if found is not None:
                 wanted.add(found.name)
+                if spec is not None and spec.get("essential") is True:
+                    essential.add(found.name)
                 if member == "id_token":
                     in_id_token.add(found.name)
-    return ClaimsRequest(frozenset(wanted), frozenset(in_id_token), tuple(essential_acr), tuple(preferred_acr))
+    return ClaimsRequest(frozenset(wanted), frozenset(in_id_token), tuple(essential_acr), tuple(preferred_acr),
+                         frozenset(essential))
 
 
 def _acr_values(spec: Mapping[str, Any]) -> list[str]:
@@ -181,6 +186,7 @@ def parse_authorization_request(pairs: Iterable[tuple[str, str]],
         "code_challenge": pkce or "",
         "prompt": " ".join(sorted(prompt)),
         "id_token_claims": " ".join(sorted(claims.id_token)),
+        "essential": " ".join(sorted(claims.essential)),
     }
     return LoginRequest(
         downstream=client.client_id, protocol=Protocol.OIDC, return_to=redirect_uri, request_id=None,

@@ -59,10 +59,3 @@ class RequestUriNotSupported(errors.InvalidRequest):
 
 class RegistrationNotSupported(errors.InvalidRequest):
     oidc_error = "registration_not_supported"
-
-
-class ConsentDeclined(errors.BrokerError):
-    oidc_error = "access_denied"
-    saml_substatus = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
-    http_status = 403
-    default_message = "You did not allow the application to receive your information, so you were not signed in."

@@ -1,0 +1,45 @@
+"""Consent answers in SQL (``broker.core.ports.ConsentStore``): an append-only history per account and app."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, func, select
+
+from broker.core.consent import Consent, ConsentHow
+from broker.core.ports import ConsentStore
+from broker.storage.db import session_factory
+from broker.storage.tables import ConsentRow
+
+
+def _consent(row: ConsentRow) -> Consent:
+    granted, declined = Consent.claims_from_json(row.claims)
+    return Consent(row.account_id, row.party_id, granted, declined, row.policy_version, row.at, ConsentHow(row.how))
+
+
+class SqlConsentStore:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = session_factory(engine)
+
+    def current(self, account_id: str, party_id: str) -> Consent | None:
+        query = (select(ConsentRow).where(ConsentRow.account_id == account_id, ConsentRow.party_id == party_id)
+                 .order_by(ConsentRow.id.desc()).limit(1))
+        with self._sessions() as session:
+            row = session.scalars(query).one_or_none()
+            return _consent(row) if row is not None else None
+
+    def record(self, consent: Consent) -> None:
+        with self._sessions.begin() as session:
+            session.add(ConsentRow(account_id=consent.account_id, party_id=consent.party_id,
+                                   claims=consent.to_json(), policy_version=consent.policy_version,
+                                   how=consent.how.value, at=consent.at))
+
+    def in_force(self, account_id: str) -> Sequence[Consent]:
+        newest = (select(func.max(ConsentRow.id)).where(ConsentRow.account_id == account_id)
+                  .group_by(ConsentRow.party_id))
+        query = select(ConsentRow).where(ConsentRow.id.in_(newest)).order_by(ConsentRow.id.desc())
+        with self._sessions() as session:
+            return [_consent(row) for row in session.scalars(query)]
+
+
+_check: type[ConsentStore] = SqlConsentStore
