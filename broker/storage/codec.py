@@ -1,4 +1,4 @@
-"""How claims are written to and read from the database: the one place to change (e.g. to encrypt them)."""
+"""How claims become text and back; ``broker.storage.sealing`` then encrypts that text before it is stored."""
 
 from __future__ import annotations
 

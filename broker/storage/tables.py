@@ -72,7 +72,8 @@ class LinkedIdentityRow(Base):
     first_used: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_used: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_acr: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    #: the claims this identity last asserted, as written by ``broker.storage.codec``
+    #: the claims this identity last asserted: ``broker.storage.codec`` JSON sealed by ``broker.storage.sealing``
+    #: (AES-256-GCM, bound to this identity); values from before sealing existed are plain JSON until rewritten
     last_claims: Mapped[str] = mapped_column(Text, nullable=False)
 
 
