@@ -157,7 +157,9 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
     """Re-seal stored claims under the current key; 1 while any value is under another key or unreadable."""
     from dataclasses import asdict
 
-    from broker.storage import create_engine_for
+    from broker.core.audit import AuditEvent, AuditKind
+    from broker.core.model import utcnow
+    from broker.storage import SqlAuditLog, create_engine_for
     from broker.storage.claims_rotation import PLAIN, reseal_claims
     from broker.storage.sealing import Sealer
 
@@ -166,6 +168,10 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
     engine = create_engine_for(settings.database_url)
     try:
         report = reseal_claims(engine, sealer, batch_size=args.batch_size, forget_unreadable=args.forget_unreadable)
+        SqlAuditLog(engine).record(AuditEvent(
+            AuditKind.KEY_ROTATED, utcnow(),
+            reason=f"claims re-sealed under key {sealer.current_key_id}: {report.resealed} values, "
+                   f"{report.unreadable} unreadable, {report.forgotten} forgotten"))
     finally:
         engine.dispose()
     elsewhere = {kid: n for kid, n in report.by_key.items() if kid != sealer.current_key_id}

@@ -17,10 +17,11 @@ from sqlalchemy import Engine, insert, make_url, select, update
 from broker.app import close_app, create_app
 from broker.cli import main
 from broker.config import load_settings
+from broker.core.audit import AuditKind
 from broker.core.model import UpstreamIdentity
 from broker.instance import InstanceOptions, init_instance
 from broker.keys import write_private
-from broker.storage import SqlAccountStore, create_engine_for
+from broker.storage import SqlAccountStore, SqlAuditLog, create_engine_for
 from broker.storage.claims_rotation import PLAIN, ClaimsKeyError, check_claims_keys
 from broker.storage.sealing import Sealer, key_id
 from broker.storage.tables import LinkedIdentityRow
@@ -209,6 +210,9 @@ def test_rotate_claims_reseals_every_value_so_the_old_key_can_go(
 
         code, again = _rotate(config, capsys)  # idempotent
         assert (code, again["resealed"], again["already_current"]) == (0, 0, 6)
+        rotations = SqlAuditLog(engine).events(limit=10)
+        assert [e.kind for e in rotations].count(AuditKind.KEY_ROTATED.value) == 2  # each run is an audit event
+        assert SqlAuditLog(engine).verify() is None
 
         _write_keys(config.parent, K2)  # the old key removed
         new = SqlAccountStore(engine, Sealer(load_settings(config, {}).claims_keys))
