@@ -177,3 +177,22 @@ class ConsentRow(Base):
     policy_version: Mapped[str] = mapped_column(String(64), nullable=False)
     how: Mapped[str] = mapped_column(String(16), nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class SsoSessionRow(Base):
+    """The server-side registry of SSO sessions (``broker.core.ports.SsoSessionRegistry``): which browsers are
+    signed in to an account, so the citizen can see them and end them all ("sign out everywhere")."""
+
+    __tablename__ = "sso_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    upstream: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: the browser's User-Agent, shortened: shown to the citizen to tell sessions apart
+    user_agent: Mapped[str] = mapped_column(String(200), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
