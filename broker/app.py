@@ -39,7 +39,7 @@ from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.sealing import Sealer
-from broker.web import consent, login, oidc_api, oidc_provider, oidc_registration, pages, portal, saml_idp
+from broker.web import consent, linking, login, oidc_api, oidc_provider, oidc_registration, pages, portal, saml_idp
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
 from broker.web.services import (
@@ -200,8 +200,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         http=http or requests.Session(),
         engine=engine,
     )
-    for blueprint in (pages.bp, saml_idp.bp, login.bp, consent.bp, portal.bp, oidc_provider.bp, oidc_api.bp,
-                      oidc_registration.bp):
+    for blueprint in (pages.bp, saml_idp.bp, login.bp, consent.bp, portal.bp, linking.bp, oidc_provider.bp,
+                      oidc_api.bp, oidc_registration.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Protocol
 
 from broker.core.audit import AuditEvent
@@ -53,6 +54,28 @@ class AccountStore(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]: ...
+
+
+class LinkOutcome(Enum):
+    """What ``IdentityLinks.link_identity`` did (``broker.core.linking``)."""
+
+    LINKED = "linked"
+    #: the identity was linked to this account already: nothing changed
+    ALREADY_LINKED = "already-linked"
+    #: the identity belongs to another account: nothing changed, never moved (issue 5, conflicts)
+    CONFLICT = "conflict"
+
+
+class IdentityLinks(Protocol):
+    """Explicit linking and unlinking of identities, apart from ``AccountStore`` (which only finds and creates)."""
+
+    def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
+        """Link ``identity`` to the account; an (issuer, subject) already linked elsewhere is ``CONFLICT``."""
+        ...
+
+    def unlink_identity(self, account_id: str, issuer: str, subject: str) -> bool:
+        """Remove the link; ``False`` (nothing removed) when it is not the account's or is its last identity."""
+        ...
 
 
 class PendingStore(Protocol):

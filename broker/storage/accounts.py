@@ -16,12 +16,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
-from broker.core.ports import AccountStore
+from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
 from broker.storage.codec import decode_claims, encode_claims
 from broker.storage.db import session_factory
 from broker.storage.sealing import Sealer, UnreadableValue
@@ -92,6 +92,37 @@ class SqlAccountStore:
             row.last_used, row.last_acr = now, identity.acr
             row.last_claims = self._seal(merged, identity.issuer, identity.subject)
 
+    def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
+        """Link ``identity`` to the account (``IdentityLinks``); the unique (issuer, subject) refuses a second
+        owner, so an identity of another account is reported (``CONFLICT``), never moved."""
+        linked = LinkedIdentityRow(
+            account_id=account_id, issuer=identity.issuer, subject=identity.subject, upstream=identity.upstream,
+            first_used=now, last_used=now, last_acr=identity.acr,
+            last_claims=self._seal(identity.claims, identity.issuer, identity.subject),
+        )
+        try:
+            with self._sessions.begin() as session:
+                session.add(linked)
+        except IntegrityError:
+            owner = self.find_by_identity(identity.issuer, identity.subject)
+            if owner is None:
+                raise
+            return LinkOutcome.ALREADY_LINKED if owner.account_id == account_id else LinkOutcome.CONFLICT
+        return LinkOutcome.LINKED
+
+    def unlink_identity(self, account_id: str, issuer: str, subject: str) -> bool:
+        """Remove one link, never the account's last: the account's rows are locked first (PostgreSQL), and
+        the delete itself counts them (one statement, so SQLite's single writer settles concurrent unlinks)."""
+        rows = LinkedIdentityRow.__table__
+        others = select(func.count()).select_from(rows).where(rows.c.account_id == account_id).scalar_subquery()
+        with self._sessions.begin() as session:
+            session.scalars(select(LinkedIdentityRow.id).where(LinkedIdentityRow.account_id == account_id)
+                            .with_for_update()).all()
+            result = session.execute(delete(LinkedIdentityRow).where(
+                LinkedIdentityRow.account_id == account_id, LinkedIdentityRow.issuer == issuer,
+                LinkedIdentityRow.subject == subject, others > 1))
+            return bool(getattr(result, "rowcount", 0))
+
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         query = (
             select(LinkedIdentityRow)
@@ -151,3 +182,4 @@ def _account(row: AccountRow) -> Account:
 
 # mypy checks here that the class satisfies the port the core depends on.
 _check: type[AccountStore] = SqlAccountStore
+_check_links: type[IdentityLinks] = SqlAccountStore

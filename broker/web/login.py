@@ -25,7 +25,7 @@ from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit, consent_gate, oidc_answers
+from broker.web import audit, consent_gate, linking, oidc_answers
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -130,6 +130,8 @@ def oidc_callback(name: str) -> Response:
     if not state or not unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
     payload = svc.pending.take(KIND_OIDC, state, now)
+    if payload is None and (linked := linking.callback(name, state, params)) is not None:
+        return linked  # a link journey from the portal (broker.web.linking), not a login
     if payload is None:
         raise errors.LoginStateInvalid(detail="callback state expired or already used")
     try:

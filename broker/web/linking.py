@@ -1,0 +1,146 @@
+"""Linking and unlinking sign-in methods from the citizen's portal (issue 5; rules in ``broker.core.linking``).
+
+``POST /account/link/<upstream>`` (CSRF-protected, needs the SSO session) stores a link proof in the pending
+store under a handle bound to this browser and sends the browser to that upstream only; the upstream's answer
+comes back through ``broker.web.login.oidc_callback``, which hands a link journey to ``callback`` here (its
+pending authorization is stored under its own kind, ``KIND_LINK_OIDC``, so it can never complete a login, nor a
+login's state a link). ``POST /account/identities/unlink`` removes one link, never the last.
+
+What is trusted: the SSO session and the pending store (server-side, single-use handles). What is not: every
+form field and every callback parameter.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from broker.core import errors, linking
+from broker.core.audit import AuditKind
+from broker.core.model import UpstreamParty
+from broker.core.ports import LinkOutcome
+from broker.core.sessions import SsoSession
+from broker.upstream.oidc import PendingAuthorization
+from broker.web import audit
+from broker.web.browser_state import bind, current_sso, unbind
+from broker.web.services import services
+
+bp = Blueprint("linking", __name__, url_prefix="/account")
+KIND_PROOF, KIND_LINK_OIDC = "link", "oidc-link"
+
+
+def _signed_in() -> SsoSession:
+    sso = current_sso()
+    if sso is None or services().clock.now() >= sso.expires_at:
+        raise errors.LoginStateInvalid("Please sign in again to change your sign-in methods.",
+                                       detail="linking without a live SSO session")
+    return sso
+
+
+def linkable_upstreams(account_id: str) -> list[UpstreamParty]:
+    """The upstreams the account could link now: registered OIDC upstreams it has no identity of yet."""
+    svc = services()
+    used = {identity.upstream for identity in svc.accounts.identities(account_id)}
+    return [u for u in svc.registry.upstreams() if u.name not in used and svc.upstream_adapter(u.name) is not None]
+
+
+@bp.get("/link")
+def choose() -> str:
+    """The sign-in methods the citizen could link (each a CSRF-protected form to ``start``)."""
+    sso = current_sso()
+    if sso is None or services().clock.now() >= sso.expires_at:
+        return render_template("link_choose.html", signed_in=False, upstreams=[])
+    return render_template("link_choose.html", signed_in=True, upstreams=linkable_upstreams(sso.account_id))
+
+
+@bp.post("/link/<upstream>")
+def start(upstream: str) -> Response:
+    """Issue a link proof for ``upstream`` and send the browser there (the form carries only the CSRF token)."""
+    svc = services()
+    sso = _signed_in()
+    now = svc.clock.now()
+    adapter = svc.upstream_adapter(upstream)
+    if adapter is None or all(u.name != upstream for u in linkable_upstreams(sso.account_id)):
+        raise errors.UnknownUpstream("This sign-in method cannot be linked to your account.",
+                                     detail=f"link to {upstream[:100]!r} not offered")
+    proof = linking.LinkProof(sso.account_id, sso.sid, upstream, now,
+                              linking.identities_fingerprint(svc.accounts.identities(sso.account_id)))
+    handle = svc.pending.put(KIND_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
+    bind(handle)
+    url, pending = adapter.start(now)
+    payload = json.dumps({"proof": handle, "upstream": pending.to_json()})
+    svc.pending.put_with_handle(KIND_LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
+    bind(pending.state)
+    return redirect(url)
+
+
+def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
+    """The upstream's answer to a link journey, or None when ``state`` is not one (then it is a login's).
+
+    The caller (``login.oidc_callback``) has checked that ``state`` belongs to this browser and unbound it.
+    """
+    svc = services()
+    now = svc.clock.now()
+    payload = svc.pending.take(KIND_LINK_OIDC, state, now)
+    if payload is None:
+        return None
+    try:
+        stored = json.loads(payload)
+        handle, pending = str(stored["proof"]), PendingAuthorization.from_json(stored["upstream"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored link authorization unreadable: {type(exc).__name__}") from exc
+    adapter = svc.upstream_adapter(name)
+    if pending.upstream != name or adapter is None:
+        raise errors.UpstreamVerificationFailed(detail=f"link state for {pending.upstream!r} arrived at {name!r}")
+    proof_text = svc.pending.take(KIND_PROOF, handle, now) if unbind(handle) else None
+    if proof_text is None:
+        raise errors.LoginStateInvalid(detail="link proof unknown, expired, used or from another browser")
+    try:
+        proof = linking.LinkProof.from_json(proof_text)
+    except ValueError as exc:
+        raise errors.LoginStateInvalid(detail=str(exc)) from exc
+    identity = adapter.finish(pending, params, now)
+    sso = current_sso()
+    fingerprint = linking.identities_fingerprint(svc.accounts.identities(proof.account_id))
+    live = sso is not None and now < sso.expires_at
+    linking.check_link_proof(proof, account_id=sso.account_id if live and sso else None,
+                             sid=sso.sid if live and sso else None, answered_by=identity.upstream,
+                             fingerprint_now=fingerprint, now=now)
+    outcome = svc.accounts.link_identity(proof.account_id, identity, now)
+    upstream = svc.registry.upstream(name)
+    display = upstream.display_name if upstream is not None else name
+    if outcome is LinkOutcome.CONFLICT:
+        audit.record(AuditKind.REQUEST_REFUSED, account_id=proof.account_id, upstream=name,
+                     reason="link refused: the identity belongs to another account")
+        return Response(render_template("link_conflict.html", upstream=display), status=409, mimetype="text/html")
+    if outcome is LinkOutcome.LINKED:
+        audit.record(AuditKind.LINKED, account_id=proof.account_id, upstream=name, reason="portal")
+    return Response(render_template("link_done.html", upstream=display,
+                                    already=outcome is LinkOutcome.ALREADY_LINKED), mimetype="text/html")
+
+
+@bp.post("/identities/unlink")
+def unlink() -> Response:
+    """Remove one of the account's sign-in methods (hidden fields ``issuer`` and ``subject``); never the last."""
+    svc = services()
+    sso = _signed_in()
+    issuer, subject = request.form.get("issuer", ""), request.form.get("subject", "")
+    mine = [i for i in svc.accounts.identities(sso.account_id) if (i.issuer, i.subject) == (issuer, subject)]
+    if not mine:
+        raise errors.InvalidRequest("This sign-in method is not linked to your account.",
+                                    detail="unlink of an identity the account does not have")
+    if not svc.accounts.unlink_identity(sso.account_id, issuer, subject):
+        page = render_template("link_last.html")
+        return Response(page, status=409, mimetype="text/html")
+    audit.record(AuditKind.UNLINKED, account_id=sso.account_id, upstream=mine[0].upstream, reason="portal")
+    upstream = svc.registry.upstream(mine[0].upstream)
+    return redirect_or_page(upstream.display_name if upstream is not None else mine[0].upstream)
+
+
+def redirect_or_page(display: str) -> Response:
+    """After an unlink: the portal's identities page when it exists, else a short confirmation page."""
+    if "portal.identities" in current_app.view_functions:
+        return redirect(url_for("portal.identities"), code=303)
+    return Response(render_template("link_unlinked.html", upstream=display), mimetype="text/html")
