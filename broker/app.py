@@ -39,6 +39,7 @@ from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.sealing import Sealer
+from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.web import consent, linking, login, oidc_api, oidc_provider, oidc_registration, pages, portal, saml_idp
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
@@ -193,6 +194,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         clients=clients,
         consents=SqlConsentStore(engine),
         audit=audit,
+        sso_sessions=SqlSsoSessionRegistry(engine),
         clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,

@@ -17,6 +17,8 @@ from broker.core.claims import ClaimValue
 class Protocol(Enum):
     SAML = "saml"
     OIDC = "oidc"
+    #: the broker's own citizen portal: answered by a redirect to its pages, never by a protocol message
+    PORTAL = "portal"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class DownstreamParty:
     allowed_upstreams: tuple[str, ...] = ()  # empty: every registered upstream
     #: claims the party cannot work without (SAML ``isRequired``); consent cannot decline them
     required_claims: frozenset[str] = frozenset()
+
+
+#: the built-in party of the citizen portal (``broker.web.portal``). No SAML SP or OIDC client can ask for it:
+#: only the portal's own sign-in makes a login request naming it. It receives no claims and needs no consent.
+PORTAL_PARTY = DownstreamParty("broker-portal", Protocol.PORTAL, "Your account", frozenset())
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,48 @@ class IdentityLinks(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SsoSessionRecord:
+    """One browser's SSO session as the registry knows it (``SsoSession.sid``); no token, no claim."""
+
+    sid: str
+    account_id: str
+    upstream: str
+    created_at: datetime
+    last_seen: datetime
+    expires_at: datetime
+    #: the browser's User-Agent, shortened: lets the citizen tell their sessions apart
+    user_agent: str
+    ended_at: datetime | None = None
+
+
+class SsoSessionRegistry(Protocol):
+    """The SSO sessions that exist, server-side, so a citizen can see and end them ("sign out everywhere")."""
+
+    def register(self, record: SsoSessionRecord) -> None: ...
+
+    def is_live(self, sid: str) -> bool:
+        """Whether the session is registered and not ended (one lookup by primary key); expiry is the
+        session's own (``core.sessions.satisfies``)."""
+        ...
+
+    def touch(self, sid: str, now: datetime) -> None:
+        """Note that the session answered an app now."""
+        ...
+
+    def active(self, account_id: str, now: datetime) -> Sequence[SsoSessionRecord]: ...
+
+    def all_of(self, account_id: str) -> Sequence[SsoSessionRecord]:
+        """Every session of the account, ended ones included (the citizen's data export)."""
+        ...
+
+    def end_all(self, account_id: str, now: datetime) -> int:
+        """End every live session of the account; how many there were."""
+        ...
+
+    def end(self, sid: str, now: datetime) -> None: ...
+
+
 class PendingStore(Protocol):
     """Server-side state of logins in progress, keyed by unguessable handles; each handle is single-use."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from stat import S_ISREG
 
 from broker.core.consent import ReleasePolicy
-from broker.core.model import DownstreamParty, UpstreamParty
+from broker.core.model import PORTAL_PARTY, DownstreamParty, UpstreamParty
 from broker.oidc.client import OidcClient
 from broker.registry.oidc_clients import CLIENT_FOLDER, drop_saml_collisions, load_oidc_clients
 from broker.registry.policy import POLICY_FILE, load_policy
@@ -123,6 +123,8 @@ class FileRegistry:
 
     # broker.core.ports.Registry
     def downstream(self, party_id: str) -> DownstreamParty | None:
+        if party_id == PORTAL_PARTY.party_id:  # built in, before any registration that could shadow it
+            return PORTAL_PARTY
         sp = self.snapshot.saml.sps.get(party_id)
         if sp is not None:
             return sp.party()

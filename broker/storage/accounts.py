@@ -158,6 +158,17 @@ class SqlAccountStore:
                 for row in session.scalars(query)
             ]
 
+    def delete_account(self, account_id: str) -> bool:
+        """Erase the account (GDPR Art. 17): the database's foreign-key cascades remove its linked identities
+        (with their claims), consents, OpenID grants and tokens, and SSO sessions. Audit records name accounts
+        only by this pseudonymous id and stay. ``False`` when there was no such account."""
+        with self._sessions.begin() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                return False
+            session.delete(row)
+        return True
+
     def _seal(self, claims: Mapping[str, ClaimValue], issuer: str, subject: str) -> str:
         return self._sealer.seal(encode_claims(claims), claims_context(issuer, subject))
 

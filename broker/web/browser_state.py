@@ -6,8 +6,9 @@ OAuth ``state``) taken from another browser is refused (login CSRF, RFC 6749 §1
 
 from __future__ import annotations
 
-from flask import session
+from flask import current_app, session
 
+from broker.core.ports import SsoSessionRegistry
 from broker.core.sessions import SsoSession
 
 MAX_PENDING_PER_BROWSER = 16
@@ -28,11 +29,26 @@ def unbind(handle: str) -> bool:
 
 
 def current_sso() -> SsoSession | None:
+    """This browser's SSO session; None when it has none, or when the session registry does not know it or knows
+    it as ended ("sign out everywhere" in another browser, the account deleted): one lookup by primary key."""
     raw = session.get("sso")
     if not raw:
         return None
     try:
-        return SsoSession.from_json(raw)
+        sso = SsoSession.from_json(raw)
     except ValueError:  # damaged or from an older version: this browser simply has no SSO session
         session.pop("sso", None)
         return None
+    registry = _registry()
+    if registry is not None and not registry.is_live(sso.sid):
+        session.pop("sso", None)
+        return None
+    return sso
+
+
+def _registry() -> SsoSessionRegistry | None:
+    """The broker's SSO session registry; None in an app without the broker's services (tests of the decoding
+    alone), where there is nothing to ask."""
+    wired = current_app.extensions.get("broker")
+    found: SsoSessionRegistry | None = getattr(wired, "sso_sessions", None)
+    return found

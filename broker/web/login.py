@@ -20,7 +20,8 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
-from broker.core.model import LoginRequest, LoginResult, Protocol
+from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol
+from broker.core.ports import SsoSessionRecord
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
@@ -153,6 +154,8 @@ def oidc_callback(name: str) -> Response:
         raise DownstreamFailure(exc, login) from exc
     sso = sessions.new_session(result.account.account_id, result.upstream, result.acr, result.auth_time, now,
                                svc.settings.sso_session_lifetime)
+    svc.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
+                                               request.user_agent.string))
     # A new browser identity at sign-in: a session id planted before it is worthless after (fixation).
     pending_handles = session.get("pending", [])
     session.clear()
@@ -168,6 +171,13 @@ def oidc_callback(name: str) -> Response:
 def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
     svc = services()
+    svc.sso_sessions.touch(sso.sid, svc.clock.now())
+    if result.request.protocol is Protocol.PORTAL:
+        # The broker's own portal: it receives no claims, so there is nothing to consent to or release.
+        session["sso"] = sso.to_json()
+        audit.record(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
+                     downstream=PORTAL_PARTY.party_id, reason=how)
+        return redirect(url_for("portal.home"), code=303)
     gated = consent_gate.gate(result, sso)
     if isinstance(gated, Response):
         return gated  # the consent page; the answer continues in broker.web.consent

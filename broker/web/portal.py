@@ -1,22 +1,30 @@
-"""The citizen's own pages: which apps may receive what, and withdrawing that consent (GDPR Art. 7(3):
-withdrawing must be as easy as giving).
+"""The citizen's own pages (issue 5): the portal home, linked identities, apps used, active SSO sessions with
+"sign out everywhere", profile values with their sources, the data download (GDPR Art. 20), account deletion
+(Art. 17), and which apps may receive what with withdrawal of consent (Art. 7(3): as easy as giving).
+
+Signing in to the portal is an ordinary login through the pipeline for the built-in party
+``core.model.PORTAL_PARTY``: ``login.answer`` redirects it here instead of answering a protocol, with no
+consent step and no claims released. Every state-changing form carries a CSRF token (``app._csrf``).
 
 A withdrawal is in force at the app's next login (the consent page is shown again) and, for OpenID Connect
 apps, at once for tokens: every grant of the citizen at that app is revoked, refresh tokens included.
-The pages need the browser's SSO session; a person without one is asked to sign in through an app first.
+The pages need the browser's SSO session; without one they offer the portal's own sign-in.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import json
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.claims import BY_NAME
 from broker.core.consent import Consent, ConsentHow
-from broker.core.model import Protocol
-from broker.web import audit
+from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
+from broker.core.sessions import SsoSession
+from broker.web import audit, login, portal_account
 from broker.web.browser_state import current_sso
 from broker.web.services import services
 
@@ -28,11 +36,128 @@ def _app_name(party_id: str) -> str:
     return party.display_name if party is not None else party_id
 
 
+def _signed_in() -> SsoSession:
+    sso = current_sso()
+    if sso is None:
+        raise errors.LoginStateInvalid("Please sign in to your account again.", detail="portal without an SSO session")
+    return sso
+
+
+def _page(template: str, **context: object) -> str:
+    """A portal page, or the sign-in page when this browser has no SSO session."""
+    sso = current_sso()
+    if sso is None:
+        return render_template("portal_sign_in.html")
+    return render_template(template, linking="linking.start" in current_app.view_functions,
+                           **context, **_data_for(template, sso))
+
+
+def _data_for(template: str, sso: SsoSession) -> dict[str, object]:
+    svc = services()
+    account_id = sso.account_id
+    if template == "portal_identities.html":
+        views = portal_account.identities(svc, account_id)
+        linked = {v.identity.upstream for v in views}
+        return {"identities": views, "others": [u for u in svc.registry.upstreams() if u.name not in linked],
+                "can_unlink": len(views) > 1}
+    if template == "portal_apps.html":
+        return {"apps": portal_account.apps_used(svc, account_id)}
+    if template == "portal_sessions.html":
+        return {"sessions": svc.sso_sessions.active(account_id, svc.clock.now()), "current": sso.sid}
+    if template == "portal_profile.html":
+        return {"profile": _profile_rows(account_id)}
+    return {}
+
+
+def _profile_rows(account_id: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for view in portal_account.identities(services(), account_id):
+        for name, value in sorted(view.claims.items()):
+            claim = BY_NAME.get(name)
+            rows.append({"claim": claim.description if claim else name, "value": value,
+                         "source": view.upstream_name, "at": view.identity.last_used})
+    return rows
+
+
+@bp.get("/")
+def home() -> str:
+    return _page("portal_home.html")
+
+
+@bp.post("/sign-in")
+def sign_in() -> Response:
+    """The portal's own login, through the normal pipeline (an SSO session answers it without going upstream)."""
+    return login.begin(LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("portal.home"), None, None,
+                                    frozenset()))
+
+
+@bp.get("/identities")
+def identities() -> str:
+    return _page("portal_identities.html")
+
+
+@bp.get("/apps")
+def apps() -> str:
+    return _page("portal_apps.html")
+
+
+@bp.get("/sessions")
+def sso_sessions() -> str:
+    return _page("portal_sessions.html")
+
+
+@bp.post("/sessions/end-all")
+def end_all_sessions() -> str:
+    """Sign out everywhere: every SSO session of the account ends in the registry, this browser's too. Grants
+    and consents stay (apps keep what they were given until it expires or consent is withdrawn)."""
+    svc = services()
+    sso = _signed_in()
+    ended = svc.sso_sessions.end_all(sso.account_id, svc.clock.now())
+    session.pop("sso", None)
+    audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=PORTAL_PARTY.party_id,
+                 reason=f"sign out everywhere; {ended} sessions")
+    return render_template("portal_done.html", heading="signed_out_everywhere")
+
+
+@bp.get("/profile")
+def profile() -> str:
+    return _page("portal_profile.html")
+
+
+@bp.get("/data.json")
+def data() -> Response:
+    svc = services()
+    sso = _signed_in()
+    body = json.dumps(portal_account.export(svc, sso.account_id), indent=2, ensure_ascii=False, default=str)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="my-account.json"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/delete")
+def delete_confirm() -> str:
+    return _page("portal_delete.html")
+
+
+@bp.post("/delete")
+def delete() -> str:
+    svc = services()
+    sso = _signed_in()
+    party_ids = {c.party_id for c in svc.consents.in_force(sso.account_id)}
+    party_ids |= {a.party_id for a in portal_account.apps_used(svc, sso.account_id)}
+    portal_account.delete(svc, sso.account_id, sorted(party_ids))
+    session.clear()
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(session)
+    return render_template("portal_done.html", heading="deleted")
+
+
 @bp.get("/consents")
 def consents() -> str:
     sso = current_sso()
     if sso is None:
-        return render_template("portal_consents.html", signed_in=False, rows=[])
+        return render_template("portal_sign_in.html")
     rows = [
         {"party_id": c.party_id, "app": _app_name(c.party_id), "how": c.how.value, "at": c.at,
          "claims": [BY_NAME[n].description for n in sorted(c.granted) if n in BY_NAME]}

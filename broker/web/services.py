@@ -33,6 +33,7 @@ from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore, SqlPendingStore
+from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
@@ -137,6 +138,8 @@ class Services:
     clients: SqlClientStore
     consents: SqlConsentStore
     audit: SqlAuditLog
+    #: the SSO sessions that exist (the portal's active sessions, "sign out everywhere")
+    sso_sessions: SqlSsoSessionRegistry
     idp: IdpServers
     oidc: OidcProvider
     http: requests.Session
