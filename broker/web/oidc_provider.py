@@ -108,6 +108,8 @@ def _end_session(done: dict[str, str | None]) -> Response | str:
     if regenerate is not None:
         regenerate(session)
     if sso is not None:
+        svc = services()
+        svc.sso_sessions.end(sso.sid, svc.clock.now())  # gone from the portal's list of active sessions too
         audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=done.get("client"))
     return _after_logout(done)
 

@@ -13,8 +13,11 @@ import lxml.html  # type: ignore[import-untyped]
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 
 from broker.core.model import utcnow
+from broker.storage import create_engine_for
+from broker.storage.tables import AccountRow
 from tests.flows.federation import CITIZEN, Federation
 from tests.flows.oidc_peers import RelyingParty, relying_party
 from tests.peers.browser import Browser
@@ -169,6 +172,14 @@ def test_rp_initiated_logout_ends_the_session(federation: Federation, browser: B
 
         assert page.status_code == 303
         assert page.headers["Location"] == f"{post_logout}?state=s-1"
+        engine = create_engine_for(federation.database_url)
+        try:
+            with engine.connect() as connection:
+                account_id = connection.execute(select(AccountRow.account_id)).scalar_one()
+        finally:
+            engine.dispose()
+        registry = federation.app.extensions["broker"].sso_sessions
+        assert registry.active(account_id, utcnow()) == []  # no longer listed as active in the portal
         sign_in(browser, rp)
         assert federation.provider.hits("authorize") == 2  # the SSO session was gone
 
