@@ -26,6 +26,7 @@ from limits import parse_many
 
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
+from broker.core.profile import MergeRules, rule_problems
 
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
@@ -108,6 +109,8 @@ class Settings:
     pairwise_secret: bytes = field(repr=False)
     #: AES-256 keys sealing personal claims at rest: the first seals, all open (``broker.storage.sealing``)
     claims_keys: tuple[bytes, ...] = field(repr=False)
+    #: how the unified profile merges the claims of an account's identities (``[profile]``, ``core.profile``)
+    profile: MergeRules = field(default_factory=MergeRules)
 
     @property
     def secure_cookies(self) -> bool:
@@ -272,6 +275,24 @@ def _claims_keys(read: _Reader) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _profile(read: _Reader) -> MergeRules:
+    """``[profile]``: ``acr_order`` (lowest assurance first) and ``rules`` (claim name -> rule name)."""
+    acr_order = read.setting("profile", "acr_order", [])
+    rules = read.setting("profile", "rules", {})
+    problems = []
+    if not isinstance(acr_order, list) or not all(isinstance(a, str) and a for a in acr_order):
+        problems.append("acr_order must be a list of non-empty strings")
+        acr_order = []
+    if not isinstance(rules, Mapping):
+        problems.append("rules must be a table of claim = rule")
+        rules = {}
+    problems += rule_problems(rules, acr_order)
+    read.problems.extend(f"[profile] {problem}" for problem in problems)
+    if problems:
+        return MergeRules()
+    return MergeRules(rules=dict(rules), acr_order=tuple(acr_order))
+
+
 def resolve_database_url(raw: str, base: Path) -> str:
     """``sqlite:///relative.db`` is taken relative to the instance folder, like every other path.
 
@@ -385,6 +406,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
         claims_keys=_claims_keys(read),
+        profile=_profile(read),
     )
     read.report_unknown()
     if read.problems:

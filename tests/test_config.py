@@ -403,3 +403,46 @@ def test_a_claims_key_that_is_not_32_bytes_in_hex_is_refused(tmp_path: Path, env
     assert found.startswith(problem)
     assert found.endswith("as 'broker keys generate-claims-key' writes")
     assert "secret-words" not in found and "zz" not in found  # the value itself is never shown
+
+
+# -- [profile]: merge rules of the unified profile (broker.core.profile) -------------------------------------
+
+def test_profile_rules_and_acr_order(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + """
+[profile]
+acr_order = ["urn:city:loa1", "urn:city:loa2", "urn:city:loa3"]
+rules = { email = "most_recent_verified", given_name = "preferred_upstream:city-idp", birthdate = "highest_assurance" }
+""")
+
+    profile = load_settings(config, {}).profile
+
+    assert profile.acr_order == ("urn:city:loa1", "urn:city:loa2", "urn:city:loa3")
+    assert dict(profile.rules) == {"email": "most_recent_verified", "given_name": "preferred_upstream:city-idp",
+                                   "birthdate": "highest_assurance"}
+    assert [profile.rule_for(c) for c in ("given_name", "family_name", "phone_number")] == [
+        "preferred_upstream:city-idp", "most_recent", "most_recent_verified"]
+
+
+def test_profile_defaults(tmp_path: Path) -> None:
+    profile = load_settings(_instance(tmp_path, SECRET_FILES), {}).profile
+
+    assert (dict(profile.rules), profile.acr_order) == ({}, ())
+    assert [profile.rule_for(c) for c in ("email", "phone_number", "locale")] == [
+        "most_recent_verified", "most_recent_verified", "most_recent"]
+
+
+@pytest.mark.parametrize(("section", "problem"), [
+    ('rules = { shoe_size = "most_recent" }', "[profile] rule for unknown claim 'shoe_size'"),
+    ('rules = { email = "newest" }', "[profile] unknown rule 'newest' for 'email'"),
+    ('rules = { email_verified = "most_recent" }', "[profile] 'email_verified' has no rule of its own"),
+    ('rules = { birthdate = "highest_assurance" }', "[profile] 'birthdate' uses highest_assurance, which needs"),
+    ('rules = "most_recent"', "[profile] rules must be a table of claim = rule"),
+    ('acr_order = "loa2"', "[profile] acr_order must be a list of non-empty strings"),
+    ('acr_order = ["loa1", ""]', "[profile] acr_order must be a list of non-empty strings"),
+    ('acr_order = ["loa1", "loa1"]', "[profile] acr_order names an acr value twice"),
+    ("acr_ordr = []", "[profile] unknown setting 'acr_ordr' (did you mean 'acr_order'?)"),
+])
+def test_profile_problems_are_config_errors(tmp_path: Path, section: str, problem: str) -> None:
+    problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[profile]\n{section}\n"))
+
+    assert len(problems) == 1 and problems[0].startswith(problem), problems

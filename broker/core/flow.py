@@ -12,7 +12,7 @@ from broker.core import errors
 from broker.core.linking import resolve_account
 from broker.core.model import DownstreamParty, LoginRequest, LoginResult, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
-from broker.core.profile import profile_for_login
+from broker.core.profile import NO_CONFIGURED_RULES, MergeRules, merge
 from broker.core.release import releasable_claims, release
 from broker.core.sessions import SsoSession
 
@@ -73,13 +73,17 @@ def complete_login(
     now: datetime,
     policy_allows: frozenset[str],
     unverified_email: bool = False,
+    rules: MergeRules = NO_CONFIGURED_RULES,
 ) -> LoginResult:
-    """Step 5 after an upstream sign-in: assurance, account, profile, release (see ``core.release``)."""
+    """Step 5 after an upstream sign-in: assurance, account, profile, release (see ``core.release``).
+
+    The profile is the account's unified profile under ``rules`` (``core.profile.merge``); the web layer passes
+    the configured ones (``[profile]``), the default rules apply otherwise."""
     if request.acr_values and identity.acr not in request.acr_values:
         raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} not in {request.acr_values!r}")
     account, created = resolve_account(store, identity, now)
     allowed = releasable_claims(party, request, policy_allows)
-    profile = profile_for_login(store.last_claims(account.account_id))
+    profile = merge(store.identity_claims(account.account_id), rules).claims()
     return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
                        upstream=identity.upstream, acr=identity.acr, auth_time=identity.auth_time,
                        created_account=created, amr=identity.amr)
@@ -92,12 +96,15 @@ def answer_from_session(
     session: SsoSession,
     policy_allows: frozenset[str],
     unverified_email: bool = False,
+    rules: MergeRules = NO_CONFIGURED_RULES,
 ) -> LoginResult:
-    """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``)."""
+    """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``); the
+    unified profile as it is now, under ``rules``."""
     account = store.get(session.account_id)
     if account is None:
         raise errors.LoginStateInvalid(detail="the SSO session's account no longer exists")
     allowed = releasable_claims(party, request, policy_allows)
-    released = release(profile_for_login(store.last_claims(account.account_id)), allowed, unverified_email)
+    profile = merge(store.identity_claims(account.account_id), rules).claims()
+    released = release(profile, allowed, unverified_email)
     return LoginResult(request=request, account=account, released=released,
                        upstream=session.upstream, acr=session.acr, auth_time=session.auth_time)

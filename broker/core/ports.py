@@ -17,6 +17,7 @@ from broker.core.claims import ClaimValue
 from broker.core.consent import Consent
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
+from broker.core.profile import IdentityClaims
 
 
 class Clock(Protocol):
@@ -49,6 +50,11 @@ class AccountStore(Protocol):
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         """The claims the account's most recently used identity asserted (empty when unknown)."""
+        ...
+
+    def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
+        """What each linked identity of the account last asserted, with its last acr (``core.profile.merge``);
+        an identity whose stored claims cannot be read is left out. Empty for an unknown account."""
         ...
 
     def get(self, account_id: str) -> Account | None: ...

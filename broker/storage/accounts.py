@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
+from broker.core.profile import IdentityClaims
 from broker.storage.codec import decode_claims, encode_claims
 from broker.storage.db import session_factory
 from broker.storage.sealing import Sealer, UnreadableValue
@@ -134,6 +135,22 @@ class SqlAccountStore:
             row = session.scalars(query).first()
             return self._open(row) if row is not None else {}
 
+    def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
+        """Every linked identity's claims, in the order the identities were linked; unreadable ones are left
+        out (logged, as in ``last_claims``), so one bad row costs its own values only."""
+        query = (
+            select(LinkedIdentityRow)
+            .where(LinkedIdentityRow.account_id == account_id)
+            .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
+        )
+        found: list[IdentityClaims] = []
+        with self._sessions() as session:
+            for row in session.scalars(query):
+                claims = self._read(row)
+                if claims is not None:
+                    found.append(IdentityClaims(_linked(row), claims, row.last_acr))
+        return found
+
     def get(self, account_id: str) -> Account | None:
         with self._sessions() as session:
             row = session.get(AccountRow, account_id)
@@ -146,17 +163,7 @@ class SqlAccountStore:
             .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
         )
         with self._sessions() as session:
-            return [
-                LinkedIdentity(
-                    account_id=row.account_id,
-                    issuer=row.issuer,
-                    subject=row.subject,
-                    upstream=row.upstream,
-                    first_used=row.first_used,
-                    last_used=row.last_used,
-                )
-                for row in session.scalars(query)
-            ]
+            return [_linked(row) for row in session.scalars(query)]
 
     def delete_account(self, account_id: str) -> bool:
         """Erase the account (GDPR Art. 17): the database's foreign-key cascades remove its linked identities
@@ -174,12 +181,17 @@ class SqlAccountStore:
 
     def _open(self, row: LinkedIdentityRow) -> dict[str, ClaimValue]:
         """The row's claims; none when they cannot be read (see the module docstring)."""
+        claims = self._read(row)
+        return claims if claims is not None else {}
+
+    def _read(self, row: LinkedIdentityRow) -> dict[str, ClaimValue] | None:
+        """The row's claims; None (logged) when they cannot be read."""
         try:
             return decode_claims(self._sealer.open(row.last_claims, claims_context(row.issuer, row.subject)))
         except (UnreadableValue, ValueError, RecursionError) as exc:  # ValueError: broken legacy JSON
             reason = str(exc) if isinstance(exc, UnreadableValue) else "legacy claims are not valid JSON"
             log.warning("claims of linked identity %s are unreadable, treated as none: %s", row.id, reason)
-            return {}
+            return None
 
 
 def claims_context(issuer: str, subject: str) -> tuple[str, ...]:
@@ -189,6 +201,11 @@ def claims_context(issuer: str, subject: str) -> tuple[str, ...]:
 
 def _account(row: AccountRow) -> Account:
     return Account(account_id=row.account_id, created_at=row.created_at)
+
+
+def _linked(row: LinkedIdentityRow) -> LinkedIdentity:
+    return LinkedIdentity(account_id=row.account_id, issuer=row.issuer, subject=row.subject,
+                          upstream=row.upstream, first_used=row.first_used, last_used=row.last_used)
 
 
 # mypy checks here that the class satisfies the port the core depends on.

@@ -45,7 +45,7 @@ def begin(login: LoginRequest) -> Response:
     if sessions.satisfies(sso, login, party, now):
         assert sso is not None
         result = flow.answer_from_session(svc.accounts, party, login, sso, svc.release_cap(party.party_id),
-                                          svc.settings.release_unverified_email)
+                                          svc.settings.release_unverified_email, svc.settings.profile)
         return answer(result, sso, how="sso")
     if login.passive:
         raise DownstreamFailure(errors.NoPassive(), login)
@@ -149,7 +149,7 @@ def oidc_callback(name: str) -> Response:
         identity = adapter.finish(pending, params, now)
         party = flow.party_for(svc.registry, login)
         result = flow.complete_login(svc.accounts, party, login, identity, now, svc.release_cap(party.party_id),
-                                     svc.settings.release_unverified_email)
+                                     svc.settings.release_unverified_email, svc.settings.profile)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     sso = sessions.new_session(result.account.account_id, result.upstream, result.acr, result.auth_time, now,

@@ -82,6 +82,7 @@ def provider_settings(settings: Settings) -> ProviderSettings:
                             oidc.refresh_token_lifetime),
         release_unverified_email=settings.release_unverified_email,
         pairwise_secret=settings.pairwise_secret,
+        merge_rules=settings.profile,
     )
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
+from broker.core.profile import IdentityClaims
 
 
 @dataclass
@@ -61,6 +62,11 @@ class InMemoryAccountStore:
             return {}
         latest = max(links, key=lambda link: (link.identity.last_used, link.order))
         return dict(latest.last_claims)
+
+    def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
+        links = [link for link in self._links.values() if link.identity.account_id == account_id]
+        return [IdentityClaims(link.identity, dict(link.last_claims), link.last_acr)
+                for link in sorted(links, key=lambda link: (link.identity.first_used, link.order))]
 
     def get(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)

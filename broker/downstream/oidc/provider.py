@@ -17,7 +17,7 @@ from broker.core.claims import ClaimValue
 from broker.core.grants import Grant, TokenKind, TokenRecord
 from broker.core.model import LoginResult
 from broker.core.ports import AccountStore, GrantStore
-from broker.core.profile import profile_for_login
+from broker.core.profile import MergeRules, merge
 from broker.core.release import release
 from broker.downstream.oidc import grants
 from broker.downstream.oidc.client_auth import ClientCredentials, authenticate
@@ -38,6 +38,8 @@ class ProviderSettings:
     lifetimes: Lifetimes
     release_unverified_email: bool
     pairwise_secret: bytes = field(repr=False)
+    #: how the unified profile is merged (``[profile]``; ``core.profile``)
+    merge_rules: MergeRules = field(default_factory=MergeRules)
 
 
 def bearer_challenge(error: str, description: str) -> str:
@@ -105,8 +107,8 @@ class OidcProvider:
         return body
 
     def _released(self, grant: Grant) -> Mapping[str, ClaimValue]:
-        """The grant's claims from the profile as it is now, through the release step SAML uses too."""
-        profile = profile_for_login(self.accounts.last_claims(grant.account_id))
+        """The grant's claims from the unified profile as it is now, through the release step SAML uses too."""
+        profile = merge(self.accounts.identity_claims(grant.account_id), self.settings.merge_rules).claims()
         return release(profile, grant.claims, self.settings.release_unverified_email)
 
     # -- UserInfo --------------------------------------------------------------------------------------
