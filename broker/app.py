@@ -40,7 +40,18 @@ from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
-from broker.web import consent, linking, login, oidc_api, oidc_provider, oidc_registration, pages, portal, saml_idp
+from broker.web import (
+    consent,
+    link_offer,
+    linking,
+    login,
+    oidc_api,
+    oidc_provider,
+    oidc_registration,
+    pages,
+    portal,
+    saml_idp,
+)
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
 from broker.web.services import (
@@ -49,6 +60,7 @@ from broker.web.services import (
     assertion_replay_guard,
     describe_upstream,
     dynamic_clients,
+    email_indexer,
     idp_settings,
     provider_settings,
 )
@@ -184,7 +196,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     clients = SqlClientStore(engine)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
                             on_change=registrations_changed, dynamic_client=dynamic_clients(clients))
-    accounts, pending = SqlAccountStore(engine, sealer), SqlPendingStore(engine)
+    accounts, pending = SqlAccountStore(engine, sealer, email_indexer(settings)), SqlPendingStore(engine)
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,
@@ -202,8 +214,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         http=http or requests.Session(),
         engine=engine,
     )
-    for blueprint in (pages.bp, saml_idp.bp, login.bp, consent.bp, portal.bp, linking.bp, oidc_provider.bp,
-                      oidc_api.bp, oidc_registration.bp):
+    for blueprint in (pages.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
+                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

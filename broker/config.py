@@ -79,6 +79,15 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class LinkingSettings:
+    """Automatic linking by e-mail (issue 5): only for listed (new upstream, existing upstream) pairs, and only
+    when the new upstream is authoritative for e-mail; otherwise a matching verified address is an offer."""
+
+    auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
+    email_authoritative: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool
     provider_port: int
@@ -111,6 +120,8 @@ class Settings:
     claims_keys: tuple[bytes, ...] = field(repr=False)
     #: how the unified profile merges the claims of an account's identities (``[profile]``, ``core.profile``)
     profile: MergeRules = field(default_factory=MergeRules)
+    #: automatic linking by a verified e-mail address (``[linking]``); off unless configured
+    linking: LinkingSettings = field(default_factory=LinkingSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -275,6 +286,17 @@ def _claims_keys(read: _Reader) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _linking(read: _Reader) -> LinkingSettings:
+    """``[linking]``: ``auto_link_by_email = [["new-upstream", "existing-upstream"], ...]`` and
+    ``email_authoritative = ["new-upstream", ...]``; both empty by default (never link automatically)."""
+    pairs = read.setting("linking", "auto_link_by_email", [])
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and all(
+            isinstance(n, str) and n for n in p) for p in pairs):
+        read.problems.append("[linking] auto_link_by_email must be a list of [new upstream, existing upstream] pairs")
+        pairs = []
+    return LinkingSettings(frozenset((p[0], p[1]) for p in pairs), read.text_list("linking", "email_authoritative"))
+
+
 def _profile(read: _Reader) -> MergeRules:
     """``[profile]``: ``acr_order`` (lowest assurance first) and ``rules`` (claim name -> rule name)."""
     acr_order = read.setting("profile", "acr_order", [])
@@ -407,6 +429,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
         claims_keys=_claims_keys(read),
         profile=_profile(read),
+        linking=_linking(read),
     )
     read.report_unknown()
     if read.problems:

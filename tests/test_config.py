@@ -446,3 +446,21 @@ def test_profile_problems_are_config_errors(tmp_path: Path, section: str, proble
     problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[profile]\n{section}\n"))
 
     assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_linking_by_email_is_off_unless_configured(tmp_path: Path) -> None:
+    assert load_settings(_instance(tmp_path, SECRET_FILES), {}).linking.auto_link_by_email == frozenset()
+    configured = load_settings(_instance(tmp_path, SECRET_FILES + """
+[linking]
+auto_link_by_email = [["city-idp", "google"]]
+email_authoritative = ["city-idp"]
+"""), {})
+    assert configured.linking.auto_link_by_email == {("city-idp", "google")}
+    assert configured.linking.email_authoritative == {"city-idp"}
+
+
+@pytest.mark.parametrize("pairs", ['"google"', '[["google"]]', '[["a", 1]]', '[["a", ""]]'])
+def test_linking_pairs_must_be_pairs_of_names(tmp_path: Path, pairs: str) -> None:
+    problems = _problems(_instance(tmp_path, SECRET_FILES + f"[linking]\nauto_link_by_email = {pairs}\n"))
+
+    assert problems == ["[linking] auto_link_by_email must be a list of [new upstream, existing upstream] pairs"]

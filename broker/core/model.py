@@ -167,6 +167,32 @@ class UpstreamIdentity:
         email = self.claims.get("email")
         return email if self.email_trust is EmailTrust.VERIFIED and isinstance(email, str) else None
 
+    def to_json(self) -> str:
+        """For an identity waiting server-side while the citizen proves another one (a link offer)."""
+        return json.dumps({
+            "upstream": self.upstream, "issuer": self.issuer, "subject": self.subject,
+            "claims": {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.claims.items()},
+            "acr": self.acr, "auth_time": self.auth_time.isoformat(), "amr": list(self.amr),
+            "email_trust": self.email_trust.value, "sent_once": sorted(self.sent_once),
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> UpstreamIdentity:
+        """Read back ``to_json``; ``ValueError`` for anything else."""
+        try:
+            raw = json.loads(text)
+            identity = cls(
+                upstream=str(raw["upstream"]), issuer=str(raw["issuer"]), subject=str(raw["subject"]),
+                claims=dict(raw["claims"]), acr=raw["acr"], auth_time=datetime.fromisoformat(raw["auth_time"]),
+                amr=tuple(str(a) for a in raw["amr"]), email_trust=EmailTrust(raw["email_trust"]),
+                sent_once=frozenset(str(c) for c in raw["sent_once"]),
+            )
+        except (KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"not a stored identity: {type(exc).__name__}") from exc
+        if identity.auth_time.tzinfo is None:
+            raise ValueError("auth_time must be timezone-aware")
+        return identity
+
 
 @dataclass(frozen=True)
 class Account:

@@ -83,6 +83,10 @@ class IdentityLinks(Protocol):
         """Remove the link; ``False`` (nothing removed) when it is not the account's or is its last identity."""
         ...
 
+    def verified_email_owners(self, email: str) -> Sequence[LinkedIdentity]:
+        """Identities whose upstream last asserted ``email`` as verified; the start of a link offer, never a link."""
+        ...
+
 
 @dataclass(frozen=True)
 class SsoSessionRecord:

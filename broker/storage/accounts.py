@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, func, select
@@ -34,9 +34,28 @@ log = logging.getLogger("broker.security")
 class SqlAccountStore:
     """Accounts are found by the exact (issuer, subject) pair only, never by a claim such as e-mail."""
 
-    def __init__(self, engine: Engine, sealer: Sealer) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer, email_index: Callable[[str], str] | None = None) -> None:
+        """``email_index(address)`` keys a verified address for ``verified_email_owners`` (a keyed hash: the
+        claims are sealed, and the index must not reveal the address either); None: no link offers."""
         self._sessions = session_factory(engine)
         self._sealer = sealer
+        self._email_index = email_index
+
+    def _index_of(self, identity: UpstreamIdentity) -> str | None:
+        """The index of the address only while the upstream asserts it verified (``linkable_email``)."""
+        email = identity.linkable_email
+        if email is None or self._email_index is None:
+            return None
+        return self._email_index(email.strip().lower())
+
+    def verified_email_owners(self, email: str) -> Sequence[LinkedIdentity]:
+        """Identities whose upstream last asserted ``email`` as verified (link offers, issue 5)."""
+        if self._email_index is None:
+            return []
+        query = select(LinkedIdentityRow).where(
+            LinkedIdentityRow.email_index == self._email_index(email.strip().lower()))
+        with self._sessions() as session:
+            return [_linked(row) for row in session.scalars(query)]
 
     def find_by_identity(self, issuer: str, subject: str) -> Account | None:
         query = (
@@ -60,6 +79,7 @@ class SqlAccountStore:
             last_used=now,
             last_acr=identity.acr,
             last_claims=self._seal(identity.claims, identity.issuer, identity.subject),
+            email_index=self._index_of(identity),
         )
         try:
             with self._sessions.begin() as session:
@@ -92,6 +112,7 @@ class SqlAccountStore:
             merged = merge_assertions(self._open(row), identity.claims, identity.sent_once)
             row.last_used, row.last_acr = now, identity.acr
             row.last_claims = self._seal(merged, identity.issuer, identity.subject)
+            row.email_index = self._index_of(identity)  # gone as soon as the address is no longer verified
 
     def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
         """Link ``identity`` to the account (``IdentityLinks``); the unique (issuer, subject) refuses a second
@@ -100,6 +121,7 @@ class SqlAccountStore:
             account_id=account_id, issuer=identity.issuer, subject=identity.subject, upstream=identity.upstream,
             first_used=now, last_used=now, last_acr=identity.acr,
             last_claims=self._seal(identity.claims, identity.issuer, identity.subject),
+            email_index=self._index_of(identity),
         )
         try:
             with self._sessions.begin() as session:

@@ -75,6 +75,9 @@ class LinkedIdentityRow(Base):
     #: the claims this identity last asserted: ``broker.storage.codec`` JSON sealed by ``broker.storage.sealing``
     #: (AES-256-GCM, bound to this identity); values from before sealing existed are plain JSON until rewritten
     last_claims: Mapped[str] = mapped_column(Text, nullable=False)
+    #: HMAC of the verified e-mail address (``broker.storage.accounts``), NULL when none is verified: the only
+    #: way to find a link candidate, since the claims themselves are sealed
+    email_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class PendingStateRow(Base):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -20,13 +21,13 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
-from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol
+from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamIdentity
 from broker.core.ports import SsoSessionRecord
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit, consent_gate, linking, oidc_answers
+from broker.web import audit, consent_gate, link_offer, linking, oidc_answers
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -133,6 +134,8 @@ def oidc_callback(name: str) -> Response:
     payload = svc.pending.take(KIND_OIDC, state, now)
     if payload is None and (linked := linking.callback(name, state, params)) is not None:
         return linked  # a link journey from the portal (broker.web.linking), not a login
+    if payload is None and (proven := link_offer.callback(name, state, params)) is not None:
+        return proven  # the old identity proven for a link offer (broker.web.link_offer)
     if payload is None:
         raise errors.LoginStateInvalid(detail="callback state expired or already used")
     try:
@@ -147,6 +150,18 @@ def oidc_callback(name: str) -> Response:
             # IdP mix-up: the answer arrived at another upstream's callback than the one we sent it to.
             raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
         identity = adapter.finish(pending, params, now)
+        offered = link_offer.consider(login, identity, now)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login) from exc
+    if offered is not None:
+        return offered  # a verified address matches another account: offer, never merge (broker.web.link_offer)
+    return sign_in(login, identity, now)
+
+
+def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime) -> Response:
+    """Steps 5 and 6 for a verified upstream identity: account, profile, release, a new SSO session, answer."""
+    svc = services()
+    try:
         party = flow.party_for(svc.registry, login)
         result = flow.complete_login(svc.accounts, party, login, identity, now, svc.release_cap(party.party_id),
                                      svc.settings.release_unverified_email, svc.settings.profile)

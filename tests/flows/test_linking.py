@@ -24,7 +24,7 @@ from broker.storage.tables import LinkedIdentityRow
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import ExtraUpstream, Federation, running_federation
 from tests.peers.browser import Browser
-from tests.security.attack_support import login_with_hint
+from tests.security.attack_support import OFFER, login_with_hint, press, until_app_or_offer
 
 ANNA2_SUB, BOB_SUB = "anna-at-other-17", "bob-0002"
 ANNA_ELSEWHERE = DemoUser("anna2", "pw", {"sub": ANNA2_SUB, "email": "anna@example.org",
@@ -151,7 +151,12 @@ def test_unlink_makes_the_other_provider_a_stranger(link_world: LinkWorld, brows
         or (removed.status_code == 200 and "Sign-in method removed" in removed.text), removed.text[:500]
     assert AuditKind.UNLINKED.value in link_world.audit_kinds(account)
     assert link_world.account_of("other", ANNA2_SUB) is None
-    assert subject_via(link_world, "other") != first  # a new, separate account
+    with Browser() as fresh:  # the same verified address: an offer again, never a link by itself
+        request_id, page = until_app_or_offer(link_world.federation, fresh, "other")
+        assert OFFER in page.text
+        page = press(fresh, page, "continue with a separate account")
+        response = link_world.federation.sps["sp1"].parse(fresh.form_fields(page)["SAMLResponse"], request_id)
+    assert response is not None and response.get_subject().text != first  # a new, separate account
     assert link_world.federation.accounts() == 2
 
 

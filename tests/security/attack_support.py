@@ -123,3 +123,39 @@ class IdentitySpy:
             return original(store, party, request, identity, *rest)
 
         monkeypatch.setattr(flow, "complete_login", recording)
+
+
+# -- the e-mail link offer (broker.web.link_offer) ---------------------------------------------------------------
+
+#: what the link offer page says
+OFFER = "This looks like your account"
+
+
+def until_app_or_offer(federation: Federation, browser: Browser, upstream: str, sp: str = "sp1") -> tuple[
+        str, requests.Response]:
+    """Start a login at ``sp`` through ``upstream``; the request id and the page that posts to the SP or offers."""
+    request_id, location = federation.sps[sp].redirect_request()
+    page = browser.get(location + f"&idp_hint={upstream}")
+    for _ in range(4):
+        if OFFER in page.text or _posts_to_sp(federation, page, sp):
+            return request_id, page
+        page = browser.auto_submit(page)
+    raise AssertionError(page.text[:500])
+
+
+def _posts_to_sp(federation: Federation, page: requests.Response, sp: str) -> bool:
+    forms = lxml.html.document_fromstring(page.text).forms
+    return len(forms) == 1 and forms[0].action == federation.sps[sp].acs_url
+
+
+def press(browser: Browser, page: requests.Response, label: str) -> requests.Response:
+    """Submit the form whose button says ``label``, following on until the SP's page or another stop."""
+    for form in lxml.html.document_fromstring(page.text).forms:
+        if label in form.text_content():
+            action = requests.compat.urljoin(page.url, form.action)
+            answer = browser.post(action, {i.name: i.value for i in form.inputs if i.name}, initiator=page.url)
+            for _ in range(4):
+                if browser.is_self_submitting(answer) and "SAMLResponse" not in browser.form_fields(answer):
+                    answer = browser.auto_submit(answer)
+            return answer
+    raise AssertionError(f"no button {label!r}")

@@ -4,8 +4,8 @@
 
 The rule under attack (``broker.core.linking.resolve_account``, ``broker.storage.accounts.SqlAccountStore``):
 an account is found by the exact (issuer, subject) pair an upstream asserted, never by an e-mail address.
-Linking a second identity to an account is later work (the account-linking issue); until it lands, every
-identity that is not the same (issuer, subject) is another account, whatever its e-mail says.
+A second identity joins an account only through an explicit, proven link (``broker.web.linking`` from the portal,
+``broker.web.link_offer`` after proving the old identity); a matching e-mail address is at most an offer.
 
 Each test signs the victim and the attacker in end to end, through a pysaml2 SP, the broker and real or
 simulated providers (the demo OpenID provider, a simulated GitHub, an Entra look-alike, an Apple-style
@@ -41,7 +41,14 @@ from tests.flows.test_saml_to_social import TENANT, EntraUpstream, GitHubUpstrea
 from tests.peers.browser import Browser
 from tests.peers.github_sim import GitHubEmail, GitHubUser
 from tests.peers.servers import WsgiApp
-from tests.security.attack_support import IdentitySpy, federation_with, login_with_hint
+from tests.security.attack_support import (
+    OFFER,
+    IdentitySpy,
+    federation_with,
+    login_with_hint,
+    press,
+    until_app_or_offer,
+)
 
 VICTIM_EMAIL = "anna@example.org"  # the demo provider "op" signs Anna in with this verified address
 APPLE_TEAM, APPLE_KEY, APPLE_CLIENT = "TEAM000042", "KEY0000042", "org.example.city-broker"
@@ -135,7 +142,11 @@ def test_pre_account_takeover_same_verified_email_at_another_upstream(world: Wor
     attacker must never reach hers."""
     spy = IdentitySpy(monkeypatch)
     attacker = _sign_in(world, "other")
-    victim = _sign_in(world, "op")
+    with Browser() as browser:  # the matching verified address is only ever an offer; she declines it
+        request_id, page = until_app_or_offer(world.federation, browser, "op")
+        assert OFFER in page.text and world.federation.accounts() == 1
+        page = press(browser, page, "continue with a separate account")
+        victim = world.federation.sps["sp1"].parse(browser.form_fields(page)["SAMLResponse"], request_id)
     attacker_again = _sign_in(world, "other")
 
     assert [i.linkable_email for i in spy.seen] == [VICTIM_EMAIL] * 3  # both addresses are verified: the bait
