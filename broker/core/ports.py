@@ -249,3 +249,7 @@ class ConsentStore(Protocol):
     def in_force(self, account_id: str) -> Sequence[Consent]:
         """The consent in force for each app this account answered for (withdrawn ones included), newest first."""
         ...
+
+    def history(self, account_id: str) -> Sequence[Consent]:
+        """Every answer of this account, oldest first (the data download, GDPR Art. 15 and 20)."""
+        ...

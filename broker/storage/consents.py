@@ -41,5 +41,10 @@ class SqlConsentStore:
         with self._sessions() as session:
             return [_consent(row) for row in session.scalars(query)]
 
+    def history(self, account_id: str) -> Sequence[Consent]:
+        query = select(ConsentRow).where(ConsentRow.account_id == account_id).order_by(ConsentRow.id)
+        with self._sessions() as session:
+            return [_consent(row) for row in session.scalars(query)]
+
 
 _check: type[ConsentStore] = SqlConsentStore

@@ -90,7 +90,7 @@ def export(svc: Services, account_id: str) -> dict[str, Any]:
         "consents": [
             {"app": c.party_id, "how": c.how.value, "granted": sorted(c.granted), "declined": sorted(c.declined),
              "policy_version": c.policy_version, "at": c.at.isoformat()}
-            for c in svc.consents.in_force(account_id)
+            for c in svc.consents.history(account_id)
         ],
         "sso_sessions": [
             {"upstream": s.upstream, "created_at": s.created_at.isoformat(), "last_seen": s.last_seen.isoformat(),

@@ -51,6 +51,7 @@ def test_in_force_lists_one_answer_per_app_newest_first(engine: Engine, account_
     assert [(c.party_id, c.how) for c in store.in_force(account_id)] == [
         (APP, ConsentHow.PAGE), (OTHER, ConsentHow.EXEMPT)]
     assert store.in_force(account_id)[0] == latest
+    assert [c.at for c in store.history(account_id)] == [NOW, NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)]
 
 
 def test_history_is_kept_and_goes_with_the_account(engine: Engine, account_id: str) -> None:
