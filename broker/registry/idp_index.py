@@ -1,0 +1,184 @@
+"""The compiled identity-provider index: one file per metadata source, shared by processes through ``mmap``.
+
+Layout (little-endian; sections 8-byte aligned)::
+
+    header   MAGIC, marshal version, entity count, then (offset, length) of each section
+    meta     marshal of a dict[str, str] (source name, generation, validUntil...)
+    ids      marshal of the tuple of entityIDs, in record order
+    offsets  count + 1 uint64: record i is records[offsets[i]:offsets[i + 1]]
+    records  marshal of each entity's tuple (:func:`broker.registry.idp_entity.to_record`)
+    starts   count + 1 uint64: line i of the search text is search[starts[i]:starts[i + 1] - 1]
+    search   one line per entity, folded (:func:`fold`): display names, entityID, keywords; UTF-8
+
+Records are sorted by folded display name, so a page of names is a slice and search hits come out in name
+order. The file is written to a temporary name and renamed (``os.replace``), so a reader sees the old file
+or the new one, never half of one. Readers ``mmap`` it read-only: gunicorn workers share one copy through
+the page cache; each keeps only the entityID -> record number dict.
+
+The cache folder is trusted: it must be writable by the broker alone (records are loaded with ``marshal``,
+which is safe from code execution on load but not built for hostile input).
+"""
+
+from __future__ import annotations
+
+import bisect
+import marshal
+import mmap
+import os
+import struct
+import tempfile
+from array import array
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final
+
+from broker.registry.idp_entity import IdpEntity, fold, from_record, to_record
+
+__all__ = ["CorruptIndex", "IdpIndex", "write_index"]
+
+MAGIC: Final = b"BRKIDPX1"
+_HEADER: Final = struct.Struct("<8sII" + "QQ" * 6)
+_SECTIONS: Final = ("meta", "ids", "offsets", "records", "starts", "search")
+_MAX_QUERY_WORDS: Final = 8
+
+
+class CorruptIndex(ValueError):
+    """The file is not a compiled index of this version (or is truncated); rebuild it."""
+
+
+def _search_line(entity: IdpEntity) -> str:
+    parts = [text for _, text in entity.display_names] + [entity.entity_id] + [k for _, k in entity.keywords]
+    return fold(" ".join(parts)).replace("\n", " ")
+
+
+def _pad(blob: bytes) -> bytes:
+    return blob + b"\0" * (-len(blob) % 8)
+
+
+def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, str]) -> int:
+    """Write the index of ``entities`` to ``path`` atomically; return the number of entities written."""
+    ordered = sorted(entities, key=lambda e: (fold(e.display_name(None)), e.entity_id))
+    records = [marshal.dumps(to_record(e)) for e in ordered]  # type: ignore[arg-type]
+    offsets = array("Q", [0])
+    for record in records:
+        offsets.append(offsets[-1] + len(record))
+    lines = [_search_line(e).encode("utf-8") + b"\n" for e in ordered]
+    starts = array("Q", [0])
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    bodies = {
+        "meta": marshal.dumps(dict(meta)), "ids": marshal.dumps(tuple(e.entity_id for e in ordered)),
+        "offsets": offsets.tobytes(), "records": b"".join(records), "starts": starts.tobytes(),
+        "search": b"".join(lines),
+    }
+    position = _HEADER.size
+    spans: list[int] = []
+    for name in _SECTIONS:
+        spans += [position, len(bodies[name])]
+        position += len(_pad(bodies[name]))
+    header = _HEADER.pack(MAGIC, marshal.version, len(ordered), *spans)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            for name in _SECTIONS:
+                fh.write(_pad(bodies[name]))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(ordered)
+
+
+class IdpIndex:
+    """A read-only view of one compiled file. Cheap to keep many; never closed while a reader may use it
+    (the mapping goes away with the last reference)."""
+
+    __slots__ = ("_ids", "_mm", "_offsets", "_records", "_search", "_search_end", "_starts", "meta")
+
+    def __init__(self, mm: mmap.mmap | None, data: memoryview) -> None:
+        self._mm = mm
+        if len(data) == 0:  # the empty index
+            self.meta: dict[str, str] = {}
+            self._ids: dict[str, int] = {}
+            self._offsets = self._starts = memoryview(array("Q", [0]))
+            self._records, self._search, self._search_end = data, 0, 0
+            return
+        if len(data) < _HEADER.size:
+            raise CorruptIndex("truncated index")
+        magic, version, count, *spans = _HEADER.unpack_from(data)
+        if magic != MAGIC or version != marshal.version:
+            raise CorruptIndex("not an index of this version")
+        sections = {name: (spans[2 * i], spans[2 * i + 1]) for i, name in enumerate(_SECTIONS)}
+        if any(offset + length > len(data) for offset, length in sections.values()):
+            raise CorruptIndex("truncated index")
+
+        def section(name: str) -> memoryview:
+            offset, length = sections[name]
+            return data[offset:offset + length]
+
+        self.meta = marshal.loads(section("meta"))  # noqa: S302 - our own file, trusted folder
+        ids = marshal.loads(section("ids"))  # noqa: S302
+        self._ids = {entity_id: i for i, entity_id in enumerate(ids)}
+        self._offsets = section("offsets").cast("Q")
+        self._starts = section("starts").cast("Q")
+        self._records = section("records")
+        self._search, self._search_end = sections["search"][0], sum(sections["search"])
+        if len(ids) != count or len(self._offsets) != count + 1 or len(self._starts) != count + 1:
+            raise CorruptIndex("inconsistent index")
+
+    @classmethod
+    def open(cls, path: Path) -> IdpIndex:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                raise CorruptIndex("empty index file")
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return cls(mm, memoryview(mm))
+
+    @classmethod
+    def empty(cls) -> IdpIndex:
+        return cls(None, memoryview(b""))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self._ids
+
+    def entity_ids(self) -> Iterable[str]:
+        return self._ids.keys()
+
+    def _entity(self, i: int) -> IdpEntity:
+        return from_record(marshal.loads(self._records[self._offsets[i]:self._offsets[i + 1]]))  # noqa: S302
+
+    def get(self, entity_id: str) -> IdpEntity | None:
+        i = self._ids.get(entity_id)
+        return None if i is None else self._entity(i)
+
+    def names_page(self, offset: int, limit: int) -> list[IdpEntity]:
+        """Entities ``offset`` to ``offset + limit`` in display-name order."""
+        return [self._entity(i) for i in range(max(0, offset), min(len(self._ids), max(0, offset) + max(0, limit)))]
+
+    def search(self, query: str, limit: int = 20) -> list[IdpEntity]:
+        """Entities whose display names, entityID or keywords contain every word of ``query`` (any order,
+        case and accents ignored), in display-name order; at most ``limit``."""
+        words = sorted({w.encode("utf-8") for w in fold(query).split()}, key=len, reverse=True)[:_MAX_QUERY_WORDS]
+        if not words or limit <= 0 or self._mm is None:
+            return []
+        anchor, others = words[0], words[1:]
+        mm, base, end, starts = self._mm, self._search, self._search_end, self._starts
+        found: list[IdpEntity] = []
+        position = base
+        while len(found) < limit:  # each turn moves past one line: bounded by the number of entities
+            hit = mm.find(anchor, position, end)
+            if hit < 0:
+                break
+            line = bisect.bisect_right(starts, hit - base) - 1
+            line_start, line_end = base + starts[line], base + starts[line + 1]
+            if not others or all(mm.find(w, line_start, line_end) >= 0 for w in others):
+                found.append(self._entity(line))
+            position = line_end
+        return found
