@@ -11,28 +11,30 @@ All problems are reported together in one ``ConfigError``.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from limits import parse_many
-
+from broker.config_reader import Reader
+from broker.config_sections import (
+    LinkingSettings,
+    assurance_section,
+    claims_keys,
+    linking_section,
+    profile_section,
+)
+from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
-from broker.core.profile import MergeRules, rule_problems
+from broker.core.profile import MergeRules
 
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
 DEFAULT_RELEASE = ("email", "email_verified", "given_name", "family_name", "name")
-CLAIMS_KEY_HEX = 64  # 32 random bytes (AES-256), written as hexadecimal
-_HEX_KEY = re.compile(rb"[0-9a-fA-F]{%d}" % CLAIMS_KEY_HEX)
 
 
 class ConfigError(Exception):
@@ -79,15 +81,6 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
-class LinkingSettings:
-    """Automatic linking by e-mail (issue 5): only for listed (new upstream, existing upstream) pairs, and only
-    when the new upstream is authoritative for e-mail; otherwise a matching verified address is an offer."""
-
-    auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
-    email_authoritative: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class DemoSettings:
     enabled: bool
     provider_port: int
@@ -122,6 +115,8 @@ class Settings:
     profile: MergeRules = field(default_factory=MergeRules)
     #: automatic linking by a verified e-mail address (``[linking]``); off unless configured
     linking: LinkingSettings = field(default_factory=LinkingSettings)
+    #: the scale of assurance levels and the aliases of other acr names (``[assurance]``, ``core.assurance``)
+    assurance: AssurancePolicy = DEFAULT_POLICY
 
     @property
     def secure_cookies(self) -> bool:
@@ -129,190 +124,6 @@ class Settings:
 
     def url(self, path: str) -> str:
         return self.base_url + path
-
-
-class _Reader:
-    """Reads typed values from the merged file + environment, collecting every problem."""
-
-    def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str], base: Path) -> None:
-        self.data, self.environ, self.base, self.problems = data, environ, base, list[str]()
-        self.read: dict[str, set[str]] = {}
-
-    def setting(self, section: str, key: str, default: Any) -> Any:
-        """The file's value of ``[section] key`` (no environment), noting that the key is known."""
-        self.read.setdefault(section, set()).add(key)
-        return self.table(section).get(key, default)
-
-    def report_unknown(self) -> None:
-        """A typo in a key silently keeps its default; name every key and section nothing read."""
-        for section, table in self.data.items():
-            if section not in self.read:
-                self.problems.append(f"unknown section [{section}]")
-                continue
-            known = self.read[section]
-            for key in table if isinstance(table, Mapping) else ():
-                if key not in known:
-                    close = difflib.get_close_matches(key, sorted(known), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    self.problems.append(f"[{section}] unknown setting {key!r}{hint}")
-
-    def table(self, section: str) -> Mapping[str, Any]:
-        table = self.data.get(section, {})
-        if isinstance(table, Mapping):
-            return table
-        problem = f"[{section}] must be a table"
-        if problem not in self.problems:
-            self.problems.append(problem)
-        return {}
-
-    def _raw(self, section: str, key: str, default: Any) -> Any:
-        env = f"BROKER_{key.upper()}" if section == "broker" else f"BROKER_{section.upper()}_{key.upper()}"
-        if env in self.environ:
-            self.read.setdefault(section, set()).add(key)
-            return self.environ[env]
-        return self.setting(section, key, default)
-
-    def text(self, section: str, key: str, default: str) -> str:
-        value = self._raw(section, key, default)
-        if not isinstance(value, str):
-            self.problems.append(f"[{section}] {key} must be a string")
-            return default
-        return value
-
-    def number(self, section: str, key: str, default: int, low: int, high: int) -> int:
-        value = self._raw(section, key, default)
-        try:
-            if not isinstance(value, int | str) or isinstance(value, bool):  # 1.5 must not become 1
-                raise TypeError(value)
-            number = int(value)
-        except (TypeError, ValueError):
-            self.problems.append(f"[{section}] {key} must be a whole number, got {value!r}")
-            return default
-        if not low <= number <= high:
-            self.problems.append(f"[{section}] {key} must be between {low} and {high}, got {number}")
-            return default  # the problem is reported; nothing downstream may see the value
-        return number
-
-    def flag(self, section: str, key: str, default: bool) -> bool:
-        value = self._raw(section, key, default)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        self.problems.append(f"[{section}] {key} must be true or false, got {value!r}")
-        return default
-
-    def text_list(self, section: str, key: str) -> frozenset[str]:
-        """A list of strings from the file (lists have no environment form)."""
-        value = self.setting(section, key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.problems.append(f"[{section}] {key} must be a list of non-empty strings")
-            return frozenset()
-        return frozenset(value)
-
-    def rate(self, section: str, key: str, default: str) -> str:
-        """A rate limit in ``limits`` notation ("60/minute", "10/second;300/hour")."""
-        value = self.text(section, key, default)
-        try:
-            parse_many(value)
-        except ValueError:
-            self.problems.append(f"[{section}] {key} must be a rate such as '60/minute', got {value!r}")
-            return default
-        return value
-
-    def path(self, section: str, key: str, default: str) -> Path:
-        text = self.text(section, key, default)
-        try:
-            path = Path(text).expanduser()
-        except RuntimeError:  # "~someone" for a user this machine does not know
-            self.problems.append(f"[{section}] {key}: cannot expand {text!r}")
-            path = Path(default)
-        return path if path.is_absolute() else self.base / path
-
-    def secret(self, key: str, env: str, min_bytes: int, section: str = "broker",
-               optional: bool = False, hint: str = "") -> bytes:
-        """A secret from ``env`` or from the file named by ``key``; never from the config file itself.
-        ``optional``: empty when neither is set. ``hint``: added to the problem when neither is set."""
-        self.read.setdefault(section, set()).add(key)
-        if env in self.environ:
-            try:
-                value = self.environ[env].encode()
-            except UnicodeEncodeError:  # os.environ carries undecodable bytes as lone surrogates
-                self.problems.append(f"the environment variable {env} is not UTF-8 text")
-                return b""
-            origin = f"environment variable {env}"
-        else:
-            file_setting = self.setting(section, key, None)
-            if not file_setting and optional:
-                return b""
-            if not file_setting:
-                self.problems.append(f"no {key.removesuffix('_file')}: set {env} or [{section}] {key}{hint}")
-                return b""
-            if not isinstance(file_setting, str):
-                self.problems.append(f"[{section}] {key} must be a string")
-                return b""
-            path = Path(file_setting) if Path(file_setting).is_absolute() else self.base / file_setting
-            try:
-                value = path.read_bytes().strip()
-            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-                reason = exc.strerror if isinstance(exc, OSError) else "not a valid path"
-                self.problems.append(f"cannot read {key} {path!s:.200}: {reason}")
-                return b""
-            origin = str(path)
-        if len(value) < min_bytes:
-            self.problems.append(f"the secret from {origin} is shorter than {min_bytes} bytes")
-        return value
-
-
-def _claims_keys(read: _Reader) -> tuple[bytes, ...]:
-    """The current claims key, then the previous ones (one per line or separated by spaces; ``#`` comments)."""
-    suggested = read.base / "certs" / "claims.key"
-    hint = (f"; create one with 'broker keys generate-claims-key {suggested}' and add "
-            'claims_key_file = "certs/claims.key" to [broker]')
-    reported = len(read.problems)
-    current = read.secret("claims_key_file", "BROKER_CLAIMS_KEY", 0, hint=hint).strip()
-    previous = read.secret("claims_previous_keys_file", "BROKER_CLAIMS_PREVIOUS_KEYS", 0, optional=True)
-    if len(read.problems) > reported:  # missing or unreadable, and said so
-        return ()
-    words = [w for line in previous.splitlines() for w in line.split(b"#", 1)[0].split()]
-    keys: list[bytes] = []
-    for number, word in enumerate([current, *words]):
-        if _HEX_KEY.fullmatch(word):
-            keys.append(bytes.fromhex(word.decode("ascii")))
-        else:  # the value itself is never shown
-            which = "claims_key" if number == 0 else f"claims previous key {number}"
-            read.problems.append(f"the {which} must be {CLAIMS_KEY_HEX} hexadecimal digits (32 random bytes), "
-                                 "as 'broker keys generate-claims-key' writes")
-    return tuple(keys)
-
-
-def _linking(read: _Reader) -> LinkingSettings:
-    """``[linking]``: ``auto_link_by_email = [["new-upstream", "existing-upstream"], ...]`` and
-    ``email_authoritative = ["new-upstream", ...]``; both empty by default (never link automatically)."""
-    pairs = read.setting("linking", "auto_link_by_email", [])
-    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and all(
-            isinstance(n, str) and n for n in p) for p in pairs):
-        read.problems.append("[linking] auto_link_by_email must be a list of [new upstream, existing upstream] pairs")
-        pairs = []
-    return LinkingSettings(frozenset((p[0], p[1]) for p in pairs), read.text_list("linking", "email_authoritative"))
-
-
-def _profile(read: _Reader) -> MergeRules:
-    """``[profile]``: ``acr_order`` (lowest assurance first) and ``rules`` (claim name -> rule name)."""
-    acr_order = read.setting("profile", "acr_order", [])
-    rules = read.setting("profile", "rules", {})
-    problems = []
-    if not isinstance(acr_order, list) or not all(isinstance(a, str) and a for a in acr_order):
-        problems.append("acr_order must be a list of non-empty strings")
-        acr_order = []
-    if not isinstance(rules, Mapping):
-        problems.append("rules must be a table of claim = rule")
-        rules = {}
-    problems += rule_problems(rules, acr_order)
-    read.problems.extend(f"[profile] {problem}" for problem in problems)
-    if problems:
-        return MergeRules()
-    return MergeRules(rules=dict(rules), acr_order=tuple(acr_order))
 
 
 def resolve_database_url(raw: str, base: Path) -> str:
@@ -342,7 +153,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ConfigError([f"not valid TOML: {reason}"], str(path)) from exc
-    read = _Reader(data, env, path.parent)
+    read = Reader(data, env, path.parent)
 
     base_url = read.text("broker", "base_url", "http://127.0.0.1:5000").rstrip("/")
     try:
@@ -427,9 +238,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         demo=demo,
         secret_key=read.secret("secret_key_file", "BROKER_SECRET_KEY", 32),
         pairwise_secret=read.secret("pairwise_secret_file", "BROKER_PAIRWISE_SECRET", MIN_SECRET_BYTES),
-        claims_keys=_claims_keys(read),
-        profile=_profile(read),
-        linking=_linking(read),
+        claims_keys=claims_keys(read),
+        profile=profile_section(read),
+        linking=linking_section(read),
+        assurance=assurance_section(read),
     )
     read.report_unknown()
     if read.problems:

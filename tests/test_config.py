@@ -464,3 +464,38 @@ def test_linking_pairs_must_be_pairs_of_names(tmp_path: Path, pairs: str) -> Non
     problems = _problems(_instance(tmp_path, SECRET_FILES + f"[linking]\nauto_link_by_email = {pairs}\n"))
 
     assert problems == ["[linking] auto_link_by_email must be a list of [new upstream, existing upstream] pairs"]
+
+
+# -- [assurance]: the scale of acr values and their aliases (broker.core.assurance) ---------------------------
+
+def test_assurance_order_and_aliases(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + """
+[assurance]
+order = ["urn:city:loa1", "http://eidas.europa.eu/LoA/substantial", "urn:city:loa4"]
+aliases = { "urn:old:loa3" = "http://eidas.europa.eu/LoA/substantial" }
+""")
+
+    assurance = load_settings(config, {}).assurance
+
+    assert assurance.order == ("urn:city:loa1", "http://eidas.europa.eu/LoA/substantial", "urn:city:loa4")
+    assert assurance.rank("urn:old:loa3") == 1
+
+
+def test_assurance_defaults_to_the_known_scale(tmp_path: Path) -> None:
+    assurance = load_settings(_instance(tmp_path, SECRET_FILES), {}).assurance
+
+    assert assurance.order[-1] == "http://eidas.europa.eu/LoA/high"
+    assert dict(assurance.aliases) == {}
+
+
+@pytest.mark.parametrize(("section", "problem"), [
+    ('order = "loa2"', "[assurance] order must be a non-empty list of acr values"),
+    ("order = []", "[assurance] order must be a non-empty list of acr values"),
+    ('order = ["a", "a"]', "[assurance] order names a value twice"),
+    ('aliases = { x = 1 }', "[assurance] aliases must be a table of name = acr value"),
+    ('order = ["a"]\naliases = { a = "b" }', "[assurance] alias 'a' is itself in the order"),
+])
+def test_assurance_problems_are_config_errors(tmp_path: Path, section: str, problem: str) -> None:
+    problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[assurance]\n{section}\n"))
+
+    assert any(p.startswith(problem) for p in problems), problems

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from broker.core import errors
+from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.linking import resolve_account
-from broker.core.model import DownstreamParty, LoginRequest, LoginResult, UpstreamIdentity, UpstreamParty
+from broker.core.model import DownstreamParty, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
 from broker.core.profile import NO_CONFIGURED_RULES, MergeRules, merge
 from broker.core.release import releasable_claims, release
@@ -74,18 +75,23 @@ def complete_login(
     policy_allows: frozenset[str],
     unverified_email: bool = False,
     rules: MergeRules = NO_CONFIGURED_RULES,
+    assurance: AssurancePolicy = DEFAULT_POLICY,
 ) -> LoginResult:
     """Step 5 after an upstream sign-in: assurance, account, profile, release (see ``core.release``).
 
-    The profile is the account's unified profile under ``rules`` (``core.profile.merge``); the web layer passes
-    the configured ones (``[profile]``), the default rules apply otherwise."""
-    if request.acr_values and identity.acr not in request.acr_values:
-        raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} not in {request.acr_values!r}")
+    The upstream's answer must meet the assurance the downstream required (``core.assurance``): an answer
+    below it is refused (SAML NoAuthnContext, OIDC ``unmet_authentication_requirements``), never accepted
+    quietly. The profile is the account's unified profile under ``rules`` (``core.profile.merge``); the web
+    layer passes the configured ones (``[profile]``), the default rules apply otherwise."""
+    if not assurance.satisfies(identity.acr, request.acr_values, request.acr_comparison):
+        raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} does not meet "
+                                                  f"{request.acr_comparison.value} {request.acr_values!r}")
     account, created = resolve_account(store, identity, now)
     allowed = releasable_claims(party, request, policy_allows)
     profile = merge(store.identity_claims(account.account_id), rules).claims()
     return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
-                       upstream=identity.upstream, acr=identity.acr, auth_time=identity.auth_time,
+                       upstream=identity.upstream, acr=reported_acr(assurance, request, identity.acr),
+                       auth_time=identity.auth_time,
                        created_account=created, amr=identity.amr)
 
 
@@ -97,6 +103,7 @@ def answer_from_session(
     policy_allows: frozenset[str],
     unverified_email: bool = False,
     rules: MergeRules = NO_CONFIGURED_RULES,
+    assurance: AssurancePolicy = DEFAULT_POLICY,
 ) -> LoginResult:
     """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``); the
     unified profile as it is now, under ``rules``."""
@@ -107,4 +114,12 @@ def answer_from_session(
     profile = merge(store.identity_claims(account.account_id), rules).claims()
     released = release(profile, allowed, unverified_email)
     return LoginResult(request=request, account=account, released=released,
-                       upstream=session.upstream, acr=session.acr, auth_time=session.auth_time)
+                       upstream=session.upstream, acr=reported_acr(assurance, request, session.acr),
+                       auth_time=session.auth_time)
+
+
+def reported_acr(assurance: AssurancePolicy, request: LoginRequest, acr: str | None) -> str | None:
+    """The acr the downstream is told (``AssurancePolicy.reported``): an OIDC client that required acr values
+    gets one of them."""
+    return assurance.reported(acr, request.acr_values, request.acr_comparison,
+                              name_a_requested_value=request.protocol is Protocol.OIDC)

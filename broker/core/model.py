@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 
+from broker.core.assurance import Comparison
 from broker.core.claims import ClaimValue
 
 
@@ -75,6 +76,8 @@ class LoginRequest:
     login_hint: str | None = None
     #: the longest time since the person last signed in actively that the party accepts (OIDC ``max_age``)
     max_age: int | None = None
+    #: how ``acr_values`` are compared (SAML ``RequestedAuthnContext/@Comparison``; OIDC essential acr: minimum)
+    acr_comparison: Comparison = Comparison.EXACT
 
     def state(self, key: str, default: str = "") -> str:
         return dict(self.protocol_state).get(key, default)
@@ -95,6 +98,7 @@ class LoginRequest:
             "preferred_acr": list(self.preferred_acr),
             "login_hint": self.login_hint,
             "max_age": self.max_age,
+            "acr_comparison": self.acr_comparison.value,
         })
 
     @classmethod
@@ -125,6 +129,7 @@ class LoginRequest:
             preferred_acr=tuple(str(a) for a in raw.get("preferred_acr", ())),
             login_hint=str(raw["login_hint"]) if raw.get("login_hint") is not None else None,
             max_age=int(raw["max_age"]) if raw.get("max_age") is not None else None,
+            acr_comparison=Comparison.parse(raw.get("acr_comparison")),
         )
 
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.model import DownstreamParty, LoginRequest, Protocol
 
 
@@ -26,6 +27,19 @@ class Participant:
     party_id: str
     protocol: Protocol
     subject: str
+    #: the SAML NameID Format the subject was issued in (persistent or transient); None for OIDC and for
+    #: sessions stored before it was recorded (their SAML subjects are persistent)
+    name_id_format: str | None = None
+
+    def to_list(self) -> list[str]:
+        """The stored form: three items, a fourth only when a format is recorded (older readers ignore it)."""
+        items = [self.party_id, self.protocol.value, self.subject]
+        return [*items, self.name_id_format] if self.name_id_format is not None else items
+
+    @classmethod
+    def from_list(cls, items: list[str]) -> Participant:
+        fmt = str(items[3]) if len(items) > 3 and items[3] is not None else None
+        return cls(str(items[0]), Protocol(items[1]), str(items[2]), fmt)
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class SsoSession:
             "acr": self.acr,
             "auth_time": self.auth_time.isoformat(),
             "expires_at": self.expires_at.isoformat(),
-            "participants": [[p.party_id, p.protocol.value, p.subject] for p in self.participants],
+            "participants": [p.to_list() for p in self.participants],
             "sid": self.sid,
         })
 
@@ -75,7 +89,7 @@ class SsoSession:
             acr=raw["acr"],
             auth_time=datetime.fromisoformat(raw["auth_time"]),
             expires_at=datetime.fromisoformat(raw["expires_at"]),
-            participants=tuple(Participant(p[0], Protocol(p[1]), p[2]) for p in raw["participants"]),
+            participants=tuple(Participant.from_list(p) for p in raw["participants"]),
             # sessions stored before sids existed get one now; the downstreams they served saw none
             sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
         )
@@ -86,7 +100,8 @@ def new_session(account_id: str, upstream: str, acr: str | None, auth_time: date
     return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16))
 
 
-def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime) -> bool:
+def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,
+              assurance: AssurancePolicy = DEFAULT_POLICY) -> bool:
     """Whether ``session`` may answer ``request`` without a new upstream sign-in (rules in the module doc)."""
     if session is None or request.force_authn or now >= session.expires_at:
         return False
@@ -96,4 +111,4 @@ def satisfies(session: SsoSession | None, request: LoginRequest, party: Downstre
         return False
     if request.upstream_hints and session.upstream not in request.upstream_hints:
         return False
-    return not (request.acr_values and session.acr not in request.acr_values)
+    return assurance.satisfies(session.acr, request.acr_values, request.acr_comparison)

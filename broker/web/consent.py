@@ -44,5 +44,6 @@ def decide(handle: str) -> Response:
     svc.consents.record(answer(sso.account_id, party.party_id, question, ticked, policy, now))
     audit.record(AuditKind.CONSENT_GIVEN, account_id=sso.account_id, downstream=party.party_id, reason="page")
     result = flow.answer_from_session(svc.accounts, party, waiting, sso, svc.release_cap(party.party_id),
-                                      svc.settings.release_unverified_email, svc.settings.profile)
+                                      svc.settings.release_unverified_email, svc.settings.profile,
+                                      svc.settings.assurance)
     return login.answer(result, sso, how="consent")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.core import errors
+from broker.core.assurance import Comparison
 from broker.core.claims import claims_for_scopes, from_oidc_name
 from broker.core.model import LoginRequest, Protocol
 from broker.downstream.oidc.errors import (
@@ -192,6 +193,9 @@ def parse_authorization_request(pairs: Iterable[tuple[str, str]],
         downstream=client.client_id, protocol=Protocol.OIDC, return_to=redirect_uri, request_id=None,
         relay_state=state, requested_claims=claims_for_scopes(granted) | claims.wanted,
         acr_values=claims.essential_acr,
+        # an essential acr is met by a sign-in at least that strong and answered with a requested value
+        # (OIDC Core §5.5.1.1; core.assurance)
+        acr_comparison=Comparison.MINIMUM,
         preferred_acr=tuple(dict.fromkeys([*voluntary_acr, *claims.preferred_acr])),
         # OIDC Core §3.1.2.1: prompt=login and max_age=0 both ask for a fresh sign-in; select_account asks for
         # the choice of account, which for a broker means the choice of provider again.

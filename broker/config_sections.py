@@ -1,0 +1,94 @@
+"""Sections of the settings file that hold tables and lists: ``[profile]``, ``[linking]``, ``[assurance]``,
+and the claims-sealing keys. Each reads through ``Reader`` and reports problems there."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from broker.config_reader import Reader
+from broker.core.assurance import DEFAULT_ORDER, DEFAULT_POLICY, AssurancePolicy, order_problems
+from broker.core.profile import MergeRules, rule_problems
+
+CLAIMS_KEY_HEX = 64  # 32 random bytes (AES-256), written as hexadecimal
+_HEX_KEY = re.compile(rb"[0-9a-fA-F]{%d}" % CLAIMS_KEY_HEX)
+
+
+@dataclass(frozen=True)
+class LinkingSettings:
+    """Automatic linking by e-mail (issue 5): only for listed (new upstream, existing upstream) pairs, and only
+    when the new upstream is authoritative for e-mail; otherwise a matching verified address is an offer."""
+
+    auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
+    email_authoritative: frozenset[str] = frozenset()
+
+
+def claims_keys(read: Reader) -> tuple[bytes, ...]:
+    """The current claims key, then the previous ones (one per line or separated by spaces; ``#`` comments)."""
+    suggested = read.base / "certs" / "claims.key"
+    hint = (f"; create one with 'broker keys generate-claims-key {suggested}' and add "
+            'claims_key_file = "certs/claims.key" to [broker]')
+    reported = len(read.problems)
+    current = read.secret("claims_key_file", "BROKER_CLAIMS_KEY", 0, hint=hint).strip()
+    previous = read.secret("claims_previous_keys_file", "BROKER_CLAIMS_PREVIOUS_KEYS", 0, optional=True)
+    if len(read.problems) > reported:  # missing or unreadable, and said so
+        return ()
+    words = [w for line in previous.splitlines() for w in line.split(b"#", 1)[0].split()]
+    keys: list[bytes] = []
+    for number, word in enumerate([current, *words]):
+        if _HEX_KEY.fullmatch(word):
+            keys.append(bytes.fromhex(word.decode("ascii")))
+        else:  # the value itself is never shown
+            which = "claims_key" if number == 0 else f"claims previous key {number}"
+            read.problems.append(f"the {which} must be {CLAIMS_KEY_HEX} hexadecimal digits (32 random bytes), "
+                                 "as 'broker keys generate-claims-key' writes")
+    return tuple(keys)
+
+
+def linking_section(read: Reader) -> LinkingSettings:
+    """``[linking]``: ``auto_link_by_email = [["new-upstream", "existing-upstream"], ...]`` and
+    ``email_authoritative = ["new-upstream", ...]``; both empty by default (never link automatically)."""
+    pairs = read.setting("linking", "auto_link_by_email", [])
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and all(
+            isinstance(n, str) and n for n in p) for p in pairs):
+        read.problems.append("[linking] auto_link_by_email must be a list of [new upstream, existing upstream] pairs")
+        pairs = []
+    return LinkingSettings(frozenset((p[0], p[1]) for p in pairs), read.text_list("linking", "email_authoritative"))
+
+
+def profile_section(read: Reader) -> MergeRules:
+    """``[profile]``: ``acr_order`` (lowest assurance first) and ``rules`` (claim name -> rule name)."""
+    acr_order = read.setting("profile", "acr_order", [])
+    rules = read.setting("profile", "rules", {})
+    problems = []
+    if not isinstance(acr_order, list) or not all(isinstance(a, str) and a for a in acr_order):
+        problems.append("acr_order must be a list of non-empty strings")
+        acr_order = []
+    if not isinstance(rules, Mapping):
+        problems.append("rules must be a table of claim = rule")
+        rules = {}
+    problems += rule_problems(rules, acr_order)
+    read.problems.extend(f"[profile] {problem}" for problem in problems)
+    if problems:
+        return MergeRules()
+    return MergeRules(rules=dict(rules), acr_order=tuple(acr_order))
+
+
+def assurance_section(read: Reader) -> AssurancePolicy:
+    """``[assurance]``: ``order`` (acr values, weakest first; default ``core.assurance.DEFAULT_ORDER``) and
+    ``aliases`` (other acr / AuthnContextClassRef names = the value in the order they mean)."""
+    order = read.setting("assurance", "order", list(DEFAULT_ORDER))
+    aliases = read.setting("assurance", "aliases", {})
+    problems = []
+    if not isinstance(order, list) or not order or not all(isinstance(a, str) and a for a in order):
+        problems.append("order must be a non-empty list of acr values")
+        order = list(DEFAULT_ORDER)
+    if not isinstance(aliases, Mapping) or not all(isinstance(v, str) and v for v in aliases.values()):
+        problems.append("aliases must be a table of name = acr value")
+        aliases = {}
+    problems += order_problems(order, aliases)
+    read.problems.extend(f"[assurance] {problem}" for problem in problems)
+    if problems:
+        return DEFAULT_POLICY
+    return AssurancePolicy(order=tuple(order), aliases=dict(aliases))
