@@ -4,10 +4,17 @@ OIDC names follow OpenID Connect Core 1.0 §5.1 (standard claims) and §5.4 (sco
 LDAP/X.500 attribute OIDs of the eduPerson / inetOrgPerson schemas in the ``urn:oid:`` form required by the
 SAML V2.0 X.500/LDAP Attribute Profile (NameFormat ``...:attrname-format:uri``), with their friendly names
 for SPs that use ``...:attrname-format:basic``.
+
+Upstream SAML IdPs name the same things in other vocabularies too; each claim lists those names as
+``saml_aliases``, accepted inbound only (the broker always answers with ``saml_uri``/``saml_friendly``):
+the eIDAS natural-person attributes (eIDAS SAML Attribute Profile v1.2 §2.2: ``PersonIdentifier``,
+``CurrentFamilyName``, ``CurrentGivenName``, ``DateOfBirth``), SCHAC (``schacDateOfBirth``,
+``schacPersonalUniqueID``), PKCS #9 ``emailAddress``, ``cn``, ``mobile``, and the claim URIs of AD FS.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +24,9 @@ NAMEFORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 NAMEFORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
 
 ClaimValue = str | bool | int | Mapping[str, str]
+_EIDAS = "http://eidas.europa.eu/attributes/naturalperson/"
+_ADFS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")  # schacDateOfBirth: YYYYMMDD
 
 
 class ClaimKind(Enum):
@@ -37,34 +47,47 @@ class Claim:
     saml_uri: str | None
     saml_friendly: str | None
     description: str
+    #: other SAML attribute names (and friendly names) an upstream may use for this claim; inbound only
+    saml_aliases: tuple[str, ...] = ()
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("email", ClaimKind.STRING, "email", "email",
-          "urn:oid:0.9.2342.19200300.100.1.3", "mail", "e-mail address"),
+          "urn:oid:0.9.2342.19200300.100.1.3", "mail", "e-mail address",
+          ("urn:oid:1.2.840.113549.1.9.1", "emailAddress", "email", _ADFS + "emailaddress")),
     Claim("email_verified", ClaimKind.BOOLEAN, "email_verified", "email", None, None,
           "whether the upstream verified the e-mail address"),
-    Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", "first name"),
-    Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", "last name"),
+    Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", "first name",
+          (_EIDAS + "CurrentGivenName", "FirstName", _ADFS + "givenname")),
+    Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", "last name",
+          (_EIDAS + "CurrentFamilyName", "FamilyName", "surname", _ADFS + "surname")),
     Claim("name", ClaimKind.STRING, "name", "profile",
-          "urn:oid:2.16.840.1.113730.3.1.241", "displayName", "full name for display"),
+          "urn:oid:2.16.840.1.113730.3.1.241", "displayName", "full name for display",
+          ("urn:oid:2.5.4.3", "cn", _ADFS + "name")),
     Claim("preferred_username", ClaimKind.STRING, "preferred_username", "profile",
           "urn:oid:0.9.2342.19200300.100.1.1", "uid", "user name at the upstream"),
     Claim("birthdate", ClaimKind.DATE, "birthdate", "profile",
-          "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", "date of birth"),
+          "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", "date of birth",
+          (_EIDAS + "DateOfBirth", "DateOfBirth", "urn:oid:1.3.6.1.4.1.25178.1.2.3", "schacDateOfBirth")),
     Claim("locale", ClaimKind.STRING, "locale", "profile",
           "urn:oid:2.16.840.1.113730.3.1.39", "preferredLanguage", "preferred language"),
     Claim("phone_number", ClaimKind.STRING, "phone_number", "phone",
-          "urn:oid:2.5.4.20", "telephoneNumber", "telephone number"),
+          "urn:oid:2.5.4.20", "telephoneNumber", "telephone number",
+          ("urn:oid:0.9.2342.19200300.100.1.41", "mobile", _ADFS + "mobilephone")),
     Claim("phone_number_verified", ClaimKind.BOOLEAN, "phone_number_verified", "phone", None, None,
           "whether the upstream verified the telephone number"),
     Claim("address", ClaimKind.ADDRESS, "address", "address",
           "urn:oid:2.5.4.16", "postalAddress", "postal address"),
+    # A national or eIDAS identifier of the person: sent only to apps the release policy allows it.
+    Claim("person_identifier", ClaimKind.STRING, "person_identifier", None,
+          _EIDAS + "PersonIdentifier", "PersonIdentifier", "unique identifier of the person (eIDAS)",
+          ("urn:oid:1.3.6.1.4.1.25178.1.2.15", "schacPersonalUniqueID")),
 )
 
 BY_NAME: Mapping[str, Claim] = {c.name: c for c in CLAIMS}
 _BY_OIDC: Mapping[str, Claim] = {c.oidc_name: c for c in CLAIMS if c.oidc_name}
 _BY_SAML: Mapping[str, Claim] = {
+    **{alias: c for c in CLAIMS for alias in c.saml_aliases},
     **{c.saml_uri: c for c in CLAIMS if c.saml_uri},
     **{c.saml_friendly: c for c in CLAIMS if c.saml_friendly},
 }
@@ -112,6 +135,8 @@ def coerce(claim_def: Claim, value: object) -> ClaimValue | None:
         return None
     if isinstance(value, str | int) and not isinstance(value, bool):
         text = str(value).strip()
+        if claim_def.kind is ClaimKind.DATE and (compact := _COMPACT_DATE.fullmatch(text)):
+            text = "-".join(compact.groups())  # OIDC Core §5.1: YYYY-MM-DD
         return text or None
     return None
 

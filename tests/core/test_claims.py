@@ -186,3 +186,31 @@ def test_merge_assertions_keeps_only_sent_once_claims_and_never_a_stale_verifica
         before: dict[str, ClaimValue], now: dict[str, ClaimValue], sent_once: frozenset[str],
         expected: dict[str, ClaimValue]) -> None:
     assert merge_assertions(before, now, sent_once) == expected
+
+
+@pytest.mark.parametrize(("name", "friendly", "claim_name"), [
+    ("http://eidas.europa.eu/attributes/naturalperson/PersonIdentifier", "PersonIdentifier", "person_identifier"),
+    ("http://eidas.europa.eu/attributes/naturalperson/CurrentFamilyName", None, "family_name"),
+    ("http://eidas.europa.eu/attributes/naturalperson/CurrentGivenName", "FirstName", "given_name"),
+    ("http://eidas.europa.eu/attributes/naturalperson/DateOfBirth", None, "birthdate"),
+    ("urn:oid:1.3.6.1.4.1.25178.1.2.3", "schacDateOfBirth", "birthdate"),
+    ("urn:oid:1.3.6.1.4.1.25178.1.2.15", None, "person_identifier"),
+    ("urn:oid:1.2.840.113549.1.9.1", None, "email"),
+    ("urn:x:private-name", "mail", "email"),
+    ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", None, "family_name"),
+])
+def test_upstream_saml_vocabularies_map_to_claims(name: str, friendly: str | None, claim_name: str) -> None:
+    found = from_saml_name(name, friendly)
+
+    assert found is not None and found.name == claim_name
+
+
+def test_aliases_are_inbound_only_the_answer_uses_the_main_names() -> None:
+    assert claim("family_name").saml_uri == "urn:oid:2.5.4.4"
+    assert from_saml_name("urn:x:unknown", "notAnAttribute") is None
+
+
+def test_a_compact_schac_date_becomes_an_iso_date() -> None:
+    assert coerce(claim("birthdate"), "19840229") == "1984-02-29"
+    assert coerce(claim("birthdate"), "1984-02-29") == "1984-02-29"
+    assert coerce(claim("given_name"), "19840229") == "19840229"
