@@ -9,6 +9,7 @@ URLs) are still the federation member's own words: escape them when rendering.
 
 from __future__ import annotations
 
+import operator
 import unicodedata
 from dataclasses import dataclass
 
@@ -76,11 +77,18 @@ def _pick(texts: tuple[LangText, ...], lang: str | None) -> str | None:
 
 
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form for search: NFKD, combining marks dropped, casefolded, spaces collapsed
+    """Case- and accent-insensitive form for search: NFKD, diacritics dropped, casefolded, spaces collapsed
     (``"Université  de Genève"`` -> ``"universite de geneve"``)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():
+        return " ".join(text.lower().split())
+    stripped = unicodedata.normalize("NFKD", text).translate(_DIACRITICS)
     return " ".join(stripped.casefold().split())
+
+
+# Combining diacritical marks (U+0300-036F and the supplement/extended blocks): the accents of Latin, Greek and
+# Cyrillic letters. Marks that are vowels in other scripts (Devanagari...) are kept: they change the word.
+_DIACRITICS = dict.fromkeys([*range(0x300, 0x370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00),
+                             *range(0x20D0, 0x2100), *range(0xFE20, 0xFE30)])
 
 
 Record = tuple[object, ...]
@@ -88,7 +96,7 @@ Record = tuple[object, ...]
 
 def to_record(entity: IdpEntity) -> Record:
     """The entity as a tuple of str/int/bool/None/tuples only (what ``marshal`` stores)."""
-    return tuple(getattr(entity, name) for name in _FIELDS)
+    return _GET_FIELDS(entity)
 
 
 def from_record(record: Record) -> IdpEntity:
@@ -99,3 +107,4 @@ def from_record(record: Record) -> IdpEntity:
 
 
 _FIELDS = tuple(IdpEntity.__dataclass_fields__)
+_GET_FIELDS = operator.attrgetter(*_FIELDS)

@@ -51,8 +51,8 @@ def _search_line(entity: IdpEntity) -> str:
     return fold(" ".join(parts)).replace("\n", " ")
 
 
-def _pad(blob: bytes) -> bytes:
-    return blob + b"\0" * (-len(blob) % 8)
+def _padding(blob: bytes) -> bytes:
+    return b"\0" * (-len(blob) % 8)
 
 
 def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, str]) -> int:
@@ -75,7 +75,7 @@ def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, st
     spans: list[int] = []
     for name in _SECTIONS:
         spans += [position, len(bodies[name])]
-        position += len(_pad(bodies[name]))
+        position += len(bodies[name]) + len(_padding(bodies[name]))
     header = _HEADER.pack(MAGIC, marshal.version, len(ordered), *spans)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -83,7 +83,8 @@ def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, st
         with os.fdopen(fd, "wb") as fh:
             fh.write(header)
             for name in _SECTIONS:
-                fh.write(_pad(bodies[name]))
+                fh.write(bodies[name])
+                fh.write(_padding(bodies[name]))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -168,17 +169,22 @@ class IdpIndex:
         words = sorted({w.encode("utf-8") for w in fold(query).split()}, key=len, reverse=True)[:_MAX_QUERY_WORDS]
         if not words or limit <= 0 or self._mm is None:
             return []
-        anchor, others = words[0], words[1:]
-        mm, base, end, starts = self._mm, self._search, self._search_end, self._starts
+        mm, base, end, starts, count = self._mm, self._search, self._search_end, self._starts, len(self._ids)
         found: list[IdpEntity] = []
-        position = base
-        while len(found) < limit:  # each turn moves past one line: bounded by the number of entities
-            hit = mm.find(anchor, position, end)
-            if hit < 0:
-                break
-            line = bisect.bisect_right(starts, hit - base) - 1
-            line_start, line_end = base + starts[line], base + starts[line + 1]
-            if not others or all(mm.find(w, line_start, line_end) >= 0 for w in others):
+        line = 0
+        # Leapfrog: the next line holding all words is at or after the furthest next hit of any word; each
+        # turn either takes a line or moves forward by at least one, so it stops within `count` turns.
+        while len(found) < limit and line < count:
+            line_start = base + starts[line]
+            furthest = line
+            for word in words:
+                hit = mm.find(word, line_start, end)
+                if hit < 0:
+                    return found
+                furthest = max(furthest, bisect.bisect_right(starts, hit - base) - 1)
+            if furthest == line:
                 found.append(self._entity(line))
-            position = line_end
+                line += 1
+            else:
+                line = furthest
         return found

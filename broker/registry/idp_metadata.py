@@ -32,8 +32,11 @@ SAML_NS: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAML2_PROTOCOL: Final = "urn:oasis:names:tc:SAML:2.0:protocol"
 _LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
 _ENTITY: Final = f"{{{MD_NS}}}EntityDescriptor"
+_ENTITIES: Final = f"{{{MD_NS}}}EntitiesDescriptor"
 _IDP: Final = f"{{{MD_NS}}}IDPSSODescriptor"
-_X509: Final = f"{{{DS_NS}}}KeyInfo/{{{DS_NS}}}X509Data/{{{DS_NS}}}X509Certificate"
+_KEY_INFO: Final = f"{{{DS_NS}}}KeyInfo"
+_X509_DATA: Final = f"{{{DS_NS}}}X509Data"
+_X509_CERT: Final = f"{{{DS_NS}}}X509Certificate"
 _MAX_PROBLEMS: Final = 200  # an aggregate broken everywhere reports the first problems and a count
 
 
@@ -67,7 +70,7 @@ def parse_document(data: bytes) -> Any:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise MetadataError("the document carries a DOCTYPE (DTD or entity declarations); refused")
-    if root.tag not in (f"{{{MD_NS}}}EntitiesDescriptor", _ENTITY):
+    if root.tag not in (_ENTITIES, _ENTITY):
         raise MetadataError(f"the root element is {root.tag}, not md:EntitiesDescriptor or md:EntityDescriptor")
     return root
 
@@ -119,8 +122,14 @@ def extract_idps(root: Any, source: str, *, now: datetime | None = None,
     return found, problems
 
 
-def _entities(root: Any) -> Iterator[Any]:
-    yield from root.iter(_ENTITY)  # the root itself when it is one EntityDescriptor, nested groups included
+def _entities(group: Any) -> Iterator[Any]:
+    """The EntityDescriptors of the document, nested EntitiesDescriptors included (§2.3.1); depth is bounded by
+    the parser's limit (256)."""
+    if group.tag == _ENTITY:
+        yield group
+        return
+    for child in group.iterchildren(_ENTITY, _ENTITIES):
+        yield from _entities(child)
 
 
 def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntity:
@@ -134,16 +143,17 @@ def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntit
     encryption: list[str] = []
     for descriptor in idp.iterchildren(f"{{{MD_NS}}}KeyDescriptor"):
         use = descriptor.get("use")
-        for cert in descriptor.iterfind(_X509):
+        key_info = _child(descriptor, _KEY_INFO)
+        for cert in () if key_info is None else _grandchildren(key_info, _X509_DATA, _X509_CERT):
             der = _certificate(cert.text)
             if use in (None, "signing"):
                 signing.append(der)
             if use in (None, "encryption"):
                 encryption.append(der)
-    ui = _first(idp, f"{{{MD_NS}}}Extensions/{{{MDUI_NS}}}UIInfo")
+    ui = next(_grandchildren(idp, f"{{{MD_NS}}}Extensions", f"{{{MDUI_NS}}}UIInfo"), None)
     names = _texts(ui, "DisplayName") or _texts(
-        element.find(f"{{{MD_NS}}}Organization"), "OrganizationDisplayName", MD_NS)
-    extensions = element.find(f"{{{MD_NS}}}Extensions")
+        _child(element, f"{{{MD_NS}}}Organization"), "OrganizationDisplayName", MD_NS)
+    extensions = _child(element, f"{{{MD_NS}}}Extensions")
     info = _texts(ui, "InformationURL")
     return IdpEntity(
         entity_id=entity_id,
@@ -175,8 +185,16 @@ def _certificate(text: str | None) -> str:
     return compact
 
 
-def _first(parent: Any, path: str) -> Any:
-    return None if parent is None else parent.find(path)
+def _child(parent: Any, tag: str) -> Any:
+    """The first child ``tag`` or None (faster than ElementPath for the many small lookups here)."""
+    for child in parent.iterchildren(tag):
+        return child
+    return None
+
+
+def _grandchildren(parent: Any, tag: str, sub: str) -> Iterator[Any]:
+    for child in parent.iterchildren(tag):
+        yield from child.iterchildren(sub)
 
 
 def _texts(parent: Any, local: str, namespace: str = MDUI_NS) -> tuple[tuple[str, str], ...]:
@@ -210,7 +228,7 @@ def _entity_attributes(extensions: Any) -> tuple[tuple[str, tuple[str, ...]], ..
     if extensions is None:
         return ()
     found = []
-    for attribute in extensions.iterfind(f"{{{MDATTR_NS}}}EntityAttributes/{{{SAML_NS}}}Attribute"):
+    for attribute in _grandchildren(extensions, f"{{{MDATTR_NS}}}EntityAttributes", f"{{{SAML_NS}}}Attribute"):
         values = tuple((v.text or "").strip() for v in attribute.iterchildren(f"{{{SAML_NS}}}AttributeValue"))
         if name := attribute.get("Name"):
             found.append((name, values))
@@ -220,5 +238,5 @@ def _entity_attributes(extensions: Any) -> tuple[tuple[str, tuple[str, ...]], ..
 def _registration_authority(extensions: Any) -> str | None:
     """mdrpi:RegistrationInfo/@registrationAuthority (SAML V2.0 Metadata Extensions for Registration and
     Publication Information §2.1)."""
-    info = None if extensions is None else extensions.find(f"{{{MDRPI_NS}}}RegistrationInfo")
+    info = None if extensions is None else _child(extensions, f"{{{MDRPI_NS}}}RegistrationInfo")
     return None if info is None else info.get("registrationAuthority") or None
