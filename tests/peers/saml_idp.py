@@ -17,13 +17,14 @@ import html
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
 from flask.typing import ResponseReturnValue
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, class_name, saml, samlp
-from saml2.config import IdPConfig
+from saml2.config import IdPConfig, SPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import (
     AUTHN_PASSWORD_PROTECTED,
@@ -36,9 +37,10 @@ from saml2.server import Server
 from saml2.sigver import RSA_OAEP_MGF1P, get_pem_wrapped_unwrapped, pre_encryption_part, pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from broker.keys import generate_keyring
 from broker.saml.attributes import converters
 
-__all__ = ["PASSWORDPROTECTEDTRANSPORT", "IdpUser", "TestIdp"]
+__all__ = ["PASSWORDPROTECTEDTRANSPORT", "IdpUser", "IdpWorld", "TestIdp", "make_idp_world", "sp_metadata"]
 
 PASSWORDPROTECTEDTRANSPORT = AUTHN_PASSWORD_PROTECTED
 NO_PASSIVE = samlp.STATUS_NO_PASSIVE
@@ -84,7 +86,7 @@ class _AppState:
 
 
 def _config(entity_id: str, key_file: str, cert_file: str, sp_metadata: str | None, lifetime_minutes: int,
-            want_signed_requests: bool) -> Any:
+            want_signed_requests: bool, sign_alg: str = SIG_RSA_SHA256, digest_alg: str = DIGEST_SHA256) -> Any:
     xmlsec = shutil.which("xmlsec1")
     assert xmlsec, "the xmlsec1 program is needed (apt-get install xmlsec1)"
     conf = IdPConfig()
@@ -97,8 +99,8 @@ def _config(entity_id: str, key_file: str, cert_file: str, sp_metadata: str | No
         "metadata": {"inline": [sp_metadata]} if sp_metadata else {},
         "service": {"idp": {
             # read only inside the role section (at the top level pysaml2 would silently use rsa-sha1)
-            "signing_algorithm": SIG_RSA_SHA256,
-            "digest_algorithm": DIGEST_SHA256,
+            "signing_algorithm": sign_alg,
+            "digest_algorithm": digest_alg,
             "want_authn_requests_signed": want_signed_requests,
             "endpoints": {
                 "single_sign_on_service": [(entity_id + "/sso/redirect", BINDING_HTTP_REDIRECT),
@@ -120,8 +122,10 @@ class TestIdp:
     __test__ = False
 
     def __init__(self, entity_id: str, key_file: str, cert_file: str, *, sp_metadata: str | None = None,
-                 lifetime_minutes: int = 5, want_signed_requests: bool = True) -> None:
+                 lifetime_minutes: int = 5, want_signed_requests: bool = True, sign_alg: str = SIG_RSA_SHA256,
+                 digest_alg: str = DIGEST_SHA256) -> None:
         self.entity_id, self.key_file, self.cert_file = entity_id, key_file, cert_file
+        self.sign_alg, self.digest_alg = sign_alg, digest_alg
         self.lifetime_minutes, self.want_signed_requests = lifetime_minutes, want_signed_requests
         self._server: Any = None
         if sp_metadata is not None:
@@ -136,7 +140,8 @@ class TestIdp:
     def connect(self, sp_metadata: str) -> None:
         """Trust the SP (the broker) described by ``sp_metadata``."""
         self._server = Server(config=_config(self.entity_id, self.key_file, self.cert_file, sp_metadata,
-                                             self.lifetime_minutes, self.want_signed_requests))
+                                             self.lifetime_minutes, self.want_signed_requests, self.sign_alg,
+                                             self.digest_alg))
 
     @property
     def server(self) -> Any:
@@ -157,14 +162,16 @@ class TestIdp:
         given; ``None`` with ``in_response_to=None`` is an unsolicited response. ``attributes`` are keyed by
         friendly name (``mail``: sent as ``urn:oid:...`` with NameFormat uri and FriendlyName ``mail``) or by a
         full ``urn:oid:`` name. ``encryption_cert``: PEM of the SP's encryption certificate (default: from the
-        SP metadata); ``encryption_algorithm``: the data encryption (AES-CBC or AES-GCM URIs). ``status``: (second-level status code, message) for an error Response instead of an
+        SP metadata); ``encryption_algorithm``: the data encryption (AES-CBC or AES-GCM URIs).
+        ``status``: (second-level status code, message) for an error Response instead of an
         assertion (signed only with ``sign_error``).
         """
         if in_response_to is None and authn_request is not None:
             in_response_to = samlp.authn_request_from_string(authn_request).id
         server = self.server
         if status is not None:
-            xml = server.create_error_response(in_response_to, destination, status, sign=sign_error)
+            xml = server.create_error_response(in_response_to, destination, status, sign=sign_error,
+                                               sign_alg=self.sign_alg, digest_alg=self.digest_alg)
             return base64.b64encode(str(xml).encode()).decode("ascii")
         xml = server.create_authn_response(
             dict(attributes or {}),
@@ -206,8 +213,8 @@ class TestIdp:
         if not sign_response:
             return str(encrypted)
         root = etree.fromstring(encrypted.encode())
-        template_xml = str(pre_signature_part(root.get("ID"), server.sec.my_cert, 1, sign_alg=SIG_RSA_SHA256,
-                                              digest_alg=DIGEST_SHA256))
+        template_xml = str(pre_signature_part(root.get("ID"), server.sec.my_cert, 1, sign_alg=self.sign_alg,
+                                              digest_alg=self.digest_alg))
         root.find(f"{{{saml.NAMESPACE}}}Issuer").addnext(etree.fromstring(template_xml.encode()))
         return str(server.sec.sign_statement(etree.tostring(root).decode(), class_name(samlp.Response()),
                                              node_id=root.get("ID")))
@@ -267,6 +274,24 @@ class TestIdp:
                            "Content-Type": "text/html; charset=utf-8"}
 
 
+def sp_metadata(entity_id: str, acs_urls: tuple[str, ...], key_file: str, cert_file: str) -> str:
+    """Metadata of an SP (standing in for the broker's) with POST ACS endpoints, its certificate for signing and
+    encryption, and no RequestedAttributes (so that the IdP's policy releases every attribute a test gives)."""
+    conf = SPConfig()
+    conf.load({
+        "entityid": entity_id,
+        "key_file": key_file,
+        "cert_file": cert_file,
+        "encryption_keypairs": [{"key_file": key_file, "cert_file": cert_file}],
+        "service": {"sp": {
+            "endpoints": {"assertion_consumer_service": [(url, BINDING_HTTP_POST) for url in acs_urls]},
+            "authn_requests_signed": True,
+            "want_assertions_signed": True,
+        }},
+    })
+    return bytes(create_metadata_string(None, config=conf, valid=24)).decode()
+
+
 def _post_form(action: str, saml_response: str, relay_state: str | None) -> str:
     relay = (f'<input type="hidden" name="RelayState" value="{html.escape(relay_state)}">'
              if relay_state is not None else "")
@@ -276,4 +301,48 @@ def _post_form(action: str, saml_response: str, relay_state: str | None) -> str:
         f'<form method="post" action="{html.escape(action)}">'
         f'<input type="hidden" name="SAMLResponse" value="{html.escape(saml_response)}">{relay}'
         '<noscript><button type="submit">Continue</button></noscript></form></body></html>'
+    )
+
+
+@dataclass(frozen=True)
+class IdpWorld:
+    """An upstream IdP trusting an SP (the broker's stand-in), an impostor with the same entity ID and another key,
+    and another, genuine IdP. Keys are fresh per world (``make_idp_world``)."""
+
+    idp: TestIdp
+    impostor: TestIdp
+    other_idp: TestIdp
+    sp_entity_id: str
+    acs_url: str
+    sp_key_file: str
+    sp_cert_file: str
+    other_sp_key_file: str
+
+    def cert_b64(self, idp: TestIdp | None = None) -> str:
+        """The IdP's signing certificate as in its metadata (base64 DER)."""
+        pem = Path((idp or self.idp).cert_file).read_text()
+        return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+
+def make_idp_world(folder: Path, *, sp_entity_id: str = "https://broker.example.org/saml2/sp/metadata",
+                   acs_url: str = "https://broker.example.org/saml2/sp/acs") -> IdpWorld:
+    """RSA 2048 keys (``broker.keys.generate_keyring``) for the IdPs and the SP, in ``folder``."""
+    for name in ("idp", "impostor", "other-idp", "sp", "other-sp"):
+        generate_keyring(folder / name, f"test {name}", bits=2048)
+
+    def key(name: str) -> str:
+        return str(folder / name / "signing.key")
+
+    def cert(name: str) -> str:
+        return str(folder / name / "signing.crt")
+
+    metadata = sp_metadata(sp_entity_id, (acs_url,), key("sp"), cert("sp"))
+    idp_id = "https://idp.city.example/idp/shibboleth"
+    return IdpWorld(
+        idp=TestIdp(idp_id, key("idp"), cert("idp"), sp_metadata=metadata),
+        impostor=TestIdp(idp_id, key("impostor"), cert("impostor"), sp_metadata=metadata),
+        other_idp=TestIdp("https://idp.other.example/saml", key("other-idp"), cert("other-idp"),
+                          sp_metadata=metadata),
+        sp_entity_id=sp_entity_id, acs_url=acs_url, sp_key_file=key("sp"), sp_cert_file=cert("sp"),
+        other_sp_key_file=key("other-sp"),
     )
