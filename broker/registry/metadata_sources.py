@@ -138,7 +138,7 @@ def _federation(path: Path, instance_dir: Path) -> SourceSpec:
     if isinstance(url, str):
         location = check_url(url, f"{where}: url")
     else:
-        location = str(Path(file) if Path(str(file)).is_absolute() else instance_dir / str(file))
+        location = str(Path(str(file)) if Path(str(file)).is_absolute() else instance_dir / str(file))
     return SourceSpec(name=f"federation/{path.stem}", kind="url" if url else "file", location=location,
                       signing_cert_file=cert_path, refresh_interval=interval, max_entities=cap, config_file=path)
 

@@ -1,0 +1,382 @@
+"""The identity-provider directory the broker uses: every metadata source, kept fresh in the background.
+
+Trust rules (SAML 2.0 Metadata §2.3.2, §3): a document is used only if it passes its source's checks
+(pinned signature, ``validUntil`` in the future); a refresh that fails for any reason (network, signature,
+expiry, parse) keeps the last good copy and reports the error; once the last good copy's own ``validUntil``
+passes, that source's entities are dropped: expired metadata is not trusted.
+
+Sharing between processes (gunicorn workers on one instance folder): per source the cache folder holds
+``<source>.state.json`` (generation, validity, HTTP validators, last error), ``<source>.<generation>.idx``
+(the compiled index, see :mod:`broker.registry.idp_index`) and ``<source>.lock``. The process holding the
+``fcntl.flock`` on the lock file refreshes and writes a new generation; the others notice the generation
+in the state file on their next poll and map the new file. A request only ever reads ``self._snapshot``,
+replaced by one assignment, so requests in flight keep the copy they started with.
+
+The refresh work runs in a daemon thread. lxml and xmlsec release the GIL while they parse and verify;
+the Python part of the extraction competes with requests for the GIL (see ``bench/metadata_bench.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import heapq
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from broker.registry.idp_entity import IdpEntity, fold
+from broker.registry.idp_index import CorruptIndex, IdpIndex, write_index
+from broker.registry.idp_metadata import MetadataError, extract_idps, parse_document
+from broker.registry.metadata_signature import (
+    MetadataRefused,
+    Validity,
+    document_validity,
+    is_signed,
+    parse_instant,
+    verify_signature,
+)
+from broker.registry.metadata_sources import MIN_REFRESH, FetchError, SourceSpec, fetch, load_sources, read_local
+
+__all__ = ["IdpDirectory", "SourceStatus", "compile_document"]
+
+log = logging.getLogger(__name__)
+_RETRY_AFTER_FAILURE = 600  # seconds, at most (never more often than the source's refresh_interval)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    kind: str
+    location: str
+    entities: int
+    generation: int
+    loaded_at: datetime | None
+    valid_until: datetime | None
+    next_refresh: datetime | None
+    last_error: str | None
+    expired: bool
+
+
+@dataclass(frozen=True)
+class _State:
+    """What every process knows of one source, in ``<source>.state.json``; instants as ISO 8601 text."""
+
+    generation: int = 0
+    fingerprint: str = ""
+    stamp: str = ""  # a file source's mtime and size when it was read
+    loaded_at: str | None = None
+    valid_until: str | None = None
+    cache_seconds: float | None = None
+    attempted_at: str | None = None
+    next_refresh: str | None = None
+    last_error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    count: int = 0
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _View:
+    spec: SourceSpec
+    state: _State
+    index: IdpIndex
+    expired: bool
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    views: dict[str, _View]
+    indexes: tuple[IdpIndex, ...]  # in source order, expired ones left out
+    first_expiry: datetime | None
+    size: int
+    duplicates: tuple[str, ...]
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else parse_instant(text)
+
+
+def compile_document(spec: SourceSpec, data: bytes, now: datetime, index_path: Path) -> tuple[int, list[str], Validity]:
+    """Parse, check validity and signature, extract and write the index; pure enough for a child process.
+    Raises :class:`MetadataError`, :class:`MetadataRefused` or ``OSError`` when the document is refused."""
+    root = parse_document(data)
+    validity = document_validity(root, now)
+    notes = [f"{spec.name}: {note}" for note in validity.notes]
+    if spec.require_signature:
+        if spec.signing_cert_file is None or not is_signed(root):
+            raise MetadataRefused("the document is not signed, but this source requires a signature")
+        verify_signature(root, spec.signing_cert_file.read_bytes(), pinned_name=str(spec.signing_cert_file))
+    elif is_signed(root):
+        notes.append(f"{spec.name}: signed, but no certificate is pinned for it: signature not checked")
+    if validity.valid_until is None and spec.kind == "url":
+        notes.append(f"{spec.name}: the document has no validUntil; it is trusted until the next refresh")
+    entities, problems = extract_idps(root, spec.name, now=now, max_entities=spec.max_entities)
+    del root
+    count = write_index(index_path, entities, {"source": spec.name})
+    return count, [*notes, *problems], validity
+
+
+@contextlib.contextmanager
+def _flock(path: Path, blocking: bool) -> Iterator[bool]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class IdpDirectory:
+    """Thread-safe directory of upstream SAML IdPs from ``metadata/saml-idp`` and ``metadata/federations``."""
+
+    def __init__(self, metadata_dir: Path, instance_dir: Path, cache_dir: Path, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), http: requests.Session | None = None,
+                 start_refresher: bool = True, poll_interval: float = 10.0) -> None:
+        self._cache = cache_dir
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._clock = clock
+        self._http = http or requests.Session()
+        self._poll = poll_interval
+        self._specs, self._config_problems = load_sources(metadata_dir, instance_dir)
+        self._work = threading.Lock()  # one refresh at a time in this process
+        self._swap = threading.Lock()  # serialises snapshot replacement
+        self._snapshot = _Snapshot({}, (), None, 0, ())
+        self._stop = threading.Event()
+        for spec in self._specs:
+            self._refresh(spec, force=False, blocking=True)
+        self._thread: threading.Thread | None = None
+        if start_refresher:
+            self._thread = threading.Thread(target=self._run, name="idp-metadata-refresh", daemon=True)
+            self._thread.start()
+
+    # -- reading (the request path) -------------------------------------------------------------------------
+    def _current(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot.first_expiry is not None and self._clock() >= snapshot.first_expiry:
+            for view in snapshot.views.values():
+                self._adopt(view.spec, view.state)  # drops what expired
+            snapshot = self._snapshot
+        return snapshot
+
+    def get(self, entity_id: str) -> IdpEntity | None:
+        for index in self._current().indexes:
+            if (entity := index.get(entity_id)) is not None:
+                return entity
+        return None
+
+    def search(self, query: str, limit: int = 20) -> list[IdpEntity]:
+        """Every word of ``query`` in the display names, entityID or keywords (case and accents ignored),
+        in display-name order. An entityID in several sources is shown from the first one, as :meth:`get`."""
+        indexes = self._current().indexes
+        ranked = [[(fold(e.display_name(None)), k, e) for e in ix.search(query, limit)] for k, ix in
+                  enumerate(indexes)]
+        return self._first_copies(heapq.merge(*ranked, key=lambda r: (r[0], r[1])), indexes, limit)
+
+    def names_page(self, offset: int, limit: int) -> list[IdpEntity]:
+        """All identity providers in display-name order, ``limit`` of them from ``offset``."""
+        indexes = self._current().indexes
+        ranked = [[(fold(e.display_name(None)), k, e) for e in ix.names_page(0, offset + limit)] for k, ix in
+                  enumerate(indexes)]
+        return self._first_copies(heapq.merge(*ranked, key=lambda r: (r[0], r[1])), indexes, offset + limit)[offset:]
+
+    @staticmethod
+    def _first_copies(ranked: Iterator[tuple[str, int, IdpEntity]], indexes: tuple[IdpIndex, ...],
+                      limit: int) -> list[IdpEntity]:
+        found: list[IdpEntity] = []
+        for _, k, entity in ranked:
+            if len(found) >= limit:
+                break
+            if not any(entity.entity_id in earlier for earlier in indexes[:k]):
+                found.append(entity)
+        return found
+
+    def __len__(self) -> int:
+        return self._current().size
+
+    def problems(self) -> tuple[str, ...]:
+        snapshot = self._current()
+        lines = list(self._config_problems)
+        for view in snapshot.views.values():
+            state = view.state
+            if view.expired:
+                lines.append(f"{view.spec.name}: the last good copy expired at {state.valid_until}; its "
+                             "identity providers are not used until a valid copy is fetched")
+            if state.last_error:
+                lines.append(f"{view.spec.name}: last refresh failed at {state.attempted_at}: {state.last_error}")
+            lines.extend(state.problems)
+        lines.extend(snapshot.duplicates)
+        return tuple(lines)
+
+    def status(self) -> tuple[SourceStatus, ...]:
+        return tuple(SourceStatus(
+            name=v.spec.name, kind=v.spec.kind, location=v.spec.location, entities=0 if v.expired else len(v.index),
+            generation=v.state.generation, loaded_at=_instant(v.state.loaded_at),
+            valid_until=_instant(v.state.valid_until), next_refresh=_instant(v.state.next_refresh),
+            last_error=v.state.last_error, expired=v.expired) for v in self._current().views.values())
+
+    # -- refreshing -----------------------------------------------------------------------------------------
+    def refresh_now(self) -> None:
+        """Refresh every source now (synchronously). If another process refreshed a source while this one
+        waited for the lock, its result is taken instead of fetching again."""
+        requested = self._clock()
+        for spec in self._specs:
+            self._refresh(spec, force=True, blocking=True, requested=requested)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            for spec in self._specs:
+                if self._stop.is_set():
+                    return
+                try:
+                    self._refresh(spec, force=False, blocking=False)
+                except Exception:  # the refresher must outlive any one bad round
+                    log.exception("refreshing %s failed", spec.name)
+
+    def _paths(self, spec: SourceSpec) -> tuple[Path, Path]:
+        safe = spec.name.replace("/", "__")
+        return self._cache / f"{safe}.state.json", self._cache / f"{safe}.lock"
+
+    def _index_path(self, spec: SourceSpec, generation: int) -> Path:
+        return self._cache / f"{spec.name.replace('/', '__')}.{generation}.idx"
+
+    def _read_state(self, spec: SourceSpec) -> _State:
+        try:
+            raw: dict[str, Any] = json.loads(self._paths(spec)[0].read_text())
+            raw["problems"] = tuple(raw.get("problems", ()))
+            return _State(**raw)
+        except (OSError, ValueError, TypeError):
+            return _State()
+
+    def _write_state(self, spec: SourceSpec, state: _State) -> None:
+        path = self._paths(spec)[0]
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=self._cache)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(state), fh)
+        os.replace(tmp, path)
+        for old in self._cache.glob(f"{spec.name.replace('/', '__')}.*.idx"):
+            if old.suffixes[-2:-1] and old.suffixes[-2][1:].isdigit() and int(old.suffixes[-2][1:]) < state.generation:
+                old.unlink(missing_ok=True)  # processes that mapped it keep their mapping
+
+    def _stamp(self, spec: SourceSpec) -> str:
+        if spec.kind != "file":
+            return ""
+        try:
+            st = os.stat(spec.location)
+        except OSError:
+            return "missing"
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
+    def _due(self, spec: SourceSpec, state: _State, now: datetime, force: bool, requested: datetime | None) -> bool:
+        if state.fingerprint != spec.fingerprint() or state.stamp != self._stamp(spec):
+            return True
+        if state.generation and not self._index_path(spec, state.generation).is_file():
+            return True  # the cache folder was emptied
+        if force:
+            attempted = _instant(state.attempted_at)
+            return requested is None or attempted is None or attempted < requested
+        next_refresh = _instant(state.next_refresh)
+        return next_refresh is None or now >= next_refresh
+
+    def _refresh(self, spec: SourceSpec, *, force: bool, blocking: bool, requested: datetime | None = None) -> None:
+        state = self._read_state(spec)
+        if blocking or self._due(spec, state, self._clock(), force, requested):
+            with self._work, _flock(self._paths(spec)[1], blocking) as locked:
+                if locked:
+                    state = self._read_state(spec)  # another process may have refreshed meanwhile
+                    now = self._clock()
+                    if self._due(spec, state, now, force, requested):
+                        state = self._build(spec, state, now)
+                        self._write_state(spec, state)
+        self._adopt(spec, state)
+
+    def _build(self, spec: SourceSpec, state: _State, now: datetime) -> _State:
+        fingerprint, stamp = spec.fingerprint(), self._stamp(spec)
+        same_config = state.fingerprint == fingerprint and state.generation > 0
+        interval = timedelta(seconds=spec.refresh_interval)
+        if state.cache_seconds is not None:
+            interval = min(interval, timedelta(seconds=max(state.cache_seconds, MIN_REFRESH)))
+        try:
+            if spec.kind == "url":
+                fetched = fetch(spec, self._http, etag=state.etag if same_config else None,
+                                last_modified=state.last_modified if same_config else None)
+                if fetched.body is None:
+                    log.info("%s: not modified", spec.name)
+                    return replace(state, attempted_at=now.isoformat(), next_refresh=(now + interval).isoformat(),
+                                   last_error=None)
+                data, etag, modified = fetched.body, fetched.etag, fetched.last_modified
+            else:
+                data, etag, modified = read_local(spec), None, None
+            generation = state.generation + 1
+            count, problems, validity = compile_document(spec, data, now, self._index_path(spec, generation))
+        except (MetadataError, MetadataRefused, FetchError, OSError) as exc:
+            log.warning("%s: refresh failed, keeping the last good copy: %s", spec.name, exc)
+            retry = now + timedelta(seconds=min(spec.refresh_interval, _RETRY_AFTER_FAILURE))
+            failed = replace(state, attempted_at=now.isoformat(), next_refresh=retry.isoformat(),
+                             last_error=str(exc), stamp=stamp)
+            # A changed configuration (another URL, another pinned certificate) does not vouch for the old copy.
+            return failed if same_config else replace(failed, generation=0, fingerprint=fingerprint, count=0)
+        cache = validity.cache_duration
+        interval = timedelta(seconds=spec.refresh_interval)
+        if cache is not None:
+            interval = min(interval, max(cache, timedelta(seconds=MIN_REFRESH)))
+        log.info("%s: %d identity providers loaded (generation %d)", spec.name, count, generation)
+        return _State(generation=generation, fingerprint=fingerprint, stamp=stamp, loaded_at=now.isoformat(),
+                      valid_until=None if validity.valid_until is None else validity.valid_until.isoformat(),
+                      cache_seconds=None if cache is None else cache.total_seconds(), attempted_at=now.isoformat(),
+                      next_refresh=(now + interval).isoformat(), etag=etag, last_modified=modified, count=count,
+                      problems=tuple(problems))
+
+    def _adopt(self, spec: SourceSpec, state: _State) -> None:
+        """Make ``state`` this process's view of the source (mapping a new generation), then swap the snapshot."""
+        with self._swap:
+            old = self._snapshot.views.get(spec.name)
+            index = old.index if old is not None and old.state.generation == state.generation else None
+            if index is None:
+                try:
+                    index = IdpIndex.open(self._index_path(spec, state.generation)) if state.generation else None
+                except (OSError, CorruptIndex) as exc:
+                    log.warning("%s: cannot open generation %d: %s", spec.name, state.generation, exc)
+                    index = old.index if old is not None else None
+                    state = old.state if old is not None else _State()
+            valid_until = _instant(state.valid_until)
+            expired = valid_until is not None and self._clock() >= valid_until
+            view = _View(spec, state, index or IdpIndex.empty(), expired)
+            views = {s.name: view if s.name == spec.name else self._snapshot.views.get(s.name)
+                     for s in self._specs}
+            self._snapshot = self._make_snapshot({k: v for k, v in views.items() if v is not None})
+
+    @staticmethod
+    def _make_snapshot(views: dict[str, _View]) -> _Snapshot:
+        live = [v for v in views.values() if not v.expired]
+        seen: set[str] = set()
+        duplicates = []
+        for view in live:
+            ids = view.index.entity_ids()
+            clash = seen.intersection(ids)
+            if clash:
+                duplicates.append(f"{view.spec.name}: {len(clash)} entityIDs also come from an earlier source, "
+                                  f"which is used (e.g. {sorted(clash)[0]!r})")
+            seen.update(ids)
+        expiries = [t for v in live if (t := _instant(v.state.valid_until)) is not None]
+        return _Snapshot(views, tuple(v.index for v in live), min(expiries, default=None), len(seen),
+                         tuple(duplicates))
