@@ -51,6 +51,7 @@ from broker.web import (
     pages,
     portal,
     saml_idp,
+    saml_logout,
 )
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
@@ -118,6 +119,7 @@ def _csrf(app: Flask) -> None:
     app.config.update(WTF_CSRF_TIME_LIMIT=None)  # the token lives as long as the session it is bound to
     protect = CSRFProtect(app)
     protect.exempt(saml_idp.sso_post)
+    protect.exempt(saml_logout.slo_post)  # SAML SLO POST binding: signed messages, browser-bound chain handles
     protect.exempt(login.oidc_callback)
     # The OpenID provider's back channel authenticates clients, not browsers; its authorization endpoint
     # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
@@ -215,7 +217,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         engine=engine,
     )
     for blueprint in (pages.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
-                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp):
+                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

@@ -150,22 +150,44 @@ def _check_signature(servers: IdpServers, catalog: SpCatalog, sp: SamlSp, incomi
         raise RequestRejected(errors.InvalidSignature(detail="SHA-1 signature from an SP not allowed it"), reply)
 
 
+def check_size(incoming: IncomingRequest) -> None:
+    """The size limits of any message the IdP receives, before it is parsed (also LogoutRequests/Responses)."""
+    if len(incoming.saml_request) > MAX_MESSAGE_BYTES:
+        raise RequestRejected(errors.InvalidRequest(detail="SAML message too large"), None)
+    if incoming.relay_state is not None and len(incoming.relay_state) > MAX_RELAY_STATE:
+        raise RequestRejected(errors.InvalidRequest(detail="RelayState too large"), None)
+    _check_inflated_size(incoming)
+
+
+def uses_sha1(signature: Any) -> bool:
+    """Whether an XML signature uses SHA-1 for its signature or a digest."""
+    return _uses_sha1(signature)
+
+
 def _uses_sha1(signature: Any) -> bool:
     info = signature.signed_info
     algorithms = [info.signature_method.algorithm] + [ref.digest_method.algorithm for ref in info.reference]
     return any(str(a).endswith(("#rsa-sha1", "#dsa-sha1", "#ecdsa-sha1", "#sha1")) for a in algorithms)
 
 
-def _check_instant(servers: IdpServers, message: Any, now: datetime, reply: LoginRequest) -> None:
+def check_issue_instant(servers: IdpServers, message: Any, now: datetime) -> None:
+    """IssueInstant within the configured age and clock skew (any request to the IdP; also LogoutRequests)."""
     try:
         issued = datetime.fromisoformat(str(message.issue_instant).replace("Z", "+00:00"))
     except ValueError as exc:
-        raise RequestRejected(errors.InvalidRequest(detail="IssueInstant is not a dateTime"), reply) from exc
+        raise errors.InvalidRequest(detail="IssueInstant is not a dateTime") from exc
     if issued.tzinfo is None:
-        raise RequestRejected(errors.InvalidRequest(detail="IssueInstant without time zone"), reply)
+        raise errors.InvalidRequest(detail="IssueInstant without time zone")
     skew, max_age = servers.settings.clock_skew, servers.settings.request_max_age
     if issued > now + skew or issued < now - max_age - skew:
-        raise RequestRejected(errors.RequestExpired(detail=f"IssueInstant {issued.isoformat()}"), reply)
+        raise errors.RequestExpired(detail=f"IssueInstant {issued.isoformat()}")
+
+
+def _check_instant(servers: IdpServers, message: Any, now: datetime, reply: LoginRequest) -> None:
+    try:
+        check_issue_instant(servers, message, now)
+    except errors.BrokerError as exc:
+        raise RequestRejected(exc, reply) from exc
 
 
 def _acr_values(message: Any) -> tuple[str, ...]:
@@ -187,11 +209,7 @@ def _hints(message: Any, incoming: IncomingRequest) -> tuple[str, ...]:
 def parse_authn_request(servers: IdpServers, catalog: SpCatalog, incoming: IncomingRequest,
                         now: datetime) -> LoginRequest:
     """An AuthnRequest checked as listed in the module doc; ``RequestRejected`` otherwise."""
-    if len(incoming.saml_request) > MAX_MESSAGE_BYTES:
-        raise RequestRejected(errors.InvalidRequest(detail="SAMLRequest too large"), None)
-    if incoming.relay_state is not None and len(incoming.relay_state) > MAX_RELAY_STATE:
-        raise RequestRejected(errors.InvalidRequest(detail="RelayState too large"), None)
-    _check_inflated_size(incoming)
+    check_size(incoming)
     message = _parse(servers, catalog, incoming).message
     issuer = str(message.issuer.text or "").strip()
     sp = catalog.sps.get(issuer)

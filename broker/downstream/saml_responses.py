@@ -3,7 +3,9 @@
 Success: Response and Assertion both signed (RSA-SHA256, exclusive c14n), Audience = SP entity id,
 SubjectConfirmationData Recipient = ACS URL, InResponseTo and NotOnOrAfter set, a pairwise persistent
 NameID (SAML 2.0 Core §8.3.7) or a one-time transient one, attributes under the names and NameFormat
-the SP uses. Errors: a signed Response with the error's status codes (SAML 2.0 Core §3.2.2.2).
+the SP uses, and the AuthnStatement's SessionIndex = the SSO session's ``sid`` (Core §2.7.2), which the SP
+names again in a LogoutRequest (single logout, ``broker.downstream.saml_logout``). Errors: a signed Response
+with the error's status codes (SAML 2.0 Core §3.2.2.2).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from saml2 import samlp
+from saml2.assertion import authn_statement
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
@@ -51,6 +54,14 @@ def _name_id(servers: IdpServers, request: LoginRequest, account_id: str) -> Any
     )
 
 
+@dataclass(frozen=True)
+class IssuedNameId:
+    """The NameID an SP received, as the SSO session remembers it for single logout."""
+
+    value: str
+    format: str
+
+
 def _form(request: LoginRequest, xml: str) -> PostForm:
     fields = [("SAMLResponse", base64.b64encode(xml.encode()).decode("ascii"))]
     if request.relay_state:
@@ -59,27 +70,37 @@ def _form(request: LoginRequest, xml: str) -> PostForm:
 
 
 def authn_response(servers: IdpServers, catalog: SpCatalog, result: LoginResult,
-                   authenticating_authority: str | None) -> PostForm:
+                   authenticating_authority: str | None, session_index: str | None = None) -> PostForm:
+    return session_answer(servers, catalog, result, authenticating_authority, session_index)[0]
+
+
+def session_answer(servers: IdpServers, catalog: SpCatalog, result: LoginResult, authenticating_authority: str | None,
+                   session_index: str | None) -> tuple[PostForm, IssuedNameId]:
+    """The signed Response and the NameID it carries; ``session_index`` (the SSO session's sid) becomes the
+    AuthnStatement's SessionIndex (pysaml2 would put a random one there)."""
     request = result.request
-    authn = {
-        "class_ref": result.acr or AC_UNSPECIFIED,
-        "authn_instant": int(result.auth_time.timestamp()),
-    }
-    if authenticating_authority:
-        authn["authn_auth"] = authenticating_authority  # SAML 2.0 Core §2.7.2.2 AuthenticatingAuthority
-    xml = servers.server(catalog).create_authn_response(
+    statement = authn_statement(
+        authn_class=result.acr or AC_UNSPECIFIED,
+        authn_auth=authenticating_authority,  # SAML 2.0 Core §2.7.2.2 AuthenticatingAuthority
+        authn_instant=int(result.auth_time.timestamp()),
+    )
+    if session_index:
+        statement.session_index = session_index
+    server = servers.server(catalog)
+    name_id = _name_id(servers, request, result.account.account_id)
+    # create_authn_response cannot take a ready AuthnStatement; _authn_response can, given the configured policy
+    xml = server._authn_response(
+        request.request_id, request.return_to, request.downstream,
         identity=to_ava(result.released),
-        in_response_to=request.request_id,
-        destination=request.return_to,
-        sp_entity_id=request.downstream,
-        name_id=_name_id(servers, request, result.account.account_id),
-        authn=authn,
+        name_id=name_id,
+        authn_statement=statement,
+        policy=server.config.getattr("policy", "idp"),
         sign_response=True,
         sign_assertion=True,
         sign_alg=SIG_RSA_SHA256,
         digest_alg=DIGEST_SHA256,
     )
-    return _form(request, str(xml))
+    return _form(request, str(xml)), IssuedNameId(str(name_id.text), str(name_id.format))
 
 
 def error_response(servers: IdpServers, catalog: SpCatalog, request: LoginRequest,

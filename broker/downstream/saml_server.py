@@ -42,6 +42,15 @@ class SamlIdpSettings:
     sha1_allowed_for: frozenset[str]
     pairwise_secret: bytes
     metadata_valid_for: timedelta = timedelta(days=7)
+    #: SingleLogoutService (SAML 2.0 Profiles §4.4); by default next to the SSO endpoints (``.../slo/redirect``)
+    slo_redirect_url: str = ""
+    slo_post_url: str = ""
+
+    def __post_init__(self) -> None:
+        for name, sso_url, leaf in (("slo_redirect_url", self.sso_redirect_url, "/slo/redirect"),
+                                    ("slo_post_url", self.sso_post_url, "/slo/post")):
+            if not getattr(self, name):
+                object.__setattr__(self, name, sso_url.rsplit("/sso/", 1)[0] + leaf)
 
 
 def _policy(settings: SamlIdpSettings, catalog: SpCatalog) -> dict[str, Any]:
@@ -73,10 +82,16 @@ def _config(settings: SamlIdpSettings, catalog: SpCatalog) -> Any:
             # pysaml2 reads these only inside the role section; at the top level they are ignored
             "signing_algorithm": SIG_RSA_SHA256,
             "digest_algorithm": DIGEST_SHA256,
-            "endpoints": {"single_sign_on_service": [
-                (settings.sso_redirect_url, BINDING_HTTP_REDIRECT),
-                (settings.sso_post_url, BINDING_HTTP_POST),
-            ]},
+            "endpoints": {
+                "single_sign_on_service": [
+                    (settings.sso_redirect_url, BINDING_HTTP_REDIRECT),
+                    (settings.sso_post_url, BINDING_HTTP_POST),
+                ],
+                "single_logout_service": [
+                    (settings.slo_redirect_url, BINDING_HTTP_REDIRECT),
+                    (settings.slo_post_url, BINDING_HTTP_POST),
+                ],
+            },
             "name_id_format": [NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT],
             # Checked per SP by the broker (metadata AuthnRequestsSigned or the global setting).
             "want_authn_requests_signed": False,

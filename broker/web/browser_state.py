@@ -28,6 +28,15 @@ def unbind(handle: str) -> bool:
     return True
 
 
+def new_browser_session() -> None:
+    """Empty this browser's session and give it a new id (at sign-out: nothing of the old session survives, and
+    an id observed before is worthless after)."""
+    session.clear()
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(session)
+
+
 def current_sso() -> SsoSession | None:
     """This browser's SSO session; None when it has none, or when the session registry does not know it or knows
     it as ended ("sign out everywhere" in another browser, the account deleted): one lookup by primary key."""

@@ -202,9 +202,8 @@ def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
         return oidc_answers.answer(result, sso, how, gated.claims)
     catalog = svc.registry.snapshot.saml
     upstream = svc.registry.upstream(result.upstream)
-    form = saml_responses.authn_response(svc.idp, catalog, result, upstream.issuer if upstream else None)
-    subject = saml_responses.subject_id(svc.idp, login, result.account.account_id)
-    session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.SAML, subject)).to_json()
+    form, nid = saml_responses.session_answer(svc.idp, catalog, result, upstream.issuer if upstream else None, sso.sid)
+    session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.SAML, nid.value, nid.format)).to_json()
     audit.record(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
                  downstream=login.downstream, reason=how)
     return post_form_page(form)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, current_app, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from broker.core import errors
@@ -20,8 +20,8 @@ from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorizat
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
 from broker.oidc.client import OidcClient
-from broker.web import audit, login
-from broker.web.browser_state import bind, current_sso, unbind
+from broker.web import audit, login, saml_logout
+from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
@@ -103,14 +103,17 @@ def logout_confirmed(handle: str) -> Response | str:
 
 def _end_session(done: dict[str, str | None]) -> Response | str:
     sso = current_sso()
-    session.clear()
-    regenerate = getattr(current_app.session_interface, "regenerate", None)
-    if regenerate is not None:
-        regenerate(session)
+    new_browser_session()
     if sso is not None:
         svc = services()
         svc.sso_sessions.end(sso.sid, svc.clock.now())  # gone from the portal's list of active sessions too
         audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=done.get("client"))
+        # SAML Single Logout of the session's SAML apps first (broker.web.saml_logout), then the same answer
+        target, state = done.get("target"), done.get("state")
+        then = with_query(target, [("state", state)] if state else []) if target else None
+        chained = saml_logout.start_chain(sso, then)
+        if chained is not None:
+            return chained
     return _after_logout(done)
 
 

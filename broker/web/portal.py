@@ -24,7 +24,7 @@ from broker.core.claims import BY_NAME
 from broker.core.consent import Consent, ConsentHow
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
 from broker.core.sessions import SsoSession
-from broker.web import audit, login, portal_account
+from broker.web import audit, login, portal_account, saml_logout
 from broker.web.browser_state import current_sso
 from broker.web.services import services
 
@@ -107,15 +107,19 @@ def sso_sessions() -> str:
 
 
 @bp.post("/sessions/end-all")
-def end_all_sessions() -> str:
+def end_all_sessions() -> Response | str:
     """Sign out everywhere: every SSO session of the account ends in the registry, this browser's too. Grants
-    and consents stay (apps keep what they were given until it expires or consent is withdrawn)."""
+    and consents stay (apps keep what they were given until it expires or consent is withdrawn). This browser's
+    SAML apps are told first (SAML Single Logout, ``broker.web.saml_logout``); other browsers' cannot be."""
     svc = services()
     sso = _signed_in()
     ended = svc.sso_sessions.end_all(sso.account_id, svc.clock.now())
     session.pop("sso", None)
     audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=PORTAL_PARTY.party_id,
                  reason=f"sign out everywhere; {ended} sessions")
+    chained = saml_logout.start_chain(sso, None)
+    if chained is not None:
+        return chained
     return render_template("portal_done.html", heading="signed_out_everywhere")
 
 
