@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from typing import Any, Final
 
@@ -50,6 +51,7 @@ from broker.upstream.saml_structure import (
 __all__ = ["ResponseExpectations", "ResponseRefused", "SamlAttribute", "UpstreamStatus", "VerifiedAssertion",
            "verify_response"]
 
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 SUCCESS: Final = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 
@@ -62,6 +64,8 @@ def _decode(data: str, max_size: int) -> bytes:
     compact = "".join(data.split())
     if len(compact) > (max_size // 3 + 1) * 4:
         raise ResponseRefused(f"the message is larger than {max_size} bytes")
+    if len(compact) % 4 or not _BASE64.fullmatch(compact):
+        raise ResponseRefused("SAMLResponse is not valid base64")
     try:
         raw = base64.b64decode(compact.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:

@@ -317,6 +317,7 @@ class IdpWorld:
     sp_key_file: str
     sp_cert_file: str
     other_sp_key_file: str
+    sp_metadata: str
 
     def cert_b64(self, idp: TestIdp | None = None) -> str:
         """The IdP's signing certificate as in its metadata (base64 DER)."""
@@ -344,5 +345,5 @@ def make_idp_world(folder: Path, *, sp_entity_id: str = "https://broker.example.
         other_idp=TestIdp("https://idp.other.example/saml", key("other-idp"), cert("other-idp"),
                           sp_metadata=metadata),
         sp_entity_id=sp_entity_id, acs_url=acs_url, sp_key_file=key("sp"), sp_cert_file=cert("sp"),
-        other_sp_key_file=key("other-sp"),
+        other_sp_key_file=key("other-sp"), sp_metadata=metadata,
     )
