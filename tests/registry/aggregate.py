@@ -162,3 +162,21 @@ def sign(document: bytes, key: FederationKey, *, reference_uri: str | None = Non
     ctx.sign(signature)
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return out
+
+
+@dataclass(frozen=True)
+class Material:
+    federation: FederationKey
+    other: FederationKey  # a key the federation never pinned: what an attacker would sign with
+    certs: tuple[str, ...]
+
+
+_material: list[Material] = []
+
+
+def session_material() -> Material:
+    """Keys made once per test process (i.e. per test session) and shared by the registry tests."""
+    if not _material:
+        _material.append(Material(make_federation_key(), make_federation_key("Not The Federation"),
+                                  make_entity_certs(3)))
+    return _material[0]
