@@ -31,6 +31,7 @@ from urllib.parse import quote_plus
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
+from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
@@ -262,7 +263,11 @@ def slo_endpoint(catalog: SpCatalog, entity_id: str, preferred: str | None = Non
     response its ResponseLocation when it has one (Metadata §2.2.2). None when it publishes none."""
     order = [preferred, *BINDINGS] if preferred in BINDINGS else list(BINDINGS)
     for binding in order:
-        for endpoint in catalog.metadata.single_logout_service(entity_id, binding, "spsso") or []:
+        try:
+            endpoints = catalog.metadata.single_logout_service(entity_id, binding, "spsso") or []
+        except UnsupportedBinding:  # pysaml2's way of saying the SP has no SingleLogoutService with it
+            continue
+        for endpoint in endpoints:
             location = (endpoint.get("response_location") if response else None) or endpoint.get("location")
             if location:
                 return str(binding), str(location)

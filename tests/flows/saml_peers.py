@@ -29,7 +29,7 @@ class SpKeys:
 
 
 def sp_config(entity_id: str, keys: SpKeys, idp_metadata: str | None, *, sign_requests: bool = True,
-              requested: tuple[str, ...] = ("mail", "givenName", "sn")) -> Any:
+              requested: tuple[str, ...] = ("mail", "givenName", "sn"), slo: bool = False) -> Any:
     xmlsec = shutil.which("xmlsec1")
     assert xmlsec, "the xmlsec1 program is needed for the cross-check (apt-get install xmlsec1)"
     conf = SPConfig()
@@ -43,7 +43,11 @@ def sp_config(entity_id: str, keys: SpKeys, idp_metadata: str | None, *, sign_re
             # pysaml2 reads these only inside the role section; at the top level they are ignored
             "signing_algorithm": SIG_RSA_SHA256,
             "digest_algorithm": DIGEST_SHA256,
-            "endpoints": {"assertion_consumer_service": [(entity_id + "/acs", BINDING_HTTP_POST)]},
+            "endpoints": {"assertion_consumer_service": [(entity_id + "/acs", BINDING_HTTP_POST)],
+                          # SAML Single Logout only when asked for (``slo``): SingleLogoutService in the metadata
+                          **({"single_logout_service": [(entity_id + "/slo/redirect", BINDING_HTTP_REDIRECT),
+                                                        (entity_id + "/slo/post", BINDING_HTTP_POST)]}
+                             if slo else {})},
             "authn_requests_signed": sign_requests,
             "want_response_signed": True,
             "want_assertions_signed": True,
@@ -61,18 +65,18 @@ class TestSp:
 
     __test__ = False
 
-    def __init__(self, entity_id: str, keys: SpKeys, *, sign_requests: bool = True) -> None:
-        self.entity_id, self.keys, self.sign_requests = entity_id, keys, sign_requests
+    def __init__(self, entity_id: str, keys: SpKeys, *, sign_requests: bool = True, slo: bool = False) -> None:
+        self.entity_id, self.keys, self.sign_requests, self.slo = entity_id, keys, sign_requests, slo
         self.acs_url = entity_id + "/acs"
         self._client: Any = None
 
     def metadata(self) -> str:
-        config = sp_config(self.entity_id, self.keys, None, sign_requests=self.sign_requests)
+        config = sp_config(self.entity_id, self.keys, None, sign_requests=self.sign_requests, slo=self.slo)
         return bytes(create_metadata_string(None, config=config, valid=24)).decode()
 
     def connect(self, idp_metadata: str) -> None:
         self._client = Saml2Client(config=sp_config(self.entity_id, self.keys, idp_metadata,
-                                                    sign_requests=self.sign_requests))
+                                                    sign_requests=self.sign_requests, slo=self.slo))
 
     @property
     def client(self) -> Any:

@@ -1,0 +1,315 @@
+"""SAML Single Logout at the broker's IdP (issue 4), end to end with real pysaml2 SPs.
+
+Two SAML apps signed in through one SSO session; app 1 logs out (Redirect, POST); the broker ends the session,
+sends app 2 a signed LogoutRequest (its own NameID, the session index) and answers app 1 with a signed
+LogoutResponse. The SPs make and check every message with pysaml2 itself (the xmlsec1 program for XML
+signatures, pysaml2's ``verify_redirect_signature`` for the Redirect binding). The helpers here are shared with
+``tests/security/test_attack_saml_logout.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from saml2.sigver import verify_redirect_signature
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from broker.core.model import Protocol
+from broker.core.sessions import Participant, SsoSession
+from tests.flows.federation import Federation
+from tests.flows.saml_peers import TestSp
+from tests.peers.browser import Browser
+
+STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
+SUCCESS, PARTIAL, RESPONDER = STATUS + "Success", STATUS + "PartialLogout", STATUS + "Responder"
+REQUESTER, DENIED, UNKNOWN_PRINCIPAL = STATUS + "Requester", STATUS + "RequestDenied", STATUS + "UnknownPrincipal"
+
+
+# -- helpers (also used by the attack tests) ------------------------------------------------------------------------
+
+def enable_slo(federation: Federation, *names: str) -> None:
+    """Re-register SPs ``names`` with SingleLogoutService endpoints (same entity ids and keys) and reconnect them."""
+    for name in names:
+        old = federation.sps[name]
+        federation.sps[name] = sp = TestSp(old.entity_id, old.keys, slo=True)
+        (federation.folder / "metadata" / "saml-sp" / f"{name}.xml").write_text(sp.metadata())
+    with federation.app.app_context():
+        federation.app.extensions["broker"].registry.reload()
+    idp_metadata = requests.get(federation.url + "/saml2/idp/metadata", timeout=10).text
+    for name in names:
+        federation.sps[name].connect(idp_metadata)
+
+
+@pytest.fixture
+def slo_federation(federation: Federation) -> Federation:
+    enable_slo(federation, "sp1", "sp2")
+    return federation
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    name_id: Any  # pysaml2 NameID
+    session_index: str
+
+
+def sign_in(federation: Federation, browser: Browser, sp: str, **kwargs: Any) -> SignedIn:
+    request_id, page = federation.login(browser, sp, **kwargs)
+    response = federation.sps[sp].parse(browser.form_fields(page)["SAMLResponse"], request_id)
+    return SignedIn(response.assertion.subject.name_id, response.assertion.authn_statement[0].session_index)
+
+
+def idp_of(sp: TestSp) -> str:
+    return str(next(iter(sp.client.metadata.identity_providers())))
+
+
+def idp_slo(sp: TestSp, binding: str) -> str:
+    return str(sp.client.metadata.single_logout_service(idp_of(sp), binding, "idpsso")[0]["location"])
+
+
+def logout_request(sp: TestSp, name_id: Any, session_index: str | None, binding: str = BINDING_HTTP_REDIRECT, *,
+                   sign: bool = True, relay_state: str = "rs-logout",
+                   destination: str | None = None) -> tuple[str, str, dict[str, str]]:
+    """(request id, URL, POST fields) of a LogoutRequest made by the SP with pysaml2; for Redirect the URL carries
+    the (signed) query and the fields are empty."""
+    url = idp_slo(sp, binding)
+    request_id, message = sp.client.create_logout_request(
+        destination or url, idp_of(sp), name_id=name_id, session_indexes=[session_index] if session_index else None,
+        sign=sign and binding == BINDING_HTTP_POST, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    if binding == BINDING_HTTP_POST:
+        return request_id, url, {"SAMLRequest": base64.b64encode(str(message).encode()).decode(),
+                                 "RelayState": relay_state}
+    info = sp.client.apply_binding(BINDING_HTTP_REDIRECT, str(message), url, relay_state, sign=sign,
+                                   sigalg=SIG_RSA_SHA256)
+    return request_id, dict(info["headers"])["Location"], {}
+
+
+def send(browser: Browser, url: str, fields: dict[str, str]) -> requests.Response:
+    return browser.post(url, fields, follow=False) if fields else browser.get(url, follow=False)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A message the broker sent through the browser: where to, by which binding, its parameters."""
+
+    binding: str
+    url: str
+    params: dict[str, str]
+
+
+def delivered(browser: Browser, page: requests.Response) -> Delivered:
+    if page.status_code == 303:
+        parts = urlsplit(page.headers["Location"])
+        base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return Delivered(BINDING_HTTP_REDIRECT, base, dict(parse_qsl(parts.query, keep_blank_values=True)))
+    assert page.status_code == 200 and browser.is_self_submitting(page), (page.status_code, page.text[:500])
+    action = browser._form(page, 0).action
+    return Delivered(BINDING_HTTP_POST, str(action), browser.form_fields(page))
+
+
+def redirect_signed_by_idp(sp: TestSp, params: dict[str, str]) -> bool:
+    """pysaml2's own check of a Redirect-binding signature with the IdP's metadata certificates."""
+    certs = sp.client.metadata.certs(idp_of(sp), "idpsso", "signing")
+    return any(verify_redirect_signature(params, sp.client.sec.sec_backend, cert) for _, cert in certs)
+
+
+def sp_receives_request(sp: TestSp, message: Delivered) -> Any:
+    """The SP checks and parses the broker's LogoutRequest (signature verified by pysaml2)."""
+    if message.binding == BINDING_HTTP_REDIRECT:
+        assert redirect_signed_by_idp(sp, message.params)
+    parsed = sp.client.parse_logout_request(message.params["SAMLRequest"], message.binding)
+    if message.binding == BINDING_HTTP_POST:
+        assert parsed.message.signature is not None  # and pysaml2 verified it with xmlsec1
+    return parsed.message
+
+
+def sp_answers(sp: TestSp, request: Any, relay_state: str | None, binding: str = BINDING_HTTP_REDIRECT,
+               status: Any = None) -> tuple[str, dict[str, str]]:
+    """(URL, fields) of the SP's signed LogoutResponse to the broker, made by pysaml2."""
+    url = idp_slo(sp, binding)
+    response = sp.client.create_logout_response(request, [binding], status=status, sign=binding == BINDING_HTTP_POST,
+                                                sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    if binding == BINDING_HTTP_POST:
+        fields = {"SAMLResponse": base64.b64encode(str(response).encode()).decode()}
+        return url, {**fields, "RelayState": relay_state} if relay_state else fields
+    info = sp.client.apply_binding(BINDING_HTTP_REDIRECT, str(response), url, relay_state or "", response=True,
+                                   sign=True, sigalg=SIG_RSA_SHA256)
+    return dict(info["headers"])["Location"], {}
+
+
+def sp_receives_response(sp: TestSp, message: Delivered, request_id: str) -> tuple[str, str | None]:
+    """The SP checks the broker's LogoutResponse with pysaml2: (top-level, second-level) status."""
+    if message.binding == BINDING_HTTP_REDIRECT:
+        assert redirect_signed_by_idp(sp, message.params)
+        xml = sp.client.unravel(message.params["SAMLResponse"], BINDING_HTTP_REDIRECT, "logout_response")
+    else:
+        parsed = sp.client.parse_logout_request_response(message.params["SAMLResponse"], BINDING_HTTP_POST)
+        assert parsed is not None and parsed.response.signature is not None  # verified by xmlsec1
+        xml = parsed.xmlstr
+    response = samlp.logout_response_from_string(xml)
+    assert response.in_response_to == request_id
+    assert response.issuer.text == idp_of(sp)
+    assert response.destination == message.url
+    code = response.status.status_code
+    return code.value, code.status_code.value if code.status_code is not None else None
+
+
+def still_signed_in(federation: Federation, browser: Browser, hits: int) -> bool:
+    """Whether a new login at sp1 is answered from the SSO session (the upstream was asked ``hits`` times)."""
+    sign_in(federation, browser, "sp1")
+    return federation.provider.hits("authorize") == hits
+
+
+# -- the flows --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("binding", [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST])
+def test_logout_from_one_app_ends_the_session_and_notifies_the_other(slo_federation: Federation, browser: Browser,
+                                                                      binding: str) -> None:
+    fed = slo_federation
+    sp1, sp2 = fed.sps["sp1"], fed.sps["sp2"]
+    at1, at2 = sign_in(fed, browser, "sp1"), sign_in(fed, browser, "sp2")
+    assert at1.session_index == at2.session_index  # one SSO session, one SessionIndex (its sid)
+
+    request_id, url, fields = logout_request(sp1, at1.name_id, at1.session_index, binding)
+    to_sp2 = delivered(browser, send(browser, url, fields))
+
+    assert to_sp2.binding == BINDING_HTTP_REDIRECT and to_sp2.url == sp2.entity_id + "/slo/redirect"
+    request = sp_receives_request(sp2, to_sp2)
+    assert request.issuer.text == idp_of(sp2)
+    assert (request.name_id.text, request.name_id.format) == (at2.name_id.text, NAMEID_FORMAT_PERSISTENT)
+    assert request.name_id.sp_name_qualifier == sp2.entity_id
+    assert [si.text for si in request.session_index] == [at2.session_index]
+    assert request.destination == to_sp2.url
+
+    answer_url, answer_fields = sp_answers(sp2, request, to_sp2.params.get("RelayState"), binding)
+    to_sp1 = delivered(browser, send(browser, answer_url, answer_fields))
+
+    assert to_sp1.binding == binding  # the binding app 1 used, since its metadata has both
+    assert to_sp1.url == sp1.entity_id + ("/slo/redirect" if binding == BINDING_HTTP_REDIRECT else "/slo/post")
+    assert to_sp1.params.get("RelayState") == "rs-logout"
+    assert sp_receives_response(sp1, to_sp1, request_id) == (SUCCESS, None)
+    assert not still_signed_in(fed, browser, hits=1)  # a new login went upstream again
+
+
+def test_error_from_a_participant_gives_partial_logout(slo_federation: Federation, browser: Browser) -> None:
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    sign_in(fed, browser, "sp2")
+    request_id, url, _ = logout_request(fed.sps["sp1"], at1.name_id, at1.session_index)
+    to_sp2 = delivered(browser, browser.get(url, follow=False))
+    request = sp_receives_request(fed.sps["sp2"], to_sp2)
+    failed = samlp.Status(status_code=samlp.StatusCode(value=RESPONDER))
+    answer_url, _ = sp_answers(fed.sps["sp2"], request, to_sp2.params.get("RelayState"), status=failed)
+
+    to_sp1 = delivered(browser, browser.get(answer_url, follow=False))
+
+    assert sp_receives_response(fed.sps["sp1"], to_sp1, request_id) == (SUCCESS, PARTIAL)
+    assert not still_signed_in(fed, browser, hits=1)
+
+
+def test_a_participant_that_never_answers_can_be_skipped(slo_federation: Federation, browser: Browser) -> None:
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    sign_in(fed, browser, "sp2")
+    request_id, url, _ = logout_request(fed.sps["sp1"], at1.name_id, at1.session_index)
+    delivered(browser, browser.get(url, follow=False))  # sent to sp2, which never sends the browser back
+
+    page = browser.get(f"{fed.url}/saml2/idp/slo/continue")
+    assert page.status_code == 200 and "csrf_token" in page.text
+    to_sp1 = delivered(browser, browser.submit(page, follow=False))
+
+    assert sp_receives_response(fed.sps["sp1"], to_sp1, request_id) == (SUCCESS, PARTIAL)
+
+
+def test_participants_without_slo_are_skipped(federation: Federation, browser: Browser) -> None:
+    enable_slo(federation, "sp1")  # sp2's metadata publishes no SingleLogoutService
+    at1 = sign_in(federation, browser, "sp1")
+    sign_in(federation, browser, "sp2")
+    request_id, url, _ = logout_request(federation.sps["sp1"], at1.name_id, at1.session_index)
+
+    to_sp1 = delivered(browser, browser.get(url, follow=False))
+
+    assert to_sp1.url == federation.sps["sp1"].entity_id + "/slo/redirect"
+    assert sp_receives_response(federation.sps["sp1"], to_sp1, request_id) == (SUCCESS, None)
+
+
+def test_transient_name_id_is_sent_back_as_issued(slo_federation: Federation, browser: Browser) -> None:
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    at2 = sign_in(fed, browser, "sp2", nameid_format=NAMEID_FORMAT_TRANSIENT)
+    _, url, _ = logout_request(fed.sps["sp1"], at1.name_id, at1.session_index)
+
+    request = sp_receives_request(fed.sps["sp2"], delivered(browser, browser.get(url, follow=False)))
+
+    assert (request.name_id.text, request.name_id.format) == (at2.name_id.text, NAMEID_FORMAT_TRANSIENT)
+
+
+def test_logout_without_session_index_and_without_a_session(slo_federation: Federation, browser: Browser) -> None:
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    request_id, url, _ = logout_request(fed.sps["sp1"], at1.name_id, None)  # SessionIndex is optional
+    to_sp1 = delivered(browser, browser.get(url, follow=False))
+    assert sp_receives_response(fed.sps["sp1"], to_sp1, request_id) == (SUCCESS, None)
+
+    # again, now that the browser has no session: nothing to end, Success (module doc of broker.web.saml_logout)
+    request_id, url, _ = logout_request(fed.sps["sp1"], at1.name_id, at1.session_index)
+    to_sp1 = delivered(browser, browser.get(url, follow=False))
+    assert sp_receives_response(fed.sps["sp1"], to_sp1, request_id) == (SUCCESS, None)
+
+
+def test_idp_metadata_advertises_both_slo_endpoints(slo_federation: Federation) -> None:
+    sp = slo_federation.sps["sp1"]
+    assert idp_slo(sp, BINDING_HTTP_REDIRECT) == slo_federation.url + "/saml2/idp/slo/redirect"
+    assert idp_slo(sp, BINDING_HTTP_POST) == slo_federation.url + "/saml2/idp/slo/post"
+
+
+def test_oidc_rp_initiated_logout_also_notifies_saml_apps(slo_federation: Federation, browser: Browser) -> None:
+    from tests.flows.oidc_peers import relying_party
+    from tests.flows.test_oidc_to_oidc import sign_in as oidc_sign_in
+
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    post_logout = "http://127.0.0.1:9/signed-out"
+    with relying_party(fed, post_logout_redirect_uris=[post_logout]) as rp:
+        oidc_sign_in(browser, rp)
+        assert rp.last.token is not None
+        page = browser.get(f"{fed.url}/oidc/logout", params={
+            "id_token_hint": rp.last.token["id_token"], "post_logout_redirect_uri": post_logout, "state": "s-1",
+        }, follow=False)
+
+        to_sp1 = delivered(browser, page)
+        request = sp_receives_request(fed.sps["sp1"], to_sp1)
+        assert request.name_id.text == at1.name_id.text
+        assert [si.text for si in request.session_index] == [at1.session_index]
+        answer_url, _ = sp_answers(fed.sps["sp1"], request, to_sp1.params.get("RelayState"))
+        done = browser.get(answer_url, follow=False)
+
+        assert done.status_code == 303 and done.headers["Location"] == f"{post_logout}?state=s-1"
+        assert fed.provider.hits("authorize") == 1
+        assert not still_signed_in(fed, browser, hits=1)
+
+
+# -- the stored session stays readable --------------------------------------------------------------------------------
+
+def _session(participants: tuple[Participant, ...]) -> SsoSession:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return SsoSession("acc", "op", None, now, now, participants, sid="sid-1")
+
+
+def test_participant_name_id_format_round_trips_and_old_sessions_still_read() -> None:
+    saml = Participant("https://sp", Protocol.SAML, "_t1", NAMEID_FORMAT_TRANSIENT)
+    oidc = Participant("client", Protocol.OIDC, "sub-1")
+    assert SsoSession.from_json(_session((saml, oidc)).to_json()).participants == (saml, oidc)
+
+    stored = json.loads(_session(()).to_json())  # as written before the format was recorded: three items each
+    stored["participants"] = [["https://sp", "saml", "pairwise-1"]]
+    assert SsoSession.from_json(json.dumps(stored)).participants == (
+        Participant("https://sp", Protocol.SAML, "pairwise-1", None),)
