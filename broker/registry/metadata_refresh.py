@@ -72,6 +72,7 @@ class _State:
     """What every process knows of one source, in ``<source>.state.json``; instants as ISO 8601 text."""
 
     generation: int = 0
+    attempts: int = 0  # refresh rounds done by any process (refresh_now uses it to skip a round just done)
     fingerprint: str = ""
     stamp: str = ""  # a file source's mtime and size when it was read
     loaded_at: str | None = None
@@ -233,9 +234,8 @@ class IdpDirectory:
     def refresh_now(self) -> None:
         """Refresh every source now (synchronously). If another process refreshed a source while this one
         waited for the lock, its result is taken instead of fetching again."""
-        requested = self._clock()
         for spec in self._specs:
-            self._refresh(spec, force=True, blocking=True, requested=requested)
+            self._refresh(spec, force=True, blocking=True, seen=self._read_state(spec).attempts)
 
     def close(self) -> None:
         self._stop.set()
@@ -286,26 +286,25 @@ class IdpDirectory:
             return "missing"
         return f"{st.st_mtime_ns}:{st.st_size}"
 
-    def _due(self, spec: SourceSpec, state: _State, now: datetime, force: bool, requested: datetime | None) -> bool:
+    def _due(self, spec: SourceSpec, state: _State, now: datetime, force: bool, seen: int | None) -> bool:
         if state.fingerprint != spec.fingerprint() or state.stamp != self._stamp(spec):
             return True
         if state.generation and not self._index_path(spec, state.generation).is_file():
             return True  # the cache folder was emptied
         if force:
-            attempted = _instant(state.attempted_at)
-            return requested is None or attempted is None or attempted < requested
+            return seen is None or state.attempts <= seen
         next_refresh = _instant(state.next_refresh)
         return next_refresh is None or now >= next_refresh
 
-    def _refresh(self, spec: SourceSpec, *, force: bool, blocking: bool, requested: datetime | None = None) -> None:
+    def _refresh(self, spec: SourceSpec, *, force: bool, blocking: bool, seen: int | None = None) -> None:
         state = self._read_state(spec)
-        if blocking or self._due(spec, state, self._clock(), force, requested):
+        if blocking or self._due(spec, state, self._clock(), force, seen):
             with self._work, _flock(self._paths(spec)[1], blocking) as locked:
                 if locked:
                     state = self._read_state(spec)  # another process may have refreshed meanwhile
                     now = self._clock()
-                    if self._due(spec, state, now, force, requested):
-                        state = self._build(spec, state, now)
+                    if self._due(spec, state, now, force, seen):
+                        state = replace(self._build(spec, state, now), attempts=state.attempts + 1)
                         self._write_state(spec, state)
         self._adopt(spec, state)
 
@@ -340,7 +339,8 @@ class IdpDirectory:
         if cache is not None:
             interval = min(interval, max(cache, timedelta(seconds=MIN_REFRESH)))
         log.info("%s: %d identity providers loaded (generation %d)", spec.name, count, generation)
-        return _State(generation=generation, fingerprint=fingerprint, stamp=stamp, loaded_at=now.isoformat(),
+        return _State(generation=generation, attempts=state.attempts, fingerprint=fingerprint, stamp=stamp,
+                      loaded_at=now.isoformat(),
                       valid_until=None if validity.valid_until is None else validity.valid_until.isoformat(),
                       cache_seconds=None if cache is None else cache.total_seconds(), attempted_at=now.isoformat(),
                       next_refresh=(now + interval).isoformat(), etag=etag, last_modified=modified, count=count,

@@ -73,10 +73,12 @@ def _entity(i: int, certs: tuple[str, ...], names: tuple[str, str], broken: str 
     en, fr = (escape(n) for n in names)
     return f"""<md:EntityDescriptor entityID={quoteattr(eid)}>
 <md:Extensions><mdrpi:RegistrationInfo registrationAuthority="https://federation.example.org/"/>
-<mdattr:EntityAttributes><saml:Attribute Name="{ASSURANCE}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">
+<mdattr:EntityAttributes>
+<saml:Attribute Name="{ASSURANCE}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">
 <saml:AttributeValue>https://refeds.org/sirtfi</saml:AttributeValue></saml:Attribute></mdattr:EntityAttributes>
 </md:Extensions>
-<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAuthnRequestsSigned="{str(i % 2 == 0).lower()}">
+<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"
+ WantAuthnRequestsSigned="{str(i % 2 == 0).lower()}">
 <md:Extensions><mdui:UIInfo>
 <mdui:DisplayName xml:lang="en">{en}</mdui:DisplayName><mdui:DisplayName xml:lang="fr">{fr}</mdui:DisplayName>
 <mdui:Description xml:lang="en">Identity provider number {i} of the test federation.</mdui:Description>
@@ -85,8 +87,10 @@ def _entity(i: int, certs: tuple[str, ...], names: tuple[str, str], broken: str 
 <mdui:Logo height="16" width="16">http://insecure.example.org/logo.png</mdui:Logo>
 <mdui:Keywords xml:lang="en">university research campus{i}</mdui:Keywords>
 </mdui:UIInfo></md:Extensions>
-<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{sign_cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{enc_cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>
+<ds:X509Certificate>{sign_cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data>
+<ds:X509Certificate>{enc_cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
 <md:SingleLogoutService Binding="{REDIRECT}" Location="{host}/slo" ResponseLocation="{host}/slo/response"/>
 <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
 {sso}

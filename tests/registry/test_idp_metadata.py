@@ -14,7 +14,15 @@ from broker.registry.metadata_signature import (
     parse_duration,
     verify_signature,
 )
-from tests.registry.aggregate import ASSURANCE, BROKEN_KINDS, POST, REDIRECT, entity_id, make_aggregate, session_material
+from tests.registry.aggregate import (
+    ASSURANCE,
+    BROKEN_KINDS,
+    POST,
+    REDIRECT,
+    entity_id,
+    make_aggregate,
+    session_material,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)
@@ -104,7 +112,7 @@ EXTERNAL = (b'<!DOCTYPE x [<!ENTITY ext SYSTEM "file:///etc/passwd">]>'
     b'<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"/>',
 ])
 def test_doctype_and_entity_expansion_are_refused(document: bytes) -> None:
-    with pytest.raises(MetadataError, match="DOCTYPE|external"):
+    with pytest.raises(MetadataError, match=r"DOCTYPE|external"):
         parse_document(document)
 
 
