@@ -202,14 +202,18 @@ class TestIdp:
         root = etree.fromstring(xml.encode())
         assertion = root.find(f"{{{saml.NAMESPACE}}}Assertion")
         holder = etree.Element(f"{{{saml.NAMESPACE}}}EncryptedAssertion")
+        holder.text = placeholder = "@@assertion@@"
         assertion.addprevious(holder)
-        holder.append(assertion)
+        root.remove(assertion)
+        # self-contained: serialized alone, the assertion declares every namespace it uses, so it decrypts on its
+        # own (exclusive c14n does not depend on where declarations sit: its signature still holds)
+        document = etree.tostring(root).decode().replace(placeholder, etree.tostring(assertion).decode())
         template = pre_encryption_part(msg_enc=algorithm, key_enc=RSA_OAEP_MGF1P, encrypt_cert=unwrapped)
         with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
             pem.write(wrapped)
             pem.flush()
             encrypted = server.sec.crypto.encrypt_assertion(
-                etree.tostring(root).decode(), pem.name, template, key_type=_SESSION_KEYS[algorithm])
+                document, pem.name, template, key_type=_SESSION_KEYS[algorithm])
         if not sign_response:
             return str(encrypted)
         root = etree.fromstring(encrypted.encode())
@@ -248,7 +252,7 @@ class TestIdp:
         sp_entity_id = message.issuer.text
         # the ACS comes from the SP's metadata (or the request's URL when it is registered there), never from
         # an unregistered AssertionConsumerServiceURL
-        acs, _ = self.server.pick_binding("assertion_consumer_service", bindings=[BINDING_HTTP_POST],
+        _, acs = self.server.pick_binding("assertion_consumer_service", bindings=[BINDING_HTTP_POST],
                                           entity_id=sp_entity_id, request=message)
         requested = ()
         if message.requested_authn_context is not None:
