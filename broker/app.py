@@ -26,6 +26,7 @@ from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
 from broker.registry import FileRegistry, Snapshot
+from broker.registry.metadata_refresh import IdpDirectory
 from broker.storage import (
     SqlAccountStore,
     SqlAuditLog,
@@ -40,6 +41,7 @@ from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
+from broker.upstream.saml_sp import SamlSp
 from broker.web import (
     consent,
     link_offer,
@@ -52,6 +54,7 @@ from broker.web import (
     portal,
     saml_idp,
     saml_logout,
+    saml_sp,
 )
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
@@ -64,6 +67,7 @@ from broker.web.services import (
     email_indexer,
     idp_settings,
     provider_settings,
+    sp_settings,
 )
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,7 @@ def _csrf(app: Flask) -> None:
     protect.exempt(saml_idp.sso_post)
     protect.exempt(saml_logout.slo_post)  # SAML SLO POST binding: signed messages, browser-bound chain handles
     protect.exempt(login.oidc_callback)
+    protect.exempt(saml_sp.acs)  # the IdP posts cross-site; the RelayState handle is bound to the browser
     # The OpenID provider's back channel authenticates clients, not browsers; its authorization endpoint
     # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
     protect.exempt(oidc_api.bp)
@@ -196,8 +201,16 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
             audit.record(AuditEvent(AuditKind.REGISTRATION_CHANGED, clock.now(), reason=line))
 
     clients = SqlClientStore(engine)
+    session_http = http or requests.Session()
+    # SAML IdPs from metadata files and federation aggregates; refreshed in the background, one compiled copy
+    # per instance folder shared by all worker processes (broker.registry.metadata_refresh)
+    directory = IdpDirectory(settings.metadata_dir, settings.instance_dir,
+                             settings.instance_dir / "var" / "idp-metadata", http=session_http)
+    for problem in directory.problems():
+        log.warning("SAML IdP metadata: %s", problem)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
-                            on_change=registrations_changed, dynamic_client=dynamic_clients(clients))
+                            on_change=registrations_changed, dynamic_client=dynamic_clients(clients),
+                            directory=directory)
     accounts, pending = SqlAccountStore(engine, sealer, email_indexer(settings)), SqlPendingStore(engine)
     app.extensions["broker"] = Services(
         settings=settings,
@@ -213,11 +226,13 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
                           assertion_replay_guard(pending)),
-        http=http or requests.Session(),
+        http=session_http,
         engine=engine,
+        saml_sp=SamlSp(sp_settings(settings, keys)),
+        idp_directory=directory,
     )
     for blueprint in (pages.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
-                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp):
+                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

@@ -53,6 +53,10 @@ class SamlSettings:
     assertion_lifetime: timedelta
     #: legacy apps whose SHA-1 signatures are still accepted (each logged as a warning at start-up)
     sha1_allowed_for: frozenset[str]
+    #: the broker's entity ID as a SAML SP toward upstream IdPs
+    sp_entity_id: str = ""
+    #: an external SAML discovery service (Identity Provider Discovery Service Protocol); None: the broker's page
+    discovery_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,19 @@ class Settings:
         return self.base_url + path
 
 
+def _discovery_url(read: Reader) -> str | None:
+    """``[saml] discovery_url``: an https address (plain http only on this machine), or empty for none."""
+    url = read.text("saml", "discovery_url", "")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or not parts.hostname or parts.fragment:
+        read.problems.append("[saml] discovery_url must be an https URL without a fragment")
+        return None
+    return url
+
+
 def resolve_database_url(raw: str, base: Path) -> str:
     """``sqlite:///relative.db`` is taken relative to the instance folder, like every other path.
 
@@ -193,6 +210,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         want_authn_requests_signed=read.flag("saml", "want_authn_requests_signed", False),
         assertion_lifetime=timedelta(seconds=read.number("saml", "assertion_lifetime_seconds", 300, 60, 3600)),
         sha1_allowed_for=read.text_list("saml", "sha1_allowed_for"),
+        sp_entity_id=read.text("saml", "sp_entity_id", "") or base_url + "/saml2/sp/metadata",
+        discovery_url=_discovery_url(read),
     )
     limits = LimitSettings(
         enabled=read.flag("limits", "enabled", True),

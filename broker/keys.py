@@ -34,6 +34,9 @@ from broker.jwt_keys import jwt_key
 SIGNING_KEY = "signing.key"
 SIGNING_CERT = "signing.crt"
 ES256_KEY = "oidc-es256.key"
+#: the key upstream SAML IdPs encrypt assertions to (published in the broker's SP metadata, use="encryption")
+ENCRYPTION_KEY = "saml-encryption.key"
+ENCRYPTION_CERT = "saml-encryption.crt"
 NEXT_DIR = "next"
 PRIVATE_MODE = 0o600
 #: the command that creates a missing ES256 key in an existing instance
@@ -46,6 +49,18 @@ class KeyRing:
     cert_file: Path
     #: the JWT signing keys, active first, then the next ones
     jwt_keys: tuple[JwtKey, ...] = ()
+    #: the SAML encryption key pair; without one (an instance from before it existed) the signing pair serves
+    encryption_key_file: Path | None = None
+    encryption_cert_file: Path | None = None
+
+    @property
+    def decryption_key_files(self) -> tuple[Path, ...]:
+        """Keys tried on an EncryptedAssertion: the encryption key, then the signing key."""
+        return (*((self.encryption_key_file,) if self.encryption_key_file else ()), self.key_file)
+
+    @property
+    def encryption_cert(self) -> Path:
+        return self.encryption_cert_file or self.cert_file
 
     def signing_key(self, alg: str) -> JwtKey:
         """The active key for ``alg``; ``KeyError`` when there is none."""
@@ -82,7 +97,21 @@ def load_keyring(certs_dir: Path) -> KeyRing:
     if not (certs_dir / ES256_KEY).is_file():
         raise KeyRingError(f"{certs_dir / ES256_KEY} (the ES256 key for OpenID Connect) is missing; "
                            f"run '{ES256_COMMAND}' to create it")
-    return KeyRing(key_file=key_file, cert_file=cert_file, jwt_keys=_jwt_keys(certs_dir))
+    encryption: tuple[Path | None, Path | None] = (None, None)
+    if (certs_dir / ENCRYPTION_KEY).is_file() and (certs_dir / ENCRYPTION_CERT).is_file():
+        _check_mode(certs_dir / ENCRYPTION_KEY)
+        encryption = (certs_dir / ENCRYPTION_KEY, certs_dir / ENCRYPTION_CERT)
+    return KeyRing(key_file=key_file, cert_file=cert_file, jwt_keys=_jwt_keys(certs_dir),
+                   encryption_key_file=encryption[0], encryption_cert_file=encryption[1])
+
+
+def generate_encryption_pair(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> Path:
+    """A new RSA key and certificate for SAML assertion encryption (``saml-encryption.key``, mode 0600)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    cert = self_signed(key, common_name + " (encryption)", timedelta(days=365 * years))
+    write_private(certs_dir / ENCRYPTION_KEY, _pkcs8(key))
+    (certs_dir / ENCRYPTION_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return certs_dir / ENCRYPTION_KEY
 
 
 def _check_mode(path: Path) -> None:
@@ -144,11 +173,12 @@ def generate_es256_key(certs_dir: Path) -> Path:
 
 
 def generate_keyring(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> KeyRing:
-    """A new RSA signing key and its self-signed certificate, and a new ES256 key; key files with mode 0600."""
+    """A new RSA signing key and its self-signed certificate, a new ES256 key and a SAML encryption pair; key
+    files with mode 0600."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     cert = self_signed(key, common_name, timedelta(days=365 * years))
     write_private(certs_dir / SIGNING_KEY, _pkcs8(key))
     (certs_dir / SIGNING_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     generate_es256_key(certs_dir)
-    return KeyRing(key_file=certs_dir / SIGNING_KEY, cert_file=certs_dir / SIGNING_CERT,
-                   jwt_keys=_jwt_keys(certs_dir))
+    generate_encryption_pair(certs_dir, common_name, bits=bits, years=years)
+    return load_keyring(certs_dir)

@@ -38,23 +38,35 @@ def candidate_upstreams(registry: Registry, party: DownstreamParty) -> tuple[Ups
     return tuple(u for u in registry.upstreams() if not allowed or u.name in allowed)
 
 
+def _directory_idp(registry: Registry, party: DownstreamParty, key: str) -> UpstreamParty | None:
+    """An IdP of the federation directory named by entity ID, if ``party`` may use it (every directory IdP
+    when the party names no upstreams; otherwise only those it names)."""
+    found = registry.upstream(key)
+    if found is None or found.name != key or found.protocol is not Protocol.SAML:
+        return None
+    return found if not party.allowed_upstreams or key in party.allowed_upstreams else None
+
+
 def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRequest) -> UpstreamChoice:
     """Step 3: the request's hint, else the only allowed upstream, else the discovery page.
 
-    Hints name an upstream by its name or its issuer/entity id. When a party names upstreams and none of
-    them may be used, the login fails (SAML Core §3.4.1.3: NoAvailableIDP) rather than silently using
-    another one.
+    Hints name an upstream by its name or its issuer/entity id (a registered one, or an IdP of the federation
+    directory). When a party names upstreams and none of them may be used, the login fails (SAML Core
+    §3.4.1.3: NoAvailableIDP) rather than silently using another one. With a federation directory there is
+    always a choice to make, so the discovery page is shown.
     """
     candidates = candidate_upstreams(registry, party)
-    if not candidates:
+    directory = registry.directory_size() > 0
+    if not candidates and not directory:
         raise errors.UnknownUpstream(detail=f"no upstream is allowed for {party.party_id!r}")
     if request.upstream_hints:
         by_key = {key: u for u in candidates for key in (u.name, u.issuer)}
         for hint in request.upstream_hints:
-            if hint in by_key:
-                return UpstreamChoice(by_key[hint], candidates)
+            found = by_key.get(hint) or _directory_idp(registry, party, hint)
+            if found is not None:
+                return UpstreamChoice(found, candidates)
         raise errors.UnknownUpstream(detail=f"hints {request.upstream_hints!r} not allowed for {party.party_id!r}")
-    if len(candidates) == 1:
+    if len(candidates) == 1 and not directory:
         return UpstreamChoice(candidates[0], candidates)
     return UpstreamChoice(None, candidates)
 
@@ -63,6 +75,9 @@ def check_upstream_allowed(registry: Registry, party: DownstreamParty, upstream_
     for candidate in candidate_upstreams(registry, party):
         if candidate.name == upstream_name:
             return candidate
+    found = _directory_idp(registry, party, upstream_name)
+    if found is not None:
+        return found
     raise errors.UnknownUpstream(detail=f"upstream {upstream_name!r} not allowed for {party.party_id!r}")
 
 

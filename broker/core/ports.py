@@ -159,9 +159,17 @@ class AuditLog(Protocol):
 class Registry(Protocol):
     def downstream(self, party_id: str) -> DownstreamParty | None: ...
 
-    def upstream(self, name: str) -> UpstreamParty | None: ...
+    def upstream(self, name: str) -> UpstreamParty | None:
+        """A registered upstream by name, else an IdP of the federation directory by entity ID."""
+        ...
 
-    def upstreams(self) -> Sequence[UpstreamParty]: ...
+    def upstreams(self) -> Sequence[UpstreamParty]:
+        """The registered upstreams (not the directory's IdPs, which may be thousands)."""
+        ...
+
+    def directory_size(self) -> int:
+        """How many IdPs the federation directory holds (SAML metadata aggregates, ``metadata/saml-idp``)."""
+        ...
 
 
 class GrantStore(Protocol):

@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
+from typing import Protocol
 
 from broker.core.consent import ReleasePolicy
 from broker.core.model import PORTAL_PARTY, DownstreamParty, UpstreamParty
+from broker.core.model import Protocol as WireProtocol
 from broker.oidc.client import OidcClient
+from broker.registry.idp_entity import IdpEntity
 from broker.registry.oidc_clients import CLIENT_FOLDER, drop_saml_collisions, load_oidc_clients
 from broker.registry.policy import POLICY_FILE, load_policy
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
@@ -25,6 +28,14 @@ from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, loa
 from broker.saml.catalog import SpCatalog
 
 DescribeUpstream = Callable[[UpstreamRegistration], UpstreamParty]
+
+
+class IdpLookup(Protocol):
+    """The federation directory as the registry needs it (``broker.registry.metadata_refresh.IdpDirectory``)."""
+
+    def get(self, entity_id: str) -> IdpEntity | None: ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -63,11 +74,14 @@ class FileRegistry:
 
     def __init__(self, metadata_dir: Path, instance_dir: Path, describe: DescribeUpstream,
                  check_interval: float = 2.0, on_change: Callable[[Snapshot, Snapshot], None] | None = None,
-                 *, dynamic_client: Callable[[str], OidcClient | None] | None = None) -> None:
+                 *, dynamic_client: Callable[[str], OidcClient | None] | None = None,
+                 directory: IdpLookup | None = None) -> None:
         """``on_change(before, after)`` is called after each reload that found the folder changed;
         ``dynamic_client(client_id)`` finds a dynamically registered client (RFC 7591), after the files."""
         self.metadata_dir, self.instance_dir, self._describe = metadata_dir, instance_dir, describe
         self._dynamic_client = dynamic_client
+        #: SAML IdPs from metadata files and federation aggregates, usable by entity ID (discovery, hints)
+        self.directory = directory
         self.on_change = on_change
         self._interval = check_interval
         self._lock = threading.Lock()
@@ -132,7 +146,13 @@ class FileRegistry:
         return client.party() if client else None
 
     def upstream(self, name: str) -> UpstreamParty | None:
-        return self.snapshot.upstream_parties.get(name)
+        found = self.snapshot.upstream_parties.get(name)
+        if found is None and self.directory is not None and (entity := self.directory.get(name)) is not None:
+            found = UpstreamParty(entity.entity_id, WireProtocol.SAML, entity.display_name(), entity.entity_id)
+        return found
+
+    def directory_size(self) -> int:
+        return len(self.directory) if self.directory is not None else 0
 
     def upstreams(self) -> Sequence[UpstreamParty]:
         return list(self.snapshot.upstream_parties.values())

@@ -7,6 +7,12 @@ A file names the provider and how to reach it, never its secret::
      "client_id": "1234.apps.googleusercontent.com",
      "client_secret_env": "GOOGLE_CLIENT_SECRET"}
 
+A SAML IdP is registered by its entity ID; its endpoints and certificates come from its metadata (a file in
+``metadata/saml-idp/`` or a federation aggregate, ``broker.registry.metadata_refresh``)::
+
+    {"name": "city-idp", "protocol": "saml", "entity_id": "https://idp.city.example/idp",
+     "options": {"email_verified": "true", "allow_unsolicited": "false"}}
+
 The client secret comes from ``client_secret_env`` (an environment variable) or ``client_secret_file``
 (a file path, relative to the instance folder), so the metadata folder can live in git.
 """
@@ -25,10 +31,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 UPSTREAM_FOLDER = "upstreams"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-PROTOCOLS = ("oidc", "oauth2")  # plain OAuth 2.0 only through a preset that knows the provider's API
+PROTOCOLS = ("oidc", "oauth2", "saml")  # plain OAuth 2.0 only through a preset that knows the provider's API
 _KNOWN_KEYS = {
     "name", "protocol", "preset", "display_name", "issuer", "client_id", "client_secret_env",
-    "client_secret_file", "scopes", "authorization_params", "options",
+    "client_secret_file", "scopes", "authorization_params", "options", "entity_id",
+}
+#: what ``options`` a SAML registration takes (``broker.upstream.saml_settings.UpstreamIdp``)
+SAML_OPTIONS = {
+    "allow_unsolicited": "accept IdP-initiated (unsolicited) Responses: true or false (default false)",
+    "want_assertions_signed": "require the assertion itself to be signed: true or false (default false)",
+    "email_verified": "this IdP asserts only verified e-mail addresses: true or false (default false)",
+    "subject_attribute": "an attribute naming the person when the NameID is not persistent",
+    "request_binding": "how AuthnRequests are sent: redirect (default) or post",
 }
 #: a preset's own settings (Apple team_id, Google hosted_domain, Microsoft allowed_tenants...): text or lists
 OptionValue = str | tuple[str, ...]
@@ -98,6 +112,10 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
     protocol = raw.get("protocol", "oidc")
     if protocol not in PROTOCOLS:
         raise RegistrationError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    if protocol == "saml":
+        return _saml_registration(raw, name, instance_dir, source)
+    if "entity_id" in raw:
+        raise RegistrationError("entity_id is for SAML upstreams (protocol 'saml')")
     client_id = raw.get("client_id")
     if not isinstance(client_id, str) or not client_id:
         raise RegistrationError("client_id is required")
@@ -118,6 +136,29 @@ def parse_registration(raw: Mapping[str, Any], instance_dir: Path, environ: Mapp
         issuer=issuer, client_id=client_id, client_secret=_secret(raw, instance_dir, env),
         scopes=tuple(scopes) if scopes is not None else None,
         authorization_params=tuple(sorted(params.items())), source=source,
+    )
+
+
+def _saml_registration(raw: Mapping[str, Any], name: str, instance_dir: Path,
+                       source: Path | None) -> UpstreamRegistration:
+    entity_id = raw.get("entity_id")
+    if not isinstance(entity_id, str) or not entity_id.strip() or len(entity_id) > 1024:
+        raise RegistrationError("entity_id (the IdP's SAML entity ID) is required for protocol 'saml'")
+    misplaced = sorted(k for k in ("preset", "issuer", "client_id", "client_secret_env", "client_secret_file",
+                                   "scopes", "authorization_params") if k in raw)
+    if misplaced:
+        raise RegistrationError(f"{', '.join(misplaced)}: not used by SAML upstreams")
+    options = _options(raw.get("options", {}), instance_dir)
+    for key, value in options:
+        if key not in SAML_OPTIONS:
+            raise RegistrationError(f"options.{key} is not a SAML option ({', '.join(sorted(SAML_OPTIONS))})")
+        if key in ("allow_unsolicited", "want_assertions_signed", "email_verified") and value not in ("true", "false"):
+            raise RegistrationError(f"options.{key} must be \"true\" or \"false\"")
+        if key == "request_binding" and value not in ("redirect", "post"):
+            raise RegistrationError("options.request_binding must be \"redirect\" or \"post\"")
+    return UpstreamRegistration(
+        name=name, protocol="saml", preset=None, display_name=raw.get("display_name"), issuer=entity_id.strip(),
+        client_id="", client_secret="", scopes=None, authorization_params=(), source=source, options=options,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -27,7 +28,7 @@ from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit, consent_gate, link_offer, linking, oidc_answers
+from broker.web import audit, consent_gate, link_offer, linking, oidc_answers, saml_send
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -43,10 +44,11 @@ def begin(login: LoginRequest) -> Response:
     now = svc.clock.now()
     party = flow.party_for(svc.registry, login)
     sso = current_sso()
-    if sessions.satisfies(sso, login, party, now):
+    if sessions.satisfies(sso, login, party, now, svc.settings.assurance):
         assert sso is not None
         result = flow.answer_from_session(svc.accounts, party, login, sso, svc.release_cap(party.party_id),
-                                          svc.settings.release_unverified_email, svc.settings.profile)
+                                          svc.settings.release_unverified_email, svc.settings.profile,
+                                          svc.settings.assurance)
         return answer(result, sso, how="sso")
     if login.passive:
         raise DownstreamFailure(errors.NoPassive(), login)
@@ -72,19 +74,56 @@ def _pending_login(handle: str) -> LoginRequest:
         raise errors.LoginStateInvalid(detail=f"stored login unreadable: {exc}") from exc
 
 
+DISCOVERY_RESULTS = 20
+#: logos come from the IdPs' metadata (mdui:Logo, https or data: only), so the discovery page may show them
+DISCOVERY_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+                 "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
 @bp.get("/login/<handle>")
-def discover(handle: str) -> str:
-    """The discovery page: which provider to sign in with."""
+def discover(handle: str) -> Response:
+    """The discovery page: which provider to sign in with. With a federation directory, a search over its
+    IdPs' names from metadata (``mdui:DisplayName``, keywords) finds the citizen's own; with an external
+    discovery service configured, the browser goes there instead (Identity Provider Discovery Service
+    Protocol §2.4: ``entityID``, ``return``, ``returnIDParam``)."""
     login = _pending_login(handle)
     svc = services()
     party = flow.party_for(svc.registry, login)
-    return render_template("discovery.html", handle=handle, party=party,
+    back = svc.settings.url(url_for("login.discovered", handle=handle))
+    if svc.settings.saml.discovery_url and svc.registry.directory_size():
+        query = urlencode({"entityID": svc.settings.saml.sp_entity_id, "return": back, "returnIDParam": "entityID"})
+        separator = "&" if "?" in svc.settings.saml.discovery_url else "?"
+        return redirect(svc.settings.saml.discovery_url + separator + query)
+    query = request.args.get("q", "").strip()[:100]
+    found = []
+    if query and svc.idp_directory is not None:
+        found = [idp for idp in svc.idp_directory.search(query, DISCOVERY_RESULTS)
+                 if not party.allowed_upstreams or idp.entity_id in party.allowed_upstreams]
+    lang = request.accept_languages.best
+    page = render_template("discovery.html", handle=handle, party=party, query=query, found=found,
+                           lang=(lang or "en").split("-")[0], searchable=svc.registry.directory_size() > 0,
                            upstreams=flow.candidate_upstreams(svc.registry, party))
+    return Response(page, headers={"Content-Security-Policy": DISCOVERY_CSP})
+
+
+@bp.route("/login/<handle>/idp", methods=["GET", "POST"])
+def discovered(handle: str) -> Response:
+    """The chosen IdP by entity ID: from the discovery page's search, or back from a discovery service
+    (``entityID`` in the query, Identity Provider Discovery Service Protocol §2.4.1)."""
+    entity_id = request.values.get("entityID", "").strip()
+    if not entity_id:
+        login = _pending_login(handle)
+        raise DownstreamFailure(errors.UnknownUpstream(detail="the discovery service chose no IdP"), login)
+    return _go(handle, entity_id)
 
 
 @bp.route("/login/<handle>/upstream/<name>", methods=["GET", "POST"])
 def go_upstream(handle: str, name: str) -> Response:
     """Step 4 (out): the pending login moves into the upstream's pending authorization."""
+    return _go(handle, name)
+
+
+def _go(handle: str, name: str) -> Response:
     svc = services()
     now = svc.clock.now()
     login = _pending_login(handle)
@@ -93,6 +132,13 @@ def go_upstream(handle: str, name: str) -> Response:
         upstream = flow.check_upstream_allowed(svc.registry, party, name)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
+    if upstream.protocol is Protocol.SAML:
+        idp = svc.saml_upstream(upstream.name)
+        if idp is None:
+            raise DownstreamFailure(errors.UnknownUpstream(detail=f"no metadata for SAML IdP {name!r:.200}"), login)
+        if not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
+            raise errors.LoginStateInvalid(detail="login handle already used")
+        return saml_send.send(login, idp, now)
     adapter = svc.upstream_adapter(upstream.name)
     if adapter is None or not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
         raise errors.LoginStateInvalid(detail="login handle already used")
@@ -164,10 +210,13 @@ def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime) -> R
     try:
         party = flow.party_for(svc.registry, login)
         result = flow.complete_login(svc.accounts, party, login, identity, now, svc.release_cap(party.party_id),
-                                     svc.settings.release_unverified_email, svc.settings.profile)
+                                     svc.settings.release_unverified_email, svc.settings.profile,
+                                     svc.settings.assurance)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
-    sso = sessions.new_session(result.account.account_id, result.upstream, result.acr, result.auth_time, now,
+    # The session keeps the level actually reached; each downstream is told its own view of it (flow.reported_acr).
+    reached = svc.settings.assurance.canonical(identity.acr)
+    sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
                                svc.settings.sso_session_lifetime)
     svc.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
                                                request.user_agent.string))

@@ -32,10 +32,14 @@ from broker.keys import KeyRing
 from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
+from broker.registry.idp_entity import IdpEntity
+from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore, SqlPendingStore
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
+from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
+from broker.upstream.saml_sp import SamlSp
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
 #: ``OidcClient.source`` of a client registered through Dynamic Client Registration (RFC 7591)
@@ -53,8 +57,48 @@ class SystemClock:
 
 def describe_upstream(registration: UpstreamRegistration) -> UpstreamParty:
     """The core's view of a registration, with its preset's defaults (``ValueError`` if unusable)."""
+    if registration.protocol == "saml":
+        entity_id = registration.issuer or ""
+        return UpstreamParty(registration.name, Protocol.SAML, registration.display_name or entity_id, entity_id)
     display_name, issuer = describe(registration)
     return UpstreamParty(registration.name, Protocol.OIDC, display_name, issuer)
+
+
+def sp_settings(settings: Settings, keys: KeyRing) -> SpSettings:
+    """The broker's SAML SP role toward upstream IdPs (``broker.upstream.saml_sp``)."""
+    return SpSettings(
+        entity_id=settings.saml.sp_entity_id,
+        acs_url=settings.url("/saml2/sp/acs"),
+        slo_redirect_url=settings.url("/saml2/sp/slo/redirect"),
+        slo_post_url=settings.url("/saml2/sp/slo/post"),
+        key_file=keys.key_file,
+        cert_file=keys.cert_file,
+        encryption_cert_file=keys.encryption_cert,
+        decryption_key_files=keys.decryption_key_files,
+        clock_skew=settings.saml.clock_skew,
+        xmlsec_binary=shutil.which("xmlsec1") or "xmlsec1",
+    )
+
+
+def upstream_idp(entity: IdpEntity, registration: UpstreamRegistration | None) -> UpstreamIdp:
+    """An IdP of the directory with its registration's options (none: the safe defaults)."""
+    options = dict(registration.options) if registration is not None else {}
+    binding = BINDING_POST if options.get("request_binding") == "post" else BINDING_REDIRECT
+    subject_attribute = options.get("subject_attribute")
+    return UpstreamIdp(
+        name=registration.name if registration is not None else entity.entity_id,
+        entity_id=entity.entity_id,
+        display_name=(registration.display_name if registration is not None else None) or entity.display_name(),
+        sso_services=entity.sso_services,
+        slo_services=entity.slo_services,
+        signing_certs=entity.signing_certs,
+        want_authn_requests_signed=entity.want_authn_requests_signed,
+        allow_unsolicited=options.get("allow_unsolicited") == "true",
+        want_assertions_signed=options.get("want_assertions_signed") == "true",
+        email_verified=options.get("email_verified") == "true",
+        subject_attribute=subject_attribute if isinstance(subject_attribute, str) else None,
+        request_binding=binding,
+    )
 
 
 def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
@@ -157,6 +201,9 @@ class Services:
     oidc: OidcProvider
     http: requests.Session
     engine: Engine
+    #: the broker as SAML SP toward upstream IdPs, and the IdPs' metadata (files and federation aggregates)
+    saml_sp: SamlSp
+    idp_directory: IdpDirectory | None
     clock: SystemClock = field(default_factory=SystemClock)
     _upstreams: dict[str, tuple[UpstreamRegistration, UpstreamAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -165,10 +212,27 @@ class Services:
         """The most ``party_id`` may receive: ``release_claims`` narrowed by the operator's release policy."""
         return self.registry.snapshot.policy.allows(party_id, self.settings.release_claims)
 
+    def saml_upstream(self, name: str) -> UpstreamIdp | None:
+        """A SAML upstream by registered name, or an IdP of the directory by entity ID; None when its metadata
+        is not (or no longer) in the directory."""
+        registration = self.registry.snapshot.upstreams.get(name)
+        if registration is not None and registration.protocol != "saml":
+            return None
+        entity_id = registration.issuer if registration is not None else name
+        entity = self.idp_directory.get(entity_id) if self.idp_directory is not None and entity_id else None
+        return upstream_idp(entity, registration) if entity is not None else None
+
+    def saml_upstream_by_entity(self, entity_id: str) -> UpstreamIdp | None:
+        """The SAML upstream with ``entity_id``: its registration when there is one, else the directory's IdP."""
+        for registration in self.registry.snapshot.upstreams.values():
+            if registration.protocol == "saml" and registration.issuer == entity_id:
+                return self.saml_upstream(registration.name)
+        return self.saml_upstream(entity_id)
+
     def upstream_adapter(self, name: str) -> UpstreamAdapter | None:
         """The adapter for a registered OIDC upstream; rebuilt when its registration changes."""
         registration = self.registry.snapshot.upstreams.get(name)
-        if registration is None:
+        if registration is None or registration.protocol == "saml":
             return None
         with self._lock:
             cached = self._upstreams.get(name)
@@ -182,6 +246,8 @@ class Services:
 
     def close(self) -> None:
         """Release connections (tests and orderly shutdown)."""
+        if self.idp_directory is not None:
+            self.idp_directory.close()
         self.engine.dispose()
         self.http.close()
 

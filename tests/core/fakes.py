@@ -79,15 +79,20 @@ class InMemoryAccountStore:
 class InMemoryRegistry:
     """A fixed set of parties."""
 
-    def __init__(self, downstreams: Iterable[DownstreamParty] = (), upstreams: Iterable[UpstreamParty] = ()) -> None:
+    def __init__(self, downstreams: Iterable[DownstreamParty] = (), upstreams: Iterable[UpstreamParty] = (),
+                 directory: Iterable[UpstreamParty] = ()) -> None:
         self._downstreams = {party.party_id: party for party in downstreams}
         self._upstreams = {party.name: party for party in upstreams}
+        self._directory = {party.name: party for party in directory}
 
     def downstream(self, party_id: str) -> DownstreamParty | None:
         return self._downstreams.get(party_id)
 
     def upstream(self, name: str) -> UpstreamParty | None:
-        return self._upstreams.get(name)
+        return self._upstreams.get(name) or self._directory.get(name)
+
+    def directory_size(self) -> int:
+        return len(self._directory)
 
     def upstreams(self) -> Sequence[UpstreamParty]:
         return list(self._upstreams.values())

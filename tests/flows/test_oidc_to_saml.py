@@ -1,17 +1,26 @@
-"""An OpenID Connect app and a legacy SAML app share one citizen's single sign-on session.
+"""The bridge OIDC client -> broker -> SAML identity provider, and an OpenID Connect app and a legacy SAML app
+sharing one citizen's single sign-on session.
 
-The bridge this file is named for, OIDC client -> broker -> SAML identity provider, needs SAML upstreams
-(their own issue); until then the OIDC client signs in through the OIDC upstream and the SAML app joins the
-same session, in both orders. Real peers throughout: an authlib relying party validating ID tokens with the
-broker's JWKS, a pysaml2 SP checking signed responses, the authlib demo provider upstream.
+Real peers throughout: an authlib relying party validating ID tokens with the broker's JWKS, a pysaml2 IdP
+upstream (``tests.flows.saml_upstream``) answering signed AuthnRequests, a pysaml2 SP checking signed
+responses, and the authlib demo provider upstream for the shared-session tests.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import lxml.html
+import requests
+
+from broker.core.assurance import EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL
 from tests.flows.federation import Federation
 from tests.flows.oidc_peers import relying_party
+from tests.flows.saml_upstream import CITIZEN, saml_federation
 from tests.flows.test_oidc_to_oidc import sign_in
 from tests.peers.browser import Browser
+from tests.peers.saml_idp import IdpUser
 
 
 def _saml_login(federation: Federation, browser: Browser) -> object:
@@ -65,3 +74,48 @@ def test_logout_at_the_oidc_app_ends_the_saml_apps_session_too(federation: Feder
 
         _saml_login(federation, browser)
         assert federation.provider.hits("authorize") == 2
+
+
+def _via_city(browser: Browser, page: requests.Response) -> requests.Response:
+    """From the discovery page: pick the city IdP, then follow the IdP's POST and the broker's repost."""
+    forms = lxml.html.fromstring(page.text).forms
+    page = browser.submit(page, form=next(i for i, f in enumerate(forms) if "/upstream/city" in (f.action or "")))
+    while browser.is_self_submitting(page):
+        page = browser.auto_submit(page)
+    return page
+
+
+def test_an_oidc_app_signs_in_through_the_city_saml_idp(tmp_path: Path, key_folder: Path, browser: Browser) -> None:
+    with saml_federation(tmp_path, key_folder) as (fed, city), relying_party(fed) as rp:
+        page = _via_city(browser, browser.get(f"{rp.url}/login"))
+
+        assert page.status_code == 200, page.text
+        outcome = rp.last
+        assert outcome.error is None and outcome.userinfo is not None and outcome.id_token_claims is not None
+        assert outcome.userinfo["email"] == "aino@city.example" and outcome.userinfo["email_verified"] is True
+        assert outcome.userinfo["given_name"] == "Aino" and outcome.userinfo["family_name"] == "Kallio"
+        assert CITIZEN.name_id not in outcome.id_token_claims["sub"]
+        assert city.seen[0].issuer == fed.url + "/saml2/sp/metadata"
+        assert fed.accounts() == 1
+
+
+def test_an_essential_acr_is_asked_upstream_and_answered_with_a_requested_value(
+        tmp_path: Path, key_folder: Path, browser: Browser) -> None:
+    strong = IdpUser(CITIZEN.name_id, CITIZEN.attributes, authn_contexts=(EIDAS_HIGH, EIDAS_SUBSTANTIAL))
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": [EIDAS_SUBSTANTIAL]}}})
+    with saml_federation(tmp_path, key_folder, user=strong) as (fed, city), relying_party(fed) as rp:
+        _via_city(browser, browser.get(f"{rp.url}/login", params={"claims": claims}))
+
+        assert city.seen[0].requested_contexts == (EIDAS_SUBSTANTIAL,)
+        assert rp.last.id_token_claims is not None and rp.last.id_token_claims["acr"] == EIDAS_SUBSTANTIAL
+
+
+def test_an_upstream_below_the_required_acr_is_an_oidc_error(tmp_path: Path, key_folder: Path,
+                                                             browser: Browser) -> None:
+    weak = IdpUser(CITIZEN.name_id, CITIZEN.attributes, authn_contexts=(EIDAS_LOW,))
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": [EIDAS_HIGH]}}})
+    with saml_federation(tmp_path, key_folder, user=weak) as (fed, _), relying_party(fed) as rp:
+        _via_city(browser, browser.get(f"{rp.url}/login", params={"claims": claims}))
+
+        assert rp.last.callback_args.get("error") == "unmet_authentication_requirements"
+        assert fed.accounts() == 0

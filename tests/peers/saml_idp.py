@@ -83,6 +83,12 @@ class SeenRequest:
 class _AppState:
     seen: list[SeenRequest] = field(default_factory=list)
     logins: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def _refused(state: _AppState, exc: Exception) -> ResponseReturnValue:
+    state.refused.append(f"{type(exc).__name__}: {exc}")
+    return "AuthnRequest refused", 400, {"Content-Type": "text/plain"}
 
 
 def _config(entity_id: str, key_file: str, cert_file: str, sp_metadata: str | None, lifetime_minutes: int,
@@ -232,14 +238,20 @@ class TestIdp:
         @app.route("/sso/redirect", methods=["GET"])
         def sso_redirect() -> ResponseReturnValue:
             args = request.args
-            parsed = idp.server.parse_authn_request(
-                args["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=args.get("RelayState"),
-                sigalg=args.get("SigAlg"), signature=args.get("Signature"))
+            try:
+                parsed = idp.server.parse_authn_request(
+                    args["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=args.get("RelayState"),
+                    sigalg=args.get("SigAlg"), signature=args.get("Signature"))
+            except Exception as exc:  # noqa: BLE001 - a real IdP shows an error page for any bad request
+                return _refused(state, exc)
             return idp._answer(parsed, BINDING_HTTP_REDIRECT, args.get("RelayState"), user, state)
 
         @app.route("/sso/post", methods=["POST"])
         def sso_post() -> ResponseReturnValue:
-            parsed = idp.server.parse_authn_request(request.form["SAMLRequest"], BINDING_HTTP_POST)
+            try:
+                parsed = idp.server.parse_authn_request(request.form["SAMLRequest"], BINDING_HTTP_POST)
+            except Exception as exc:  # noqa: BLE001
+                return _refused(state, exc)
             return idp._answer(parsed, BINDING_HTTP_POST, request.form.get("RelayState"), user, state)
 
         return app

@@ -1,0 +1,40 @@
+"""Sending the browser to an upstream SAML IdP with a signed AuthnRequest (``broker.upstream.saml_sp``), and the
+pending request it leaves behind for the ACS (``broker.web.saml_sp``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import redirect
+from werkzeug.wrappers import Response
+
+from broker.core import errors
+from broker.core.model import LoginRequest
+from broker.downstream.saml_responses import PostForm
+from broker.upstream.saml_settings import Outgoing, UpstreamIdp
+from broker.web.browser_state import bind
+from broker.web.replies import DownstreamFailure, post_form_page
+from broker.web.services import services
+
+KIND_SAML = "saml-upstream"
+
+
+def outgoing_page(outgoing: Outgoing, heading: str | None = None) -> Response:
+    """A SAML message through the browser: a redirect, or a page that posts the form."""
+    if outgoing.is_post:
+        return post_form_page(PostForm(outgoing.url, outgoing.fields), heading=heading)
+    return redirect(outgoing.url)
+
+
+def send(login_request: LoginRequest, idp: UpstreamIdp, now: datetime) -> Response:
+    """Step 4 (out) for a SAML IdP: the pending login moves into the pending AuthnRequest."""
+    svc = services()
+    try:
+        outgoing, pending = svc.saml_sp.authn_request(idp, login_request, now)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, login_request) from exc
+    payload = json.dumps({"login": login_request.to_json(), "upstream": pending.to_json()})
+    svc.pending.put_with_handle(KIND_SAML, pending.relay_state, payload, now + svc.settings.pending_login_lifetime)
+    bind(pending.relay_state)
+    return outgoing_page(outgoing)
