@@ -27,6 +27,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID_FORMAT_UNSPECIFIED
 
 from broker.core import errors
+from broker.core.assurance import Comparison
 from broker.core.model import LoginRequest, Protocol
 from broker.downstream.saml_server import IdpServers
 from broker.saml import redirect_signature
@@ -190,12 +191,20 @@ def _check_instant(servers: IdpServers, message: Any, now: datetime, reply: Logi
         raise RequestRejected(exc, reply) from exc
 
 
-def _acr_values(message: Any) -> tuple[str, ...]:
+def _acr_values(message: Any) -> tuple[tuple[str, ...], Comparison]:
+    """RequestedAuthnContext (SAML 2.0 Core §3.3.2.2.1): class references and their comparison; a request
+    that a password over TLS would meet asks for nothing the broker does not always give."""
     requested = message.requested_authn_context
     if requested is None:
-        return ()
+        return (), Comparison.EXACT
     refs = [str(ref.text).strip() for ref in requested.authn_context_class_ref or []]
-    return () if any(r in _IMPLIED_CONTEXTS for r in refs) else tuple(refs)
+    try:
+        comparison = Comparison.parse(requested.comparison)
+    except ValueError:
+        comparison = Comparison.EXACT  # the schema allows only the four; pysaml2 has validated it already
+    if comparison is not Comparison.BETTER and any(r in _IMPLIED_CONTEXTS for r in refs):
+        return (), Comparison.EXACT
+    return tuple(refs), comparison
 
 
 def _hints(message: Any, incoming: IncomingRequest) -> tuple[str, ...]:
@@ -217,9 +226,11 @@ def parse_authn_request(servers: IdpServers, catalog: SpCatalog, incoming: Incom
         raise RequestRejected(errors.UnknownParty(detail=f"unknown SP {issuer[:200]!r}"), None)
     acs = _acs(servers, catalog, sp, message)
     name_id_format = message.name_id_policy.format if message.name_id_policy is not None else None
+    acr_values, acr_comparison = _acr_values(message)
     reply = LoginRequest(
         downstream=sp.entity_id, protocol=Protocol.SAML, return_to=acs, request_id=str(message.id),
-        relay_state=incoming.relay_state, requested_claims=frozenset(), acr_values=_acr_values(message),
+        relay_state=incoming.relay_state, requested_claims=frozenset(), acr_values=acr_values,
+        acr_comparison=acr_comparison,
         force_authn=str(message.force_authn).lower() in ("true", "1"),
         passive=str(message.is_passive).lower() in ("true", "1"),
         upstream_hints=_hints(message, incoming),
