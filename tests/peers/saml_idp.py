@@ -242,7 +242,7 @@ class TestIdp:
                 parsed = idp.server.parse_authn_request(
                     args["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=args.get("RelayState"),
                     sigalg=args.get("SigAlg"), signature=args.get("Signature"))
-            except Exception as exc:  # noqa: BLE001 - a real IdP shows an error page for any bad request
+            except Exception as exc:  # a real IdP shows an error page for any bad request
                 return _refused(state, exc)
             return idp._answer(parsed, BINDING_HTTP_REDIRECT, args.get("RelayState"), user, state)
 
@@ -250,7 +250,7 @@ class TestIdp:
         def sso_post() -> ResponseReturnValue:
             try:
                 parsed = idp.server.parse_authn_request(request.form["SAMLRequest"], BINDING_HTTP_POST)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return _refused(state, exc)
             return idp._answer(parsed, BINDING_HTTP_POST, request.form.get("RelayState"), user, state)
 

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import replace
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
+import requests
 from lxml import etree
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.saml import AuthnContextClassRef
+from saml2.samlp import RequestedAuthnContext
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.upstream.saml_response import (
     ResponseExpectations,
@@ -31,9 +41,12 @@ from tests.peers.saml_idp import (
     AES256_GCM,
     PASSWORDPROTECTEDTRANSPORT,
     TRIPLEDES_CBC,
+    IdpUser,
     IdpWorld,
+    TestIdp,
     make_idp_world,
 )
+from tests.peers.servers import LateApp, RunningServer, serve
 
 MAIL_OID = "urn:oid:0.9.2342.19200300.100.1.3"
 GIVEN_NAME_OID = "urn:oid:2.5.4.42"
@@ -234,3 +247,131 @@ def test_refusal_reason_is_for_operators(world: IdpWorld, request_id: str) -> No
     with pytest.raises(ResponseRefused) as raised:
         verify(world, request_id, "not base64!")
     assert raised.value.reason == str(raised.value) == "SAMLResponse is not valid base64"
+
+
+# -- the IdP peer's SSO endpoints (tests.peers.saml_idp.TestIdp.app), driven by a pysaml2 SP --------------------------
+
+@dataclass
+class ServedIdp:
+    idp: TestIdp
+    server: RunningServer
+    sp: Any  # the pysaml2 Saml2Client standing in for the broker's request side
+    world: IdpWorld
+    app: Any
+
+    @property
+    def state(self) -> Any:
+        return self.app.extensions["test_idp"]
+
+
+USER = IdpUser(NAME_ID, IDENTITY, authn_contexts=(PASSWORDPROTECTEDTRANSPORT,))
+
+
+@pytest.fixture
+def served(world: IdpWorld) -> Iterator[ServedIdp]:
+    late = LateApp()
+    server = serve(late)
+    idp = TestIdp(server.url, world.idp.key_file, world.idp.cert_file, sp_metadata=world.sp_metadata)
+    app = idp.app(USER)
+    late.target = app
+    conf = SPConfig().load({
+        "entityid": world.sp_entity_id, "key_file": world.sp_key_file, "cert_file": world.sp_cert_file,
+        "xmlsec_binary": shutil.which("xmlsec1"), "metadata": {"inline": [idp.metadata()]},
+        "service": {"sp": {"endpoints": {"assertion_consumer_service": [(world.acs_url, BINDING_HTTP_POST)]},
+                           "authn_requests_signed": True, "signing_algorithm": SIG_RSA_SHA256,
+                           "digest_algorithm": DIGEST_SHA256}},
+    })
+    try:
+        yield ServedIdp(idp, server, Saml2Client(config=conf), world, app)
+    finally:
+        server.stop()
+
+
+def redirect_login(served: ServedIdp, browser: requests.Session, **kwargs: Any) -> tuple[str, dict[str, str]]:
+    """A signed Redirect-binding AuthnRequest to the IdP; (request ID, fields of the form it posts to the ACS)."""
+    request_id, info = served.sp.prepare_for_authenticate(binding=BINDING_HTTP_REDIRECT, sigalg=SIG_RSA_SHA256,
+                                                          relay_state="rs-1", **kwargs)
+    page = browser.get(dict(info["headers"])["Location"], timeout=10)
+    assert page.status_code == 200, page.text
+    return request_id, form_of(page.text, served.world.acs_url)
+
+
+def form_of(page: str, action: str) -> dict[str, str]:
+    (form,) = lxml.html.document_fromstring(page).forms
+    assert form.action == action
+    return {i.name: i.value for i in form.inputs if i.name}
+
+
+def verify_from(served: ServedIdp, request_id: str, fields: dict[str, str]) -> VerifiedAssertion:
+    return verify(served.world, request_id, fields["SAMLResponse"], idp_entity_id=served.idp.entity_id)
+
+
+def test_idp_app_answers_a_signed_redirect_request(served: ServedIdp) -> None:
+    with requests.Session() as browser:
+        request_id, fields = redirect_login(served, browser)
+    assert fields["RelayState"] == "rs-1"
+    verified = verify_from(served, request_id, fields)
+    assert (verified.name_id, verified.in_response_to) == (NAME_ID, request_id)
+    (seen,) = served.state.seen
+    assert (seen.binding, seen.request_id, seen.issuer) == (BINDING_HTTP_REDIRECT, request_id,
+                                                           served.world.sp_entity_id)
+
+
+def test_idp_app_answers_a_signed_post_request(served: ServedIdp) -> None:
+    destination = served.idp.entity_id + "/sso/post"
+    request_id, authn_request = served.sp.create_authn_request(destination, binding=BINDING_HTTP_POST, sign=True,
+                                                               sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    saml_request = base64.b64encode(str(authn_request).encode()).decode()
+    with requests.Session() as browser:
+        page = browser.post(destination, data={"SAMLRequest": saml_request, "RelayState": "rs-2"}, timeout=10)
+    assert page.status_code == 200, page.text
+    fields = form_of(page.text, served.world.acs_url)
+    assert verify_from(served, request_id, fields).name_id == NAME_ID
+    assert fields["RelayState"] == "rs-2"
+
+
+def test_idp_app_refuses_an_unsigned_request(served: ServedIdp) -> None:
+    destination = served.idp.entity_id + "/sso/post"
+    _, authn_request = served.sp.create_authn_request(destination, binding=BINDING_HTTP_POST, sign=False)
+    saml_request = base64.b64encode(str(authn_request).encode()).decode()
+    page = requests.post(destination, data={"SAMLRequest": saml_request}, timeout=10)
+    assert page.status_code == 400
+    assert served.state.refused and not served.state.seen
+
+
+def test_idp_app_passive_without_session_answers_no_passive(served: ServedIdp) -> None:
+    with requests.Session() as browser:
+        request_id, fields = redirect_login(served, browser, is_passive="true")
+        with pytest.raises(UpstreamStatus) as raised:
+            verify_from(served, request_id, fields)
+        assert raised.value.sub_status == STATUS + "NoPassive"
+        redirect_login(served, browser)  # an interactive login starts the IdP session
+        request_id, fields = redirect_login(served, browser, is_passive="true")
+        assert verify_from(served, request_id, fields).name_id == NAME_ID
+    assert served.state.logins == 2
+    assert [s.is_passive for s in served.state.seen] == [True, False, True]
+
+
+def test_idp_app_force_authn_is_recorded(served: ServedIdp) -> None:
+    with requests.Session() as browser:
+        request_id, fields = redirect_login(served, browser, force_authn="true")
+    assert verify_from(served, request_id, fields).name_id == NAME_ID
+    assert served.state.seen[0].force_authn
+
+
+@pytest.mark.parametrize(("requested", "answer"), [
+    (PASSWORDPROTECTEDTRANSPORT, PASSWORDPROTECTEDTRANSPORT),
+    ("urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard", None),
+])
+def test_idp_app_honours_requested_authn_context(served: ServedIdp, requested: str, answer: str | None) -> None:
+    context = RequestedAuthnContext(authn_context_class_ref=[AuthnContextClassRef(text=requested)],
+                                    comparison="exact")
+    with requests.Session() as browser:
+        request_id, fields = redirect_login(served, browser, requested_authn_context=context)
+    if answer is None:
+        with pytest.raises(UpstreamStatus) as raised:
+            verify_from(served, request_id, fields)
+        assert raised.value.sub_status == STATUS + "NoAuthnContext"
+    else:
+        assert verify_from(served, request_id, fields).authn_context_class_ref == answer
+    assert served.state.seen[0].requested_contexts == (requested,)
