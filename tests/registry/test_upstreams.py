@@ -120,7 +120,9 @@ def test_no_issuer_and_no_preset_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"protocol": "saml"}, "protocol must be one of oidc, oauth2"),
+    ({"protocol": "ws-fed"}, "protocol must be one of oidc, oauth2, saml"),
+    ({"protocol": "saml"}, "entity_id (the IdP's SAML entity ID) is required for protocol 'saml'"),
+    ({"entity_id": "https://idp.example.org"}, "entity_id is for SAML upstreams (protocol 'saml')"),
     ({"client_id": ""}, "client_id is required"),
     ({"client_id": None}, "client_id is required"),
     ({"issuer": "idp.example.org"}, "issuer must be an https URL"),
@@ -184,3 +186,26 @@ def test_file_options_resolve_against_the_instance_folder(tmp_path: Path) -> Non
     assert registration.option("private_key_file") == str(tmp_path / "certs" / "AuthKey.p8")
     assert registration.option("other_file") == "/abs/k.p8"
     assert registration.option("team_id") == "T"
+
+
+def test_a_saml_upstream_is_registered_by_entity_id(tmp_path: Path) -> None:
+    registration = parse_registration({"name": "city", "protocol": "saml", "entity_id": "https://idp.city.example",
+                                       "display_name": "City ID",
+                                       "options": {"email_verified": "true", "request_binding": "post"}}, tmp_path)
+
+    assert (registration.protocol, registration.issuer, registration.client_id) == (
+        "saml", "https://idp.city.example", "")
+    assert registration.option("email_verified") == "true"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"client_id": "x"}, "client_id: not used by SAML upstreams"),
+    ({"options": {"allow_unsolicited": "yes"}}, 'options.allow_unsolicited must be "true" or "false"'),
+    ({"options": {"request_binding": "artifact"}}, 'options.request_binding must be "redirect" or "post"'),
+    ({"options": {"tenant": "x"}}, "options.tenant is not a SAML option"),
+])
+def test_saml_registration_problems(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    raw: dict[str, Any] = {"name": "city", "protocol": "saml", "entity_id": "https://idp.city.example", **changes}
+    with pytest.raises(RegistrationError) as refused:
+        parse_registration(raw, tmp_path)
+    assert str(refused.value).startswith(message)
