@@ -222,6 +222,62 @@ def test_signature_wrapping_is_refused(world: IdpWorld, request_id: str, wrap: W
 
 # -- signatures ------------------------------------------------------------------------------------------------------
 
+# "See what is signed", on its own: forgeries that keep one assertion and signatures only where SAML puts them, so
+# that the structural checks pass and the signature profile (SAML core §5.4) is what refuses them.
+
+def assertion_signature_moved_to_response(root: Any) -> Any:
+    """The Response's signature replaced by the assertion's (valid, but over the assertion, not the Response)."""
+    root.remove(root.find(q(DS, "Signature")))
+    root.find(q(SAML, "Issuer")).addnext(copy.deepcopy(assertion_of(root).find(q(DS, "Signature"))))
+    assertion = assertion_of(root)
+    assertion.remove(assertion.find(q(DS, "Signature")))
+    return root
+
+
+def response_id_changed(root: Any) -> Any:
+    root.set("ID", "id-renamed-response")
+    return root
+
+
+def assertion_id_changed(root: Any) -> Any:
+    """(The Response signature would break too: it is removed, leaving the assertion's to check.)"""
+    root.remove(root.find(q(DS, "Signature")))
+    assertion_of(root).set("ID", "id-renamed-assertion")
+    return root
+
+
+def second_reference(root: Any) -> Any:
+    reference = root.find(f"{q(DS, 'Signature')}/{q(DS, 'SignedInfo')}/{q(DS, 'Reference')}")
+    reference.addnext(copy.deepcopy(reference))
+    return root
+
+
+def xpath_transform(root: Any) -> Any:
+    transforms = root.find(f"{q(DS, 'Signature')}/{q(DS, 'SignedInfo')}/{q(DS, 'Reference')}/{q(DS, 'Transforms')}")
+    transform = etree.SubElement(transforms, q(DS, "Transform"), Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116")
+    etree.SubElement(transform, q(DS, "XPath")).text = "not(ancestor-or-self::*)"
+    return root
+
+
+def object_in_signature(root: Any) -> Any:
+    etree.SubElement(root.find(q(DS, "Signature")), q(DS, "Object")).text = "anything"
+    return root
+
+
+@pytest.mark.parametrize(("forge", "match"), [
+    pytest.param(assertion_signature_moved_to_response, "does not point", id="signature-of-another-element"),
+    pytest.param(response_id_changed, "does not point", id="signed-response-id-renamed"),
+    pytest.param(assertion_id_changed, "does not point", id="signed-assertion-id-renamed"),
+    pytest.param(second_reference, "exactly one ds:Reference", id="two-references"),
+    pytest.param(xpath_transform, "transforms", id="xpath-transform"),
+    pytest.param(object_in_signature, "ds:Object", id="object-in-signature"),
+])
+def test_signature_profile_violations_are_refused(world: IdpWorld, request_id: str, forge: Wrap, match: str) -> None:
+    response = issue(world, request_id, sign_response=True, sign_assertion=True)
+    assert verify(world, request_id, response).name_id == NAME_ID  # control
+    refused(world, request_id, forge(decode(response)), match, validate_schema=False)
+
+
 def test_unsigned_response_is_refused(world: IdpWorld, request_id: str) -> None:
     response = issue(world, request_id, sign_response=False, sign_assertion=False)
     refused(world, request_id, decode(response), "neither the Response nor the assertion is signed")
