@@ -314,3 +314,19 @@ def test_participant_name_id_format_round_trips_and_old_sessions_still_read() ->
     stored["participants"] = [["https://sp", "saml", "pairwise-1"]]
     assert SsoSession.from_json(json.dumps(stored)).participants == (
         Participant("https://sp", Protocol.SAML, "pairwise-1", None),)
+
+
+def test_portal_sign_out_notifies_saml_apps_of_this_browser(slo_federation: Federation, browser: Browser) -> None:
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    sessions = browser.get(f"{fed.url}/account/sessions")  # the portal shows this browser's SSO session
+    assert "Sign out everywhere" in sessions.text
+
+    to_sp1 = delivered(browser, browser.submit(sessions, follow=False))  # "sign out everywhere"
+    request = sp_receives_request(fed.sps["sp1"], to_sp1)
+    assert request.name_id.text == at1.name_id.text
+    answer_url, _ = sp_answers(fed.sps["sp1"], request, to_sp1.params.get("RelayState"))
+    done = browser.get(answer_url, follow=False)
+
+    assert done.status_code == 200 and "signed out" in done.text
+    assert not still_signed_in(fed, browser, hits=1)
