@@ -11,6 +11,8 @@ root, at most one assertion in the whole document, signatures only where SAML pu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import threading
 from collections import OrderedDict
@@ -110,9 +112,6 @@ class _Keys:
         self._keys: OrderedDict[bytes, xmlsec.Key] = OrderedDict()
 
     def get(self, cert_b64: str) -> xmlsec.Key:
-        import base64
-        import binascii
-
         try:
             der = base64.b64decode("".join(cert_b64.split()), validate=True)
         except (binascii.Error, ValueError) as exc:

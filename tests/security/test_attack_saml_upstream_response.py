@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from broker.upstream.saml_response import ResponseRefused, verify_response
