@@ -207,7 +207,8 @@ def _names_session(sso: SsoSession, logout: slo.LogoutRequestIn) -> bool:
     known = any(p.protocol is Protocol.SAML and p.party_id == logout.issuer and p.subject == logout.name_id
                 and (p.name_id_format in (None, logout.name_id_format) or logout.name_id_format is None)
                 for p in sso.participants)
-    return known and (not logout.session_indexes or sso.sid in logout.session_indexes)
+    own_qualifier = logout.sp_name_qualifier in (None, "", logout.issuer)  # not another SP's pairwise name
+    return known and own_qualifier and (not logout.session_indexes or sso.sid in logout.session_indexes)
 
 
 def _end(sso: SsoSession, downstream: str | None, reason: str) -> None:
