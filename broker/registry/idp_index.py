@@ -3,14 +3,14 @@
 Layout (little-endian; sections 8-byte aligned)::
 
     header   MAGIC, marshal version, entity count, then (offset, length) of each section
-    meta     marshal of a dict[str, str] (source name, generation, validUntil...)
-    ids      marshal of the tuple of entityIDs, in record order
-    offsets  count + 1 uint64: record i is records[offsets[i]:offsets[i + 1]]
-    records  marshal of each entity's tuple (:func:`broker.registry.idp_entity.to_record`)
+    records  marshal of each entity's tuple (:func:`broker.registry.idp_entity.to_record`), in document order
+    meta     marshal of a dict[str, str] (source name...)
+    ids      marshal of the tuple of entityIDs, in display-name order
+    offsets  2 x count uint64: entity i is records[offsets[2i]:offsets[2i] + offsets[2i + 1]]
     starts   count + 1 uint64: line i of the search text is search[starts[i]:starts[i + 1] - 1]
     search   one line per entity, folded (:func:`fold`): display names, entityID, keywords; UTF-8
 
-Records are sorted by folded display name, so a page of names is a slice and search hits come out in name
+Entities are numbered in folded display-name order, so a page of names is a slice and search hits come out in name
 order. The file is written to a temporary name and renamed (``os.replace``), so a reader sees the old file
 or the new one, never half of one. Readers ``mmap`` it read-only: gunicorn workers share one copy through
 the page cache; each keeps only the entityID -> record number dict.
@@ -28,13 +28,15 @@ import os
 import struct
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from broker.registry.idp_entity import IdpEntity, fold, from_record, to_record
 
-__all__ = ["CorruptIndex", "IdpIndex", "write_index"]
+__all__ = ["CorruptIndex", "IdpIndex", "IndexSummary", "write_index"]
 
 MAGIC: Final = b"BRKIDPX1"
 _HEADER: Final = struct.Struct("<8sII" + "QQ" * 6)
@@ -51,47 +53,58 @@ def _search_line(entity: IdpEntity) -> str:
     return fold(" ".join(parts)).replace("\n", " ")
 
 
-def _padding(blob: bytes) -> bytes:
-    return b"\0" * (-len(blob) % 8)
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % 8)
 
 
-def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, str]) -> int:
-    """Write the index of ``entities`` to ``path`` atomically; return the number of entities written."""
-    ordered = sorted(entities, key=lambda e: (fold(e.display_name(None)), e.entity_id))
-    records = [marshal.dumps(to_record(e)) for e in ordered]  # type: ignore[arg-type]
-    offsets = array("Q", [0])
-    for record in records:
-        offsets.append(offsets[-1] + len(record))
-    lines = [_search_line(e).encode("utf-8") + b"\n" for e in ordered]
-    starts = array("Q", [0])
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    bodies = {
-        "meta": marshal.dumps(dict(meta)), "ids": marshal.dumps(tuple(e.entity_id for e in ordered)),
-        "offsets": offsets.tobytes(), "records": b"".join(records), "starts": starts.tobytes(),
-        "search": b"".join(lines),
-    }
-    position = _HEADER.size
-    spans: list[int] = []
-    for name in _SECTIONS:
-        spans += [position, len(bodies[name])]
-        position += len(bodies[name]) + len(_padding(bodies[name]))
-    header = _HEADER.pack(MAGIC, marshal.version, len(ordered), *spans)
+@dataclass(frozen=True)
+class IndexSummary:
+    count: int
+    duplicates: dict[str, int]  # entityIDs given more than once (left out of the index) and how often
+
+
+def write_index(path: Path, entities: Iterable[IdpEntity], meta: Mapping[str, str]) -> IndexSummary:
+    """Write the index of ``entities`` to ``path`` atomically. Each record is written as it comes, so only a
+    small row per entity stays in memory. An entityID given twice is left out entirely (both copies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            for name in _SECTIONS:
-                fh.write(bodies[name])
-                fh.write(_padding(bodies[name]))
+        with os.fdopen(fd, "w+b") as fh:
+            fh.write(b"\0" * _HEADER.size)
+            rows: list[tuple[str, str, int, int, bytes]] = []
+            counts: Counter[str] = Counter()
+            position = 0
+            for entity in entities:
+                record = marshal.dumps(to_record(entity))  # type: ignore[arg-type]
+                fh.write(record)
+                rows.append((fold(entity.display_name(None)), entity.entity_id, position, len(record),
+                             _search_line(entity).encode("utf-8") + b"\n"))
+                counts[entity.entity_id] += 1
+                position += len(record)
+            rows = sorted(row for row in rows if counts[row[1]] == 1)
+            fh.write(_padding(position))
+            spans = {"records": (_HEADER.size, position)}
+            starts = array("Q", [0])
+            for row in rows:
+                starts.append(starts[-1] + len(row[4]))
+            bodies = {
+                "meta": marshal.dumps(dict(meta)), "ids": marshal.dumps(tuple(row[1] for row in rows)),
+                "offsets": array("Q", [n for row in rows for n in row[2:4]]).tobytes(), "starts": starts.tobytes(),
+                "search": b"".join(row[4] for row in rows),
+            }
+            for name, body in bodies.items():
+                spans[name] = (fh.tell(), len(body))
+                fh.write(body)
+                fh.write(_padding(len(body)))
+            fh.seek(0)
+            fh.write(_HEADER.pack(MAGIC, marshal.version, len(rows), *(n for name in _SECTIONS for n in spans[name])))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return len(ordered)
+    return IndexSummary(len(rows), {eid: n for eid, n in counts.items() if n > 1})
 
 
 class IdpIndex:
@@ -105,7 +118,7 @@ class IdpIndex:
         if len(data) == 0:  # the empty index
             self.meta: dict[str, str] = {}
             self._ids: dict[str, int] = {}
-            self._offsets = self._starts = memoryview(array("Q", [0]))
+            self._offsets, self._starts = memoryview(array("Q")), memoryview(array("Q", [0]))
             self._records, self._search, self._search_end = data, 0, 0
             return
         if len(data) < _HEADER.size:
@@ -128,7 +141,7 @@ class IdpIndex:
         self._starts = section("starts").cast("Q")
         self._records = section("records")
         self._search, self._search_end = sections["search"][0], sum(sections["search"])
-        if len(ids) != count or len(self._offsets) != count + 1 or len(self._starts) != count + 1:
+        if len(ids) != count or len(self._offsets) != 2 * count or len(self._starts) != count + 1:
             raise CorruptIndex("inconsistent index")
 
     @classmethod
@@ -153,7 +166,8 @@ class IdpIndex:
         return self._ids.keys()
 
     def _entity(self, i: int) -> IdpEntity:
-        return from_record(marshal.loads(self._records[self._offsets[i]:self._offsets[i + 1]]))  # noqa: S302
+        offset = self._offsets[2 * i]
+        return from_record(marshal.loads(self._records[offset:offset + self._offsets[2 * i + 1]]))  # noqa: S302
 
     def get(self, entity_id: str) -> IdpEntity | None:
         i = self._ids.get(entity_id)

@@ -13,16 +13,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 from lxml import etree  # type: ignore[import-untyped]
 
 from broker.registry.idp_entity import IdpEntity
+from broker.registry.metadata_signature import parse_instant
 from broker.saml.xmlsec_backend import DS_NS, _DenyResolver, _ExternalResourceRefused
 
-__all__ = ["MD_NS", "SAML2_PROTOCOL", "MetadataError", "extract_idps", "parse_document"]
+__all__ = ["MD_NS", "SAML2_PROTOCOL", "MetadataError", "duplicate_problems", "extract_idps", "iter_idps",
+           "parse_document"]
 
 MD_NS: Final = "urn:oasis:names:tc:SAML:2.0:metadata"
 MDUI_NS: Final = "urn:oasis:names:tc:SAML:metadata:ui"
@@ -37,7 +40,7 @@ _IDP: Final = f"{{{MD_NS}}}IDPSSODescriptor"
 _KEY_INFO: Final = f"{{{DS_NS}}}KeyInfo"
 _X509_DATA: Final = f"{{{DS_NS}}}X509Data"
 _X509_CERT: Final = f"{{{DS_NS}}}X509Certificate"
-_MAX_PROBLEMS: Final = 200  # an aggregate broken everywhere reports the first problems and a count
+_MAX_PROBLEMS: Final = 200  # an aggregate broken everywhere reports the first problems only
 
 
 class MetadataError(ValueError):
@@ -55,18 +58,29 @@ def _parser() -> Any:
     return parser
 
 
-def parse_document(data: bytes) -> Any:
-    """Parse a metadata document; refuse a DOCTYPE (XML Signature and SAML never need one)."""
+def parse_document(data: bytes | Path) -> Any:
+    """Parse a metadata document (bytes, or a file: read in small pieces, never whole into memory);
+    refuse a DOCTYPE (XML Signature and SAML never need one)."""
     # Checked before parsing too, so a declared entity is never even expanded into the tree.
-    head = data[:4096].lstrip()
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            head = fh.read(4096).lstrip()
+    else:
+        head = data[:4096].lstrip()
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise MetadataError("the document carries a DOCTYPE (DTD or entity declarations); refused")
     try:
-        root = etree.fromstring(data, _parser())
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:  # a file object: the resolver refuses every URL, this file's included
+                root = etree.parse(fh, _parser()).getroot()
+        else:
+            root = etree.fromstring(data, _parser())
     except _ExternalResourceRefused as exc:
         raise MetadataError(f"the document refers to an external resource ({exc}); refused") from exc
     except etree.XMLSyntaxError as exc:
         raise MetadataError(f"not well-formed XML: {exc}") from exc
+    except OSError as exc:  # lxml reports an unreadable file this way
+        raise MetadataError(f"cannot read the document: {exc}") from exc
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise MetadataError("the document carries a DOCTYPE (DTD or entity declarations); refused")
@@ -79,18 +93,16 @@ class _Skip(Exception):
     """This entity is broken; the message says why."""
 
 
-def extract_idps(root: Any, source: str, *, now: datetime | None = None,
-                 max_entities: int | None = None) -> tuple[list[IdpEntity], list[str]]:
-    """Every usable SAML 2.0 IdP in the document, and a problem line for every entity skipped.
+def iter_idps(root: Any, source: str, problems: list[str], *, now: datetime | None = None,
+              max_entities: int | None = None) -> Iterator[IdpEntity]:
+    """Every usable SAML 2.0 IdP in the document, one at a time (so a caller can store each and let it go);
+    a problem line for every entity skipped is appended to ``problems``.
 
     Skipped: no entityID, no SingleSignOnService, a certificate that is not base64 DER, an entity whose own
-    ``validUntil`` has passed (§2.3.2, when ``now`` is given), and every copy of an entityID that occurs
-    twice (which copy is genuine cannot be told, so neither is trusted).
+    ``validUntil`` has passed (§2.3.2, when ``now`` is given). Duplicate entityIDs are the caller's to drop
+    (:func:`duplicate_problems`): which copy is genuine cannot be told, so neither is trusted.
     """
-    from broker.registry.metadata_signature import parse_instant  # the date rule lives with validUntil
-
-    found: list[IdpEntity] = []
-    problems: list[str] = []
+    found = 0
     for index, element in enumerate(_entities(root), start=1):
         entity_id = element.get("entityID") or ""
         idp = next((d for d in element.iterchildren(_IDP) if SAML2_PROTOCOL in
@@ -102,24 +114,34 @@ def extract_idps(root: Any, source: str, *, now: datetime | None = None,
                 raise _Skip("no entityID")
             if now is not None and (until := element.get("validUntil")):
                 try:
-                    if parse_instant(until) <= now:
-                        raise _Skip(f"validUntil {until} has passed")
+                    expired = parse_instant(until) <= now
                 except ValueError as exc:
                     raise _Skip(f"validUntil {until!r} is not a date-time") from exc
-            found.append(_idp_entity(element, idp, entity_id, source))
+                if expired:
+                    raise _Skip(f"validUntil {until} has passed")
+            entity = _idp_entity(element, idp, entity_id, source)
         except _Skip as exc:
-            problems.append(f"{source}: entity #{index} {entity_id[:200]!r} skipped: {exc}")
-        if max_entities is not None and len(found) > max_entities:
+            if len(problems) < _MAX_PROBLEMS:
+                problems.append(f"{source}: entity #{index} {entity_id[:200]!r} skipped: {exc}")
+            continue
+        found += 1
+        if max_entities is not None and found > max_entities:
             raise MetadataError(f"more than max_entities = {max_entities} identity providers; refused")
+        yield entity
+
+
+def duplicate_problems(source: str, counts: Mapping[str, int]) -> list[str]:
+    return [f"{source}: entityID {eid[:200]!r} occurs {n} times; all copies skipped"
+            for eid, n in sorted(counts.items()) if n > 1]
+
+
+def extract_idps(root: Any, source: str, *, now: datetime | None = None,
+                 max_entities: int | None = None) -> tuple[list[IdpEntity], list[str]]:
+    """:func:`iter_idps` as a list, every copy of a duplicate entityID dropped and reported."""
+    problems: list[str] = []
+    found = list(iter_idps(root, source, problems, now=now, max_entities=max_entities))
     counts = Counter(e.entity_id for e in found)
-    duplicates = sorted(eid for eid, n in counts.items() if n > 1)
-    if duplicates:
-        found = [e for e in found if counts[e.entity_id] == 1]
-        problems.extend(f"{source}: entityID {eid[:200]!r} occurs {counts[eid]} times; all copies skipped"
-                        for eid in duplicates)
-    if len(problems) > _MAX_PROBLEMS:
-        problems = [*problems[:_MAX_PROBLEMS], f"{source}: {len(problems) - _MAX_PROBLEMS} more problems"]
-    return found, problems
+    return [e for e in found if counts[e.entity_id] == 1], [*problems, *duplicate_problems(source, counts)]
 
 
 def _entities(group: Any) -> Iterator[Any]:

@@ -19,14 +19,19 @@ the Python part of the extraction competes with requests for the GIL (see ``benc
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import gc
 import heapq
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +41,7 @@ import requests
 
 from broker.registry.idp_entity import IdpEntity, fold
 from broker.registry.idp_index import CorruptIndex, IdpIndex, write_index
-from broker.registry.idp_metadata import MetadataError, extract_idps, parse_document
+from broker.registry.idp_metadata import MetadataError, duplicate_problems, iter_idps, parse_document
 from broker.registry.metadata_signature import (
     MetadataRefused,
     Validity,
@@ -45,7 +50,7 @@ from broker.registry.metadata_signature import (
     parse_instant,
     verify_signature,
 )
-from broker.registry.metadata_sources import MIN_REFRESH, FetchError, SourceSpec, fetch, load_sources, read_local
+from broker.registry.metadata_sources import MIN_REFRESH, FetchError, SourceSpec, check_local, fetch, load_sources
 
 __all__ = ["IdpDirectory", "SourceStatus", "compile_document"]
 
@@ -108,10 +113,11 @@ def _instant(text: str | None) -> datetime | None:
     return None if text is None else parse_instant(text)
 
 
-def compile_document(spec: SourceSpec, data: bytes, now: datetime, index_path: Path) -> tuple[int, list[str], Validity]:
-    """Parse, check validity and signature, extract and write the index; pure enough for a child process.
+def compile_document(spec: SourceSpec, document: Path, now: datetime,
+                     index_path: Path) -> tuple[int, list[str], Validity]:
+    """Parse, check validity and signature, extract and write the index; picklable, for a child process.
     Raises :class:`MetadataError`, :class:`MetadataRefused` or ``OSError`` when the document is refused."""
-    root = parse_document(data)
+    root = parse_document(document)
     validity = document_validity(root, now)
     notes = [f"{spec.name}: {note}" for note in validity.notes]
     if spec.require_signature:
@@ -122,10 +128,17 @@ def compile_document(spec: SourceSpec, data: bytes, now: datetime, index_path: P
         notes.append(f"{spec.name}: signed, but no certificate is pinned for it: signature not checked")
     if validity.valid_until is None and spec.kind == "url":
         notes.append(f"{spec.name}: the document has no validUntil; it is trusted until the next refresh")
-    entities, problems = extract_idps(root, spec.name, now=now, max_entities=spec.max_entities)
-    del root
-    count = write_index(index_path, entities, {"source": spec.name})
-    return count, [*notes, *problems], validity
+    problems: list[str] = []
+    entities = iter_idps(root, spec.name, problems, now=now, max_entities=spec.max_entities)
+    summary = write_index(index_path, entities, {"source": spec.name})
+    return summary.count, [*notes, *problems, *duplicate_problems(spec.name, summary.duplicates)], validity
+
+
+def _release_memory() -> None:
+    """Hand the freed DOM back to the OS: glibc keeps a freed heap mapped otherwise. A no-op elsewhere."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 @contextlib.contextmanager
@@ -147,12 +160,13 @@ class IdpDirectory:
 
     def __init__(self, metadata_dir: Path, instance_dir: Path, cache_dir: Path, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), http: requests.Session | None = None,
-                 start_refresher: bool = True, poll_interval: float = 10.0) -> None:
+                 start_refresher: bool = True, poll_interval: float = 10.0, build_in_child: bool = False) -> None:
         self._cache = cache_dir
         cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
         self._http = http or requests.Session()
         self._poll = poll_interval
+        self._build_in_child = build_in_child
         self._specs, self._config_problems = load_sources(metadata_dir, instance_dir)
         self._work = threading.Lock()  # one refresh at a time in this process
         self._swap = threading.Lock()  # serialises snapshot replacement
@@ -316,18 +330,19 @@ class IdpDirectory:
             interval = min(interval, timedelta(seconds=max(state.cache_seconds, MIN_REFRESH)))
         try:
             if spec.kind == "url":
-                fetched = fetch(spec, self._http, etag=state.etag if same_config else None,
+                document = self._index_path(spec, 0).with_suffix(".download")
+                fetched = fetch(spec, self._http, document, etag=state.etag if same_config else None,
                                 last_modified=state.last_modified if same_config else None)
-                if fetched.body is None:
+                if not fetched.modified:
                     log.info("%s: not modified", spec.name)
                     return replace(state, attempted_at=now.isoformat(), next_refresh=(now + interval).isoformat(),
                                    last_error=None)
-                data, etag, modified = fetched.body, fetched.etag, fetched.last_modified
+                etag, modified = fetched.etag, fetched.last_modified
             else:
-                data, etag, modified = read_local(spec), None, None
+                document, etag, modified = check_local(spec), None, None
             generation = state.generation + 1
-            count, problems, validity = compile_document(spec, data, now, self._index_path(spec, generation))
-        except (MetadataError, MetadataRefused, FetchError, OSError) as exc:
+            count, problems, validity = self._compile(spec, document, now, self._index_path(spec, generation))
+        except (MetadataError, MetadataRefused, FetchError, OSError, BrokenProcessPool) as exc:
             log.warning("%s: refresh failed, keeping the last good copy: %s", spec.name, exc)
             retry = now + timedelta(seconds=min(spec.refresh_interval, _RETRY_AFTER_FAILURE))
             failed = replace(state, attempted_at=now.isoformat(), next_refresh=retry.isoformat(),
@@ -345,6 +360,21 @@ class IdpDirectory:
                       cache_seconds=None if cache is None else cache.total_seconds(), attempted_at=now.isoformat(),
                       next_refresh=(now + interval).isoformat(), etag=etag, last_modified=modified, count=count,
                       problems=tuple(problems))
+
+    def _compile(self, spec: SourceSpec, document: Path, now: datetime,
+                 index_path: Path) -> tuple[int, list[str], Validity]:
+        """In this process (then the freed memory is trimmed), or in a fresh spawned child whose peak memory
+        (the whole DOM, which XML Signature verification needs) ends with it."""
+        try:
+            if not self._build_in_child:
+                return compile_document(spec, document, now, index_path)
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                return pool.submit(compile_document, spec, document, now, index_path).result(timeout=900)
+        finally:
+            if spec.kind == "url":
+                document.unlink(missing_ok=True)
+            _release_memory()
 
     def _adopt(self, spec: SourceSpec, state: _State) -> None:
         """Make ``state`` this process's view of the source (mapping a new generation), then swap the snapshot."""

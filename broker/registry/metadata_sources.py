@@ -34,7 +34,7 @@ import requests
 from broker.registry.upstreams import NAME_RE, RegistrationError
 
 __all__ = ["FEDERATION_FOLDER", "IDP_FOLDER", "FetchError", "Fetched", "MetadataSourceError", "SourceSpec",
-           "check_url", "fetch", "load_sources", "read_local"]
+           "check_local", "check_url", "fetch", "load_sources"]
 
 log = logging.getLogger(__name__)
 IDP_FOLDER: Final = "saml-idp"
@@ -166,28 +166,28 @@ def load_sources(metadata_dir: Path, instance_dir: Path) -> tuple[list[SourceSpe
 
 @dataclass(frozen=True)
 class Fetched:
-    """``body`` is None when the server answered 304 Not Modified."""
+    """``modified`` is False when the server answered 304 Not Modified (nothing was written)."""
 
-    body: bytes | None
+    modified: bool
     etag: str | None
     last_modified: str | None
 
 
-def read_local(spec: SourceSpec) -> bytes:
+def check_local(spec: SourceSpec) -> Path:
     path = Path(spec.location)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise FetchError(f"{path} is larger than {MAX_BYTES} bytes")
-        return path.read_bytes()
+        size = path.stat().st_size
     except OSError as exc:
-        if isinstance(exc, FetchError):
-            raise
         raise FetchError(f"cannot read {path}: {exc.strerror}") from exc
+    if size > MAX_BYTES:
+        raise FetchError(f"{path} is larger than {MAX_BYTES} bytes")
+    return path
 
 
-def fetch(spec: SourceSpec, session: requests.Session, *, etag: str | None = None,
+def fetch(spec: SourceSpec, session: requests.Session, dest: Path, *, etag: str | None = None,
           last_modified: str | None = None, max_bytes: int = MAX_BYTES) -> Fetched:
-    """GET the source's URL (conditional when ``etag``/``last_modified`` are given); raise :class:`FetchError`."""
+    """GET the source's URL into ``dest`` (conditional when ``etag``/``last_modified`` are given), streamed so
+    the document is never whole in memory; raise :class:`FetchError`."""
     headers = {"Accept": "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"}
     if etag:
         headers["If-None-Match"] = etag
@@ -209,21 +209,21 @@ def fetch(spec: SourceSpec, session: requests.Session, *, etag: str | None = Non
                 url = target
                 continue
             if response.status_code == 304:
-                return Fetched(None, etag, last_modified)
+                return Fetched(False, etag, last_modified)
             if response.status_code != 200:
                 raise FetchError(f"GET {url} answered HTTP {response.status_code}")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise FetchError(f"GET {url}: the document is larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
             size = 0
             try:
-                for chunk in response.iter_content(1 << 20):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError(f"GET {url}: the document is larger than {max_bytes} bytes")
-                    chunks.append(chunk)
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_content(1 << 20):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise FetchError(f"GET {url}: the document is larger than {max_bytes} bytes")
+                        out.write(chunk)
             except requests.RequestException as exc:
                 raise FetchError(f"GET {url} failed while reading: {exc}") from exc
-            return Fetched(b"".join(chunks), response.headers.get("ETag"), response.headers.get("Last-Modified"))
+            return Fetched(True, response.headers.get("ETag"), response.headers.get("Last-Modified"))
     raise FetchError(f"GET {spec.location}: more than {_MAX_REDIRECTS} redirects")

@@ -30,7 +30,7 @@ def _entities(count: int = 12) -> list[IdpEntity]:
 @pytest.fixture
 def index(tmp_path: Path) -> IdpIndex:
     path = tmp_path / "fed.idx"
-    assert write_index(path, _entities(), {"source": "fed"}) == 12
+    assert write_index(path, _entities(), {"source": "fed"}).count == 12
     return IdpIndex.open(path)
 
 
@@ -76,6 +76,14 @@ def test_a_reader_keeps_its_copy_when_the_file_is_replaced(tmp_path: Path) -> No
     assert len(old) == 12 and old.get(entity_id(9)) is not None and old.search("campus9")
     assert len(new) == 3 and new.get(entity_id(9)) is None and new.meta == {"generation": "2"}
     assert [p.name for p in tmp_path.iterdir()] == ["fed.idx"]  # no temporary file left behind
+
+
+def test_duplicate_entity_ids_are_left_out(tmp_path: Path) -> None:
+    entities = _entities()
+    summary = write_index(tmp_path / "fed.idx", [*entities, entities[4]], {})
+    assert summary.count == 11 and summary.duplicates == {entity_id(4): 2}
+    index = IdpIndex.open(tmp_path / "fed.idx")
+    assert index.get(entity_id(4)) is None and index.get(entity_id(5)) == entities[5] and not index.search("strasse")
 
 
 def test_empty_index() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,12 @@ def test_iso_durations(text: str, expected: timedelta) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_a_file_is_parsed_with_the_same_rules(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.xml", tmp_path / "bad.xml"
+    good.write_bytes(_signed())
+    bad.write_bytes(LAUGHS.replace(b"<!DOCTYPE", b"<!--" + b"x" * 5000 + b"-->\n<!DOCTYPE"))
+    verify_signature(parse_document(good), session_material().federation.cert_pem)
+    with pytest.raises(MetadataError, match="DOCTYPE"):
+        parse_document(bad)

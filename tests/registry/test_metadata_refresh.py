@@ -293,3 +293,14 @@ def test_the_background_refresher_fetches_when_due_and_stops(tmp_path: Path, fee
     finally:
         directory.close()
     assert directory._thread is not None and not directory._thread.is_alive()
+
+
+def test_building_in_a_spawned_child_gives_the_same_result_and_errors(tmp_path: Path, feed: Feed) -> None:
+    feed.document = _doc(3)
+    metadata, instance, cache = _instance(tmp_path, _url(feed))
+    directory = IdpDirectory(metadata, instance, cache, clock=Clock(), start_refresher=False, build_in_child=True)
+    assert len(directory) == 3 and directory.get(entity_id(2)) is not None
+    feed.document = _doc(5, tamper=True)
+    directory.refresh_now()
+    assert len(directory) == 3 and "invalid" in (directory.status()[0].last_error or "")
+    assert not list(cache.glob("*.download"))  # the fetched document is not kept
