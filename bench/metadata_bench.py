@@ -53,23 +53,59 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _directory(instance: Path, cache: Path) -> Any:
+def _index_pages(pid: int) -> tuple[int, int]:
+    """(Rss, Shared_Clean) in KiB of the process's mappings of compiled index files."""
+    rss = shared = 0
+    current = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if "-" in line.split(" ", 1)[0] and not line.endswith(":"):
+            current = line
+        elif current.endswith(".idx") and line.startswith(("Rss:", "Shared_Clean:")):
+            value = int(line.split()[1])
+            rss, shared = (rss + value, shared) if line.startswith("Rss:") else (rss, shared + value)
+    return rss, shared
+
+
+def _directory(instance: Path, cache: Path, child: bool = False) -> Any:
     from broker.registry.metadata_refresh import IdpDirectory
-    return IdpDirectory(instance / "metadata", instance, cache, start_refresher=False)
+    return IdpDirectory(instance / "metadata", instance, cache, start_refresher=False, build_in_child=child)
 
 
-def child_loader(instance: Path) -> dict[str, Any]:
+def _touch(directory: Any) -> None:
+    """Read every record once, a page at a time (as a long-running worker eventually would)."""
+    for offset in range(0, len(directory), 200):
+        for entity in directory.names_page(offset, 200):
+            directory.get(entity.entity_id)
+
+
+def child_loader(instance: Path, child: bool = False) -> dict[str, Any]:
     import broker.registry.metadata_refresh  # noqa: F401 - imports are not part of the figure
     gc.collect()
     base = _status("VmRSS")
     start = time.perf_counter()
-    directory = _directory(instance, Path(tempfile.mkdtemp(dir=instance)))
+    directory = _directory(instance, Path(tempfile.mkdtemp(dir=instance)), child)
     elapsed = time.perf_counter() - start
     peak = _status("VmHWM")
     gc.collect()
     assert not directory.problems(), directory.problems()
     return {"seconds": elapsed, "peak_mb": (peak - base) / 1024, "settled_mb": (_status("VmRSS") - base) / 1024,
             "entities": len(directory)}
+
+
+def child_stages(instance: Path) -> dict[str, Any]:
+    """The loader's steps one by one: parse, verify, extract + write the index."""
+    from broker.registry.idp_index import write_index
+    from broker.registry.idp_metadata import iter_idps, parse_document
+    from broker.registry.metadata_signature import verify_signature
+    times = {}
+    t = time.perf_counter()
+    root = parse_document(instance / "metadata" / "aggregate.xml")
+    times["parse"], t = time.perf_counter() - t, time.perf_counter()
+    verify_signature(root, (instance / "federation.pem").read_bytes())
+    times["verify"], t = time.perf_counter() - t, time.perf_counter()
+    write_index(instance / "stages.idx", iter_idps(root, "bench", []), {})
+    times["extract+index"] = time.perf_counter() - t
+    return times
 
 
 def child_pysaml2(instance: Path) -> dict[str, Any]:
@@ -110,11 +146,15 @@ def child_lookup(instance: Path, cache: Path) -> dict[str, Any]:
 
 
 def _worker(instance: Path, cache: Path, ready: Any, stop: Any) -> None:
+    import broker.registry.metadata_refresh  # noqa: F401
+    gc.collect()
+    base, base_pss = _status("VmRSS"), _pss(os.getpid())
     directory = _directory(instance, cache)
-    for entity in directory.names_page(0, 10**9):  # touch every record, as a long-running worker would
-        directory.get(entity.entity_id)
-    ready.put(os.getpid())
+    _touch(directory)
+    gc.collect()
+    ready.put((os.getpid(), (_status("VmRSS") - base) / 1024, base_pss))
     stop.wait(120)
+    del directory
 
 
 def child_workers(instance: Path, cache: Path, count: int) -> dict[str, Any]:
@@ -123,14 +163,17 @@ def child_workers(instance: Path, cache: Path, count: int) -> dict[str, Any]:
     procs = [ctx.Process(target=_worker, args=(instance, cache, ready, stop)) for _ in range(count)]
     for proc in procs:
         proc.start()
-    pids = [ready.get(timeout=120) for _ in procs]
+    pids, extra, base_pss = zip(*(ready.get(timeout=120) for _ in procs), strict=True)
     rss = [_status("VmRSS", str(pid)) / 1024 for pid in pids]
     pss = [_pss(pid) / 1024 for pid in pids]
+    pages = [_index_pages(pid) for pid in pids]
+    directory_pss = [(_pss(pid) - before) / 1024 for pid, before in zip(pids, base_pss, strict=True)]
     index_mb = sum(p.stat().st_size for p in cache.glob("*.idx")) / 2**20
     stop.set()
     for proc in procs:
         proc.join(60)
-    return {"rss_mb": rss, "pss_mb": pss, "index_file_mb": index_mb}
+    return {"rss_mb": rss, "pss_mb": pss, "extra_mb": extra, "directory_pss_mb": directory_pss, "pages": pages,
+            "index_file_mb": index_mb}
 
 
 def child_latency(instance: Path, cache: Path, mode: str) -> dict[str, Any]:
@@ -139,10 +182,9 @@ def child_latency(instance: Path, cache: Path, mode: str) -> dict[str, Any]:
     from broker.registry.metadata_sources import load_sources
     directory = _directory(instance, cache)
     (spec,), _ = load_sources(instance / "metadata", instance)
-    data = Path(spec.location).read_bytes()
     ids = [e.entity_id for e in directory.names_page(0, 2000)]
     from datetime import UTC, datetime
-    args = (spec, data, datetime.now(UTC), cache / "bench-rebuild.idx")
+    args = (spec, Path(spec.location), datetime.now(UTC), cache / "bench-rebuild.idx")
     if mode == "thread":
         runner: Any = threading.Thread(target=compile_document, args=args)
     elif mode == "spawn":
@@ -197,7 +239,9 @@ def main() -> None:
     if args.child:
         step, *rest = args.child
         paths = [Path(p) for p in rest[:2]]
-        funcs: dict[str, Any] = {"loader": child_loader, "pysaml2": child_pysaml2, "private": child_private_copy,
+        funcs: dict[str, Any] = {"loader": child_loader, "loader-child": lambda i: child_loader(i, True),
+                                 "pysaml2": child_pysaml2, "stages": child_stages,
+                                 "private": child_private_copy,
                                  "lookup": child_lookup, "workers": lambda i, c: child_workers(i, c, int(rest[2])),
                                  "latency": lambda i, c: child_latency(i, c, rest[2])}
         print(json.dumps(funcs[step](*paths)))
@@ -215,6 +259,8 @@ def main() -> None:
                         "from bench.metadata_bench import _directory; from pathlib import Path; "
                         f"_directory(Path({str(folder)!r}), Path({str(cache)!r}))"], check=True, timeout=300)
         ours, theirs = _directory_warm, _run_child("pysaml2", str(folder))
+        isolated = _run_child("loader-child", str(folder))
+        stages = _run_child("stages", str(folder))
         private = _run_child("private", str(folder), str(cache))
         lookup = _run_child("lookup", str(folder), str(cache))
         workers = _run_child("workers", str(folder), str(cache), str(args.workers))
@@ -223,16 +269,26 @@ def main() -> None:
     print(row.format("load (fresh process each)", "seconds", "peak +RSS MB", "settled +RSS MB"))
     print(row.format("broker: parse + verify signature + index", f"{ours['seconds']:.2f}", f"{ours['peak_mb']:.0f}",
                      f"{ours['settled_mb']:.1f}"))
+    print(row.format("broker, built in a spawned child (parent)", f"{isolated['seconds']:.2f}",
+                     f"{isolated['peak_mb']:.0f}", f"{isolated['settled_mb']:.1f}"))
     print(row.format("pysaml2 MetaDataFile.load (no signature)", f"{theirs['seconds']:.2f}",
                      f"{theirs['peak_mb']:.0f}", f"{theirs['settled_mb']:.1f}"))
+    print("broker steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     print(f"\nentities loaded: broker {ours['entities']}, pysaml2 {theirs['entities']}")
     print(f"lookup: IdpDirectory.get {lookup['get_us']:.2f} µs per call (all entityIDs)")
     print("search (20 results max): " + ", ".join(f"{q!r} {ms:.2f} ms" for q, ms in lookup["search_ms"].items()))
     n = args.workers
     print(f"\n{n} forked workers on one cache folder (compiled index {workers['index_file_mb']:.1f} MiB, mmap):")
     print("  RSS per worker MB: " + ", ".join(f"{v:.1f}" for v in workers["rss_mb"]))
+    print("  extra RSS for the directory per worker MB (after its imports): "
+          + ", ".join(f"{v:.1f}" for v in workers["extra_mb"]))
     print("  PSS per worker MB: " + ", ".join(f"{v:.1f}" for v in workers["pss_mb"])
-          + f"  (total {sum(workers['pss_mb']):.1f})")
+          + f"  (total {sum(workers['pss_mb']):.1f}, interpreter and libraries included)")
+    print("  index file pages mapped per worker (RSS / of which Shared_Clean) MB: "
+          + ", ".join(f"{r / 1024:.1f} / {sh / 1024:.1f}" for r, sh in workers["pages"]))
+    print("  PSS of the directory alone per worker MB (incl. copy-on-write noise of the fork): "
+          + ", ".join(f"{v:.1f}" for v in workers["directory_pss_mb"])
+          + f"  (total {sum(workers['directory_pss_mb']):.1f})")
     print(f"  versus a private copy per worker: all IdpEntity objects in a dict = {private['private_mb']:.1f} MB "
           f"each, x{n} = {private['private_mb'] * n:.0f} MB; pysaml2 settled x{n} = {theirs['settled_mb'] * n:.0f} MB")
     print("\nget() latency while the index is rebuilt beside the request thread:")
