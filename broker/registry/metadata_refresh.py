@@ -331,8 +331,9 @@ class IdpDirectory:
         try:
             if spec.kind == "url":
                 document = self._index_path(spec, 0).with_suffix(".download")
-                fetched = fetch(spec, self._http, document, etag=state.etag if same_config else None,
-                                last_modified=state.last_modified if same_config else None)
+                conditional = same_config and self._index_path(spec, state.generation).is_file()
+                fetched = fetch(spec, self._http, document, etag=state.etag if conditional else None,
+                                last_modified=state.last_modified if conditional else None)
                 if not fetched.modified:
                     log.info("%s: not modified", spec.name)
                     return replace(state, attempted_at=now.isoformat(), next_refresh=(now + interval).isoformat(),
@@ -347,8 +348,14 @@ class IdpDirectory:
             retry = now + timedelta(seconds=min(spec.refresh_interval, _RETRY_AFTER_FAILURE))
             failed = replace(state, attempted_at=now.isoformat(), next_refresh=retry.isoformat(),
                              last_error=str(exc), stamp=stamp)
-            # A changed configuration (another URL, another pinned certificate) does not vouch for the old copy.
-            return failed if same_config else replace(failed, generation=0, fingerprint=fingerprint, count=0)
+            if same_config:
+                return failed
+            # A changed configuration (another URL, another pinned certificate) does not vouch for the old copy:
+            # an empty generation replaces it (generations only grow, so no process mistakes an old file for it).
+            empty = state.generation + 1
+            write_index(self._index_path(spec, empty), (), {"source": spec.name})
+            return replace(failed, generation=empty, fingerprint=fingerprint, count=0, valid_until=None,
+                           cache_seconds=None, etag=None, last_modified=None, problems=())
         cache = validity.cache_duration
         interval = timedelta(seconds=spec.refresh_interval)
         if cache is not None:
@@ -380,6 +387,9 @@ class IdpDirectory:
         """Make ``state`` this process's view of the source (mapping a new generation), then swap the snapshot."""
         with self._swap:
             old = self._snapshot.views.get(spec.name)
+            until = _instant(state.valid_until)
+            if old is not None and old.state == state and old.expired == (until is not None and self._clock() >= until):
+                return  # nothing new
             index = old.index if old is not None and old.state.generation == state.generation else None
             if index is None:
                 try:

@@ -304,3 +304,18 @@ def test_building_in_a_spawned_child_gives_the_same_result_and_errors(tmp_path: 
     directory.refresh_now()
     assert len(directory) == 3 and "invalid" in (directory.status()[0].last_error or "")
     assert not list(cache.glob("*.download"))  # the fetched document is not kept
+
+
+def test_a_new_pinned_certificate_does_not_vouch_for_the_old_copy(tmp_path: Path, feed: Feed) -> None:
+    feed.document = _doc(3)
+    directory = _open(tmp_path, feed, Clock())
+    assert len(directory) == 3
+    (tmp_path / "certs" / "fed.pem").write_bytes(session_material().other.cert_pem)  # the operator re-pins
+    directory.refresh_now()
+    (status,) = directory.status()
+    assert len(directory) == 0 and directory.get(entity_id(0)) is None and status.generation == 2
+    assert feed.log == [200, 200]  # no conditional GET: the cached copy was verified with the old pin
+    assert "invalid" in (status.last_error or "")
+    (tmp_path / "certs" / "fed.pem").write_bytes(session_material().federation.cert_pem)
+    directory.refresh_now()
+    assert len(directory) == 3 and directory.status()[0].generation == 3
