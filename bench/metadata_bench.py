@@ -140,8 +140,8 @@ def child_lookup(instance: Path, cache: Path) -> dict[str, Any]:
     ids = [e.entity_id for e in directory.names_page(0, 10**9)]
     seconds = min(timeit.repeat(lambda: [directory.get(i) for i in ids], number=1, repeat=3))
     queries = ["universite 4242", "exemple", "campus777", "idp9999.example.org", "zzz nothing", "geneve"]
-    search = {q: min(timeit.repeat(lambda q=q: directory.search(q, 20), number=20, repeat=3)) / 20 * 1e3
-              for q in queries}
+    search = {q: min(timeit.repeat(f"directory.search({q!r}, 20)", number=20, repeat=3,
+                                   globals={"directory": directory})) / 20 * 1e3 for q in queries}
     return {"get_us": seconds / len(ids) * 1e6, "search_ms": search}
 
 
@@ -178,7 +178,7 @@ def child_workers(instance: Path, cache: Path, count: int) -> dict[str, Any]:
 
 def child_latency(instance: Path, cache: Path, mode: str) -> dict[str, Any]:
     """get() latency in the main thread while the index is rebuilt beside it (thread or spawned process)."""
-    from broker.registry.metadata_refresh import compile_document
+    from broker.registry.metadata_sources import compile_document
     from broker.registry.metadata_sources import load_sources
     directory = _directory(instance, cache)
     (spec,), _ = load_sources(instance / "metadata", instance)

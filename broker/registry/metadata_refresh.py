@@ -41,18 +41,23 @@ import requests
 
 from broker.registry.idp_entity import IdpEntity, fold
 from broker.registry.idp_index import CorruptIndex, IdpIndex, write_index
-from broker.registry.idp_metadata import MetadataError, duplicate_problems, iter_idps, parse_document
+from broker.registry.idp_metadata import MetadataError
 from broker.registry.metadata_signature import (
     MetadataRefused,
     Validity,
-    document_validity,
-    is_signed,
     parse_instant,
-    verify_signature,
 )
-from broker.registry.metadata_sources import MIN_REFRESH, FetchError, SourceSpec, check_local, fetch, load_sources
+from broker.registry.metadata_sources import (
+    MIN_REFRESH,
+    FetchError,
+    SourceSpec,
+    check_local,
+    compile_document,
+    fetch,
+    load_sources,
+)
 
-__all__ = ["IdpDirectory", "SourceStatus", "compile_document"]
+__all__ = ["IdpDirectory", "SourceStatus"]
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE = 600  # seconds, at most (never more often than the source's refresh_interval)
@@ -111,27 +116,6 @@ class _Snapshot:
 
 def _instant(text: str | None) -> datetime | None:
     return None if text is None else parse_instant(text)
-
-
-def compile_document(spec: SourceSpec, document: Path, now: datetime,
-                     index_path: Path) -> tuple[int, list[str], Validity]:
-    """Parse, check validity and signature, extract and write the index; picklable, for a child process.
-    Raises :class:`MetadataError`, :class:`MetadataRefused` or ``OSError`` when the document is refused."""
-    root = parse_document(document)
-    validity = document_validity(root, now)
-    notes = [f"{spec.name}: {note}" for note in validity.notes]
-    if spec.require_signature:
-        if spec.signing_cert_file is None or not is_signed(root):
-            raise MetadataRefused("the document is not signed, but this source requires a signature")
-        verify_signature(root, spec.signing_cert_file.read_bytes(), pinned_name=str(spec.signing_cert_file))
-    elif is_signed(root):
-        notes.append(f"{spec.name}: signed, but no certificate is pinned for it: signature not checked")
-    if validity.valid_until is None and spec.kind == "url":
-        notes.append(f"{spec.name}: the document has no validUntil; it is trusted until the next refresh")
-    problems: list[str] = []
-    entities = iter_idps(root, spec.name, problems, now=now, max_entities=spec.max_entities)
-    summary = write_index(index_path, entities, {"source": spec.name})
-    return summary.count, [*notes, *problems, *duplicate_problems(spec.name, summary.duplicates)], validity
 
 
 def _release_memory() -> None:

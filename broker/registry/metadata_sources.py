@@ -13,6 +13,8 @@
   A URL must be https. Plain http is accepted only to a loopback host (127.0.0.1, ::1, localhost), which
   serves the tests; it is never a way to reach a real federation.
 
+:func:`compile_document` turns a fetched document into a compiled index once it passed the source's checks.
+
 A source whose file is wrong is skipped with a problem line naming the file and the setting; the others load.
 Fetching (:func:`fetch`) is bounded: timeouts, a size cap, conditional GET (ETag / If-Modified-Since, RFC 9110
 §13.1), and redirects only to the same scheme and host.
@@ -25,16 +27,20 @@ import ipaddress
 import logging
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from broker.registry.idp_index import write_index
+from broker.registry.idp_metadata import duplicate_problems, iter_idps, parse_document
+from broker.registry.metadata_signature import MetadataRefused, Validity, document_validity, is_signed, verify_signature
 from broker.registry.upstreams import NAME_RE, RegistrationError
 
 __all__ = ["FEDERATION_FOLDER", "IDP_FOLDER", "FetchError", "Fetched", "MetadataSourceError", "SourceSpec",
-           "check_local", "check_url", "fetch", "load_sources"]
+           "check_local", "check_url", "compile_document", "fetch", "load_sources"]
 
 log = logging.getLogger(__name__)
 IDP_FOLDER: Final = "saml-idp"
@@ -227,3 +233,24 @@ def fetch(spec: SourceSpec, session: requests.Session, dest: Path, *, etag: str 
                 raise FetchError(f"GET {url} failed while reading: {exc}") from exc
             return Fetched(True, response.headers.get("ETag"), response.headers.get("Last-Modified"))
     raise FetchError(f"GET {spec.location}: more than {_MAX_REDIRECTS} redirects")
+
+
+def compile_document(spec: SourceSpec, document: Path, now: datetime,
+                     index_path: Path) -> tuple[int, list[str], Validity]:
+    """Parse, check validity and signature, extract and write the index; picklable, for a child process.
+    Raises :class:`MetadataError`, :class:`MetadataRefused` or ``OSError`` when the document is refused."""
+    root = parse_document(document)
+    validity = document_validity(root, now)
+    notes = [f"{spec.name}: {note}" for note in validity.notes]
+    if spec.require_signature:
+        if spec.signing_cert_file is None or not is_signed(root):
+            raise MetadataRefused("the document is not signed, but this source requires a signature")
+        verify_signature(root, spec.signing_cert_file.read_bytes(), pinned_name=str(spec.signing_cert_file))
+    elif is_signed(root):
+        notes.append(f"{spec.name}: signed, but no certificate is pinned for it: signature not checked")
+    if validity.valid_until is None and spec.kind == "url":
+        notes.append(f"{spec.name}: the document has no validUntil; it is trusted until the next refresh")
+    problems: list[str] = []
+    entities = iter_idps(root, spec.name, problems, now=now, max_entities=spec.max_entities)
+    summary = write_index(index_path, entities, {"source": spec.name})
+    return summary.count, [*notes, *problems, *duplicate_problems(spec.name, summary.duplicates)], validity
