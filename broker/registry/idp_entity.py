@@ -30,7 +30,7 @@ class IdpEntity:
     display_names: tuple[LangText, ...]
     descriptions: tuple[LangText, ...] = ()
     logos: tuple[Logo, ...] = ()
-    keywords: tuple[LangText, ...] = ()
+    keywords: tuple[LangText, ...] = ()  # one per keyword; mdui:Keywords writes a space inside one as "+"
     information_url: str | None = None
     sso_services: tuple[tuple[str, str], ...] = ()  # (binding, location)
     slo_services: tuple[tuple[str, str, str | None], ...] = ()  # (binding, location, response_location)

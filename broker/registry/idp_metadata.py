@@ -183,7 +183,7 @@ def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntit
         display_names=names,
         descriptions=_texts(ui, "Description"),
         logos=_logos(ui),
-        keywords=_texts(ui, "Keywords"),
+        keywords=tuple((lang, w.replace("+", " ")) for lang, text in _texts(ui, "Keywords") for w in text.split()),
         information_url=next((url for _, url in info if url.startswith("https://")), None),
         sso_services=sso,
         slo_services=slo,

@@ -85,7 +85,7 @@ def _entity(i: int, certs: tuple[str, ...], names: tuple[str, str], broken: str 
 <mdui:InformationURL xml:lang="en">{host}/about</mdui:InformationURL>
 <mdui:Logo height="60" width="80">{host}/logo.png</mdui:Logo>
 <mdui:Logo height="16" width="16">http://insecure.example.org/logo.png</mdui:Logo>
-<mdui:Keywords xml:lang="en">university research campus{i}</mdui:Keywords>
+<mdui:Keywords xml:lang="en">university research campus{i} city+hall</mdui:Keywords>
 </mdui:UIInfo></md:Extensions>
 <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>
 <ds:X509Certificate>{sign_cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>

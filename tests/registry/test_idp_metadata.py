@@ -48,7 +48,7 @@ def test_extracts_every_field_of_an_idp() -> None:
     assert idp.slo_services == ((REDIRECT, "https://idp2.example.org/slo", "https://idp2.example.org/slo/response"),)
     assert idp.signing_certs == (m.certs[2],) and idp.encryption_certs == (m.certs[0],)
     assert idp.logos == (("https://idp2.example.org/logo.png", 80, 60, None),)  # the http:// logo is dropped
-    assert idp.keywords == (("en", "university research campus2"),)
+    assert idp.keywords == (("en", "university"), ("en", "research"), ("en", "campus2"), ("en", "city hall"))
     assert idp.information_url == "https://idp2.example.org/about"
     assert idp.want_authn_requests_signed is True and entities[1].want_authn_requests_signed is False
     assert idp.attribute_values(ASSURANCE) == ("https://refeds.org/sirtfi",)
