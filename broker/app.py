@@ -55,6 +55,7 @@ from broker.web import (
     saml_idp,
     saml_logout,
     saml_sp,
+    saml_sp_slo,
 )
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
@@ -126,6 +127,7 @@ def _csrf(app: Flask) -> None:
     protect.exempt(saml_logout.slo_post)  # SAML SLO POST binding: signed messages, browser-bound chain handles
     protect.exempt(login.oidc_callback)
     protect.exempt(saml_sp.acs)  # the IdP posts cross-site; the RelayState handle is bound to the browser
+    protect.exempt(saml_sp_slo.slo_post)  # signed by the IdP; a LogoutResponse needs this browser's handle
     # The OpenID provider's back channel authenticates clients, not browsers; its authorization endpoint
     # accepts a cross-site POST by design (OIDC Core §3.1.2.1) and is checked like its GET form.
     protect.exempt(oidc_api.bp)
@@ -232,7 +234,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         idp_directory=directory,
     )
     for blueprint in (pages.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
-                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp):
+                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

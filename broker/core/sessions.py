@@ -52,6 +52,9 @@ class SsoSession:
     participants: tuple[Participant, ...] = ()
     #: the session's id as downstreams see it (OIDC ``sid``, Front-Channel Logout 1.0 §3; SAML SessionIndex)
     sid: str = ""
+    #: what the upstream needs to end its own session at logout (a SAML IdP: the NameID it issued and its
+    #: SessionIndex, SAML Core §3.7.1), as the adapter's own name/value pairs; opaque to the core
+    upstream_state: tuple[tuple[str, str], ...] = ()
 
     def with_participant(self, participant: Participant) -> SsoSession:
         if participant in self.participants:
@@ -67,6 +70,7 @@ class SsoSession:
             "expires_at": self.expires_at.isoformat(),
             "participants": [p.to_list() for p in self.participants],
             "sid": self.sid,
+            "upstream_state": [list(pair) for pair in self.upstream_state],
         })
 
     @classmethod
@@ -92,12 +96,14 @@ class SsoSession:
             participants=tuple(Participant.from_list(p) for p in raw["participants"]),
             # sessions stored before sids existed get one now; the downstreams they served saw none
             sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
+            upstream_state=tuple((str(k), str(v)) for k, v in raw.get("upstream_state", ())),
         )
 
 
 def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,
-                now: datetime, lifetime: timedelta) -> SsoSession:
-    return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16))
+                now: datetime, lifetime: timedelta, upstream_state: tuple[tuple[str, str], ...] = ()) -> SsoSession:
+    return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16),
+                      upstream_state=upstream_state)
 
 
 def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,

@@ -204,8 +204,10 @@ def oidc_callback(name: str) -> Response:
     return sign_in(login, identity, now)
 
 
-def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime) -> Response:
-    """Steps 5 and 6 for a verified upstream identity: account, profile, release, a new SSO session, answer."""
+def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime,
+            upstream_state: tuple[tuple[str, str], ...] = ()) -> Response:
+    """Steps 5 and 6 for a verified upstream identity: account, profile, release, a new SSO session, answer.
+    ``upstream_state``: what the upstream needs at logout (``SsoSession.upstream_state``)."""
     svc = services()
     try:
         party = flow.party_for(svc.registry, login)
@@ -217,7 +219,7 @@ def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime) -> R
     # The session keeps the level actually reached; each downstream is told its own view of it (flow.reported_acr).
     reached = svc.settings.assurance.canonical(identity.acr)
     sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
-                               svc.settings.sso_session_lifetime)
+                               svc.settings.sso_session_lifetime, upstream_state)
     svc.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
                                                request.user_agent.string))
     # A new browser identity at sign-in: a session id planted before it is worthless after (fixation).

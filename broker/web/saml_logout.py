@@ -52,7 +52,7 @@ from broker.core.sessions import SsoSession
 from broker.downstream import saml_logout as slo
 from broker.downstream.saml_requests import IncomingRequest
 from broker.saml import redirect_signature
-from broker.web import audit
+from broker.web import audit, saml_upstream_logout
 from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.replies import post_form_page, support_reference
 from broker.web.services import assertion_replay_guard, services
@@ -74,7 +74,7 @@ def upstream_logout(sso: SsoSession, return_url: str) -> Response | None:
     Redirect or POST; the upstream's LogoutResponse must come back to the broker's SP endpoint, which then
     redirects to ``return_url``), or None when there is nothing to do upstream: the chain then finishes at once.
     """
-    return None
+    return saml_upstream_logout.send_logout(sso, return_url)
 
 
 @dataclass

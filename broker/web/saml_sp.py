@@ -28,6 +28,7 @@ from broker.upstream import saml_response
 from broker.upstream.saml_identity import identity_from
 from broker.upstream.saml_model import ResponseRefused, UpstreamStatus, VerifiedAssertion
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
+from broker.upstream.saml_slo import STATE_KEYS
 from broker.upstream.saml_structure import StructureError, parse_document
 from broker.web import link_offer, login
 from broker.web.browser_state import unbind
@@ -97,6 +98,13 @@ def _unsolicited_idp(form_value: str) -> UpstreamIdp:
     return idp
 
 
+def upstream_state(assertion: VerifiedAssertion) -> tuple[tuple[str, str], ...]:
+    """What the IdP needs to end its session at logout (``broker.upstream.saml_slo``): its NameID, as issued."""
+    values = (assertion.name_id, assertion.name_id_format, assertion.name_qualifier, assertion.sp_name_qualifier,
+              assertion.session_index)
+    return tuple((key, value) for key, value in zip(STATE_KEYS, values, strict=True) if value)
+
+
 @bp.post(ACS_PATH)
 def acs() -> Response:
     """Step 4 (back) for SAML IdPs: verify the Response, then steps 5 and 6 (``login.sign_in``).
@@ -118,9 +126,9 @@ def acs() -> Response:
     payload = svc.pending.take(KIND_SAML, relay_state, now) if relay_state and unbind(relay_state) else None
     if payload is None:
         idp = _unsolicited_idp(form_value)
-        identity = identity_from(idp, _verify(idp, None, form_value, now))
+        assertion = _verify(idp, None, form_value, now)
         portal = LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("portal.home"), None, None, frozenset())
-        return login.sign_in(portal, identity, now)
+        return login.sign_in(portal, identity_from(idp, assertion), now, upstream_state(assertion))
     try:
         stored = json.loads(payload)
         login_request = LoginRequest.from_json(stored["login"])
@@ -131,10 +139,11 @@ def acs() -> Response:
         sender = svc.saml_upstream(pending.upstream)
         if sender is None or sender.entity_id != pending.entity_id:
             raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
-        identity = identity_from(sender, _verify(sender, pending, form_value, now))
+        assertion = _verify(sender, pending, form_value, now)
+        identity = identity_from(sender, assertion)
         offered = link_offer.consider(login_request, identity, now)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login_request) from exc
     if offered is not None:
         return offered
-    return login.sign_in(login_request, identity, now)
+    return login.sign_in(login_request, identity, now, upstream_state(assertion))

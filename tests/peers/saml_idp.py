@@ -84,6 +84,8 @@ class _AppState:
     seen: list[SeenRequest] = field(default_factory=list)
     logins: int = 0
     refused: list[str] = field(default_factory=list)
+    #: LogoutRequests the IdP accepted (pysaml2 checked their signatures), as parsed messages
+    logouts: list[Any] = field(default_factory=list)
 
 
 def _refused(state: _AppState, exc: Exception) -> ResponseReturnValue:
@@ -254,7 +256,38 @@ class TestIdp:
                 return _refused(state, exc)
             return idp._answer(parsed, BINDING_HTTP_POST, request.form.get("RelayState"), user, state)
 
+        @app.route("/slo/redirect", methods=["GET"])
+        def slo_redirect() -> ResponseReturnValue:
+            """SP-initiated logout (Profiles §4.4.4.1): pysaml2 checks the Redirect signature with the SP's
+            metadata, and the signed LogoutResponse goes back to the SP's SLO endpoint from its metadata."""
+            args = request.args
+            try:
+                parsed = idp.server.parse_logout_request(
+                    args["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=args.get("RelayState"),
+                    sigalg=args.get("SigAlg"), signature=args.get("Signature"))
+            except Exception as exc:
+                return _refused(state, exc)
+            if parsed is None:
+                return "LogoutRequest refused", 400
+            state.logouts.append(parsed.message)
+            response = idp.server.create_logout_response(parsed.message, [BINDING_HTTP_REDIRECT], sign=False)
+            info = idp.server.apply_binding(BINDING_HTTP_REDIRECT, str(response), response.destination,
+                                            relay_state=args.get("RelayState", ""), response=True, sign=True,
+                                            sigalg=idp.sign_alg)
+            return "", 303, {"Location": dict(info["headers"])["Location"],
+                             "Set-Cookie": f"{_SESSION_COOKIE}=; Path=/; Max-Age=0"}
+
         return app
+
+    def logout_request_url(self, sp_slo_url: str, sp_entity_id: str, name_id: str,
+                           session_index: str | None = None, name_id_format: str = NAMEID_FORMAT_PERSISTENT) -> str:
+        """An IdP-initiated LogoutRequest to the SP, signed for the HTTP-Redirect binding: the URL to visit."""
+        _, message = self.server.create_logout_request(
+            sp_slo_url, sp_entity_id, name_id=saml.NameID(text=name_id, format=name_id_format),
+            session_indexes=[session_index] if session_index else None, sign=False)
+        info = self.server.apply_binding(BINDING_HTTP_REDIRECT, str(message), sp_slo_url, relay_state="idp-slo",
+                                         sign=True, sigalg=self.sign_alg)
+        return str(dict(info["headers"])["Location"])
 
     def _answer(self, parsed: Any, binding: str, relay_state: str | None, user: IdpUser,
                 state: _AppState) -> ResponseReturnValue:
