@@ -99,6 +99,10 @@ def sp_remove(args: argparse.Namespace) -> int:
 
 def upstream_add(args: argparse.Namespace) -> int:
     metadata_dir, instance_dir = _folders(args)
+    if args.entity_id:
+        return _saml_upstream_add(args, metadata_dir, instance_dir)
+    if not args.client_id:
+        raise PartyError("--client-id is required (or --entity-id for a SAML IdP)")
     raw: dict[str, Any] = {"name": args.name, "protocol": "oidc", "client_id": args.client_id}
     for key in ("preset", "issuer", "display_name", "client_secret_env", "client_secret_file"):
         if getattr(args, key):
@@ -119,6 +123,30 @@ def upstream_add(args: argparse.Namespace) -> int:
         needs = catalog[args.preset].options_help if args.preset else {}
         hint = "".join(f"\n  --option {key}=...   {text}" for key, text in needs.items())
         raise PartyError(f"{exc}{chr(10) + 'the ' + args.preset + ' preset takes:' + hint if hint else ''}") from exc
+    return _write_upstream(args, metadata_dir, raw)
+
+
+def _saml_upstream_add(args: argparse.Namespace, metadata_dir: Path, instance_dir: Path) -> int:
+    """A SAML IdP by entity ID; its metadata comes from ``metadata/saml-idp/`` or a federation feed."""
+    misplaced = [flag for flag, value in (("--client-id", args.client_id), ("--issuer", args.issuer),
+                                          ("--preset", args.preset), ("--scope", args.scope),
+                                          ("--client-secret-env", args.client_secret_env),
+                                          ("--client-secret-file", args.client_secret_file)) if value]
+    if misplaced:
+        raise PartyError(f"{', '.join(misplaced)}: not used with --entity-id (a SAML IdP)")
+    raw: dict[str, Any] = {"name": args.name, "protocol": "saml", "entity_id": args.entity_id}
+    if args.display_name:
+        raw["display_name"] = args.display_name
+    if args.option:
+        raw["options"] = _parse_options(args.option)
+    try:
+        parse_registration(raw, instance_dir)
+    except ValueError as exc:
+        raise PartyError(str(exc)) from exc
+    return _write_upstream(args, metadata_dir, raw)
+
+
+def _write_upstream(args: argparse.Namespace, metadata_dir: Path, raw: dict[str, Any]) -> int:
     target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
     if target.exists() and not args.force:
         raise PartyError(f"{target} exists; use --force to replace it")
@@ -205,11 +233,14 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=sp_remove)
 
     up = sub.add_parser("upstream", help="upstream identity providers").add_subparsers(dest="up", required=True)
-    p = up.add_parser("add", help="register an identity provider (OpenID Connect, or a preset such as github)")
+    p = up.add_parser("add", help="register an identity provider (OpenID Connect, a preset such as github, "
+                                  "or a SAML IdP by --entity-id)")
     p.add_argument("name")
     p.add_argument("--preset", help="a known provider's defaults (see 'broker upstream presets')")
     p.add_argument("--issuer", help="issuer URL (discovery at ISSUER/.well-known/openid-configuration)")
-    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-id", help="the broker's client id at an OpenID Connect provider")
+    p.add_argument("--entity-id", help="a SAML IdP's entity id (its metadata from metadata/saml-idp/ or a "
+                                       "federation feed); options: email_verified, allow_unsolicited, ...")
     secret = p.add_mutually_exclusive_group()  # a preset may make its own (apple); the others require one
     secret.add_argument("--client-secret-env", help="environment variable holding the client secret")
     secret.add_argument("--client-secret-file", help="file holding the client secret")

@@ -519,7 +519,7 @@ def test_metadata_idp_is_signed_by_the_broker(run: Any, demo_config: Path, tmp_p
     [],
     ["bogus"],
     ["sp"],
-    ["upstream", "add", "city-idp", "--issuer", "https://idp.example.org"],  # no --client-id, no secret
+    ["upstream", "add", "--issuer", "https://idp.example.org"],  # no name
     ["upstream", "add", "x", "--client-id", "x", "--client-secret-env", "A", "--client-secret-file", "b"],
     ["metadata", "sp"],
     ["run", "--port", "eighty"],
@@ -567,3 +567,26 @@ def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
         assert pending.take("login", old, now - timedelta(minutes=1)) is None
     finally:
         engine.dispose()
+
+
+def test_upstream_add_a_saml_idp_by_entity_id(run: Any, config: Path) -> None:
+    result = run("--config", str(config), "upstream", "add", "city", "--entity-id", "https://idp.city.example/idp",
+                 "--display-name", "City ID", "--option", "email_verified=true")
+
+    assert result.code == 0, result.err
+    listed = run("--config", str(config), "upstream", "list", "--json")
+    assert listed.json() == [{"name": "city", "protocol": "saml", "preset": None,
+                              "issuer": "https://idp.city.example/idp", "client_id": ""}]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--entity-id", "https://idp.city.example", "--client-id", "x"], "--client-id: not used with --entity-id"),
+    (["--entity-id", "https://idp.city.example", "--option", "email_verified=maybe"],
+     'options.email_verified must be "true" or "false"'),
+    ([], "--client-id is required (or --entity-id for a SAML IdP)"),
+])
+def test_upstream_add_saml_refusals(run: Any, config: Path, extra: list[str], message: str) -> None:
+    result = run("--config", str(config), "upstream", "add", "city", *extra)
+
+    assert result.code == 1 and message in result.err
+    assert _upstream_files(config) == []
