@@ -88,8 +88,10 @@ def child_loader(instance: Path, child: bool = False) -> dict[str, Any]:
     peak = _status("VmHWM")
     gc.collect()
     assert not directory.problems(), directory.problems()
+    import resource
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux; whole child
     return {"seconds": elapsed, "peak_mb": (peak - base) / 1024, "settled_mb": (_status("VmRSS") - base) / 1024,
-            "entities": len(directory)}
+            "entities": len(directory), "child_peak_mb": child_peak}
 
 
 def child_stages(instance: Path) -> dict[str, Any]:
@@ -178,8 +180,7 @@ def child_workers(instance: Path, cache: Path, count: int) -> dict[str, Any]:
 
 def child_latency(instance: Path, cache: Path, mode: str) -> dict[str, Any]:
     """get() latency in the main thread while the index is rebuilt beside it (thread or spawned process)."""
-    from broker.registry.metadata_sources import compile_document
-    from broker.registry.metadata_sources import load_sources
+    from broker.registry.metadata_sources import compile_document, load_sources
     directory = _directory(instance, cache)
     (spec,), _ = load_sources(instance / "metadata", instance)
     ids = [e.entity_id for e in directory.names_page(0, 2000)]
@@ -271,6 +272,7 @@ def main() -> None:
                      f"{ours['settled_mb']:.1f}"))
     print(row.format("broker, built in a spawned child (parent)", f"{isolated['seconds']:.2f}",
                      f"{isolated['peak_mb']:.0f}", f"{isolated['settled_mb']:.1f}"))
+    print(f"  (the spawned child's own peak RSS, interpreter included: {isolated['child_peak_mb']:.0f} MB)")
     print(row.format("pysaml2 MetaDataFile.load (no signature)", f"{theirs['seconds']:.2f}",
                      f"{theirs['peak_mb']:.0f}", f"{theirs['settled_mb']:.1f}"))
     print("broker steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))

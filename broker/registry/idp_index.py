@@ -29,7 +29,7 @@ import struct
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -176,6 +176,10 @@ class IdpIndex:
     def names_page(self, offset: int, limit: int) -> list[IdpEntity]:
         """Entities ``offset`` to ``offset + limit`` in display-name order."""
         return [self._entity(i) for i in range(max(0, offset), min(len(self._ids), max(0, offset) + max(0, limit)))]
+
+    def iter_names(self) -> Iterator[IdpEntity]:
+        """Every entity in display-name order, decoded one at a time."""
+        return (self._entity(i) for i in range(len(self._ids)))
 
     def search(self, query: str, limit: int = 20) -> list[IdpEntity]:
         """Entities whose display names, entityID or keywords contain every word of ``query`` (any order,

@@ -35,11 +35,12 @@ import multiprocessing
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -188,27 +189,26 @@ class IdpDirectory:
         """Every word of ``query`` in the display names, entityID or keywords (case and accents ignored),
         in display-name order. An entityID in several sources is shown from the first one, as :meth:`get`."""
         indexes = self._current().indexes
-        ranked = [[(fold(e.display_name(None)), k, e) for e in ix.search(query, limit)] for k, ix in
-                  enumerate(indexes)]
-        return self._first_copies(heapq.merge(*ranked, key=lambda r: (r[0], r[1])), indexes, limit)
+        return list(islice(self._merged(indexes, [ix.search(query, limit) for ix in indexes]), limit))
 
     def names_page(self, offset: int, limit: int) -> list[IdpEntity]:
         """All identity providers in display-name order, ``limit`` of them from ``offset``."""
         indexes = self._current().indexes
-        ranked = [[(fold(e.display_name(None)), k, e) for e in ix.names_page(0, offset + limit)] for k, ix in
-                  enumerate(indexes)]
-        return self._first_copies(heapq.merge(*ranked, key=lambda r: (r[0], r[1])), indexes, offset + limit)[offset:]
+        if len(indexes) == 1:
+            return indexes[0].names_page(offset, limit)
+        merged = self._merged(indexes, [ix.iter_names() for ix in indexes])
+        return list(islice(merged, max(0, offset), max(0, offset) + max(0, limit)))
 
     @staticmethod
-    def _first_copies(ranked: Iterator[tuple[str, int, IdpEntity]], indexes: tuple[IdpIndex, ...],
-                      limit: int) -> list[IdpEntity]:
-        found: list[IdpEntity] = []
-        for _, k, entity in ranked:
-            if len(found) >= limit:
-                break
+    def _merged(indexes: tuple[IdpIndex, ...], lists: list[Iterable[IdpEntity]]) -> Iterator[IdpEntity]:
+        """Merge per-source lists already in display-name order, each entityID from its first source only."""
+        def ranked(k: int, entities: Iterable[IdpEntity]) -> Iterator[tuple[str, int, IdpEntity]]:
+            return ((fold(e.display_name(None)), k, e) for e in entities)
+
+        merged = heapq.merge(*(ranked(k, entities) for k, entities in enumerate(lists)), key=lambda r: (r[0], r[1]))
+        for _, k, entity in merged:
             if not any(entity.entity_id in earlier for earlier in indexes[:k]):
-                found.append(entity)
-        return found
+                yield entity
 
     def __len__(self) -> int:
         return self._current().size

@@ -272,6 +272,12 @@ def test_operator_files_with_and_without_a_pinned_certificate(tmp_path: Path) ->
     assert sources == {0: "saml-idp/pinned", 1: "saml-idp/pinned", 2: "saml-idp/plain", 3: "saml-idp/plain", 4: None}
     assert len(directory) == 4
     assert any("also come from an earlier source" in p for p in directory.problems())
+    names = [e.entity_id for e in directory.names_page(0, 10)]
+    assert sorted(names) == [entity_id(i) for i in range(4)] and len(set(names)) == 4
+    assert [e.entity_id for e in directory.names_page(1, 2)] == names[1:3]
+    hits = directory.search("université exemple")
+    assert [(e.entity_id, e.source) for e in hits] == [(entity_id(i), "saml-idp/pinned" if i < 2 else "saml-idp/plain")
+                                                      for i in range(3)]
     (folder / "plain.xml").write_bytes(make_aggregate(1, None, m.certs))
     directory.refresh_now()  # the changed file is read again
     assert {s.name: s.entities for s in directory.status()}["saml-idp/plain"] == 1
