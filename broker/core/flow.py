@@ -42,9 +42,10 @@ def _directory_idp(registry: Registry, party: DownstreamParty, key: str) -> Upst
     """An IdP of the federation directory named by entity ID, if ``party`` may use it (every directory IdP
     when the party names no upstreams; otherwise only those it names)."""
     found = registry.upstream(key)
-    if found is None or found.name != key or found.protocol is not Protocol.SAML:
+    if found is None or found.issuer != key or found.protocol is not Protocol.SAML:
         return None
-    return found if not party.allowed_upstreams or key in party.allowed_upstreams else None
+    allowed = party.allowed_upstreams
+    return found if not allowed or found.name in allowed or found.issuer in allowed else None
 
 
 def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRequest) -> UpstreamChoice:

@@ -146,7 +146,12 @@ class FileRegistry:
         return client.party() if client else None
 
     def upstream(self, name: str) -> UpstreamParty | None:
-        found = self.snapshot.upstream_parties.get(name)
+        """By registered name; else a SAML IdP by entity ID: its registration when it has one (so that it is
+        known by one name everywhere), else the directory's IdP under its entity ID."""
+        parties = self.snapshot.upstream_parties
+        found = parties.get(name)
+        if found is None:
+            found = next((p for p in parties.values() if p.protocol is WireProtocol.SAML and p.issuer == name), None)
         if found is None and self.directory is not None and (entity := self.directory.get(name)) is not None:
             found = UpstreamParty(entity.entity_id, WireProtocol.SAML, entity.display_name(), entity.entity_id)
         return found

@@ -58,6 +58,9 @@ def begin(login: LoginRequest) -> Response:
         raise DownstreamFailure(exc, login) from exc
     handle = svc.pending.put(KIND_LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
     bind(handle)
+    if choice.direct is not None and choice.direct.name == choice.direct.issuer:
+        # an IdP of the federation directory: its name is its entity ID, which is no path segment
+        return redirect(url_for("login.discovered", handle=handle, entityID=choice.direct.issuer))
     if choice.direct is not None:
         return redirect(url_for("login.go_upstream", handle=handle, name=choice.direct.name))
     return redirect(url_for("login.discover", handle=handle))
@@ -95,14 +98,20 @@ def discover(handle: str) -> Response:
         separator = "&" if "?" in svc.settings.saml.discovery_url else "?"
         return redirect(svc.settings.saml.discovery_url + separator + query)
     query = request.args.get("q", "").strip()[:100]
+    candidates = flow.candidate_upstreams(svc.registry, party)
     found = []
-    if query and svc.idp_directory is not None:
-        found = [idp for idp in svc.idp_directory.search(query, DISCOVERY_RESULTS)
-                 if not party.allowed_upstreams or idp.entity_id in party.allowed_upstreams]
+    directory_size = svc.registry.directory_size()
+    if svc.idp_directory is not None and (query or directory_size <= DISCOVERY_RESULTS):
+        # a small directory is listed whole (by display name); a federation is searched
+        listed = (svc.idp_directory.search(query, DISCOVERY_RESULTS) if query
+                  else svc.idp_directory.names_page(0, DISCOVERY_RESULTS))
+        shown = {u.issuer for u in candidates}  # registered ones have their own button above
+        found = [idp for idp in listed if idp.entity_id not in shown
+                 and (not party.allowed_upstreams or idp.entity_id in party.allowed_upstreams)]
     lang = request.accept_languages.best
     page = render_template("discovery.html", handle=handle, party=party, query=query, found=found,
-                           lang=(lang or "en").split("-")[0], searchable=svc.registry.directory_size() > 0,
-                           upstreams=flow.candidate_upstreams(svc.registry, party))
+                           lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,
+                           upstreams=candidates)
     return Response(page, headers={"Content-Security-Policy": DISCOVERY_CSP})
 
 

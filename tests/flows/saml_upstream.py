@@ -39,6 +39,8 @@ class CityIdp:
     folder: Path
     user: IdpUser = CITIZEN
     options: dict[str, str] = field(default_factory=dict)
+    #: another metadata file for ``metadata/saml-idp/`` (e.g. a federation's aggregate), written beside the IdP's
+    more_metadata: bytes | None = None
     idp: TestIdp | None = None
     app: Flask | None = None
 
@@ -47,6 +49,8 @@ class CityIdp:
         self.idp = TestIdp(base_url, str(keys.key_file), str(keys.cert_file))
         (instance / "metadata" / "saml-idp").mkdir(parents=True, exist_ok=True)
         (instance / "metadata" / "saml-idp" / "city.xml").write_text(self.idp.metadata())
+        if self.more_metadata is not None:
+            (instance / "metadata" / "saml-idp" / "federation.xml").write_bytes(self.more_metadata)
         self.app = self.idp.app(self.user)
         return self.app, {"protocol": "saml", "entity_id": base_url, "display_name": "City ID",
                           "options": self.options}
@@ -59,8 +63,10 @@ class CityIdp:
 
 @contextmanager
 def saml_federation(tmp_path: Path, key_folder: Path, backend: str = "sqlite", *, user: IdpUser = CITIZEN,
-                    options: dict[str, str] | None = None) -> Iterator[tuple[Federation, CityIdp]]:
-    city = CityIdp(tmp_path / "idp-keys", user, dict({"email_verified": "true"} if options is None else options))
+                    options: dict[str, str] | None = None,
+                    more_metadata: bytes | None = None) -> Iterator[tuple[Federation, CityIdp]]:
+    city = CityIdp(tmp_path / "idp-keys", user, dict({"email_verified": "true"} if options is None else options),
+                   more_metadata)
     database = database_for(backend, tmp_path)
     try:
         upstream = ExtraUpstream("city", city.build, host="localhost")
