@@ -103,7 +103,7 @@ def iter_idps(root: Any, source: str, problems: list[str], *, now: datetime | No
     (:func:`duplicate_problems`): which copy is genuine cannot be told, so neither is trusted.
     """
     found = 0
-    for index, element in enumerate(_entities(root), start=1):
+    for index, element in enumerate(_entities(root, now, problems, source), start=1):
         entity_id = element.get("entityID") or ""
         idp = next((d for d in element.iterchildren(_IDP) if SAML2_PROTOCOL in
                     (d.get("protocolSupportEnumeration") or "").split()), None)
@@ -144,23 +144,34 @@ def extract_idps(root: Any, source: str, *, now: datetime | None = None,
     return [e for e in found if counts[e.entity_id] == 1], [*problems, *duplicate_problems(source, counts)]
 
 
-def _entities(group: Any) -> Iterator[Any]:
-    """The EntityDescriptors of the document, nested EntitiesDescriptors included (§2.3.1); depth is bounded by
-    the parser's limit (256)."""
+def _entities(group: Any, now: datetime | None, problems: list[str], source: str) -> Iterator[Any]:
+    """The EntityDescriptors of the document, nested EntitiesDescriptors included (§2.3.1) unless their own
+    validUntil has passed (§2.3.2); depth is bounded by the parser's limit (256)."""
     if group.tag == _ENTITY:
         yield group
         return
     for child in group.iterchildren(_ENTITY, _ENTITIES):
-        yield from _entities(child)
+        if child.tag == _ENTITIES and now is not None and (until := child.get("validUntil")):
+            try:
+                expired = parse_instant(until) <= now
+            except ValueError:
+                expired = True
+            if expired:
+                problems.append(f"{source}: nested EntitiesDescriptor {child.get('Name')!r}: validUntil {until!r} "
+                                "has passed or is not a date-time; its entities are skipped")
+                continue
+        yield from _entities(child, now, problems, source)
 
 
 def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntity:
-    sso = tuple((s.get("Binding") or "", s.get("Location") or "")
-                for s in idp.iterchildren(f"{{{MD_NS}}}SingleSignOnService"))
-    if not sso or not all(binding and location for binding, location in sso):
-        raise _Skip("no SingleSignOnService with a Binding and a Location")
-    slo = tuple((s.get("Binding") or "", s.get("Location") or "", s.get("ResponseLocation"))
-                for s in idp.iterchildren(f"{{{MD_NS}}}SingleLogoutService"))
+    # Endpoints (§2.2.2) the browser is sent to with a request: https only, anything else is left out.
+    sso = tuple((binding, location) for s in idp.iterchildren(f"{{{MD_NS}}}SingleSignOnService")
+                if (binding := s.get("Binding")) and _https(location := s.get("Location")))
+    if not sso:
+        raise _Skip("no SingleSignOnService with a Binding and an https Location")
+    slo = tuple((binding, location, response if _https(response := s.get("ResponseLocation")) else None)
+                for s in idp.iterchildren(f"{{{MD_NS}}}SingleLogoutService")
+                if (binding := s.get("Binding")) and _https(location := s.get("Location")))
     signing: list[str] = []
     encryption: list[str] = []
     for descriptor in idp.iterchildren(f"{{{MD_NS}}}KeyDescriptor"):
@@ -194,6 +205,10 @@ def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntit
         entity_attributes=_entity_attributes(extensions),
         registration_authority=_registration_authority(extensions),
     )
+
+
+def _https(url: str | None) -> bool:
+    return url is not None and url.startswith("https://") and len(url) > len("https://")
 
 
 def _certificate(text: str | None) -> str:

@@ -199,3 +199,28 @@ def test_a_file_is_parsed_with_the_same_rules(tmp_path: Path) -> None:
     verify_signature(parse_document(good), session_material().federation.cert_pem)
     with pytest.raises(MetadataError, match="DOCTYPE"):
         parse_document(bad)
+
+
+def test_only_https_endpoints_are_kept() -> None:
+    doc = _signed().replace(b'Location="https://idp1.example.org/sso/redirect"', b'Location="http://idp1.example.org/sso"')
+    doc = doc.replace(b'Location="https://idp1.example.org/sso/post"', b'Location="javascript:alert(1)"')
+    doc = doc.replace(b'Location="https://idp2.example.org/sso/post"', b'Location="http://idp2.example.org/sso"')
+    doc = doc.replace(b'ResponseLocation="https://idp3.example.org/slo/response"', b'ResponseLocation="http://x"')
+    entities, problems = extract_idps(parse_document(doc), "fed", now=NOW)
+    by_id = {e.entity_id: e for e in entities}
+    assert entity_id(1) not in by_id and "https Location" in problems[0]
+    assert by_id[entity_id(2)].sso_services == ((REDIRECT, "https://idp2.example.org/sso/redirect"),)
+    assert by_id[entity_id(3)].slo_services == ((REDIRECT, "https://idp3.example.org/slo", None),)
+
+
+def test_an_expired_nested_group_is_skipped() -> None:
+    m = session_material()
+    inner = make_aggregate(2, None, m.certs).split(b"?>", 1)[1].replace(
+        b'Name="https://federation.example.org"', b'Name="old-group" validUntil="2026-01-01T00:00:00Z"')
+    outer = make_aggregate(1, None, m.certs).replace(b"</md:EntitiesDescriptor>", inner + b"</md:EntitiesDescriptor>")
+    outer = outer.replace(entity_id(0).encode(), b"https://outer.example.org", 1)
+    entities, problems = extract_idps(parse_document(outer), "fed", now=NOW)
+    assert [e.entity_id for e in entities] == ["https://outer.example.org"]
+    assert problems[0].startswith("fed: nested EntitiesDescriptor 'old-group'")
+    entities, _ = extract_idps(parse_document(outer), "fed", now=datetime(2025, 12, 1, tzinfo=UTC))
+    assert len(entities) == 3  # before that date the group counts
