@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -165,10 +166,26 @@ class IdpDirectory:
         self._stop = threading.Event()
         for spec in self._specs:
             self._refresh(spec, force=False, blocking=True)
+        self._own_http = http is None
         self._thread: threading.Thread | None = None
         if start_refresher:
-            self._thread = threading.Thread(target=self._run, name="idp-metadata-refresh", daemon=True)
-            self._thread.start()
+            self._start_thread()
+            # A fork (gunicorn --preload) copies no threads: each child starts its own refresher.
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (d := this()) is not None and d._after_fork())
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="idp-metadata-refresh", daemon=True)
+        self._thread.start()
+
+    def _after_fork(self) -> bool:
+        # The parent's threads may have held these at the fork; the copies would stay locked forever.
+        self._work, self._swap = threading.Lock(), threading.Lock()
+        if self._own_http:
+            self._http = requests.Session()  # never share the parent's pooled connections
+        if not self._stop.is_set():
+            self._start_thread()
+        return True
 
     # -- reading (the request path) -------------------------------------------------------------------------
     def _current(self) -> _Snapshot:

@@ -325,3 +325,25 @@ def test_a_new_pinned_certificate_does_not_vouch_for_the_old_copy(tmp_path: Path
     (tmp_path / "certs" / "fed.pem").write_bytes(session_material().federation.cert_pem)
     directory.refresh_now()
     assert len(directory) == 3 and directory.status()[0].generation == 3
+
+
+def _report_thread(directory: IdpDirectory, results: Any) -> None:
+    thread = directory._thread
+    results.put((thread is not None and thread.is_alive(), thread.native_id if thread else None, len(directory)))
+
+
+def test_a_forked_child_gets_its_own_refresher(tmp_path: Path, feed: Feed) -> None:
+    feed.document = _doc(2)
+    metadata, instance, cache = _instance(tmp_path, _url(feed))
+    directory = IdpDirectory(metadata, instance, cache, clock=Clock(), poll_interval=0.05)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        results = ctx.Queue()
+        child = ctx.Process(target=_report_thread, args=(directory, results))
+        child.start()
+        alive, ident, size = results.get(timeout=60)
+        child.join(timeout=60)
+        assert directory._thread is not None
+        assert alive and ident != directory._thread.native_id and size == 2 and child.exitcode == 0
+    finally:
+        directory.close()
