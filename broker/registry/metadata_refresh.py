@@ -390,7 +390,8 @@ class IdpDirectory:
         finally:
             if spec.kind == "url":
                 document.unlink(missing_ok=True)
-            _release_memory()
+            if not self._build_in_child:
+                _release_memory()
 
     def _adopt(self, spec: SourceSpec, state: _State) -> None:
         """Make ``state`` this process's view of the source (mapping a new generation), then swap the snapshot."""
