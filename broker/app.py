@@ -206,8 +206,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     session_http = http or requests.Session()
     # SAML IdPs from metadata files and federation aggregates; refreshed in the background, one compiled copy
     # per instance folder shared by all worker processes (broker.registry.metadata_refresh)
-    directory = IdpDirectory(settings.metadata_dir, settings.instance_dir,
-                             settings.instance_dir / "var" / "idp-metadata", http=session_http)
+    directory = IdpDirectory(settings.metadata_dir, settings.instance_dir, settings.saml.metadata_cache_dir,
+                             build_in_child=settings.saml.metadata_build_in_child)
     for problem in directory.problems():
         log.warning("SAML IdP metadata: %s", problem)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,

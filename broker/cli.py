@@ -5,7 +5,8 @@
     broker run [--host H] [--port P]          development server (+ DEMO peers when enabled)
     broker migrate                            bring the database schema up to date
     broker check [--json]                     validate config, keys and every registration
-    broker metadata idp [--output FILE]       the broker's signed SAML IdP metadata
+    broker metadata idp|sp [--output FILE]    the broker's signed SAML IdP / SP metadata
+    broker metadata sources [--refresh] [--json]   IdP metadata sources (files, federations) and their state
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
     broker keys generate-claims-key FILE [--force]   a new key that seals personal claims at rest
     broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_clients, cli_parties
+from broker import cli_clients, cli_metadata, cli_parties
 from broker.config import ConfigError, Settings, load_settings
 from broker.keys import KeyRingError
 from broker.storage.claims_rotation import ClaimsKeyError
@@ -105,25 +106,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in report["problems"]:
             print(f"problem: {problem}")
     return 1 if report["problems"] else 0
-
-
-def cmd_metadata(args: argparse.Namespace) -> int:
-    from broker.downstream.saml_server import IdpServers
-    from broker.keys import load_keyring
-    from broker.registry.saml_sps import load_sp_catalog
-    from broker.web.services import idp_settings
-
-    settings = _settings(args)
-    servers = IdpServers(idp_settings(settings, load_keyring(settings.certs_dir)))
-    xml = servers.metadata_xml(load_sp_catalog(settings.metadata_dir))
-    if args.output:
-        try:
-            Path(args.output).write_text(xml)
-        except OSError as exc:
-            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
-    else:
-        sys.stdout.write(xml + "\n")
-    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -288,10 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("metadata", help="print the broker's own metadata")
-    p.add_argument("role", choices=["idp"])
-    p.add_argument("--output", help="write to this file instead of stdout")
-    p.set_defaults(func=cmd_metadata)
+    cli_metadata.add_commands(sub)
 
     p = sub.add_parser("purge", help="delete expired login state and tokens")
     p.add_argument("--json", action="store_true")
@@ -332,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, cli_parties.PartyError) as exc:
+    except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, cli_parties.PartyError,
+            cli_metadata.MetadataCommandError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # init, migrate, run: the database cannot be opened or migrated

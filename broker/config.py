@@ -57,6 +57,10 @@ class SamlSettings:
     sp_entity_id: str = ""
     #: an external SAML discovery service (Identity Provider Discovery Service Protocol); None: the broker's page
     discovery_url: str | None = None
+    #: where the compiled IdP metadata index lives (shared by every worker process of the instance)
+    metadata_cache_dir: Path = Path("var/idp-metadata")
+    #: build a refreshed index in a spawned process, so that a worker never holds the parsed aggregate
+    metadata_build_in_child: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sha1_allowed_for=read.text_list("saml", "sha1_allowed_for"),
         sp_entity_id=read.text("saml", "sp_entity_id", "") or base_url + "/saml2/sp/metadata",
         discovery_url=_discovery_url(read),
+        metadata_cache_dir=read.path("saml", "metadata_cache_dir", "var/idp-metadata"),
+        metadata_build_in_child=read.flag("saml", "metadata_build_in_child", False),
     )
     limits = LimitSettings(
         enabled=read.flag("limits", "enabled", True),

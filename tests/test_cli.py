@@ -521,7 +521,7 @@ def test_metadata_idp_is_signed_by_the_broker(run: Any, demo_config: Path, tmp_p
     ["sp"],
     ["upstream", "add", "--issuer", "https://idp.example.org"],  # no name
     ["upstream", "add", "x", "--client-id", "x", "--client-secret-env", "A", "--client-secret-file", "b"],
-    ["metadata", "sp"],
+    ["metadata", "nope"],
     ["run", "--port", "eighty"],
 ])
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
@@ -590,3 +590,28 @@ def test_upstream_add_saml_refusals(run: Any, config: Path, extra: list[str], me
 
     assert result.code == 1 and message in result.err
     assert _upstream_files(config) == []
+
+
+def test_metadata_sp_prints_the_signed_sp_metadata(run: Any, config: Path) -> None:
+    result = run("--config", str(config), "metadata", "sp")
+
+    assert result.code == 0
+    assert "SPSSODescriptor" in result.out and 'AuthnRequestsSigned="true"' in result.out
+    assert "/saml2/sp/acs" in result.out and "SignatureValue" in result.out
+
+
+def test_metadata_sources_reports_each_source_and_its_problems(run: Any, config: Path) -> None:
+    from tests.registry.aggregate import make_aggregate, session_material
+
+    folder = config.parent / "metadata" / "saml-idp"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "city.xml").write_bytes(make_aggregate(3, None, session_material().certs))
+    (folder / "broken.xml").write_bytes(b"<not-metadata/>")
+
+    result = run("--config", str(config), "metadata", "sources", "--refresh", "--json")
+
+    assert result.code == 1  # the broken file is a problem; the good one still loads
+    report = result.json()
+    assert report["identity_providers"] == 3
+    assert {s["name"]: s["entities"] for s in report["sources"]} == {"saml-idp/broken": 0, "saml-idp/city": 3}
+    assert any("saml-idp/broken" in p for p in report["problems"])

@@ -159,6 +159,7 @@ class IdpDirectory:
         self._http = http or requests.Session()
         self._poll = poll_interval
         self._build_in_child = build_in_child
+        self._folders = (metadata_dir, instance_dir)
         self._specs, self._config_problems = load_sources(metadata_dir, instance_dir)
         self._work = threading.Lock()  # one refresh at a time in this process
         self._swap = threading.Lock()  # serialises snapshot replacement
@@ -263,8 +264,26 @@ class IdpDirectory:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
 
+    def rescan(self) -> None:
+        """Take up sources added, changed or removed since start-up (a file dropped into ``metadata/saml-idp``,
+        a federation's TOML edited): new ones are built, removed ones leave the directory."""
+        specs, problems = load_sources(*self._folders)
+        if [(s.name, s.fingerprint()) for s in specs] == [(s.name, s.fingerprint()) for s in self._specs] \
+                and problems == self._config_problems:
+            return
+        with self._swap:
+            self._specs, self._config_problems = specs, problems
+            names = {s.name for s in specs}
+            self._snapshot = self._make_snapshot({k: v for k, v in self._snapshot.views.items() if k in names})
+        for spec in specs:
+            self._refresh(spec, force=False, blocking=True)
+
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
+            try:
+                self.rescan()
+            except Exception:  # the refresher must outlive any one bad round
+                log.exception("rescanning the metadata sources failed")
             for spec in self._specs:
                 if self._stop.is_set():
                     return

@@ -347,3 +347,18 @@ def test_a_forked_child_gets_its_own_refresher(tmp_path: Path, feed: Feed) -> No
         assert alive and ident != directory._thread.native_id and size == 2 and child.exitcode == 0
     finally:
         directory.close()
+
+
+def test_a_file_dropped_in_later_is_taken_up_and_a_removed_one_leaves(tmp_path: Path) -> None:
+    metadata, instance, cache = _instance(tmp_path, None)
+    folder = metadata / "saml-idp"
+    directory = IdpDirectory(metadata, instance, cache, clock=Clock(), start_refresher=False)
+    assert len(directory) == 0 and directory.get(entity_id(1)) is None
+
+    (folder / "later.xml").write_bytes(make_aggregate(3, None, session_material().certs))
+    directory.rescan()
+
+    assert len(directory) == 3 and directory.get(entity_id(1)) is not None
+    (folder / "later.xml").unlink()
+    directory.rescan()
+    assert len(directory) == 0 and directory.get(entity_id(1)) is None
