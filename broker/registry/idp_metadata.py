@@ -22,7 +22,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_signature import parse_instant
-from broker.saml.xmlsec_backend import DS_NS, _DenyResolver, _ExternalResourceRefused
+from broker.saml.xmlsec_backend import DS_NS, DenyResolver, ExternalResourceRefused
 
 __all__ = ["MD_NS", "SAML2_PROTOCOL", "MetadataError", "duplicate_problems", "extract_idps", "iter_idps",
            "parse_document"]
@@ -54,7 +54,7 @@ def _parser() -> Any:
         huge_tree=False,  # libxml2's default limits (10 MB text node, depth 256) suffice for real aggregates
         collect_ids=False, remove_comments=False,
     )
-    parser.resolvers.add(_DenyResolver())
+    parser.resolvers.add(DenyResolver())
     return parser
 
 
@@ -75,7 +75,7 @@ def parse_document(data: bytes | Path) -> Any:
                 root = etree.parse(fh, _parser()).getroot()
         else:
             root = etree.fromstring(data, _parser())
-    except _ExternalResourceRefused as exc:
+    except ExternalResourceRefused as exc:
         raise MetadataError(f"the document refers to an external resource ({exc}); refused") from exc
     except etree.XMLSyntaxError as exc:
         raise MetadataError(f"not well-formed XML: {exc}") from exc

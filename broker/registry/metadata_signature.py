@@ -26,15 +26,15 @@ from typing import Any, Final
 import xmlsec
 
 from broker.saml.xmlsec_backend import (
-    _C14N,
-    _DIGEST_METHODS,
-    _ENVELOPED,
-    _NCNAME,
-    _REFERENCE_TRANSFORMS,
-    _SHA1_DIGEST,
-    _SHA1_SIGNATURE,
-    _SIGNATURE_METHODS,
+    C14N_METHODS,
+    DIGEST_METHODS,
     DS_NS,
+    ENVELOPED,
+    NCNAME,
+    REFERENCE_TRANSFORMS,
+    SHA1_DIGEST,
+    SHA1_SIGNATURE,
+    SIGNATURE_METHODS,
 )
 
 __all__ = ["MetadataRefused", "Validity", "document_validity", "is_signed", "parse_duration", "parse_instant",
@@ -70,11 +70,11 @@ def _check_profile(root: Any, signature: Any) -> tuple[Any, Any]:
     """The enveloped-signature profile above; returns the (signature, digest) transforms to enable."""
     si = _only(signature, "SignedInfo")
     c14n = _only(si, "CanonicalizationMethod").get("Algorithm")
-    if c14n not in _C14N:
+    if c14n not in C14N_METHODS:
         raise MetadataRefused(f"signature: canonicalization {c14n!r} is not exclusive c14n")
     sig_alg = _only(si, "SignatureMethod").get("Algorithm")
-    if sig_alg not in _SIGNATURE_METHODS:
-        sha1 = " (SHA-1 is refused)" if sig_alg in _SHA1_SIGNATURE else ""
+    if sig_alg not in SIGNATURE_METHODS:
+        sha1 = " (SHA-1 is refused)" if sig_alg in SHA1_SIGNATURE else ""
         raise MetadataRefused(f"signature: algorithm {sig_alg!r} is not allowed{sha1}")
     reference = _only(si, "Reference")
     uri = reference.get("URI")
@@ -82,20 +82,20 @@ def _check_profile(root: Any, signature: Any) -> tuple[Any, Any]:
     if uri != "" and not (root_id and uri == f"#{root_id}"):
         raise MetadataRefused(f"signature: the reference {uri!r} does not point to the document element")
     if uri:
-        if not _NCNAME.fullmatch(root_id):
+        if not NCNAME.fullmatch(root_id):
             raise MetadataRefused(f"signature: the document ID {root_id!r} is not a valid xs:ID")
         if len(root.xpath("//*[@ID=$v]", v=root_id)) != 1:
             raise MetadataRefused(f"signature: the ID {root_id!r} names more than one element")
     transforms = [t.get("Algorithm") for t in reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")]
-    if _ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= _REFERENCE_TRANSFORMS.keys():
+    if ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= REFERENCE_TRANSFORMS.keys():
         raise MetadataRefused(f"signature: transforms {transforms} are not enveloped-signature + exclusive c14n")
     digest_alg = _only(reference, "DigestMethod").get("Algorithm")
-    if digest_alg not in _DIGEST_METHODS:
-        sha1 = " (SHA-1 is refused)" if digest_alg in _SHA1_DIGEST else ""
+    if digest_alg not in DIGEST_METHODS:
+        sha1 = " (SHA-1 is refused)" if digest_alg in SHA1_DIGEST else ""
         raise MetadataRefused(f"signature: digest algorithm {digest_alg!r} is not allowed{sha1}")
     if signature.find(_ds("Object")) is not None:
         raise MetadataRefused("signature: a ds:Object inside the signature is not allowed")
-    return _SIGNATURE_METHODS[sig_alg], _DIGEST_METHODS[digest_alg]
+    return SIGNATURE_METHODS[sig_alg], DIGEST_METHODS[digest_alg]
 
 
 def verify_signature(root: Any, pinned_pem: bytes, *, pinned_name: str = "the pinned certificate") -> None:
@@ -119,9 +119,9 @@ def verify_signature(root: Any, pinned_pem: bytes, *, pinned_name: str = "the pi
         ctx = xmlsec.SignatureContext()
         ctx.key = key
         ctx.set_enabled_key_data([xmlsec.constants.KeyDataRawX509Cert])  # never a key from ds:KeyInfo
-        for transform in (*_REFERENCE_TRANSFORMS.values(), digest_method):
+        for transform in (*REFERENCE_TRANSFORMS.values(), digest_method):
             ctx.enable_reference_transform(transform)
-        for transform in (*_C14N.values(), sig_method):
+        for transform in (*C14N_METHODS.values(), sig_method):
             ctx.enable_signature_transform(transform)
         try:
             ctx.verify(signature)

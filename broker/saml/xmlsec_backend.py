@@ -28,19 +28,23 @@ from saml2.sigver import CryptoBackendXmlSec1, SecurityContext, SignatureError, 
 if TYPE_CHECKING:
     from xmlsec.constants import __Transform as _Transform
 
-__all__ = ["InProcessXmlSecBackend", "install_in_process_backend"]
+#: the allow-lists and the hardened parser are shared with the SP role (``broker.upstream.saml_structure``) and
+#: the metadata verifier (``broker.registry.metadata_signature``), so that every signature follows one policy
+__all__ = ["C14N_METHODS", "DIGEST_METHODS", "ENVELOPED", "NCNAME", "REFERENCE_TRANSFORMS", "SHA1_DIGEST",
+           "SHA1_SIGNATURE", "SIGNATURE_METHODS", "DenyResolver", "ExternalResourceRefused", "InProcessXmlSecBackend",
+           "install_in_process_backend", "parse_hardened"]
 
 DS_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
 _C = xmlsec.constants
 _MORE = "http://www.w3.org/2001/04/xmldsig-more#"
-_ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 # Algorithm URI -> python-xmlsec transform. Anything not listed is refused.
-_C14N: Final[Mapping[str, _Transform]] = {
+C14N_METHODS: Final[Mapping[str, _Transform]] = {
     "http://www.w3.org/2001/10/xml-exc-c14n#": _C.TransformExclC14N,
     "http://www.w3.org/2001/10/xml-exc-c14n#WithComments": _C.TransformExclC14NWithComments,
 }
-_REFERENCE_TRANSFORMS: Final[Mapping[str, _Transform]] = {_ENVELOPED: _C.TransformEnveloped, **_C14N}
-_SIGNATURE_METHODS: Final[Mapping[str, _Transform]] = {
+REFERENCE_TRANSFORMS: Final[Mapping[str, _Transform]] = {ENVELOPED: _C.TransformEnveloped, **C14N_METHODS}
+SIGNATURE_METHODS: Final[Mapping[str, _Transform]] = {
     f"{_MORE}rsa-sha256": _C.TransformRsaSha256,
     f"{_MORE}rsa-sha384": _C.TransformRsaSha384,
     f"{_MORE}rsa-sha512": _C.TransformRsaSha512,
@@ -48,37 +52,37 @@ _SIGNATURE_METHODS: Final[Mapping[str, _Transform]] = {
     f"{_MORE}ecdsa-sha384": _C.TransformEcdsaSha384,
     f"{_MORE}ecdsa-sha512": _C.TransformEcdsaSha512,
 }
-_DIGEST_METHODS: Final[Mapping[str, _Transform]] = {
+DIGEST_METHODS: Final[Mapping[str, _Transform]] = {
     "http://www.w3.org/2001/04/xmlenc#sha256": _C.TransformSha256,
     f"{_MORE}sha384": _C.TransformSha384,
     "http://www.w3.org/2001/04/xmlenc#sha512": _C.TransformSha512,
 }
-_SHA1_SIGNATURE: Final[Mapping[str, _Transform]] = {"http://www.w3.org/2000/09/xmldsig#rsa-sha1": _C.TransformRsaSha1}
-_SHA1_DIGEST: Final[Mapping[str, _Transform]] = {"http://www.w3.org/2000/09/xmldsig#sha1": _C.TransformSha1}
+SHA1_SIGNATURE: Final[Mapping[str, _Transform]] = {"http://www.w3.org/2000/09/xmldsig#rsa-sha1": _C.TransformRsaSha1}
+SHA1_DIGEST: Final[Mapping[str, _Transform]] = {"http://www.w3.org/2000/09/xmldsig#sha1": _C.TransformSha1}
 _CERT_FORMATS: Final[Mapping[str, int]] = {"pem": _C.KeyDataFormatCertPem, "der": _C.KeyDataFormatCertDer}
 # xs:ID is an NCName; refusing anything else also keeps "#xpointer(...)" URIs out.
-_NCNAME: Final = re.compile(r"[^\W\d][\w.\-]*")
+NCNAME: Final = re.compile(r"[^\W\d][\w.\-]*")
 
 
 def _ds(local: str) -> str:
     return f"{{{DS_NS}}}{local}"
 
 
-class _ExternalResourceRefused(Exception):
+class ExternalResourceRefused(Exception):
     pass
 
 
-class _DenyResolver(etree.Resolver):  # type: ignore[misc]
+class DenyResolver(etree.Resolver):  # type: ignore[misc]
     """libxml2 opens external DTDs and parameter entities even with load_dtd=False: refuse every load."""
 
     def resolve(self, url: str, pubid: str | None, context: object) -> None:
-        raise _ExternalResourceRefused(url)
+        raise ExternalResourceRefused(url)
 
 
 _parsers = threading.local()
 
 
-def _parse(data: str | bytes) -> Any:
+def parse_hardened(data: str | bytes) -> Any:
     """Parse with a hardened parser, one per thread (lxml parsers must not be shared between threads)."""
     parser = getattr(_parsers, "parser", None)
     if parser is None:
@@ -90,11 +94,11 @@ def _parse(data: str | bytes) -> Any:
             huge_tree=False,
             collect_ids=False,  # else libxml2 registers xml:id attributes as IDs a Reference could resolve to
         )
-        parser.resolvers.add(_DenyResolver())
+        parser.resolvers.add(DenyResolver())
         _parsers.parser = parser
     try:
         root = etree.fromstring(data.encode("utf-8") if isinstance(data, str) else data, parser)
-    except _ExternalResourceRefused as exc:
+    except ExternalResourceRefused as exc:
         raise SignatureError(f"document has a DOCTYPE referring to an external resource ({exc}); refused") from exc
     except etree.XMLSyntaxError as exc:
         raise SignatureError(f"document is not well-formed XML: {exc}") from exc
@@ -157,8 +161,8 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
                 xmlsec_binary = ""
         super().__init__(xmlsec_binary, delete_tmpfiles=delete_tmpfiles)
         self.allow_sha1: Final = allow_sha1
-        self._signature_methods = {**_SIGNATURE_METHODS, **(_SHA1_SIGNATURE if allow_sha1 else {})}
-        self._digest_methods = {**_DIGEST_METHODS, **(_SHA1_DIGEST if allow_sha1 else {})}
+        self._signature_methods = {**SIGNATURE_METHODS, **(SHA1_SIGNATURE if allow_sha1 else {})}
+        self._digest_methods = {**DIGEST_METHODS, **(SHA1_DIGEST if allow_sha1 else {})}
         self._keys = _KeyCache()
 
     def sign_statement(
@@ -167,7 +171,7 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         """Sign the ``ds:Signature`` template that is the direct child of element ``node_id``; return the document."""
         if isinstance(statement, SamlBase):
             statement = str(statement)
-        root = _parse(statement)
+        root = parse_hardened(statement)
         target, node_id = _target(root, node_name, node_id)
         signature = _signature_of(target)
         self._check_signed_info(signature, node_id)
@@ -189,7 +193,7 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         Never returns False: raises :class:`saml2.sigver.SignatureError` (an ``XmlsecError``, which pysaml2's
         ``_check_signature`` catches to try the next certificate), like the binary backend.
         """
-        root = _parse(signedtext)
+        root = parse_hardened(signedtext)
         target, node_id = _target(root, node_name, node_id)
         signature = _signature_of(target)
         sig_method, digest_method = self._check_signed_info(signature, node_id)
@@ -200,9 +204,9 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         # As `xmlsec1 --enabled-key-data raw-x509-cert`: no KeyInfo content may provide a key. (With the key
         # preset and no keys manager, xmlsec does not read KeyInfo at all; this keeps it so.)
         ctx.set_enabled_key_data([_C.KeyDataRawX509Cert])
-        for transform in (*_REFERENCE_TRANSFORMS.values(), digest_method):
+        for transform in (*REFERENCE_TRANSFORMS.values(), digest_method):
             ctx.enable_reference_transform(transform)
-        for transform in (*_C14N.values(), sig_method):
+        for transform in (*C14N_METHODS.values(), sig_method):
             ctx.enable_signature_transform(transform)
         xmlsec.tree.add_ids(target, ["ID"])
         try:
@@ -236,7 +240,7 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         """Check SignedInfo against the SAML profile and the allow-lists; return the (signature, digest) transforms."""
         si = _only(signature, "SignedInfo")
         c14n = _only(si, "CanonicalizationMethod").get("Algorithm")
-        if c14n not in _C14N:
+        if c14n not in C14N_METHODS:
             raise SignatureError(f"canonicalization {c14n!r} is not allowed")
         sig_alg = _only(si, "SignatureMethod").get("Algorithm")
         sig_method = self._signature_methods.get(sig_alg)
@@ -246,7 +250,7 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         if (uri := reference.get("URI")) != f"#{node_id}":
             raise SignatureError(f"reference URI {uri!r} does not point to the signed element #{node_id}")
         transforms = [t.get("Algorithm") for t in reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")]
-        if _ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= _REFERENCE_TRANSFORMS.keys():
+        if ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= REFERENCE_TRANSFORMS.keys():
             raise SignatureError(f"reference transforms {transforms} are not enveloped-signature + exclusive c14n")
         digest_alg = _only(reference, "DigestMethod").get("Algorithm")
         digest_method = self._digest_methods.get(digest_alg)
@@ -263,7 +267,7 @@ def _target(root: Any, node_name: str, node_id: str | None) -> tuple[Any, str]:
         node_id = root.get("ID")
         if root.tag != tag or not node_id:
             raise SignatureError(f"no node id given and the document root is not a {node_name} with an ID")
-    if not _NCNAME.fullmatch(node_id):
+    if not NCNAME.fullmatch(node_id):
         raise SignatureError(f"node id {node_id!r} is not a valid xs:ID")
     matches = root.xpath("//*[@ID=$v]", v=node_id)
     if len(matches) != 1:
@@ -288,7 +292,7 @@ def _only(parent: Any, local: str) -> Any:
 
 
 def _sha1_hint(algorithm: str | None) -> str:
-    if algorithm in _SHA1_SIGNATURE or algorithm in _SHA1_DIGEST:
+    if algorithm in SHA1_SIGNATURE or algorithm in SHA1_DIGEST:
         return " (SHA-1 needs allow_sha1=True; to sign, set signing_algorithm/digest_algorithm in the pysaml2 config)"
     return ""
 

@@ -23,14 +23,14 @@ from lxml import etree  # type: ignore[import-untyped]
 from saml2.sigver import SignatureError
 
 from broker.saml.xmlsec_backend import (
-    _C14N,
-    _DIGEST_METHODS,
-    _ENVELOPED,
-    _NCNAME,
-    _REFERENCE_TRANSFORMS,
-    _SIGNATURE_METHODS,
+    C14N_METHODS,
+    DIGEST_METHODS,
     DS_NS,
-    _parse,
+    ENVELOPED,
+    NCNAME,
+    REFERENCE_TRANSFORMS,
+    SIGNATURE_METHODS,
+    parse_hardened,
 )
 
 SAMLP_NS: Final = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -51,7 +51,7 @@ def parse_document(data: bytes) -> Any:
     Any DOCTYPE is refused (XXE, billion laughs: SAML bindings §3.5 messages never need one).
     """
     try:
-        return _parse(data)
+        return parse_hardened(data)
     except SignatureError as exc:
         raise StructureError(str(exc)) from exc
 
@@ -65,7 +65,7 @@ def check_unique_ids(root: Any) -> None:
             continue
         if value in seen:
             raise StructureError(f"duplicate ID {value!r} in the document")
-        if not _NCNAME.fullmatch(value):
+        if not NCNAME.fullmatch(value):
             raise StructureError(f"ID {value!r} is not an xs:ID")
         seen.add(value)
 
@@ -147,10 +147,10 @@ def _check_signed_info(signature: Any, element_id: str) -> tuple[Any, Any]:
     """SAML core §5.4.1-5.4.4 and the algorithm allow-list of ``broker.saml.xmlsec_backend`` (no SHA-1)."""
     signed_info = _one(signature, "SignedInfo")
     c14n = _one(signed_info, "CanonicalizationMethod").get("Algorithm")
-    if c14n not in _C14N:
+    if c14n not in C14N_METHODS:
         raise StructureError(f"canonicalization {c14n!r} is not allowed")
     sig_alg = _one(signed_info, "SignatureMethod").get("Algorithm")
-    sig_method = _SIGNATURE_METHODS.get(sig_alg)
+    sig_method = SIGNATURE_METHODS.get(sig_alg)
     if sig_method is None:
         raise StructureError(f"signature algorithm {sig_alg!r} is not allowed")
     # §5.4.2: exactly one Reference, whose URI is "#" + the ID of the signed element
@@ -158,10 +158,10 @@ def _check_signed_info(signature: Any, element_id: str) -> tuple[Any, Any]:
     if reference.get("URI") != f"#{element_id}":
         raise StructureError(f"reference URI {reference.get('URI')!r} does not point to #{element_id}")
     transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{DS_NS}}}Transforms/{{{DS_NS}}}Transform")]
-    if _ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= _REFERENCE_TRANSFORMS.keys():
+    if ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= REFERENCE_TRANSFORMS.keys():
         raise StructureError(f"reference transforms {transforms} are not enveloped-signature + exclusive c14n")
     digest_alg = _one(reference, "DigestMethod").get("Algorithm")
-    digest_method = _DIGEST_METHODS.get(digest_alg)
+    digest_method = DIGEST_METHODS.get(digest_alg)
     if digest_method is None:
         raise StructureError(f"digest algorithm {digest_alg!r} is not allowed")
     if signature.find(f"{{{DS_NS}}}Object") is not None:
@@ -188,9 +188,9 @@ def verify_enveloped(element: Any, signature: Any, certs: tuple[str, ...]) -> No
         ctx = xmlsec.SignatureContext()
         ctx.key = _KEYS.get(cert)
         ctx.set_enabled_key_data([xmlsec.constants.KeyDataRawX509Cert])
-        for transform in (*_REFERENCE_TRANSFORMS.values(), digest_method):
+        for transform in (*REFERENCE_TRANSFORMS.values(), digest_method):
             ctx.enable_reference_transform(transform)
-        for transform in (*_C14N.values(), sig_method):
+        for transform in (*C14N_METHODS.values(), sig_method):
             ctx.enable_signature_transform(transform)
         try:
             ctx.verify(signature)
