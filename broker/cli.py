@@ -9,6 +9,8 @@
     broker metadata sources [--refresh] [--json]   IdP metadata sources (files, federations) and their state
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
     broker keys generate-claims-key FILE [--force]   a new key that seals personal claims at rest
+    broker keys rotate stage|switch|retire|status [--min-published H] [--grace H] [--force] [--json]
+                                              signing-key rotation: publish, switch, retire (broker.key_rotation)
     broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
                                               re-seal every stored claim value under the current claims key
     broker purge [--json]                     delete expired login state, codes and tokens
@@ -29,8 +31,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_clients, cli_metadata, cli_parties
+from broker import cli_clients, cli_metadata, cli_parties, cli_rotation
 from broker.config import ConfigError, Settings, load_settings
+from broker.key_rotation import RotationError
 from broker.keys import KeyRingError
 from broker.storage.claims_rotation import ClaimsKeyError
 
@@ -290,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace values no configured key opens by no claims (refilled at the next login)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rotate_claims)
+    cli_rotation.add_commands(keys)
 
     audit = sub.add_parser("audit", help="check and read the audit trail").add_subparsers(dest="audit",
                                                                                          required=True)
@@ -312,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, cli_parties.PartyError,
-            cli_metadata.MetadataCommandError) as exc:
+            cli_metadata.MetadataCommandError, RotationError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # init, migrate, run: the database cannot be opened or migrated

@@ -4,14 +4,14 @@ an EC P-256 key for ES256 JWTs, and optionally the *next* keys in ``certs/next/`
     certs/signing.key          RSA, PKCS8 PEM, 0600: SAML signatures and RS256
     certs/signing.crt          its self-signed certificate (SAML metadata)
     certs/oidc-es256.key       EC P-256, PKCS8 PEM, 0600: ES256
-    certs/next/signing.key     optional: published in the JWKS, never used to sign
-    certs/next/oidc-es256.key  optional: likewise
+    certs/next/...             optional, the same three files: published (JWKS, SAML metadata), never signing
+    certs/previous/...         optional, the keys before the last switch: still published, so what they signed
+                               before the switch still verifies, until they are retired
 
-Private keys are written with mode 0600 and never leave the instance folder. Rotation: put the new key in
-``certs/next/`` and wait until relying parties have refreshed the JWKS (a day is plenty), then move it up over
-the active one (an RSA key also needs a new ``signing.crt``, and SAML SPs the republished metadata: SAML has
-no such pre-publication here). This module exposes what the adapters need: file paths for pysaml2, the
-certificate for metadata, the JWT keys (``broker.jwt_keys`` signs with them and publishes the JWKS).
+Private keys are written with mode 0600 and never leave the instance folder. Rotation (``broker keys rotate``,
+``broker.key_rotation``) stages new keys in ``next/``, switches them in after relying parties have seen them,
+and retires ``previous/`` after a grace period. This module exposes what the adapters need: file paths for
+pysaml2, the certificates for metadata, the JWT keys (``broker.jwt_keys`` signs with them and publishes the JWKS).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ ES256_KEY = "oidc-es256.key"
 ENCRYPTION_KEY = "saml-encryption.key"
 ENCRYPTION_CERT = "saml-encryption.crt"
 NEXT_DIR = "next"
+PREVIOUS_DIR = "previous"
 PRIVATE_MODE = 0o600
 #: the command that creates a missing ES256 key in an existing instance
 ES256_COMMAND = "broker keys generate-es256"
@@ -52,6 +53,8 @@ class KeyRing:
     #: the SAML encryption key pair; without one (an instance from before it existed) the signing pair serves
     encryption_key_file: Path | None = None
     encryption_cert_file: Path | None = None
+    #: certificates published beside the active one (next, then previous): SAML metadata lists them all
+    published_cert_files: tuple[Path, ...] = ()
 
     @property
     def decryption_key_files(self) -> tuple[Path, ...]:
@@ -101,8 +104,11 @@ def load_keyring(certs_dir: Path) -> KeyRing:
     if (certs_dir / ENCRYPTION_KEY).is_file() and (certs_dir / ENCRYPTION_CERT).is_file():
         _check_mode(certs_dir / ENCRYPTION_KEY)
         encryption = (certs_dir / ENCRYPTION_KEY, certs_dir / ENCRYPTION_CERT)
+    published = tuple(path for folder in (NEXT_DIR, PREVIOUS_DIR)
+                      if (path := certs_dir / folder / SIGNING_CERT).is_file())
     return KeyRing(key_file=key_file, cert_file=cert_file, jwt_keys=_jwt_keys(certs_dir),
-                   encryption_key_file=encryption[0], encryption_cert_file=encryption[1])
+                   encryption_key_file=encryption[0], encryption_cert_file=encryption[1],
+                   published_cert_files=published)
 
 
 def generate_encryption_pair(certs_dir: Path, common_name: str, *, bits: int = 3072, years: int = 5) -> Path:
@@ -120,9 +126,9 @@ def _check_mode(path: Path) -> None:
 
 
 def _jwt_keys(certs_dir: Path) -> tuple[JwtKey, ...]:
-    """The active keys (both required), then the next keys that exist."""
+    """The active keys (both required), then the next and the previous keys that exist (published, not signing)."""
     keys = []
-    for folder, active in ((certs_dir, True), (certs_dir / NEXT_DIR, False)):
+    for folder, active in ((certs_dir, True), (certs_dir / NEXT_DIR, False), (certs_dir / PREVIOUS_DIR, False)):
         for name, alg in ((SIGNING_KEY, "RS256"), (ES256_KEY, "ES256")):
             path = folder / name
             if not active and not path.exists():

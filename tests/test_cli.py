@@ -615,3 +615,19 @@ def test_metadata_sources_reports_each_source_and_its_problems(run: Any, config:
     assert report["identity_providers"] == 3
     assert {s["name"]: s["entities"] for s in report["sources"]} == {"saml-idp/broken": 0, "saml-idp/city": 3}
     assert any("saml-idp/broken" in p for p in report["problems"])
+
+
+def test_keys_rotate_steps_and_refusals(run: Any, config: Path) -> None:
+    assert run("--config", str(config), "keys", "rotate", "status", "--json").json()["phase"] == "steady"
+    refused = run("--config", str(config), "keys", "rotate", "switch")
+    assert refused.code == 1 and "no keys are staged" in refused.err
+
+    assert run("--config", str(config), "keys", "rotate", "stage").code == 0
+    early = run("--config", str(config), "keys", "rotate", "switch")
+    assert early.code == 1 and "switch after" in early.err
+    switched = run("--config", str(config), "keys", "rotate", "switch", "--force", "--json")
+    assert switched.code == 0 and switched.json()["phase"] == "grace"
+    assert run("--config", str(config), "keys", "rotate", "retire", "--force", "--json").json()["phase"] == "steady"
+    listed = run("--config", str(config), "audit", "list", "--json")
+    reasons = [record["reason"] for record in listed.json() if record["kind"] == "key-rotated"]
+    assert len(reasons) == 3

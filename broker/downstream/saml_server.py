@@ -42,6 +42,8 @@ class SamlIdpSettings:
     sha1_allowed_for: frozenset[str]
     pairwise_secret: bytes
     metadata_valid_for: timedelta = timedelta(days=7)
+    #: certificates published in the metadata beside ``cert_file`` (the next and the previous signing keys)
+    extra_cert_files: tuple[Path, ...] = ()
     #: SingleLogoutService (SAML 2.0 Profiles §4.4); by default next to the SSO endpoints (``.../slo/redirect``)
     slo_redirect_url: str = ""
     slo_post_url: str = ""
@@ -75,6 +77,7 @@ def _config(settings: SamlIdpSettings, catalog: SpCatalog) -> Any:
         "entityid": settings.entity_id,
         "key_file": str(settings.key_file),
         "cert_file": str(settings.cert_file),
+        "additional_cert_files": [str(path) for path in settings.extra_cert_files] or None,
         "xmlsec_binary": settings.xmlsec_binary,
         "accepted_time_diff": int(settings.clock_skew.total_seconds()),
         "valid_for": max(1, int(settings.metadata_valid_for.total_seconds() // 3600)),

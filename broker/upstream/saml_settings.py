@@ -29,6 +29,8 @@ class SpSettings:
     clock_skew: timedelta
     xmlsec_binary: str | None
     metadata_valid_for: timedelta = timedelta(days=7)
+    #: certificates published beside ``cert_file`` (the next and the previous signing keys)
+    extra_cert_files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

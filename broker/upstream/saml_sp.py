@@ -39,6 +39,7 @@ def _config(settings: SpSettings) -> Any:
         "entityid": settings.entity_id,
         "key_file": str(settings.key_file),
         "cert_file": str(settings.cert_file),
+        "additional_cert_files": [str(path) for path in settings.extra_cert_files] or None,
         "encryption_keypairs": [{"key_file": str(key), "cert_file": str(settings.encryption_cert_file)}
                                 for key in settings.decryption_key_files[:1]],
         "xmlsec_binary": settings.xmlsec_binary,

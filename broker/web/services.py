@@ -77,6 +77,7 @@ def sp_settings(settings: Settings, keys: KeyRing) -> SpSettings:
         decryption_key_files=keys.decryption_key_files,
         clock_skew=settings.saml.clock_skew,
         xmlsec_binary=shutil.which("xmlsec1") or "xmlsec1",
+        extra_cert_files=keys.published_cert_files,
     )
 
 
@@ -115,6 +116,7 @@ def idp_settings(settings: Settings, keys: KeyRing) -> SamlIdpSettings:
         assertion_lifetime=settings.saml.assertion_lifetime,
         sha1_allowed_for=settings.saml.sha1_allowed_for,
         pairwise_secret=settings.pairwise_secret,
+        extra_cert_files=keys.published_cert_files,
     )
 
 
