@@ -44,12 +44,14 @@ from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
     consent,
+    health,
     link_offer,
     linking,
     login,
     oidc_api,
     oidc_provider,
     oidc_registration,
+    outages,
     pages,
     portal,
     saml_idp,
@@ -98,7 +100,8 @@ def _session_config(app: Flask, settings: Settings) -> None:
     if settings.session_type == "redis":
         import redis
 
-        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(settings.redis_url or ""))
+        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(settings.redis_url or "",
+                                                                              **outages.REDIS_TIMEOUTS))
     else:
         app.config.update(
             SESSION_TYPE="sqlalchemy",
@@ -233,12 +236,15 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         saml_sp=SamlSp(sp_settings(settings, keys)),
         idp_directory=directory,
     )
-    for blueprint in (pages.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
+    for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp):
         app.register_blueprint(blueprint)
     _csrf(app)
+    if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
     pages.register_error_handlers(app)
+    outages.register(app)  # PostgreSQL or Redis unreachable: 503 in the caller's form
     app.after_request(_security_headers)
     return app
 

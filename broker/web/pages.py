@@ -1,4 +1,4 @@
-"""The broker's own pages (home, health) and the error handlers that keep stack traces from people."""
+"""The broker's home page and the error handlers that keep stack traces from people (health: ``web.health``)."""
 
 from __future__ import annotations
 
@@ -35,11 +35,6 @@ def _wants_json() -> bool:
 def home() -> str:
     svc = services()
     return render_template("home.html", demo=svc.settings.demo, idp_metadata="/saml2/idp/metadata")
-
-
-@bp.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
 
 
 def _http_error(exc: HTTPException) -> Response:
