@@ -25,6 +25,7 @@ from broker.core.audit import AuditEvent, AuditKind
 from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
+from broker.logging_setup import install as install_logging
 from broker.registry import FileRegistry, Snapshot
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.storage import (
@@ -61,6 +62,8 @@ from broker.web import (
 )
 from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
+from broker.web.metrics import init_metrics
+from broker.web.request_ids import init_request_ids
 from broker.web.services import (
     Services,
     SystemClock,
@@ -162,6 +165,7 @@ def _security_headers(response: Response) -> Response:
 def create_app(config: Settings | str | Path | None = None, *, http: requests.Session | None = None) -> Flask:
     """The broker as a WSGI app. ``config`` is Settings, a config file path, or None (``BROKER_CONFIG``)."""
     settings = config if isinstance(config, Settings) else load_settings(Path(config) if config else None)
+    install_logging(settings.log_format)  # JSON lines with request and login ids (broker.logging_setup)
     keys = load_keyring(settings.certs_dir)
     engine = create_engine_for(settings.database_url)
     if current_revision(settings.database_url) != head_revision():
@@ -193,6 +197,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         loaders: list[BaseLoader] = [FileSystemLoader(settings.theme_dir / "templates")]
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     _session_config(app, settings)
+    init_request_ids(app)  # before every other request hook: their log lines carry this request's id
     Babel(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0])
 
     @app.context_processor
@@ -243,6 +248,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
+    init_metrics(app)  # /metrics (broker.web.metrics)
     pages.register_error_handlers(app)
     outages.register(app)  # PostgreSQL or Redis unreachable: 503 in the caller's form
     app.after_request(_security_headers)

@@ -125,6 +125,10 @@ class Settings:
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     #: the scale of assurance levels and the aliases of other acr names (``[assurance]``, ``core.assurance``)
     assurance: AssurancePolicy = DEFAULT_POLICY
+    #: "text" (the host's logging as it is) or "json" (one object per line, ``broker.logging_setup``)
+    log_format: str = "text"
+    #: a bearer token ``/metrics`` requires (``metrics_token_file`` / ``BROKER_METRICS_TOKEN``); empty: open
+    metrics_token: bytes = field(default=b"", repr=False)
 
     @property
     def secure_cookies(self) -> bool:
@@ -203,6 +207,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     if unknown:
         read.problems.append(f"[broker] release_claims has unknown claims: {', '.join(map(str, unknown))}")
 
+    log_format = read.text("broker", "log_format", "text")
+    if log_format not in ("text", "json"):
+        read.problems.append(f"[broker] log_format must be 'text' or 'json', got {log_format!r:.40}")
+        log_format = "text"
     theme_dir = read.path("broker", "theme_dir", "") if read.text("broker", "theme_dir", "") else None
     if theme_dir is not None and not (theme_dir / "templates").is_dir():
         read.problems.append(f"[broker] theme_dir {theme_dir} has no templates/ folder")
@@ -267,6 +275,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         profile=profile_section(read),
         linking=linking_section(read),
         assurance=assurance_section(read),
+        log_format=log_format,
+        metrics_token=read.secret("metrics_token_file", "BROKER_METRICS_TOKEN", 32, optional=True),
     )
     read.report_unknown()
     if read.problems:

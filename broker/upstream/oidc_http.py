@@ -7,7 +7,8 @@ and the operator's log says which endpoint failed and how.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from broker.core import errors
 
 #: an answer larger than this is refused (discovery documents and JWKS are a few kilobytes)
 MAX_BODY_BYTES = 1024 * 1024
+#: called after every request, answered or not, with its ``what`` and its duration in seconds: how the web layer
+#: measures upstream calls (``broker.web.metrics``) without this package knowing of it
+observers: list[Callable[[str, float], None]] = []
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ def call(
 ) -> Reply:
     """One request; redirects are not followed (an endpoint that redirects is misconfigured, and following
     would carry credentials elsewhere). ``what`` names the endpoint in error details."""
+    started = time.perf_counter()
     try:
         with session.request(
             method, url, data=data, headers=dict(headers or {}), timeout=timeout, allow_redirects=False,
@@ -56,6 +61,9 @@ def call(
         raise errors.UpstreamError(detail=f"{what}: no answer from {url} within {timeout:g} s") from exc
     except requests.RequestException as exc:
         raise errors.UpstreamError(detail=f"{what}: could not reach {url} ({type(exc).__name__})") from exc
+    finally:
+        for observe in observers:
+            observe(what, time.perf_counter() - started)
     return Reply(status, content_type, _json_object(raw))
 
 

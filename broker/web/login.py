@@ -28,7 +28,7 @@ from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.oidc import PendingAuthorization
-from broker.web import audit, consent_gate, link_offer, linking, oidc_answers, saml_send
+from broker.web import audit, consent_gate, link_offer, linking, metrics, oidc_answers, request_ids, saml_send
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -44,8 +44,11 @@ def begin(login: LoginRequest) -> Response:
     now = svc.clock.now()
     party = flow.party_for(svc.registry, login)
     sso = current_sso()
+    request_ids.start_login()
+    log.info("login begin downstream=%s protocol=%s", login.downstream, login.protocol.value)
     if sessions.satisfies(sso, login, party, now, svc.settings.assurance):
         assert sso is not None
+        metrics.login_succeeded(sso.upstream, login.downstream, "sso")
         result = flow.answer_from_session(svc.accounts, party, login, sso, svc.release_cap(party.party_id),
                                           svc.settings.release_unverified_email, svc.settings.profile,
                                           svc.settings.assurance)
@@ -132,6 +135,7 @@ def go_upstream(handle: str, name: str) -> Response:
     return _go(handle, name)
 
 
+@metrics.step("go_upstream")
 def _go(handle: str, name: str) -> Response:
     svc = services()
     now = svc.clock.now()
@@ -204,7 +208,8 @@ def oidc_callback(name: str) -> Response:
         if pending.upstream != name or adapter is None:
             # IdP mix-up: the answer arrived at another upstream's callback than the one we sent it to.
             raise errors.UpstreamVerificationFailed(detail=f"state for {pending.upstream!r} arrived at {name!r}")
-        identity = adapter.finish(pending, params, now)
+        with metrics.step("upstream_verify"):
+            identity = adapter.finish(pending, params, now)
         offered = link_offer.consider(login, identity, now)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
@@ -220,9 +225,10 @@ def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime,
     svc = services()
     try:
         party = flow.party_for(svc.registry, login)
-        result = flow.complete_login(svc.accounts, party, login, identity, now, svc.release_cap(party.party_id),
-                                     svc.settings.release_unverified_email, svc.settings.profile,
-                                     svc.settings.assurance)
+        with metrics.step("complete_login"):
+            result = flow.complete_login(svc.accounts, party, login, identity, now,
+                                         svc.release_cap(party.party_id), svc.settings.release_unverified_email,
+                                         svc.settings.profile, svc.settings.assurance)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     # The session keeps the level actually reached; each downstream is told its own view of it (flow.reported_acr).
@@ -235,14 +241,17 @@ def sign_in(login: LoginRequest, identity: UpstreamIdentity, now: datetime,
     pending_handles = session.get("pending", [])
     session.clear()
     session["pending"] = pending_handles
+    request_ids.keep_login_id()
     regenerate = getattr(current_app.session_interface, "regenerate", None)
     if regenerate is not None:
         regenerate(session)
     log.info("login ok account=%s upstream=%s downstream=%s created=%s", result.account.account_id,
              result.upstream, login.downstream, result.created_account)
+    metrics.login_succeeded(result.upstream, login.downstream, "upstream")
     return answer(result, sso, how="upstream")
 
 
+@metrics.step("answer")
 def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     """Step 6: the downstream's answer in its protocol; the SSO session records the participant."""
     svc = services()

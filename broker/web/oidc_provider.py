@@ -20,7 +20,7 @@ from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorizat
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
 from broker.oidc.client import OidcClient
-from broker.web import audit, login, saml_logout
+from broker.web import audit, login, metrics, saml_logout
 from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
@@ -36,7 +36,8 @@ def authorize() -> Response:
     svc = services()
     pairs = request.args.items(multi=True) if request.method == "GET" else request.form.items(multi=True)
     try:
-        login_request = parse_authorization_request(pairs, svc.registry.oidc_client)
+        with metrics.step("parse_request"):
+            login_request = parse_authorization_request(pairs, svc.registry.oidc_client)
     except AuthorizeRejected as rejected:
         if rejected.reply is not None:
             raise DownstreamFailure(rejected.error, rejected.reply) from rejected

@@ -17,7 +17,8 @@ from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import LoginRequest, Protocol
 from broker.downstream.saml_responses import error_response
-from broker.web import audit, oidc_answers
+from broker.logging_setup import request_id
+from broker.web import audit, metrics, oidc_answers
 from broker.web.post_form import post_form_page
 from broker.web.services import services
 
@@ -33,7 +34,8 @@ class DownstreamFailure(Exception):
 
 
 def support_reference() -> str:
-    return secrets.token_hex(6).upper()
+    """The request's id (``X-Request-ID``, on every log line of the request), else a fresh one."""
+    return request_id.get() or secrets.token_hex(6).upper()
 
 
 def error_page(error: errors.BrokerError) -> Response:
@@ -41,6 +43,7 @@ def error_page(error: errors.BrokerError) -> Response:
     log.warning("ref=%s error=%s status=%s detail=%s", reference, type(error).__name__, error.http_status,
                 error.detail)
     audit.record(AuditKind.LOGIN_FAILED, reason=type(error).__name__, reference=reference)
+    metrics.login_failed(error)
     html = render_template("error.html", message=error.message, reference=reference)
     return Response(html, status=error.http_status, mimetype="text/html")
 
@@ -52,6 +55,7 @@ def reply_to_downstream(failure: DownstreamFailure) -> Response:
                 failure.login.downstream, failure.error.detail)
     audit.record(AuditKind.LOGIN_FAILED, downstream=failure.login.downstream, reason=type(failure.error).__name__,
                  reference=reference)
+    metrics.login_failed(failure.error, failure.login.downstream)
     svc = services()
     catalog = svc.registry.snapshot.saml
     if failure.login.protocol is Protocol.SAML and failure.login.downstream in catalog.sps:

@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
-from broker.web import login
+from broker.web import login, metrics
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
@@ -27,7 +27,8 @@ def metadata() -> Response:
 def _handle(incoming: IncomingRequest) -> Response:
     svc = services()
     try:
-        login_request = parse_authn_request(svc.idp, svc.registry.snapshot.saml, incoming, svc.clock.now())
+        with metrics.step("parse_request"):
+            login_request = parse_authn_request(svc.idp, svc.registry.snapshot.saml, incoming, svc.clock.now())
     except RequestRejected as rejected:
         if rejected.reply is not None:
             raise DownstreamFailure(rejected.error, rejected.reply) from rejected

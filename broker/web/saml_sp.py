@@ -30,7 +30,7 @@ from broker.upstream.saml_model import ResponseRefused, UpstreamStatus, Verified
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.upstream.saml_slo import STATE_KEYS
 from broker.upstream.saml_structure import StructureError, parse_document
-from broker.web import link_offer, login
+from broker.web import link_offer, login, metrics
 from broker.web.browser_state import unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.saml_send import KIND_SAML
@@ -71,6 +71,7 @@ def _first_use(assertion: VerifiedAssertion) -> None:
         raise errors.UpstreamVerificationFailed(detail=f"assertion {assertion.assertion_id!r:.80} replayed") from exc
 
 
+@metrics.step("upstream_verify")
 def _verify(idp: UpstreamIdp, pending: SamlPending | None, form_value: str, now: datetime) -> VerifiedAssertion:
     svc = services()
     try:

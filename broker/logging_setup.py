@@ -1,0 +1,119 @@
+"""Log lines an operator can follow: a request id and a login id on every line, and JSON when asked for.
+
+``[broker] log_format = "json"`` (or ``BROKER_LOG_FORMAT=json``) makes ``create_app`` install one handler on
+the root logger that writes one JSON object per line to standard error: ``time``, ``level``, ``logger``,
+``message``, ``request_id``, ``login_id`` and the safe extras listed in ``SAFE_EXTRAS``. With "text" (the
+default) the host's logging is left as it is; the ids are still set on every record (``ContextFilter``), so a
+text format may name ``%(request_id)s`` and ``%(login_id)s``.
+
+The ids live in context variables: ``request_id`` is set for each HTTP request (``broker.web.request_ids``),
+``login_id`` follows one login across the browser's separate requests (begin, go upstream, callback or ACS,
+answer). Neither is personal data; no token, code or assertion is ever put on a record by this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import IO, Any
+
+#: the id of the HTTP request being handled ("" outside a request)
+request_id: ContextVar[str] = ContextVar("broker_request_id", default="")
+#: the id of the login the request belongs to ("" when it belongs to none)
+login_id: ContextVar[str] = ContextVar("broker_login_id", default="")
+
+#: what an incoming ``X-Request-ID`` (from a proxy) must look like to be kept; anything else is replaced
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
+#: ``extra={...}`` keys that may appear in a JSON line: names from the registry, counts, durations; never values
+#: a person or a party typed
+SAFE_EXTRAS = ("step", "outcome", "upstream", "downstream", "endpoint", "status", "duration_ms", "error")
+_MARK = "_broker_json_handler"
+
+
+def new_id() -> str:
+    """A fresh id: 16 upper-case hexadecimal digits (readable aloud as a support reference)."""
+    return secrets.token_hex(8).upper()
+
+
+def accepted_request_id(incoming: str | None) -> str:
+    """``incoming`` if it matches ``REQUEST_ID_PATTERN``, else a new id."""
+    if incoming and REQUEST_ID_PATTERN.fullmatch(incoming):
+        return incoming
+    return new_id()
+
+
+class ContextFilter(logging.Filter):
+    """Puts ``request_id`` and ``login_id`` on every record that passes (``-`` when there is none)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get() or "-"
+        record.login_id = login_id.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; newlines in messages are escaped by JSON, so one record is one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id.get() or None,
+            "login_id": getattr(record, "login_id", None) or login_id.get() or None,
+        }
+        for key in ("request_id", "login_id"):
+            if line[key] == "-":
+                line[key] = None
+        for key in SAFE_EXTRAS:
+            value = getattr(record, key, None)
+            if isinstance(value, str | int | float | bool):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def install(log_format: str, stream: IO[str] | None = None, level: int = logging.INFO) -> logging.Handler | None:
+    """Set up logging for ``log_format``: "json" adds (once per process) a JSON handler on the root logger
+    (``stream``: standard error by default) and returns it; "text" leaves handlers alone. Both add the
+    ``ContextFilter`` to the root logger's handlers so every line can carry the ids."""
+    root = logging.getLogger()
+    handler: logging.Handler | None = None
+    if log_format == "json":
+        # once: a handler of an earlier app, or gunicorn's ``GUNICORN_JSON_LOGCONFIG``, already writes JSON
+        handler = next((h for h in root.handlers
+                        if getattr(h, _MARK, False) or isinstance(h.formatter, JsonFormatter)), None)
+        if handler is None:
+            handler = logging.StreamHandler(stream or sys.stderr)
+            setattr(handler, _MARK, True)
+            handler.setFormatter(JsonFormatter())
+            root.addHandler(handler)
+            if root.level > level or root.level == logging.NOTSET:
+                root.setLevel(level)
+    for existing in root.handlers:
+        if not any(isinstance(f, ContextFilter) for f in existing.filters):
+            existing.addFilter(ContextFilter())
+    return handler
+
+
+#: gunicorn's ``logconfig_dict`` for JSON lines from gunicorn's own loggers too (``deploy/gunicorn.conf.py``)
+GUNICORN_JSON_LOGCONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"ids": {"()": "broker.logging_setup.ContextFilter"}},
+    "formatters": {"json": {"()": "broker.logging_setup.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["ids"],
+                            "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+    },
+}
