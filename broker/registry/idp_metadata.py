@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from lxml import etree  # type: ignore[import-untyped]
 
@@ -164,7 +165,7 @@ def _entities(group: Any, now: datetime | None, problems: list[str], source: str
 
 
 def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntity:
-    # Endpoints (§2.2.2) the browser is sent to with a request: https only, anything else is left out.
+    # Endpoints (§2.2.2) the browser is sent to with a request: https only (http to this machine only).
     sso = tuple((binding, location) for s in idp.iterchildren(f"{{{MD_NS}}}SingleSignOnService")
                 if (binding := s.get("Binding")) and _https(location := s.get("Location")))
     if not sso:
@@ -207,8 +208,17 @@ def _idp_entity(element: Any, idp: Any, entity_id: str, source: str) -> IdpEntit
     )
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def _https(url: str | None) -> bool:
-    return url is not None and url.startswith("https://") and len(url) > len("https://")
+    """An https endpoint; plain http only to this machine (127.0.0.1, ::1, localhost: test and demo IdPs),
+    never across a network, where the AuthnRequest and RelayState would travel in the clear."""
+    if url is None:
+        return False
+    if url.startswith("https://"):
+        return len(url) > len("https://")
+    return url.startswith("http://") and urlsplit(url).hostname in _LOOPBACK
 
 
 def _certificate(text: str | None) -> str:
