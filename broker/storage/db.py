@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 #: seconds a SQLite writer waits for another writer before "database is locked"
 SQLITE_BUSY_TIMEOUT = 30.0
+#: seconds to wait for a PostgreSQL connection (unless the URL sets ``connect_timeout``)
+CONNECT_TIMEOUT = 3
 
 
 def create_engine_for(url: str) -> Engine:
@@ -32,7 +34,10 @@ def engine_options(url: str) -> dict[str, Any]:
     """``create_engine`` options for ``url``; also given to Flask-SQLAlchemy for the browser-session table."""
     if make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT}}
-    return {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True}  # a connection broken by an outage is replaced, not used
+    if make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in make_url(url).query:
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}  # libpq: a dead server fails fast
+    return options
 
 
 def tune_sqlite(engine: Engine) -> None:
