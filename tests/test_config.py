@@ -499,3 +499,21 @@ def test_assurance_problems_are_config_errors(tmp_path: Path, section: str, prob
     problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[assurance]\n{section}\n"))
 
     assert any(p.startswith(problem) for p in problems), problems
+
+
+# -- observability: [broker] log_format and metrics_token_file (broker.logging_setup, broker.web.metrics) ------
+
+def test_log_format_and_metrics_token(tmp_path: Path) -> None:
+    plain = load_settings(_instance(tmp_path / "a", SECRET_FILES), {})
+    assert (plain.log_format, plain.metrics_token) == ("text", b"")
+    write_private(tmp_path / "b" / "certs" / "metrics.token", b"t" * 40 + b"\n")
+    observed = 'log_format = "json"\nmetrics_token_file = "certs/metrics.token"\n'
+    config = _instance(tmp_path / "b", SECRET_FILES + observed)
+    settings = load_settings(config, {})
+    assert (settings.log_format, settings.metrics_token) == ("json", b"t" * 40)
+    assert "t" * 40 not in repr(settings)
+    assert load_settings(config, {"BROKER_LOG_FORMAT": "text"}).log_format == "text"
+
+    bad = _instance(tmp_path / "c", SECRET_FILES + 'log_format = "yaml"\n')
+    assert _problems(bad) == ["[broker] log_format must be 'text' or 'json', got 'yaml'"]
+    assert any("shorter than 32 bytes" in p for p in _problems(config, {"BROKER_METRICS_TOKEN": "short"}))
