@@ -4,6 +4,8 @@ at any level, whatever library logs them: a whole login and the common attacks, 
 from __future__ import annotations
 
 import base64
+import io
+import json
 import logging
 import re
 import threading
@@ -61,6 +63,50 @@ def test_no_secrets_tokens_or_personal_data_in_any_log(federation: Federation,
     leaks = [name for name, value in forbidden.items() if value and value in text]
     assert leaks == [], f"the logs contain: {leaks}"
     assert not JWT.search(text), "a JWT (ID or access token) is in the logs"
+
+
+def test_json_lines_carry_no_secrets_tokens_or_personal_data(tmp_path: Path) -> None:
+    """The same with ``log_format = "json"``: the JSON lines (messages, extras, tracebacks) leak nothing either."""
+    from broker.logging_setup import JsonFormatter
+
+    root = logging.getLogger()
+    level = root.level
+    buffer = io.StringIO()
+    try:
+        with running_federation(tmp_path / "instance", make_keys(tmp_path / "keys"), f"sqlite:///{tmp_path / 'b.db'}",
+                                extra_config='log_format = "json"\n') as federation, Browser() as browser:
+            handler = next(h for h in root.handlers if isinstance(h.formatter, JsonFormatter))
+            assert isinstance(handler, logging.StreamHandler)
+            handler.setStream(buffer)
+            root.setLevel(logging.DEBUG)
+            _, page = federation.login(browser)
+            saml_response = browser.form_fields(page)["SAMLResponse"]
+            callback = next(u for u in browser.history if "/upstream/oidc/" in u)
+            browser.get(callback)  # replayed callback: refused, logged
+            federation.provider.mischief = Mischief(claim_overrides={"nonce": "x"})
+            with Browser() as other:
+                federation.login(other)  # refused ID token, logged
+            secrets_on_disk = [(federation.folder / "certs" / n).read_text().strip()
+                               for n in ("op-client.secret", "session.secret", "pairwise.secret")]
+    finally:
+        for handler in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    peers = ("authlib", "werkzeug", "urllib3")
+    text = "\n".join(json.dumps(line) for line in lines if not line["logger"].startswith(peers))
+    assert "login ok account=" in text and '"request_id": "' in text and '"login_id": "' in text
+
+    code = callback.split("code=")[1].split("&")[0]
+    forbidden = {
+        "e-mail": str(CITIZEN.claims["email"]), "family name": str(CITIZEN.claims["family_name"]),
+        "upstream subject": str(CITIZEN.claims["sub"]), "authorization code": code,
+        "SAML Response": saml_response[:40], "SAML Assertion": "Assertion ID=", "PKCE verifier": "code_verifier",
+        **{f"secret {i}": s for i, s in enumerate(secrets_on_disk)},
+    }
+    leaks = [name for name, value in forbidden.items() if value and value in text]
+    assert leaks == [], f"the JSON logs contain: {leaks}"
+    assert not JWT.search(text), "a JWT (ID or access token) is in the JSON logs"
 
 
 def test_development_server_logs_paths_without_query_strings(caplog: pytest.LogCaptureFixture) -> None:
