@@ -23,7 +23,7 @@ yaml = pytest.importorskip("yaml", reason="needs the deploy extra: pip install -
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = sorted((DEPLOY / "k8s").glob("*.yaml"))
-#: the Kubernetes version the manifests are checked against (kubernetes-validate bundles its schemas)
+#: the oldest Kubernetes the manifests are meant for (as in .ci/run; kubernetes-validate bundles its schemas)
 K8S_VERSION = "1.30.0"
 
 
