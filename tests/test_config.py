@@ -310,7 +310,7 @@ def test_secrets_never_appear_in_repr(tmp_path: Path) -> None:
         assert "claims_keys=" not in text and bytes.fromhex(CLAIMS_KEY).hex() not in text
     assert "base_url='http://127.0.0.1:5000'" in repr(settings)
     assert [f.name for f in dataclasses.fields(Settings) if not f.repr] == ["secret_key", "pairwise_secret",
-                                                                            "claims_keys"]
+                                                                            "claims_keys", "metrics_token"]
 
 
 def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
