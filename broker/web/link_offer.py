@@ -17,6 +17,7 @@ operator lists in ``[linking] auto_link_by_email`` with the new upstream in ``em
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import Blueprint, redirect, render_template
@@ -27,13 +28,15 @@ from broker.core.audit import AuditKind
 from broker.core.model import LinkedIdentity, LoginRequest, UpstreamIdentity
 from broker.core.ports import LinkOutcome
 from broker.upstream.oidc import PendingAuthorization
+from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit
 from broker.web.browser_state import bind, unbind
 from broker.web.replies import DownstreamFailure
+from broker.web.saml_send import outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("link_offer", __name__)
-KIND_OFFER, KIND_OFFER_OIDC = "link-offer", "oidc-link-offer"
+KIND_OFFER, KIND_OFFER_OIDC, KIND_OFFER_SAML = "link-offer", "oidc-link-offer", "saml-link-offer"
 OFFER_LIFETIME = timedelta(minutes=10)
 
 
@@ -99,9 +102,16 @@ def prove(handle: str, name: str) -> Response:
     now = svc.clock.now()
     offer = _take(handle)
     waiting = LoginRequest.from_json(offer["login"])
-    adapter = svc.upstream_adapter(name)
-    if adapter is None or name not in json.loads(offer["upstreams"]):
+    adapter, idp = svc.upstream_adapter(name), svc.saml_upstream(name)
+    if (adapter is None and idp is None) or name not in json.loads(offer["upstreams"]):
         raise DownstreamFailure(errors.UnknownUpstream(detail=f"{name!r} is not an offered upstream"), waiting)
+    if adapter is None and idp is not None:
+        outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now)
+        svc.pending.put_with_handle(KIND_OFFER_SAML, saml_pending.relay_state, json.dumps(
+            {"offer": offer, "upstream": saml_pending.to_json()}), now + OFFER_LIFETIME)
+        bind(saml_pending.relay_state)
+        return outgoing_page(outgoing)
+    assert adapter is not None
     url, pending = adapter.start(now)
     svc.pending.put_with_handle(KIND_OFFER_OIDC, pending.state, json.dumps({"offer": offer, "upstream":
                                                                             pending.to_json()}), now + OFFER_LIFETIME)
@@ -111,8 +121,6 @@ def prove(handle: str, name: str) -> Response:
 
 def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     """The previous provider's answer, or None when ``state`` is not a link offer's (see ``linking.callback``)."""
-    from broker.web import login  # see ``separate``
-
     svc = services()
     now = svc.clock.now()
     payload = svc.pending.take(KIND_OFFER_OIDC, state, now)
@@ -129,6 +137,42 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
         if pending.upstream != name or adapter is None:
             raise errors.UpstreamVerificationFailed(detail=f"offer state for {pending.upstream!r} at {name!r}")
         proven = adapter.finish(pending, params, now)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, waiting) from exc
+    return _proven(offer, waiting, new, name, proven)
+
+
+def saml_callback(relay_state: str,
+                  verify: Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]) -> Response | None:
+    """A SAML IdP's answer proving the old identity, or None when ``relay_state`` is not a link offer's."""
+    svc = services()
+    payload = svc.pending.take(KIND_OFFER_SAML, relay_state, svc.clock.now())
+    if payload is None:
+        return None
+    try:
+        stored = json.loads(payload)
+        offer, pending = stored["offer"], SamlPending.from_json(stored["upstream"])
+        waiting, new = LoginRequest.from_json(offer["login"]), UpstreamIdentity.from_json(offer["identity"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
+    try:
+        idp = svc.saml_upstream(pending.upstream)
+        if idp is None or idp.entity_id != pending.entity_id:
+            raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
+        proven = verify(idp, pending)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, waiting) from exc
+    return _proven(offer, waiting, new, pending.upstream, proven)
+
+
+def _proven(offer: dict[str, str], waiting: LoginRequest, new: UpstreamIdentity, name: str,
+            proven: UpstreamIdentity) -> Response:
+    """The old identity answered: link the new one to its account, if it is the offered account."""
+    from broker.web import login  # see ``separate``
+
+    svc = services()
+    now = svc.clock.now()
+    try:
         account = svc.accounts.find_by_identity(proven.issuer, proven.subject)
         if account is None or account.account_id != offer["account"]:
             raise errors.LoginStateInvalid("You signed in with an account that is not the one we suggested, so "

@@ -2,9 +2,10 @@
 
 ``POST /account/link/<upstream>`` (CSRF-protected, needs the SSO session) stores a link proof in the pending
 store under a handle bound to this browser and sends the browser to that upstream only; the upstream's answer
-comes back through ``broker.web.login.oidc_callback``, which hands a link journey to ``callback`` here (its
-pending authorization is stored under its own kind, ``KIND_LINK_OIDC``, so it can never complete a login, nor a
-login's state a link). ``POST /account/identities/unlink`` removes one link, never the last.
+comes back through ``broker.web.login.oidc_callback`` (or, from a SAML IdP, ``broker.web.saml_sp.acs``), which
+hands a link journey to ``callback`` (``saml_callback``) here (its pending authorization is stored under its own
+kind, ``KIND_LINK_OIDC`` or ``KIND_LINK_SAML``, so it can never complete a login, nor a login's state a link).
+``POST /account/identities/unlink`` removes one link, never the last.
 
 What is trusted: the SSO session and the pending store (server-side, single-use handles). What is not: every
 form field and every callback parameter.
@@ -13,22 +14,27 @@ form field and every callback parameter.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from broker.core import errors, linking
 from broker.core.audit import AuditKind
-from broker.core.model import UpstreamParty
+from broker.core.model import UpstreamIdentity, UpstreamParty
 from broker.core.ports import LinkOutcome
 from broker.core.sessions import SsoSession
 from broker.upstream.oidc import PendingAuthorization
+from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit
 from broker.web.browser_state import bind, current_sso, unbind
+from broker.web.saml_send import outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("linking", __name__, url_prefix="/account")
-KIND_PROOF, KIND_LINK_OIDC = "link", "oidc-link"
+KIND_PROOF, KIND_LINK_OIDC, KIND_LINK_SAML = "link", "oidc-link", "saml-link"
+#: verifies a SAML Response for (the IdP, the pending AuthnRequest) and names the person (``broker.web.saml_sp``)
+SamlVerifier = Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]
 
 
 def _signed_in() -> SsoSession:
@@ -40,10 +46,12 @@ def _signed_in() -> SsoSession:
 
 
 def linkable_upstreams(account_id: str) -> list[UpstreamParty]:
-    """The upstreams the account could link now: registered OIDC upstreams it has no identity of yet."""
+    """The upstreams the account could link now: registered upstreams (OIDC, or SAML IdPs whose metadata is
+    known) it has no identity of yet."""
     svc = services()
     used = {identity.upstream for identity in svc.accounts.identities(account_id)}
-    return [u for u in svc.registry.upstreams() if u.name not in used and svc.upstream_adapter(u.name) is not None]
+    return [u for u in svc.registry.upstreams() if u.name not in used
+            and (svc.upstream_adapter(u.name) is not None or svc.saml_upstream(u.name) is not None)]
 
 
 @bp.get("/link")
@@ -61,14 +69,22 @@ def start(upstream: str) -> Response:
     svc = services()
     sso = _signed_in()
     now = svc.clock.now()
-    adapter = svc.upstream_adapter(upstream)
-    if adapter is None or all(u.name != upstream for u in linkable_upstreams(sso.account_id)):
+    adapter, idp = svc.upstream_adapter(upstream), svc.saml_upstream(upstream)
+    if (adapter is None and idp is None) or all(u.name != upstream for u in linkable_upstreams(sso.account_id)):
         raise errors.UnknownUpstream("This sign-in method cannot be linked to your account.",
                                      detail=f"link to {upstream[:100]!r} not offered")
     proof = linking.LinkProof(sso.account_id, sso.sid, upstream, now,
                               linking.identities_fingerprint(svc.accounts.identities(sso.account_id)))
     handle = svc.pending.put(KIND_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
     bind(handle)
+    if adapter is None and idp is not None:
+        outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now)
+        saml_payload = json.dumps({"proof": handle, "upstream": saml_pending.to_json()})
+        svc.pending.put_with_handle(KIND_LINK_SAML, saml_pending.relay_state, saml_payload,
+                                    now + linking.LINK_PROOF_LIFETIME)
+        bind(saml_pending.relay_state)
+        return outgoing_page(outgoing)
+    assert adapter is not None
     url, pending = adapter.start(now)
     payload = json.dumps({"proof": handle, "upstream": pending.to_json()})
     svc.pending.put_with_handle(KIND_LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
@@ -94,14 +110,44 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     adapter = svc.upstream_adapter(name)
     if pending.upstream != name or adapter is None:
         raise errors.UpstreamVerificationFailed(detail=f"link state for {pending.upstream!r} arrived at {name!r}")
-    proof_text = svc.pending.take(KIND_PROOF, handle, now) if unbind(handle) else None
+    proof = _take_proof(handle)
+    return _complete(proof, name, adapter.finish(pending, params, now))
+
+
+def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
+    """A SAML IdP's answer to a link journey, or None when ``relay_state`` is not one (then it is a login's).
+    The caller (``saml_sp.acs``) has checked that the handle belongs to this browser and unbound it."""
+    svc = services()
+    payload = svc.pending.take(KIND_LINK_SAML, relay_state, svc.clock.now())
+    if payload is None:
+        return None
+    try:
+        stored = json.loads(payload)
+        handle, pending = str(stored["proof"]), SamlPending.from_json(stored["upstream"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored link request unreadable: {type(exc).__name__}") from exc
+    idp = svc.saml_upstream(pending.upstream)
+    if idp is None or idp.entity_id != pending.entity_id:
+        raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
+    proof = _take_proof(handle)
+    return _complete(proof, pending.upstream, verify(idp, pending))
+
+
+def _take_proof(handle: str) -> linking.LinkProof:
+    svc = services()
+    proof_text = svc.pending.take(KIND_PROOF, handle, svc.clock.now()) if unbind(handle) else None
     if proof_text is None:
         raise errors.LoginStateInvalid(detail="link proof unknown, expired, used or from another browser")
     try:
-        proof = linking.LinkProof.from_json(proof_text)
+        return linking.LinkProof.from_json(proof_text)
     except ValueError as exc:
         raise errors.LoginStateInvalid(detail=str(exc)) from exc
-    identity = adapter.finish(pending, params, now)
+
+
+def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -> Response:
+    """The answer names ``identity``: link it when the proof holds (``core.linking.check_link_proof``)."""
+    svc = services()
+    now = svc.clock.now()
     sso = current_sso()
     fingerprint = linking.identities_fingerprint(svc.accounts.identities(proof.account_id))
     live = sso is not None and now < sso.expires_at

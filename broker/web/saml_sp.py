@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from broker.core import errors
-from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
+from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol, UpstreamIdentity
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_response
 from broker.upstream.saml_identity import identity_from
@@ -30,7 +30,7 @@ from broker.upstream.saml_model import ResponseRefused, UpstreamStatus, Verified
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.upstream.saml_slo import STATE_KEYS
 from broker.upstream.saml_structure import StructureError, parse_document
-from broker.web import link_offer, login, metrics
+from broker.web import link_offer, linking, login, metrics
 from broker.web.browser_state import unbind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.saml_send import KIND_SAML
@@ -124,7 +124,16 @@ def acs() -> Response:
         fields = tuple(sorted({**form, SAME_SITE_MARK: "1"}.items()))
         return post_form_page(PostForm(svc.settings.url(url_for("saml_sp.acs")), fields),
                               heading=_("Completing your sign-in"))
-    payload = svc.pending.take(KIND_SAML, relay_state, now) if relay_state and unbind(relay_state) else None
+    bound = bool(relay_state) and unbind(relay_state)
+    payload = svc.pending.take(KIND_SAML, relay_state, now) if bound else None
+    if payload is None and bound:
+        # not a login's request: a link journey from the portal, or the old identity proven for a link offer
+        def verify(idp: UpstreamIdp, pending: SamlPending) -> UpstreamIdentity:
+            return identity_from(idp, _verify(idp, pending, form_value, now))
+
+        for journey in (linking.saml_callback, link_offer.saml_callback):
+            if (answered := journey(relay_state, verify)) is not None:
+                return answered
     if payload is None:
         idp = _unsolicited_idp(form_value)
         assertion = _verify(idp, None, form_value, now)
