@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -26,6 +27,8 @@ from tests.production.tcp_proxy import TcpProxy
 
 RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 CLIENT_REDIRECT = "http://127.0.0.1:9/app/callback"
+#: seconds within which a request meeting an outage is answered (no retries with sleeps, no hanging)
+FAST = 3.0
 
 
 def _reference(page: requests.Response) -> str:
@@ -94,8 +97,10 @@ def test_database_outage_is_503_and_the_broker_recovers(database_outage: tuple[F
         proxy.close()
         caplog.clear()
         with caplog.at_level(logging.INFO):
+            started = time.monotonic()
             page = browser.get(urljoin(first.url, first.headers["Location"]))
             assert page.status_code == 503, page.text
+            assert time.monotonic() - started < FAST, "an outage must fail fast, not hang"
             assert "temporarily unavailable" in page.text
             reference = _reference(page)
             assert int(page.headers["Retry-After"]) > 0  # ours, or the rate limiter's window on sign-in views
@@ -163,8 +168,10 @@ def test_redis_outage_is_503_and_the_broker_recovers(redis_outage: tuple[Federat
         proxy.close()
         caplog.clear()
         with caplog.at_level(logging.INFO):
+            started = time.monotonic()
             page = browser.get(urljoin(first.url, first.headers["Location"]))  # its session cannot be read
             assert page.status_code == 503, page.text
+            assert time.monotonic() - started < FAST, "an outage must fail fast, not hang"
             reference = _reference(page)
 
             # A new SAML request (rate limits live in Redis too) is answered in SAML.
