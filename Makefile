@@ -11,7 +11,7 @@ INSTANCE ?= instance
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,server]"
+	$(BIN)/pip install --quiet -e ".[test,server,deploy]"
 	touch $@
 
 # The xmlsec1 program: pysaml2 uses it for XML encryption, and the tests cross-check the broker's
