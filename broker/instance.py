@@ -8,6 +8,8 @@ Layout::
     metadata/saml-sp/      downstream SAML SP metadata files
     metadata/upstreams/    upstream provider registrations
     metadata/oidc-clients/ downstream OpenID Connect clients (RFC 7591 client metadata)
+    metadata/saml-idp/     upstream SAML IdP metadata files (one IdP or an aggregate; optional <name>.pem pins it)
+    metadata/federations/  federation metadata feeds, one <name>.toml each
     broker.db              the embedded SQLite database (when no database URL is given)
 
 With ``demo=True`` it also registers the DEMO SAML app and the DEMO OpenID provider on localhost.
@@ -23,6 +25,7 @@ from pathlib import Path
 from broker.config import load_settings
 from broker.demo.saml_app import DemoAppSettings, metadata_xml
 from broker.keys import ES256_KEY, generate_es256_key, generate_keyring, write_private
+from broker.registry.metadata_sources import FEDERATION_FOLDER, IDP_FOLDER
 from broker.registry.oidc_clients import CLIENT_FOLDER
 from broker.registry.saml_sps import SP_FOLDER
 from broker.registry.upstreams import UPSTREAM_FOLDER
@@ -114,7 +117,8 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
     config = folder / "broker.toml"
     if config.exists() and not force:
         raise InstanceExists(f"{config} already exists; use --force to overwrite it (keys are kept)")
-    for sub in ("certs", f"metadata/{SP_FOLDER}", f"metadata/{UPSTREAM_FOLDER}", f"metadata/{CLIENT_FOLDER}"):
+    for sub in ("certs", f"metadata/{SP_FOLDER}", f"metadata/{UPSTREAM_FOLDER}", f"metadata/{CLIENT_FOLDER}",
+                f"metadata/{IDP_FOLDER}", f"metadata/{FEDERATION_FOLDER}"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     config.write_text(_config_text(options))
     certs = folder / "certs"
