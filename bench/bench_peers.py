@@ -55,3 +55,40 @@ def idp_app() -> Any:
         return app(environ, start_response)
 
     return forgetful
+
+
+def counted_broker_app() -> Any:
+    """The broker with an ``X-Bench-Sql: <statements> <commits>`` response header counting what each request sent
+    to the database (SQLAlchemy events on every engine), for the access log; the bench's ``--count-sql``."""
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from broker import create_app
+
+    counts = threading.local()
+
+    def statement(*_: Any) -> None:
+        counts.statements = getattr(counts, "statements", 0) + 1
+
+    def commit(*_: Any) -> None:
+        counts.commits = getattr(counts, "commits", 0) + 1
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Engine, "commit", commit)
+    app = create_app()
+    inner = app.wsgi_app
+
+    def counting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        counts.statements = counts.commits = 0
+
+        def starting(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            # the response starts after the view (and its commits) ran
+            headers.append(("X-Bench-Sql", f"{counts.statements} {counts.commits}"))
+            return start_response(status, headers, *rest)
+
+        return inner(environ, starting)
+
+    app.wsgi_app = counting  # type: ignore[method-assign]
+    return app

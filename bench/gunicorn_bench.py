@@ -88,8 +88,8 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CLK = os.sysconf("SC_CLK_TCK")
 APP_ID, APP_REDIRECT = "bench-app", "http://127.0.0.1:9/callback"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
-LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss login=%({x-bench-login}i)s'
-LOG_LINE = re.compile(r'"(\S+) (\S+) [^"]*" (\d{3}) \S+ ([\d.]+)s login=(\S+)')
+LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss login=%({x-bench-login}i)s sql=%({x-bench-sql}o)s'
+LOG_LINE = re.compile(r'"(\S+) (\S+) [^"]*" (\d{3}) \S+ ([\d.]+)s login=(\S+) sql=(\d+ \d+|-)')
 
 
 # -- processes and CPU --------------------------------------------------------------------------------------------
@@ -318,10 +318,13 @@ def cpu_delta(before: dict[str, dict[int, float]], after: dict[str, dict[int, fl
             for name, pids in after.items()}
 
 
-def broker_times(access_log: Path, offset: int, prefix: str) -> tuple[dict[str, float], Counter[int], int]:
-    """Per login id (starting with ``prefix``): the sum of the broker's request times; status counts; requests."""
+def broker_times(access_log: Path, offset: int, prefix: str) -> tuple[dict[str, float], Counter[int], int,
+                                                                     Counter[str]]:
+    """Per login id (starting with ``prefix``): the sum of the broker's request times; status counts; requests;
+    SQL statements and commits (``--count-sql``) per endpoint path."""
     per_login: dict[str, float] = defaultdict(float)
     statuses: Counter[int] = Counter()
+    sql: Counter[str] = Counter()
     requests_seen = 0
     with access_log.open("rb") as log:
         log.seek(offset)
@@ -332,7 +335,14 @@ def broker_times(access_log: Path, offset: int, prefix: str) -> tuple[dict[str, 
             per_login[match.group(5)] += float(match.group(4))
             statuses[int(match.group(3))] += 1
             requests_seen += 1
-    return per_login, statuses, requests_seen
+            if match.group(6) != "-":
+                statements, commits = match.group(6).split()
+                path = re.sub(r"/[A-Za-z0-9_-]{16,}(?=/|$)", "/*", match.group(2))  # login handles
+                sql[f"statements {path}"] += int(statements)
+                sql[f"commits {path}"] += int(commits)
+                sql["statements"] += int(statements)
+                sql["commits"] += int(commits)
+    return per_login, statuses, requests_seen, sql
 
 
 def scrape(broker_url: str) -> dict[str, float]:
@@ -396,20 +406,20 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
     metrics_after = scrape(bench.broker_url)
     login(f"{tag}-last", check=True)  # and the last
     time.sleep(0.5)  # gunicorn writes access log lines after the response
-    per_login, statuses, broker_requests = broker_times(access_log, offset, tag + "-")
+    per_login, statuses, broker_requests, sql = broker_times(access_log, offset, tag + "-")
     for extra in ("first", "last"):
         per_login.pop(f"{tag}-{extra}", None)
     cpu = cpu_delta(before, after)
     cpu["other"] = max(0.0, (machine_after - machine_before) - sum(cpu.values()))
     done = len(latencies)
     server = sorted(per_login.values())
-    return {"bridge": bridge, "concurrency": concurrency, "logins": done, "seconds": elapsed,
+    return {"bridge": bridge, "concurrency": concurrency, "logins": done, "logins_timed": per_login, "seconds": elapsed,
             "rate": done / elapsed if elapsed else 0.0, "failures": failures,
             "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
             "srv50": pct(server, 50), "srv99": pct(server, 99), "srv_mean": statistics.fmean(server) if server else 0,
             "requests": broker_requests / max(1, len(server)), "statuses": dict(statuses), "cpu": cpu,
             "machine": machine_after - machine_before,
-            "metrics": {k: v - metrics_before.get(k, 0.0) for k, v in metrics_after.items()}}
+            "metrics": {k: v - metrics_before.get(k, 0.0) for k, v in metrics_after.items()}, "sql": sql}
 
 
 def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
@@ -448,6 +458,16 @@ def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
         calls = ", ".join(f"{k[9:]} {v:.1f}" for k, v in metric.items() if k.startswith("upstream:"))
         print(f"  {r['bridge']:<11} c{r['concurrency']:<3} server {r['srv_mean'] * 1e3:5.1f}, minus upstream calls "
               f"{r['srv_mean'] * 1e3 - upstream:5.1f} | steps: {steps} | upstream: {calls or '-'}")
+    if any(r["sql"] for r in rows):
+        print("\nSQL per login (--count-sql: statements / commits the broker sent, by request path)")
+        for r in rows:
+            logins = max(1, len(r["logins_timed"]))
+            sql = r["sql"]
+            paths = sorted({k.split(" ", 1)[1] for k in sql if " " in k})
+            detail = ", ".join(f"{p} {sql['statements ' + p] / logins:.1f}/{sql['commits ' + p] / logins:.1f}"
+                               for p in paths)
+            print(f"  {r['bridge']:<11} c{r['concurrency']:<3} {sql['statements'] / logins:5.1f} statements, "
+                  f"{sql['commits'] / logins:4.1f} commits | {detail}")
     for r in rows:
         bad = {s: n for s, n in r["statuses"].items() if s >= 400}
         if r["failures"] or bad:
@@ -627,6 +647,11 @@ def main() -> None:
                         help="Redis for the broker's sessions (a spare database number: its broker:* keys are "
                              "deleted at the end)")
     parser.add_argument("--profile-seconds", type=float, default=6.0, help="py-spy sampling time (0: no profile)")
+    parser.add_argument("--synchronous-commit-off", action="store_true",
+                        help="the broker's PostgreSQL sessions commit without waiting for the WAL flush (to measure "
+                             "what the fsync per commit costs; not a recommendation for the audit trail)")
+    parser.add_argument("--count-sql", action="store_true",
+                        help="count the SQL statements and commits per login (SQLAlchemy events in the broker)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, profile)")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -637,7 +662,9 @@ def main() -> None:
     redis_before = redis_keys(args.redis_url)
     try:
         app_name = f"bench-broker-{secrets.token_hex(4)}"
-        database_url = make_url(next(schema)).update_query_dict({"application_name": app_name}).render_as_string(
+        url = make_url(next(schema))
+        options = str(url.query["options"]) + (" -csynchronous_commit=off" if args.synchronous_commit_off else "")
+        database_url = url.update_query_dict({"application_name": app_name, "options": options}).render_as_string(
             hide_password=False)
         keys = make_keys(scratch / "keys")
         instance = scratch / "instance"
@@ -652,7 +679,8 @@ def main() -> None:
         prom = scratch / "prometheus"
         prom.mkdir()
         broker_log = scratch / "broker.log"
-        broker = gunicorn("broker", "broker:create_app()", ports["broker"],
+        broker = gunicorn("broker", "bench_peers:counted_broker_app()" if args.count_sql else "broker:create_app()",
+                          ports["broker"],
                           {"BROKER_CONFIG": str(instance / "broker.toml"), "PROMETHEUS_MULTIPROC_DIR": str(prom)},
                           broker_log, workers=args.workers,
                           threads=args.threads, config=True, access_log=access_log)
@@ -692,7 +720,7 @@ def main() -> None:
             pass
         parties = Parties(broker, op, idp, app_name, args.database_url, redis_pid)
         print(f"broker {broker_url} (gunicorn {args.workers}x{args.threads} gthread), demo OP {op_url}, SAML IdP "
-              f"{idp_url}; database schema {make_url(database_url).query.get('options')}; sessions {args.redis_url}")
+              f"{idp_url}; PostgreSQL options {make_url(database_url).query.get('options')}; sessions {args.redis_url}")
         for n in range(6):  # warm-up: the first logins create the accounts and fill every worker's caches
             bench.saml_login(f"warm-{n}", check=n == 0)
             bench.oidc_login(f"warm-{n}", check=n == 0)
