@@ -295,6 +295,16 @@ class Parties:
     database: str  # the broker's application_name at PostgreSQL
     admin_url: str
     redis_pid: int | None
+    schema_url: str
+
+    def audit_records(self) -> int:
+        """Rows in the broker's hash-chained audit trail (one locked append each, serialized across workers)."""
+        engine = create_engine_for(self.schema_url)
+        try:
+            with engine.connect() as connection:
+                return int(connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one())
+        finally:
+            engine.dispose()
 
     def postgres_pids(self) -> list[int]:
         engine = create_engine_for(self.admin_url)
@@ -397,13 +407,13 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
             with lock:
                 latencies.append(elapsed)
 
-    metrics_before = scrape(bench.broker_url)
+    metrics_before, audit_before = scrape(bench.broker_url), parties.audit_records()
     before, machine_before, started = parties.snapshot(), machine_busy(), time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(worker, range(concurrency)))
     elapsed = time.perf_counter() - started
     after, machine_after = parties.snapshot(), machine_busy()
-    metrics_after = scrape(bench.broker_url)
+    metrics_after, audit_after = scrape(bench.broker_url), parties.audit_records()
     login(f"{tag}-last", check=True)  # and the last
     time.sleep(0.5)  # gunicorn writes access log lines after the response
     per_login, statuses, broker_requests, sql = broker_times(access_log, offset, tag + "-")
@@ -419,7 +429,8 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
             "srv50": pct(server, 50), "srv99": pct(server, 99), "srv_mean": statistics.fmean(server) if server else 0,
             "requests": broker_requests / max(1, len(server)), "statuses": dict(statuses), "cpu": cpu,
             "machine": machine_after - machine_before,
-            "metrics": {k: v - metrics_before.get(k, 0.0) for k, v in metrics_after.items()}, "sql": sql}
+            "metrics": {k: v - metrics_before.get(k, 0.0) for k, v in metrics_after.items()}, "sql": sql,
+            "audit": audit_after - audit_before}
 
 
 def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
@@ -457,7 +468,8 @@ def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
         steps = ", ".join(f"{k[5:]} {v:.1f}" for k, v in metric.items() if k.startswith("step:"))
         calls = ", ".join(f"{k[9:]} {v:.1f}" for k, v in metric.items() if k.startswith("upstream:"))
         print(f"  {r['bridge']:<11} c{r['concurrency']:<3} server {r['srv_mean'] * 1e3:5.1f}, minus upstream calls "
-              f"{r['srv_mean'] * 1e3 - upstream:5.1f} | steps: {steps} | upstream: {calls or '-'}")
+              f"{r['srv_mean'] * 1e3 - upstream:5.1f} | steps: {steps} | upstream: {calls or '-'} | audit records "
+              f"{r['audit'] / logins:.1f}")
     if any(r["sql"] for r in rows):
         print("\nSQL per login (--count-sql: statements / commits the broker sent, by request path)")
         for r in rows:
@@ -718,7 +730,7 @@ def main() -> None:
                 redis_pid = None
         except Exception:
             pass
-        parties = Parties(broker, op, idp, app_name, args.database_url, redis_pid)
+        parties = Parties(broker, op, idp, app_name, args.database_url, redis_pid, database_url)
         print(f"broker {broker_url} (gunicorn {args.workers}x{args.threads} gthread), demo OP {op_url}, SAML IdP "
               f"{idp_url}; PostgreSQL options {make_url(database_url).query.get('options')}; sessions {args.redis_url}")
         for n in range(6):  # warm-up: the first logins create the accounts and fill every worker's caches
