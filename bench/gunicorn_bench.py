@@ -2,7 +2,7 @@
 
     python bench/gunicorn_bench.py [--logins 400] [--seconds 10] [--concurrency 1,4,16] [--workers 3] [--threads 4]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--redis-url redis://127.0.0.1:6379/11]
-        [--profile-seconds 6]
+        [--profile-seconds 6] [--count-sql] [--synchronous-commit-off] [--bridges saml->oidc,oidc->saml] [--keep]
 
 What runs (everything on 127.0.0.1, each in its own process so CPU can be told apart):
 
@@ -32,7 +32,9 @@ per login and where the machine's CPU went (/proc/<pid>/stat before and after: t
 workers, the PostgreSQL backends of the broker's connections, the Redis server (shared with anything else using
 it), the two peers, this driver process, and "other" = everything else the machine did meanwhile). Then py-spy
 (``pip install py-spy``) samples the broker's workers under concurrency-16 load of both bridges and the hottest
-functions are printed.
+functions are printed. ``--count-sql`` serves the broker through ``bench_peers.counted_broker_app`` (SQLAlchemy
+events count statements and commits per request) and prints them per login; the timed figures are then not the
+plain app's.
 """
 
 from __future__ import annotations
