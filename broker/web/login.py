@@ -115,7 +115,7 @@ def discover(handle: str) -> Response:
     page = render_template("discovery.html", handle=handle, party=party, query=query, found=found,
                            lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,
                            upstreams=candidates)
-    return Response(page, headers={"Content-Security-Policy": DISCOVERY_CSP})
+    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": DISCOVERY_CSP})
 
 
 @bp.route("/login/<handle>/idp", methods=["GET", "POST"])

@@ -7,12 +7,13 @@ real peers: an authlib relying party's ID token and a pysaml2 SP's view of the b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
@@ -70,12 +71,24 @@ def test_the_key_ring_publishes_staged_and_previous_keys_but_signs_with_the_acti
     assert (certs / "previous" / "signing.key").stat().st_mode & 0o077 == 0
 
 
-def _restart(fed: Federation) -> Any:
-    """A new instance on the same folder (what a rolling restart does); the old one is closed."""
+@pytest.fixture
+def restarts(federation: Federation) -> Iterator[list[Flask]]:
+    """The instances ``_restart`` started; closed after the test (the federation closes only its first one)."""
+    started: list[Flask] = []
+    yield started
+    for app in started:
+        close_app(app)
+
+
+def _restart(fed: Federation, started: list[Flask]) -> Flask:
+    """A new instance on the same folder (what a rolling restart does); the one it replaces is closed."""
     old = fed.app
     fed.app = create_app(load_settings(fed.folder / "broker.toml", environ={}))
     fed.broker_late.target = fed.app
-    close_app(old)
+    if old in started:
+        started.remove(old)
+        close_app(old)
+    started.append(fed.app)
     return fed.app
 
 
@@ -87,7 +100,8 @@ def _signing_certs(fed: Federation) -> int:
     return requests.get(fed.url + "/saml2/idp/metadata", timeout=10).text.count('use="signing"')
 
 
-def test_rotation_never_breaks_a_relying_party(federation: Federation, browser: Browser) -> None:
+def test_rotation_never_breaks_a_relying_party(federation: Federation, browser: Browser,
+                                               restarts: list[Flask]) -> None:
     certs = federation.folder / "certs"
     with relying_party(federation) as rp:
         sign_in(browser, rp)
@@ -95,7 +109,7 @@ def test_rotation_never_breaks_a_relying_party(federation: Federation, browser: 
         assert _signing_certs(federation) == 1
 
         stage(certs, "test broker", datetime.now(UTC), bits=2048)
-        _restart(federation)
+        _restart(federation, restarts)
         published = _jwks(federation)
         assert _signing_certs(federation) == 2  # the next certificate is in the SAML metadata before it signs
         with Browser() as second:
@@ -105,7 +119,7 @@ def test_rotation_never_breaks_a_relying_party(federation: Federation, browser: 
                 jwt.decode(old_token, published).header["kid"]  # still the old key signs
 
         switch(certs, datetime.now(UTC), force=True)
-        _restart(federation)
+        _restart(federation, restarts)
         with Browser() as third:
             sign_in(third, rp)
             assert rp.last.error is None and rp.last.token is not None
@@ -116,22 +130,22 @@ def test_rotation_never_breaks_a_relying_party(federation: Federation, browser: 
         jwt.decode(new_token, published)  # the key that signs now was published before it signed
 
         retire(certs, datetime.now(UTC), force=True)
-        _restart(federation)
+        _restart(federation, restarts)
         with pytest.raises(InvalidKeyIdError):  # retired: no longer published
             jwt.decode(old_token, _jwks(federation))
     assert _signing_certs(federation) == 1
 
 
-def test_a_saml_app_with_metadata_from_the_staging_time_trusts_the_switched_key(federation: Federation,
-                                                                               browser: Browser) -> None:
+def test_a_saml_app_with_metadata_from_the_staging_time_trusts_the_switched_key(
+        federation: Federation, browser: Browser, restarts: list[Flask]) -> None:
     certs = federation.folder / "certs"
     stage(certs, "test broker", datetime.now(UTC), bits=2048)
-    _restart(federation)
+    _restart(federation, restarts)
     idp_metadata = requests.get(federation.url + "/saml2/idp/metadata", timeout=10).text
     federation.sps["sp1"].connect(idp_metadata)  # the app refreshes its metadata while the keys are staged
 
     switch(certs, datetime.now(UTC), force=True)
-    _restart(federation)
+    _restart(federation, restarts)
     request_id, page = federation.login(browser, "sp1")
 
     response = federation.sps["sp1"].parse(browser.form_fields(page)["SAMLResponse"], request_id)
