@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from broker.config import Settings, load_settings
 from broker.core.audit import AuditEvent, AuditKind
+from broker.core.ports import PendingStore
 from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
 from broker.keys import load_keyring
@@ -40,6 +41,7 @@ from broker.storage import (
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
@@ -221,7 +223,12 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
                             on_change=registrations_changed, dynamic_client=dynamic_clients(clients),
                             directory=directory)
-    accounts, pending = SqlAccountStore(engine, sealer, email_indexer(settings)), SqlPendingStore(engine)
+    accounts = SqlAccountStore(engine, sealer, email_indexer(settings))
+    # With browser sessions in Redis, logins in progress (and the replay caches) live there too: the short-lived
+    # steps of a login then cost no database transaction, and every instance sees the same state.
+    session_redis = app.config.get("SESSION_REDIS")
+    pending: PendingStore = (RedisPendingStore(session_redis, prefix=f"broker:{settings.base_url}:")
+                             if session_redis is not None else SqlPendingStore(engine))
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,

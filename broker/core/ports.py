@@ -130,6 +130,11 @@ class SsoSessionRegistry(Protocol):
     def end(self, sid: str, now: datetime) -> None: ...
 
 
+class HandleInUse(Exception):
+    """``PendingStore.put_with_handle`` found the handle taken: a replay (an assertion or message ID seen
+    before) or, for a random handle, a collision that must not overwrite anything."""
+
+
 class PendingStore(Protocol):
     """Server-side state of logins in progress, keyed by unguessable handles; each handle is single-use."""
 
@@ -138,7 +143,8 @@ class PendingStore(Protocol):
         ...
 
     def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
-        """Store ``payload`` under a handle the caller generated (an OAuth ``state``)."""
+        """Store ``payload`` under a handle the caller generated (an OAuth ``state``); ``HandleInUse`` when the
+        handle already holds something of ``kind``, which stays as it was."""
         ...
 
     def peek(self, kind: str, handle: str, now: datetime) -> str | None:

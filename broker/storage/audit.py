@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from broker.core.audit import AuditEvent
 from broker.core.audit_chain import ChainedRecord, ChainHead, ChainProblem, ProblemKind, chain_hash, verify_chain
@@ -69,12 +69,14 @@ class SqlAuditLog:
     def record(self, event: AuditEvent) -> None:
         event = stored_form(event)
         at_head = AuditChainHeadRow.id == _HEAD_ID
-        with self._sessions.begin() as session:
-            # Lock first (the head row on PostgreSQL, the database on SQLite), then read what is locked.
-            taken = session.execute(update(AuditChainHeadRow).where(at_head).values(seq=AuditChainHeadRow.seq + 1))
-            if cast(CursorResult[Any], taken).rowcount != 1:
+        with self._engine.begin() as session:
+            # Lock first (the head row on PostgreSQL, the database on SQLite) and read what is locked, in one
+            # statement: UPDATE ... RETURNING gives the new seq and the hash it follows while holding the lock.
+            taken = session.execute(update(AuditChainHeadRow).where(at_head).values(seq=AuditChainHeadRow.seq + 1)
+                                    .returning(AuditChainHeadRow.seq, AuditChainHeadRow.hash)).one_or_none()
+            if taken is None:
                 raise AuditChainHeadMissing("the audit chain head is missing; run 'broker audit verify'")
-            seq, prev_hash = session.execute(select(AuditChainHeadRow.seq, AuditChainHeadRow.hash).where(at_head)).one()
+            seq, prev_hash = taken
             digest = chain_hash(prev_hash, seq, event)
             session.execute(insert(AuditEventRow).values(
                 at=event.at, kind=event.kind.value, account_id=event.account_id, upstream=event.upstream,

@@ -6,8 +6,9 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
 
-from broker.core.ports import PendingStore
+from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.db import session_factory
 from broker.storage.tables import PendingStateRow
 
@@ -24,9 +25,12 @@ class SqlPendingStore:
         return handle
 
     def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
-        """Store under ``handle``; an ``IntegrityError`` when the handle is already in use."""
-        with self._sessions.begin() as session:
-            session.add(PendingStateRow(handle=handle, kind=kind, payload=payload, expires_at=expires_at))
+        """Store under ``handle``; ``HandleInUse`` when the handle is already in use."""
+        try:
+            with self._sessions.begin() as session:
+                session.add(PendingStateRow(handle=handle, kind=kind, payload=payload, expires_at=expires_at))
+        except IntegrityError as exc:
+            raise HandleInUse(handle[:16]) from exc
 
     def peek(self, kind: str, handle: str, now: datetime) -> str | None:
         query = select(PendingStateRow.payload).where(

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
-from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamIdentity
+from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
 from broker.core.ports import SsoSessionRecord
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
@@ -59,13 +59,11 @@ def begin(login: LoginRequest) -> Response:
         choice = flow.choose_upstream(svc.registry, party, login)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
+    if choice.direct is not None:
+        # one upstream decided (the request's hint, or the only one allowed): straight there, no stop on the way
+        return _start_upstream(login, choice.direct, now)
     handle = svc.pending.put(KIND_LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
     bind(handle)
-    if choice.direct is not None and choice.direct.name == choice.direct.issuer:
-        # an IdP of the federation directory: its name is its entity ID, which is no path segment
-        return redirect(url_for("login.discovered", handle=handle, entityID=choice.direct.issuer))
-    if choice.direct is not None:
-        return redirect(url_for("login.go_upstream", handle=handle, name=choice.direct.name))
     return redirect(url_for("login.discover", handle=handle))
 
 
@@ -135,8 +133,8 @@ def go_upstream(handle: str, name: str) -> Response:
     return _go(handle, name)
 
 
-@metrics.step("go_upstream")
 def _go(handle: str, name: str) -> Response:
+    """The discovery page's choice: the pending login (single use) goes to ``name``."""
     svc = services()
     now = svc.clock.now()
     login = _pending_login(handle)
@@ -145,16 +143,24 @@ def _go(handle: str, name: str) -> Response:
         upstream = flow.check_upstream_allowed(svc.registry, party, name)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
+    if not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
+        raise errors.LoginStateInvalid(detail="login handle already used")
+    return _start_upstream(login, upstream, now)
+
+
+@metrics.step("go_upstream")
+def _start_upstream(login: LoginRequest, upstream: UpstreamParty, now: datetime) -> Response:
+    """Step 4 (out): the login moves into the upstream's pending authorization (or AuthnRequest)."""
+    svc = services()
     if upstream.protocol is Protocol.SAML:
         idp = svc.saml_upstream(upstream.name)
         if idp is None:
-            raise DownstreamFailure(errors.UnknownUpstream(detail=f"no metadata for SAML IdP {name!r:.200}"), login)
-        if not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
-            raise errors.LoginStateInvalid(detail="login handle already used")
+            raise DownstreamFailure(errors.UnknownUpstream(detail=f"no metadata for SAML IdP {upstream.name!r:.200}"),
+                                    login)
         return saml_send.send(login, idp, now)
     adapter = svc.upstream_adapter(upstream.name)
-    if adapter is None or not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
-        raise errors.LoginStateInvalid(detail="login handle already used")
+    if adapter is None:
+        raise DownstreamFailure(errors.UnknownUpstream(detail=f"upstream {upstream.name!r} has no adapter"), login)
     try:
         url, pending = adapter.start(now, login)
     except errors.BrokerError as exc:

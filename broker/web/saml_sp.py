@@ -18,11 +18,11 @@ from datetime import datetime
 
 from flask import Blueprint, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol, UpstreamIdentity
+from broker.core.ports import HandleInUse
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_response
 from broker.upstream.saml_identity import identity_from
@@ -67,7 +67,7 @@ def _first_use(assertion: VerifiedAssertion) -> None:
     handle = "saml:" + hashlib.sha256(f"{assertion.issuer}\x00{assertion.assertion_id}".encode()).hexdigest()
     try:
         svc.pending.put_with_handle(KIND_ASSERTION, handle, "", assertion.keep_id_until)
-    except IntegrityError as exc:
+    except HandleInUse as exc:
         raise errors.UpstreamVerificationFailed(detail=f"assertion {assertion.assertion_id!r:.80} replayed") from exc
 
 

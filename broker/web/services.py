@@ -20,11 +20,10 @@ from datetime import datetime
 import requests
 from flask import current_app
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from broker.config import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
-from broker.core.ports import ClientStore
+from broker.core.ports import ClientStore, HandleInUse, PendingStore
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
@@ -35,7 +34,7 @@ from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore, SqlPendingStore
+from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
@@ -144,7 +143,7 @@ def provider_settings(settings: Settings) -> ProviderSettings:
     )
 
 
-def assertion_replay_guard(pending: SqlPendingStore) -> Callable[[str, str, datetime], bool]:
+def assertion_replay_guard(pending: PendingStore) -> Callable[[str, str, datetime], bool]:
     """``first_use_of(client_id, jti, expires_at)``: records the assertion id in the shared pending store
     until the assertion expires; False when it is there already (RFC 7523 §3 item 7, one use per jti)."""
 
@@ -152,7 +151,7 @@ def assertion_replay_guard(pending: SqlPendingStore) -> Callable[[str, str, date
         handle = "jti:" + hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
         try:
             pending.put_with_handle("client-assertion", handle, "", expires_at)
-        except IntegrityError:
+        except HandleInUse:
             return False
         return True
 
@@ -192,7 +191,7 @@ class Services:
     keys: KeyRing
     registry: FileRegistry
     accounts: SqlAccountStore
-    pending: SqlPendingStore
+    pending: PendingStore
     #: clients registered through Dynamic Client Registration (RFC 7591)
     clients: SqlClientStore
     consents: SqlConsentStore

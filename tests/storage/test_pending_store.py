@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
-from broker.core.ports import PendingStore
+from broker.core.ports import HandleInUse, PendingStore
 from broker.storage import SqlPendingStore
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -38,7 +37,7 @@ def test_put_with_handle(engine: Engine) -> None:
     store.put_with_handle("oidc-state", "state-123", "payload", LATER)
     assert store.take("oidc-state", "state-123", NOW) == "payload"
     store.put_with_handle("oidc-state", "state-456", "payload", LATER)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(HandleInUse):
         store.put_with_handle("oidc-state", "state-456", "another", LATER)
 
 
