@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import os
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -242,15 +244,29 @@ def compile_document(spec: SourceSpec, document: Path, now: datetime,
     root = parse_document(document)
     validity = document_validity(root, now)
     notes = [f"{spec.name}: {note}" for note in validity.notes]
-    if spec.require_signature:
-        if spec.signing_cert_file is None or not is_signed(root):
-            raise MetadataRefused("the document is not signed, but this source requires a signature")
-        verify_signature(root, spec.signing_cert_file.read_bytes(), pinned_name=str(spec.signing_cert_file))
-    elif is_signed(root):
+    pinned = spec.signing_cert_file
+    if spec.require_signature and (pinned is None or not is_signed(root)):
+        raise MetadataRefused("the document is not signed, but this source requires a signature")
+    if not spec.require_signature and is_signed(root):
         notes.append(f"{spec.name}: signed, but no certificate is pinned for it: signature not checked")
     if validity.valid_until is None and spec.kind == "url":
         notes.append(f"{spec.name}: the document has no validUntil; it is trusted until the next refresh")
     problems: list[str] = []
     entities = iter_idps(root, spec.name, problems, now=now, max_entities=spec.max_entities)
-    summary = write_index(index_path, entities, {"source": spec.name})
+    if not spec.require_signature or pinned is None:
+        summary = write_index(index_path, entities, {"source": spec.name})
+        return summary.count, [*notes, *problems, *duplicate_problems(spec.name, summary.duplicates)], validity
+    # The signature is checked beside the extraction (python-xmlsec releases the GIL while it digests and
+    # verifies; neither changes the tree), into an index that only becomes ``index_path`` once it verified.
+    partial = index_path.with_name(index_path.name + ".unverified")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metadata-verify") as pool:
+        verified = pool.submit(verify_signature, root, pinned.read_bytes(), pinned_name=str(pinned))
+        try:
+            summary = write_index(partial, entities, {"source": spec.name})
+        finally:
+            error = verified.exception()
+        if error is not None:
+            partial.unlink(missing_ok=True)
+            raise error
+    os.replace(partial, index_path)
     return summary.count, [*notes, *problems, *duplicate_problems(spec.name, summary.duplicates)], validity
