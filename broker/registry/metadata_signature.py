@@ -25,17 +25,8 @@ from typing import Any, Final
 
 import xmlsec
 
-from broker.saml.xmlsec_backend import (
-    C14N_METHODS,
-    DIGEST_METHODS,
-    DS_NS,
-    ENVELOPED,
-    NCNAME,
-    REFERENCE_TRANSFORMS,
-    SHA1_DIGEST,
-    SHA1_SIGNATURE,
-    SIGNATURE_METHODS,
-)
+from broker.saml.signature_profile import ProfileViolation, check_signed_info, verify_with
+from broker.saml.xmlsec_backend import DS_NS, NCNAME
 
 __all__ = ["MetadataRefused", "Validity", "document_validity", "is_signed", "parse_duration", "parse_instant",
            "verify_signature"]
@@ -59,43 +50,20 @@ def is_signed(root: Any) -> bool:
     return root.find(_ds("Signature")) is not None
 
 
-def _only(parent: Any, local: str) -> Any:
-    nodes = parent.findall(_ds(local))
-    if len(nodes) != 1:
-        raise MetadataRefused(f"signature: expected exactly one ds:{local}, found {len(nodes)}")
-    return nodes[0]
-
-
 def _check_profile(root: Any, signature: Any) -> tuple[Any, Any]:
-    """The enveloped-signature profile above; returns the (signature, digest) transforms to enable."""
-    si = _only(signature, "SignedInfo")
-    c14n = _only(si, "CanonicalizationMethod").get("Algorithm")
-    if c14n not in C14N_METHODS:
-        raise MetadataRefused(f"signature: canonicalization {c14n!r} is not exclusive c14n")
-    sig_alg = _only(si, "SignatureMethod").get("Algorithm")
-    if sig_alg not in SIGNATURE_METHODS:
-        sha1 = " (SHA-1 is refused)" if sig_alg in SHA1_SIGNATURE else ""
-        raise MetadataRefused(f"signature: algorithm {sig_alg!r} is not allowed{sha1}")
-    reference = _only(si, "Reference")
-    uri = reference.get("URI")
+    """The enveloped-signature profile (``broker.saml.signature_profile``) on the document element: the Reference
+    is "" or "#" + the root's ID, which must be a valid xs:ID naming no other element."""
     root_id = root.get("ID")
-    if uri != "" and not (root_id and uri == f"#{root_id}"):
-        raise MetadataRefused(f"signature: the reference {uri!r} does not point to the document element")
-    if uri:
+    try:
+        methods = check_signed_info(signature, {"", f"#{root_id}"} if root_id else {""}, "the document element")
+    except ProfileViolation as exc:
+        raise MetadataRefused(f"signature: {exc}") from exc
+    if signature.find(f"{_ds('SignedInfo')}/{_ds('Reference')}").get("URI"):
         if not NCNAME.fullmatch(root_id):
             raise MetadataRefused(f"signature: the document ID {root_id!r} is not a valid xs:ID")
         if len(root.xpath("//*[@ID=$v]", v=root_id)) != 1:
             raise MetadataRefused(f"signature: the ID {root_id!r} names more than one element")
-    transforms = [t.get("Algorithm") for t in reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")]
-    if ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= REFERENCE_TRANSFORMS.keys():
-        raise MetadataRefused(f"signature: transforms {transforms} are not enveloped-signature + exclusive c14n")
-    digest_alg = _only(reference, "DigestMethod").get("Algorithm")
-    if digest_alg not in DIGEST_METHODS:
-        sha1 = " (SHA-1 is refused)" if digest_alg in SHA1_DIGEST else ""
-        raise MetadataRefused(f"signature: digest algorithm {digest_alg!r} is not allowed{sha1}")
-    if signature.find(_ds("Object")) is not None:
-        raise MetadataRefused("signature: a ds:Object inside the signature is not allowed")
-    return SIGNATURE_METHODS[sig_alg], DIGEST_METHODS[digest_alg]
+    return methods
 
 
 def verify_signature(root: Any, pinned_pem: bytes, *, pinned_name: str = "the pinned certificate") -> None:
@@ -105,7 +73,7 @@ def verify_signature(root: Any, pinned_pem: bytes, *, pinned_name: str = "the pi
     if len(signatures) != 1:
         raise MetadataRefused(f"signature: expected one ds:Signature on the document element, found {len(signatures)}")
     signature = signatures[0]
-    sig_method, digest_method = _check_profile(root, signature)
+    methods = _check_profile(root, signature)
     certificates = _PEM_CERT.findall(pinned_pem)
     if not certificates:
         raise MetadataRefused(f"{pinned_name} holds no PEM certificate")
@@ -116,15 +84,8 @@ def verify_signature(root: Any, pinned_pem: bytes, *, pinned_name: str = "the pi
             key = xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatCertPem)
         except xmlsec.Error as exc:
             raise MetadataRefused(f"{pinned_name} is not a usable certificate: {exc}") from exc
-        ctx = xmlsec.SignatureContext()
-        ctx.key = key
-        ctx.set_enabled_key_data([xmlsec.constants.KeyDataRawX509Cert])  # never a key from ds:KeyInfo
-        for transform in (*REFERENCE_TRANSFORMS.values(), digest_method):
-            ctx.enable_reference_transform(transform)
-        for transform in (*C14N_METHODS.values(), sig_method):
-            ctx.enable_signature_transform(transform)
         try:
-            ctx.verify(signature)
+            verify_with(signature, key, methods)  # never a key from ds:KeyInfo
             return
         except xmlsec.Error as exc:  # VerificationError included: try the next pinned certificate
             last = exc

@@ -22,16 +22,8 @@ import xmlsec
 from lxml import etree  # type: ignore[import-untyped]
 from saml2.sigver import SignatureError
 
-from broker.saml.xmlsec_backend import (
-    C14N_METHODS,
-    DIGEST_METHODS,
-    DS_NS,
-    ENVELOPED,
-    NCNAME,
-    REFERENCE_TRANSFORMS,
-    SIGNATURE_METHODS,
-    parse_hardened,
-)
+from broker.saml.signature_profile import ProfileViolation, check_signed_info, verify_with
+from broker.saml.xmlsec_backend import DS_NS, NCNAME, parse_hardened
 
 SAMLP_NS: Final = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_NS: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -136,39 +128,6 @@ class _Keys:
 _KEYS = _Keys()
 
 
-def _one(parent: Any, local: str) -> Any:
-    nodes = parent.findall(f"{{{DS_NS}}}{local}")
-    if len(nodes) != 1:
-        raise StructureError(f"expected exactly one ds:{local}, found {len(nodes)}")
-    return nodes[0]
-
-
-def _check_signed_info(signature: Any, element_id: str) -> tuple[Any, Any]:
-    """SAML core §5.4.1-5.4.4 and the algorithm allow-list of ``broker.saml.xmlsec_backend`` (no SHA-1)."""
-    signed_info = _one(signature, "SignedInfo")
-    c14n = _one(signed_info, "CanonicalizationMethod").get("Algorithm")
-    if c14n not in C14N_METHODS:
-        raise StructureError(f"canonicalization {c14n!r} is not allowed")
-    sig_alg = _one(signed_info, "SignatureMethod").get("Algorithm")
-    sig_method = SIGNATURE_METHODS.get(sig_alg)
-    if sig_method is None:
-        raise StructureError(f"signature algorithm {sig_alg!r} is not allowed")
-    # §5.4.2: exactly one Reference, whose URI is "#" + the ID of the signed element
-    reference = _one(signed_info, "Reference")
-    if reference.get("URI") != f"#{element_id}":
-        raise StructureError(f"reference URI {reference.get('URI')!r} does not point to #{element_id}")
-    transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{DS_NS}}}Transforms/{{{DS_NS}}}Transform")]
-    if ENVELOPED not in transforms or len(transforms) > 2 or not set(transforms) <= REFERENCE_TRANSFORMS.keys():
-        raise StructureError(f"reference transforms {transforms} are not enveloped-signature + exclusive c14n")
-    digest_alg = _one(reference, "DigestMethod").get("Algorithm")
-    digest_method = DIGEST_METHODS.get(digest_alg)
-    if digest_method is None:
-        raise StructureError(f"digest algorithm {digest_alg!r} is not allowed")
-    if signature.find(f"{{{DS_NS}}}Object") is not None:
-        raise StructureError("a ds:Object inside the signature is not allowed in SAML")
-    return sig_method, digest_method
-
-
 def verify_enveloped(element: Any, signature: Any, certs: tuple[str, ...]) -> None:
     """Verify the enveloped signature of ``element`` with one of ``certs`` (metadata only, SAML core §5.4).
 
@@ -180,20 +139,17 @@ def verify_enveloped(element: Any, signature: Any, certs: tuple[str, ...]) -> No
         raise StructureError(f"the signed {element.tag} has no ID")
     if not certs:
         raise StructureError("no signing certificate in the IdP's metadata")
-    sig_method, digest_method = _check_signed_info(signature, element_id)
+    try:
+        # SAML core §5.4.2: exactly one Reference, whose URI is "#" + the ID of the signed element
+        methods = check_signed_info(signature, {f"#{element_id}"}, f"#{element_id}")
+    except ProfileViolation as exc:
+        raise StructureError(str(exc)) from exc
     # IDs are unique (check_unique_ids), so the Reference can only resolve to ``element``.
     xmlsec.tree.add_ids(element, ["ID"])
     failures = []
     for cert in certs:
-        ctx = xmlsec.SignatureContext()
-        ctx.key = _KEYS.get(cert)
-        ctx.set_enabled_key_data([xmlsec.constants.KeyDataRawX509Cert])
-        for transform in (*REFERENCE_TRANSFORMS.values(), digest_method):
-            ctx.enable_reference_transform(transform)
-        for transform in (*C14N_METHODS.values(), sig_method):
-            ctx.enable_signature_transform(transform)
         try:
-            ctx.verify(signature)
+            verify_with(signature, _KEYS.get(cert), methods)
         except xmlsec.Error as exc:
             failures.append(str(exc))
             continue
