@@ -24,36 +24,42 @@ Under gunicorn prefer ``build_in_child=True``; with flock, one process builds pe
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import fcntl
-import gc
 import heapq
-import json
 import logging
 import multiprocessing
 import os
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from broker.registry.idp_entity import IdpEntity, fold
 from broker.registry.idp_index import CorruptIndex, IdpIndex, write_index
 from broker.registry.idp_metadata import MetadataError
+from broker.registry.metadata_cache import (
+    CacheFolder,
+    DirectorySnapshot,
+    SourceState,
+    SourceStatus,
+    SourceView,
+    make_snapshot,
+)
+from broker.registry.metadata_cache import flock as _flock
+from broker.registry.metadata_cache import instant as _instant
+from broker.registry.metadata_cache import release_memory as _release_memory
+from broker.registry.metadata_cache import (
+    stamp as source_stamp,
+)
 from broker.registry.metadata_signature import (
     MetadataRefused,
     Validity,
-    parse_instant,
 )
 from broker.registry.metadata_sources import (
     MIN_REFRESH,
@@ -71,82 +77,6 @@ log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE = 600  # seconds, at most (never more often than the source's refresh_interval)
 
 
-@dataclass(frozen=True)
-class SourceStatus:
-    name: str
-    kind: str
-    location: str
-    entities: int
-    generation: int
-    loaded_at: datetime | None
-    valid_until: datetime | None
-    next_refresh: datetime | None
-    last_error: str | None
-    expired: bool
-
-
-@dataclass(frozen=True)
-class _State:
-    """What every process knows of one source, in ``<source>.state.json``; instants as ISO 8601 text."""
-
-    generation: int = 0
-    attempts: int = 0  # refresh rounds done by any process (refresh_now uses it to skip a round just done)
-    fingerprint: str = ""
-    stamp: str = ""  # a file source's mtime and size when it was read
-    loaded_at: str | None = None
-    valid_until: str | None = None
-    cache_seconds: float | None = None
-    attempted_at: str | None = None
-    next_refresh: str | None = None
-    last_error: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    count: int = 0
-    problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _View:
-    spec: SourceSpec
-    state: _State
-    index: IdpIndex
-    expired: bool
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    views: dict[str, _View]
-    indexes: tuple[IdpIndex, ...]  # in source order, expired ones left out
-    first_expiry: datetime | None
-    size: int
-    duplicates: tuple[str, ...]
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else parse_instant(text)
-
-
-def _release_memory() -> None:
-    """Hand the freed DOM back to the OS: glibc keeps a freed heap mapped otherwise. A no-op elsewhere."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
-@contextlib.contextmanager
-def _flock(path: Path, blocking: bool) -> Iterator[bool]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
-
-
 class IdpDirectory:
     """Thread-safe directory of upstream SAML IdPs from ``metadata/saml-idp`` and ``metadata/federations``."""
 
@@ -154,6 +84,7 @@ class IdpDirectory:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), http: requests.Session | None = None,
                  start_refresher: bool = True, poll_interval: float = 10.0, build_in_child: bool = False) -> None:
         self._cache = cache_dir
+        self._folder = CacheFolder(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
         self._http = http or requests.Session()
@@ -163,7 +94,7 @@ class IdpDirectory:
         self._specs, self._config_problems = load_sources(metadata_dir, instance_dir)
         self._work = threading.Lock()  # one refresh at a time in this process
         self._swap = threading.Lock()  # serialises snapshot replacement
-        self._snapshot = _Snapshot({}, (), None, 0, ())
+        self._snapshot = DirectorySnapshot({}, (), None, 0, ())
         self._stop = threading.Event()
         for spec in self._specs:
             self._refresh(spec, force=False, blocking=True)
@@ -189,7 +120,7 @@ class IdpDirectory:
         return True
 
     # -- reading (the request path) -------------------------------------------------------------------------
-    def _current(self) -> _Snapshot:
+    def _current(self) -> DirectorySnapshot:
         snapshot = self._snapshot
         if snapshot.first_expiry is not None and self._clock() >= snapshot.first_expiry:
             for view in snapshot.views.values():
@@ -257,7 +188,7 @@ class IdpDirectory:
         """Refresh every source now (synchronously). If another process refreshed a source while this one
         waited for the lock, its result is taken instead of fetching again."""
         for spec in self._specs:
-            self._refresh(spec, force=True, blocking=True, seen=self._read_state(spec).attempts)
+            self._refresh(spec, force=True, blocking=True, seen=self._folder.read_state(spec).attempts)
 
     def close(self) -> None:
         self._stop.set()
@@ -274,7 +205,7 @@ class IdpDirectory:
         with self._swap:
             self._specs, self._config_problems = specs, problems
             names = {s.name for s in specs}
-            self._snapshot = self._make_snapshot({k: v for k, v in self._snapshot.views.items() if k in names})
+            self._snapshot = make_snapshot({k: v for k, v in self._snapshot.views.items() if k in names})
         for spec in specs:
             self._refresh(spec, force=False, blocking=True)
 
@@ -292,46 +223,10 @@ class IdpDirectory:
                 except Exception:  # the refresher must outlive any one bad round
                     log.exception("refreshing %s failed", spec.name)
 
-    def _paths(self, spec: SourceSpec) -> tuple[Path, Path]:
-        safe = spec.name.replace("/", "__")
-        return self._cache / f"{safe}.state.json", self._cache / f"{safe}.lock"
-
-    def _index_path(self, spec: SourceSpec, generation: int) -> Path:
-        return self._cache / f"{spec.name.replace('/', '__')}.{generation}.idx"
-
-    def _read_state(self, spec: SourceSpec) -> _State:
-        try:
-            raw: dict[str, Any] = json.loads(self._paths(spec)[0].read_text())
-            raw["problems"] = tuple(raw.get("problems", ()))
-            return _State(**raw)
-        except (OSError, ValueError, TypeError):
-            return _State()
-
-    def _write_state(self, spec: SourceSpec, state: _State) -> None:
-        path = self._paths(spec)[0]
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=self._cache)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(state), fh)
-        os.replace(tmp, path)
-        safe = spec.name.replace("/", "__")
-        for old in self._cache.glob(f"{safe}.*.idx"):
-            generation = old.name[len(safe) + 1:-len(".idx")]
-            if generation.isdigit() and int(generation) < state.generation:
-                old.unlink(missing_ok=True)  # processes that mapped it keep their mapping
-
-    def _stamp(self, spec: SourceSpec) -> str:
-        if spec.kind != "file":
-            return ""
-        try:
-            st = os.stat(spec.location)
-        except OSError:
-            return "missing"
-        return f"{st.st_mtime_ns}:{st.st_size}"
-
-    def _due(self, spec: SourceSpec, state: _State, now: datetime, force: bool, seen: int | None) -> bool:
-        if state.fingerprint != spec.fingerprint() or state.stamp != self._stamp(spec):
+    def _due(self, spec: SourceSpec, state: SourceState, now: datetime, force: bool, seen: int | None) -> bool:
+        if state.fingerprint != spec.fingerprint() or state.stamp != source_stamp(spec):
             return True
-        if state.generation and not self._index_path(spec, state.generation).is_file():
+        if state.generation and not self._folder.index_path(spec, state.generation).is_file():
             return True  # the cache folder was emptied
         if force:
             return seen is None or state.attempts <= seen
@@ -339,27 +234,27 @@ class IdpDirectory:
         return next_refresh is None or now >= next_refresh
 
     def _refresh(self, spec: SourceSpec, *, force: bool, blocking: bool, seen: int | None = None) -> None:
-        state = self._read_state(spec)
+        state = self._folder.read_state(spec)
         if blocking or self._due(spec, state, self._clock(), force, seen):
-            with self._work, _flock(self._paths(spec)[1], blocking) as locked:
+            with self._work, _flock(self._folder.paths(spec)[1], blocking) as locked:
                 if locked:
-                    state = self._read_state(spec)  # another process may have refreshed meanwhile
+                    state = self._folder.read_state(spec)  # another process may have refreshed meanwhile
                     now = self._clock()
                     if self._due(spec, state, now, force, seen):
                         state = replace(self._build(spec, state, now), attempts=state.attempts + 1)
-                        self._write_state(spec, state)
+                        self._folder.write_state(spec, state)
         self._adopt(spec, state)
 
-    def _build(self, spec: SourceSpec, state: _State, now: datetime) -> _State:
-        fingerprint, stamp = spec.fingerprint(), self._stamp(spec)
+    def _build(self, spec: SourceSpec, state: SourceState, now: datetime) -> SourceState:
+        fingerprint, stamp = spec.fingerprint(), source_stamp(spec)
         same_config = state.fingerprint == fingerprint and state.generation > 0
         interval = timedelta(seconds=spec.refresh_interval)
         if state.cache_seconds is not None:
             interval = min(interval, timedelta(seconds=max(state.cache_seconds, MIN_REFRESH)))
         try:
             if spec.kind == "url":
-                document = self._index_path(spec, 0).with_suffix(".download")
-                conditional = same_config and self._index_path(spec, state.generation).is_file()
+                document = self._folder.index_path(spec, 0).with_suffix(".download")
+                conditional = same_config and self._folder.index_path(spec, state.generation).is_file()
                 fetched = fetch(spec, self._http, document, etag=state.etag if conditional else None,
                                 last_modified=state.last_modified if conditional else None)
                 if not fetched.modified:
@@ -370,7 +265,7 @@ class IdpDirectory:
             else:
                 document, etag, modified = check_local(spec), None, None
             generation = state.generation + 1
-            count, problems, validity = self._compile(spec, document, now, self._index_path(spec, generation))
+            count, problems, validity = self._compile(spec, document, now, self._folder.index_path(spec, generation))
         except (MetadataError, MetadataRefused, FetchError, OSError, BrokenProcessPool) as exc:
             log.warning("%s: refresh failed, keeping the last good copy: %s", spec.name, exc)
             retry = now + timedelta(seconds=min(spec.refresh_interval, _RETRY_AFTER_FAILURE))
@@ -381,7 +276,7 @@ class IdpDirectory:
             # A changed configuration (another URL, another pinned certificate) does not vouch for the old copy:
             # an empty generation replaces it (generations only grow, so no process mistakes an old file for it).
             empty = state.generation + 1
-            write_index(self._index_path(spec, empty), (), {"source": spec.name})
+            write_index(self._folder.index_path(spec, empty), (), {"source": spec.name})
             return replace(failed, generation=empty, fingerprint=fingerprint, count=0, valid_until=None,
                            cache_seconds=None, etag=None, last_modified=None, problems=())
         cache = validity.cache_duration
@@ -389,7 +284,7 @@ class IdpDirectory:
         if cache is not None:
             interval = min(interval, max(cache, timedelta(seconds=MIN_REFRESH)))
         log.info("%s: %d identity providers loaded (generation %d)", spec.name, count, generation)
-        return _State(generation=generation, attempts=state.attempts, fingerprint=fingerprint, stamp=stamp,
+        return SourceState(generation=generation, attempts=state.attempts, fingerprint=fingerprint, stamp=stamp,
                       loaded_at=now.isoformat(),
                       valid_until=None if validity.valid_until is None else validity.valid_until.isoformat(),
                       cache_seconds=None if cache is None else cache.total_seconds(), attempted_at=now.isoformat(),
@@ -412,7 +307,7 @@ class IdpDirectory:
             if not self._build_in_child:
                 _release_memory()
 
-    def _adopt(self, spec: SourceSpec, state: _State) -> None:
+    def _adopt(self, spec: SourceSpec, state: SourceState) -> None:
         """Make ``state`` this process's view of the source (mapping a new generation), then swap the snapshot."""
         with self._swap:
             old = self._snapshot.views.get(spec.name)
@@ -422,30 +317,14 @@ class IdpDirectory:
             index = old.index if old is not None and old.state.generation == state.generation else None
             if index is None:
                 try:
-                    index = IdpIndex.open(self._index_path(spec, state.generation)) if state.generation else None
+                    index = IdpIndex.open(self._folder.index_path(spec, state.generation)) if state.generation else None
                 except (OSError, CorruptIndex) as exc:
                     log.warning("%s: cannot open generation %d: %s", spec.name, state.generation, exc)
                     index = old.index if old is not None else None
-                    state = old.state if old is not None else _State()
+                    state = old.state if old is not None else SourceState()
             valid_until = _instant(state.valid_until)
             expired = valid_until is not None and self._clock() >= valid_until
-            view = _View(spec, state, index or IdpIndex.empty(), expired)
+            view = SourceView(spec, state, index or IdpIndex.empty(), expired)
             views = {s.name: view if s.name == spec.name else self._snapshot.views.get(s.name)
                      for s in self._specs}
-            self._snapshot = self._make_snapshot({k: v for k, v in views.items() if v is not None})
-
-    @staticmethod
-    def _make_snapshot(views: dict[str, _View]) -> _Snapshot:
-        live = [v for v in views.values() if not v.expired]
-        seen: set[str] = set()
-        duplicates = []
-        for view in live:
-            ids = view.index.entity_ids()
-            clash = seen.intersection(ids)
-            if clash:
-                duplicates.append(f"{view.spec.name}: {len(clash)} entityIDs also come from an earlier source, "
-                                  f"which is used (e.g. {sorted(clash)[0]!r})")
-            seen.update(ids)
-        expiries = [t for v in live if (t := _instant(v.state.valid_until)) is not None]
-        return _Snapshot(views, tuple(v.index for v in live), min(expiries, default=None), len(seen),
-                         tuple(duplicates))
+            self._snapshot = make_snapshot({k: v for k, v in views.items() if v is not None})
