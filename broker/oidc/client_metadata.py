@@ -17,7 +17,6 @@ Every problem found is listed in the message, not only the first.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import re
@@ -26,10 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-
 from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
+from broker.oidc.client_jwks import public_jwks_text
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 SUBJECT_TYPES = ("pairwise", "public")
@@ -45,9 +42,6 @@ _PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 #: RFC 7518 §6: the members only a private (or symmetric) key has
-_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_KEY_TYPES = ("RSA", "EC", "OKP")
-_MIN_RSA_BITS = 2048
 
 
 class ClientMetadataError(ValueError):
@@ -183,43 +177,6 @@ def _uris(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, public: 
     return tuple(uris), sectors
 
 
-def _jwks(value: object, problems: list[str]) -> str | None:
-    """RFC 7591 §2 ``jwks``: a JWK Set of public keys only (RFC 7517 §5), as canonical JSON text."""
-    if not isinstance(value, dict) or not isinstance(value.get("keys"), list) or not value["keys"]:
-        problems.append("jwks must be a JWK Set: an object whose keys member lists at least one key")
-        return None
-    for index, key in enumerate(value["keys"]):
-        if not isinstance(key, dict) or key.get("kty") not in _KEY_TYPES:
-            problems.append(f"jwks key {index}: kty must be one of {', '.join(_KEY_TYPES)}")
-            return None
-        private = sorted(_PRIVATE_JWK_MEMBERS & set(key))
-        if private:
-            problems.append(f"jwks key {index} holds private key members ({', '.join(private)}): register "
-                            "the public key only, and keep the private key with the client")
-            return None
-        if key["kty"] == "RSA" and _rsa_bits(key.get("n")) < _MIN_RSA_BITS:  # checked before joserfc warns
-            problems.append(f"jwks key {index}: an RSA key needs a modulus n of at least {_MIN_RSA_BITS} bits")
-            return None
-    try:
-        keys = KeySet.import_key_set(value)  # type: ignore[arg-type]
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        problems.append(f"jwks is not a valid JWK Set ({type(exc).__name__}: {exc})")
-        return None
-    if any(k.is_private for k in keys.keys):  # already refused by member name; the library's view agrees
-        problems.append("jwks holds a private key")
-        return None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _rsa_bits(n: object) -> int:
-    if not isinstance(n, str):
-        return 0
-    try:
-        return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
-    except ValueError:  # binascii.Error: not base64url
-        return 0
-
-
 def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str, problems: list[str]) -> str:
     value = raw.get(key, default)
     if value not in choices:
@@ -325,7 +282,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     if "jwks_uri" in raw:
         problems.append("jwks_uri is not supported: give the client's public keys in jwks")
     if "jwks" in raw:
-        jwks = _jwks(raw["jwks"], problems)
+        jwks = public_jwks_text(raw["jwks"], problems)
     elif method == "private_key_jwt":
         problems.append("private_key_jwt needs the client's public keys in jwks")
     secret_hash = _secret_hash(raw, method, policy, problems) if method in AUTH_METHODS else None
