@@ -71,6 +71,8 @@ class SamlSp:
         self.settings = settings
         self._lock = threading.Lock()
         self._client: Any = None
+        #: read once: the key files change only with a restart (``broker keys rotate``), never per Response
+        self._decryption_keys = tuple(path.read_bytes() for path in settings.decryption_key_files)
 
     @property
     def client(self) -> Any:
@@ -138,5 +140,5 @@ class SamlSp:
             allow_unsolicited=idp.allow_unsolicited and pending is None,
             clock_skew=self.settings.clock_skew,
             want_assertions_signed=idp.want_assertions_signed,
-            decryption_keys=tuple(path.read_bytes() for path in self.settings.decryption_key_files),
+            decryption_keys=self._decryption_keys,
         )

@@ -32,7 +32,7 @@ from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit
 from broker.web.browser_state import bind, unbind
 from broker.web.replies import DownstreamFailure
-from broker.web.saml_send import outgoing_page
+from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("link_offer", __name__)
@@ -126,12 +126,8 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     payload = svc.pending.take(KIND_OFFER_OIDC, state, now)
     if payload is None:
         return None
-    try:
-        stored = json.loads(payload)
-        offer, pending = stored["offer"], PendingAuthorization.from_json(stored["upstream"])
-        waiting, new = LoginRequest.from_json(offer["login"]), UpstreamIdentity.from_json(offer["identity"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
+    offer, upstream, waiting, new = _stored(payload)
+    pending = PendingAuthorization.from_json(upstream)
     adapter = svc.upstream_adapter(name)
     try:
         if pending.upstream != name or adapter is None:
@@ -149,20 +145,24 @@ def saml_callback(relay_state: str,
     payload = svc.pending.take(KIND_OFFER_SAML, relay_state, svc.clock.now())
     if payload is None:
         return None
+    offer, upstream, waiting, new = _stored(payload)
+    pending = SamlPending.from_json(upstream)
     try:
-        stored = json.loads(payload)
-        offer, pending = stored["offer"], SamlPending.from_json(stored["upstream"])
-        waiting, new = LoginRequest.from_json(offer["login"]), UpstreamIdentity.from_json(offer["identity"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
-    try:
-        idp = svc.saml_upstream(pending.upstream)
-        if idp is None or idp.entity_id != pending.entity_id:
-            raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
-        proven = verify(idp, pending)
+        proven = verify(idp_of(pending), pending)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
     return _proven(offer, waiting, new, pending.upstream, proven)
+
+
+def _stored(payload: str) -> tuple[dict[str, str], str, LoginRequest, UpstreamIdentity]:
+    """(the offer, the upstream's pending request as stored, the waiting login, the new identity)."""
+    try:
+        stored = json.loads(payload)
+        offer = stored["offer"]
+        return offer, str(stored["upstream"]), LoginRequest.from_json(offer["login"]), \
+            UpstreamIdentity.from_json(offer["identity"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
 
 
 def _proven(offer: dict[str, str], waiting: LoginRequest, new: UpstreamIdentity, name: str,

@@ -28,7 +28,7 @@ from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit
 from broker.web.browser_state import bind, current_sso, unbind
-from broker.web.saml_send import outgoing_page
+from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("linking", __name__, url_prefix="/account")
@@ -126,9 +126,7 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
         handle, pending = str(stored["proof"]), SamlPending.from_json(stored["upstream"])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise errors.LoginStateInvalid(detail=f"stored link request unreadable: {type(exc).__name__}") from exc
-    idp = svc.saml_upstream(pending.upstream)
-    if idp is None or idp.entity_id != pending.entity_id:
-        raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
+    idp = idp_of(pending)
     proof = _take_proof(handle)
     return _complete(proof, pending.upstream, verify(idp, pending))
 

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.model import LoginRequest
 from broker.downstream.saml_responses import PostForm
-from broker.upstream.saml_settings import Outgoing, UpstreamIdp
+from broker.upstream.saml_settings import Outgoing, SamlPending, UpstreamIdp
 from broker.web.browser_state import bind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
@@ -38,3 +38,12 @@ def send(login_request: LoginRequest, idp: UpstreamIdp, now: datetime) -> Respon
     svc.pending.put_with_handle(KIND_SAML, pending.relay_state, payload, now + svc.settings.pending_login_lifetime)
     bind(pending.relay_state)
     return outgoing_page(outgoing)
+
+
+def idp_of(pending: SamlPending) -> UpstreamIdp:
+    """The IdP ``pending`` was sent to, as registered now; an answer for a request whose IdP is gone (or now
+    has another entity ID under that name) is refused, whatever it says."""
+    idp = services().saml_upstream(pending.upstream)
+    if idp is None or idp.entity_id != pending.entity_id:
+        raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
+    return idp

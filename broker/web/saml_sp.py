@@ -33,7 +33,7 @@ from broker.upstream.saml_structure import StructureError, parse_document
 from broker.web import link_offer, linking, login, metrics
 from broker.web.browser_state import unbind
 from broker.web.replies import DownstreamFailure, post_form_page
-from broker.web.saml_send import KIND_SAML
+from broker.web.saml_send import KIND_SAML, idp_of
 from broker.web.services import services
 
 bp = Blueprint("saml_sp", __name__)
@@ -146,9 +146,7 @@ def acs() -> Response:
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise errors.LoginStateInvalid(detail=f"stored SAML request unreadable: {type(exc).__name__}") from exc
     try:
-        sender = svc.saml_upstream(pending.upstream)
-        if sender is None or sender.entity_id != pending.entity_id:
-            raise errors.UpstreamVerificationFailed(detail=f"upstream {pending.upstream!r} is no longer registered")
+        sender = idp_of(pending)
         assertion = _verify(sender, pending, form_value, now)
         identity = identity_from(sender, assertion)
         offered = link_offer.consider(login_request, identity, now)
