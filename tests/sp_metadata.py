@@ -30,17 +30,31 @@ def sp_metadata(
     display_name: str | None = None,
     organization: str | None = None,
     artifact_acs_only: bool = False,
+    service_name: str | None = None,
+    logo: str | None = None,
+    privacy_url: str | None = None,
 ) -> str:
     """The SP's metadata as pysaml2 publishes it.
 
-    ``display_name`` goes into ``mdui:UIInfo/mdui:DisplayName``, ``organization`` into
-    ``md:Organization``; ``artifact_acs_only`` leaves the SP without an HTTP-POST AssertionConsumerService.
+    ``display_name``, ``logo`` and ``privacy_url`` go into ``mdui:UIInfo`` (DisplayName, Logo,
+    PrivacyStatementURL), ``service_name`` into ``AttributeConsumingService/ServiceName`` (published only with
+    requested attributes), ``organization`` into ``md:Organization``; ``artifact_acs_only`` leaves the SP
+    without an HTTP-POST AssertionConsumerService.
     """
     conf = sp_config(entity_id, keys, None, sign_requests=sign_requests, requested=requested)
     if optional:
         conf.setattr("sp", "optional_attributes", list(optional))
+    ui_info: dict[str, Any] = {}
     if display_name:
-        conf.setattr("sp", "ui_info", {"display_name": [{"text": display_name, "lang": "en"}]})
+        ui_info["display_name"] = [{"text": display_name, "lang": "en"}]
+    if logo:
+        ui_info["logo"] = {"text": logo, "width": "64", "height": "64"}
+    if privacy_url:
+        ui_info["privacy_statement_url"] = [{"text": privacy_url, "lang": "en"}]
+    if ui_info:
+        conf.setattr("sp", "ui_info", ui_info)
+    if service_name:
+        conf.name = service_name
     if organization:
         conf.organization = {
             "name": [(organization, "en")],

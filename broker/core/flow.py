@@ -5,11 +5,11 @@ Adapters do steps 1, 4 and 6 (parse, go upstream, answer); this module decides w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from broker.core import errors
-from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
+from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy, Comparison
 from broker.core.linking import resolve_account
 from broker.core.model import DownstreamParty, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
@@ -34,8 +34,23 @@ def party_for(registry: Registry, request: LoginRequest) -> DownstreamParty:
 
 
 def candidate_upstreams(registry: Registry, party: DownstreamParty) -> tuple[UpstreamParty, ...]:
+    """The registered upstreams ``party`` may use: all of them when it names none, else those it names by
+    name (or, for a SAML IdP, by entity id)."""
     allowed = set(party.allowed_upstreams)
-    return tuple(u for u in registry.upstreams() if not allowed or u.name in allowed)
+    return tuple(u for u in registry.upstreams()
+                 if not allowed or u.name in allowed or (u.protocol is Protocol.SAML and u.issuer in allowed))
+
+
+def reachable_upstreams(registry: Registry, party: DownstreamParty) -> tuple[UpstreamParty, ...]:
+    """For a party that names its upstreams: the registered ones it names, and the IdPs of the federation
+    directory it names by entity id (each once). For a party that names none: the registered upstreams only
+    (the directory's IdPs, possibly thousands, are reached through the discovery page)."""
+    found = {u.issuer if u.protocol is Protocol.SAML else u.name: u for u in candidate_upstreams(registry, party)}
+    for key in party.allowed_upstreams:
+        idp = _directory_idp(registry, party, key)
+        if idp is not None:
+            found.setdefault(idp.issuer, idp)
+    return tuple(found.values())
 
 
 def _directory_idp(registry: Registry, party: DownstreamParty, key: str) -> UpstreamParty | None:
@@ -48,38 +63,66 @@ def _directory_idp(registry: Registry, party: DownstreamParty, key: str) -> Upst
     return found if not allowed or found.name in allowed or found.issuer in allowed else None
 
 
+def _named(registry: Registry, party: DownstreamParty, reachable: tuple[UpstreamParty, ...],
+           key: str) -> UpstreamParty | None:
+    """The upstream ``key`` names (a name, an issuer, an IdP's entity id) if ``party`` may use it."""
+    by_key = {k: u for u in reachable for k in (u.name, u.issuer)}
+    return by_key.get(key) or _directory_idp(registry, party, key)
+
+
 def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRequest) -> UpstreamChoice:
-    """Step 3: the request's hint, else the only allowed upstream, else the discovery page.
+    """Step 3: the request's hint, else the party's default upstream, else the only upstream the party can
+    reach, else the discovery page.
 
     Hints name an upstream by its name or its issuer/entity id (a registered one, or an IdP of the federation
-    directory). When a party names upstreams and none of them may be used, the login fails (SAML Core
-    §3.4.1.3: NoAvailableIDP) rather than silently using another one. With a federation directory there is
-    always a choice to make, so the discovery page is shown.
+    directory); a hint the party may not use is refused, never replaced by another upstream. When a party
+    names upstreams and none of them may be used, the login fails (SAML Core §3.4.1.3: NoAvailableIDP). A
+    party that names exactly one reachable upstream goes there directly, even beside a federation directory;
+    a party that names none has a choice to make whenever the directory holds IdPs, so it sees the discovery
+    page. A default upstream that is no longer registered is passed over (the discovery page, not an error).
     """
-    candidates = candidate_upstreams(registry, party)
-    directory = registry.directory_size() > 0
-    if not candidates and not directory:
+    reachable = reachable_upstreams(registry, party)
+    open_directory = not party.allowed_upstreams and registry.directory_size() > 0
+    if not reachable and not open_directory:
         raise errors.UnknownUpstream(detail=f"no upstream is allowed for {party.party_id!r}")
     if request.upstream_hints:
-        by_key = {key: u for u in candidates for key in (u.name, u.issuer)}
         for hint in request.upstream_hints:
-            found = by_key.get(hint) or _directory_idp(registry, party, hint)
+            found = _named(registry, party, reachable, hint)
             if found is not None:
-                return UpstreamChoice(found, candidates)
+                return UpstreamChoice(found, reachable)
         raise errors.UnknownUpstream(detail=f"hints {request.upstream_hints!r} not allowed for {party.party_id!r}")
-    if len(candidates) == 1 and not directory:
-        return UpstreamChoice(candidates[0], candidates)
-    return UpstreamChoice(None, candidates)
+    if party.default_upstream is not None:
+        found = _named(registry, party, reachable, party.default_upstream)
+        if found is not None:
+            return UpstreamChoice(found, reachable)
+    if len(reachable) == 1 and not open_directory:
+        return UpstreamChoice(reachable[0], reachable)
+    return UpstreamChoice(None, reachable)
 
 
 def check_upstream_allowed(registry: Registry, party: DownstreamParty, upstream_name: str) -> UpstreamParty:
-    for candidate in candidate_upstreams(registry, party):
-        if candidate.name == upstream_name:
-            return candidate
-    found = _directory_idp(registry, party, upstream_name)
+    found = _named(registry, party, reachable_upstreams(registry, party), upstream_name)
     if found is not None:
         return found
     raise errors.UnknownUpstream(detail=f"upstream {upstream_name!r} not allowed for {party.party_id!r}")
+
+
+def with_requirements(party: DownstreamParty, request: LoginRequest, assurance: AssurancePolicy) -> LoginRequest:
+    """The request with the party's own minimum assurance (``required_acr``, set by the operator) applied.
+
+    A request that asks for nothing, or for something a level below the minimum would meet, becomes a request
+    for at least the minimum (SAML Core §3.3.2.2.1 ``Comparison="minimum"``); a request already at or above
+    it is kept as it is. A class outside the ``[assurance]`` order that the request names exactly is kept:
+    such a class is only ever equal to itself, so no weaker level can pass for it."""
+    required = party.required_acr
+    if required is None:
+        return request
+    floor = assurance.rank(required)
+    weaker = assurance.order[:floor] if floor is not None else ()
+    if request.acr_values and not any(
+            assurance.satisfies(level, request.acr_values, request.acr_comparison) for level in weaker):
+        return request
+    return replace(request, acr_values=(required,), acr_comparison=Comparison.MINIMUM)
 
 
 def complete_login(

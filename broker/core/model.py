@@ -33,6 +33,14 @@ class DownstreamParty:
     allowed_upstreams: tuple[str, ...] = ()  # empty: every registered upstream
     #: claims the party cannot work without (SAML ``isRequired``); consent cannot decline them
     required_claims: frozenset[str] = frozenset()
+    #: the upstream to use when the request names none (before the discovery page); one of ``allowed_upstreams``
+    default_upstream: str | None = None
+    #: the weakest assurance (acr) this party accepts, whatever its requests ask (``core.flow.with_requirements``)
+    required_acr: str | None = None
+    #: shown beside ``display_name`` on citizen pages (``core.display``: https or data:image only)
+    logo_uri: str | None = None
+    #: the party's privacy policy, linked from the consent page (https only)
+    policy_uri: str | None = None
 
 
 #: the built-in party of the citizen portal (``broker.web.portal``). No SAML SP or OIDC client can ask for it:

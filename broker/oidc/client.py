@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from broker.core.display import readable_name
 from broker.core.model import DownstreamParty, Protocol
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -48,6 +49,11 @@ class OidcClient:
     source: str = ""
     #: the registered sector_identifier_uri (OIDC Core §8.1) whose host is ``sector``; None: the redirect URIs' host
     sector_identifier_uri: str | None = None
+    #: RFC 7591 §2 ``logo_uri`` and ``policy_uri``, shown to citizens (checked by ``core.display``)
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    #: the broker's extension: the upstream used when a request names none (one of ``allowed_upstreams``)
+    default_upstream: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -59,6 +65,12 @@ class OidcClient:
             return False
         return hmac.compare_digest(hash_secret(secret), self.client_secret_hash)
 
+    @property
+    def display_name(self) -> str:
+        """What citizens see: ``client_name``, never a URL (a client_id that is one shows as its host)."""
+        return readable_name((self.client_name,), self.client_id)
+
     def party(self) -> DownstreamParty:
-        return DownstreamParty(self.client_id, Protocol.OIDC, self.client_name, frozenset(),
-                               self.allowed_upstreams)
+        return DownstreamParty(self.client_id, Protocol.OIDC, self.display_name, frozenset(),
+                               self.allowed_upstreams, default_upstream=self.default_upstream,
+                               logo_uri=self.logo_uri, policy_uri=self.policy_uri)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from broker.core.display import logo_problem, policy_problem
 from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
 from broker.oidc.client_jwks import public_jwks_text
 
@@ -260,7 +261,8 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     """Validate RFC 7591 §2 client metadata (untrusted under a dynamic policy) into an ``OidcClient``.
 
     Unknown members are ignored (RFC 7591 §2), except the broker's extensions: ``allowed_upstreams``,
-    ``subject_type`` (OIDC Registration §2), and, in files only, ``may_introspect`` and ``client_secret_hash``.
+    ``default_upstream``, ``subject_type`` (OIDC Registration §2), and, in files only, ``may_introspect`` and
+    ``client_secret_hash``. ``client_name``, ``logo_uri`` and ``policy_uri`` (RFC 7591 §2) are shown to citizens.
     ``client_id``, when given, is used instead of the metadata's own (dynamic registration makes one).
     """
     if not isinstance(raw, dict):
@@ -302,6 +304,11 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
                                  or not name.isprintable()):
         problems.append("client_name must be printable text of at most 200 characters")
     upstreams = _strings(raw, "allowed_upstreams", (), problems)
+    default_upstream = raw.get("default_upstream")
+    if default_upstream is not None and (not isinstance(default_upstream, str) or not default_upstream
+                                         or (upstreams and default_upstream not in upstreams)):
+        problems.append("default_upstream must be the name of an upstream (one of allowed_upstreams when given)")
+    logo_uri, policy_uri = _display_uri(raw, "logo_uri", problems), _display_uri(raw, "policy_uri", problems)
     may_introspect = raw.get("may_introspect", False)
     if policy.dynamic and "may_introspect" in raw:
         problems.append("may_introspect is granted by the operator in a metadata file, not by registration")
@@ -321,7 +328,22 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         subject_type=subject_type, sector=sector, id_token_signed_response_alg=alg,
         grant_types=tuple(g for g in GRANT_TYPES if g in grants), allowed_upstreams=upstreams,
         may_introspect=may_introspect is True, source=source, sector_identifier_uri=sector_uri,
+        logo_uri=logo_uri, policy_uri=policy_uri,
+        default_upstream=default_upstream if isinstance(default_upstream, str) else None,
     )
+
+
+def _display_uri(raw: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
+    """RFC 7591 §2 ``logo_uri`` / ``policy_uri``: shown to citizens, so https only (a logo also as an inline
+    data:image), checked by ``core.display``."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    problem = logo_problem(value) if key == "logo_uri" else policy_problem(value)
+    if problem:
+        problems.append(f"{key} {problem}")
+        return None
+    return str(value)
 
 
 def _scope(value: object, problems: list[str]) -> tuple[str, ...]:
@@ -363,4 +385,7 @@ def client_metadata_document(client: OidcClient) -> dict[str, Any]:
         document["allowed_upstreams"] = list(client.allowed_upstreams)
     if client.may_introspect:
         document["may_introspect"] = True
+    for key in ("logo_uri", "policy_uri", "default_upstream"):
+        if getattr(client, key) is not None:
+            document[key] = getattr(client, key)
     return document

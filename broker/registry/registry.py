@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISREG
 from typing import Protocol
@@ -141,9 +141,19 @@ class FileRegistry:
             return PORTAL_PARTY
         sp = self.snapshot.saml.sps.get(party_id)
         if sp is not None:
-            return sp.party()
+            return self._known_names(sp.party())
         client = self.oidc_client(party_id)
-        return client.party() if client else None
+        return self._known_names(client.party()) if client else None
+
+    def _known_names(self, party: DownstreamParty) -> DownstreamParty:
+        """``party`` with the registered name added beside each IdP its allowed list names by entity id, so that
+        an SSO session (which records the name) counts as one of its upstreams (``core.sessions.satisfies``)."""
+        if not party.allowed_upstreams:
+            return party
+        names = {p.issuer: p.name for p in self.snapshot.upstream_parties.values() if p.protocol is WireProtocol.SAML}
+        extra = tuple(dict.fromkeys(names[a] for a in party.allowed_upstreams
+                                    if a in names and names[a] not in party.allowed_upstreams))
+        return replace(party, allowed_upstreams=party.allowed_upstreams + extra) if extra else party
 
     def upstream(self, name: str) -> UpstreamParty | None:
         """By registered name; else a SAML IdP by entity ID: its registration when it has one (so that it is

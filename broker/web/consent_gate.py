@@ -25,6 +25,9 @@ from broker.web.browser_state import bind
 from broker.web.services import services
 
 KIND_CONSENT = "consent"
+#: apps' logos come from their registration (https or data: only, ``core.display``), so these pages may show them
+LOGO_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ def _ask(login_request: LoginRequest, party: DownstreamParty, question: ConsentQ
     required = sorted(bundle(question.required))
     optional = sorted(bundle(question.optional))
     html = render_template(
-        "consent.html", handle=handle, app_name=party.display_name,
+        "consent.html", handle=handle, app_name=party.display_name, app_logo=party.logo_uri,
+        app_policy=party.policy_uri,
         required=[(name, BY_NAME[name].description) for name in required],
         optional=[(name, BY_NAME[name].description) for name in optional],
     )
-    return Response(html, mimetype="text/html")
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": LOGO_CSP})

@@ -43,6 +43,7 @@ def begin(login: LoginRequest) -> Response:
     svc = services()
     now = svc.clock.now()
     party = flow.party_for(svc.registry, login)
+    login = flow.with_requirements(party, login, svc.settings.assurance)  # the operator's minimum assurance
     sso = current_sso()
     request_ids.start_login()
     log.info("login begin downstream=%s protocol=%s", login.downstream, login.protocol.value)
@@ -79,9 +80,8 @@ def _pending_login(handle: str) -> LoginRequest:
 
 
 DISCOVERY_RESULTS = 20
-#: logos come from the IdPs' metadata (mdui:Logo, https or data: only), so the discovery page may show them
-DISCOVERY_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
-                 "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+#: logos come from the IdPs' metadata (mdui:Logo) and the app's registration, https or data: only
+DISCOVERY_CSP = consent_gate.LOGO_CSP
 
 
 @bp.get("/login/<handle>")
@@ -109,6 +109,11 @@ def discover(handle: str) -> Response:
         shown = {u.issuer for u in candidates}  # registered ones have their own button above
         found = [idp for idp in listed if idp.entity_id not in shown
                  and (not party.allowed_upstreams or idp.entity_id in party.allowed_upstreams)]
+    if svc.idp_directory is not None and party.allowed_upstreams and not query:
+        # the directory's IdPs the party names by entity id: offered whatever the directory's size
+        shown = {u.issuer for u in candidates} | {idp.entity_id for idp in found}
+        found += [idp for key in party.allowed_upstreams if key not in shown
+                  and (idp := svc.idp_directory.get(key)) is not None]
     lang = request.accept_languages.best
     page = render_template("discovery.html", handle=handle, party=party, query=query, found=found,
                            lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,

@@ -87,7 +87,7 @@ def logout() -> Response | str:
     handle = svc.pending.put(KIND_LOGOUT, json.dumps(done), svc.clock.now() + timedelta(minutes=10))
     bind(handle)
     return render_template("logout_confirm.html", handle=handle,
-                           app_name=client.client_name if client else None)
+                           app_name=client.display_name if client else None)
 
 
 @bp.post("/oidc/logout/<handle>")

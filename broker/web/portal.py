@@ -13,6 +13,7 @@ The pages need the browser's SSO session; without one they offer the portal's ow
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -31,9 +32,10 @@ from broker.web.services import services
 bp = Blueprint("portal", __name__, url_prefix="/account")
 
 
-def _app_name(party_id: str) -> str:
-    party = services().registry.downstream(party_id)
-    return party.display_name if party is not None else party_id
+def _app_ref(party_id: str) -> str:
+    """How the withdraw form names an app: a digest of its id, so the page never carries the entity id or
+    client id (citizens see names, ``core.display``)."""
+    return hashlib.sha256(party_id.encode()).hexdigest()[:32]
 
 
 def _signed_in() -> SsoSession:
@@ -63,7 +65,9 @@ def _data_for(template: str, sso: SsoSession) -> dict[str, object]:
     if template == "portal_apps.html":
         return {"apps": portal_account.apps_used(svc, account_id)}
     if template == "portal_sessions.html":
-        return {"sessions": svc.sso_sessions.active(account_id, svc.clock.now()), "current": sso.sid}
+        active = svc.sso_sessions.active(account_id, svc.clock.now())
+        return {"sessions": active, "current": sso.sid,
+                "upstream_names": {s.upstream: portal_account.upstream_name(svc, s.upstream) for s in active}}
     if template == "portal_profile.html":
         return {"profile": _profile_rows(account_id)}
     return {}
@@ -163,7 +167,8 @@ def consents() -> str:
     if sso is None:
         return render_template("portal_sign_in.html")
     rows = [
-        {"party_id": c.party_id, "app": _app_name(c.party_id), "how": c.how.value, "at": c.at,
+        {"ref": _app_ref(c.party_id), "app": portal_account.app_name(services(), c.party_id), "how": c.how.value,
+         "at": c.at,
          "claims": [BY_NAME[n].description for n in sorted(c.granted) if n in BY_NAME]}
         for c in services().consents.in_force(sso.account_id) if c.how is not ConsentHow.WITHDRAWN
     ]
@@ -177,11 +182,12 @@ def withdraw() -> Response:
     if sso is None:
         raise errors.LoginStateInvalid("Please sign in again to change what apps may receive.",
                                        detail="withdrawal without an SSO session")
-    party_id = request.form.get("party_id", "")
-    current = svc.consents.current(sso.account_id, party_id)
+    ref = request.form.get("app", "")
+    party_id = next((c.party_id for c in svc.consents.in_force(sso.account_id) if _app_ref(c.party_id) == ref), "")
+    current = svc.consents.current(sso.account_id, party_id) if party_id else None
     if current is None or current.how is ConsentHow.WITHDRAWN:
         raise errors.InvalidRequest("There is no consent to withdraw for this app.",
-                                    detail=f"no consent in force for {party_id[:200]!r}")
+                                    detail=f"no consent in force for app reference {ref[:64]!r}")
     now = svc.clock.now()
     svc.consents.record(Consent(sso.account_id, party_id, frozenset(), frozenset(), current.policy_version, now,
                                 ConsentHow.WITHDRAWN))

@@ -14,6 +14,7 @@ from typing import Any
 from broker.core.audit import AuditKind
 from broker.core.claims import ClaimValue
 from broker.core.consent import ConsentHow
+from broker.core.display import readable_name
 from broker.core.model import PORTAL_PARTY, LinkedIdentity, Protocol
 from broker.web import audit
 from broker.web.services import Services
@@ -67,13 +68,20 @@ def apps_used(svc: Services, account_id: str) -> list[AppUse]:
     for consent in svc.consents.in_force(account_id):
         if consent.how is not ConsentHow.WITHDRAWN:
             last.setdefault(consent.party_id, None)
-    uses = [AppUse(party_id, _app_name(svc, party_id), at) for party_id, at in last.items()]
+    uses = [AppUse(party_id, app_name(svc, party_id), at) for party_id, at in last.items()]
     return sorted(uses, key=lambda u: (u.last_used is None, -(u.last_used.timestamp() if u.last_used else 0)))
 
 
-def _app_name(svc: Services, party_id: str) -> str:
+def app_name(svc: Services, party_id: str) -> str:
+    """The app's display name; for an app no longer registered, its id's host, never the id (``core.display``)."""
     party = svc.registry.downstream(party_id)
-    return party.display_name if party is not None else party_id
+    return party.display_name if party is not None else readable_name((), party_id, "an app no longer registered")
+
+
+def upstream_name(svc: Services, name: str) -> str:
+    """An upstream's display name (a directory IdP is named by its entity id: its metadata name), never a URL."""
+    upstream = svc.registry.upstream(name)
+    return upstream.display_name if upstream is not None else readable_name((), name)
 
 
 def export(svc: Services, account_id: str) -> dict[str, Any]:

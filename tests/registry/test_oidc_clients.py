@@ -59,7 +59,7 @@ def _parse(raw: object, policy: RegistrationPolicy = FILE_POLICY, client_id: str
 
 
 def test_a_minimal_file_gets_the_defaults() -> None:
-    client = _parse(_metadata(unknown_member="ignored (RFC 7591 §2)", logo_uri="https://permits.example/logo.png"))
+    client = _parse(_metadata(unknown_member="ignored (RFC 7591 §2)"))
 
     assert client == OidcClient(
         client_id="permits", client_name="permits", redirect_uris=(CALLBACK,),

@@ -70,7 +70,7 @@ def test_unsigned_requests_and_optional_attributes(metadata_dir: Path, sp_keys: 
 
 @pytest.mark.parametrize(("options", "expected"), [
     ({"organization": "City Library"}, "City Library"),  # md:OrganizationDisplayName
-    ({}, "https://plain.example.org"),  # no name published at all: the entity ID
+    ({}, "plain.example.org"),  # no name published at all: the entity ID's host, never the entity ID
 ])
 def test_display_name_falls_back(metadata_dir: Path, sp_keys: SpKeys, options: dict[str, str],
                                  expected: str) -> None:
