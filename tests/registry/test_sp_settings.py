@@ -15,7 +15,8 @@ from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import write_sp_metadata
 
 APP = "https://permits.city.example.org/sp"
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJ"
+       "RU5ErkJggg==")
 
 
 @pytest.fixture
