@@ -2,47 +2,47 @@
 metadata file an integrator would drop into ``metadata/oidc-clients/``, after validating it exactly as the
 broker will when it loads the file.
 
-For a confidential client the command makes the secret, writes only its hash, and prints the secret once.
+For a confidential client the command makes the secret, writes only its hash, and prints the secret once;
+or it takes the secret the app already has (``--client-secret-file``/``--client-secret-env``), checks that it
+is strong enough, writes only its scrypt hash and never prints it. ``broker client import`` registers many
+clients with their secrets at once (``broker.cli_client_import``).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import re
-import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from broker.cli_client_import import add_import_command
 from broker.cli_parties import PartyError, _folders, _print, _report
-from broker.oidc.client import AUTH_METHODS, SIGNING_ALGS, OidcClient, hash_secret
+from broker.oidc.client import AUTH_METHODS, SIGNING_ALGS, OidcClient
 from broker.oidc.client_metadata import (
     SECRET_METHODS,
     ClientMetadataError,
     client_metadata_document,
     parse_client_metadata,
 )
+from broker.oidc.client_secret import (
+    MIN_SECRET_LENGTH,
+    generate_secret,
+    hash_generated,
+    hash_provided,
+    secret_problems,
+)
 from broker.registry.oidc_clients import (
     CLIENT_FOLDER,
     FILE_POLICY,
     client_source,
     drop_saml_collisions,
+    file_name,
     load_oidc_clients,
+    write_client_file,
 )
 from broker.registry.saml_sps import load_sp_catalog
-
-
-def file_name(client_id: str) -> str:
-    """A plain file name for ``client_id``; a hash of the id is added when the id itself is not one, so two
-    ids never share a file."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", client_id)[:80].lstrip(".-")
-    if name != client_id:
-        name = f"{name or 'client'}-{hashlib.sha256(client_id.encode()).hexdigest()[:8]}"
-    return f"{name}.json"
 
 
 def _metadata(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,26 +73,41 @@ def _metadata(args: argparse.Namespace) -> dict[str, Any]:
     return raw
 
 
-def _write(target: Path, document: dict[str, Any]) -> None:
-    """Replace the file in one step, so the registry never reads half of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        os.chmod(scratch, 0o644)  # like every metadata file: it holds a hash, not the secret
-        with os.fdopen(handle, "w") as out:
-            out.write(json.dumps(document, indent=2) + "\n")
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+def provided_secret(args: argparse.Namespace) -> str | None:
+    """The app's own secret from ``--client-secret-file`` (one trailing line break dropped) or
+    ``--client-secret-env``, checked by ``secret_problems``; None when neither is given. Never echoed."""
+    if args.client_secret_file is None and args.client_secret_env is None:
+        return None
+    if args.auth_method not in SECRET_METHODS:
+        raise PartyError(f"--auth-method {args.auth_method} uses no client secret; --client-secret-file/-env are "
+                         f"for {' and '.join(SECRET_METHODS)}")
+    if args.client_secret_file is not None:
+        where = f"--client-secret-file {args.client_secret_file}"
+        try:
+            secret = Path(args.client_secret_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PartyError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
+        secret = secret.removesuffix("\n").removesuffix("\r")
+    else:
+        where = f"--client-secret-env {args.client_secret_env}"
+        secret = os.environ.get(args.client_secret_env, "")
+        if args.client_secret_env not in os.environ:
+            raise PartyError(f"{where}: the environment variable is not set")
+    problems = secret_problems(secret)
+    if problems:
+        raise PartyError(f"{where}: {'; '.join(problems)}")
+    return secret
 
 
 def client_add(args: argparse.Namespace) -> int:
     metadata_dir, _ = _folders(args)
     raw = _metadata(args)
-    secret = secrets.token_urlsafe(32) if args.auth_method in SECRET_METHODS else None
-    if secret is not None:
-        raw["client_secret_hash"] = hash_secret(secret)
+    own = provided_secret(args)
+    secret = generate_secret() if own is None and args.auth_method in SECRET_METHODS else None
+    if own is not None:
+        raw["client_secret_hash"] = hash_provided(own)  # scrypt: it may be weaker than one we make
+    elif secret is not None:
+        raw["client_secret_hash"] = hash_generated(secret)
     target = metadata_dir / CLIENT_FOLDER / file_name(args.client_id)
     try:
         client = parse_client_metadata(raw, FILE_POLICY, client_id=None, source=client_source(target))
@@ -105,11 +120,12 @@ def client_add(args: argparse.Namespace) -> int:
     if client.client_id in load_sp_catalog(metadata_dir).sps:
         raise PartyError(f"{client.client_id} is the entity id of a registered SAML SP; choose another client_id")
     if target.exists() and not args.force:
-        raise PartyError(f"{target} exists; use --force to replace it (and issue a new secret)")
+        raise PartyError(f"{target} exists; use --force to replace it (and issue a new secret)" if own is None
+                         else f"{target} exists; use --force to replace it")
     document = client_metadata_document(client)
     if client.client_secret_hash is not None:
         document["client_secret_hash"] = client.client_secret_hash
-    _write(target, document)
+    write_client_file(target, document)
     row: dict[str, Any] = {"client_id": client.client_id, "file": str(target)}
     if secret is not None:
         row["client_secret"] = secret
@@ -119,6 +135,8 @@ def client_add(args: argparse.Namespace) -> int:
         print(f"registered client {client.client_id} in {target}")
         if secret is not None:
             print(f"client_secret: {secret}")
+        elif own is not None:
+            print("the client keeps the secret it was given; the file holds only its scrypt hash")
     if secret is not None:
         print("This secret is shown only this once and is not stored anywhere (the file holds only its hash): "
               "hand it to the client's operator now.", file=sys.stderr if args.json else sys.stdout)
@@ -169,13 +187,22 @@ def _names(path: Path, client_id: str) -> bool:
 def add_commands(sub: Any) -> None:
     client = sub.add_parser("client", help="downstream OpenID Connect clients").add_subparsers(
         dest="client", required=True)
-    p = client.add_parser("add", help="validate and register an OpenID Connect client (prints its secret once)")
-    p.add_argument("--client-id", required=True)
+    p = client.add_parser("add", help="validate and register an OpenID Connect client (prints a new secret once, "
+                                      "or keeps the app's own)")
+    p.add_argument("--client-id", required=True, help="the client_id the app sends (RFC 6749 §2.2)")
     p.add_argument("--redirect-uri", action="append", required=True, help="exact redirect URI (repeatable)")
-    p.add_argument("--post-logout-redirect-uri", action="append", help="repeatable")
+    p.add_argument("--post-logout-redirect-uri", action="append",
+                   help="where the app may be sent after logout (repeatable)")
     p.add_argument("--name", help="display name (default: the client id)")
     p.add_argument("--auth-method", choices=AUTH_METHODS, default="client_secret_basic",
                    help="token endpoint authentication (none: a public client such as a native app)")
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--client-secret-file", metavar="FILE",
+                        help="keep the app's existing secret, read from FILE (one trailing line break ignored); "
+                             f"at least {MIN_SECRET_LENGTH} characters; stored as an scrypt hash, never printed")
+    secret.add_argument("--client-secret-env", metavar="VAR",
+                        help="keep the app's existing secret, read from the environment variable VAR (as "
+                             "--client-secret-file)")
     p.add_argument("--jwks-file", help="JSON file with the client's public keys (for private_key_jwt)")
     p.add_argument("--scope", help='scopes the client may ask for (default: "openid profile email")')
     p.add_argument("--public-sub", action="store_true", help="the same subject for every client (default: pairwise)")
@@ -184,12 +211,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--allowed-upstream", action="extend", nargs="+", metavar="NAME",
                    help="upstreams the client may use (default: every one)")
     p.add_argument("--may-introspect", action="store_true", help="a resource server that may introspect tokens")
-    p.add_argument("--force", action="store_true", help="replace the client's file, with a new secret")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace the client's file (with a new secret, unless one is given)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (the secret included, if made)")
     p.set_defaults(func=client_add)
-    p = client.add_parser("list")
-    p.add_argument("--json", action="store_true")
+    add_import_command(client)
+    p = client.add_parser("list", help="the registered clients, and the problems of files that were skipped")
+    p.add_argument("--json", action="store_true", help="print each client's RFC 7591 metadata as JSON")
     p.set_defaults(func=client_list)
-    p = client.add_parser("remove")
-    p.add_argument("client_id")
+    p = client.add_parser("remove", help="delete a client's file")
+    p.add_argument("client_id", help="the client_id of the client to remove")
     p.set_defaults(func=client_remove)

@@ -7,12 +7,11 @@ this type.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 
 from broker.core.display import readable_name
 from broker.core.model import DownstreamParty, Protocol
+from broker.oidc.client_secret import hash_generated, verify_secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
@@ -20,9 +19,9 @@ SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 
 
 def hash_secret(secret: str) -> str:
-    """The stored form of a client secret. Secrets the broker generates carry 256 random bits, so a plain
-    SHA-256 is enough (no dictionary to try); registration refuses secrets shorter than 32 characters."""
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+    """The stored form of a secret the broker generated (``broker.oidc.client_secret.hash_generated``: 256
+    random bits, so a plain SHA-256 is enough); secrets an operator brings are hashed with scrypt instead."""
+    return hash_generated(secret)
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,9 @@ class OidcClient:
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a password
 
     def check_secret(self, secret: str) -> bool:
-        """Constant-time comparison of the presented secret's hash with the stored one."""
-        if self.client_secret_hash is None:
-            return False
-        return hmac.compare_digest(hash_secret(secret), self.client_secret_hash)
+        """Whether ``secret`` (from a token request, RFC 6749 §2.3.1) matches the stored hash, in constant time
+        (either stored form, see ``broker.oidc.client_secret``)."""
+        return verify_secret(secret, self.client_secret_hash)
 
     @property
     def display_name(self) -> str:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from broker.core.display import logo_problem, policy_problem
 from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
 from broker.oidc.client_jwks import public_jwks_text
+from broker.oidc.client_secret import hash_problem
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 SUBJECT_TYPES = ("pairwise", "public")
@@ -37,7 +38,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
 _CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
-_SECRET_HASH_RE = re.compile(r"sha256:[0-9a-f]{64}")  # what broker.oidc.client.hash_secret makes
 #: RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls, so it holds a dot
 _PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -203,13 +203,14 @@ def _client_id(raw: Mapping[str, Any], forced: str | None, problems: list[str]) 
 
 
 def _secret_hash(raw: Mapping[str, Any], method: str, policy: RegistrationPolicy, problems: list[str]) -> str | None:
-    """Files carry only the hash of a secret (``broker.oidc.client.hash_secret``); dynamic registration
-    carries none, because the broker issues the secret itself (RFC 7591 §3.2.1)."""
+    """Files carry only the hash of a secret (either form of ``broker.oidc.client_secret``); dynamic
+    registration carries none, because the broker issues the secret itself (RFC 7591 §3.2.1)."""
     if "client_secret" in raw:
         problems.append("client_secret is issued by the broker, not chosen by the client (RFC 7591 §3.2.1)"
                         if policy.dynamic else
-                        "a plain client_secret must not be written in the file: use `broker client add`, which "
-                        "makes a secret and stores only its hash (client_secret_hash)")
+                        "a plain client_secret must not be written in the file: use `broker client add` (which "
+                        "makes a secret, or takes the app's own with --client-secret-file) or `broker client "
+                        "import`; both store only its hash (client_secret_hash)")
     value = raw.get("client_secret_hash")
     if policy.dynamic:
         if value is not None:
@@ -222,10 +223,11 @@ def _secret_hash(raw: Mapping[str, Any], method: str, policy: RegistrationPolicy
     if value is None:
         problems.append(f"{method} needs client_secret_hash; `broker client add` makes a secret and writes its hash")
         return None
-    if not isinstance(value, str) or not _SECRET_HASH_RE.fullmatch(value):
-        problems.append('client_secret_hash must be "sha256:" followed by 64 lowercase hex digits')
+    problem = hash_problem(value)
+    if problem is not None:
+        problems.append(problem)
         return None
-    return value
+    return str(value)
 
 
 def _sector(raw: Mapping[str, Any], sectors: list[str], subject_type: str, policy: RegistrationPolicy,

@@ -188,7 +188,7 @@ METADATA = "invalid_client_metadata"
     (_metadata(client_secret_hash=None, client_secret="s" * 43), METADATA,
      "a plain client_secret must not be written in the file: use `broker client add`"),
     (_metadata(client_secret_hash=None), METADATA, "client_secret_basic needs client_secret_hash"),
-    (_metadata(client_secret_hash="sha256:abc"), METADATA, 'must be "sha256:" followed by 64 lowercase hex'),
+    (_metadata(client_secret_hash="sha256:abc"), METADATA, 'must be "sha256:" and 64 lowercase hex'),
     (_public(client_secret_hash=SECRET_HASH), METADATA, "client_secret_hash is only for client_secret_basic"),
     (_metadata(token_endpoint_auth_method="client_secret_jwt"), METADATA, "token_endpoint_auth_method must be"),
     (_metadata(response_types=["code", "id_token"]), METADATA, "implicit and hybrid flows are not offered"),
