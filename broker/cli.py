@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_clients, cli_metadata, cli_parties, cli_rotation
+from broker import cli_clients, cli_metadata, cli_parties, cli_rotation, cli_sps
 from broker.config import ConfigError, Settings, load_settings
 from broker.key_rotation import RotationError
 from broker.keys import KeyRingError
@@ -306,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit_list)
 
+    cli_sps.add_commands(sub)
     cli_parties.add_commands(sub)
     cli_clients.add_commands(sub)
     return parser

@@ -1,25 +1,19 @@
-"""``broker sp ...`` and ``broker upstream ...``: register parties by writing the same files an
-integrator would drop into ``metadata/``, after validating them exactly as the broker will."""
+"""``broker upstream ...`` (and the helpers ``broker sp``, ``broker client`` share): register parties by writing
+the same files an integrator would drop into ``metadata/``, after validating them exactly as the broker will.
+``broker sp`` lives in ``broker.cli_sps``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from broker.config import load_settings
 from broker.registry import parse_registration
-from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
 from broker.upstream.factory import describe, preset_catalog
-
-#: a file name under metadata/saml-sp: no folders, no leading dot
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
 
 
 class PartyError(Exception):
@@ -32,69 +26,24 @@ def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _print(args: argparse.Namespace, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """JSON with ``--json`` (missing values as null); otherwise one line per row, "-" for a missing value."""
     if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
-        print("  ".join(str(row.get(c, "")) for c in columns))
+        print("  ".join(_shown(row.get(c)) for c in columns))
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == [] or value == "":
+        return "-"
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 def _report(problems: Any) -> None:
     """Problems go to stderr, so that stdout stays parseable (``--json``)."""
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-
-
-def sp_add(args: argparse.Namespace) -> int:
-    metadata_dir, _ = _folders(args)
-    source = Path(args.file)
-    if not source.is_file():
-        raise PartyError(f"{source} does not exist")
-    name = args.name.removesuffix(".xml") if args.name else re.sub(r"[^a-zA-Z0-9_.-]", "_", source.stem)
-    if not _FILE_NAME_RE.match(name):
-        raise PartyError(f"{name!r} is not a plain file name (letters, digits, '.', '-', '_'); choose one with --name")
-    target = metadata_dir / SP_FOLDER / f"{name}.xml"
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / SP_FOLDER).mkdir()
-        # the registry reads only *.xml: validate under that name whatever the source file is called
-        shutil.copy(source, Path(scratch) / SP_FOLDER / f"{name}.xml")
-        catalog = load_sp_catalog(Path(scratch))
-    if catalog.problems or not catalog.sps:
-        raise PartyError("; ".join(catalog.problems) or f"{source} describes no SAML service provider")
-    registered = load_sp_catalog(metadata_dir).sps
-    for entity_id in sorted(catalog.sps):
-        other = registered.get(entity_id)
-        if other is not None and other.source.resolve() != target.resolve():
-            raise PartyError(f"{entity_id} is already registered by {other.source.name}; replace that file "
-                             f"(--name {other.source.stem}) or remove it first")
-    replaced = sorted(e for e, sp in registered.items() if sp.source.resolve() == target.resolve())
-    if replaced and replaced != sorted(catalog.sps) and not args.force:
-        raise PartyError(f"{target} exists and registers {', '.join(replaced)}; "
-                         "choose another --name or use --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target)
-    _print(args, [{"entity_id": e, "file": str(target)} for e in sorted(catalog.sps)], ("entity_id", "file"))
-    return 0
-
-
-def sp_list(args: argparse.Namespace) -> int:
-    metadata_dir, _ = _folders(args)
-    catalog = load_sp_catalog(metadata_dir)
-    rows = [{"entity_id": sp.entity_id, "name": sp.display_name, "file": sp.source.name,
-             "claims": sorted(sp.requested_claims)} for sp in catalog.sps.values()]
-    _print(args, rows, ("entity_id", "name", "file"))
-    _report(catalog.problems)
-    return 1 if catalog.problems else 0
-
-
-def sp_remove(args: argparse.Namespace) -> int:
-    metadata_dir, _ = _folders(args)
-    sp = load_sp_catalog(metadata_dir).sps.get(args.entity_id)
-    if sp is None:
-        raise PartyError(f"no registered SP has entity id {args.entity_id}")
-    sp.source.unlink()
-    print(f"removed {sp.source}")
-    return 0
 
 
 def upstream_add(args: argparse.Namespace) -> int:
@@ -218,24 +167,10 @@ def upstream_presets(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    sp = sub.add_parser("sp", help="downstream SAML service providers").add_subparsers(dest="sp", required=True)
-    p = sp.add_parser("add", help="validate and register SP metadata")
-    p.add_argument("file")
-    p.add_argument("--name", help="file name under metadata/saml-sp (default: the file's)")
-    p.add_argument("--force", action="store_true", help="replace a file that registers other SPs")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=sp_add)
-    p = sp.add_parser("list")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=sp_list)
-    p = sp.add_parser("remove")
-    p.add_argument("entity_id")
-    p.set_defaults(func=sp_remove)
-
     up = sub.add_parser("upstream", help="upstream identity providers").add_subparsers(dest="up", required=True)
     p = up.add_parser("add", help="register an identity provider (OpenID Connect, a preset such as github, "
                                   "or a SAML IdP by --entity-id)")
-    p.add_argument("name")
+    p.add_argument("name", help="the upstream's short name (its file metadata/upstreams/NAME.json)")
     p.add_argument("--preset", help="a known provider's defaults (see 'broker upstream presets')")
     p.add_argument("--issuer", help="issuer URL (discovery at ISSUER/.well-known/openid-configuration)")
     p.add_argument("--client-id", help="the broker's client id at an OpenID Connect provider")
@@ -244,20 +179,20 @@ def add_commands(sub: Any) -> None:
     secret = p.add_mutually_exclusive_group()  # a preset may make its own (apple); the others require one
     secret.add_argument("--client-secret-env", help="environment variable holding the client secret")
     secret.add_argument("--client-secret-file", help="file holding the client secret")
-    p.add_argument("--display-name")
+    p.add_argument("--display-name", help="the name citizens see on the sign-in buttons")
     p.add_argument("--scope", action="append", help="a scope to request (repeatable)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="a preset's own setting, e.g. team_id=ABC for apple (repeatable; "
                    "see 'broker upstream presets')")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace the registration of the same name")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=upstream_add)
-    p = up.add_parser("list")
-    p.add_argument("--json", action="store_true")
+    p = up.add_parser("list", help="the registered upstreams")
+    p.add_argument("--json", action="store_true", help="print the upstreams as JSON")
     p.set_defaults(func=upstream_list)
-    p = up.add_parser("remove")
-    p.add_argument("name")
+    p = up.add_parser("remove", help="unregister an upstream")
+    p.add_argument("name", help="the upstream's name")
     p.set_defaults(func=upstream_remove)
-    p = up.add_parser("presets")
-    p.add_argument("--json", action="store_true")
+    p = up.add_parser("presets", help="the known providers' presets and the options each takes")
+    p.add_argument("--json", action="store_true", help="print the presets as JSON")
     p.set_defaults(func=upstream_presets)

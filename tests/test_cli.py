@@ -261,13 +261,14 @@ def test_sp_add_list_remove(run: Any, config: Path, sp_keys: SpKeys, tmp_path: P
 
     assert added.code == 0
     target = config.parent / "metadata" / SP_FOLDER / "permits-metadata.xml"
-    assert added.json() == [{"entity_id": PERMITS, "file": str(target)}]
+    assert added.json() == [{"entity_id": PERMITS, "name": "Parking permits", "file": str(target)}]
     assert target.read_bytes() == source.read_bytes()
 
     listed = run("--config", str(config), "sp", "list", "--json")
     assert listed.code == 0
     assert listed.json() == [{"entity_id": PERMITS, "name": "Parking permits", "file": "permits-metadata.xml",
-                              "claims": ["email", "family_name", "given_name"]}]
+                              "claims": ["email", "family_name", "given_name"], "allowed_upstreams": [],
+                              "default_upstream": None, "required_acr": None}]
     assert run("--config", str(config), "check", "--json").json()["saml_sps"] == [PERMITS]
 
     removed = run("--config", str(config), "sp", "remove", PERMITS)

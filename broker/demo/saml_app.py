@@ -56,6 +56,8 @@ def sp_config(settings: DemoAppSettings, idp_metadata_xml: str | None) -> Any:
             "signing_algorithm": SIG_RSA_SHA256,
             "digest_algorithm": DIGEST_SHA256,
             "name": "DEMO city app",
+            # what citizens see on the broker's pages (SAML Metadata UI §2.1.1), never the entity id
+            "ui_info": {"display_name": [{"text": "DEMO city app", "lang": "en"}]},
             "endpoints": {"assertion_consumer_service": [(settings.acs_url, BINDING_HTTP_POST)]},
             "authn_requests_signed": True,
             "want_response_signed": True,
