@@ -15,7 +15,6 @@ from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale
 from flask_session import Session as FlaskSession
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
@@ -66,6 +65,7 @@ from broker.web.audit import registration_changes
 from broker.web.limits import init_limits
 from broker.web.metrics import init_metrics
 from broker.web.request_ids import init_request_ids
+from broker.web.same_origin import OriginCheckedCsrf
 from broker.web.services import (
     Services,
     SystemClock,
@@ -122,15 +122,17 @@ def _session_config(app: Flask, settings: Settings) -> None:
     FlaskSession(app)
 
 
-def _csrf(app: Flask) -> None:
-    """Every POST to the broker carries a CSRF token bound to the browser's session (Flask-WTF), except the
+def _csrf(app: Flask, base_url: str) -> None:
+    """Every POST to the broker comes from a page of the broker's own origin (``Origin``, else a same-origin
+    ``Referer``, compared with ``base_url``: ``broker.web.same_origin``) and carries a CSRF token bound to
+    the browser's session (Flask-WTF), except the
     protocol endpoints that receive cross-site POSTs by design and authenticate them otherwise: the
     SAML SSO POST binding (the request's signature and the app's registration), the OIDC callback
     with ``response_mode=form_post`` (its ``state``: unguessable, single-use, bound to this browser), the
     OpenID provider's authorization endpoint (checked exactly like its GET form) and its back-channel
     endpoints (which authenticate the calling client and read no cookie)."""
     app.config.update(WTF_CSRF_TIME_LIMIT=None)  # the token lives as long as the session it is bound to
-    protect = CSRFProtect(app)
+    protect = OriginCheckedCsrf(app, base_url)
     protect.exempt(saml_idp.sso_post)
     protect.exempt(saml_logout.slo_post)  # SAML SLO POST binding: signed messages, browser-bound chain handles
     protect.exempt(login.oidc_callback)
@@ -155,7 +157,10 @@ def _security_headers(response: Response) -> Response:
                        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # Referrer Policy §3.4: the full Referer to the broker itself, none to any other origin (a URL of the
+    # broker can carry a login handle); and a same-origin form POST carries a real Origin (Fetch §3.2.5),
+    # which the origin check wants (broker.web.same_origin). ``no-referrer`` made both empty or ``null``.
+    headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":
         headers.setdefault("Cache-Control", "no-store")
     if current_app.config["BROKER_HTTPS"]:
@@ -251,7 +256,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp):
         app.register_blueprint(blueprint)
-    _csrf(app)
+    _csrf(app, settings.base_url)
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")

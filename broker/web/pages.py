@@ -15,6 +15,7 @@ from broker.core.audit import AuditKind
 from broker.downstream.oidc.errors import OAuthError
 from broker.web import audit, oidc_api, oidc_registration
 from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
+from broker.web.same_origin import CrossOriginRequest
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -42,6 +43,9 @@ def _http_error(exc: HTTPException) -> Response:
     log.info("ref=%s http=%s", reference, exc.code)
     if exc.code == 429:
         audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
+    elif isinstance(exc, CrossOriginRequest):  # no header value is recorded: only which rule refused it
+        audit.record(AuditKind.REQUEST_REFUSED, reason=f"cross-origin ({exc.kind}): {request.endpoint}",
+                     reference=reference)
     elif isinstance(exc, CSRFError):
         audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
     if _wants_json():

@@ -1,5 +1,6 @@
-"""A whole federation on 127.0.0.1: the broker on a real HTTP server, a real OpenID provider (authlib)
-upstream and pysaml2 SPs downstream. Used by the flow tests and by ``bench/login_bench.py``."""
+"""A whole federation on 127.0.0.1: the broker on a real https server (the test run's throw-away CA,
+``tests.peers.tls``), a real OpenID provider (authlib) upstream and pysaml2 SPs downstream. Used by the flow
+tests and by ``bench/login_bench.py``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from broker.storage.tables import AccountRow, LinkedIdentityRow
 from tests.flows.saml_peers import SpKeys, TestSp
 from tests.peers.browser import Browser
 from tests.peers.servers import LateApp, RunningServer, WsgiApp, serve
+from tests.peers.tls import throwaway_ca, trusted_by_requests
 
 CLIENT_ID, UPSTREAM = "city-broker", "op"
 CITIZEN = DemoUser("anna", "correct horse", {
@@ -149,13 +151,15 @@ def make_keys(folder: Path) -> Path:
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
                        extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "",
-                       ask_consent: bool = False) -> Iterator[Federation]:
+                       ask_consent: bool = False, op_login_form: bool = False) -> Iterator[Federation]:
     """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database.
     ``extra_upstreams`` are registered and served besides the demo provider "op"; ``extra_config`` is
     appended to broker.toml (TOML sections such as ``[limits]``); every app asks for consent only with
-    ``ask_consent`` (otherwise the release policy exempts them all)."""
+    ``ask_consent`` (otherwise the release policy exempts them all); the demo provider signs the citizen in
+    without a form unless ``op_login_form``. The broker is served over https, so its cookies are Secure and
+    SameSite=None and it sends HSTS; plain ``requests`` calls trust the test CA meanwhile."""
     broker_late, op_late = LateApp(), LateApp()
-    broker_server, op_server = serve(broker_late), serve(op_late)
+    broker_server, op_server = serve(broker_late, tls=throwaway_ca()), serve(op_late)
     extra: dict[str, RunningServer] = {}
     app: Flask | None = None
     try:
@@ -174,7 +178,7 @@ def running_federation(folder: Path, key_folder: Path, database_url: str, redis_
             clients=(DemoClient(CLIENT_ID, (folder / "certs" / "op-client.secret").read_text(),
                                 (f"{broker_server.url}/upstream/oidc/{UPSTREAM}/callback",)),),
             users=(CITIZEN,),
-            auto_login=CITIZEN.username,
+            auto_login=None if op_login_form else CITIZEN.username,
         ))
         op_late.target = provider.app
         sps = {name: TestSp(f"http://127.0.0.1:9/{name}", SpKeys(key_folder / name / "signing.key",
@@ -185,10 +189,12 @@ def running_federation(folder: Path, key_folder: Path, database_url: str, redis_
         upgrade(database_url)
         app = create_app(load_settings(folder / "broker.toml", environ={}))
         broker_late.target = app
-        idp_metadata = requests.get(broker_server.url + "/saml2/idp/metadata", timeout=10).text
-        for sp in sps.values():
-            sp.connect(idp_metadata)
-        yield Federation(broker_server, broker_late, app, provider, op_server, folder, database_url, sps, extra)
+        with trusted_by_requests(throwaway_ca()):
+            idp_metadata = requests.get(broker_server.url + "/saml2/idp/metadata", timeout=10).text
+            for sp in sps.values():
+                sp.connect(idp_metadata)
+            yield Federation(broker_server, broker_late, app, provider, op_server, folder, database_url, sps,
+                             extra)
     finally:
         broker_server.stop()
         op_server.stop()

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from broker.oidc.client import hash_secret
 from tests.flows.federation import Federation
 from tests.peers.servers import LateApp, RunningServer, serve
+from tests.peers.tls import throwaway_ca
 
 
 def register_client(fed: Federation, client_id: str, redirect_uris: list[str], *,
@@ -102,9 +103,11 @@ class RelyingParty:
 @contextmanager
 def relying_party(fed: Federation, client_id: str = "city-app", *, auth_method: str = "client_secret_basic",
                   scope: str = "openid profile email", **metadata: Any) -> Iterator[RelyingParty]:
-    """A registered, running relying party for ``fed``."""
+    """A registered, running relying party for ``fed``, over https like the broker: an app on plain http
+    would be another site than the broker (schemeful same-site), and its Lax session cookie would not come
+    along on the broker's ``form_post``, as in a real browser."""
     late = LateApp()
-    server = serve(late)
+    server = serve(late, tls=throwaway_ca())
     try:
         secret = register_client(fed, client_id, [f"{server.url}/callback"], auth_method=auth_method,
                                  scope=scope, **metadata)

@@ -3,17 +3,26 @@
 It knows HTTP and HTML only, no OpenID or SAML: a protocol test drives it like a person would, following
 redirects, filling a login form, and letting a self-submitting page (the SAML HTTP-POST binding) submit
 itself. It refuses to go anywhere but 127.0.0.1/localhost, so a test can never reach the internet.
+
+Like a browser, it sends ``Origin`` on a form POST and ``Referer`` on requests a page starts (forms, and the
+redirects that follow them), as the page's ``Referrer-Policy`` and any redirect's policy allow
+(``tests.peers.referrer``); cookies cross sites only as their SameSite attribute allows. It verifies https
+against the test run's throw-away CA (``tests.peers.tls``).
 """
 
 from __future__ import annotations
 
 import http.cookiejar
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]  # lxml ships no type information
 import requests
+
+from tests.peers import referrer
+from tests.peers.tls import throwaway_ca
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
@@ -27,17 +36,31 @@ class NoForm(LookupError):
     """The page has no form that matches."""
 
 
+@dataclass
+class _Initiator:
+    """The page that starts a request: its URL (the referrer source) and its Referrer-Policy."""
+
+    url: str
+    policy: str
+
+
 class Browser:
     """A ``requests.Session`` that follows redirects itself and can submit HTML forms.
 
-    ``history`` lists every URL requested, in order (redirect hops included), for assertions.
+    ``history`` lists every URL requested, in order (redirect hops included), and ``sent`` the request
+    actually sent for each (its ``Origin`` and ``Referer`` headers), for assertions. ``verify`` is what
+    https is checked against: the test run's throw-away CA unless given.
     """
 
-    def __init__(self, *, timeout: float = 10.0, max_redirects: int = 20) -> None:
+    def __init__(self, *, timeout: float = 10.0, max_redirects: int = 20, verify: str | bool | None = None) -> None:
         self.session = requests.Session()
+        self.session.verify = str(throwaway_ca().ca_file) if verify is None else verify
         self.timeout = timeout
         self.max_redirects = max_redirects
         self.history: list[str] = []
+        self.sent: list[requests.PreparedRequest] = []
+        #: the Referrer-Policy of each document this browser received, by URL
+        self._policies: dict[str, str] = {}
 
     # -- plain requests ------------------------------------------------------------------------------------
     def get(
@@ -47,8 +70,13 @@ class Browser:
 
     def post(self, url: str, data: Mapping[str, str], *, follow: bool = True,
              initiator: str | None = None) -> requests.Response:
-        """POST ``data``; ``initiator`` is the page the form was on (for the SameSite rule)."""
-        return self._request("POST", url, params=None, data=data, follow=follow, initiator=initiator)
+        """POST ``data``; ``initiator`` is the URL of the page the form was on: it decides which cookies go
+        along (SameSite) and the ``Origin`` and ``Referer`` sent (its Referrer-Policy as received, or the
+        default policy for a page this browser never loaded). Without it: no ``Origin``, no ``Referer``
+        (a request made by hand, not by a page)."""
+        page = None if initiator is None else _Initiator(initiator, self._policies.get(initiator,
+                                                                                      referrer.DEFAULT_POLICY))
+        return self._request("POST", url, params=None, data=data, follow=follow, initiator=page)
 
     # -- forms -------------------------------------------------------------------------------------------------
     def form_fields(self, page: requests.Response, form: int | str = 0) -> dict[str, str]:
@@ -79,9 +107,10 @@ class Browser:
         if button is not None:
             values[button] = self._button_value(element, button)
         action = element.action or page.url
-        if (element.method or "GET").upper() == "POST":
-            return self.post(action, values, follow=follow, initiator=page.url)
-        return self.get(action, values, follow=follow)
+        initiator = _Initiator(page.url, self._policy_of(page))
+        method = (element.method or "GET").upper()
+        return self._request(method, action, params=None if method == "POST" else values,
+                             data=values if method == "POST" else None, follow=follow, initiator=initiator)
 
     def is_self_submitting(self, page: requests.Response) -> bool:
         """True for a page whose only form posts nothing but hidden inputs (an HTTP-POST binding page)."""
@@ -126,39 +155,53 @@ class Browser:
         params: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
         follow: bool,
-        initiator: str | None = None,
+        initiator: _Initiator | None = None,
     ) -> requests.Response:
+        source, policy = (initiator.url, initiator.policy) if initiator else (None, referrer.DEFAULT_POLICY)
+        url_list: list[str] = []  # Fetch's request URL list: this request and its redirects
         for _ in range(self.max_redirects + 1):
             _check_host(url)
             self.history.append(url)
-            if method == "POST" and initiator is not None and not same_site(initiator, url):
-                response = self._cross_site_post(url, data)
-            else:
-                response = self.session.request(
-                    method, url, params=params, data=data, allow_redirects=False, timeout=self.timeout
-                )
-            if not follow or response.status_code not in REDIRECT_STATUSES:
+            url_list.append(requests.Request(method, url, params=params).prepare().url or url)
+            source = referrer.referrer(source, policy, url_list[-1])  # a referrer dropped stays dropped
+            headers = {"Referer": source} if source else {}
+            if initiator is not None and (origin := referrer.origin_header(referrer.origin(initiator.url), policy,
+                                                                          url_list, method)):
+                headers["Origin"] = origin
+            cross_site = method == "POST" and initiator is not None and not same_site(initiator.url, url)
+            response = self._send(method, url, params, data, headers, cross_site=cross_site)
+            if not follow or response.status_code not in REDIRECT_STATUSES or not response.headers.get("Location"):
+                self._policies[response.url] = self._policy_of(response)
                 return response
-            location = response.headers.get("Location")
-            if not location:
-                return response
-            url = urljoin(response.url, location)
+            url = urljoin(response.url, response.headers["Location"])
+            # Fetch §4.4 (HTTP-redirect fetch): a redirect's own Referrer-Policy applies to the next hop
+            policy = referrer.parse_policy(response.headers.get("Referrer-Policy")) or policy
             params = None
             if response.status_code in (301, 302, 303):
                 method, data = "GET", None
             response.close()
         raise requests.TooManyRedirects(f"more than {self.max_redirects} redirects")
 
-    def _cross_site_post(self, url: str, data: Mapping[str, str] | None) -> requests.Response:
-        """A POST from another site's page: only ``SameSite=None`` cookies go along (RFC 6265bis §5.7.4.1;
-        a cookie without the attribute counts as ``Lax``, as in Chromium)."""
-        sent = requests.cookies.RequestsCookieJar()
-        for cookie in self.session.cookies:
-            if _same_site_attribute(cookie) == "none":
-                sent.set_cookie(cookie)
-        prepared = requests.Request("POST", url, data=data).prepare()
-        prepared.prepare_cookies(sent)
-        return self.session.send(prepared, allow_redirects=False, timeout=self.timeout)
+    def _send(self, method: str, url: str, params: Mapping[str, str] | None, data: Mapping[str, str] | None,
+              headers: dict[str, str], *, cross_site: bool) -> requests.Response:
+        """Send one request. A POST from another site's page carries only ``SameSite=None`` cookies
+        (RFC 6265bis §5.7.4.1; a cookie without the attribute counts as ``Lax``, as in Chromium)."""
+        prepared = self.session.prepare_request(requests.Request(method, url, params=params, data=data,
+                                                                 headers=headers))
+        if cross_site:
+            jar = requests.cookies.RequestsCookieJar()
+            for cookie in self.session.cookies:
+                if _same_site_attribute(cookie) == "none":
+                    jar.set_cookie(cookie)
+            prepared.headers.pop("Cookie", None)
+            prepared.prepare_cookies(jar)
+        self.sent.append(prepared)
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        return self.session.send(prepared, allow_redirects=False, timeout=self.timeout, **settings)
+
+    @staticmethod
+    def _policy_of(page: requests.Response) -> str:
+        return referrer.parse_policy(page.headers.get("Referrer-Policy")) or referrer.DEFAULT_POLICY
 
     def _forms(self, page: requests.Response) -> list[lxml.html.FormElement]:
         if not page.text.strip():

@@ -1,7 +1,8 @@
-"""Run WSGI apps as real HTTP servers on 127.0.0.1 for tests.
+"""Run WSGI apps as real HTTP(S) servers on 127.0.0.1 for tests.
 
 Each server listens on a port the OS chooses and serves from a daemon thread, so a test talks to it over a
-real socket exactly as a browser or an HTTP client in production would.
+real socket exactly as a browser or an HTTP client in production would; with ``tls`` it speaks https with
+the test run's throw-away CA (``tests.peers.tls``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.peers.tls import ThrowawayCa
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -62,15 +65,23 @@ class RunningServer:
         self.stop()
 
 
-def serve(app: WsgiApp) -> RunningServer:
-    """Serve ``app`` on 127.0.0.1 with an OS-chosen port in a daemon thread (threaded: one thread per request)."""
+def serve(app: WsgiApp, tls: ThrowawayCa | None = None) -> RunningServer:
+    """Serve ``app`` on 127.0.0.1 with an OS-chosen port in a daemon thread (threaded: one thread per request);
+    over https with ``tls``'s server certificate when given."""
     server = make_server(LOOPBACK, 0, app, threaded=True)
+    if tls is not None:
+        # werkzeug's own ssl_context would do the TLS handshake in the accepting thread, where one client that
+        # connects and stays silent (a browser's preconnect) stops the server; here each request's thread does it
+        context = tls.server_context()
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server.ssl_context = context  # werkzeug reads it for wsgi.url_scheme
     port = server.server_port
     # a short poll interval makes stop() quick: shutdown waits for the serving loop's next poll
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{port}",
                               daemon=True)
     thread.start()
-    return RunningServer(url=f"http://{LOOPBACK}:{port}", port=port, _server=server, _thread=thread)
+    scheme = "http" if tls is None else "https"
+    return RunningServer(url=f"{scheme}://{LOOPBACK}:{port}", port=port, _server=server, _thread=thread)
 
 
 def closed_port_url() -> str:

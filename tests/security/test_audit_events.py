@@ -72,7 +72,7 @@ def test_failures_refusals_and_limits_are_recorded(federation: Federation, brows
     federation.provider.mischief = Mischief()
     _, discovery = federation.login(browser)
     form = lxml.html.document_fromstring(discovery.text).forms[0]
-    browser.post(discovery.url.rsplit("/login/", 1)[0] + form.action, {})  # no CSRF token
+    browser.post(discovery.url.rsplit("/login/", 1)[0] + form.action, {}, initiator=discovery.url)  # no CSRF token
     while browser.get(federation.url + "/login/x").status_code != 429:
         pass
 

@@ -70,9 +70,10 @@ def test_every_html_page_carries_the_security_headers(federation: Federation) ->
         assert "unsafe-inline" not in csp
         assert page.headers["X-Frame-Options"] == "DENY"
         assert page.headers["X-Content-Type-Options"] == "nosniff"
-        assert page.headers["Referrer-Policy"] == "no-referrer"
+        # the full Referer only to the broker itself, none to another origin (broker.web.same_origin)
+        assert page.headers["Referrer-Policy"] == "same-origin"
         assert page.headers["Cache-Control"] == "no-store"
-        assert "Strict-Transport-Security" not in page.headers  # plain http on localhost
+        assert page.headers["Strict-Transport-Security"].startswith("max-age=")  # the broker's URL is https
         assert "<script>" not in page.text, "inline script would need 'unsafe-inline'"
 
 
@@ -99,7 +100,9 @@ def test_post_without_csrf_token_is_refused_and_consumes_nothing(federation: Fed
         form = lxml.html.document_fromstring(discovery.text).forms[_op_form(discovery)]
         action = urljoin(discovery.url, form.action)
 
-        forged = browser.post(action, {})  # what a cross-site form would send: no token
+        # from the broker's own page (so the origin check passes), without the token
+        forged = browser.post(action, {}, initiator=discovery.url)
+        assert forged.request.headers["Origin"] == federation.url
         assert forged.status_code == 400 and 'class="reference"' in forged.text
         assert federation.provider.hits("authorize") == 0
 
