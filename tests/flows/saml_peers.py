@@ -65,18 +65,23 @@ class TestSp:
 
     __test__ = False
 
-    def __init__(self, entity_id: str, keys: SpKeys, *, sign_requests: bool = True, slo: bool = False) -> None:
+    def __init__(self, entity_id: str, keys: SpKeys, *, sign_requests: bool = True, slo: bool = False,
+                 requested: tuple[str, ...] = ("mail", "givenName", "sn")) -> None:
+        """``requested``: the RequestedAttributes of its metadata (none: no AttributeConsumingService at all)."""
         self.entity_id, self.keys, self.sign_requests, self.slo = entity_id, keys, sign_requests, slo
+        self.requested = requested
         self.acs_url = entity_id + "/acs"
         self._client: Any = None
 
     def metadata(self) -> str:
-        config = sp_config(self.entity_id, self.keys, None, sign_requests=self.sign_requests, slo=self.slo)
+        config = sp_config(self.entity_id, self.keys, None, sign_requests=self.sign_requests, slo=self.slo,
+                           requested=self.requested)
         return bytes(create_metadata_string(None, config=config, valid=24)).decode()
 
     def connect(self, idp_metadata: str) -> None:
         self._client = Saml2Client(config=sp_config(self.entity_id, self.keys, idp_metadata,
-                                                    sign_requests=self.sign_requests, slo=self.slo))
+                                                    sign_requests=self.sign_requests, slo=self.slo,
+                                                    requested=self.requested))
 
     @property
     def client(self) -> Any:
