@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]  # lxml ships no type information
 import pytest
 import requests
 from sqlalchemy import select
