@@ -55,6 +55,12 @@ def form_action(page: requests.Response, index: int = 0) -> str:
     return str(lxml.html.fromstring(page.text).forms[index].action)
 
 
+def form_index(page: requests.Response, action_part: str) -> int:
+    """The index of the page's form whose action contains ``action_part``."""
+    forms = lxml.html.fromstring(page.text).forms
+    return next(i for i, form in enumerate(forms) if action_part in (form.action or ""))
+
+
 def answer_consent(browser: Browser, page: requests.Response, decision: str,
                    ticked: tuple[str, ...] = ()) -> requests.Response:
     """Press a button of the consent page with the optional claims ``ticked`` (several checkboxes of one name,
