@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,8 +56,28 @@ def cmd_init(args: argparse.Namespace) -> int:
     except InstanceExists as exc:
         raise CommandError(str(exc)) from exc
     print(f"created {config}")
-    print(f"start it with: broker --config {config} run")
+    print(f"start it with: {_broker_command()} --config {_shown(config)} run")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (what a person would type)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _broker_command() -> str:
+    """How to run this ``broker`` again from the working directory: plain ``broker`` when that name on PATH is
+    this very program, else the path of the one that is running (e.g. ``.venv/bin/broker``)."""
+    running = Path(sys.argv[0])
+    if running.name != "broker":  # python -m broker.cli, or a test calling main()
+        running = Path(sys.executable).parent / "broker"
+    on_path = shutil.which("broker")
+    if on_path is not None and running.exists() and Path(on_path).resolve() == running.resolve():
+        return "broker"
+    return _shown(running) if running.exists() else "broker"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -251,32 +272,34 @@ def _batch_size(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broker", description="Federation and single sign-on broker.")
-    parser.add_argument("--config", help="config file (default: $BROKER_CONFIG or ./broker.toml)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create an instance folder")
-    p.add_argument("folder", nargs="?", default=".")
-    p.add_argument("--base-url", default="http://127.0.0.1:5000")
-    p.add_argument("--database-url", default=None)
+    p.add_argument("folder", nargs="?", default=".", help="the instance folder to create (default: .)")
+    p.add_argument("--base-url", default="http://127.0.0.1:5000",
+                   help="the broker's public URL; https except on 127.0.0.1/localhost (default: %(default)s)")
+    p.add_argument("--database-url", default=None,
+                   help="SQLAlchemy URL (default: SQLite in the folder; postgresql+psycopg://... in production)")
     p.add_argument("--demo", action="store_true", help="also register the DEMO app and DEMO provider")
     p.add_argument("--force", action="store_true", help="overwrite an existing broker.toml")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="serve with the development server")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
     p.set_defaults(func=cmd_run)
 
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("check", help="validate config, keys and registrations")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_check)
 
     cli_metadata.add_commands(sub)
 
     p = sub.add_parser("purge", help="delete expired login state and tokens")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_purge)
 
     keys = sub.add_parser("keys", help="create the broker's keys").add_subparsers(dest="keys", required=True)
@@ -291,25 +314,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_batch_size, default=500, help="rows per transaction (default 500)")
     p.add_argument("--forget-unreadable", action="store_true",
                    help="replace values no configured key opens by no claims (refilled at the next login)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rotate_claims)
     cli_rotation.add_commands(keys)
 
     audit = sub.add_parser("audit", help="check and read the audit trail").add_subparsers(dest="audit",
                                                                                          required=True)
     p = audit.add_parser("verify", help="check the audit trail's hash chain (edited or deleted records)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_audit_verify)
     p = audit.add_parser("list", help="the newest audit records, newest first")
     p.add_argument("--account", help="only the records of this pseudonymous account id")
     p.add_argument("--limit", type=_audit_limit, default=50, help="how many records (default 50)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_audit_list)
 
     cli_sps.add_commands(sub)
     cli_parties.add_commands(sub)
     cli_clients.add_commands(sub)
+    _config_anywhere(parser)
     return parser
+
+
+CONFIG_HELP = "config file (default: $BROKER_CONFIG or ./broker.toml)"
+JSON_HELP = "print JSON instead of text"
+
+
+def _config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config`` is accepted after the subcommand too (``broker sp list --config FILE``): every subcommand's
+    parser gets the option, with no default of its own, so one given before the subcommand is kept."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases name one parser twice
+                if not any("--config" in a.option_strings for a in child._actions):
+                    child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+                _config_anywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,5 +95,5 @@ def add_commands(sub: Any) -> None:
         p.set_defaults(func=cmd_own, role=role)
     p = roles.add_parser("sources", help="IdP metadata sources: entities, validity, errors")
     p.add_argument("--refresh", action="store_true", help="fetch and rebuild every source now")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_sources)

@@ -76,11 +76,13 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def add_commands(keys: Any) -> None:
     p = keys.add_parser("rotate", help="rotate the signing keys: stage, switch, retire (see 'status')")
-    p.add_argument("step", choices=["stage", "switch", "retire", "status"])
+    p.add_argument("step", choices=["stage", "switch", "retire", "status"],
+                   help="stage: publish new keys; switch: sign with them; retire: drop the old ones; "
+                        "status: where the rotation stands")
     p.add_argument("--min-published", type=_hours, default=DEFAULT_MIN_PUBLISHED, metavar="HOURS",
                    help="switch only after the staged keys were published this long (default 24)")
     p.add_argument("--grace", type=_hours, default=DEFAULT_GRACE, metavar="HOURS",
                    help="retire only after the previous keys stayed published this long (default 24)")
     p.add_argument("--force", action="store_true", help="skip the waiting period")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_rotate)

@@ -207,7 +207,7 @@ def test_an_expired_code_is_refused_without_revoking_anything(store: GrantStore,
     assert_invalid_grant(caught)
 
 
-@pytest.mark.parametrize("code", ["", "x", new_token(), "' OR 1=1 --"])
+@pytest.mark.parametrize("code", ["", "x", new_token(), "' OR 1=1 --"], ids=["empty", "short", "random", "sql"])
 def test_an_unknown_code_is_refused(store: GrantStore, sign_in: SignIn, code: str) -> None:
     sign_in()
     with pytest.raises(OAuthError) as caught:
@@ -410,7 +410,7 @@ def test_another_clients_refresh_token_is_refused_and_its_grant_revoked(store: G
     assert tokens_live(store, first_tokens) == (False, False)
 
 
-@pytest.mark.parametrize("token", ["", new_token(), "x" * 512])
+@pytest.mark.parametrize("token", ["", new_token(), "x" * 512], ids=["empty", "random", "long"])
 def test_an_unknown_refresh_token_is_refused(store: GrantStore, first_tokens: IssuedTokens, token: str) -> None:
     with pytest.raises(OAuthError) as caught:
         rotate_refresh_token(store, CITY_APP, token, None, NOW)

@@ -16,7 +16,8 @@ import pytest
 from broker.registry.metadata_refresh import IdpDirectory
 from tests.registry.aggregate import entity_id, make_aggregate, session_material
 
-START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+#: the tests' "now": the real time (whole minutes), so that worker processes reading the real clock agree with it
+START = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 class Clock:
