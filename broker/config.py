@@ -34,7 +34,7 @@ from broker.core.profile import MergeRules
 
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
-DEFAULT_RELEASE = ("email", "email_verified", "given_name", "family_name", "name")
+DEFAULT_RELEASE = ("email", "email_verified", "email_relay", "given_name", "family_name", "name")
 
 
 class ConfigError(Exception):

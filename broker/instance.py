@@ -72,7 +72,7 @@ pairwise_secret_file = "certs/pairwise.secret"
 claims_key_file = "certs/claims.key"
 sso_session_hours = 8
 pending_login_minutes = 15
-release_claims = ["email", "email_verified", "given_name", "family_name", "name"]
+release_claims = ["email", "email_verified", "email_relay", "given_name", "family_name", "name"]
 
 [saml]
 clock_skew_seconds = 120

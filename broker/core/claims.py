@@ -10,6 +10,12 @@ Upstream SAML IdPs name the same things in other vocabularies too; each claim li
 the eIDAS natural-person attributes (eIDAS SAML Attribute Profile v1.2 §2.2: ``PersonIdentifier``,
 ``CurrentFamilyName``, ``CurrentGivenName``, ``DateOfBirth``), SCHAC (``schacDateOfBirth``,
 ``schacPersonalUniqueID``), PKCS #9 ``emailAddress``, ``cn``, ``mobile``, and the claim URIs of AD FS.
+
+Claims of the broker's own (not in OIDC Core §5.1 nor an LDAP schema) have a private OIDC claim name (OIDC Core
+§5.1.2; "Claims ... that are not understood MUST be ignored", §2) and a SAML attribute named under
+``BROKER_ATTRIBUTE_NS`` with NameFormat uri. ``email_relay`` is one: whether the released e-mail address is a
+private relay address (Apple's "Hide My Email", ``is_private_email``), which delivers mail but is unique to one
+service, so an app must not match it to other accounts by address.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ ClaimValue = str | bool | int | Mapping[str, str]
 _EIDAS = "http://eidas.europa.eu/attributes/naturalperson/"
 _ADFS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")  # schacDateOfBirth: YYYYMMDD
+#: the namespace of the broker's own SAML attribute names (the project has no registered URN namespace or OID
+#: arc; should it get one, names under this prefix stay accepted as aliases)
+BROKER_ATTRIBUTE_NS = "urn:civic-broker:attribute:"
 
 
 class ClaimKind(Enum):
@@ -57,6 +66,10 @@ CLAIMS: tuple[Claim, ...] = (
           ("urn:oid:1.2.840.113549.1.9.1", "emailAddress", "email", _ADFS + "emailaddress")),
     Claim("email_verified", ClaimKind.BOOLEAN, "email_verified", "email", None, None,
           "whether the upstream verified the e-mail address"),
+    # Released only to apps that ask for it by name: the OIDC ``claims`` parameter (OIDC Core §5.5) or a SAML
+    # RequestedAttribute; never by a scope, so no app's tokens change unasked. It travels with ``email``.
+    Claim("email_relay", ClaimKind.BOOLEAN, "email_relay", None, BROKER_ATTRIBUTE_NS + "email_relay", "emailRelay",
+          "whether the e-mail address is a private relay address (Apple Hide My Email)"),
     Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", "first name",
           (_EIDAS + "CurrentGivenName", "FirstName", _ADFS + "givenname")),
     Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", "last name",
@@ -152,6 +165,9 @@ def as_text(value: ClaimValue) -> str:
 
 #: a verification flag belongs to the value it vouches for; the two are asserted and kept together
 VERIFICATION_OF: Mapping[str, str] = {"email_verified": "email", "phone_number_verified": "phone_number"}
+#: claims that describe another claim's value (its verification flag, whether an address is a relay address):
+#: each comes from the identity that asserted the value, is consented to with it, and goes out only with it
+DESCRIBES: Mapping[str, str] = {**VERIFICATION_OF, "email_relay": "email"}
 
 
 def merge_assertions(before: Mapping[str, ClaimValue], now: Mapping[str, ClaimValue],
@@ -159,12 +175,12 @@ def merge_assertions(before: Mapping[str, ClaimValue], now: Mapping[str, ClaimVa
     """What an identity has asserted after this login: the values of ``now``.
 
     A claim omitted now is dropped, except those the upstream sends only once (``sent_once``: Apple sends
-    the person's name only on the first authorization), which keep their earlier value. A value and its
-    verification flag are one unit: when either is asserted now, neither is taken from ``before``, so an
-    old ``email_verified: true`` can never vouch for a changed e-mail address.
+    the person's name only on the first authorization), which keep their earlier value. A value and what
+    describes it (``DESCRIBES``) are one unit: when either is asserted now, neither is taken from ``before``,
+    so an old ``email_verified: true`` can never vouch for a changed e-mail address.
     """
     merged = {name: value for name, value in before.items() if name in sent_once and name not in now}
-    for flag, value in VERIFICATION_OF.items():
+    for flag, value in DESCRIBES.items():
         if flag in now or value in now:
             merged.pop(flag, None)
             merged.pop(value, None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from broker.core.claims import VERIFICATION_OF
+from broker.core.claims import DESCRIBES
 
 
 class ConsentHow(Enum):
@@ -84,13 +84,14 @@ class ConsentQuestion:
 
 
 def bundle(claims: frozenset[str]) -> frozenset[str]:
-    """A verification flag travels with its value (``email_verified`` with ``email``): one item to consent to."""
-    return frozenset(c for c in claims if c not in VERIFICATION_OF)
+    """What describes a value travels with it (``email_verified`` and ``email_relay`` with ``email``,
+    ``core.claims.DESCRIBES``): one item to consent to."""
+    return frozenset(c for c in claims if c not in DESCRIBES)
 
 
 def with_flags(claims: frozenset[str]) -> frozenset[str]:
-    """The consented items, with the verification flags of the values among them."""
-    return claims | frozenset(flag for flag, value in VERIFICATION_OF.items() if value in claims)
+    """The consented items, with what describes the values among them (``core.claims.DESCRIBES``)."""
+    return claims | frozenset(flag for flag, value in DESCRIBES.items() if value in claims)
 
 
 def needs_asking(party_id: str, current: Consent | None, question: ConsentQuestion, policy: ReleasePolicy,

@@ -21,6 +21,9 @@ equal, the identity linked first (earliest ``first_used``) wins, then the smalle
 A verification flag (``core.claims.VERIFICATION_OF``) has no rule of its own: it always comes from the same
 identity as the value it vouches for, so one upstream's ``email_verified: true`` can never vouch for another
 upstream's address. A flag whose identity asserted no value vouches for nothing and is left out.
+``email_relay`` (``core.email_relay``) likewise describes the chosen ``email`` of the same identity: true when
+that identity's upstream said the address is a private relay one or the address is at a relay domain, else
+false; it is there whenever an ``email`` is, and never describes another identity's address.
 
 ``asserted_at`` is the identity's last use: the store replaces an identity's claims on every login, so its
 claims are as of then (claims an upstream sends only once, such as Apple's name, keep their earlier value).
@@ -32,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from broker.core.claims import BY_NAME, CLAIMS, VERIFICATION_OF, ClaimValue
+from broker.core.claims import BY_NAME, CLAIMS, DESCRIBES, VERIFICATION_OF, ClaimValue
+from broker.core.email_relay import relay_flag
 from broker.core.model import LinkedIdentity
 
 MOST_RECENT = "most_recent"
@@ -106,8 +110,8 @@ def rule_problems(rules: Mapping[str, object], acr_order: Sequence[str]) -> list
     for name, rule in rules.items():
         if name not in BY_NAME:
             problems.append(f"rule for unknown claim {name!r}")
-        elif name in VERIFICATION_OF:
-            problems.append(f"{name!r} has no rule of its own: it follows {VERIFICATION_OF[name]!r}")
+        elif name in DESCRIBES:
+            problems.append(f"{name!r} has no rule of its own: it follows {DESCRIBES[name]!r}")
         elif not isinstance(rule, str) or not (
                 rule in RULES or (rule.startswith(PREFERRED_UPSTREAM) and rule.removeprefix(PREFERRED_UPSTREAM))):
             problems.append(f"unknown rule {rule!r} for {name!r} (use one of {', '.join(RULES)}, "
@@ -124,17 +128,24 @@ def merge(identities: Sequence[IdentityClaims], rules: MergeRules) -> UnifiedPro
     ordered = sorted(identities, key=lambda i: (i.identity.first_used, i.identity.issuer, i.identity.subject))
     values: dict[str, ProfileValue] = {}
     for claim in CLAIMS:
-        if claim.name in VERIFICATION_OF:
+        if claim.name in DESCRIBES:
             continue
-        candidates = [_value(claim.name, source) for source in ordered if claim.name in source.claims]
-        if not candidates:
+        sources = [source for source in ordered if claim.name in source.claims]
+        if not sources:
             continue
+        candidates = [_value(claim.name, source) for source in sources]
         chosen = _choose(candidates, rules.rule_for(claim.name), rules.acr_order)
         values[claim.name] = chosen
         flag = FLAG_OF.get(claim.name)
         if flag is not None and chosen.verified is not None:
             values[flag] = ProfileValue(chosen.verified, chosen.upstream, chosen.issuer, chosen.asserted_at,
                                         chosen.verified, chosen.acr)
+        if claim.name == "email":
+            source = next(s for s, c in zip(sources, candidates, strict=True) if c is chosen)
+            relay = relay_flag(source.claims)
+            if relay is not None:
+                values["email_relay"] = ProfileValue(relay, chosen.upstream, chosen.issuer, chosen.asserted_at,
+                                                     chosen.verified, chosen.acr)
     return UnifiedProfile(values)
 
 

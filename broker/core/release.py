@@ -25,8 +25,11 @@ def release(profile: Mapping[str, ClaimValue], allowed: frozenset[str],
     An e-mail address goes out only when the upstream verified it (``email_verified`` true), unless
     ``unverified_email``: many apps key accounts on the address, and an unverified or tenant-editable one
     (Microsoft Entra's, the nOAuth attack) would let one person sign in to another's account at the app.
+    ``email_relay`` goes out only with the address it describes.
     """
     released = {name: value for name, value in profile.items() if name in allowed}
     if not unverified_email and profile.get("email_verified") is not True:
         released.pop("email", None)
+    if "email" not in released:
+        released.pop("email_relay", None)  # it describes the released address; without one it says nothing
     return released

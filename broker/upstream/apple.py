@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from broker.core.email_relay import is_relay_address
 from broker.core.model import EmailTrust
 from broker.upstream.preset_base import OidcPreset, OptionValue, Registration
 from broker.upstream.quirks import StandardQuirks
@@ -49,7 +50,6 @@ DEFAULT_SECRET_LIFETIME = timedelta(days=30)
 DEFAULT_RENEW_BEFORE = timedelta(days=7)
 #: ``iat`` is set this far back so a provider clock slightly behind ours never sees a secret from the future
 SECRET_BACKDATE = timedelta(seconds=60)
-PRIVATE_RELAY_DOMAIN = "privaterelay.appleid.com"
 #: Team ID and Key ID are both 10-character identifiers ("Creating a client secret")
 _APPLE_ID_RE = re.compile(r"^[A-Z0-9]{10}$")
 #: the ``user`` field is a small JSON object; anything larger is not Apple's and is ignored unread
@@ -167,8 +167,8 @@ def apple_flag(value: object) -> bool | None:
 
 
 def is_private_relay(email: str) -> bool:
-    domain = email.rpartition("@")[2].strip().rstrip(".").lower()
-    return domain == PRIVATE_RELAY_DOMAIN or domain.endswith("." + PRIVATE_RELAY_DOMAIN)
+    """An address at privaterelay.appleid.com (``core.email_relay``, which knows the relay domains)."""
+    return is_relay_address(email)
 
 
 def parse_user_field(raw: str | None) -> dict[str, str]:

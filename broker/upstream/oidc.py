@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from broker.core import errors
 from broker.core.claims import ClaimValue, coerce, from_oidc_name
-from broker.core.model import LoginRequest, UpstreamIdentity
+from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.upstream import oidc_http
 from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata
 from broker.upstream.oidc_settings import OidcUpstreamSettings, PendingAuthorization
@@ -215,6 +215,9 @@ class OidcUpstream:
             coerced = coerce(definition, value) if definition is not None else None
             if definition is not None and coerced is not None:
                 claims[definition.name] = coerced
+        trust = quirks.email_trust(merged)
+        if trust is EmailTrust.PRIVATE_RELAY and "email" in claims:
+            claims["email_relay"] = True  # kept with the address; apps that ask learn it (core.email_relay)
         acr = id_claims.get("acr")
         amr = id_claims.get("amr")
         issuer, subject = quirks.identity_key(self.settings.issuer, id_claims)
@@ -226,7 +229,7 @@ class OidcUpstream:
             acr=acr if isinstance(acr, str) else None,
             auth_time=_auth_time(id_claims.get("auth_time"), now),
             amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
-            email_trust=quirks.email_trust(merged),
+            email_trust=trust,
             sent_once=quirks.sent_once(),
         )
 

@@ -98,9 +98,9 @@ def test_nothing_is_released_without_consent_or_after_withdrawal() -> None:
 
 
 def test_verification_flags_travel_with_their_values() -> None:
-    assert bundle(frozenset({"email", "email_verified", "phone_number_verified"})) == {"email"}
+    assert bundle(frozenset({"email", "email_verified", "email_relay", "phone_number_verified"})) == {"email"}
     assert with_flags(frozenset({"email", "phone_number"})) == {
-        "email", "email_verified", "phone_number", "phone_number_verified"}
+        "email", "email_verified", "email_relay", "phone_number", "phone_number_verified"}
     # a consent to the e-mail address releases its flag, never a flag without its value
     assert granted_claims(page({"given_name"}, {"email", "family_name"}), QUESTION) == {"given_name"}
 

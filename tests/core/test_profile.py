@@ -43,6 +43,13 @@ def rules(**per_claim: str) -> MergeRules:
     return MergeRules(rules=per_claim, acr_order=LOA.acr_order)
 
 
+def described(claims: Mapping[str, ClaimValue]) -> dict[str, ClaimValue]:
+    """``claims`` as the profile gives them: an e-mail address comes with ``email_relay`` (false: none of these
+    addresses is a relay address)."""
+    return {name: value for name, value in claims.items() if name in BY_NAME} | (
+        {"email_relay": False} if "email" in claims else {})
+
+
 def sources(profile: UnifiedProfile) -> dict[str, str]:
     return {name: value.upstream for name, value in profile.values.items()}
 
@@ -56,7 +63,7 @@ def sources(profile: UnifiedProfile) -> dict[str, str]:
 ])
 def test_a_single_identity_gives_its_vocabulary_claims(claims: dict[str, ClaimValue]) -> None:
     profile = merge([linked(claims=claims)], NO_CONFIGURED_RULES)
-    assert profile.claims() == {name: value for name, value in claims.items() if name in BY_NAME}
+    assert profile.claims() == described(claims)
 
 
 def test_every_value_carries_its_provenance() -> None:
@@ -69,6 +76,7 @@ def test_every_value_carries_its_provenance() -> None:
     assert profile.values == {
         "email": ProfileValue("anna@example.org", "digid", "https://digid.example/", NOW - HOUR, True, "loa3"),
         "email_verified": ProfileValue(True, "digid", "https://digid.example/", NOW - HOUR, True, "loa3"),
+        "email_relay": ProfileValue(False, "digid", "https://digid.example/", NOW - HOUR, True, "loa3"),
         "given_name": ProfileValue("Anna", "digid", "https://digid.example/", NOW - HOUR, None, "loa3"),
         "family_name": ProfileValue("Jansen", "itsme", "https://itsme.example/", NOW, None, None),
     }
@@ -106,7 +114,7 @@ def test_email_and_phone_default_to_most_recent_verified(old_verified: bool | No
     profile = merge([old, new], NO_CONFIGURED_RULES)
 
     chosen = old if winner == "digid" else new
-    assert profile.claims() == chosen.claims
+    assert profile.claims() == described(chosen.claims)
     assert set(sources(profile).values()) == {winner}
 
 
@@ -116,7 +124,7 @@ def test_a_flag_always_comes_from_the_identity_of_its_value() -> None:
 
     profile = merge([verified_old, silent_new], rules(email="most_recent"))
 
-    assert profile.claims() == {"email": "new@example.org"}  # never old@'s flag next to new@
+    assert profile.claims() == {"email": "new@example.org", "email_relay": False}  # never old@'s flag next to new@
     assert profile.values["email"].verified is None
     assert release(profile.claims(), frozenset({"email", "email_verified"})) == {}  # so it is not released
 

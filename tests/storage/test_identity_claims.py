@@ -64,7 +64,8 @@ def test_the_merged_profile_of_two_identities(engine: Engine, make_identity: Ide
 
     profile = merge(store.identity_claims(account.account_id), NO_CONFIGURED_RULES)
 
-    assert profile.claims() == {"email": "anna@city.example", "email_verified": True, "given_name": "Anne"}
+    assert profile.claims() == {"email": "anna@city.example", "email_verified": True, "email_relay": False,
+                                "given_name": "Anne"}
     assert profile.values["email"] == ProfileValue("anna@city.example", "city-idp", CITY, NOW, True, "urn:city:loa3")
     assert profile.values["given_name"].upstream == "example-idp"
     assert store.last_claims(account.account_id) == {"email": "new@example.org", "given_name": "Anne"}  # unchanged

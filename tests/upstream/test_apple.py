@@ -356,6 +356,7 @@ def test_private_relay_address_is_never_verified(make_world: Callable[..., Apple
     assert identity.claims["email_verified"] is True  # Apple vouches the relay delivers...
     assert identity.email_trust is EmailTrust.PRIVATE_RELAY  # ...but it names no one outside this team
     assert identity.linkable_email is None
+    assert identity.claims["email_relay"] is True  # kept with the address, for apps that ask (core.email_relay)
 
 
 @pytest.mark.parametrize(("claims", "trust"), [
