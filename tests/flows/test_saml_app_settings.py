@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from broker.core.assurance import EIDAS_LOW, EIDAS_SUBSTANTIAL
 from tests.flows.app_settings import (
     add_sp,
     answer_consent,
@@ -24,8 +25,9 @@ from tests.flows.app_settings import (
 )
 from tests.flows.federation import saml_status
 from tests.flows.oidc_peers import relying_party
-from tests.flows.saml_upstream import saml_federation
+from tests.flows.saml_upstream import CITIZEN, saml_federation
 from tests.peers.browser import Browser
+from tests.peers.saml_idp import IdpUser
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
@@ -119,3 +121,22 @@ def test_without_settings_such_an_app_receives_nothing(tmp_path: Path, key_folde
         request_id, page = fed.login(browser, "sp3")
 
         assert sp.parse(browser.form_fields(page)["SAMLResponse"], request_id).get_identity() == {}
+
+
+@pytest.mark.parametrize(("has", "answered"), [(EIDAS_SUBSTANTIAL, None), (EIDAS_LOW, STATUS + "NoAuthnContext")])
+def test_the_operators_minimum_assurance_goes_upstream_for_an_app_that_asks_for_none(
+        tmp_path: Path, key_folder: Path, browser: Browser, has: str, answered: str | None) -> None:
+    person = IdpUser(CITIZEN.name_id, CITIZEN.attributes, authn_contexts=(has,))
+    with saml_federation(tmp_path, key_folder, user=person) as (fed, city):
+        app_settings(fed, "sp2", f'allowed_upstreams = ["city"]\nrequired_acr = "{EIDAS_SUBSTANTIAL}"\n')
+
+        request_id, page = fed.login(browser, "sp2")  # the app's request names no RequestedAuthnContext
+
+        page = to_the_sp(browser, page)
+        assert city.seen[0].requested_contexts == (EIDAS_SUBSTANTIAL,)
+        if answered is None:
+            response = fed.sps["sp2"].parse(browser.form_fields(page)["SAMLResponse"], request_id)
+            assert response.assertion.authn_statement[0].authn_context.authn_context_class_ref.text == has
+        else:
+            assert saml_status(browser.form_fields(page))[1] == answered
+            assert fed.accounts() == 0
