@@ -4,13 +4,16 @@ Real peers: a pysaml2 SP, the broker on its own HTTP server with the ``apple`` p
 provider (the demo provider with ``AppleStyle``) on ``localhost``, another site than the broker on 127.0.0.1.
 Its form_post answer is a cross-site POST, so the SameSite-aware browser withholds the broker's Lax session
 cookie and the broker must bounce the answer same-site. Apple sends the name only on the first authorization;
-the SP must still receive it on the second.
+the SP must still receive it on the second. When Apple hands out a private relay address, apps that ask for
+``email_relay`` (SAML attribute ``urn:civic-broker:attribute:email_relay``, OIDC claim by the ``claims``
+parameter) learn that it is one; for the person's own address they learn that it is not.
 
 Needs ``APPLE`` in ``broker.upstream.presets.PRESETS``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +36,10 @@ from broker.demo.oidc_provider import (
 from broker.keys import write_private
 from tests.databases import database_for
 from tests.flows.federation import ExtraUpstream, Federation, running_federation
+from tests.flows.oidc_peers import relying_party
 from tests.peers.browser import Browser
 from tests.peers.servers import WsgiApp
+from tests.sp_metadata import sp_metadata
 
 TEAM_ID, KEY_ID, CLIENT_ID = "TEAM000042", "KEY0000042", "org.example.city-broker"
 SAME_SITE_MARK = "_same_site"  # the field the broker's bounce page adds (broker.web.login)
@@ -50,6 +55,8 @@ class AppleUpstream:
 
     team_key: ec.EllipticCurvePrivateKey
     provider: DemoProvider | None = None
+    #: Aino chose "Hide My Email": Apple gives the broker a relay address and is_private_email true
+    relay: bool = False
 
     def build(self, base_url: str, redirect_uri: str, folder: Path) -> tuple[WsgiApp, dict[str, Any]]:
         key_file = folder / "certs" / f"AuthKey_{KEY_ID}.p8"
@@ -60,7 +67,8 @@ class AppleUpstream:
             clients=(DemoClient(CLIENT_ID, "a static secret Apple never accepts", (redirect_uri,)),),
             users=(AINO,),
             auto_login=AINO.username,
-            apple=AppleStyle(TEAM_ID, {KEY_ID: self.team_key.public_key()}),
+            apple=AppleStyle(TEAM_ID, {KEY_ID: self.team_key.public_key()},
+                             private_relay=frozenset({AINO.username} if self.relay else ())),
         ))
         return self.provider.app, {
             # no client_secret_env/file: the apple preset signs its own client secret
@@ -72,8 +80,9 @@ class AppleUpstream:
 
 
 @pytest.fixture
-def apple() -> AppleUpstream:
-    return AppleUpstream(ec.generate_private_key(ec.SECP256R1()))
+def apple(request: pytest.FixtureRequest) -> AppleUpstream:
+    """Aino's own address; with ``indirect`` parametrization ``True``, a private relay address."""
+    return AppleUpstream(ec.generate_private_key(ec.SECP256R1()), relay=getattr(request, "param", False))
 
 
 @pytest.fixture
@@ -138,3 +147,74 @@ def test_apple_registration_is_loaded_with_the_presets_defaults(federation: Fede
     party = snapshot.upstream_parties["apple"]
     assert party.display_name == "Apple"
     assert party.issuer == federation.extra["apple"].url.replace("127.0.0.1", "localhost")
+
+
+# -- private relay addresses: the email_relay claim ----------------------------------------------------------
+
+RELAY_CASES = pytest.mark.parametrize("apple", [True, False], indirect=True, ids=["relay", "own-address"])
+
+
+def _saml_answer_via_apple(federation: Federation, browser: Browser) -> Any:
+    """sp1's parsed Response after a sign-in through discovery and Apple, however the answer travels back."""
+    request_id, discovery = federation.login(browser)
+    forms = lxml.html.document_fromstring(discovery.text).forms
+    [chosen] = [i for i, f in enumerate(forms) if (f.action or "").endswith("/upstream/apple")]
+    page = browser.submit(discovery, form=chosen)
+    while browser.is_self_submitting(page) and "SAMLResponse" not in browser.form_fields(page):
+        page = browser.auto_submit(page)  # Apple's form_post, the broker's same-site bounce
+    assert page.status_code == 200, page.text
+    response = federation.sps["sp1"].parse(browser.form_fields(page)["SAMLResponse"], request_id)
+    assert response is not None
+    return response
+
+
+def _apple_address(apple: AppleUpstream) -> str:
+    assert apple.provider is not None and apple.provider.apple is not None
+    return apple.provider.apple.email_of(AINO)[0]
+
+
+@RELAY_CASES
+def test_a_saml_app_that_asks_learns_whether_the_address_is_a_relay(federation: Federation, browser: Browser,
+                                                                   apple: AppleUpstream) -> None:
+    sp = federation.sps["sp1"]
+    asking = sp_metadata(sp.entity_id, sp.keys, requested=("mail", "givenName", "sn", "emailRelay"))
+    assert 'Name="urn:civic-broker:attribute:email_relay"' in asking  # a RequestedAttribute under the uri format
+    (federation.folder / "metadata" / "saml-sp" / "sp1.xml").write_text(asking)
+    federation.app.extensions["broker"].registry.reload()
+
+    response = _saml_answer_via_apple(federation, browser)
+
+    identity = response.get_identity()
+    address = _apple_address(apple)
+    assert identity["mail"] == [address]
+    assert address.endswith("@privaterelay.appleid.com") is apple.relay
+    assert identity["emailRelay"] == ["true" if apple.relay else "false"]
+    names = {a.name for s in response.assertion.attribute_statement for a in s.attribute}
+    assert "urn:civic-broker:attribute:email_relay" in names
+
+
+def test_a_saml_app_that_does_not_ask_is_not_told(federation: Federation, browser: Browser) -> None:
+    response = _saml_answer_via_apple(federation, browser)  # sp1's metadata asks for mail, givenName and sn
+
+    assert "emailRelay" not in response.get_identity()
+
+
+@RELAY_CASES
+def test_an_oidc_app_that_asks_gets_the_claim(federation: Federation, browser: Browser, apple: AppleUpstream) -> None:
+    asked = json.dumps({"id_token": {"email_relay": None}, "userinfo": {"email_relay": None}})
+    with relying_party(federation, "city-app") as rp:
+        page = browser.get(f"{rp.url}/login", params={"claims": asked, "idp_hint": "apple"})
+        while browser.is_self_submitting(page):  # Apple's form_post, then the broker's same-site bounce
+            page = browser.auto_submit(page)
+        assert page.status_code == 200, page.text
+        plain = browser.get(f"{rp.url}/login", params={"idp_hint": "apple"})  # the SSO session answers
+
+        asking, silent = rp.outcomes
+        assert plain.status_code == 200, plain.text
+        assert asking.id_token_claims is not None and asking.userinfo is not None
+        assert asking.userinfo["email"] == _apple_address(apple)
+        assert asking.userinfo["email_relay"] is apple.relay
+        assert asking.id_token_claims["email_relay"] is apple.relay
+        assert silent.userinfo is not None and silent.userinfo["email"] == _apple_address(apple)
+        assert "email_relay" not in silent.userinfo  # the email scope alone does not release it
+        assert apple.provider is not None and apple.provider.hits("token") == 1
