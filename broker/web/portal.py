@@ -27,6 +27,7 @@ from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
 from broker.core.sessions import SsoSession
 from broker.web import audit, login, portal_account, saml_logout
 from broker.web.browser_state import current_sso
+from broker.web.consent_gate import LOGO_CSP
 from broker.web.services import services
 
 bp = Blueprint("portal", __name__, url_prefix="/account")
@@ -101,8 +102,8 @@ def identities() -> str:
 
 
 @bp.get("/apps")
-def apps() -> str:
-    return _page("portal_apps.html")
+def apps() -> Response:
+    return Response(_page("portal_apps.html"), mimetype="text/html", headers={"Content-Security-Policy": LOGO_CSP})
 
 
 @bp.get("/sessions")
@@ -162,17 +163,18 @@ def delete() -> str:
 
 
 @bp.get("/consents")
-def consents() -> str:
+def consents() -> Response | str:
     sso = current_sso()
     if sso is None:
         return render_template("portal_sign_in.html")
     rows = [
         {"ref": _app_ref(c.party_id), "app": portal_account.app_name(services(), c.party_id), "how": c.how.value,
-         "at": c.at,
+         "at": c.at, "logo": portal_account.app_logo(services(), c.party_id),
          "claims": [BY_NAME[n].description for n in sorted(c.granted) if n in BY_NAME]}
         for c in services().consents.in_force(sso.account_id) if c.how is not ConsentHow.WITHDRAWN
     ]
-    return render_template("portal_consents.html", signed_in=True, rows=rows)
+    return Response(render_template("portal_consents.html", signed_in=True, rows=rows), mimetype="text/html",
+                    headers={"Content-Security-Policy": LOGO_CSP})
 
 
 @bp.post("/consents/withdraw")

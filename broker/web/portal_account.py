@@ -36,6 +36,7 @@ class AppUse:
     party_id: str
     name: str
     last_used: datetime | None
+    logo_uri: str | None = None
 
 
 def identities(svc: Services, account_id: str) -> list[IdentityView]:
@@ -68,7 +69,7 @@ def apps_used(svc: Services, account_id: str) -> list[AppUse]:
     for consent in svc.consents.in_force(account_id):
         if consent.how is not ConsentHow.WITHDRAWN:
             last.setdefault(consent.party_id, None)
-    uses = [AppUse(party_id, app_name(svc, party_id), at) for party_id, at in last.items()]
+    uses = [AppUse(party_id, app_name(svc, party_id), at, app_logo(svc, party_id)) for party_id, at in last.items()]
     return sorted(uses, key=lambda u: (u.last_used is None, -(u.last_used.timestamp() if u.last_used else 0)))
 
 
@@ -76,6 +77,11 @@ def app_name(svc: Services, party_id: str) -> str:
     """The app's display name; for an app no longer registered, its id's host, never the id (``core.display``)."""
     party = svc.registry.downstream(party_id)
     return party.display_name if party is not None else readable_name((), party_id, "an app no longer registered")
+
+
+def app_logo(svc: Services, party_id: str) -> str | None:
+    party = svc.registry.downstream(party_id)
+    return party.logo_uri if party is not None else None
 
 
 def upstream_name(svc: Services, name: str) -> str:

@@ -66,6 +66,8 @@ def test_no_citizen_page_shows_an_apps_entity_id_or_address(tmp_path: Path, key_
                      "/account/profile", "/account/link", "/account/delete"):
             pages[path] = browser.get(fed.url + path)
         assert "Parking permits" in pages["/account/apps"].text and "Permit portal" in pages["/account/apps"].text
+        for path in ("/account/apps", "/account/consents"):  # with their logos
+            assert LOGO in pages[path].text and "https:" in pages[path].headers["Content-Security-Policy"]
         assert "City ID" not in pages["/account/sessions"].text and "Test OpenID provider" in pages[
             "/account/sessions"].text  # the upstream by its name too
         consents = pages["/account/consents"]
