@@ -42,6 +42,9 @@ from broker.registry.saml_sps import load_sp_catalog
 
 #: a migration of a few hundred apps is plenty; more is not an export of client registrations
 MAX_CLIENTS = 1000
+#: a well-formed hash that no secret is checked against: it lets a document whose secret was refused still have
+#: the rest of its metadata checked, so every problem is reported at once
+_STAND_IN_HASH = "sha256:" + "0" * 64
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,9 @@ def _check_one(index: int, document: object, metadata_dir: Path, problems: list[
             mine += secret_problems(secret)
     elif secret is not None:
         mine.append(f"client_secret is only for {' and '.join(SECRET_METHODS)}, not {method}")
-    if mine:  # no scrypt work for a document that fails anyway; the metadata is still checked below
-        raw["client_secret_hash"] = "sha256:" + "0" * 64 if method in SECRET_METHODS else None
-        raw = {k: v for k, v in raw.items() if v is not None}
-    elif isinstance(secret, str):
+    if mine and method in SECRET_METHODS:  # fails anyway: check the rest of the metadata without scrypt work
+        raw["client_secret_hash"] = _STAND_IN_HASH
+    elif isinstance(secret, str) and method in SECRET_METHODS:
         raw["client_secret_hash"] = hash_provided(secret)
     client_id = document.get("client_id")
     target = metadata_dir / CLIENT_FOLDER / file_name(client_id if isinstance(client_id, str) else "")
