@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from broker.core.claims import NAMEFORMAT_URI, ClaimValue, claim, claims_for_scopes, from_oidc_name, from_saml_name
+from broker.core.consent import Consent, ConsentHow, ConsentQuestion, ReleasePolicy, granted_claims, needs_asking
 from broker.core.email_relay import is_relay_address, relay_flag
 from broker.core.model import LinkedIdentity
 from broker.core.profile import NO_CONFIGURED_RULES, IdentityClaims, MergeRules, merge
@@ -85,3 +86,17 @@ def test_release_only_to_who_asked_and_only_with_the_address() -> None:
     assert release(verified, frozenset({"email_relay"})) == {}  # never without the address it describes
     assert release(unverified, ASKED) == {"email_verified": False}  # the address is held back, so is its flag
     assert release(unverified, ASKED, unverified_email=True)["email_relay"] is True
+
+
+def test_consent_to_the_address_covers_the_flag_and_asks_no_one_again() -> None:
+    """An app that starts asking for email_relay does not send its citizens back to the consent page: the flag
+    is part of the address they agreed to (``core.claims.DESCRIBES``)."""
+    before = Consent("account-1", "app", frozenset({"email", "given_name"}), frozenset(), "v1", NOW, ConsentHow.PAGE)
+    now_asking = ConsentQuestion(wanted=frozenset({"email", "email_verified", "email_relay", "given_name"}),
+                                 required=frozenset())
+    declined_email = Consent("account-1", "app", frozenset({"given_name"}), frozenset({"email"}), "v1", NOW,
+                             ConsentHow.PAGE)
+
+    assert not needs_asking("app", before, now_asking, ReleasePolicy(version="v1"))
+    assert granted_claims(before, now_asking) == {"email", "email_verified", "email_relay", "given_name"}
+    assert granted_claims(declined_email, now_asking) == {"given_name"}  # no flag without its address
