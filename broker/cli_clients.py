@@ -85,8 +85,10 @@ def provided_secret(args: argparse.Namespace) -> str | None:
         where = f"--client-secret-file {args.client_secret_file}"
         try:
             secret = Path(args.client_secret_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PartyError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from exc
+        except OSError as exc:
+            raise PartyError(f"cannot read {where}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError:  # its message would quote a byte of the secret
+            raise PartyError(f"{where}: the client secret must be printable ASCII (RFC 6749 Appendix A.2)") from None
         secret = secret.removesuffix("\n").removesuffix("\r")
     else:
         where = f"--client-secret-env {args.client_secret_env}"
