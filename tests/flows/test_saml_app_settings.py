@@ -28,6 +28,7 @@ from tests.flows.oidc_peers import relying_party
 from tests.flows.saml_upstream import CITIZEN, saml_federation
 from tests.peers.browser import Browser
 from tests.peers.saml_idp import IdpUser
+from tests.registry.aggregate import make_aggregate, make_entity_certs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
@@ -60,6 +61,11 @@ def test_each_saml_app_reaches_only_its_upstream_and_never_the_discovery_page(
         answer_b = fed.sps["sp2"].parse(browser.form_fields(page)["SAMLResponse"], request_b)
         assert answer_b.get_identity()["mail"] == ["aino@city.example"]
 
+        # the SSO session now came from "city", named in B's list by its entity id: it answers B's next login
+        request_b, location = fed.sps["sp2"].redirect_request()
+        page = browser.get(location)
+        assert fed.sps["sp2"].parse(browser.form_fields(page)["SAMLResponse"], request_b) is not None
+
         assert not _discovery_seen(browser)
         assert fed.provider.hits("authorize") == 1 and len(city.seen) == 1
 
@@ -82,11 +88,14 @@ def test_a_hint_for_another_upstream_is_refused_and_a_default_replaces_the_disco
         assert not _discovery_seen(browser)
 
 
+@pytest.mark.parametrize("federation_idps", [0, 12])
 def test_an_oidc_client_limited_to_one_upstream_sees_no_discovery_page_beside_saml_idps(
-        tmp_path: Path, key_folder: Path, browser: Browser) -> None:
-    with saml_federation(tmp_path, key_folder) as (fed, _), \
+        tmp_path: Path, key_folder: Path, browser: Browser, federation_idps: int) -> None:
+    aggregate = make_aggregate(federation_idps, None, make_entity_certs(1)) if federation_idps else None
+    with saml_federation(tmp_path, key_folder, more_metadata=aggregate) as (fed, _), \
             relying_party(fed, "permits-web", allowed_upstreams=["op"], client_name="Permits") as rp:
-        assert fed.app.extensions["broker"].registry.directory_size() == 1  # the city IdP's metadata
+        # the city IdP's metadata, and a federation's
+        assert fed.app.extensions["broker"].registry.directory_size() == 1 + federation_idps
 
         page = app_sign_in(browser, rp)
 
