@@ -130,8 +130,12 @@ def client_import(args: argparse.Namespace) -> int:
     source = Path(args.file)
     try:
         documents = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON or not UTF-8
-        raise PartyError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except OSError as exc:
+        raise PartyError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:  # its message would quote a byte, perhaps of a secret
+        raise PartyError(f"cannot read {source}: not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:  # the JSON error names a line and column, never the content
+        raise PartyError(f"cannot read {source}: not JSON ({exc})") from exc
     if not isinstance(documents, list) or not documents:
         raise PartyError(f"{source} must hold a JSON list of RFC 7591 client metadata documents")
     if len(documents) > MAX_CLIENTS:
