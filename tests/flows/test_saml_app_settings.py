@@ -20,6 +20,7 @@ from tests.flows.app_settings import (
     answer_consent,
     app_settings,
     app_sign_in,
+    form_index,
     release_policy,
     to_the_sp,
 )
@@ -28,7 +29,7 @@ from tests.flows.oidc_peers import relying_party
 from tests.flows.saml_upstream import CITIZEN, saml_federation
 from tests.peers.browser import Browser
 from tests.peers.saml_idp import IdpUser
-from tests.registry.aggregate import make_aggregate, make_entity_certs
+from tests.registry.aggregate import entity_id, make_aggregate, make_entity_certs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
@@ -149,3 +150,19 @@ def test_the_operators_minimum_assurance_goes_upstream_for_an_app_that_asks_for_
         else:
             assert saml_status(browser.form_fields(page))[1] == answered
             assert fed.accounts() == 0
+
+
+def test_the_discovery_page_offers_exactly_the_upstreams_an_app_names(tmp_path: Path, key_folder: Path,
+                                                                      browser: Browser) -> None:
+    aggregate = make_aggregate(30, None, make_entity_certs(1), names={7: ("City of Québec", "Ville de Québec")})
+    with saml_federation(tmp_path, key_folder, more_metadata=aggregate) as (fed, _):
+        app_settings(fed, "sp1", f'display_name = "App A"\nallowed_upstreams = ["op", "{entity_id(7)}"]\n')
+
+        _, page = fed.login(browser, "sp1")
+
+        # a federation this large is searched, not listed; the IdP the app names is offered without a search
+        assert "App A asks you to sign in" in page.text
+        assert "Sign in with Test OpenID provider" in page.text and "Sign in with City of Québec" in page.text
+        assert page.text.count("Sign in with") == 2
+        chosen = browser.submit(page, form=form_index(page, "/idp"), follow=False)
+        assert chosen.headers["Location"].startswith("https://idp7.example.org/sso/redirect?")
