@@ -81,8 +81,9 @@ def _text(raw: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 2000:
-        problems.append(f"{key} must be non-empty text")
+    limit = 100_000 if key == "logo_uri" else 2000  # an inline data:image logo is long
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        problems.append(f"{key} must be non-empty text of at most {limit} characters")
         return None
     return value.strip()
 
@@ -91,9 +92,9 @@ def _names(raw: Mapping[str, Any], key: str, problems: list[str]) -> tuple[str, 
     value = raw.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value) \
-            or len(value) > MAX_UPSTREAMS:
-        problems.append(f"{key} must be a list of at most {MAX_UPSTREAMS} non-empty texts")
+    if not isinstance(value, list) or len(value) > MAX_UPSTREAMS \
+            or not all(isinstance(v, str) and v.strip() and v.isprintable() and len(v) <= 2000 for v in value):
+        problems.append(f"{key} must be a list of at most {MAX_UPSTREAMS} non-empty printable texts")
         return None
     return tuple(dict.fromkeys(v.strip() for v in value))
 
@@ -121,11 +122,13 @@ def parse_sp_settings(raw: Mapping[str, Any]) -> SpSettings:
         problems.append(f"logo_uri {problem}")
     if text["policy_uri"] is not None and (problem := policy_problem(text["policy_uri"])):
         problems.append(f"policy_uri {problem}")
-    if text["required_acr"] is not None and any(c.isspace() for c in text["required_acr"]):
+    if text["required_acr"] is not None and not all(c.isprintable() and not c.isspace() for c in text["required_acr"]):
         problems.append("required_acr must be one acr value (an AuthnContextClassRef URI or an [assurance] alias)")
     allowed = _names(raw, "allowed_upstreams", problems) or ()
     default = text["default_upstream"]
-    if default is not None and allowed and default not in allowed:
+    if default is not None and not default.isprintable():
+        problems.append("default_upstream must be printable text")
+    elif default is not None and allowed and default not in allowed:
         problems.append(f"default_upstream {default!r} is not one of allowed_upstreams {list(allowed)}")
     receive, required = _claims(raw, "receive", problems), _claims(raw, "required", problems)
     if required is not None and receive is not None and not required <= receive:

@@ -88,6 +88,7 @@ def test_receive_replaces_the_requested_attributes_and_required_follows_the_meta
     ('receive = ["email"]\nrequired = ["family_name"]\n', "does not receive: ['family_name']"),
     ('allowed_upstream = ["city"]\n', "unknown settings ['allowed_upstream']"),
     ('allowed_upstreams = "city"\n', "allowed_upstreams must be a list"),
+    ('allowed_upstreams = ["ci\\u007fty"]\n', "non-empty printable texts"),  # DEL could not be written back
     ('display_name = "unterminated\n', "not valid TOML"),
 ])
 def test_settings_that_do_not_validate_skip_the_app_and_say_why(
@@ -139,3 +140,9 @@ def test_every_problem_is_listed_at_once() -> None:
         parse_sp_settings({"logo_uri": "http://x.example.org/l.png", "receive": ["nope"], "colour": "red"})
 
     assert len(caught.value.problems) == 3
+
+
+def test_an_inline_logo_may_be_longer_than_a_url() -> None:
+    logo = "data:image/png;base64," + "A" * 20_000
+
+    assert parse_sp_settings({"logo_uri": logo}).logo_uri == logo
