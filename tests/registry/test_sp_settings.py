@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from broker.registry import FileRegistry
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.sp_settings import SpSettings, SpSettingsError, parse_sp_settings, read_sp_settings
+from broker.registry.upstreams import UPSTREAM_FOLDER
+from broker.web.services import describe_upstream
 from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import write_sp_metadata
 
@@ -146,3 +149,22 @@ def test_an_inline_logo_may_be_longer_than_a_url() -> None:
     logo = "data:image/png;base64," + "A" * 20_000
 
     assert parse_sp_settings({"logo_uri": logo}).logo_uri == logo
+
+
+def test_settings_are_picked_up_without_a_restart_and_name_registered_idps_by_entity_id(
+        metadata_dir: Path, sp_keys: SpKeys) -> None:
+    (metadata_dir / UPSTREAM_FOLDER).mkdir()
+    (metadata_dir / UPSTREAM_FOLDER / "city.json").write_text(
+        '{"name": "city", "protocol": "saml", "entity_id": "https://idp.city.example.org/idp"}')
+    write_sp_metadata(metadata_dir / SP_FOLDER / "permits.xml", APP, sp_keys, display_name="Permits")
+    registry = FileRegistry(metadata_dir, metadata_dir.parent, describe_upstream, check_interval=0)
+    before = registry.downstream(APP)
+    assert before is not None and before.allowed_upstreams == ()
+
+    _settings(metadata_dir, "permits", 'display_name = "Parking permits"\n'
+                                       'allowed_upstreams = ["https://idp.city.example.org/idp"]\n')
+    party = registry.downstream(APP)
+
+    assert party is not None and party.display_name == "Parking permits"
+    # the registered name beside the entity id: an SSO session records "city"
+    assert party.allowed_upstreams == ("https://idp.city.example.org/idp", "city")
