@@ -168,3 +168,35 @@ def test_settings_are_picked_up_without_a_restart_and_name_registered_idps_by_en
     assert party is not None and party.display_name == "Parking permits"
     # the registered name beside the entity id: an SSO session records "city"
     assert party.allowed_upstreams == ("https://idp.city.example.org/idp", "city")
+
+
+@pytest.mark.parametrize(("published", "settings", "name"), [
+    ({"display_name": "Permits (mdui)", "service_name": "Permits service", "organization": "City"}, "",
+     "Permits (mdui)"),  # SAML Metadata UI §2.1.1 first
+    ({"service_name": "Permits service", "organization": "City"}, "", "Permits service"),  # §2.4.4.1 ServiceName
+    ({"organization": "City of Example"}, "", "City of Example"),  # §2.3.2.1 OrganizationDisplayName
+    ({}, "", "permits.city.example.org"),  # nothing published: the entity id's host, never the entity id
+    ({"display_name": "Permits (mdui)"}, 'display_name = "Parking permits"\n', "Parking permits"),  # the operator
+])
+def test_the_name_citizens_see(metadata_dir: Path, sp_keys: SpKeys, published: dict[str, str], settings: str,
+                               name: str) -> None:
+    write_sp_metadata(metadata_dir / SP_FOLDER / "permits.xml", APP, sp_keys, **published)
+    if settings:
+        _settings(metadata_dir, "permits", settings)
+
+    assert load_sp_catalog(metadata_dir).sps[APP].display_name == name
+
+
+@pytest.mark.parametrize(("logo", "shown"), [
+    ("https://permits.city.example.org/logo.png", "https://permits.city.example.org/logo.png"),
+    ("http://permits.city.example.org/logo.png", None),  # not over plain http
+    ("javascript:alert(1)", None),
+])
+def test_the_metadatas_logo_and_privacy_statement(metadata_dir: Path, sp_keys: SpKeys, logo: str,
+                                                  shown: str | None) -> None:
+    write_sp_metadata(metadata_dir / SP_FOLDER / "permits.xml", APP, sp_keys, display_name="Permits", logo=logo,
+                      privacy_url="https://permits.city.example.org/privacy")
+
+    sp = load_sp_catalog(metadata_dir).sps[APP]
+
+    assert (sp.logo_uri, sp.policy_uri) == (shown, "https://permits.city.example.org/privacy")
