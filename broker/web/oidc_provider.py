@@ -22,6 +22,7 @@ from broker.jwt_keys import verify_own_jwt
 from broker.oidc.client import OidcClient
 from broker.web import audit, login, metrics, saml_logout
 from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
+from broker.web.consent_gate import LOGO_CSP
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
@@ -86,8 +87,9 @@ def logout() -> Response | str:
         return _end_session(done)
     handle = svc.pending.put(KIND_LOGOUT, json.dumps(done), svc.clock.now() + timedelta(minutes=10))
     bind(handle)
-    return render_template("logout_confirm.html", handle=handle,
-                           app_name=client.display_name if client else None)
+    page = render_template("logout_confirm.html", handle=handle, app_name=client.display_name if client else None,
+                           app_logo=client.logo_uri if client else None)
+    return Response(page, mimetype="text/html", headers={"Content-Security-Policy": LOGO_CSP})
 
 
 @bp.post("/oidc/logout/<handle>")

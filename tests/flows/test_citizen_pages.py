@@ -82,7 +82,7 @@ def test_no_citizen_page_shows_an_apps_entity_id_or_address(tmp_path: Path, key_
 
         # sign-out pages: the OIDC app's confirmation (no id_token_hint), SAML logout's progress
         pages["logout confirm"] = confirm = browser.get(f"{fed.url}/oidc/logout", params={"client_id": rp.client_id})
-        assert "Permit portal asks to sign you out" in confirm.text
+        assert "Permit portal asks to sign you out" in confirm.text and LOGO in confirm.text
         pages["logout progress"] = browser.get(f"{fed.url}/saml2/idp/slo/continue")
 
         # error pages
