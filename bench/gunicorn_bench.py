@@ -177,23 +177,12 @@ def wait_for(server: Server, path: str, log: Path, timeout: float = 60.0) -> Non
 # -- the browser and the two logins ----------------------------------------------------------------------------------
 
 class BenchBrowser(Browser):
-    """The test browser, tagging every request with the login's id (also the cross-site POSTs, which
-    ``Browser`` sends outside the session)."""
+    """The test browser, tagging every request with the login's id (its session headers go on every request,
+    the cross-site POSTs included)."""
 
     def __init__(self, login_id: str) -> None:
         super().__init__(timeout=30.0)
         self.session.headers["X-Bench-Login"] = login_id
-
-    def _cross_site_post(self, url: str, data: Mapping[str, str] | None) -> requests.Response:
-        sent = requests.cookies.RequestsCookieJar()
-        for cookie in self.session.cookies:
-            if (cookie.get_nonstandard_attr("SameSite") or cookie.get_nonstandard_attr("samesite")
-                    or "lax").lower() == "none":
-                sent.set_cookie(cookie)
-        prepared = requests.Request("POST", url, data=data,
-                                    headers={"X-Bench-Login": self.session.headers["X-Bench-Login"]}).prepare()
-        prepared.prepare_cookies(sent)
-        return self.session.send(prepared, allow_redirects=False, timeout=self.timeout)
 
 
 def self_submitting(page: requests.Response) -> tuple[str, dict[str, str]] | None:

@@ -30,11 +30,8 @@ def press(browser: Browser, page: requests.Response, decision: str, ticked: tupl
     form = lxml.html.fromstring(page.text).forms[0]
     action = requests.compat.urljoin(page.url, form.action)
     fields = [(k, v) for k, v in browser.form_fields(page).items() if k != "claim"]
-    data = dict(fields)
-    body = "&".join([requests.models.RequestEncodingMixin._encode_params({**data, "decision": decision}),
-                     *[f"claim={c}" for c in ticked]])
-    answer = browser.session.post(action, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                                  allow_redirects=False, timeout=10)
+    fields += [("decision", decision), *[("claim", c) for c in ticked]]
+    answer = browser.post(action, fields, initiator=page.url, follow=False)
     while answer.status_code in (302, 303):
         answer = browser.get(answer.headers["Location"], follow=False)
     return answer
@@ -123,8 +120,7 @@ def test_withdrawal_asks_again_and_revokes_refresh_tokens(federation: Federation
 
         portal = browser.get(f"{federation.url}/account/consents")
         assert portal.status_code == 200 and "Withdraw consent" in portal.text
-        form = lxml.html.fromstring(portal.text).forms[0]
-        browser.post(requests.compat.urljoin(portal.url, form.action), browser.form_fields(portal))
+        assert browser.submit(portal).status_code == 200  # withdraw, back on the consents page
 
         refreshed = requests.post(f"{federation.url}/oidc/token", auth=(rp.client_id, rp.secret or ""),
                                   data={"grant_type": "refresh_token", "refresh_token": refresh_token}, timeout=10)
@@ -137,7 +133,8 @@ def test_withdrawal_needs_the_pages_csrf_token(federation: Federation, browser: 
     policy(federation, 'version = "p1"\n')
     with relying_party(federation) as rp:
         press(browser, _consent_page(browser, rp), "allow", ticked=("email",))
-        forged = browser.post(f"{federation.url}/account/consents/withdraw", {"party_id": rp.client_id})
+        forged = browser.post(f"{federation.url}/account/consents/withdraw", {"party_id": rp.client_id},
+                              initiator=f"{federation.url}/account/consents")  # the broker's origin, no token
         assert forged.status_code == 400
         sign_in(browser, rp)
         assert rp.last.error is None  # still consented: not asked again

@@ -87,7 +87,7 @@ def test_pages_carry_security_headers(federation: Federation, browser: Browser) 
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert "script-src 'self'" in headers["Content-Security-Policy"]
         assert headers["X-Frame-Options"] == "DENY"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == "same-origin"
         assert headers["Cache-Control"] == "no-store"
     cookie = next(c for c in browser.session.cookies if c.name == "broker_session")
     assert cookie.has_nonstandard_attr("HttpOnly")

@@ -13,7 +13,7 @@ against the test run's throw-away CA (``tests.peers.tls``).
 from __future__ import annotations
 
 import http.cookiejar
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +24,8 @@ import requests
 from tests.peers import referrer
 from tests.peers.tls import throwaway_ca
 
+#: a form's fields: by name, or as (name, value) pairs when a name repeats (several ticked checkboxes)
+FormData = Mapping[str, str] | Sequence[tuple[str, str]]
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
@@ -68,7 +70,7 @@ class Browser:
     ) -> requests.Response:
         return self._request("GET", url, params=params, data=None, follow=follow)
 
-    def post(self, url: str, data: Mapping[str, str], *, follow: bool = True,
+    def post(self, url: str, data: FormData, *, follow: bool = True,
              initiator: str | None = None) -> requests.Response:
         """POST ``data``; ``initiator`` is the URL of the page the form was on: it decides which cookies go
         along (SameSite) and the ``Origin`` and ``Referer`` sent (its Referrer-Policy as received, or the
@@ -153,7 +155,7 @@ class Browser:
         url: str,
         *,
         params: Mapping[str, str] | None,
-        data: Mapping[str, str] | None,
+        data: FormData | None,
         follow: bool,
         initiator: _Initiator | None = None,
     ) -> requests.Response:
@@ -182,7 +184,7 @@ class Browser:
             response.close()
         raise requests.TooManyRedirects(f"more than {self.max_redirects} redirects")
 
-    def _send(self, method: str, url: str, params: Mapping[str, str] | None, data: Mapping[str, str] | None,
+    def _send(self, method: str, url: str, params: Mapping[str, str] | None, data: FormData | None,
               headers: dict[str, str], *, cross_site: bool) -> requests.Response:
         """Send one request. A POST from another site's page carries only ``SameSite=None`` cookies
         (RFC 6265bis §5.7.4.1; a cookie without the attribute counts as ``Lax``, as in Chromium)."""
@@ -196,7 +198,8 @@ class Browser:
             prepared.headers.pop("Cookie", None)
             prepared.prepare_cookies(jar)
         self.sent.append(prepared)
-        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        # its own trust, like a browser's: REQUESTS_CA_BUNDLE would override ``session.verify`` otherwise
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, self.session.verify, None)
         return self.session.send(prepared, allow_redirects=False, timeout=self.timeout, **settings)
 
     @staticmethod

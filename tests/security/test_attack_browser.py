@@ -193,8 +193,8 @@ def test_open_redirect_request_supplied_urls_are_never_followed(federation: Fede
         if "/login/" in url and "/upstream/" not in url:  # the discovery page: choose "op"
             chosen = next(f for f in forms if (f.action or "").endswith("/upstream/op"))
             assert urlsplit(urljoin(url, chosen.action)).netloc == broker.netloc
-            url = _plant(urljoin(url, chosen.action))
-            page = browser.post(url, dict(chosen.form_values()), follow=False)
+            page_url, url = url, _plant(urljoin(url, chosen.action))
+            page = browser.post(url, dict(chosen.form_values()), follow=False, initiator=page_url)
             continue
         break
     assert browser.is_self_submitting(page)
@@ -270,31 +270,34 @@ def test_clickjacking_pages_that_act_on_one_click_refuse_to_be_framed(federation
 
 
 def test_same_site_lax_cookie_on_plain_http_and_none_secure_on_https(federation: Federation) -> None:
-    """The session cookie as a browser receives it when a login starts: ``SameSite=Lax`` on plain-http
-    localhost (browsers refuse ``None`` without ``Secure``), ``SameSite=None; Secure; HttpOnly`` on https so the
-    SAML POST binding's cross-site POST carries it, and never ``None`` without ``Secure``."""
+    """The session cookie as a browser receives it when a login starts: ``SameSite=None; Secure; HttpOnly`` on
+    https (the federation's broker: real TLS) so the SAML POST binding's cross-site POST carries it,
+    ``SameSite=Lax`` on plain-http localhost (browsers refuse ``None`` without ``Secure``), and never ``None``
+    without ``Secure``."""
     with Browser() as browser:
         start_login(federation, browser)
         cookie = next(c for c in browser.session.cookies if c.name == "broker_session")
-        assert cookie.get_nonstandard_attr("SameSite") == "Lax" and not cookie.secure
+        assert federation.url.startswith("https://")
+        assert cookie.get_nonstandard_attr("SameSite") == "None" and cookie.secure
+        assert cookie.has_nonstandard_attr("HttpOnly")
 
-    public = "https://broker.city.example"
-    config = federation.folder / "broker-https.toml"
+    local = "http://127.0.0.1:5000"
+    config = federation.folder / "broker-http.toml"
     config.write_text((federation.folder / "broker.toml").read_text().replace(
-        f'base_url = "{federation.url}"', f'base_url = "{public}"'))
+        f'base_url = "{federation.url}"', f'base_url = "{local}"'))
     app = create_app(load_settings(config, environ={}))
     try:
         client = app.test_client()
-        metadata = client.get("/saml2/idp/metadata", base_url=public).get_data(as_text=True)
+        metadata = client.get("/saml2/idp/metadata", base_url=local).get_data(as_text=True)
         sp = TestSp(federation.sps["sp1"].entity_id, federation.sps["sp1"].keys)
         sp.connect(metadata)
         _, location = sp.redirect_request()
-        assert location.startswith(public + "/")
-        started = client.get(location[len(public):], base_url=public)
+        assert location.startswith(local + "/")
+        started = client.get(location[len(local):], base_url=local)
         assert started.status_code == 302, started.get_data(as_text=True)[:300]
         (set_cookie,) = [h for h in started.headers.getlist("Set-Cookie") if h.startswith("broker_session=")]
         attributes = {a.strip().split("=")[0].lower(): a.strip() for a in set_cookie.split(";")[1:]}
-        assert attributes["samesite"] == "SameSite=None"
-        assert "secure" in attributes and "httponly" in attributes
+        assert attributes["samesite"] == "SameSite=Lax"
+        assert "secure" not in attributes and "httponly" in attributes
     finally:
         close_app(app)

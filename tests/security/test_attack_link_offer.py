@@ -74,7 +74,7 @@ def test_an_offer_is_single_use_and_bound_to_its_browser(world: World) -> None: 
         stolen = thief.post(action, {"csrf_token": "x"})
         assert stolen.status_code == 400  # another browser: no session, no token, no offer
         press(victim, page, "continue with a separate account")
-        again = victim.post(action, {i.name: i.value for i in form.inputs if i.name})
+        again = victim.post(action, {i.name: i.value for i in form.inputs if i.name}, initiator=page.url)
         assert again.status_code == 400 and "Traceback" not in again.text  # used
     assert fed.accounts() == 2
 
