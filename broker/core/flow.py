@@ -78,11 +78,12 @@ def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRe
     directory); a hint the party may not use is refused, never replaced by another upstream. When a party
     names upstreams and none of them may be used, the login fails (SAML Core §3.4.1.3: NoAvailableIDP). A
     party that names exactly one reachable upstream goes there directly, even beside a federation directory;
-    a party that names none has a choice to make whenever the directory holds IdPs, so it sees the discovery
-    page. A default upstream that is no longer registered is passed over (the discovery page, not an error).
+    a party that names none has a choice to make whenever the directory holds IdPs beyond the registered
+    upstreams (a city's one SAML IdP, registered and in the directory, is one choice, not two), so it sees the
+    discovery page. A default upstream that is no longer registered is passed over (the discovery page).
     """
     reachable = reachable_upstreams(registry, party)
-    open_directory = not party.allowed_upstreams and registry.directory_size() > 0
+    open_directory = not party.allowed_upstreams and _unregistered_directory_idps(registry)
     if not reachable and not open_directory:
         raise errors.UnknownUpstream(detail=f"no upstream is allowed for {party.party_id!r}")
     if request.upstream_hints:
@@ -98,6 +99,15 @@ def choose_upstream(registry: Registry, party: DownstreamParty, request: LoginRe
     if len(reachable) == 1 and not open_directory:
         return UpstreamChoice(reachable[0], reachable)
     return UpstreamChoice(None, reachable)
+
+
+def _unregistered_directory_idps(registry: Registry) -> bool:
+    """Whether the federation directory holds an IdP that is not also a registered upstream."""
+    size = registry.directory_size()
+    if size == 0:
+        return False
+    registered = {u.issuer for u in registry.upstreams() if u.protocol is Protocol.SAML}
+    return size > sum(1 for issuer in registered if registry.in_directory(issuer))
 
 
 def check_upstream_allowed(registry: Registry, party: DownstreamParty, upstream_name: str) -> UpstreamParty:

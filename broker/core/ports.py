@@ -177,6 +177,10 @@ class Registry(Protocol):
         """How many IdPs the federation directory holds (SAML metadata aggregates, ``metadata/saml-idp``)."""
         ...
 
+    def in_directory(self, entity_id: str) -> bool:
+        """Whether the federation directory holds metadata of the IdP ``entity_id``."""
+        ...
+
 
 class GrantStore(Protocol):
     """Grants and their tokens (``broker.core.grants``). Tokens are passed in clear and stored hashed."""

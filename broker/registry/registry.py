@@ -169,5 +169,8 @@ class FileRegistry:
     def directory_size(self) -> int:
         return len(self.directory) if self.directory is not None else 0
 
+    def in_directory(self, entity_id: str) -> bool:
+        return self.directory is not None and self.directory.get(entity_id) is not None
+
     def upstreams(self) -> Sequence[UpstreamParty]:
         return list(self.snapshot.upstream_parties.values())

@@ -94,6 +94,9 @@ class InMemoryRegistry:
     def directory_size(self) -> int:
         return len(self._directory)
 
+    def in_directory(self, entity_id: str) -> bool:
+        return any(party.issuer == entity_id for party in self._directory.values())
+
     def upstreams(self) -> Sequence[UpstreamParty]:
         return list(self._upstreams.values())
 

@@ -112,3 +112,12 @@ def test_without_a_minimum_the_request_is_unchanged() -> None:
 
     assert with_requirements(party(), asked, DEFAULT_POLICY) is asked
 
+
+
+def test_one_registered_saml_idp_in_the_directory_is_one_choice_not_a_discovery_page() -> None:
+    eherk_metadata = UpstreamParty("urn:eherk:idp", Protocol.SAML, "eHerkenning", "urn:eherk:idp")
+    only_eherk = InMemoryRegistry([party()], [EHERK], directory=[eherk_metadata])
+    with_another = InMemoryRegistry([party()], [EHERK], directory=[eherk_metadata, FED_IDP])
+
+    assert choose_upstream(only_eherk, party(allowed_upstreams=()), request()).direct == EHERK
+    assert choose_upstream(with_another, party(allowed_upstreams=()), request()).direct is None

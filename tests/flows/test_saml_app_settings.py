@@ -166,3 +166,18 @@ def test_the_discovery_page_offers_exactly_the_upstreams_an_app_names(tmp_path: 
         assert page.text.count("Sign in with") == 2
         chosen = browser.submit(page, form=form_index(page, "/idp"), follow=False)
         assert chosen.headers["Location"].startswith("https://idp7.example.org/sso/redirect?")
+
+
+def test_with_one_registered_saml_idp_every_app_goes_straight_there(tmp_path: Path, key_folder: Path,
+                                                                   browser: Browser) -> None:
+    with saml_federation(tmp_path, key_folder) as (fed, city):
+        assert city.idp is not None
+        (fed.folder / "metadata" / "upstreams" / "op.json").unlink()  # the city's IdP is the only upstream
+        fed.app.extensions["broker"].registry.reload()
+
+        request_id, page = fed.login(browser, "sp1")  # an app with no settings at all
+
+        page = to_the_sp(browser, page)
+        identity = fed.sps["sp1"].parse(browser.form_fields(page)["SAMLResponse"], request_id).get_identity()
+        assert identity["mail"] == ["aino@city.example"]
+        assert not _discovery_seen(browser)
