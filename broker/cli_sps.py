@@ -17,6 +17,7 @@ from broker.cli_parties import PartyError
 from broker.cli_parties import _folders as folders
 from broker.cli_parties import _print as print_rows
 from broker.cli_parties import _report as report
+from broker.config import load_settings
 from broker.core.display import looks_like_uri
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.sp_settings import SpSettingsError, parse_sp_settings, settings_path
@@ -72,9 +73,15 @@ def _write_settings(target_xml: Path, raw: dict[str, Any]) -> None:
         path.unlink(missing_ok=True)
 
 
-def _warn_unknown_upstreams(args: argparse.Namespace, raw: dict[str, Any]) -> None:
-    """A note (not an error: upstreams may be registered later, the broker loads the app either way)."""
-    metadata_dir, instance_dir = folders(args)
+def _notes(args: argparse.Namespace, raw: dict[str, Any]) -> None:
+    """Notes, not errors (the broker loads the app either way): upstreams not registered (yet), and a
+    ``required_acr`` outside the ``[assurance]`` scale, which only that exact value would ever meet."""
+    settings = load_settings(Path(args.config) if args.config else None)
+    acr = raw.get("required_acr")
+    if isinstance(acr, str) and settings.assurance.rank(acr) is None:
+        print(f"note: required_acr {acr!r} is not on the [assurance] scale (order or aliases): only an upstream "
+              "answering exactly that value will meet it", file=sys.stderr)
+    metadata_dir, instance_dir = settings.metadata_dir, settings.instance_dir
     known, _ = load_upstreams(metadata_dir, instance_dir)
     names = [*raw.get("allowed_upstreams", []), *([raw["default_upstream"]] if "default_upstream" in raw else [])]
     for name in dict.fromkeys(names):
@@ -116,7 +123,7 @@ def sp_add(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_settings(target, raw)  # settings first: the app is never served with the new metadata but old settings
     shutil.copy(source, target)
-    _warn_unknown_upstreams(args, raw)
+    _notes(args, raw)
     rows = [{"entity_id": e, "name": sp.display_name, "file": str(target)} for e, sp in sorted(found.items())]
     print_rows(args, rows, ("entity_id", "name", "file"))
     return 0
@@ -143,7 +150,7 @@ def sp_set(args: argparse.Namespace) -> int:
     raw = _changes(args, _existing_raw(source))
     found = _validated(source, raw, source.stem)
     _write_settings(source, raw)
-    _warn_unknown_upstreams(args, raw)
+    _notes(args, raw)
     sp = found[args.entity_id]
     print_rows(args, [_row(sp)], ("entity_id", "name", "file"))
     return 0

@@ -180,3 +180,14 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     found: argparse.ArgumentParser = sub.choices[name]
     return found
+
+
+def test_a_required_acr_off_the_assurance_scale_gets_a_note(run: Any, sp_keys: SpKeys, tmp_path: Path) -> None:
+    source = write_sp_metadata(tmp_path / "permits.xml", APP, sp_keys)
+    assert run("sp", "add", str(source)).code == 0
+
+    typo = run("sp", "set", APP, "--required-acr", "substantial")
+    on_scale = run("sp", "set", APP, "--required-acr", "http://eidas.europa.eu/LoA/substantial")
+
+    assert typo.code == 0 and "is not on the [assurance] scale" in typo.err
+    assert on_scale.code == 0 and on_scale.err == ""
