@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
+
 from broker.core.audit import AuditKind
 from broker.core.claims import ClaimValue
 from broker.core.consent import ConsentHow
@@ -76,7 +78,7 @@ def apps_used(svc: Services, account_id: str) -> list[AppUse]:
 def app_name(svc: Services, party_id: str) -> str:
     """The app's display name; for an app no longer registered, its id's host, never the id (``core.display``)."""
     party = svc.registry.downstream(party_id)
-    return party.display_name if party is not None else readable_name((), party_id, "an app no longer registered")
+    return party.display_name if party is not None else readable_name((), party_id, _("an app no longer registered"))
 
 
 def app_logo(svc: Services, party_id: str) -> str | None:
