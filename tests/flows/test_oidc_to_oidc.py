@@ -201,7 +201,7 @@ def test_logout_without_hint_asks_the_person(federation: Federation, browser: Br
 
         page = browser.get(f"{federation.url}/oidc/logout")
         forged = browser.post(urljoin(page.url, lxml.html.fromstring(page.text).forms[0].action),
-                              {"decision": "logout"})  # without the page's CSRF token
+                              {"decision": "logout"}, initiator=page.url)  # without the page's CSRF token
         assert forged.status_code == 400
         assert "signed out" in press(browser, page, "logout").text
         sign_in(browser, rp, prompt="none")

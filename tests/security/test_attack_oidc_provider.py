@@ -428,7 +428,8 @@ def test_consent_handle_from_another_browser_is_refused(federation: Federation, 
                                follow=False)
         assert_error_page(stolen)
         # without its own token it is the CSRF check that refuses
-        assert attacker.post(victim_action, {"decision": "allow"}, follow=False).status_code == 400
+        assert attacker.post(victim_action, {"decision": "allow"}, initiator=own_page.url,
+                             follow=False).status_code == 400
     # the victim's consent was not consumed by the attempt
     fields = redirect_fields(_press(browser, victim_page, "allow"), c)
     assert "code" in fields
@@ -591,9 +592,9 @@ def test_logout_without_hint_never_ends_the_session_by_itself(federation: Federa
 
     page = _logout(browser, federation)
     action = urljoin(page.url, lxml.html.fromstring(page.text).forms[0].action)
-    forged = browser.post(action, {"decision": "logout"}, follow=False)  # no CSRF token
+    forged = browser.post(action, {"decision": "logout"}, initiator=page.url, follow=False)  # no CSRF token
     assert forged.status_code == 400 and "Traceback" not in forged.text
     assert session_alive(browser, federation, c)
     with Browser() as attacker:  # the handle belongs to the victim's browser
-        assert attacker.post(action, {"decision": "logout"}, follow=False).status_code == 400
+        assert attacker.post(action, {"decision": "logout"}, initiator=page.url, follow=False).status_code == 400
     assert session_alive(browser, federation, c)

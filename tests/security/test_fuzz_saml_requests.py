@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ssl
 import tracemalloc
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,6 +34,7 @@ from broker.storage.tables import PendingStateRow
 from tests.databases import BACKENDS
 from tests.flows.federation import Federation
 from tests.peers.browser import Browser
+from tests.peers.tls import throwaway_ca
 from tests.security.fuzz_support import (
     SSO_POST,
     SSO_REDIRECT,
@@ -454,7 +456,8 @@ def test_live_smuggled_saml_request_is_refused(live: Federation) -> None:
                                destination=base, issuer=sp.entity_id, acs_url=sp.acs_url, force_authn="true")
     smuggled = quote(redirect_encoding(forged), safe="")
     # sent as is: ``requests`` would "normalize" %52 to R, a browser or curl sends what the link says
-    connection = http.client.HTTPConnection("127.0.0.1", live.broker.port, timeout=10)
+    connection = http.client.HTTPSConnection("127.0.0.1", live.broker.port, timeout=10,
+                                             context=ssl.create_default_context(cafile=throwaway_ca().ca_file))
     try:
         connection.request("GET", f"{urlsplit(base).path}?SAML%52equest={smuggled}&Relay%53tate=evil&{genuine_query}")
         answer = connection.getresponse()
