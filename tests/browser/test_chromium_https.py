@@ -9,7 +9,8 @@ trusts exactly the test server's key (``--ignore-certificate-errors-spki-list``)
 The assertions are on what the person sees and on the ``Origin`` and ``Referer`` that the broker, the
 provider and the app actually received: under the broker's ``Referrer-Policy: same-origin`` its forms post
 with the broker's origin (Fetch §3.2.5) and its full page URL as Referer, and no broker URL reaches
-another origin (W3C Referrer Policy §3.4).
+another origin (W3C Referrer Policy §3.4). A third test makes the same journey with the flow tests' scripted
+browser and checks that every server received the same requests with the same headers from both.
 
 Chromium missing: skipped, unless ``BROKER_TEST_BROWSER=required`` (CI), then failed.
 """
@@ -18,16 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import lxml.html  # type: ignore[import-untyped]  # lxml ships no type information
 import pytest
+import requests
 
 from broker.demo.saml_app import DemoAppSettings, create_demo_app, metadata_xml
 from tests.flows.federation import CITIZEN, Federation, make_keys, running_federation
+from tests.peers.browser import Browser
 from tests.peers.servers import LateApp, RunningServer, closed_port_url, serve
 from tests.peers.tls import ThrowawayCa, throwaway_ca
 
@@ -100,12 +106,11 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture
-def world(tmp_path: Path, keys: Path) -> Iterator[World]:
-    ca = throwaway_ca()
+@contextmanager
+def _world(folder: Path, keys: Path) -> Iterator[World]:
     late = LateApp()
-    with running_federation(tmp_path / "instance", keys, f"sqlite:///{tmp_path / 'b.db'}", ask_consent=True,
-                            op_login_form=True) as fed, serve(late, tls=ca) as app_server:
+    with running_federation(folder / "instance", keys, f"sqlite:///{folder / 'b.db'}", ask_consent=True,
+                            op_login_form=True) as fed, serve(late, tls=throwaway_ca()) as app_server:
         settings = DemoAppSettings(app_server.url, keys / "sp3" / "signing.key", keys / "sp3" / "signing.crt",
                                    fed.url + "/saml2/idp/metadata")
         metadata = fed.folder / "metadata"
@@ -121,6 +126,12 @@ def world(tmp_path: Path, keys: Path) -> Iterator[World]:
         fed.provider.app.wsgi_app = world.op_seen  # type: ignore[method-assign]
         late.target = world.app_seen
         yield world
+
+
+@pytest.fixture
+def world(tmp_path: Path, keys: Path) -> Iterator[World]:
+    with _world(tmp_path, keys) as running:
+        yield running
 
 
 def _chromium(ca: ThrowawayCa, profile: Path) -> WebDriver:
@@ -206,3 +217,45 @@ def test_a_portal_form_works_over_https(world: World, chromium: WebDriver) -> No
     assert urlsplit(chromium.current_url).path == "/account/consents"
     [withdraw] = world.broker_seen.posts("/account/consents/withdraw")
     assert withdraw.origin == broker_origin and withdraw.referer == broker_origin + "/account/consents"
+
+
+def _scripted_sign_in(browser: Browser, world: World) -> None:
+    """The same journey with the scripted test browser (``tests.peers.browser``)."""
+    page = browser.submit(browser.get(world.app.url + "/"))
+    page = browser.submit(page, form=next(i for i, f in enumerate(_forms(page)) if "/upstream/op" in f))
+    page = browser.submit(page, {"username": CITIZEN.username, "password": CITIZEN.password}, button="login")
+    page = browser.auto_submit(browser.submit(page, button="decision"))  # "Allow and continue", then to the app
+    assert page.url == world.app.url + "/acs" and str(CITIZEN.claims["email"]) in page.text
+
+
+def _forms(page: requests.Response) -> list[str]:
+    """The actions of the page's forms."""
+    return [str(form.action or "") for form in lxml.html.document_fromstring(page.text).forms]
+
+
+def _normalised(world: World, recorder: Recorder) -> list[tuple[str, str, str | None, str | None]]:
+    """What a server received, with this world's ports and the broker's handles replaced by names."""
+    names = {world.fed.url: "BROKER", world.fed.op.url: "OP", world.app.url: "APP"}
+
+    def plain(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for url, name in names.items():
+            text = text.replace(url, name)
+        return re.sub(r"/(login|consent)/[^/?]+", r"/\1/*", text.split("?")[0])
+
+    return [(r.method, str(plain(r.path)), plain(r.origin), plain(r.referer)) for r in recorder.seen
+            if not r.path.startswith("/static/") and r.path != "/favicon.ico"]
+
+
+def test_the_scripted_browser_sends_what_chromium_sends(tmp_path: Path, keys: Path, chromium: WebDriver) -> None:
+    """The flow tests' browser (``tests.peers.browser``) against the real one: the same journey, the same
+    requests with the same ``Origin`` and ``Referer`` at the broker, the provider and the app."""
+    with _world(tmp_path / "chromium", keys) as real:
+        _sign_in_at_the_app(chromium, real)
+        chromium_saw = [_normalised(real, r) for r in (real.broker_seen, real.op_seen, real.app_seen)]
+    with _world(tmp_path / "scripted", keys) as scripted, Browser() as browser:
+        _scripted_sign_in(browser, scripted)
+        scripted_saw = [_normalised(scripted, r) for r in (scripted.broker_seen, scripted.op_seen, scripted.app_seen)]
+    assert scripted_saw == chromium_saw
+    assert any(post[0] == "POST" and post[2] == "BROKER" for post in chromium_saw[0])  # the forms were seen
