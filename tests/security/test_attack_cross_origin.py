@@ -19,6 +19,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from broker.app import close_app, create_app
+from broker.config import load_settings
 from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
 from broker.web.same_origin import origin_of, problem
@@ -169,3 +171,27 @@ def test_the_origin_rule(origin: str | None, referer: str | None, expected: str 
     base = origin_of("https://broker.example/broker")
     assert base == ("https", "broker.example", 443)
     assert problem(origin, referer, base) == expected
+
+
+def test_behind_a_tls_proxy_the_public_origin_counts_not_the_internal_host(federation: Federation) -> None:
+    """A TLS-terminating proxy (``trusted_proxies = 1``) forwards plain http to an internal address; the browser
+    sends the public origin, which is ``base_url``'s. The origin of the internal address is refused."""
+    public = "https://broker.city.example"
+    config = federation.folder / "broker-proxied.toml"
+    text = (federation.folder / "broker.toml").read_text().replace(f'base_url = "{federation.url}"',
+                                                                    f'base_url = "{public}"')
+    config.write_text(text.replace("[broker]", "[broker]\ntrusted_proxies = 1", 1))
+    app = create_app(load_settings(config, environ={}))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "broker.city.example", "X-Forwarded-For": "1.2.3.4"}
+    try:
+        client = app.test_client()
+        page = client.get("/account/", base_url="http://10.0.0.5:8000", headers=forwarded)
+        token = lxml.html.document_fromstring(page.get_data(as_text=True)).forms[0].fields["csrf_token"]
+        internal = client.post("/account/sign-in", base_url="http://10.0.0.5:8000", data={"csrf_token": token},
+                               headers={**forwarded, "Origin": "http://10.0.0.5:8000"})
+        assert internal.status_code == 400
+        accepted = client.post("/account/sign-in", base_url="http://10.0.0.5:8000", data={"csrf_token": token},
+                               headers={**forwarded, "Origin": public, "Referer": public + "/account/"})
+        assert accepted.status_code in (302, 303), accepted.get_data(as_text=True)[:300]
+    finally:
+        close_app(app)
