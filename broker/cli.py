@@ -32,8 +32,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_clients, cli_metadata, cli_parties, cli_rotation, cli_sps
-from broker.config import ConfigError, Settings, load_settings
+from broker import cli_audit, cli_clients, cli_metadata, cli_parties, cli_rotation, cli_sps
+from broker.cli_common import CONFIG_HELP, JSON_HELP, settings_of
+from broker.config import ConfigError
 from broker.key_rotation import RotationError
 from broker.keys import KeyRingError
 from broker.storage.claims_rotation import ClaimsKeyError
@@ -41,10 +42,6 @@ from broker.storage.claims_rotation import ClaimsKeyError
 
 class CommandError(Exception):
     """A failure to report on stderr with exit status 1."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -83,7 +80,7 @@ def _broker_command() -> str:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from broker.storage import upgrade
 
-    settings = _settings(args)
+    settings = settings_of(args)
     upgrade(settings.database_url)
     print("database schema is current")
     return 0
@@ -94,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from broker.storage import upgrade
     from broker.web.access_log import PathOnlyRequestHandler
 
-    settings = _settings(args)
+    settings = settings_of(args)
     upgrade(settings.database_url)
     app = create_app(settings)
     if settings.demo.enabled:
@@ -113,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from broker.registry import FileRegistry
     from broker.web.services import describe_upstream
 
-    settings = _settings(args)
+    settings = settings_of(args)
     load_keyring(settings.certs_dir)
     snapshot = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream).snapshot
     report = {
@@ -135,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from broker.keys import ES256_KEY, generate_es256_key
 
-    path = _settings(args).certs_dir / ES256_KEY
+    path = settings_of(args).certs_dir / ES256_KEY
     if path.exists() and not args.force:
         raise CommandError(f"{path} already exists; use --force to replace it (tokens it signed stop verifying)")
     generate_es256_key(path.parent)
@@ -169,7 +166,7 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
     from broker.storage.claims_rotation import PLAIN, reseal_claims
     from broker.storage.sealing import Sealer
 
-    settings = _settings(args)
+    settings = settings_of(args)
     sealer = Sealer(settings.claims_keys)
     engine = create_engine_for(settings.database_url)
     try:
@@ -203,7 +200,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from broker.core.model import utcnow
     from broker.storage import SqlGrantStore, SqlPendingStore, create_engine_for
 
-    engine = create_engine_for(_settings(args).database_url)
+    engine = create_engine_for(settings_of(args).database_url)
     try:
         now = utcnow()
         pending, tokens = SqlPendingStore(engine).purge_expired(now), SqlGrantStore(engine).purge_expired(now)
@@ -211,56 +208,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
         engine.dispose()
     print(json.dumps({"pending_states": pending, "grants_and_tokens": tokens}) if args.json
           else f"purged {pending} expired login states and {tokens} expired grants and tokens")
-    return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the hash chain of the audit trail (``broker.core.audit_chain``); 1 names the first broken record."""
-    from broker.storage import SqlAuditLog, create_engine_for
-
-    engine = create_engine_for(_settings(args).database_url)
-    try:
-        check = SqlAuditLog(engine).check()
-    finally:
-        engine.dispose()
-    head, problem = check.head, check.problem
-    if args.json:
-        print(json.dumps({
-            "intact": problem is None, "records": head.seq if head else None, "head": head.hash if head else None,
-            "problem": None if problem is None else {"kind": problem.kind.value, "seq": problem.seq,
-                                                     "record_id": problem.record_id, "message": problem.message},
-        }))
-    elif problem is None and head is not None:
-        print(f"audit trail intact: {head.seq} records, head {head.hash[:16]}")
-    elif problem is not None:
-        where = f" (row id {problem.record_id})" if problem.record_id is not None else ""
-        print(f"audit trail broken: {problem.message}{where}")
-    return 0 if problem is None else 1
-
-
-def _audit_limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-        raise argparse.ArgumentTypeError("must be a whole number from 1 to 1000000")
-    return int(text)
-
-
-def cmd_audit_list(args: argparse.Namespace) -> int:
-    """The newest audit records, newest first (pseudonymous account ids only: nothing personal to hide)."""
-    from broker.storage import SqlAuditLog, create_engine_for
-
-    engine = create_engine_for(_settings(args).database_url)
-    try:
-        records = SqlAuditLog(engine).events(account_id=args.account, limit=args.limit)
-    finally:
-        engine.dispose()
-    fields = ("account_id", "upstream", "downstream", "reason", "reference")
-    if args.json:
-        print(json.dumps([{"seq": r.seq, "at": r.at.isoformat(), "kind": r.kind,
-                           **{f: getattr(r, f) for f in fields}, "hash": r.hash} for r in records], indent=2))
-        return 0
-    for r in records:
-        details = " ".join(f"{f}={getattr(r, f)}" for f in fields if getattr(r, f) is not None)
-        print(f"{r.seq} {r.at.isoformat()} {r.kind} {details}".rstrip())
     return 0
 
 
@@ -318,26 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rotate_claims)
     cli_rotation.add_commands(keys)
 
-    audit = sub.add_parser("audit", help="check and read the audit trail").add_subparsers(dest="audit",
-                                                                                         required=True)
-    p = audit.add_parser("verify", help="check the audit trail's hash chain (edited or deleted records)")
-    p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.set_defaults(func=cmd_audit_verify)
-    p = audit.add_parser("list", help="the newest audit records, newest first")
-    p.add_argument("--account", help="only the records of this pseudonymous account id")
-    p.add_argument("--limit", type=_audit_limit, default=50, help="how many records (default 50)")
-    p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.set_defaults(func=cmd_audit_list)
-
+    cli_audit.add_commands(sub)
     cli_sps.add_commands(sub)
     cli_parties.add_commands(sub)
     cli_clients.add_commands(sub)
     _config_anywhere(parser)
     return parser
-
-
-CONFIG_HELP = "config file (default: $BROKER_CONFIG or ./broker.toml)"
-JSON_HELP = "print JSON instead of text"
 
 
 def _config_anywhere(parser: argparse.ArgumentParser) -> None:

@@ -16,15 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from broker.config import Settings, load_settings
+from broker.cli_common import JSON_HELP, settings_of
 
 
 class MetadataCommandError(Exception):
     """Reported on stderr with exit status 1."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
 
 
 def _write(args: argparse.Namespace, xml: str) -> None:
@@ -44,7 +40,7 @@ def cmd_own(args: argparse.Namespace) -> int:
     from broker.upstream.saml_sp import SamlSp
     from broker.web.services import idp_settings, sp_settings
 
-    settings = _settings(args)
+    settings = settings_of(args)
     keys = load_keyring(settings.certs_dir)
     if args.role == "sp":
         _write(args, SamlSp(sp_settings(settings, keys)).metadata_xml())
@@ -56,7 +52,7 @@ def cmd_own(args: argparse.Namespace) -> int:
 def cmd_sources(args: argparse.Namespace) -> int:
     from broker.registry.metadata_refresh import IdpDirectory
 
-    settings = _settings(args)
+    settings = settings_of(args)
     directory = IdpDirectory(settings.metadata_dir, settings.instance_dir, settings.saml.metadata_cache_dir,
                              start_refresher=False)
     try:
@@ -95,5 +91,5 @@ def add_commands(sub: Any) -> None:
         p.set_defaults(func=cmd_own, role=role)
     p = roles.add_parser("sources", help="IdP metadata sources: entities, validity, errors")
     p.add_argument("--refresh", action="store_true", help="fetch and rebuild every source now")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_sources)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from broker.config import load_settings
+from broker.cli_common import settings_of
 from broker.registry import parse_registration
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
 from broker.upstream.factory import describe, preset_catalog
@@ -21,7 +21,7 @@ class PartyError(Exception):
 
 
 def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
-    settings = load_settings(Path(args.config) if args.config else None)
+    settings = settings_of(args)
     return settings.metadata_dir, settings.instance_dir
 
 

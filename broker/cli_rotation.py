@@ -9,15 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from broker.config import Settings, load_settings
+from broker.cli_common import JSON_HELP, settings_of
+from broker.config import Settings
 from broker.key_rotation import DEFAULT_GRACE, DEFAULT_MIN_PUBLISHED, retire, stage, status, switch
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
 
 
 def _audit(settings: Settings, reason: str) -> None:
@@ -45,7 +41,7 @@ def _hours(text: str) -> timedelta:
 def cmd_rotate(args: argparse.Namespace) -> int:
     from broker.core.model import utcnow
 
-    settings = _settings(args)
+    settings = settings_of(args)
     certs, now = settings.certs_dir, utcnow()
     said = ""
     if args.step == "stage":
@@ -84,5 +80,5 @@ def add_commands(keys: Any) -> None:
     p.add_argument("--grace", type=_hours, default=DEFAULT_GRACE, metavar="HOURS",
                    help="retire only after the previous keys stayed published this long (default 24)")
     p.add_argument("--force", action="store_true", help="skip the waiting period")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rotate)

@@ -13,11 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from broker.cli_common import settings_of
 from broker.cli_parties import PartyError
 from broker.cli_parties import _folders as folders
 from broker.cli_parties import _print as print_rows
 from broker.cli_parties import _report as report
-from broker.config import load_settings
 from broker.core.display import looks_like_uri
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.sp_settings import SpSettingsError, parse_sp_settings, settings_path
@@ -76,7 +76,7 @@ def _write_settings(target_xml: Path, raw: dict[str, Any]) -> None:
 def _notes(args: argparse.Namespace, raw: dict[str, Any]) -> None:
     """Notes, not errors (the broker loads the app either way): upstreams not registered (yet), and a
     ``required_acr`` outside the ``[assurance]`` scale, which only that exact value would ever meet."""
-    settings = load_settings(Path(args.config) if args.config else None)
+    settings = settings_of(args)
     acr = raw.get("required_acr")
     if isinstance(acr, str) and settings.assurance.rank(acr) is None:
         print(f"note: required_acr {acr!r} is not on the [assurance] scale (order or aliases): only an upstream "
