@@ -150,6 +150,7 @@ def _chromium(ca: ThrowawayCa, profile: Path) -> WebDriver:
 @pytest.fixture
 def chromium(tmp_path: Path) -> Iterator[WebDriver]:
     driver = _chromium(throwaway_ca(), tmp_path / "profile")
+    driver.set_page_load_timeout(30)  # a page that never loads fails the test instead of holding the run
     try:
         yield driver
     finally:
