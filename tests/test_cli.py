@@ -4,12 +4,10 @@ console script): exit 0 on success, 1 when the work failed or found problems, 2 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from broker.keys import load_keyring
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER
 from broker.storage.migrate import current_revision, head_revision
+from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import make_sp_keys, sp_metadata, write_sp_metadata
 
@@ -31,27 +30,6 @@ LIBRARY = "https://library.city.example.org"
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 DEMO_APP = "http://127.0.0.1:5002/metadata"
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No BROKER_* variable of the caller's leaks in, and no ./broker.toml is found by accident."""
-    for name in list(os.environ):
-        if name.startswith("BROKER_"):
-            monkeypatch.delenv(name)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from broker.cli import main
 from broker.config import load_settings
 from broker.core.audit import AuditEvent, AuditKind
 from broker.storage import SqlAuditLog, create_engine_for
-from tests.test_cli import Result, clean_environment  # noqa: F401 - the autouse fixture of the other CLI tests
+from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 
 AT = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
 

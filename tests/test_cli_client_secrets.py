@@ -14,7 +14,7 @@ import pytest
 from broker.cli import build_parser, main
 from broker.oidc.client_secret import verify_secret
 from broker.registry.oidc_clients import CLIENT_FOLDER, load_oidc_clients
-from tests.test_cli import Result, clean_environment  # noqa: F401 - the autouse fixture of the other CLI tests
+from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 
 CALLBACK = "https://permits.city.example.org/oidc/callback"
 #: secrets as apps bring them from other identity providers

@@ -16,9 +16,9 @@ from broker.cli_clients import file_name
 from broker.oidc.client import hash_secret
 from broker.registry.oidc_clients import CLIENT_FOLDER
 from broker.registry.saml_sps import SP_FOLDER
+from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import write_sp_metadata
-from tests.test_cli import Result, clean_environment  # noqa: F401 - the autouse fixture of the other CLI tests
 
 CALLBACK = "https://permits.city.example.org/oidc/callback"
 NOTE = "This secret is shown only this once and is not stored anywhere"

@@ -5,11 +5,8 @@ list`` printing "-" for what is not set. Metadata is real pysaml2 SP metadata.""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +14,11 @@ import pytest
 
 from broker.cli import build_parser, main
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
+from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import make_sp_keys, write_sp_metadata
 
 APP = "https://permits.city.example.org/sp"
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +29,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def config(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("BROKER_"):
-            monkeypatch.delenv(name)
+def config(template: Path, tmp_path: Path) -> Iterator[Path]:
     shutil.copytree(template, tmp_path / "instance")
     yield tmp_path / "instance" / "broker.toml"
 

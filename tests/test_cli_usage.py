@@ -15,14 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.cli import build_parser, main
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("BROKER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+from tests.cli_support import clean_environment  # noqa: F401 - an autouse fixture
 
 
 def test_config_is_accepted_before_and_after_the_subcommand(tmp_path: Path,
