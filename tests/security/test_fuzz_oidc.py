@@ -16,10 +16,11 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import lxml.html
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import event, example, given
 from hypothesis import strategies as st
@@ -284,6 +285,10 @@ def _started_login(federation: Federation, browser: Browser) -> str:
     return dict(parse_qsl(urlsplit(to_provider.headers["Location"]).query))["state"]
 
 
+#: request lines over 65,536 bytes are refused by the HTTP server (414) before the broker sees them
+OVERSIZED = 60_000
+
+
 @fuzz_settings(15, scaled=False)
 @given(data=st.data(), method=st.sampled_from(("GET", "POST")), keep_state=st.booleans())
 def test_live_callback_never_fails_with_500(live: Federation, data: st.DataObject, method: str,
@@ -296,10 +301,19 @@ def test_live_callback_never_fails_with_500(live: Federation, data: st.DataObjec
             params["state"] = state
         pending_before = count_rows(live.database_url, PendingStateRow)
         callback = live.url + "/upstream/oidc/op/callback"
-        page = (browser.get(callback, params=params, follow=False) if method == "GET"
-                else browser.post(callback, params, follow=False))
+        try:
+            page = (browser.get(callback, params=params, follow=False) if method == "GET"
+                    else browser.post(callback, params, follow=False))
+        except requests.ConnectionError:
+            # The HTTP server answers a request line over 64 KiB with 414 and closes the TLS connection without
+            # reading the rest, so the client may see the close before the answer. Only such a request may.
+            page = None
         pending_after = count_rows(live.database_url, PendingStateRow)
 
+    if page is None:
+        assert len(urlencode(params)) > OVERSIZED, "a request of ordinary size lost its connection"
+        assert pending_after == pending_before and live.accounts() == 0
+        return
     event(f"HTTP {page.status_code}")
     assert page.status_code in (200, 400, 413, 414, 429), page.status_code
     assert "Traceback" not in page.text
