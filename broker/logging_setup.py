@@ -9,6 +9,14 @@ text format may name ``%(request_id)s`` and ``%(login_id)s``.
 The ids live in context variables: ``request_id`` is set for each HTTP request (``broker.web.request_ids``),
 ``login_id`` follows one login across the browser's separate requests (begin, go upstream, callback or ACS,
 answer). Neither is personal data; no token, code or assertion is ever put on a record by this module.
+
+Log injection: a CR or LF in untrusted text (a SAML ``IssueInstant`` that pysaml2 quotes in its error, a header,
+a claim) would start a forged line in a text log, and a bidirectional control (U+202E) would make a terminal
+show the line reordered. ``install`` therefore puts an escaping factory (``install_escaping``) in front of the process's
+log-record factory: every record, whichever library (pysaml2, werkzeug, gunicorn, authlib) or logger creates
+it, has its message and traceback escaped (``broker.core.unsafe_text.escape``) before any handler or format
+sees it: in a text format a record is one line, plus one more for a traceback (its line breaks written out as
+``\\n``); in JSON one line. The JSON format escapes message and exception again, for records made earlier.
 """
 
 from __future__ import annotations
@@ -18,9 +26,12 @@ import logging
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from broker.core.unsafe_text import escape
 
 #: the id of the HTTP request being handled ("" outside a request)
 request_id: ContextVar[str] = ContextVar("broker_request_id", default="")
@@ -56,6 +67,39 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def escape_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Escape the record's message, traceback and stack in place (see the module docstring)."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # arguments that do not fit: logging reports it when the record is handled
+        return record
+    escaped = escape(message)
+    if escaped != message:
+        record.msg, record.args = escaped, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = escape(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = escape(record.stack_info)
+    return record
+
+
+class _EscapingFactory:
+    """A log-record factory: the one it replaced, then ``escape_record``."""
+
+    def __init__(self, inner: Callable[..., logging.LogRecord]) -> None:
+        self.inner = inner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return escape_record(self.inner(*args, **kwargs))
+
+
+def install_escaping() -> None:
+    """Escape every record of the process from now on (once per process)."""
+    current = logging.getLogRecordFactory()
+    if not isinstance(current, _EscapingFactory):
+        logging.setLogRecordFactory(_EscapingFactory(current))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; newlines in messages are escaped by JSON, so one record is one line."""
 
@@ -64,7 +108,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": escape(record.getMessage()),
             "request_id": getattr(record, "request_id", None) or request_id.get() or None,
             "login_id": getattr(record, "login_id", None) or login_id.get() or None,
         }
@@ -76,14 +120,16 @@ class JsonFormatter(logging.Formatter):
             if isinstance(value, str | int | float | bool):
                 line[key] = value
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = escape(record.exc_text or self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def install(log_format: str, stream: IO[str] | None = None, level: int = logging.INFO) -> logging.Handler | None:
     """Set up logging for ``log_format``: "json" adds (once per process) a JSON handler on the root logger
     (``stream``: standard error by default) and returns it; "text" leaves handlers alone. Both add the
-    ``ContextFilter`` to the root logger's handlers so every line can carry the ids."""
+    ``ContextFilter`` to the root logger's handlers so every line can carry the ids, and both escape every
+    record (``install_escaping``)."""
+    install_escaping()
     root = logging.getLogger()
     handler: logging.Handler | None = None
     if log_format == "json":
