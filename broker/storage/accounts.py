@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.claims import ClaimValue, merge_assertions
+from broker.core.email_address import canonical_email
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
 from broker.core.profile import IdentityClaims
@@ -44,16 +45,18 @@ class SqlAccountStore:
     def _index_of(self, identity: UpstreamIdentity) -> str | None:
         """The index of the address only while the upstream asserts it verified (``linkable_email``)."""
         email = identity.linkable_email
-        if email is None or self._email_index is None:
-            return None
-        return self._email_index(email.strip().lower())
+        canonical = canonical_email(email) if email is not None else None
+        if canonical is None or self._email_index is None:
+            return None  # no canonical form (look-alike or unsafe characters): matches no other address
+        return self._email_index(canonical)
 
     def verified_email_owners(self, email: str) -> Sequence[LinkedIdentity]:
-        """Identities whose upstream last asserted ``email`` as verified (link offers, issue 5)."""
-        if self._email_index is None:
+        """Identities whose upstream last asserted ``email`` as verified (link offers, issue 5), compared in
+        ``broker.core.email_address.canonical_email`` form; an address without one matches nothing."""
+        canonical = canonical_email(email)
+        if self._email_index is None or canonical is None:
             return []
-        query = select(LinkedIdentityRow).where(
-            LinkedIdentityRow.email_index == self._email_index(email.strip().lower()))
+        query = select(LinkedIdentityRow).where(LinkedIdentityRow.email_index == self._email_index(canonical))
         with self._sessions() as session:
             return [_linked(row) for row in session.scalars(query)]
 
