@@ -13,8 +13,8 @@ address by definition, and nothing that is only similar:
   U+0130 to ``i`` + U+0307, ``ß`` to ``ss``: each turns two different strings into one, the confusable match
   that UTS #39 §4 (Confusable Detection) is about; its *skeletons* detect look-alikes, they never identify.
   RFC 8265's UsernameCaseMapped profile (§3.3) does map width and case and leaves confusable characters to
-  the application (its security considerations); for deciding that two people's addresses are one, the broker takes the stricter
-  identity: a missed offer costs a click, a wrong one an account.
+  the application (its security considerations); to decide that two people's addresses are one, the broker
+  takes the stricter identity: a missed offer costs a click, a wrong one an account.
 - **ASCII case** is folded: in the local part (RFC 5321 §2.4 lets a server treat it case-sensitively, but no
   provider the broker trusts does, and the broker compared lower-cased addresses before) and in the domain
   (DNS names are case-insensitive, RFC 4343). Only ``A``-``Z`` are folded.
