@@ -4,7 +4,8 @@ Layout::
 
     broker.toml            settings (no secrets in it: it may be committed)
     certs/                 signing.key (0600), signing.crt, oidc-es256.key (0600), session.secret (0600),
-                           pairwise.secret (0600), claims.key (0600: seals personal claims at rest)
+                           pairwise.secret (0600), claims.key (0600: seals personal claims at rest),
+                           metrics.token (0600: the bearer token /metrics requires)
     metadata/saml-sp/      downstream SAML SP metadata files
     metadata/upstreams/    upstream provider registrations
     metadata/oidc-clients/ downstream OpenID Connect clients (RFC 7591 client metadata)
@@ -33,6 +34,7 @@ from broker.storage import upgrade
 
 DEMO_UPSTREAM = "demo"
 CLAIMS_KEY = "claims.key"
+METRICS_TOKEN = "metrics.token"  # noqa: S105  (a file name in certs/, not a token)
 DEMO_CLIENT_ID = "broker-demo"
 
 
@@ -70,6 +72,8 @@ secret_key_file = "certs/session.secret"
 pairwise_secret_file = "certs/pairwise.secret"
 # seals personal claims in the database; to rotate, see 'broker keys rotate-claims' in the README
 claims_key_file = "certs/claims.key"
+# /metrics wants "Authorization: Bearer <this file's content>" (without a token: loopback clients only)
+metrics_token_file = "certs/{METRICS_TOKEN}"
 sso_session_hours = 8
 pending_login_minutes = 15
 release_claims = ["email", "email_verified", "email_relay", "given_name", "family_name", "name"]
@@ -126,7 +130,7 @@ def init_instance(options: InstanceOptions, *, force: bool = False) -> Path:
         generate_keyring(certs, "broker " + options.base_url)
     elif not (certs / ES256_KEY).exists():  # an instance made before the broker signed ES256 JWTs
         generate_es256_key(certs)
-    for name in ("session.secret", "pairwise.secret"):
+    for name in ("session.secret", "pairwise.secret", METRICS_TOKEN):
         if not (certs / name).exists():
             write_private(certs / name, secrets.token_urlsafe(48).encode())
     if not (certs / CLAIMS_KEY).exists():

@@ -19,13 +19,19 @@ writable by the workers before gunicorn starts (``deploy/gunicorn.conf.py`` mark
 scrape then adds up every worker's counters (``prometheus_client.multiprocess``). Without it the numbers are
 the answering process's own, which is right for a single process.
 
-``/metrics`` is open unless ``[broker] metrics_token_file`` (or ``BROKER_METRICS_TOKEN``) is set; then it
-requires ``Authorization: Bearer <token>``. It is neither rate limited nor CSRF protected (GET only).
+``/metrics`` requires ``Authorization: Bearer <token>`` when ``[broker] metrics_token_file`` (or
+``BROKER_METRICS_TOKEN``) is set, which ``broker init`` does (``certs/metrics.token``). Without a token it
+answers only a client on a loopback address (RFC 6890: 127.0.0.0/8, ::1) whose request no proxy relayed (no
+``Forwarded`` or ``X-Forwarded-For``, RFC 7239): a reverse proxy on the same host connects from loopback on
+behalf of anyone. Everything else gets 403. The figures (parties' names, login volumes, error kinds) are not
+personal data but they map the federation and its traffic for an attacker. Neither rate limited nor CSRF
+protected (GET only).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import os
 import threading
@@ -62,6 +68,9 @@ LOGIN_ENDPOINTS = frozenset({"saml_idp.sso_redirect", "saml_idp.sso_post", "oidc
                              "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback",
                              "saml_sp.acs", "consent.decide", "link_offer.separate",
                              "link_offer.prove"})
+
+#: headers a proxy adds when it relays a request (RFC 7239 and the de-facto X-Forwarded-* family)
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 
 LOGINS = Counter("broker_logins", "Logins that ended, by upstream, downstream and outcome",
                  ["upstream", "downstream", "outcome"])
@@ -217,10 +226,22 @@ def metrics() -> Response:
         if not hmac.compare_digest(given, b"Bearer " + token):
             return Response("a bearer token is required\n", status=401, mimetype="text/plain",
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    elif not _local_client():
+        return Response("metrics are served only to this host without metrics_token_file\n", status=403,
+                        mimetype="text/plain")
     directory = CollectorRegistry(auto_describe=False)
     directory.register(DirectoryCollector(svc.idp_directory))
     return Response(generate_latest(_collected()) + generate_latest(directory),
                     headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _local_client() -> bool:
+    """The client is on a loopback address and no proxy relayed the request (see the module docstring)."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(name in request.headers for name in FORWARDING_HEADERS)
 
 
 def init_metrics(app: Flask) -> None:
