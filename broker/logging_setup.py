@@ -3,8 +3,9 @@
 ``[broker] log_format = "json"`` (or ``BROKER_LOG_FORMAT=json``) makes ``create_app`` install one handler on
 the root logger that writes one JSON object per line to standard error: ``time``, ``level``, ``logger``,
 ``message``, ``request_id``, ``login_id`` and the safe extras listed in ``SAFE_EXTRAS``. With "text" (the
-default) the host's logging is left as it is; the ids are still set on every record (``ContextFilter``), so a
-text format may name ``%(request_id)s`` and ``%(login_id)s``.
+default) the host's handlers and formats are left as they are (records are escaped all the same, below); the ids
+are still set on every record (``ContextFilter``), so a text format may name ``%(request_id)s`` and
+``%(login_id)s``.
 
 The ids live in context variables: ``request_id`` is set for each HTTP request (``broker.web.request_ids``),
 ``login_id`` follows one login across the browser's separate requests (begin, go upstream, callback or ACS,
