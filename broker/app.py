@@ -86,10 +86,22 @@ class NotMigrated(RuntimeError):
     pass
 
 
+#: the browser-session cookie over https. The ``__Host-`` prefix (RFC 6265bis §4.1.3.2) makes browsers accept it
+#: only from this very host, Secure, for the whole path and without a Domain attribute: a page on a sibling
+#: host (another app under the city's domain, or one an attacker controls there) cannot toss its own session
+#: cookie into the broker's name to make a victim's browser continue the attacker's login or link journey.
+SESSION_COOKIE_HTTPS = "__Host-broker_session"
+#: on plain-http localhost (development), where the prefix cannot be used (it requires Secure)
+SESSION_COOKIE_HTTP = "broker_session"
+
+
 def _session_config(app: Flask, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        SESSION_COOKIE_NAME="broker_session",
+        SESSION_COOKIE_NAME=SESSION_COOKIE_HTTPS if settings.secure_cookies else SESSION_COOKIE_HTTP,
+        # RFC 6265bis §4.1.3.2: a __Host- cookie is accepted only with Secure, Path=/ and no Domain
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         # Cross-site POSTs (SAML HTTP-POST binding) carry the cookie only with SameSite=None, which

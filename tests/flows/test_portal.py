@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from broker.app import SESSION_COOKIE_HTTPS
 from broker.core.audit import AuditKind
 from broker.storage.tables import AuditEventRow, ConsentRow, SsoSessionRow
 from broker.web.services import Services
@@ -172,7 +173,7 @@ def test_the_data_download_holds_the_identity_and_consents_and_no_secrets(
     text = download.text
     assert "v1." not in text  # no sealed value
     sid = rows(federation, SsoSessionRow)[0].sid  # type: ignore[attr-defined]
-    for secret in (sid, browser.session.cookies.get("broker_session") or "no cookie", "csrf", "hash"):
+    for secret in (sid, browser.session.cookies.get(SESSION_COOKIE_HTTPS) or "no cookie", "csrf", "hash"):
         assert secret not in text
 
 

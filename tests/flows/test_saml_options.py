@@ -10,7 +10,7 @@ import lxml.html
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import IDPEntry, IDPList, Scoping
 
-from broker.app import close_app, create_app
+from broker.app import SESSION_COOKIE_HTTPS, close_app, create_app
 from broker.config import load_settings
 from tests.flows.federation import Federation, running_federation, saml_status
 from tests.peers.browser import Browser
@@ -89,7 +89,7 @@ def test_pages_carry_security_headers(federation: Federation, browser: Browser) 
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "same-origin"
         assert headers["Cache-Control"] == "no-store"
-    cookie = next(c for c in browser.session.cookies if c.name == "broker_session")
+    cookie = next(c for c in browser.session.cookies if c.name == SESSION_COOKIE_HTTPS)
     assert cookie.has_nonstandard_attr("HttpOnly")
 
 

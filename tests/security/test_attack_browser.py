@@ -17,7 +17,7 @@ import lxml.html
 import pytest
 import requests
 
-from broker.app import close_app, create_app
+from broker.app import SESSION_COOKIE_HTTP, SESSION_COOKIE_HTTPS, close_app, create_app
 from broker.config import load_settings
 from broker.core.model import utcnow
 from tests.flows.federation import Federation, FixedClock, saml_status
@@ -105,14 +105,14 @@ def test_session_fixation_planted_session_id_is_replaced(federation: Federation,
     url = location
     while "/upstream/oidc/" not in url:
         url = urljoin(url, browser.get(url, follow=False).headers["Location"])
-    planted = browser.session.cookies.get("broker_session")
+    planted = browser.session.cookies.get(SESSION_COOKIE_HTTPS)
     assert planted
 
     browser.get(url)
-    signed_in = browser.session.cookies.get("broker_session")
+    signed_in = browser.session.cookies.get(SESSION_COOKIE_HTTPS)
     assert signed_in and signed_in != planted
     with Browser() as attacker:  # the attacker kept the planted id: it carries no SSO session
-        attacker.session.cookies.set("broker_session", planted, domain="127.0.0.1", path="/")
+        attacker.session.cookies.set(SESSION_COOKIE_HTTPS, planted, domain="127.0.0.1", path="/")
         _, page = federation.login(attacker, "sp2")
         assert "SAMLResponse" in attacker.form_fields(page)
     assert federation.provider.hits("authorize") == 2, "the planted id must not carry the victim's SSO session"
@@ -273,13 +273,17 @@ def test_same_site_lax_cookie_on_plain_http_and_none_secure_on_https(federation:
     """The session cookie as a browser receives it when a login starts: ``SameSite=None; Secure; HttpOnly`` on
     https (the federation's broker: real TLS) so the SAML POST binding's cross-site POST carries it,
     ``SameSite=Lax`` on plain-http localhost (browsers refuse ``None`` without ``Secure``), and never ``None``
-    without ``Secure``."""
+    without ``Secure``. On https the name carries the ``__Host-`` prefix, so a sibling host cannot toss a cookie
+    of that name into the victim's browser (issue 15, point 6)."""
     with Browser() as browser:
         start_login(federation, browser)
-        cookie = next(c for c in browser.session.cookies if c.name == "broker_session")
+        cookie = next(c for c in browser.session.cookies if c.name == SESSION_COOKIE_HTTPS)
         assert federation.url.startswith("https://")
         assert cookie.get_nonstandard_attr("SameSite") == "None" and cookie.secure
         assert cookie.has_nonstandard_attr("HttpOnly")
+        # a __Host- cookie (cookie tossing from a sibling host): Secure, Path=/ and no Domain, RFC 6265bis §4.1.3.2
+        assert cookie.name.startswith("__Host-") and cookie.path == "/" and not cookie.domain_specified
+        assert [c.name for c in browser.session.cookies if "broker" in c.name] == [SESSION_COOKIE_HTTPS]
 
     local = "http://127.0.0.1:5000"
     config = federation.folder / "broker-http.toml"
@@ -295,7 +299,7 @@ def test_same_site_lax_cookie_on_plain_http_and_none_secure_on_https(federation:
         assert location.startswith(local + "/")
         started = client.get(location[len(local):], base_url=local)
         assert started.status_code == 302, started.get_data(as_text=True)[:300]
-        (set_cookie,) = [h for h in started.headers.getlist("Set-Cookie") if h.startswith("broker_session=")]
+        (set_cookie,) = [h for h in started.headers.getlist("Set-Cookie") if h.startswith(SESSION_COOKIE_HTTP + "=")]
         attributes = {a.strip().split("=")[0].lower(): a.strip() for a in set_cookie.split(";")[1:]}
         assert attributes["samesite"] == "SameSite=Lax"
         assert "secure" not in attributes and "httponly" in attributes
