@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTANCE ?= instance
 
-.PHONY: demo test test-future check xmlsec1
+.PHONY: demo test test-future mutation check xmlsec1
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ test: $(BIN)/.installed xmlsec1
 test-future: $(BIN)/.installed xmlsec1
 	@command -v faketime >/dev/null 2>&1 || { echo "faketime is missing: apt-get install faketime" >&2; exit 1; }
 	env -u BROKER_TEST_DATABASE_URL -u BROKER_TEST_REDIS_URL PYTHONPATH=tests/faketime \
-	  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +730d $(BIN)/pytest -n auto -p no:cacheprovider \
+	  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -m -f +730d $(BIN)/pytest -n auto -p no:cacheprovider \
 	  --ignore=tests/browser
+
+# Each security defence listed in tests/mutation/defences_*.py is removed in turn, in a throwaway copy of the
+# repository, and its named tests must fail (docs/security.md); one whose tests still pass fails the run.
+mutation: $(BIN)/.installed xmlsec1
+	$(BIN)/python -m tests.mutation.run --jobs 2
 
 check: $(BIN)/.installed
 	$(BIN)/ruff check .

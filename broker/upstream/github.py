@@ -62,11 +62,17 @@ class GitHubUpstream:
     def name(self) -> str:
         return self.settings.name
 
-    def start(self, now: datetime, login: LoginRequest | None = None) -> tuple[str, PendingAuthorization]:
+    #: GitHub's OAuth answer says nothing of when the person signed in: it cannot prove a fresh sign-in, so it
+    #: is never the proof of a link offer (``broker.web.link_offer``)
+    proves_fresh_sign_in = False
+
+    def start(self, now: datetime, login: LoginRequest | None = None,
+              reauthenticate: bool = False) -> tuple[str, PendingAuthorization]:
         """The authorization URL (RFC 6749 §4.1.1), and what to store server-side under its ``state``.
 
-        GitHub knows no assurance levels or forced re-authentication; a ``login_hint`` becomes its ``login``
-        parameter (the account suggested on GitHub's sign-in page).
+        GitHub knows no assurance levels or forced re-authentication (``reauthenticate`` cannot be asked: see
+        ``proves_fresh_sign_in``); a ``login_hint`` becomes its ``login`` parameter (the account suggested on
+        GitHub's sign-in page).
         """
         pending = PendingAuthorization(
             upstream=self.settings.name,

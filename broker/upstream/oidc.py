@@ -39,8 +39,11 @@ _CANCELLED = "The sign-in was cancelled or refused at the sign-in provider."
 CANCELLED_ERRORS = frozenset({"access_denied", "user_cancelled_authorize"})
 
 
-def downstream_wishes(login: LoginRequest | None) -> dict[str, str]:
-    """The authorization parameters that pass on what the downstream asked (see ``OidcUpstream.start``)."""
+def downstream_wishes(login: LoginRequest | None, reauthenticate: bool = False) -> dict[str, str]:
+    """The authorization parameters that pass on what the downstream asked (see ``OidcUpstream.start``); with
+    ``reauthenticate``, ``prompt=login`` and ``max_age=0`` whatever it asked."""
+    if reauthenticate:
+        return {**downstream_wishes(login), "prompt": "login", "max_age": "0"}
     if login is None:
         return {}
     wishes: dict[str, str] = {}
@@ -68,17 +71,24 @@ class OidcUpstream:
         self._session = session
         self._provider = ProviderCache(settings, session)
 
+    #: the ID token's ``auth_time`` shows whether the person signed in again (``start(reauthenticate=True)``)
+    proves_fresh_sign_in = True
+
     @property
     def name(self) -> str:
         return self.settings.name
 
-    def start(self, now: datetime, login: LoginRequest | None = None) -> tuple[str, PendingAuthorization]:
+    def start(self, now: datetime, login: LoginRequest | None = None,
+              reauthenticate: bool = False) -> tuple[str, PendingAuthorization]:
         """The authorization URL to send the person to, and what to store server-side under its ``state``.
 
         The downstream's wishes travel upstream as OIDC Core §3.1.2.1 parameters: ``login_hint``,
         ``acr_values`` (required and preferred), ``prompt=login`` for forced re-authentication and
-        ``max_age``. The provider's answer is then checked, never assumed (``acr`` in the ID token).
+        ``max_age``. The provider's answer is then checked, never assumed (``acr`` in the ID token, and
+        ``auth_time`` against ``max_age``). ``reauthenticate`` (a link proof) asks ``prompt=login`` with
+        ``max_age=0``: the provider must sign the person in again, not reuse its session.
         """
+        wishes = downstream_wishes(login, reauthenticate)
         metadata = self._provider.metadata(now)
         pending = PendingAuthorization(
             upstream=self.settings.name,
@@ -87,6 +97,7 @@ class OidcUpstream:
             code_verifier=secrets.token_urlsafe(64),  # 86 characters of [A-Za-z0-9_-], RFC 7636 §4.1
             redirect_uri=self.settings.redirect_uri,
             created_at=now,
+            max_age=int(wishes["max_age"]) if "max_age" in wishes else None,
         )
         url = prepare_grant_uri(
             metadata.authorization_endpoint,
@@ -99,7 +110,7 @@ class OidcUpstream:
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
             **{**self.settings.extra_authorization_params, **self.settings.quirks.authorization_params(),
-               **downstream_wishes(login)},
+               **wishes},
         )
         return str(url), pending
 
@@ -124,7 +135,7 @@ class OidcUpstream:
             issuer=self.settings.issuer, client_id=self.settings.client_id, nonce=pending.nonce,
             allowed_algs=self.settings.allowed_algs, now=now,
             clock_skew=timedelta(seconds=self.settings.clock_skew_seconds), access_token=access_token,
-            issuer_of=lambda claims: quirks.expected_issuer(self.settings.issuer, claims),
+            issuer_of=lambda claims: quirks.expected_issuer(self.settings.issuer, claims), max_age=pending.max_age,
         )
         id_claims = validate_id_token(id_token, expected, lambda kid, alg: self._provider.key_for(kid, alg, now))
         quirks.check_claims(id_claims)

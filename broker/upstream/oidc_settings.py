@@ -98,6 +98,8 @@ class PendingAuthorization:
     code_verifier: str = field(repr=False)
     redirect_uri: str
     created_at: datetime
+    #: the ``max_age`` sent (OIDC Core §3.1.2.1): the ID token must then carry an ``auth_time`` that recent
+    max_age: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({
@@ -107,6 +109,7 @@ class PendingAuthorization:
             "code_verifier": self.code_verifier,
             "redirect_uri": self.redirect_uri,
             "created_at": self.created_at.isoformat(),
+            "max_age": self.max_age,
         })
 
     @classmethod
@@ -118,6 +121,8 @@ class PendingAuthorization:
             fields = {k: raw[k] for k in ("upstream", "state", "nonce", "code_verifier", "redirect_uri")}
         except (TypeError, ValueError, KeyError, RecursionError) as exc:
             raise errors.LoginStateInvalid(detail=f"unreadable pending OIDC authorization: {exc!r}") from exc
-        if not all(isinstance(v, str) for v in fields.values()) or created_at.tzinfo is None:
+        max_age = raw.get("max_age")
+        if not all(isinstance(v, str) for v in fields.values()) or created_at.tzinfo is None or not (
+                max_age is None or (isinstance(max_age, int) and not isinstance(max_age, bool) and max_age >= 0)):
             raise errors.LoginStateInvalid(detail="pending OIDC authorization has fields of the wrong type")
-        return cls(created_at=created_at, **fields)
+        return cls(created_at=created_at, max_age=max_age, **fields)

@@ -46,6 +46,9 @@ class IdTokenExpectations:
     #: the issuer this token must carry, from its verified claims (Microsoft's ``{tenantid}`` template);
     #: ``issuer`` when not given
     issuer_of: Callable[[Mapping[str, Any]], str] | None = None
+    #: the ``max_age`` sent in the authorization request (0 with ``prompt=login`` for a re-authentication);
+    #: then ``auth_time`` is required and must be that recent (§3.1.3.7 step 13)
+    max_age: int | None = None
 
 
 def validate_id_token(raw: str, expected: IdTokenExpectations, resolve_key: KeyResolver) -> dict[str, Any]:
@@ -84,7 +87,10 @@ def check_claims(claims: Mapping[str, Any], expected: IdTokenExpectations, alg: 
     nbf = _number(claims, "nbf", required=False)
     if nbf is not None and nbf > now + skew:
         raise _failed(f"not valid before {nbf:.0f}, now {now:.0f}")
-    _number(claims, "auth_time", required=False)
+    auth_time = _number(claims, "auth_time", required=expected.max_age is not None)
+    if expected.max_age is not None and auth_time is not None and auth_time < now - expected.max_age - skew:
+        raise _failed(f"auth_time {auth_time:.0f} is older than the max_age {expected.max_age} asked for "
+                      f"(now {now:.0f}): the provider did not sign the person in again")
     nonce = claims.get("nonce")
     if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), expected.nonce.encode()):
         raise _failed("nonce does not match the authorization request")

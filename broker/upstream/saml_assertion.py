@@ -184,6 +184,12 @@ def read_assertion(assertion: Any, expected: ResponseExpectations, now: datetime
     statement = single(assertion, a("AuthnStatement"), "saml:AuthnStatement")
     authn_instant = instant(statement, "AuthnInstant")
     assert authn_instant is not None
+    since = expected.authenticated_since
+    if since is not None and authn_instant < since - expected.clock_skew:
+        # SAML Core §3.4.1: with ForceAuthn the IdP "MUST authenticate the presenter directly rather than rely on
+        # a previous security context"; an AuthnInstant before the request shows it did not
+        raise ResponseRefused(f"ForceAuthn was asked at {since.isoformat()} but the AuthnInstant is "
+                              f"{authn_instant.isoformat()}: the IdP did not sign the person in again")
     session_until = instant(statement, "SessionNotOnOrAfter", required=False)
     if session_until is not None and now >= session_until + expected.clock_skew:
         raise ResponseRefused("the authentication session has ended (SessionNotOnOrAfter)")

@@ -23,6 +23,8 @@ class ResponseExpectations:
     decryption_keys: tuple[bytes, ...] = ()  # PEM private keys (current + next) for EncryptedAssertion
     validate_schema: bool = True  # libxml2 validation against the SAML 2.0 XSDs (cheap: tens of microseconds)
     max_age: timedelta = timedelta(minutes=10)  # IssueInstant older than this (plus skew) is refused
+    #: ForceAuthn was asked at this time: an AuthnInstant before it (minus skew) is refused (SAML Core §3.4.1)
+    authenticated_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -95,10 +95,13 @@ class SamlPending:
     request_id: str
     relay_state: str
     created_at: datetime
+    #: the request said ForceAuthn="true" (SAML Core §3.4.1): the AuthnInstant must then be no older than it
+    force_authn: bool = False
 
     def to_json(self) -> str:
         return json.dumps({"upstream": self.upstream, "entity_id": self.entity_id, "request_id": self.request_id,
-                           "relay_state": self.relay_state, "created_at": self.created_at.isoformat()})
+                           "relay_state": self.relay_state, "created_at": self.created_at.isoformat(),
+                           "force_authn": self.force_authn})
 
     @classmethod
     def from_json(cls, text: str) -> SamlPending:
@@ -106,6 +109,7 @@ class SamlPending:
         try:
             raw = json.loads(text)
             return cls(str(raw["upstream"]), str(raw["entity_id"]), str(raw["request_id"]),
-                       str(raw["relay_state"]), datetime.fromisoformat(raw["created_at"]))
+                       str(raw["relay_state"]), datetime.fromisoformat(raw["created_at"]),
+                       raw.get("force_authn") is True)
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise errors.LoginStateInvalid(detail=f"stored SAML request unreadable: {type(exc).__name__}") from exc

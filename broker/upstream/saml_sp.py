@@ -94,16 +94,18 @@ class SamlSp:
         _, signed = sign_entity_descriptor(descriptor, None, secc, SIG_RSA_SHA256, DIGEST_SHA256)
         return str(signed)
 
-    def authn_request(self, idp: UpstreamIdp, login: LoginRequest | None,
-                      now: datetime) -> tuple[Outgoing, SamlPending]:
-        """A signed AuthnRequest to ``idp`` for ``login`` (None: the broker's own sign-in, e.g. linking)."""
+    def authn_request(self, idp: UpstreamIdp, login: LoginRequest | None, now: datetime,
+                      reauthenticate: bool = False) -> tuple[Outgoing, SamlPending]:
+        """A signed AuthnRequest to ``idp`` for ``login`` (None: the broker's own sign-in, e.g. linking).
+        ``reauthenticate`` (a link proof) sets ForceAuthn whatever the login asked (SAML Core §3.4.1)."""
         binding, destination = idp.sso_endpoint()
         request_id = "_" + secrets.token_hex(REQUEST_ID_BYTES)
         relay_state = secrets.token_urlsafe(32)
         extra: dict[str, Any] = {}
+        force_authn = reauthenticate or (login is not None and login.force_authn)
+        if force_authn:
+            extra["force_authn"] = "true"
         if login is not None:
-            if login.force_authn:
-                extra["force_authn"] = "true"
             if login.passive:
                 extra["is_passive"] = "true"
             if login.acr_values:
@@ -126,7 +128,7 @@ class SamlSp:
             info = client.apply_binding(BINDING_HTTP_REDIRECT, xml, destination, relay_state=relay_state,
                                         sign=True, sigalg=SIG_RSA_SHA256)
             outgoing = Outgoing(dict(info["headers"])["Location"])
-        return outgoing, SamlPending(idp.name, idp.entity_id, request_id, relay_state, now)
+        return outgoing, SamlPending(idp.name, idp.entity_id, request_id, relay_state, now, force_authn)
 
     def expectations(self, idp: UpstreamIdp, pending: SamlPending | None) -> ResponseExpectations:
         """What a Response from ``idp`` must be (``saml_response.verify_response``): to this SP's ACS, signed by
@@ -141,4 +143,5 @@ class SamlSp:
             clock_skew=self.settings.clock_skew,
             want_assertions_signed=idp.want_assertions_signed,
             decryption_keys=self._decryption_keys,
+            authenticated_since=pending.created_at if pending is not None and pending.force_authn else None,
         )

@@ -5,6 +5,10 @@ store under a handle bound to this browser and sends the browser to that upstrea
 comes back through ``broker.web.login.oidc_callback`` (or, from a SAML IdP, ``broker.web.saml_sp.acs``), which
 hands a link journey to ``callback`` (``saml_callback``) here (its pending authorization is stored under its own
 kind, ``KIND_LINK_OIDC`` or ``KIND_LINK_SAML``, so it can never complete a login, nor a login's state a link).
+The upstream is asked for a fresh sign-in (``prompt=login`` with ``max_age=0``, or ``ForceAuthn``: its session
+there, or an attacker's left in a shared browser, does not answer by itself), and its answer is linked only
+after the citizen confirms on a page naming the account that answered (``broker.web.link_confirm``, issue 15):
+a login-CSRF'd or tossed journey that brings back someone else's account is seen before anything is linked.
 ``POST /account/identities/unlink`` removes one link, never the last.
 
 What is trusted: the SSO session and the pending store (server-side, single-use handles). What is not: every
@@ -26,13 +30,13 @@ from broker.core.ports import LinkOutcome
 from broker.core.sessions import SsoSession
 from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
-from broker.web import audit
+from broker.web import audit, link_confirm
 from broker.web.browser_state import bind, current_sso, unbind
 from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("linking", __name__, url_prefix="/account")
-KIND_PROOF, KIND_LINK_OIDC, KIND_LINK_SAML = "link", "oidc-link", "saml-link"
+KIND_PROOF, KIND_LINK_OIDC, KIND_LINK_SAML, KIND_CONFIRM = "link", "oidc-link", "saml-link", "link-confirm"
 #: verifies a SAML Response for (the IdP, the pending AuthnRequest) and names the person (``broker.web.saml_sp``)
 SamlVerifier = Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]
 
@@ -78,14 +82,14 @@ def start(upstream: str) -> Response:
     handle = svc.pending.put(KIND_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
     bind(handle)
     if adapter is None and idp is not None:
-        outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now)
+        outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now, reauthenticate=True)
         saml_payload = json.dumps({"proof": handle, "upstream": saml_pending.to_json()})
         svc.pending.put_with_handle(KIND_LINK_SAML, saml_pending.relay_state, saml_payload,
                                     now + linking.LINK_PROOF_LIFETIME)
         bind(saml_pending.relay_state)
         return outgoing_page(outgoing)
     assert adapter is not None
-    url, pending = adapter.start(now)
+    url, pending = adapter.start(now, reauthenticate=True)
     payload = json.dumps({"proof": handle, "upstream": pending.to_json()})
     svc.pending.put_with_handle(KIND_LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
     bind(pending.state)
@@ -142,17 +146,52 @@ def _take_proof(handle: str) -> linking.LinkProof:
         raise errors.LoginStateInvalid(detail=str(exc)) from exc
 
 
-def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -> Response:
-    """The answer names ``identity``: link it when the proof holds (``core.linking.check_link_proof``)."""
+def _check(proof: linking.LinkProof, answered_by: str) -> None:
+    """``core.linking.check_link_proof`` against this browser's SSO session and the account as it is now."""
     svc = services()
     now = svc.clock.now()
     sso = current_sso()
-    fingerprint = linking.identities_fingerprint(svc.accounts.identities(proof.account_id))
-    live = sso is not None and now < sso.expires_at
-    linking.check_link_proof(proof, account_id=sso.account_id if live and sso else None,
-                             sid=sso.sid if live and sso else None, answered_by=identity.upstream,
-                             fingerprint_now=fingerprint, now=now)
-    outcome = svc.accounts.link_identity(proof.account_id, identity, now)
+    live = sso if sso is not None and now < sso.expires_at else None
+    linking.check_link_proof(proof, account_id=live.account_id if live else None, sid=live.sid if live else None,
+                             answered_by=answered_by,
+                             fingerprint_now=linking.identities_fingerprint(svc.accounts.identities(proof.account_id)),
+                             now=now)
+
+
+def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -> Response:
+    """The answer names ``identity``: when the proof holds (``core.linking.check_link_proof``), ask the citizen
+    to confirm (``broker.web.link_confirm``); nothing is linked before they do."""
+    svc = services()
+    _check(proof, identity.upstream)
+    handle = svc.pending.put(KIND_CONFIRM, json.dumps({"proof": proof.to_json(), "identity": identity.to_json()}),
+                             proof.issued_at + linking.LINK_PROOF_LIFETIME)
+    bind(handle)
+    return link_confirm.page(new=svc.registry.upstream(name) or name, existing=None,
+                             shown_as=link_confirm.shown_as(identity),
+                             link_url=url_for("linking.confirm", handle=handle),
+                             keep_url=url_for("linking.cancel", handle=handle), offer=False)
+
+
+def _take_confirmation(handle: str) -> tuple[linking.LinkProof, UpstreamIdentity]:
+    svc = services()
+    payload = svc.pending.take(KIND_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
+    if payload is None:
+        raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
+    try:
+        stored = json.loads(payload)
+        return linking.LinkProof.from_json(stored["proof"]), UpstreamIdentity.from_json(stored["identity"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise errors.LoginStateInvalid(detail=f"stored link confirmation unreadable: {type(exc).__name__}") from exc
+
+
+@bp.post("/link/confirm/<handle>")
+def confirm(handle: str) -> Response:
+    """The citizen confirmed: the proof must still hold (same SSO session, account unchanged, not expired)."""
+    svc = services()
+    proof, identity = _take_confirmation(handle)
+    _check(proof, identity.upstream)
+    name = identity.upstream
+    outcome = svc.accounts.link_identity(proof.account_id, identity, svc.clock.now())
     upstream = svc.registry.upstream(name)
     display = upstream.display_name if upstream is not None else name
     if outcome is LinkOutcome.CONFLICT:
@@ -160,9 +199,17 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
                      reason="link refused: the identity belongs to another account")
         return Response(render_template("link_conflict.html", upstream=display), status=409, mimetype="text/html")
     if outcome is LinkOutcome.LINKED:
-        audit.record(AuditKind.LINKED, account_id=proof.account_id, upstream=name, reason="portal")
+        audit.record(AuditKind.LINKED, account_id=proof.account_id, upstream=name, reason="portal, confirmed")
     return Response(render_template("link_done.html", upstream=display,
                                     already=outcome is LinkOutcome.ALREADY_LINKED), mimetype="text/html")
+
+
+@bp.post("/link/cancel/<handle>")
+def cancel(handle: str) -> Response:
+    """The citizen declined: nothing is linked; back to their sign-in methods."""
+    _take_confirmation(handle)
+    return redirect(url_for("portal.identities") if "portal.identities" in current_app.view_functions
+                    else url_for("linking.choose"), code=303)
 
 
 @bp.post("/identities/unlink")

@@ -104,10 +104,13 @@ def register_upstream(federation: Federation, name: str, issuer: str) -> None:
 
 
 @contextmanager
-def federation_with(tmp_path: Path, key_folder: Path, extras: Sequence[ExtraUpstream]) -> Iterator[Federation]:
-    """The federation of ``tests/flows`` on SQLite, with ``extras`` registered next to the demo provider "op"."""
+def federation_with(tmp_path: Path, key_folder: Path, extras: Sequence[ExtraUpstream],
+                    extra_config: str = "") -> Iterator[Federation]:
+    """The federation of ``tests/flows`` on SQLite, with ``extras`` registered next to the demo provider "op"
+    (and ``extra_config`` appended to broker.toml)."""
     database = database_for("sqlite", tmp_path)
-    with running_federation(tmp_path / "instance", key_folder, next(database), extra_upstreams=extras) as running:
+    with running_federation(tmp_path / "instance", key_folder, next(database), extra_upstreams=extras,
+                            extra_config=extra_config) as running:
         yield running
 
 
@@ -129,6 +132,10 @@ class IdentitySpy:
 
 #: what the link offer page says
 OFFER = "This looks like your account"
+#: what the confirmation after a link proof says (``broker.web.link_confirm``), and its two buttons
+CONFIRM, LINK, KEEP = "Link these sign-in methods?", "to this account", "Keep them separate"
+#: both upstreams of the attack tests are trusted for e-mail: the offer's precondition (``[linking]``)
+BOTH_AUTHORITATIVE = '[linking]\nemail_authoritative = ["op", "other"]\n'
 
 
 def until_app_or_offer(federation: Federation, browser: Browser, upstream: str, sp: str = "sp1") -> tuple[

@@ -42,6 +42,7 @@ from tests.peers.browser import Browser
 from tests.peers.github_sim import GitHubEmail, GitHubUser
 from tests.peers.servers import WsgiApp
 from tests.security.attack_support import (
+    BOTH_AUTHORITATIVE,
     OFFER,
     IdentitySpy,
     federation_with,
@@ -122,7 +123,7 @@ def world(tmp_path: Path, key_folder: Path) -> Iterator[World]:
     other, github, entra = OtherUpstream(), GitHubUpstream(), EntraUpstream()
     extras = [ExtraUpstream("other", other.build), ExtraUpstream("github", github.build),
               ExtraUpstream("entra", entra.build), ExtraUpstream("apple", RelayAppleUpstream().build, host="localhost")]
-    with federation_with(tmp_path, key_folder, extras) as federation:
+    with federation_with(tmp_path, key_folder, extras, BOTH_AUTHORITATIVE) as federation:
         assert federation.app.extensions["broker"].registry.snapshot.problems == ()
         yield World(federation, other, github, entra)
 
