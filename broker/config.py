@@ -86,6 +86,8 @@ class OidcSettings:
     registration_token: bytes | None = field(repr=False)
     #: hosts (or "*.example.org" suffixes) redirect URIs of dynamically registered clients may use; empty: any
     registration_allowed_hosts: frozenset[str]
+    #: whether dynamically registered clients may ask for ``subject_type: public`` (OIDC Core §8); else pairwise only
+    registration_allow_public_subjects: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         refresh_token_lifetime=timedelta(hours=read.number("oidc", "refresh_token_hours", 24 * 14, 1, 24 * 365)),
         registration_token=registration_token or None,
         registration_allowed_hosts=read.text_list("oidc", "registration_allowed_hosts"),
+        registration_allow_public_subjects=read.flag("oidc", "registration_allow_public_subjects", False),
     )
     demo = DemoSettings(
         enabled=read.flag("demo", "enabled", False),

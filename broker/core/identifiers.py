@@ -14,6 +14,15 @@ import hashlib
 import hmac
 
 MIN_SECRET_BYTES = 32
+#: marks a per-client sector; no host, private-use scheme or entity id holds this character
+_CLIENT_SECTOR = "\x01client "
+
+
+def client_sector(client_id: str) -> str:
+    """The pairwise sector of one client alone (OIDC Core §8.1), for a client whose redirect URIs name no host
+    of its own: loopback (RFC 8252 §7.3), where any app on the device may listen on any port, so the host
+    ``127.0.0.1`` is shared by every native app and is no sector. It never equals a host sector."""
+    return _CLIENT_SECTOR + client_id
 
 
 def pairwise_id(secret: bytes, sector: str, account_id: str) -> str:

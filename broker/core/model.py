@@ -41,6 +41,9 @@ class DownstreamParty:
     logo_uri: str | None = None
     #: the party's privacy policy, linked from the consent page (https only)
     policy_uri: str | None = None
+    #: the name, logo and policy link are the party's own claim (RFC 7591 §2 metadata from a Dynamic Client
+    #: Registration), not the operator's: citizen pages say the city has not verified them
+    self_described: bool = False
 
 
 #: the built-in party of the citizen portal (``broker.web.portal``). No SAML SP or OIDC client can ask for it:

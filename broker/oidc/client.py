@@ -16,6 +16,8 @@ from broker.oidc.client_secret import hash_generated, verify_secret
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+#: ``OidcClient.source`` of a client registered through Dynamic Client Registration (RFC 7591)
+DYNAMIC_SOURCE = "dynamic"
 
 
 def hash_secret(secret: str) -> str:
@@ -37,7 +39,8 @@ class OidcClient:
     #: scopes this client may ask for
     scope: tuple[str, ...] = ("openid", "profile", "email")
     subject_type: str = "pairwise"  # or "public" (OIDC Core §8)
-    #: the pairwise sector (OIDC Core §8.1): the host of the redirect URIs, or the sector_identifier_uri's
+    #: the pairwise sector (OIDC Core §8.1): the host of the redirect URIs, or the sector_identifier_uri's;
+    #: for loopback redirect URIs the client alone (``core.identifiers.client_sector``)
     sector: str = ""
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name, not a password
     grant_types: tuple[str, ...] = ("authorization_code",)
@@ -69,6 +72,9 @@ class OidcClient:
         return readable_name((self.client_name,), self.client_id)
 
     def party(self) -> DownstreamParty:
+        """How the core sees the client; what a dynamically registered one (RFC 7591 §2) calls itself is
+        marked as its own claim (``self_described``), what the operator wrote in a file is not."""
         return DownstreamParty(self.client_id, Protocol.OIDC, self.display_name, frozenset(),
                                self.allowed_upstreams, default_upstream=self.default_upstream,
-                               logo_uri=self.logo_uri, policy_uri=self.policy_uri)
+                               logo_uri=self.logo_uri, policy_uri=self.policy_uri,
+                               self_described=self.source == DYNAMIC_SOURCE)

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from broker.core.display import logo_problem, policy_problem
+from broker.core.identifiers import client_sector
 from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
 from broker.oidc.client_jwks import public_jwks_text
 from broker.oidc.client_secret import hash_problem
@@ -68,6 +69,9 @@ class RegistrationPolicy:
     #: hosts redirect URIs may use, or "*.example.org" for any host below example.org; empty: any host
     allowed_hosts: frozenset[str]
     dynamic: bool
+    #: dynamic only: whether ``subject_type: public`` may be asked for (``[oidc]
+    #: registration_allow_public_subjects``); files may always choose it
+    public_subjects: bool = False
 
     def allows_host(self, host: str) -> bool:
         if not self.allowed_hosts:
@@ -231,9 +235,11 @@ def _secret_hash(raw: Mapping[str, Any], method: str, policy: RegistrationPolicy
 
 
 def _sector(raw: Mapping[str, Any], sectors: list[str], subject_type: str, policy: RegistrationPolicy,
-            problems: list[str]) -> tuple[str, str | None]:
+            client_id: str, problems: list[str]) -> tuple[str, str | None]:
     """OIDC Core §8.1: the pairwise sector is the sector_identifier_uri's host, else the one host of the
-    redirect URIs. A file's sector_identifier_uri is trusted as given (its document is not fetched)."""
+    redirect URIs, else, when they are all loopback (RFC 8252 §7.3: any app on the device may take any port,
+    so the host is no one's), the client alone. A file's sector_identifier_uri is trusted as given (its
+    document is not fetched)."""
     uri = raw.get("sector_identifier_uri")
     if uri is not None:
         if policy.dynamic:
@@ -250,6 +256,8 @@ def _sector(raw: Mapping[str, Any], sectors: list[str], subject_type: str, polic
             return "", None
         return parts.hostname, uri
     hosts = sorted(set(sectors))
+    if hosts and LOOPBACK_HOSTS.issuperset(hosts):
+        return client_sector(client_id), None
     if len(hosts) > 1:
         if subject_type == "pairwise":
             problems.append(f"redirect_uris use several hosts ({', '.join(hosts)}): pairwise subjects need one "
@@ -299,6 +307,11 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         problems.append('response_types must be ["code"]: implicit and hybrid flows are not offered (RFC 9700 §2.1.2)')
     alg = _choice(raw, "id_token_signed_response_alg", SIGNING_ALGS, "RS256", problems)
     subject_type = _choice(raw, "subject_type", SUBJECT_TYPES, "pairwise", problems)
+    if policy.dynamic and subject_type == "public" and not policy.public_subjects:
+        # OIDC Core §8: a public sub is the same for every public client, so registering one would let its
+        # holder correlate citizens with the operator's own apps; OIDC Registration §2 lets the OP choose
+        problems.append("subject_type public is not offered to dynamically registered clients: their sub is "
+                        "pairwise (OIDC Core §8.1)")
     scope = _scope(raw.get("scope", " ".join(DEFAULT_SCOPE)), problems)
 
     name = raw.get("client_name", the_id)
@@ -319,7 +332,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
 
     sector, sector_uri = ("", None)
     if not redirect_problems:
-        sector, sector_uri = _sector(raw, sectors, subject_type, policy, problems)
+        sector, sector_uri = _sector(raw, sectors, subject_type, policy, the_id, problems)
     if redirect_problems:
         raise RedirectUriError(redirect_problems + problems)
     if problems:

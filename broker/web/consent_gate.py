@@ -81,7 +81,7 @@ def _ask(login_request: LoginRequest, party: DownstreamParty, question: ConsentQ
     optional = sorted(bundle(question.optional))
     html = render_template(
         "consent.html", handle=handle, app_name=party.display_name, app_logo=party.logo_uri,
-        app_policy=party.policy_uri,
+        app_policy=party.policy_uri, self_described=party.self_described,
         required=[(name, BY_NAME[name].description) for name in required],
         optional=[(name, BY_NAME[name].description) for name in optional],
     )

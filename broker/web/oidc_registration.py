@@ -8,8 +8,12 @@
 Who is trusted: registration is open only when the operator set an initial access token
 (``[oidc] registration_token_file``); without it ``POST /oidc/register`` is 404. Whoever holds that token
 registers under the dynamic policy (``broker.oidc.client_metadata``): no broker extensions, redirect URIs
-only on ``registration_allowed_hosts``. Management needs the registration access token issued with the
-client; it keeps working when registration is switched off, so registered clients can still leave.
+only on ``registration_allowed_hosts``, and a pairwise ``sub`` only (OIDC Core §8.1): ``subject_type:
+public`` is ``invalid_client_metadata`` (RFC 7591 §3.2.2) unless ``registration_allow_public_subjects``.
+What it names itself (``client_name``, ``logo_uri``, ``policy_uri``) is shown to citizens as the app's
+own claim, not the city's (``DownstreamParty.self_described``). Management needs the registration access
+token issued with the client; it keeps working when registration is switched off, so registered clients can
+still leave.
 
 What is stored (``oidc_clients``): the validated metadata, which reads back under the file policy to the
 same client, with the hash of the client secret; and the SHA-256 of the registration access token. Neither
@@ -42,7 +46,7 @@ from broker.core.grants import token_hash
 from broker.core.ports import StoredClient
 from broker.downstream.oidc.errors import OAuthError
 from broker.downstream.oidc.provider import bearer_challenge
-from broker.oidc.client import OidcClient, hash_secret
+from broker.oidc.client import DYNAMIC_SOURCE, OidcClient, hash_secret
 from broker.oidc.client_metadata import (
     SECRET_METHODS,
     ClientMetadataError,
@@ -52,7 +56,7 @@ from broker.oidc.client_metadata import (
 )
 from broker.web import audit
 from broker.web.oidc_api import json_response
-from broker.web.services import DYNAMIC_SOURCE, PLAUSIBLE_CLIENT_ID, Services, read_stored_client, services
+from broker.web.services import PLAUSIBLE_CLIENT_ID, Services, read_stored_client, services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("oidc_registration", __name__)
@@ -132,7 +136,9 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _parse(raw: dict[str, Any], client_id: str, svc: Services) -> OidcClient:
     """Validate under the dynamic policy; the secret hash is the broker's to add."""
-    policy = RegistrationPolicy(svc.settings.oidc.registration_allowed_hosts, dynamic=True)
+    oidc = svc.settings.oidc
+    policy = RegistrationPolicy(oidc.registration_allowed_hosts, dynamic=True,
+                                public_subjects=oidc.registration_allow_public_subjects)
     try:
         return parse_client_metadata(raw, policy, client_id=client_id, source=DYNAMIC_SOURCE)
     except ClientMetadataError as exc:

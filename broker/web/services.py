@@ -28,7 +28,7 @@ from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.keys import KeyRing
-from broker.oidc.client import OidcClient
+from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.idp_entity import IdpEntity
@@ -41,8 +41,6 @@ from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSett
 from broker.upstream.saml_sp import SamlSp
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
-#: ``OidcClient.source`` of a client registered through Dynamic Client Registration (RFC 7591)
-DYNAMIC_SOURCE = "dynamic"
 #: what any client id looks like (RFC 7591 §2 text, as the metadata parser accepts it): other text is not
 #: looked up at all, so no untrusted oddity (a NUL, a megabyte) reaches the database
 PLAUSIBLE_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,255}")

@@ -263,9 +263,9 @@ def test_read_returns_the_registration_without_the_secret(dcr: Federation) -> No
 def test_update_replaces_the_metadata_and_keeps_the_secret(dcr: Federation) -> None:
     answer = registered(dcr, client_name="Permits")
     client_id, secret = answer["client_id"], answer["client_secret"]
-    second = "https://parking.city.example.org/cb"
+    second = "https://permits.city.example.org/other/cb"  # one host: one pairwise sector (OIDC Core §8.1)
     new = {k: v for k, v in answer.items() if k not in ("client_secret", "client_secret_expires_at")}
-    new.update(client_name="Parking permits", redirect_uris=[APP_CALLBACK, second], subject_type="public")
+    new.update(client_name="Parking permits", redirect_uris=[APP_CALLBACK, second])
 
     response = manage("PUT", answer, json=new)  # the issued members echoed back are ignored
 
@@ -274,7 +274,7 @@ def test_update_replaces_the_metadata_and_keeps_the_secret(dcr: Federation) -> N
     assert "client_secret" not in response.json()
     client = dcr.app.extensions["broker"].registry.oidc_client(client_id)
     assert client is not None and client.redirect_uris == (APP_CALLBACK, second)
-    assert client.subject_type == "public" and client.check_secret(secret)
+    assert client.subject_type == "pairwise" and client.check_secret(secret)
     assert manage("GET", answer).json()["client_name"] == "Parking permits"
 
     # RFC 7592 §2.2: client_secret, if sent, must be the current one; then it may be in the answer again

@@ -73,14 +73,16 @@ def test_scope_limits_the_claims_released(federation: Federation, browser: Brows
 
 
 def test_second_app_uses_the_sso_session(federation: Federation, browser: Browser) -> None:
-    with relying_party(federation, "app-one") as one, relying_party(federation, "app-two") as two:
+    sector = {"sector_identifier_uri": "https://apps.city.example.org/sector.json"}
+    with relying_party(federation, "app-one", **sector) as one, relying_party(federation, "app-two", **sector) as two:
         sign_in(browser, one)
         sign_in(browser, two)
 
         assert federation.provider.hits("authorize") == 1
         assert one.last.id_token_claims is not None and two.last.id_token_claims is not None
         assert one.last.id_token_claims["sid"] == two.last.id_token_claims["sid"]
-        # Same host, same sector (OIDC Core §8.1): one pairwise subject for both.
+        # Same sector (OIDC Core §8.1): one pairwise subject for both. (Their redirect URIs are on 127.0.0.1,
+        # which is no sector: without the sector_identifier_uri each would be its own.)
         assert one.last.id_token_claims["sub"] == two.last.id_token_claims["sub"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, RSAKey
 
+from broker.core.identifiers import client_sector
 from broker.core.model import Protocol
 from broker.oidc.client import OidcClient, hash_secret
 from broker.oidc.client_metadata import (
@@ -103,10 +104,15 @@ def test_the_document_carries_no_secret_and_reads_back_with_the_hash() -> None:
     assert _parse({**document, "client_secret_hash": SECRET_HASH}) == client
 
 
+#: loopback (RFC 8252 §7.3) is no one's host: the sector is the client itself (issue 15, point 5)
+ITSELF = client_sector("permits")
+
+
 @pytest.mark.parametrize(("uris", "sector"), [
-    (["http://127.0.0.1:8400/cb", "http://127.0.0.1/other"], "127.0.0.1"),  # RFC 8252 §7.3, any port
-    (["http://localhost/cb"], "localhost"),
-    (["http://[::1]:9000/cb"], "::1"),
+    (["http://127.0.0.1:8400/cb", "http://127.0.0.1/other"], ITSELF),  # RFC 8252 §7.3, any port
+    (["http://localhost/cb"], ITSELF),
+    (["http://[::1]:9000/cb"], ITSELF),
+    (["http://127.0.0.1:8400/cb", "http://[::1]:8400/cb"], ITSELF),  # both loopback: still the client alone
     (["com.example.permits:/oauth2redirect"], "com.example.permits"),  # RFC 8252 §7.1
     (["https://permits.city.example.org/cb?app=1"], "permits.city.example.org"),  # a query is allowed
 ])
@@ -132,7 +138,7 @@ def test_dynamic_registration_takes_the_given_client_id_and_leaves_the_secret_to
 
     assert client.client_id == "generated-id"
     assert client.client_secret_hash is None  # the registration endpoint issues one (RFC 7591 §3.2.1)
-    assert _parse(_public(redirect_uris=["http://[::1]/cb"]), DYNAMIC, "generated").sector == "::1"
+    assert _parse(_public(redirect_uris=["http://[::1]/cb"]), DYNAMIC, "generated").sector == client_sector("generated")
     assert _parse(_public(redirect_uris=["org.example.city.permits:/cb"]), DYNAMIC, "g").sector == \
         "org.example.city.permits"  # its reverse domain, permits.city.example.org, is allowed
 
@@ -231,6 +237,7 @@ def test_files_are_refused(raw: object, error: str, message: str) -> None:
     (_metadata(client_secret_hash=None, may_introspect=False), METADATA, "may_introspect is granted by the operator"),
     (_metadata(client_secret_hash=None, sector_identifier_uri="https://city.example.org/sector.json"), METADATA,
      "sector_identifier_uri is not supported in dynamic registration"),
+    (_metadata(client_secret_hash=None, subject_type="public"), METADATA, "subject_type public is not offered"),
 ])
 def test_dynamic_registration_is_refused(raw: dict[str, Any], error: str, message: str) -> None:
     with pytest.raises(ClientMetadataError) as refused:

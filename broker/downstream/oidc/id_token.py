@@ -1,7 +1,8 @@
 """ID tokens and the claims a client may read (OpenID Connect Core 1.0 §2, §3.1.3.6, §5.1, §8).
 
 ``sub`` is pairwise per sector by default (§8.1: the client's redirect-URI host, or its
-``sector_identifier_uri``), so two unrelated apps cannot correlate a citizen; clients registered with
+``sector_identifier_uri``, or the client alone when its redirect URIs are loopback, RFC 8252 §7.3), so two
+unrelated apps cannot correlate a citizen; clients registered with
 ``subject_type: public`` get one identifier shared by every public client (§8). Neither reveals the
 broker's internal account id.
 """
