@@ -13,7 +13,6 @@ from typing import Any
 import requests
 from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale
-from flask_session import Session as FlaskSession
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -77,6 +76,7 @@ from broker.web.services import (
     provider_settings,
     sp_settings,
 )
+from broker.web.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en",)
@@ -119,6 +119,10 @@ def _session_config(app: Flask, settings: Settings) -> None:
 
         app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(settings.redis_url or "",
                                                                               **outages.REDIS_TIMEOUTS))
+        # Flask-Session's own interface, keyed by the hash of the session id (broker.web.session_ids)
+        app.session_interface = HashedRedisSessions(
+            app, client=app.config["SESSION_REDIS"], key_prefix=app.config["SESSION_KEY_PREFIX"], permanent=False,
+            id_key=session_id_key(settings.secret_key))
     else:
         app.config.update(
             SESSION_TYPE="sqlalchemy",
@@ -131,7 +135,10 @@ def _session_config(app: Flask, settings: Settings) -> None:
         app.config["SESSION_SQLALCHEMY"] = session_db
         with app.app_context():
             tune_sqlite(session_db.engine)
-    FlaskSession(app)
+        app.session_interface = HashedSqlSessions(
+            app, client=session_db, key_prefix=app.config["SESSION_KEY_PREFIX"], permanent=False,
+            table="browser_sessions", cleanup_n_requests=app.config["SESSION_CLEANUP_N_REQUESTS"],
+            id_key=session_id_key(settings.secret_key))
 
 
 def _csrf(app: Flask, base_url: str) -> None:
@@ -160,6 +167,9 @@ def _csrf(app: Flask, base_url: str) -> None:
     protect.exempt(oidc_provider.logout)
     # Dynamic Client Registration authenticates by bearer tokens (RFC 7591 §3, RFC 7592 §3), reads no cookie.
     protect.exempt(oidc_registration.bp)
+    # The portal's sign-in form is on the signed-out page, which must open no session for an anonymous visitor
+    # (issue 15, point 3): it carries no token, and its POST is refused unless it comes from the broker's origin.
+    protect.origin_only(portal.sign_in)
 
 
 def _security_headers(response: Response) -> Response:
@@ -244,8 +254,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     # With browser sessions in Redis, logins in progress (and the replay caches) live there too: the short-lived
     # steps of a login then cost no database transaction, and every instance sees the same state.
     session_redis = app.config.get("SESSION_REDIS")
-    pending: PendingStore = (RedisPendingStore(session_redis, prefix=f"broker:{settings.base_url}:")
-                             if session_redis is not None else SqlPendingStore(engine))
+    pending: PendingStore = (RedisPendingStore(session_redis, f"broker:{settings.base_url}:", sealer)
+                             if session_redis is not None else SqlPendingStore(engine, sealer))
     app.extensions["broker"] = Services(
         settings=settings,
         keys=keys,

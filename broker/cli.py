@@ -199,11 +199,14 @@ def cmd_purge(args: argparse.Namespace) -> int:
     expired rows are never used, they only take space)."""
     from broker.core.model import utcnow
     from broker.storage import SqlGrantStore, SqlPendingStore, create_engine_for
+    from broker.storage.sealing import Sealer
 
-    engine = create_engine_for(settings_of(args).database_url)
+    settings = settings_of(args)
+    engine = create_engine_for(settings.database_url)
     try:
         now = utcnow()
-        pending, tokens = SqlPendingStore(engine).purge_expired(now), SqlGrantStore(engine).purge_expired(now)
+        pending = SqlPendingStore(engine, Sealer(settings.claims_keys)).purge_expired(now)
+        tokens = SqlGrantStore(engine).purge_expired(now)
     finally:
         engine.dispose()
     print(json.dumps({"pending_states": pending, "grants_and_tokens": tokens}) if args.json

@@ -530,10 +530,12 @@ def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
     from broker.config import load_settings
     from broker.core.model import utcnow
     from broker.storage import SqlPendingStore, create_engine_for
+    from broker.storage.sealing import Sealer
 
-    engine = create_engine_for(load_settings(config, environ={}).database_url)
+    settings = load_settings(config, environ={})
+    engine = create_engine_for(settings.database_url)
     try:
-        pending = SqlPendingStore(engine)
+        pending = SqlPendingStore(engine, Sealer(settings.claims_keys))
         now = utcnow()
         old = pending.put("login", "{}", now - timedelta(seconds=1))
         live = pending.put("login", "{}", now + timedelta(minutes=5))

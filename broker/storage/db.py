@@ -9,6 +9,7 @@ stores starts with its write, so it waits on the busy timeout rather than failin
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -41,10 +42,28 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def tune_sqlite(engine: Engine) -> None:
-    """Apply the per-connection SQLite settings to every new connection of ``engine``; drops pooled ones."""
+    """Apply the per-connection SQLite settings to every new connection of ``engine``; drops pooled ones.
+    A database file that does not exist yet is created first, readable by its owner only (``private_file``)."""
     if engine.dialect.name == "sqlite":
+        private_file(engine.url.database)
         event.listen(engine, "connect", _sqlite_on_connect)
         engine.dispose()
+
+
+def private_file(database: str | None) -> None:
+    """Create the SQLite file ``database`` with mode 0600 unless it exists (issue 15, point 2: it holds the
+    browser sessions, grants and sealed claims). SQLite would create it with 0666 less the umask, typically
+    0644; it creates ``-wal`` and ``-shm`` with the main file's permissions (sqlite.org/src ``os_unix.c``,
+    ``findCreateFileMode``), so they are 0600 too. An existing file keeps the mode its operator gave it.
+    Nothing for an in-memory database or a ``file:`` URI."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError:  # no such folder, no permission: SQLite reports it when it connects, as it always did
+        return
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

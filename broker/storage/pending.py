@@ -1,4 +1,8 @@
-"""Server-side state of logins in progress, in SQL (``broker.core.ports.PendingStore``)."""
+"""Server-side state of logins in progress, in SQL (``broker.core.ports.PendingStore``).
+
+A row holds the hash of its handle and the payload sealed (``broker.storage.pending_seal``): a copy of the
+table reveals neither what a login carries (a link offer's name and e-mail address) nor a handle to finish it.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.db import session_factory
+from broker.storage.pending_seal import PendingSeal, handle_digest
+from broker.storage.sealing import Sealer
 from broker.storage.tables import PendingStateRow
 
 
 class SqlPendingStore:
     """Each handle is single-use: ``take`` deletes and returns in one statement."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
+        self._seal = PendingSeal(sealer, "pending_states")
 
     def put(self, kind: str, payload: str, expires_at: datetime) -> str:
         handle = secrets.token_urlsafe(32)
@@ -26,29 +33,35 @@ class SqlPendingStore:
 
     def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
         """Store under ``handle``; ``HandleInUse`` when the handle is already in use."""
+        digest = handle_digest(handle)
+        row = PendingStateRow(handle=digest, kind=kind, payload=self._seal.seal(kind, digest, payload),
+                              expires_at=expires_at)
         try:
             with self._sessions.begin() as session:
-                session.add(PendingStateRow(handle=handle, kind=kind, payload=payload, expires_at=expires_at))
+                session.add(row)
         except IntegrityError as exc:
             raise HandleInUse(handle[:16]) from exc
 
     def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+        digest = handle_digest(handle)
         query = select(PendingStateRow.payload).where(
-            PendingStateRow.handle == handle, PendingStateRow.kind == kind, PendingStateRow.expires_at > now,
+            PendingStateRow.handle == digest, PendingStateRow.kind == kind, PendingStateRow.expires_at > now,
         )
         with self._sessions() as session:
-            return session.scalars(query).one_or_none()
+            return self._seal.open(kind, digest, session.scalars(query).one_or_none())
 
     def take(self, kind: str, handle: str, now: datetime) -> str | None:
         """``DELETE ... RETURNING``: of concurrent takes the database lets exactly one delete the row."""
+        digest = handle_digest(handle)
         statement = (
             delete(PendingStateRow)
-            .where(PendingStateRow.handle == handle, PendingStateRow.kind == kind, PendingStateRow.expires_at > now)
+            .where(PendingStateRow.handle == digest, PendingStateRow.kind == kind, PendingStateRow.expires_at > now)
             .returning(PendingStateRow.payload)
             .execution_options(synchronize_session=False)
         )
         with self._sessions.begin() as session:
-            return session.scalars(statement).one_or_none()
+            stored = session.scalars(statement).one_or_none()
+        return self._seal.open(kind, digest, stored)
 
     def purge_expired(self, now: datetime) -> int:
         """Delete every expired state; the number deleted."""

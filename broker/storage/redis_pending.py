@@ -2,7 +2,9 @@
 
 Used when browser sessions live in Redis (``session_type = "redis"``): a login's short-lived steps then cost no
 database transaction at all, and any instance reads what another stored. Each entry is one key,
-``<prefix>pending:<kind>:<handle>``, so an entry is only ever found under the kind it was stored as.
+``<prefix>pending:<kind>:<SHA-256 of the handle>``, so an entry is only ever found under the kind it was stored
+as, and its value holds the payload sealed (``broker.storage.pending_seal``): a copy of Redis reveals neither
+what a login carries nor a handle to finish it.
 
 - ``put_with_handle``: ``SET ... NX`` (a handle already in use is refused, never overwritten: the replay
   caches for assertion and message IDs rely on it);
@@ -19,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from broker.core.ports import HandleInUse, PendingStore
+from broker.storage.pending_seal import PendingSeal, handle_digest
+from broker.storage.sealing import Sealer
 
 #: Redis keeps a key this much longer than its logical expiry (clock skew between instances and Redis)
 KEEP_EXTRA = timedelta(minutes=5)
@@ -26,12 +30,13 @@ _SEPARATOR = "\n"
 
 
 class RedisPendingStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, sealer: Sealer) -> None:
         self._redis = client
         self._prefix = prefix
+        self._seal = PendingSeal(sealer, "redis")
 
-    def _key(self, kind: str, handle: str) -> str:
-        return f"{self._prefix}pending:{kind}:{handle}"
+    def _key(self, kind: str, digest: str) -> str:
+        return f"{self._prefix}pending:{kind}:{digest}"
 
     def put(self, kind: str, payload: str, expires_at: datetime) -> str:
         handle = secrets.token_urlsafe(32)
@@ -40,25 +45,30 @@ class RedisPendingStore:
 
     def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
         keep_until = max(expires_at, datetime.now(UTC)) + KEEP_EXTRA
-        stored = self._redis.set(self._key(kind, handle), expires_at.isoformat() + _SEPARATOR + payload, nx=True,
-                                 pxat=int(keep_until.timestamp() * 1000))
+        digest = handle_digest(handle)
+        value = expires_at.isoformat() + _SEPARATOR + self._seal.seal(kind, digest, payload)
+        stored = self._redis.set(self._key(kind, digest), value, nx=True, pxat=int(keep_until.timestamp() * 1000))
         if not stored:
             raise HandleInUse(handle[:16])
 
-    @staticmethod
-    def _live(raw: bytes | None, now: datetime) -> str | None:
-        if raw is None:
+    def _live(self, kind: str, digest: str, raw: object, now: datetime) -> str | None:
+        """The payload of a live entry; None when absent, expired or not to be trusted (changed, moved)."""
+        if not isinstance(raw, bytes):
             return None
-        expires, _, payload = raw.decode().partition(_SEPARATOR)
-        return payload if datetime.fromisoformat(expires) > now else None
+        try:
+            expires, _, sealed = raw.decode().partition(_SEPARATOR)
+            live = datetime.fromisoformat(expires) > now
+        except (UnicodeDecodeError, ValueError, TypeError):  # TypeError: a naive time compared with an aware one
+            return None
+        return self._seal.open(kind, digest, sealed) if live else None
 
     def peek(self, kind: str, handle: str, now: datetime) -> str | None:
-        raw = self._redis.get(self._key(kind, handle))
-        return self._live(raw if isinstance(raw, bytes) else None, now)
+        digest = handle_digest(handle)
+        return self._live(kind, digest, self._redis.get(self._key(kind, digest)), now)
 
     def take(self, kind: str, handle: str, now: datetime) -> str | None:
-        raw = self._redis.getdel(self._key(kind, handle))
-        return self._live(raw if isinstance(raw, bytes) else None, now)
+        digest = handle_digest(handle)
+        return self._live(kind, digest, self._redis.getdel(self._key(kind, digest)), now)
 
     def purge_expired(self, now: datetime) -> int:
         """Nothing to do: Redis drops expired keys itself."""

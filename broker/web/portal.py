@@ -4,7 +4,9 @@
 
 Signing in to the portal is an ordinary login through the pipeline for the built-in party
 ``core.model.PORTAL_PARTY``: ``login.answer`` redirects it here instead of answering a protocol, with no
-consent step and no claims released. Every state-changing form carries a CSRF token (``app._csrf``).
+consent step and no claims released. Every state-changing form carries a CSRF token (``app._csrf``); the
+sign-in form of the signed-out page carries none and is checked for its origin only, so an anonymous visit
+opens no session (issue 15, point 3).
 
 A withdrawal is in force at the app's next login (the consent page is shown again) and, for OpenID Connect
 apps, at once for tokens: every grant of the citizen at that app is revoked, refresh tokens included.

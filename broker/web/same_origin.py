@@ -24,6 +24,8 @@ with a leaked token).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
@@ -100,8 +102,16 @@ class OriginCheckedCsrf(CSRFProtect):  # type: ignore[misc]  # flask_wtf ships n
         if expected is None:
             raise ValueError(f"base_url {base_url!r} has no http(s) origin")
         self.expected: Origin = expected
+        #: views checked for their origin only, without a CSRF token (``origin_only``)
+        self.origin_only_views: set[str] = set()
         app.config["WTF_CSRF_SSL_STRICT"] = False  # replaced by ``problem``, for http and https alike
         super().__init__(app)
+
+    def origin_only(self, view: Callable[..., Any]) -> None:
+        """``view`` takes POSTs from a page that carries no session, so no session-bound token either (a page
+        that showed a token would open a session for every anonymous visitor, issue 15 point 3): only the
+        origin check applies, which is what stops a form of another site from posting it."""
+        self.origin_only_views.add(f"{view.__module__}.{view.__name__}")
 
     def protect(self, apply_exemptions: bool = False) -> None:
         """Refuse a cross-origin request, then check the CSRF token (Flask-WTF ≥ 1.3 calls this from its
@@ -112,4 +122,7 @@ class OriginCheckedCsrf(CSRFProtect):  # type: ignore[misc]  # flask_wtf ships n
             kind = problem(request.headers.get("Origin"), request.headers.get("Referer"), self.expected)
             if kind is not None:
                 raise CrossOriginRequest(kind)
+            view = current_app.view_functions.get(request.endpoint or "")
+            if view is not None and f"{view.__module__}.{view.__name__}" in self.origin_only_views:
+                return
         super().protect()

@@ -11,13 +11,15 @@ from sqlalchemy import Engine
 
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage import SqlPendingStore
+from broker.storage.sealing import Sealer
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)
+SEALER = Sealer([bytes(range(32))])
 
 
 def test_put_peek_take(engine: Engine) -> None:
-    store: PendingStore = SqlPendingStore(engine)
+    store: PendingStore = SqlPendingStore(engine, SEALER)
     handle = store.put("login", '{"x": 1}', LATER)
     assert len(handle) >= 43
     assert store.peek("login", handle, NOW) == '{"x": 1}'
@@ -28,12 +30,12 @@ def test_put_peek_take(engine: Engine) -> None:
 
 
 def test_handles_are_distinct(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     assert len({store.put("login", "p", LATER) for _ in range(50)}) == 50
 
 
 def test_put_with_handle(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     store.put_with_handle("oidc-state", "state-123", "payload", LATER)
     assert store.take("oidc-state", "state-123", NOW) == "payload"
     store.put_with_handle("oidc-state", "state-456", "payload", LATER)
@@ -42,7 +44,7 @@ def test_put_with_handle(engine: Engine) -> None:
 
 
 def test_expired_state_is_not_returned(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     handle = store.put("login", "p", LATER)
     assert store.peek("login", handle, LATER) is None
     assert store.take("login", handle, LATER + timedelta(seconds=1)) is None
@@ -50,7 +52,7 @@ def test_expired_state_is_not_returned(engine: Engine) -> None:
 
 
 def test_wrong_kind_is_not_returned_and_not_consumed(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     handle = store.put("login", "p", LATER)
     assert store.peek("oidc-state", handle, NOW) is None
     assert store.take("oidc-state", handle, NOW) is None
@@ -58,7 +60,7 @@ def test_wrong_kind_is_not_returned_and_not_consumed(engine: Engine) -> None:
 
 
 def test_twenty_simultaneous_takes_only_one_wins(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     handle = store.put("login", "the-payload", LATER)
     start = threading.Barrier(20)
 
@@ -73,7 +75,7 @@ def test_twenty_simultaneous_takes_only_one_wins(engine: Engine) -> None:
 
 
 def test_purge_expired(engine: Engine) -> None:
-    store = SqlPendingStore(engine)
+    store = SqlPendingStore(engine, SEALER)
     old = [store.put("login", "old", NOW - timedelta(seconds=s)) for s in (1, 60)]
     fresh = store.put("login", "fresh", LATER)
     assert store.purge_expired(NOW) == 2

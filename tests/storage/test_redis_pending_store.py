@@ -14,6 +14,7 @@ import pytest
 
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.redis_pending import RedisPendingStore
+from broker.storage.sealing import Sealer
 
 REDIS_ENV = "BROKER_TEST_REDIS_URL"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)  # the broker's clock may be far from Redis's: expiry follows it
@@ -31,7 +32,7 @@ def store() -> Iterator[PendingStore]:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
         pytest.fail(f"{REDIS_ENV} is set but Redis is unreachable: {exc}", pytrace=False)
-    yield RedisPendingStore(client, prefix)
+    yield RedisPendingStore(client, prefix, Sealer([bytes(range(32))]))
     for key in client.scan_iter(prefix + "*"):
         client.delete(key)
     client.close()
