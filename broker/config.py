@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 
 from broker.config_reader import Reader
 from broker.config_sections import (
+    LimitSettings,
     LinkingSettings,
     assurance_section,
     claims_keys,
+    limits_section,
     linking_section,
     profile_section,
 )
@@ -61,17 +63,6 @@ class SamlSettings:
     metadata_cache_dir: Path = Path("var/idp-metadata")
     #: build a refreshed index in a spawned process, so that a worker never holds the parsed aggregate
     metadata_build_in_child: bool = False
-
-
-@dataclass(frozen=True)
-class LimitSettings:
-    """Abuse limits (``limits`` notation, e.g. "60/minute"); counters in Redis when ``storage_url`` says so."""
-
-    enabled: bool
-    per_ip: str  # every sign-in endpoint, per client address
-    per_upstream: str  # callbacks of one upstream provider, all clients together
-    per_downstream: str  # sign-in requests of one downstream app, all clients together
-    storage_url: str
 
 
 @dataclass(frozen=True)
@@ -229,14 +220,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         metadata_cache_dir=read.path("saml", "metadata_cache_dir", "var/idp-metadata"),
         metadata_build_in_child=read.flag("saml", "metadata_build_in_child", False),
     )
-    limits = LimitSettings(
-        enabled=read.flag("limits", "enabled", True),
-        per_ip=read.rate("limits", "per_ip", "120/minute"),
-        per_upstream=read.rate("limits", "per_upstream", "3000/minute"),
-        per_downstream=read.rate("limits", "per_downstream", "3000/minute"),
-        storage_url=read.text("limits", "storage_url", "") or (
-            redis_url if session_type == "redis" and redis_url else "memory://"),
-    )
+    limits = limits_section(read, redis_url if session_type == "redis" else None)
     registration_token = read.secret("registration_token_file", "BROKER_OIDC_REGISTRATION_TOKEN", 32,
                                      section="oidc", optional=True)
     oidc = OidcSettings(

@@ -24,6 +24,54 @@ class LinkingSettings:
     email_authoritative: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class LimitSettings:
+    """Abuse limits (``limits`` notation, e.g. "60/minute"); counters in Redis when ``storage_url`` says so.
+
+    Per-address limits are checked before any shared budget, and one address may use at most
+    ``1/address_share`` of a shared budget (``per_downstream``, ``per_upstream``): a shared budget that one
+    address can exhaust would let it lock every citizen out (``broker.web.limits``). The back channel
+    (RFC 6749 §3.2 token, RFC 7009 revocation, RFC 7662 introspection, OIDC Core §5.3 UserInfo) is limited per
+    address (``per_ip_api``), per client on its successful requests (``per_client``: only the client's own
+    credentials spend it), and failed client authentication (RFC 6749 §2.3) per (client_id, address)
+    (``failed_client_auth``). Repeated failures of unauthenticated callers and limit refusals reach the audit
+    log at most once per ``audit_window_seconds`` per (kind, endpoint, client), with the count.
+    """
+
+    enabled: bool
+    per_ip: str  # every sign-in endpoint, per client address
+    per_upstream: str  # callbacks of one upstream provider, all clients together
+    per_downstream: str  # sign-in requests of one downstream app, all clients together
+    storage_url: str
+    #: each back-channel endpoint (token, revocation, introspection, UserInfo), per client address
+    per_ip_api: str
+    #: successful back-channel requests of one client (token, revocation, introspection)
+    per_client: str
+    #: failed client authentications per (client_id, address); unknown client ids count as one per address
+    failed_client_auth: str
+    #: one address may use at most 1/address_share of a shared budget (1: the whole budget)
+    address_share: int
+    #: at most one audit record per window per (kind, endpoint, client) of unauthenticated failures and 429s
+    audit_window_seconds: int
+
+
+def limits_section(read: Reader, redis_url: str | None) -> LimitSettings:
+    """``[limits]``: every rate in ``limits`` notation; counters in ``storage_url``, else in ``redis_url`` (the
+    sessions' Redis, when sessions are there), else in process memory."""
+    return LimitSettings(
+        enabled=read.flag("limits", "enabled", True),
+        per_ip=read.rate("limits", "per_ip", "120/minute"),
+        per_upstream=read.rate("limits", "per_upstream", "3000/minute"),
+        per_downstream=read.rate("limits", "per_downstream", "3000/minute"),
+        storage_url=read.text("limits", "storage_url", "") or redis_url or "memory://",
+        per_ip_api=read.rate("limits", "per_ip_api", "600/minute"),
+        per_client=read.rate("limits", "per_client", "1200/minute"),
+        failed_client_auth=read.rate("limits", "failed_client_auth", "20/minute"),
+        address_share=read.number("limits", "address_share", 10, 1, 1000),
+        audit_window_seconds=read.number("limits", "audit_window_seconds", 60, 1, 86400),
+    )
+
+
 def claims_keys(read: Reader) -> tuple[bytes, ...]:
     """The current claims key, then the previous ones (one per line or separated by spaces; ``#`` comments)."""
     suggested = read.base / "certs" / "claims.key"

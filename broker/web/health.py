@@ -13,7 +13,8 @@ an orchestrator restart healthy workers.
 
 200 ``{"status": "ready", "checks": {...}}`` or 503 ``{"status": "not ready", "checks": {...}}``. The answer
 names checks and metadata sources only: no URL, host, error text or stack trace; the reason is logged.
-Both are GETs (no CSRF token) and not rate-limited (``broker.web.limits`` limits the sign-in views only).
+Both are GETs (no CSRF token) and not rate-limited (``broker.web.limits`` limits the sign-in and back-channel
+views only).
 """
 
 from __future__ import annotations

@@ -1,46 +1,80 @@
-"""Abuse limits on the sign-in and client registration endpoints (flask-limiter; Redis-backed when
-configured).
+"""Abuse limits on the sign-in, back-channel and client registration endpoints (flask-limiter; Redis-backed
+when configured).
 
-Three kinds, each configurable (``[limits]``): per client address on every sign-in endpoint, per upstream
-on its callback (all clients together: a flood against one provider's callback cannot starve the
-others), and per downstream app once its AuthnRequest names it. A refusal is HTTP 429 with
-``Retry-After`` and a readable page, and is logged as a security event.
+Each configurable (``[limits]``, ``broker.config_sections.LimitSettings``):
+
+- per client address on every view that starts or continues a sign-in (``SIGN_IN_VIEWS``: SAML SSO, OIDC Core
+  §3.1.2.1 authorization, discovery, upstream callbacks and ACS, consent, link offers, portal sign-in,
+  RFC 7591 registration) and on each back-channel endpoint (``API_VIEWS``);
+- shared budgets: per upstream on its callback (a flood against one provider's callback cannot starve the
+  others) and per downstream app once its request names it. A shared budget is only spent by requests that
+  passed the per-address limit first, and one address may spend at most ``1/address_share`` of it (its own
+  counter is checked before the budget's), so one address cannot lock every citizen out of an app
+  (issue 15, point 3);
+- per client on the back channel: its successful requests (``per_client``, spent only with the client's own
+  credentials), and failed client authentication (RFC 6749 §2.3, §5.2) per (client_id, address), so
+  guessing secrets, each checked with scrypt, costs the broker little (issue 15, point 4).
+
+A refusal is HTTP 429 with ``Retry-After`` (RFC 6585 §4): a readable page, or OAuth-style JSON on the back
+channel (``broker.web.pages``); it is logged as a security event and audited at most once per window.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
-from broker.config import LimitSettings
+from broker.config_sections import LimitSettings
+from broker.core.audit_throttle import AuditThrottle
 
 log = logging.getLogger("broker.security")
-#: the views every client address is limited on
-SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "login.discover", "login.go_upstream",
-                 "login.oidc_callback",
+#: the views every client address is limited on: each starts or continues a sign-in
+SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.authorize",
+                 "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback", "saml_sp.acs",
+                 "consent.decide", "link_offer.separate", "link_offer.prove", "portal.sign_in", "linking.start",
                  # Dynamic Client Registration (RFC 7591 §3.1) and its management (RFC 7592 §2)
                  "oidc_registration.register", "oidc_registration.manage")
+#: the back channel: token (RFC 6749 §3.2), UserInfo (OIDC Core §5.3), revocation (RFC 7009), introspection
+#: (RFC 7662); each limited per client address with ``per_ip_api``
+API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api.introspect")
+#: the failed-authentication counter of client ids that are not registered: one per address, not one per id
+UNKNOWN_CLIENT = "?"
+
+
+@dataclass(frozen=True)
+class _Budgets:
+    limiter: Limiter
+    prefix: str  # keeps apps that share a store apart
+    per_downstream: tuple[RateLimitItem, ...]
+    per_upstream: tuple[RateLimitItem, ...]
+    address_share: int
+    per_client: tuple[RateLimitItem, ...]
+    failed_client_auth: tuple[RateLimitItem, ...]
 
 
 def _breach(limit: RequestLimit) -> None:
     log.warning("rate limit exceeded: endpoint=%s limit=%s", request.endpoint, limit.limit)
 
 
-def _upstream_key() -> str:
-    return "upstream:" + str((request.view_args or {}).get("name"))
-
-
 def _wrap(app: Flask, endpoint: str, decorator: Callable[[Any], Any]) -> None:
     wrapped: Any = decorator(app.view_functions[endpoint])
     app.view_functions[endpoint] = wrapped
+
+
+def _share(item: RateLimitItem, share: int) -> RateLimitItem:
+    """What one address may spend of a shared budget: the same window, ``1/share`` of the amount (at least 1)."""
+    return type(item)(max(1, item.amount // share), item.multiples)
 
 
 def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
@@ -49,22 +83,103 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
         get_remote_address, app=app, storage_uri=settings.storage_url, key_prefix=prefix,
         headers_enabled=True, enabled=settings.enabled, on_breach=_breach, swallow_errors=False,
     )
+    app.extensions["broker_limits"] = _Budgets(
+        limiter, prefix, tuple(parse_many(settings.per_downstream)), tuple(parse_many(settings.per_upstream)),
+        settings.address_share, tuple(parse_many(settings.per_client)),
+        tuple(parse_many(settings.failed_client_auth)))
+    app.extensions["broker_audit_throttle"] = AuditThrottle(timedelta(seconds=settings.audit_window_seconds))
+    # inside the per-address limit: only a request that passed it reaches the upstream's shared budget
+    _wrap(app, "login.oidc_callback", _spending_upstream_budget)
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
-    _wrap(app, "login.oidc_callback", limiter.limit(settings.per_upstream, key_func=_upstream_key))
-    app.extensions["broker_downstream_limits"] = (limiter, parse_many(settings.per_downstream))
+    for endpoint in API_VIEWS:
+        _wrap(app, endpoint, limiter.limit(settings.per_ip_api))
     return limiter
 
 
-def check_downstream(app: Flask, party_id: str) -> None:
-    """Count one sign-in request of ``party_id``; ``TooManyRequests`` with Retry-After when over its limit."""
-    limiter, items = app.extensions["broker_downstream_limits"]
-    if not limiter.enabled:
-        return
-    strategy: Any = limiter.limiter
+def _budgets() -> _Budgets | None:
+    budgets: _Budgets = current_app.extensions["broker_limits"]
+    return budgets if budgets.limiter.enabled else None
+
+
+def _counter(budgets: _Budgets, item: RateLimitItem, *keys: str, hit: bool = True) -> bool:
+    """Spend one of ``item`` under ``keys`` (or, ``hit=False``, only look); False when it is used up."""
+    strategy: Any = budgets.limiter.limiter
+    return bool((strategy.hit if hit else strategy.test)(item, budgets.prefix, *keys))
+
+
+def _refuse(budgets: _Budgets, item: RateLimitItem, keys: tuple[str, ...], message: str) -> None:
+    strategy: Any = budgets.limiter.limiter
+    reset, _ = strategy.get_window_stats(item, budgets.prefix, *keys)
+    log.warning("rate limit exceeded: endpoint=%s %s=%s limit=%s", request.endpoint, keys[0], keys[1], item)
+    raise TooManyRequests(message, retry_after=max(1, int(reset - time.time())))
+
+
+def _spend_shared(budgets: _Budgets, scope: str, name: str, items: tuple[RateLimitItem, ...],
+                  message: str) -> None:
+    """One request against the shared budget ``scope``/``name``: first this address's share of it (a refusal
+    there spends nothing of the budget), then the budget itself."""
+    address = get_remote_address()
     for item in items:
-        if not strategy.hit(item, "downstream", party_id):
-            reset, _ = strategy.get_window_stats(item, "downstream", party_id)
-            log.warning("rate limit exceeded: downstream=%s limit=%s", party_id, item)
-            raise TooManyRequests("Too many sign-in requests from this application. Please try again shortly.",
-                                  retry_after=max(1, int(reset - time.time())))
+        share = _share(item, budgets.address_share)
+        if not _counter(budgets, share, scope + "-share", name, address):
+            _refuse(budgets, share, (scope + "-share", name, address), message)
+    for item in items:
+        if not _counter(budgets, item, scope, name):
+            _refuse(budgets, item, (scope, name), message)
+
+
+def check_downstream(app: Flask, party_id: str) -> None:
+    """Count one sign-in request of ``party_id``; ``TooManyRequests`` with Retry-After when over its limit or
+    when this address used its share of it. Called by the views after their per-address limit passed."""
+    budgets: _Budgets = app.extensions["broker_limits"]
+    if budgets.limiter.enabled:
+        _spend_shared(budgets, "downstream", party_id, budgets.per_downstream,
+                      "Too many sign-in requests from this application. Please try again shortly.")
+
+
+def _spending_upstream_budget(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        budgets = _budgets()
+        if budgets is not None:
+            _spend_shared(budgets, "upstream", str((request.view_args or {}).get("name")), budgets.per_upstream,
+                          "Too many sign-in answers from this provider. Please try again shortly.")
+        return view(*args, **kwargs)
+    return limited
+
+
+# -- the back channel: per client ----------------------------------------------------------------------------
+def check_client(client_id: str | None) -> None:
+    """Before authenticating a client: refuse when this address failed too often for ``client_id`` (a
+    registered id, or None for any other) or when the client spent its budget of successful requests."""
+    budgets = _budgets()
+    if budgets is None:
+        return
+    failed = ("client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
+    for item in budgets.failed_client_auth:
+        if not _counter(budgets, item, *failed, hit=False):
+            _refuse(budgets, item, failed, "too many failed client authentications from this address")
+    if client_id is None:
+        return
+    for item in budgets.per_client:
+        if not _counter(budgets, item, "client", client_id, hit=False):
+            _refuse(budgets, item, ("client", client_id), "too many requests from this client")
+
+
+def client_auth_failed(client_id: str | None) -> None:
+    """Count a failed authentication of ``client_id`` (registered, or None) from this address."""
+    budgets = _budgets()
+    if budgets is None:
+        return
+    for item in budgets.failed_client_auth:
+        _counter(budgets, item, "client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
+
+
+def client_succeeded(client_id: str) -> None:
+    """Count a successful request of an authenticated client against its budget."""
+    budgets = _budgets()
+    if budgets is None:
+        return
+    for item in budgets.per_client:
+        _counter(budgets, item, "client", client_id)

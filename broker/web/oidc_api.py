@@ -8,22 +8,24 @@ requests for any origin, which is safe because no cookie is read here, only cred
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.wrappers import Response
 
 from broker.core.audit import AuditKind
-from broker.downstream.oidc.client_auth import ClientCredentials
+from broker.downstream.oidc.client_auth import ClientCredentials, claimed_client_id
 from broker.downstream.oidc.discovery import DiscoveryInputs, discovery_document
 from broker.downstream.oidc.errors import OAuthError
 from broker.jwt_keys import public_jwks
-from broker.web import audit
+from broker.web import audit, limits
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
 bp = Blueprint("oidc_api", __name__)
 FORM = "application/x-www-form-urlencoded"
+T = TypeVar("T")
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -48,7 +50,11 @@ def oauth_error(exc: OAuthError) -> Response:
     if exc.revoked_grant is not None:
         audit.record(AuditKind.GRANT_REVOKED, reason=f"{request.endpoint}: {exc.detail}"[:1024])
     elif exc.error == "invalid_client":
-        audit.record(AuditKind.CLIENT_AUTH_FAILED, reason=f"{request.endpoint}: {exc.detail}"[:1024])
+        # anyone can fail: at most one record per window and client (the caller's text never: an id not
+        # registered reads "unknown client"), with the count of the others (issue 15, point 4)
+        known: str | None = g.get("claimed_client")
+        audit.record_throttled(AuditKind.CLIENT_AUTH_FAILED, f"{request.endpoint}: "
+                               + ("client authentication failed" if known else "unknown client"), downstream=known)
     response = json_response(exc.body(), exc.status)
     if exc.www_authenticate:
         response.headers["WWW-Authenticate"] = exc.www_authenticate
@@ -73,6 +79,28 @@ def _credentials() -> ClientCredentials:
     return ClientCredentials(form=_single_valued_form(), authorization=request.headers.get("Authorization"))
 
 
+def _as_client(answer: Callable[[ClientCredentials], T]) -> T:
+    """``answer`` for the client the request claims to be, inside its limits (``broker.web.limits``): a
+    registered id is limited by its own failures from this address and by its budget of successes; every
+    id not registered shares one failure counter per address, so made-up ids create no new counters. The
+    limits are checked before the client's secret is (scrypt, RFC 6749 §2.3.1), and only a success spends
+    the client's budget, so nobody without its credentials can exhaust it."""
+    credentials = _credentials()
+    claimed = claimed_client_id(credentials)
+    known = claimed if claimed and services().registry.oidc_client(claimed) is not None else None
+    g.claimed_client = known
+    limits.check_client(known)
+    try:
+        result = answer(credentials)
+    except OAuthError as exc:
+        if exc.error == "invalid_client":
+            limits.client_auth_failed(known)
+        raise
+    if known is not None:
+        limits.client_succeeded(known)
+    return result
+
+
 @bp.get("/.well-known/openid-configuration")
 def configuration() -> Response:
     svc = services()
@@ -94,7 +122,7 @@ def jwks() -> Response:
 @bp.post("/oidc/token")
 def token() -> Response:
     svc = services()
-    return json_response(svc.oidc.token(_credentials(), svc.clock.now()))
+    return json_response(_as_client(lambda credentials: svc.oidc.token(credentials, svc.clock.now())))
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST"])
@@ -115,11 +143,11 @@ def userinfo() -> Response:
 @bp.post("/oidc/revoke")
 def revoke() -> Response:
     svc = services()
-    svc.oidc.revoke(_credentials(), svc.clock.now())
+    _as_client(lambda credentials: svc.oidc.revoke(credentials, svc.clock.now()))
     return json_response({})
 
 
 @bp.post("/oidc/introspect")
 def introspect() -> Response:
     svc = services()
-    return json_response(svc.oidc.introspect(_credentials(), svc.clock.now()))
+    return json_response(_as_client(lambda credentials: svc.oidc.introspect(credentials, svc.clock.now())))

@@ -41,13 +41,14 @@ def home() -> str:
 def _http_error(exc: HTTPException) -> Response:
     reference = support_reference()
     log.info("ref=%s http=%s", reference, exc.code)
+    # anyone can cause these: at most one record per window and endpoint, with the count (issue 15, point 4)
     if exc.code == 429:
-        audit.record(AuditKind.RATE_LIMITED, reason=request.endpoint, reference=reference)
+        audit.record_throttled(AuditKind.RATE_LIMITED, str(request.endpoint), reference=reference)
     elif isinstance(exc, CrossOriginRequest):  # no header value is recorded: only which rule refused it
-        audit.record(AuditKind.REQUEST_REFUSED, reason=f"cross-origin ({exc.kind}): {request.endpoint}",
-                     reference=reference)
+        audit.record_throttled(AuditKind.REQUEST_REFUSED, f"cross-origin ({exc.kind}): {request.endpoint}",
+                               reference=reference)
     elif isinstance(exc, CSRFError):
-        audit.record(AuditKind.REQUEST_REFUSED, reason=f"csrf: {request.endpoint}", reference=reference)
+        audit.record_throttled(AuditKind.REQUEST_REFUSED, f"csrf: {request.endpoint}", reference=reference)
     if _wants_json():
         code = "temporarily_unavailable" if exc.code == 429 else "invalid_request"
         response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},

@@ -245,7 +245,8 @@ KNOWN = {
     "saml": ("idp_entity_id", "clock_skew_seconds", "request_max_age_seconds", "want_authn_requests_signed",
              "assertion_lifetime_seconds", "sha1_allowed_for", "allow_sha1"),
     "demo": ("enabled", "provider_port", "app_port"),
-    "limits": ("enabled", "per_ip", "per_upstream", "per_downstream", "storage_url"),
+    "limits": ("enabled", "per_ip", "per_upstream", "per_downstream", "storage_url", "per_ip_api", "per_client",
+               "failed_client_auth", "address_share", "audit_window_seconds"),
 }
 ENV_NAMES = ("BROKER_SECRET_KEY", "BROKER_PAIRWISE_SECRET", "BROKER_BASE_URL", "BROKER_SSO_SESSION_HOURS",
              "BROKER_SAML_CLOCK_SKEW_SECONDS", "BROKER_DEMO_ENABLED", "BROKER_METADATA_DIR", "BROKER_SESSION_TYPE",

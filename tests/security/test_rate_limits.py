@@ -44,7 +44,7 @@ def test_one_client_address_is_limited(tmp_path: Path, keys: Path, caplog: pytes
 
 
 def test_one_app_is_limited_without_starving_the_others(tmp_path: Path, keys: Path) -> None:
-    for federation in _federation(tmp_path, keys, 'per_downstream = "2/minute"\n'):
+    for federation in _federation(tmp_path, keys, 'per_downstream = "2/minute"\naddress_share = 1\n'):
         with Browser() as browser:
             sp1 = [browser.get(federation.sps["sp1"].redirect_request()[1], follow=False) for _ in range(3)]
             sp2 = browser.get(federation.sps["sp2"].redirect_request()[1], follow=False)
@@ -54,7 +54,7 @@ def test_one_app_is_limited_without_starving_the_others(tmp_path: Path, keys: Pa
 
 
 def test_one_upstream_callback_is_limited(tmp_path: Path, keys: Path) -> None:
-    for federation in _federation(tmp_path, keys, 'per_upstream = "2/minute"\n'):
+    for federation in _federation(tmp_path, keys, 'per_upstream = "2/minute"\naddress_share = 1\n'):
         with Browser() as browser:
             op = [browser.get(federation.url + "/upstream/oidc/op/callback?state=x&code=y") for _ in range(3)]
             other = browser.get(federation.url + "/upstream/oidc/other/callback?state=x&code=y")

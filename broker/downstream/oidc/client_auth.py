@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from broker.downstream.oidc.errors import invalid_client
+from broker.downstream.oidc.errors import OAuthError, invalid_client
 from broker.oidc.client import OidcClient
 from broker.oidc.client_assertion import InvalidClientAssertion, verify_client_assertion
 
@@ -90,6 +90,22 @@ def authenticate(credentials: ClientCredentials, lookup: Callable[[str], OidcCli
         if not first_use_of(client_id, verified.jti, verified.expires_at):
             raise invalid_client(f"client assertion jti of {client_id!r} replayed")
     return client
+
+
+def claimed_client_id(credentials: ClientCredentials) -> str | None:
+    """The client id the request claims (Basic user, else the form's ``client_id``, else the unverified ``sub``
+    of its client assertion), without authenticating anything; None when it names none or cannot be read.
+    For the per-client limits (``broker.web.limits``), which must count before the costly check."""
+    try:
+        basic = _basic(credentials.authorization) if credentials.authorization else None
+        if basic is not None:
+            return basic[0] or None
+        if "client_id" in credentials.form:
+            return credentials.form["client_id"] or None
+        assertion = credentials.form.get("client_assertion")
+        return _assertion_subject(assertion, None) if assertion is not None else None
+    except OAuthError:
+        return None
 
 
 def _assertion_subject(assertion: str, client_id: str | None) -> str:
