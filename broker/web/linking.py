@@ -163,6 +163,10 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
     to confirm (``broker.web.link_confirm``); nothing is linked before they do."""
     svc = services()
     _check(proof, identity.upstream)
+    owner = svc.accounts.find_by_identity(identity.issuer, identity.subject)
+    if owner is not None:  # already this account's, or another's (a conflict): nothing to confirm
+        return _outcome(proof.account_id, name, LinkOutcome.ALREADY_LINKED if owner.account_id == proof.account_id
+                        else LinkOutcome.CONFLICT)
     handle = svc.pending.put(KIND_CONFIRM, json.dumps({"proof": proof.to_json(), "identity": identity.to_json()}),
                              proof.issued_at + linking.LINK_PROOF_LIFETIME)
     bind(handle)
@@ -190,16 +194,20 @@ def confirm(handle: str) -> Response:
     svc = services()
     proof, identity = _take_confirmation(handle)
     _check(proof, identity.upstream)
-    name = identity.upstream
     outcome = svc.accounts.link_identity(proof.account_id, identity, svc.clock.now())
-    upstream = svc.registry.upstream(name)
+    return _outcome(proof.account_id, identity.upstream, outcome)
+
+
+def _outcome(account_id: str, name: str, outcome: LinkOutcome) -> Response:
+    """The page that says what became of a link: done, already there, or refused as another account's."""
+    upstream = services().registry.upstream(name)
     display = upstream.display_name if upstream is not None else name
     if outcome is LinkOutcome.CONFLICT:
-        audit.record(AuditKind.REQUEST_REFUSED, account_id=proof.account_id, upstream=name,
+        audit.record(AuditKind.REQUEST_REFUSED, account_id=account_id, upstream=name,
                      reason="link refused: the identity belongs to another account")
         return Response(render_template("link_conflict.html", upstream=display), status=409, mimetype="text/html")
     if outcome is LinkOutcome.LINKED:
-        audit.record(AuditKind.LINKED, account_id=proof.account_id, upstream=name, reason="portal, confirmed")
+        audit.record(AuditKind.LINKED, account_id=account_id, upstream=name, reason="portal, confirmed")
     return Response(render_template("link_done.html", upstream=display,
                                     already=outcome is LinkOutcome.ALREADY_LINKED), mimetype="text/html")
 

@@ -76,6 +76,10 @@ class LinkWorld:
         return [r.kind for r in self.federation.app.extensions["broker"].audit.events(account_id)]
 
 
+#: every upstream here verifies addresses: a matching address leads to an offer (``[linking]``)
+ALL_TRUSTED_FOR_EMAIL = '[linking]\nemail_authoritative = ["op", "other", "third"]\n'
+
+
 @pytest.fixture(params=BACKENDS)
 def link_world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[LinkWorld]:
     other, third = DemoUpstream("other"), DemoUpstream("third")
@@ -83,7 +87,8 @@ def link_world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path)
     try:
         with running_federation(tmp_path / "instance", key_folder, next(database),
                                 extra_upstreams=[ExtraUpstream("other", other.build),
-                                                 ExtraUpstream("third", third.build)]) as federation:
+                                                 ExtraUpstream("third", third.build)],
+                                extra_config=ALL_TRUSTED_FOR_EMAIL) as federation:
             assert federation.app.extensions["broker"].registry.snapshot.problems == ()
             yield LinkWorld(federation, other, third)
     finally:
@@ -106,11 +111,26 @@ def link_form(world: LinkWorld, browser: Browser, upstream: str) -> requests.Res
     return page
 
 
-def link(world: LinkWorld, browser: Browser, upstream: str) -> requests.Response:
-    """Press "Link <upstream>" and follow the provider round trip to the broker's answer page."""
+def link(world: LinkWorld, browser: Browser, upstream: str, *, confirm: bool = True) -> requests.Response:
+    """Press "Link <upstream>" and follow the provider round trip to the broker's answer page; with ``confirm``,
+    press "Link" on the confirmation that follows a new identity (``broker.web.link_confirm``)."""
     page = link_form(world, browser, upstream)
     actions = [form.action for form in lxml.html.document_fromstring(page.text).forms]
-    return browser.submit(page, form=actions.index(f"/account/link/{upstream}"))
+    answer = browser.submit(page, form=actions.index(f"/account/link/{upstream}"))
+    return confirm_link(browser, answer) if confirm else answer
+
+
+#: the confirmation page after the upstream answered
+CONFIRMATION = "Link these sign-in methods?"
+
+
+def confirm_link(browser: Browser, page: requests.Response, *, cancel: bool = False) -> requests.Response:
+    """Press "Link" (or "Cancel") on the confirmation page; any other page is returned as it is."""
+    if CONFIRMATION not in page.text:
+        return page
+    actions = [form.action or "" for form in lxml.html.document_fromstring(page.text).forms]
+    wanted = "/account/link/cancel/" if cancel else "/account/link/confirm/"
+    return browser.submit(page, form=next(i for i, a in enumerate(actions) if a.startswith(wanted)))
 
 
 def csrf_token(world: LinkWorld, browser: Browser) -> str:

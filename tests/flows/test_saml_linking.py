@@ -14,8 +14,10 @@ import lxml.html
 import pytest
 import requests
 
+from broker.storage.tables import LinkedIdentityRow
 from tests.flows.federation import Federation
 from tests.flows.saml_upstream import CityIdp, saml_federation
+from tests.flows.test_linking import confirm_link
 from tests.peers.browser import Browser
 from tests.security.attack_support import login_with_hint
 
@@ -26,14 +28,14 @@ def world(tmp_path: Path, key_folder: Path) -> Iterator[tuple[Federation, CityId
         yield running
 
 
-def link_city(fed: Federation, browser: Browser) -> requests.Response:
+def link_city(fed: Federation, browser: Browser, *, confirm: bool = True) -> requests.Response:
     page = browser.get(fed.url + "/account/link")
     actions = [form.action for form in lxml.html.document_fromstring(page.text).forms]
     assert "/account/link/city" in actions, page.text[:800]
     page = browser.submit(page, form=actions.index("/account/link/city"))
     while browser.is_self_submitting(page):  # the IdP's POST to the ACS, the broker's same-site repost
         page = browser.auto_submit(page)
-    return page
+    return confirm_link(browser, page) if confirm else page
 
 
 def test_a_linked_saml_idp_signs_in_to_the_same_account(world: tuple[Federation, CityIdp], browser: Browser) -> None:
@@ -44,6 +46,7 @@ def test_a_linked_saml_idp_signs_in_to_the_same_account(world: tuple[Federation,
 
     assert done.status_code == 200 and "City ID" in done.text, done.text[:500]
     assert len(city.seen) == 1 and city.seen[0].issuer == fed.url + "/saml2/sp/metadata"
+    assert city.seen[0].force_authn  # a link is proven by a fresh sign-in (SAML Core §3.4.1)
     assert fed.accounts() == 1
     with Browser() as fresh:
         via_city = login_with_hint(fed, fresh, "city").get_subject().text
@@ -64,3 +67,15 @@ def test_a_link_answer_cannot_be_used_as_a_login(world: tuple[Federation, CityId
 
     assert refused.status_code == 400 and "Traceback" not in refused.text
     assert fed.accounts() == 1
+
+
+def test_an_idp_that_ignores_force_authn_links_nothing(world: tuple[Federation, CityIdp], browser: Browser) -> None:
+    """The IdP answers the link's ForceAuthn request from a sign-in an hour old (a careless IdP, or another
+    person's session left in a shared browser): the AuthnInstant is before the request, nothing is linked."""
+    fed, city = world
+    login_with_hint(fed, browser, "op")
+    city.app.extensions["test_idp"].reuses_sign_in_from = 3600
+    page = link_city(fed, browser, confirm=False)
+    assert page.status_code == 502 and "Traceback" not in page.text, page.text[:500]
+    assert "Link these sign-in methods?" not in page.text
+    assert fed.count(LinkedIdentityRow) == 1

@@ -16,6 +16,7 @@ import base64
 import html
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ class _AppState:
     refused: list[str] = field(default_factory=list)
     #: LogoutRequests the IdP accepted (pysaml2 checked their signatures), as parsed messages
     logouts: list[Any] = field(default_factory=list)
+    #: when set, the IdP answers from an earlier sign-in this many seconds ago whatever the request says (it
+    #: ignores ForceAuthn: a careless IdP, or someone else's session left in a shared browser)
+    reuses_sign_in_from: float | None = None
 
 
 def _refused(state: _AppState, exc: Exception) -> ResponseReturnValue:
@@ -163,7 +167,7 @@ class TestIdp:
                 authn_context_class_ref: str = PASSWORDPROTECTEDTRANSPORT, sign_response: bool = True,
                 sign_assertion: bool = True, encrypt_assertion: bool = False, encryption_cert: str | None = None,
                 status: tuple[str, str] | None = None, sign_error: bool = False,
-                encryption_algorithm: str = AES256_CBC) -> str:
+                encryption_algorithm: str = AES256_CBC, authn_instant: float | None = None) -> str:
         """The base64 SAMLResponse the IdP would POST to ``destination``.
 
         ``authn_request`` (the decoded AuthnRequest XML) is only read for its ID when ``in_response_to`` is not
@@ -187,7 +191,8 @@ class TestIdp:
             destination=destination,
             sp_entity_id=sp_entity_id,
             name_id=NameID(format=name_id_format, text=name_id),
-            authn={"class_ref": authn_context_class_ref, "authn_auth": self.entity_id},
+            authn={"class_ref": authn_context_class_ref, "authn_auth": self.entity_id,
+                   **({"authn_instant": authn_instant} if authn_instant is not None else {})},
             sign_response=sign_response and not encrypt_assertion,
             sign_assertion=sign_assertion,
         )
@@ -316,8 +321,11 @@ class TestIdp:
             saml_response = self.respond(status=(NO_AUTHN_CONTEXT, "requested class not available"), **common)
         else:
             state.logins += 1  # ForceAuthn or no session: a fresh login; otherwise the SSO session answers
+            reused = state.reuses_sign_in_from
             saml_response = self.respond(name_id=user.name_id, name_id_format=user.name_id_format,
-                                         attributes=user.attributes, authn_context_class_ref=context, **common)
+                                         attributes=user.attributes, authn_context_class_ref=context,
+                                         authn_instant=time.time() - reused if reused is not None else None,
+                                         **common)
         page = _post_form(acs, saml_response, relay_state)
         return page, 200, {"Set-Cookie": f"{_SESSION_COOKIE}=1; Path=/; HttpOnly",
                            "Content-Type": "text/html; charset=utf-8"}

@@ -11,8 +11,10 @@ linked. On SQLite and, when set, PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -37,7 +39,9 @@ from tests.flows.test_linking import (
     ANNA2_SUB,
     BOB,
     BOB_SUB,
+    CONFIRMATION,
     LinkWorld,
+    confirm_link,
     link,
     link_form,
     link_world,
@@ -77,7 +81,7 @@ def identities_of(world: LinkWorld, upstream: str, subject: str) -> list[str]:
 def test_callback_replayed_is_refused(link_world: LinkWorld, browser: Browser) -> None:
     subject_via(link_world, "op", browser)
     callback = start_link(link_world, browser, "other")
-    assert "Sign-in method linked" in browser.get(callback).text
+    assert "Sign-in method linked" in confirm_link(browser, browser.get(callback)).text
     assert_refused(browser.get(callback))  # the same answer again: state and proof are single-use
     assert identities_of(link_world, "op", "anna-0001") == ["op", "other"]
     assert link_world.federation.count(LinkedIdentityRow) == 2
@@ -262,3 +266,61 @@ def test_concurrent_unlinks_never_leave_an_account_without_identities(store: Sql
         results = _unlink_both_at_once(store, account.account_id, (f"a{round_}", f"b{round_}"))
         assert sorted(results) == [False, True]
         assert len(store.identities(account.account_id)) == 1
+
+
+# -- a fresh sign-in, then the citizen's confirmation (issue 15, points 1 and 6) ----------------------------------
+
+
+def test_a_provider_that_signs_in_silently_proves_nothing(link_world: LinkWorld, browser: Browser,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Login CSRF at the provider, or the attacker's session there left in a shared browser: it answers without
+    signing anyone in (it ignores ``prompt=login``; its ``auth_time`` is an hour old). The link asked
+    ``max_age=0``: refused, nothing linked."""
+    subject_via(link_world, "op", browser)
+    link_world.other.sign_in_as(BOB)  # the attacker's account at "other" answers
+    provider = link_world.other.provider
+    monkeypatch.setattr(provider, "mischief", dataclasses.replace(
+        provider.mischief, claim_overrides={"auth_time": int(time.time()) - 3600}))
+    callback = start_link(link_world, browser, "other")
+    assert provider.last_authorization.get("prompt") == "login" and provider.last_authorization.get("max_age") == "0"
+    assert_refused(browser.get(callback), status=502)
+    assert identities_of(link_world, "op", "anna-0001") == ["op"]
+    assert link_world.account_of("other", BOB_SUB) is None
+
+
+def test_the_confirmation_names_the_account_and_cancel_links_nothing(link_world: LinkWorld,
+                                                                     browser: Browser) -> None:
+    """An attacker's journey tossed into the victim's browser brings back the attacker's account at "other": the
+    page says whose account answered, "Cancel" comes first with the focus, and cancelling links nothing."""
+    subject_via(link_world, "op", browser)
+    link_world.other.sign_in_as(BOB)
+    page = link(link_world, browser, "other", confirm=False)
+    assert CONFIRMATION in page.text and BOB.claims["email"] in page.text, page.text[:800]
+    forms = lxml.html.document_fromstring(page.text).forms
+    assert forms[0].action.startswith("/account/link/cancel/") and forms[0].xpath(".//button[@autofocus]")
+    assert identities_of(link_world, "op", "anna-0001") == ["op"]  # nothing before the citizen confirms
+    cancelled = confirm_link(browser, page, cancel=True)
+    assert cancelled.status_code == 200 and "Traceback" not in cancelled.text
+    assert identities_of(link_world, "op", "anna-0001") == ["op"]
+    assert link_world.account_of("other", BOB_SUB) is None
+
+
+def test_a_confirmation_is_refused_after_the_session_changed_or_in_another_browser(link_world: LinkWorld,
+                                                                                  browser: Browser) -> None:
+    """The confirmation page left open in a shared browser: someone else signs in there, then "Link" is pressed;
+    and the confirmation's form posted from another browser (with a session and token of its own)."""
+    subject_via(link_world, "op", browser)
+    page = link(link_world, browser, "other", confirm=False)
+    assert CONFIRMATION in page.text
+    with Browser() as thief:
+        subject_via(link_world, "third", thief)
+        own = link_form(link_world, thief, "other")
+        action = next(f.action for f in lxml.html.document_fromstring(page.text).forms
+                      if f.action.startswith("/account/link/confirm/"))
+        stolen = thief.post(link_world.federation.url + action, {"csrf_token": thief.form_fields(own)["csrf_token"]},
+                            initiator=own.url)
+        assert_refused(stolen)
+    link_world.third.sign_in_as(BOB)
+    subject_via(link_world, "third", browser)  # the next person, in the same browser
+    assert_refused(confirm_link(browser, page))
+    assert link_world.account_of("other", ANNA2_SUB) is None
