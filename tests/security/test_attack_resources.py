@@ -6,6 +6,7 @@ deflate bomb in ``test_fuzz_saml_requests.py``).
 from __future__ import annotations
 
 import base64
+import logging
 import tracemalloc
 import zlib
 from typing import Any
@@ -13,17 +14,45 @@ from typing import Any
 import pytest
 
 from broker.core import errors
+from broker.downstream import saml_requests
 from tests.flows.federation import Federation
 from tests.peers.browser import Browser
 from tests.security.attack_support import assert_nothing_stored, assert_page
 from tests.upstream.conftest import OidcWorld
 
 
-def test_oversized_saml_request_is_refused_before_parsing(federation: Federation, browser: Browser) -> None:
-    # (moved here from tests/flows/test_saml_to_oidc_attacks.py)
-    page = browser.post(federation.url + "/saml2/idp/sso/post", {"SAMLRequest": "A" * 200_000})
+def test_oversized_saml_request_is_refused_before_parsing(federation: Federation, browser: Browser,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A genuine signed AuthnRequest of a registered app, padded past the 64 KiB cap with line breaks after its
+    root element (well-formed XML, outside what the signature covers): only the size cap refuses it, and
+    before pysaml2 parses anything. With the cap lifted the very same request starts a sign-in."""
+    parsed: list[object] = []
+    genuine_parse = saml_requests._parse
 
+    def parse(*args: Any) -> Any:
+        parsed.append(args)
+        return genuine_parse(*args)
+
+    monkeypatch.setattr(saml_requests, "_parse", parse)
+    _, destination, fields = federation.sps["sp1"].post_request()
+    xml = base64.b64decode(fields["SAMLRequest"])
+    padded = {**fields, "SAMLRequest": base64.b64encode(xml + b"\n" * 70_000).decode()}
+    # over the cap, under the 256 KiB inflate bound and the 512 KiB body limit: no other limit is in the way
+    assert saml_requests.MAX_MESSAGE_BYTES < len(padded["SAMLRequest"]) < saml_requests.MAX_XML_BYTES
+
+    with caplog.at_level(logging.WARNING):
+        page = browser.post(destination, padded)
     assert_page(page, 400)
+    assert "detail=SAML message too large" in caplog.text
+    assert parsed == []
+    assert federation.provider.hits("authorize") == 0
+    assert_nothing_stored(federation)
+
+    monkeypatch.setattr(saml_requests, "MAX_MESSAGE_BYTES", 1024 * 1024)
+    accepted = browser.post(destination, padded)
+    assert accepted.status_code == 200 and len(parsed) == 1
+    assert federation.provider.hits("authorize") == 1  # a valid request: the sign-in went to the provider
 
 
 def test_oversized_relay_state_is_refused(federation: Federation, browser: Browser) -> None:

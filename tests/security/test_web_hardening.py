@@ -5,6 +5,7 @@ an https deployment, proxies trusted only when configured."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,42 @@ def test_every_html_page_carries_the_security_headers(federation: Federation) ->
         assert "<script>" not in page.text, "inline script would need 'unsafe-inline'"
 
 
+#: every template of the broker's pages
+TEMPLATES = Path(__file__).resolve().parents[2] / "broker" / "web" / "templates"
+_FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.IGNORECASE | re.DOTALL)
+_TOKEN_FIELD = '<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">'
+#: the templates whose forms post to another party (a protocol answer to an app or a provider): never a token
+TO_OTHER_PARTIES = {"post_form.html"}
+
+
+def _template_forms() -> Iterator[tuple[str, str, str]]:
+    """(template, form's opening tag attributes, form body) of every ``<form method="post">`` in the templates."""
+    for template in sorted(TEMPLATES.glob("*.html")):
+        for m in _FORM.finditer(template.read_text(encoding="utf-8")):
+            if re.search(r"""method\s*=\s*["']?post""", m.group(1), re.IGNORECASE):
+                yield template.name, m.group(1), m.group(2)
+
+
 def test_every_form_carries_a_csrf_token(federation: Federation) -> None:
+    """Every POST form of every template carries the token, unless it posts to another party (then it must not:
+    the token stays in the broker) or to a view the app checks for its origin only (no session, no token);
+    and every form of the pages a person meets, as rendered, does the same."""
+    csrf = federation.app.extensions["csrf"]
+    origin_only = getattr(csrf, "origin_only_views", set())
+    checked = 0
+    for template, attributes, body in _template_forms():
+        if template in TO_OTHER_PARTIES:
+            assert "csrf_token" not in body, f"{template}: the CSRF token must not leave the broker"
+            continue
+        endpoint = re.search(r"""url_for\(\s*['"]([\w.]+)['"]""", attributes)
+        if endpoint is not None:
+            view = federation.app.view_functions[endpoint.group(1)]
+            if f"{view.__module__}.{view.__name__}" in origin_only:
+                continue
+        checked += 1
+        assert _TOKEN_FIELD in body, f"{template}: the form <form{attributes}> has no CSRF token"
+    assert checked >= 10, f"only {checked} forms found in {TEMPLATES}"
+
     with Browser() as browser:
         pages = _pages(federation, browser)
     own_forms = 0
