@@ -161,16 +161,22 @@ def test_an_offer_is_single_use_and_bound_to_its_browser(world: World) -> None: 
 
 def test_an_offer_dies_when_someone_signs_in_in_that_browser(world: World) -> None:  # noqa: F811
     """An offer left open on a shared computer: the next person signs in there; the old offer page then links
-    nothing (it was made in another SSO session)."""
+    nothing (it was made in another SSO session). The form is posted with the next person's own valid CSRF
+    token, so only the offer's binding to its SSO session can refuse it."""
     fed = world.federation
     with Browser() as first:
         until_app_or_offer(fed, first, "other")
     with Browser() as shared:
         _, page = until_app_or_offer(fed, shared, "op")  # the offer, left open
         login_with_hint(fed, shared, "other")  # the next person signs in, here, with their own account
-        answer = press(shared, page, PROVE)
-        assert CONFIRM not in answer.text and "Traceback" not in answer.text
-        assert "/authorize" not in (answer.url or "")
+        token = shared.form_fields(shared.get(fed.url + "/account/link"))["csrf_token"]
+        action = next(f.action for f in lxml.html.document_fromstring(page.text).forms if PROVE in f.text_content())
+        asked = world.other.provider.hits("authorize")
+        answer = shared.post(requests.compat.urljoin(page.url, action), {"csrf_token": token}, initiator=page.url)
+        assert answer.status_code in (200, 400) and "Traceback" not in answer.text
+        assert CONFIRM not in answer.text and world.other.provider.hits("authorize") == asked  # never sent there
+        if "SAMLResponse" in answer.text:  # refused to the app that asked, as an error
+            assert saml_status(shared.form_fields(answer))[0] != "urn:oasis:names:tc:SAML:2.0:status:Success"
     assert fed.count(LinkedIdentityRow) == 1
 
 

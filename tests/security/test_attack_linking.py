@@ -307,20 +307,24 @@ def test_the_confirmation_names_the_account_and_cancel_links_nothing(link_world:
 
 def test_a_confirmation_is_refused_after_the_session_changed_or_in_another_browser(link_world: LinkWorld,
                                                                                   browser: Browser) -> None:
-    """The confirmation page left open in a shared browser: someone else signs in there, then "Link" is pressed;
-    and the confirmation's form posted from another browser (with a session and token of its own)."""
+    """The confirmation's form posted from another browser, and the page left open in a shared browser where
+    someone else then signs in. Each post carries a valid CSRF token of the browser that sends it, so only the
+    confirmation's binding (to its browser, its SSO session and account) can refuse it."""
+    fed = link_world.federation
     subject_via(link_world, "op", browser)
     page = link(link_world, browser, "other", confirm=False)
     assert CONFIRMATION in page.text
+    action = next(f.action for f in lxml.html.document_fromstring(page.text).forms
+                  if f.action.startswith("/account/link/confirm/"))
+    link_world.third.sign_in_as(BOB)
     with Browser() as thief:
         subject_via(link_world, "third", thief)
         own = link_form(link_world, thief, "other")
-        action = next(f.action for f in lxml.html.document_fromstring(page.text).forms
-                      if f.action.startswith("/account/link/confirm/"))
-        stolen = thief.post(link_world.federation.url + action, {"csrf_token": thief.form_fields(own)["csrf_token"]},
+        stolen = thief.post(fed.url + action, {"csrf_token": thief.form_fields(own)["csrf_token"]},
                             initiator=own.url)
         assert_refused(stolen)
-    link_world.third.sign_in_as(BOB)
-    subject_via(link_world, "third", browser)  # the next person, in the same browser
-    assert_refused(confirm_link(browser, page))
+    subject_via(link_world, "third", browser)  # the next person, Bob, in the same browser
+    token = browser.form_fields(link_form(link_world, browser, "other"))["csrf_token"]
+    assert_refused(browser.post(fed.url + action, {"csrf_token": token}, initiator=fed.url + "/account/link"))
     assert link_world.account_of("other", ANNA2_SUB) is None
+    assert identities_of(link_world, "third", BOB_SUB) == ["third"]
