@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,13 @@ from broker.demo.oidc_provider import (
 )
 from broker.keys import write_private
 from broker.storage.tables import LinkedIdentityRow
-from tests.flows.federation import ExtraUpstream, Federation
+from tests.flows.federation import ExtraUpstream, Federation, saml_status
 from tests.flows.test_saml_to_social import TENANT, EntraUpstream, GitHubUpstream
 from tests.peers.browser import Browser
 from tests.peers.github_sim import GitHubEmail, GitHubUser
 from tests.peers.servers import WsgiApp
 from tests.security.attack_support import (
+    AUTHN_FAILED,
     BOTH_AUTHORITATIVE,
     OFFER,
     IdentitySpy,
@@ -143,9 +145,18 @@ def test_pre_account_takeover_same_verified_email_at_another_upstream(world: Wor
     attacker must never reach hers."""
     spy = IdentitySpy(monkeypatch)
     attacker = _sign_in(world, "other")
+    provider = world.other.provider
+    with Browser() as browser:  # she presses "link"; the attacker's provider answers as Mallory, silently
+        _, page = until_app_or_offer(world.federation, browser, "op")
+        assert OFFER in page.text and world.federation.accounts() == 1
+        with monkeypatch.context() as silent:
+            silent.setattr(provider, "mischief", dataclasses.replace(
+                provider.mischief, claim_overrides={"auth_time": int(time.time()) - 3600}))
+            refused = press(browser, page, "Sign in with Other provider to link")
+        assert saml_status(browser.form_fields(refused))[1] == AUTHN_FAILED  # no fresh sign-in: no proof
+        assert world.federation.count(LinkedIdentityRow) == 1
     with Browser() as browser:  # the matching verified address is only ever an offer; she declines it
         request_id, page = until_app_or_offer(world.federation, browser, "op")
-        assert OFFER in page.text and world.federation.accounts() == 1
         page = press(browser, page, "continue with a separate account")
         victim = world.federation.sps["sp1"].parse(browser.form_fields(page)["SAMLResponse"], request_id)
     attacker_again = _sign_in(world, "other")
