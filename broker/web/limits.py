@@ -15,6 +15,10 @@ Each configurable (``[limits]``, ``broker.config_sections.LimitSettings``):
   credentials), and failed client authentication (RFC 6749 §2.3, §5.2) per (client_id, address), so
   guessing secrets, each checked with scrypt, costs the broker little (issue 15, point 4).
 
+The back channel needs no Redis: when the counters' store is down, its limits are skipped (logged) and apps
+keep redeeming codes and refreshing tokens; the sign-in limits fail closed with the rest of the sign-in
+(``broker.web.outages``).
+
 A refusal is HTTP 429 with ``Retry-After`` (RFC 6585 §4): a readable page, or OAuth-style JSON on the back
 channel (``broker.web.pages``); it is logged as a security event and audited at most once per window.
 """
@@ -24,11 +28,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import redis.exceptions
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
@@ -61,6 +67,7 @@ class _Budgets:
     address_share: int
     per_client: tuple[RateLimitItem, ...]
     failed_client_auth: tuple[RateLimitItem, ...]
+    per_ip_api: tuple[RateLimitItem, ...]
 
 
 def _breach(limit: RequestLimit) -> None:
@@ -86,15 +93,41 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
     app.extensions["broker_limits"] = _Budgets(
         limiter, prefix, tuple(parse_many(settings.per_downstream)), tuple(parse_many(settings.per_upstream)),
         settings.address_share, tuple(parse_many(settings.per_client)),
-        tuple(parse_many(settings.failed_client_auth)))
+        tuple(parse_many(settings.failed_client_auth)), tuple(parse_many(settings.per_ip_api)))
     app.extensions["broker_audit_throttle"] = AuditThrottle(timedelta(seconds=settings.audit_window_seconds))
     # inside the per-address limit: only a request that passed it reaches the upstream's shared budget
     _wrap(app, "login.oidc_callback", _spending_upstream_budget)
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
     for endpoint in API_VIEWS:
-        _wrap(app, endpoint, limiter.limit(settings.per_ip_api))
+        _wrap(app, endpoint, _per_address_api)
     return limiter
+
+
+@contextmanager
+def _store_outage_tolerated() -> Iterator[None]:
+    """On the back channel, a counters' store that cannot be reached skips the limit instead of failing the
+    request: refreshing tokens must not depend on Redis (the operator contract of ``broker.web.outages``)."""
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        log.warning("rate-limit store unavailable, back channel served without limits: endpoint=%s cause=%s",
+                    request.endpoint, type(exc).__name__)
+
+
+def _per_address_api(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``per_ip_api``: each back-channel endpoint, per client address."""
+    @functools.wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        budgets = _budgets()
+        if budgets is not None:
+            keys = ("api", str(request.endpoint), get_remote_address())
+            with _store_outage_tolerated():
+                for item in budgets.per_ip_api:
+                    if not _counter(budgets, item, *keys):
+                        _refuse(budgets, item, keys, "Too many requests from this address.")
+        return view(*args, **kwargs)
+    return limited
 
 
 def _budgets() -> _Budgets | None:
@@ -157,14 +190,13 @@ def check_client(client_id: str | None) -> None:
     if budgets is None:
         return
     failed = ("client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
-    for item in budgets.failed_client_auth:
-        if not _counter(budgets, item, *failed, hit=False):
-            _refuse(budgets, item, failed, "too many failed client authentications from this address")
-    if client_id is None:
-        return
-    for item in budgets.per_client:
-        if not _counter(budgets, item, "client", client_id, hit=False):
-            _refuse(budgets, item, ("client", client_id), "too many requests from this client")
+    with _store_outage_tolerated():
+        for item in budgets.failed_client_auth:
+            if not _counter(budgets, item, *failed, hit=False):
+                _refuse(budgets, item, failed, "too many failed client authentications from this address")
+        for item in budgets.per_client if client_id is not None else ():
+            if not _counter(budgets, item, "client", str(client_id), hit=False):
+                _refuse(budgets, item, ("client", str(client_id)), "too many requests from this client")
 
 
 def client_auth_failed(client_id: str | None) -> None:
@@ -172,8 +204,9 @@ def client_auth_failed(client_id: str | None) -> None:
     budgets = _budgets()
     if budgets is None:
         return
-    for item in budgets.failed_client_auth:
-        _counter(budgets, item, "client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
+    with _store_outage_tolerated():
+        for item in budgets.failed_client_auth:
+            _counter(budgets, item, "client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
 
 
 def client_succeeded(client_id: str) -> None:
@@ -181,5 +214,6 @@ def client_succeeded(client_id: str) -> None:
     budgets = _budgets()
     if budgets is None:
         return
-    for item in budgets.per_client:
-        _counter(budgets, item, "client", client_id)
+    with _store_outage_tolerated():
+        for item in budgets.per_client:
+            _counter(budgets, item, "client", client_id)

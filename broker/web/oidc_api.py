@@ -137,7 +137,14 @@ def userinfo() -> Response:
         if access_token is not None or len(request.form.getlist("access_token")) > 1:
             raise OAuthError("invalid_request", "the access token was sent twice")  # RFC 6750 §2
         access_token = request.form["access_token"]
-    return json_response(svc.oidc.userinfo(access_token, svc.clock.now()))
+    return json_response(svc.oidc.userinfo(access_token, svc.clock.now(), admit=_token_holder))
+
+
+def _token_holder(client_id: str) -> None:
+    """A valid access token of ``client_id`` was presented: it spends that client's budget (``per_client``),
+    which only holders of the client's tokens can do."""
+    limits.check_client(client_id)
+    limits.client_succeeded(client_id)
 
 
 @bp.post("/oidc/revoke")

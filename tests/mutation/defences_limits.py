@@ -91,4 +91,11 @@ DEFENCES: tuple[Defence, ...] = (
         tests=(f"{BUDGETS}::test_made_up_client_ids_are_limited_and_audited_in_aggregate",),
         why="the caller's made-up client id is written into the audit chain",
     ),
+    Defence(
+        name="userinfo-spends-the-tokens-clients-budget",
+        path="broker/web/oidc_api.py",
+        old="svc.oidc.userinfo(access_token, svc.clock.now(), admit=_token_holder)",
+        new="svc.oidc.userinfo(access_token, svc.clock.now())",
+        tests=(f"{BUDGETS}::test_userinfo_spends_the_budget_of_the_tokens_client",),
+    ),
 )

@@ -22,7 +22,8 @@ from werkzeug.test import TestResponse
 from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
 from tests.flows.federation import Federation, make_keys, running_federation
-from tests.security.test_attack_oidc_provider import Client, authorize_url, client
+from tests.peers.browser import Browser
+from tests.security.test_attack_oidc_provider import Client, authorize_url, client, tokens
 
 A, B, C = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 QUIET = 'per_ip = "1000/hour"\nper_ip_api = "1000/hour"\nfailed_client_auth = "1000/hour"\n'
@@ -156,3 +157,23 @@ def test_only_a_clients_own_successes_spend_its_budget(tmp_path: Path, keys: Pat
         ok = [_post(federation, "/oidc/revoke", A, {"token": "t"}, (c.client_id, c.secret)) for _ in range(3)]
         assert [o.status_code for o in ok] == [200] * 3
         _assert_json_429(_post(federation, "/oidc/revoke", B, {"token": "t"}, (c.client_id, c.secret)))
+
+
+def test_userinfo_spends_the_budget_of_the_tokens_client(tmp_path: Path, keys: Path) -> None:
+    """UserInfo answers a client's access token within that client's ``per_client`` budget, whoever sends it;
+    made-up tokens spend nothing of it (only holders of the client's tokens can)."""
+    for federation in _federation(tmp_path, keys, QUIET + 'per_client = "3/hour"\n'):
+        c = client(federation)
+        with Browser() as browser:
+            access_token = tokens(browser, federation, c)["access_token"]  # the code redemption spends one
+        bogus = [_get_bearer(federation, "/oidc/userinfo", A, secrets.token_urlsafe(32)) for _ in range(5)]
+        assert [b.status_code for b in bogus] == [401] * 5
+        answered = [_get_bearer(federation, "/oidc/userinfo", A, access_token) for _ in range(2)]
+        assert [a.status_code for a in answered] == [200] * 2
+        _assert_json_429(_get_bearer(federation, "/oidc/userinfo", B, access_token))
+
+
+def _get_bearer(federation: Federation, path: str, address: str, token: str) -> TestResponse:
+    test: FlaskClient = federation.app.test_client()
+    return test.get(path, base_url=federation.url, environ_base={"REMOTE_ADDR": address},
+                    headers={"Authorization": f"Bearer {token}"})

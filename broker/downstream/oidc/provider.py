@@ -112,8 +112,10 @@ class OidcProvider:
         return release(profile, grant.claims, self.settings.release_unverified_email)
 
     # -- UserInfo --------------------------------------------------------------------------------------
-    def userinfo(self, access_token: str | None, now: datetime) -> dict[str, Any]:
-        """OIDC Core §5.3.2; a refused token is ``OAuthError`` with the RFC 6750 §3.1 challenge."""
+    def userinfo(self, access_token: str | None, now: datetime,
+                 admit: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """OIDC Core §5.3.2; a refused token is ``OAuthError`` with the RFC 6750 §3.1 challenge. ``admit`` is
+        told the client a valid token was issued to before anything is answered (its rate limit may refuse)."""
         if not access_token:
             raise OAuthError("invalid_request", "no access token", 401,
                              www_authenticate='Bearer realm="broker"')
@@ -125,6 +127,8 @@ class OidcProvider:
         if client is None or self.accounts.get(record.grant.account_id) is None:
             raise OAuthError("invalid_token", "the access token's client or account is gone", 401,
                              www_authenticate=bearer_challenge("invalid_token", "the access token is invalid"))
+        if admit is not None:
+            admit(client.client_id)
         return {"sub": self.subject(client, record.grant.account_id), **oidc_claims(self._released(record.grant))}
 
     # -- revocation and introspection ------------------------------------------------------------------
