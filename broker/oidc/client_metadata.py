@@ -17,7 +17,6 @@ Every problem found is listed in the message, not only the first.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -30,19 +29,15 @@ from broker.core.identifiers import client_sector
 from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
 from broker.oidc.client_jwks import public_jwks_text
 from broker.oidc.client_secret import hash_problem
+from broker.oidc.redirect_uris import LOOPBACK_HOSTS, UriRefused, is_host_name, redirect_uri_sector
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 SUBJECT_TYPES = ("pairwise", "public")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 DEFAULT_SCOPE = ("openid", "profile", "email")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_REDIRECT_URIS = 20
-MAX_URI_LENGTH = 2000
 _CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 #: RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls, so it holds a dot
-_PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 #: RFC 7518 §6: the members only a private (or symmetric) key has
 
 
@@ -88,76 +83,6 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class _Refused(Exception):
-    """One URI's problem, turned into a line of the error message by the caller."""
-
-
-def _check_uri(uri: object, policy: RegistrationPolicy, *, public: bool) -> str:
-    """The sector of one redirect URI: its host, or its private-use scheme. Untrusted input.
-
-    RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 (OAuth Security BCP) §2.1: compared by exact string
-    match, so no wildcards; §4.1: https, except http on loopback for native apps (RFC 8252 §7.3), and
-    private-use schemes for native apps, which are public clients (RFC 8252 §7.1, §8.4).
-    """
-    if not isinstance(uri, str):
-        raise _Refused("must be text")
-    if len(uri) > MAX_URI_LENGTH:
-        raise _Refused(f"is longer than {MAX_URI_LENGTH} characters")
-    if not uri.isascii() or any(c.isspace() or not c.isprintable() for c in uri):
-        raise _Refused("must be printable ASCII without spaces (percent-encode other characters)")
-    if "*" in uri:
-        raise _Refused("must not hold a wildcard: redirect URIs are compared exactly (RFC 9700 §2.1)")
-    if "#" in uri:
-        raise _Refused("must not have a fragment (RFC 6749 §3.1.2)")
-    try:
-        parts = urlsplit(uri)
-    except ValueError as exc:  # an unbalanced "[" of an IPv6 host
-        raise _Refused("is not a valid URI") from exc
-    scheme = parts.scheme.lower()
-    if not scheme:
-        raise _Refused("is not an absolute URI")
-    if scheme in ("https", "http"):
-        if "@" in parts.netloc:
-            raise _Refused("must not carry a user name or password")
-        host = _host(parts.netloc, parts.hostname)
-        try:
-            parts.port  # noqa: B018 - parsing the port is the check
-        except ValueError as exc:
-            raise _Refused("has an invalid port") from exc
-        if scheme == "http" and host not in LOOPBACK_HOSTS:
-            raise _Refused("must use https (http only on the loopback hosts 127.0.0.1, localhost and [::1], "
-                           "RFC 8252 §7.3)")
-        if not policy.allows_host(host):
-            raise _Refused(f"uses the host {host}, which is not allowed to register here")
-        return host
-    if not _PRIVATE_SCHEME_RE.fullmatch(scheme):
-        raise _Refused(f"uses the scheme {scheme!r}: only https, http on loopback, or a private-use scheme in "
-                       "reverse domain form such as com.example.app:/callback (RFC 8252 §7.1)")
-    rest = uri[len(scheme) + 1:]
-    if not rest.startswith("/") or rest.startswith("//"):
-        raise _Refused("a private-use scheme is followed by a single slash, as in com.example.app:/callback "
-                       "(RFC 8252 §7.1)")
-    if not public:
-        raise _Refused("a private-use scheme is for native apps, which are public clients "
-                       "(token_endpoint_auth_method none, RFC 8252 §8.4)")
-    if not policy.allows_host(".".join(reversed(scheme.split(".")))):
-        raise _Refused(f"uses the scheme {scheme}, whose domain is not allowed to register here")
-    return scheme
-
-
-def _host(netloc: str, hostname: str | None) -> str:
-    if not hostname:
-        raise _Refused("has no host")
-    if netloc.split(":")[0].startswith("[") or ":" in hostname:
-        try:
-            return str(ipaddress.IPv6Address(hostname))
-        except ValueError as exc:
-            raise _Refused("has an invalid IPv6 address") from exc
-    if not _HOST_RE.fullmatch(hostname):
-        raise _Refused(f"has an invalid host {hostname!r}")
-    return hostname
-
-
 def _uris(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, public: bool,
           problems: list[str]) -> tuple[tuple[str, ...], list[str]]:
     """The URIs of ``key`` and the sector of each; problems appended, each naming the URI."""
@@ -172,8 +97,8 @@ def _uris(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, public: 
     for uri in value:
         shown = _shown(uri)
         try:
-            sectors.append(_check_uri(uri, policy, public=public))
-        except _Refused as exc:
+            sectors.append(redirect_uri_sector(uri, policy.allows_host, public=public))
+        except UriRefused as exc:
             problems.append(f"{key}: {shown} {exc}")
             continue
         if uri in uris:
@@ -251,7 +176,7 @@ def _sector(raw: Mapping[str, Any], sectors: list[str], subject_type: str, polic
         except ValueError:
             parts = None
         if (parts is None or parts.scheme != "https" or not parts.hostname or "@" in parts.netloc
-                or "#" in uri or "*" in uri or not _HOST_RE.fullmatch(parts.hostname)):
+                or "#" in uri or "*" in uri or not is_host_name(parts.hostname)):
             problems.append("sector_identifier_uri must be an https URL with a host, without fragment or user name")
             return "", None
         return parts.hostname, uri
