@@ -529,6 +529,7 @@ def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
 
     from broker.config import load_settings
     from broker.core.model import utcnow
+    from broker.core.pending_kinds import Kind
     from broker.storage import SqlPendingStore, create_engine_for
     from broker.storage.sealing import Sealer
 
@@ -537,15 +538,15 @@ def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
     try:
         pending = SqlPendingStore(engine, Sealer(settings.claims_keys))
         now = utcnow()
-        old = pending.put("login", "{}", now - timedelta(seconds=1))
-        live = pending.put("login", "{}", now + timedelta(minutes=5))
+        old = pending.put(Kind.LOGIN, "{}", now - timedelta(seconds=1))
+        live = pending.put(Kind.LOGIN, "{}", now + timedelta(minutes=5))
 
         result = run("--config", str(config), "purge", "--json")
 
         assert result.code == 0
         assert result.json() == {"pending_states": 1, "grants_and_tokens": 0}
-        assert pending.peek("login", live, now) == "{}"
-        assert pending.take("login", old, now - timedelta(minutes=1)) is None
+        assert pending.peek(Kind.LOGIN, live, now) == "{}"
+        assert pending.take(Kind.LOGIN, old, now - timedelta(minutes=1)) is None
     finally:
         engine.dispose()
 

@@ -17,6 +17,7 @@ from broker.core.claims import ClaimValue
 from broker.core.consent import Consent
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
+from broker.core.pending_kinds import Kind
 from broker.core.profile import IdentityClaims
 
 
@@ -138,20 +139,20 @@ class HandleInUse(Exception):
 class PendingStore(Protocol):
     """Server-side state of logins in progress, keyed by unguessable handles; each handle is single-use."""
 
-    def put(self, kind: str, payload: str, expires_at: datetime) -> str:
+    def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
         """Store ``payload`` and return a new unguessable handle for it."""
         ...
 
-    def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
+    def put_with_handle(self, kind: Kind, handle: str, payload: str, expires_at: datetime) -> None:
         """Store ``payload`` under a handle the caller generated (an OAuth ``state``); ``HandleInUse`` when the
         handle already holds something of ``kind``, which stays as it was."""
         ...
 
-    def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
         """The payload, if the handle exists, is of ``kind`` and has not expired; it stays stored."""
         ...
 
-    def take(self, kind: str, handle: str, now: datetime) -> str | None:
+    def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         """Remove and return the payload; of two concurrent takes of one handle, only one gets it."""
         ...
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.db import session_factory
 from broker.storage.pending_seal import PendingSeal, handle_digest
@@ -26,15 +27,15 @@ class SqlPendingStore:
         self._sessions = session_factory(engine)
         self._seal = PendingSeal(sealer, "pending_states")
 
-    def put(self, kind: str, payload: str, expires_at: datetime) -> str:
+    def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
         handle = secrets.token_urlsafe(32)
         self.put_with_handle(kind, handle, payload, expires_at)
         return handle
 
-    def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
+    def put_with_handle(self, kind: Kind, handle: str, payload: str, expires_at: datetime) -> None:
         """Store under ``handle``; ``HandleInUse`` when the handle is already in use."""
         digest = handle_digest(handle)
-        row = PendingStateRow(handle=digest, kind=kind, payload=self._seal.seal(kind, digest, payload),
+        row = PendingStateRow(handle=digest, kind=kind.value, payload=self._seal.seal(kind, digest, payload),
                               expires_at=expires_at)
         try:
             with self._sessions.begin() as session:
@@ -42,20 +43,21 @@ class SqlPendingStore:
         except IntegrityError as exc:
             raise HandleInUse(handle[:16]) from exc
 
-    def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
         digest = handle_digest(handle)
         query = select(PendingStateRow.payload).where(
-            PendingStateRow.handle == digest, PendingStateRow.kind == kind, PendingStateRow.expires_at > now,
+            PendingStateRow.handle == digest, PendingStateRow.kind == kind.value, PendingStateRow.expires_at > now,
         )
         with self._sessions() as session:
             return self._seal.open(kind, digest, session.scalars(query).one_or_none())
 
-    def take(self, kind: str, handle: str, now: datetime) -> str | None:
+    def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         """``DELETE ... RETURNING``: of concurrent takes the database lets exactly one delete the row."""
         digest = handle_digest(handle)
         statement = (
             delete(PendingStateRow)
-            .where(PendingStateRow.handle == digest, PendingStateRow.kind == kind, PendingStateRow.expires_at > now)
+            .where(PendingStateRow.handle == digest, PendingStateRow.kind == kind.value,
+                   PendingStateRow.expires_at > now)
             .returning(PendingStateRow.payload)
             .execution_options(synchronize_session=False)
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from broker.core.pending_kinds import Kind
 from broker.storage.sealing import VERSION, Sealer, UnreadableValue
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,13 @@ class PendingSeal:
         self._sealer = sealer
         self._where = where
 
-    def _context(self, kind: str, digest: str) -> tuple[str, ...]:
-        return ("pending", self._where, kind, digest)
+    def _context(self, kind: Kind, digest: str) -> tuple[str, ...]:
+        return ("pending", self._where, kind.value, digest)
 
-    def seal(self, kind: str, digest: str, payload: str) -> str:
+    def seal(self, kind: Kind, digest: str, payload: str) -> str:
         return self._sealer.seal(payload, self._context(kind, digest))
 
-    def open(self, kind: str, digest: str, stored: str | None) -> str | None:
+    def open(self, kind: Kind, digest: str, stored: str | None) -> str | None:
         """The payload, or None when there is none or it cannot be trusted. Unlike claims, no plain value is
         accepted: the broker writes pending state sealed, so a plain one is older than this (at most minutes
         old, and useless: its handle was stored in clear) or was written by someone else."""

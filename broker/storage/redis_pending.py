@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.pending_seal import PendingSeal, handle_digest
 from broker.storage.sealing import Sealer
@@ -35,15 +36,15 @@ class RedisPendingStore:
         self._prefix = prefix
         self._seal = PendingSeal(sealer, "redis")
 
-    def _key(self, kind: str, digest: str) -> str:
-        return f"{self._prefix}pending:{kind}:{digest}"
+    def _key(self, kind: Kind, digest: str) -> str:
+        return f"{self._prefix}pending:{kind.value}:{digest}"
 
-    def put(self, kind: str, payload: str, expires_at: datetime) -> str:
+    def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
         handle = secrets.token_urlsafe(32)
         self.put_with_handle(kind, handle, payload, expires_at)
         return handle
 
-    def put_with_handle(self, kind: str, handle: str, payload: str, expires_at: datetime) -> None:
+    def put_with_handle(self, kind: Kind, handle: str, payload: str, expires_at: datetime) -> None:
         keep_until = max(expires_at, datetime.now(UTC)) + KEEP_EXTRA
         digest = handle_digest(handle)
         value = expires_at.isoformat() + _SEPARATOR + self._seal.seal(kind, digest, payload)
@@ -51,7 +52,7 @@ class RedisPendingStore:
         if not stored:
             raise HandleInUse(handle[:16])
 
-    def _live(self, kind: str, digest: str, raw: object, now: datetime) -> str | None:
+    def _live(self, kind: Kind, digest: str, raw: object, now: datetime) -> str | None:
         """The payload of a live entry; None when absent, expired or not to be trusted (changed, moved)."""
         if not isinstance(raw, bytes):
             return None
@@ -62,11 +63,11 @@ class RedisPendingStore:
             return None
         return self._seal.open(kind, digest, sealed) if live else None
 
-    def peek(self, kind: str, handle: str, now: datetime) -> str | None:
+    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
         digest = handle_digest(handle)
         return self._live(kind, digest, self._redis.get(self._key(kind, digest)), now)
 
-    def take(self, kind: str, handle: str, now: datetime) -> str | None:
+    def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         digest = handle_digest(handle)
         return self._live(kind, digest, self._redis.getdel(self._key(kind, digest)), now)
 

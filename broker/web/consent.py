@@ -10,9 +10,10 @@ from broker.core import errors, flow
 from broker.core.audit import AuditKind
 from broker.core.consent import answer
 from broker.core.model import LoginRequest
+from broker.core.pending_kinds import Kind
 from broker.web import audit, login
 from broker.web.browser_state import current_sso, unbind
-from broker.web.consent_gate import KIND_CONSENT, question_for
+from broker.web.consent_gate import question_for
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
 
@@ -24,7 +25,7 @@ def decide(handle: str) -> Response:
     """The person's answer on the consent page."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(KIND_CONSENT, handle, now) if unbind(handle) else None
+    payload = svc.pending.take(Kind.CONSENT, handle, now) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="consent handle unknown, expired, used or from another browser")
     try:

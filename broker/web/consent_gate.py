@@ -18,13 +18,13 @@ from broker.core.audit import AuditKind
 from broker.core.claims import BY_NAME
 from broker.core.consent import ConsentQuestion, bundle, exemption, exemption_to_record, granted_claims, needs_asking
 from broker.core.model import DownstreamParty, LoginRequest, LoginResult
+from broker.core.pending_kinds import Kind
 from broker.core.release import releasable_claims
 from broker.core.sessions import SsoSession
 from broker.web import audit
 from broker.web.browser_state import bind
 from broker.web.services import services
 
-KIND_CONSENT = "consent"
 #: apps' logos come from their registration (https or data: only, ``core.display``), so these pages may show them
 LOGO_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
             "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -75,7 +75,7 @@ def _ask(login_request: LoginRequest, party: DownstreamParty, question: ConsentQ
     prompts = " ".join(p for p in login_request.state("prompt").split(" ") if p and p != "consent")
     waiting = replace(login_request, protocol_state=tuple((k, prompts if k == "prompt" else v)
                                                           for k, v in login_request.protocol_state))
-    handle = svc.pending.put(KIND_CONSENT, waiting.to_json(), svc.clock.now() + svc.settings.pending_login_lifetime)
+    handle = svc.pending.put(Kind.CONSENT, waiting.to_json(), svc.clock.now() + svc.settings.pending_login_lifetime)
     bind(handle)
     required = sorted(bundle(question.required))
     optional = sorted(bundle(question.optional))

@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import LinkedIdentity, LoginRequest, UpstreamIdentity, UpstreamParty
+from broker.core.pending_kinds import Kind
 from broker.core.ports import LinkOutcome
 from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
@@ -46,8 +47,6 @@ from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("link_offer", __name__)
-KIND_OFFER, KIND_OFFER_OIDC, KIND_OFFER_SAML = "link-offer", "oidc-link-offer", "saml-link-offer"
-KIND_OFFER_CONFIRM = "link-offer-confirm"
 OFFER_LIFETIME = timedelta(minutes=10)
 
 
@@ -93,7 +92,7 @@ def consider(login_request: LoginRequest, identity: UpstreamIdentity, now: datet
         return None  # rule 2: no upstream of that account can show a fresh sign-in
     payload = json.dumps({"login": login_request.to_json(), "identity": identity.to_json(), "account": accounts[0],
                           "upstreams": provers, "sso": _sso_sid()})
-    handle = svc.pending.put(KIND_OFFER, payload, now + OFFER_LIFETIME)
+    handle = svc.pending.put(Kind.LINK_OFFER, payload, now + OFFER_LIFETIME)
     bind(handle)
     previous = [u for u in (svc.registry.upstream(n) for n in provers) if u]
     return Response(render_template("link_offer.html", handle=handle, previous=previous,
@@ -102,7 +101,7 @@ def consider(login_request: LoginRequest, identity: UpstreamIdentity, now: datet
 
 def _take(handle: str) -> dict[str, str]:
     svc = services()
-    payload = svc.pending.take(KIND_OFFER, handle, svc.clock.now()) if unbind(handle) else None
+    payload = svc.pending.take(Kind.LINK_OFFER, handle, svc.clock.now()) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="link offer unknown, expired, used or from another browser")
     try:
@@ -146,13 +145,13 @@ def prove(handle: str, name: str) -> Response:
         raise DownstreamFailure(errors.UnknownUpstream(detail=f"{name!r} is not an offered upstream"), waiting)
     if adapter is None and idp is not None:
         outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now, reauthenticate=True)
-        svc.pending.put_with_handle(KIND_OFFER_SAML, saml_pending.relay_state, json.dumps(
+        svc.pending.put_with_handle(Kind.LINK_OFFER_SAML, saml_pending.relay_state, json.dumps(
             {"offer": offer, "upstream": saml_pending.to_json()}), now + OFFER_LIFETIME)
         bind(saml_pending.relay_state)
         return outgoing_page(outgoing)
     assert adapter is not None
     url, pending = adapter.start(now, reauthenticate=True)
-    svc.pending.put_with_handle(KIND_OFFER_OIDC, pending.state, json.dumps({"offer": offer, "upstream":
+    svc.pending.put_with_handle(Kind.LINK_OFFER_OIDC, pending.state, json.dumps({"offer": offer, "upstream":
                                                                             pending.to_json()}), now + OFFER_LIFETIME)
     bind(pending.state)
     return redirect(url)
@@ -162,7 +161,7 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     """The previous provider's answer, or None when ``state`` is not a link offer's (see ``linking.callback``)."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(KIND_OFFER_OIDC, state, now)
+    payload = svc.pending.take(Kind.LINK_OFFER_OIDC, state, now)
     if payload is None:
         return None
     offer, upstream, waiting, new = _stored(payload)
@@ -183,7 +182,7 @@ def saml_callback(relay_state: str,
                   verify: Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]) -> Response | None:
     """A SAML IdP's answer proving the old identity, or None when ``relay_state`` is not a link offer's."""
     svc = services()
-    payload = svc.pending.take(KIND_OFFER_SAML, relay_state, svc.clock.now())
+    payload = svc.pending.take(Kind.LINK_OFFER_SAML, relay_state, svc.clock.now())
     if payload is None:
         return None
     offer, upstream, waiting, new = _stored(payload)
@@ -222,7 +221,7 @@ def _proven(offer: dict[str, str], waiting: LoginRequest, new: UpstreamIdentity,
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
     _same_sso(offer, waiting)
-    handle = svc.pending.put(KIND_OFFER_CONFIRM, json.dumps({"offer": offer, "proven_with": name}),
+    handle = svc.pending.put(Kind.LINK_OFFER_CONFIRM, json.dumps({"offer": offer, "proven_with": name}),
                              now + OFFER_LIFETIME)
     bind(handle)
     return link_confirm.page(
@@ -237,7 +236,7 @@ def _party(name: str) -> UpstreamParty | str:
 
 def _take_confirmation(handle: str) -> tuple[dict[str, str], str, LoginRequest, UpstreamIdentity]:
     svc = services()
-    payload = svc.pending.take(KIND_OFFER_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
+    payload = svc.pending.take(Kind.LINK_OFFER_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
     try:

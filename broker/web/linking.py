@@ -4,7 +4,7 @@
 store under a handle bound to this browser and sends the browser to that upstream only; the upstream's answer
 comes back through ``broker.web.login.oidc_callback`` (or, from a SAML IdP, ``broker.web.saml_sp.acs``), which
 hands a link journey to ``callback`` (``saml_callback``) here (its pending authorization is stored under its own
-kind, ``KIND_LINK_OIDC`` or ``KIND_LINK_SAML``, so it can never complete a login, nor a login's state a link).
+kind, ``Kind.LINK_OIDC`` or ``Kind.LINK_SAML``, so it can never complete a login, nor a login's state a link).
 The upstream is asked for a fresh sign-in (``prompt=login`` with ``max_age=0``, or ``ForceAuthn``: its session
 there, or an attacker's left in a shared browser, does not answer by itself), and its answer is linked only
 after the citizen confirms on a page naming the account that answered (``broker.web.link_confirm``, issue 15):
@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, linking
 from broker.core.audit import AuditKind
 from broker.core.model import UpstreamIdentity, UpstreamParty
+from broker.core.pending_kinds import Kind
 from broker.core.ports import LinkOutcome
 from broker.core.sessions import SsoSession
 from broker.upstream.oidc import PendingAuthorization
@@ -36,7 +37,6 @@ from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
 bp = Blueprint("linking", __name__, url_prefix="/account")
-KIND_PROOF, KIND_LINK_OIDC, KIND_LINK_SAML, KIND_CONFIRM = "link", "oidc-link", "saml-link", "link-confirm"
 #: verifies a SAML Response for (the IdP, the pending AuthnRequest) and names the person (``broker.web.saml_sp``)
 SamlVerifier = Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]
 
@@ -79,19 +79,19 @@ def start(upstream: str) -> Response:
                                      detail=f"link to {upstream[:100]!r} not offered")
     proof = linking.LinkProof(sso.account_id, sso.sid, upstream, now,
                               linking.identities_fingerprint(svc.accounts.identities(sso.account_id)))
-    handle = svc.pending.put(KIND_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
+    handle = svc.pending.put(Kind.LINK_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
     bind(handle)
     if adapter is None and idp is not None:
         outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now, reauthenticate=True)
         saml_payload = json.dumps({"proof": handle, "upstream": saml_pending.to_json()})
-        svc.pending.put_with_handle(KIND_LINK_SAML, saml_pending.relay_state, saml_payload,
+        svc.pending.put_with_handle(Kind.LINK_SAML, saml_pending.relay_state, saml_payload,
                                     now + linking.LINK_PROOF_LIFETIME)
         bind(saml_pending.relay_state)
         return outgoing_page(outgoing)
     assert adapter is not None
     url, pending = adapter.start(now, reauthenticate=True)
     payload = json.dumps({"proof": handle, "upstream": pending.to_json()})
-    svc.pending.put_with_handle(KIND_LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
+    svc.pending.put_with_handle(Kind.LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
     bind(pending.state)
     return redirect(url)
 
@@ -103,7 +103,7 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     """
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(KIND_LINK_OIDC, state, now)
+    payload = svc.pending.take(Kind.LINK_OIDC, state, now)
     if payload is None:
         return None
     try:
@@ -122,7 +122,7 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
     """A SAML IdP's answer to a link journey, or None when ``relay_state`` is not one (then it is a login's).
     The caller (``saml_sp.acs``) has checked that the handle belongs to this browser and unbound it."""
     svc = services()
-    payload = svc.pending.take(KIND_LINK_SAML, relay_state, svc.clock.now())
+    payload = svc.pending.take(Kind.LINK_SAML, relay_state, svc.clock.now())
     if payload is None:
         return None
     try:
@@ -137,7 +137,7 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
 
 def _take_proof(handle: str) -> linking.LinkProof:
     svc = services()
-    proof_text = svc.pending.take(KIND_PROOF, handle, svc.clock.now()) if unbind(handle) else None
+    proof_text = svc.pending.take(Kind.LINK_PROOF, handle, svc.clock.now()) if unbind(handle) else None
     if proof_text is None:
         raise errors.LoginStateInvalid(detail="link proof unknown, expired, used or from another browser")
     try:
@@ -167,7 +167,7 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
     if owner is not None:  # already this account's, or another's (a conflict): nothing to confirm
         return _outcome(proof.account_id, name, LinkOutcome.ALREADY_LINKED if owner.account_id == proof.account_id
                         else LinkOutcome.CONFLICT)
-    handle = svc.pending.put(KIND_CONFIRM, json.dumps({"proof": proof.to_json(), "identity": identity.to_json()}),
+    handle = svc.pending.put(Kind.LINK_CONFIRM, json.dumps({"proof": proof.to_json(), "identity": identity.to_json()}),
                              proof.issued_at + linking.LINK_PROOF_LIFETIME)
     bind(handle)
     return link_confirm.page(new=svc.registry.upstream(name) or name, existing=None,
@@ -178,7 +178,7 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
 
 def _take_confirmation(handle: str) -> tuple[linking.LinkProof, UpstreamIdentity]:
     svc = services()
-    payload = svc.pending.take(KIND_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
+    payload = svc.pending.take(Kind.LINK_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
     try:

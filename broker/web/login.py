@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
 from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
+from broker.core.pending_kinds import Kind
 from broker.core.ports import SsoSessionRecord
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
@@ -35,7 +36,6 @@ from broker.web.services import services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("login", __name__)
-KIND_LOGIN, KIND_OIDC = "login", "oidc-upstream"
 
 
 def begin(login: LoginRequest) -> Response:
@@ -63,14 +63,14 @@ def begin(login: LoginRequest) -> Response:
     if choice.direct is not None:
         # one upstream decided (the request's hint, or the only one allowed): straight there, no stop on the way
         return _start_upstream(login, choice.direct, now)
-    handle = svc.pending.put(KIND_LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
+    handle = svc.pending.put(Kind.LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
     bind(handle)
     return redirect(url_for("login.discover", handle=handle))
 
 
 def _pending_login(handle: str) -> LoginRequest:
     svc = services()
-    payload = svc.pending.peek(KIND_LOGIN, handle, svc.clock.now()) if handle in session.get("pending", []) else None
+    payload = svc.pending.peek(Kind.LOGIN, handle, svc.clock.now()) if handle in session.get("pending", []) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="login handle unknown, expired, used or from another browser")
     try:
@@ -148,7 +148,7 @@ def _go(handle: str, name: str) -> Response:
         upstream = flow.check_upstream_allowed(svc.registry, party, name)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
-    if not unbind(handle) or svc.pending.take(KIND_LOGIN, handle, now) is None:
+    if not unbind(handle) or svc.pending.take(Kind.LOGIN, handle, now) is None:
         raise errors.LoginStateInvalid(detail="login handle already used")
     return _start_upstream(login, upstream, now)
 
@@ -171,7 +171,7 @@ def _start_upstream(login: LoginRequest, upstream: UpstreamParty, now: datetime)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     payload = json.dumps({"login": login.to_json(), "upstream": pending.to_json()})
-    svc.pending.put_with_handle(KIND_OIDC, pending.state, payload, now + svc.settings.pending_login_lifetime)
+    svc.pending.put_with_handle(Kind.OIDC_UPSTREAM, pending.state, payload, now + svc.settings.pending_login_lifetime)
     bind(pending.state)
     return redirect(url)
 
@@ -201,7 +201,7 @@ def oidc_callback(name: str) -> Response:
     params.pop(SAME_SITE_MARK, None)
     if not state or not unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
-    payload = svc.pending.take(KIND_OIDC, state, now)
+    payload = svc.pending.take(Kind.OIDC_UPSTREAM, state, now)
     if payload is None and (linked := linking.callback(name, state, params)) is not None:
         return linked  # a link journey from the portal (broker.web.linking), not a login
     if payload is None and (proven := link_offer.callback(name, state, params)) is not None:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.pending_kinds import Kind
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
@@ -28,7 +29,6 @@ from broker.web.replies import DownstreamFailure
 from broker.web.services import services
 
 bp = Blueprint("oidc_provider", __name__)
-KIND_LOGOUT = "oidc-logout"
 
 
 @bp.route("/oidc/authorize", methods=["GET", "POST"])
@@ -85,7 +85,7 @@ def logout() -> Response | str:
         return _after_logout(done)
     if hint is not None and hint.get("sid") == sso.sid:
         return _end_session(done)
-    handle = svc.pending.put(KIND_LOGOUT, json.dumps(done), svc.clock.now() + timedelta(minutes=10))
+    handle = svc.pending.put(Kind.OIDC_LOGOUT, json.dumps(done), svc.clock.now() + timedelta(minutes=10))
     bind(handle)
     page = render_template("logout_confirm.html", handle=handle, app_name=client.display_name if client else None,
                            app_logo=client.logo_uri if client else None)
@@ -95,7 +95,7 @@ def logout() -> Response | str:
 @bp.post("/oidc/logout/<handle>")
 def logout_confirmed(handle: str) -> Response | str:
     svc = services()
-    payload = svc.pending.take(KIND_LOGOUT, handle, svc.clock.now()) if unbind(handle) else None
+    payload = svc.pending.take(Kind.OIDC_LOGOUT, handle, svc.clock.now()) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="logout handle unknown, expired, used or from another browser")
     done = json.loads(payload)

@@ -48,6 +48,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import Protocol
+from broker.core.pending_kinds import Kind
 from broker.core.sessions import SsoSession
 from broker.downstream import saml_logout as slo
 from broker.downstream.saml_requests import IncomingRequest
@@ -59,7 +60,6 @@ from broker.web.services import assertion_replay_guard, services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("saml_logout", __name__, url_prefix="/saml2/idp")
-KIND_CHAIN = "saml-logout"
 #: this browser's current chain handle, for a LogoutResponse that comes back without RelayState
 SESSION_KEY = "saml_logout"
 CHAIN_LIFETIME = timedelta(minutes=5)
@@ -167,7 +167,7 @@ def go_on() -> Response | str:
     if request.method == "GET":
         svc = services()
         waiting = handle is not None and handle in session.get("pending", []) \
-            and svc.pending.peek(KIND_CHAIN, handle, svc.clock.now()) is not None
+            and svc.pending.peek(Kind.SAML_LOGOUT, handle, svc.clock.now()) is not None
         return render_template("logout_progress.html", waiting=waiting)
     chain = _take(str(handle or ""))
     if chain.current is not None:
@@ -334,14 +334,14 @@ def _handle() -> str:
 
 def _store(chain: Chain, handle: str) -> None:
     svc = services()
-    svc.pending.put_with_handle(KIND_CHAIN, handle, chain.to_json(), svc.clock.now() + CHAIN_LIFETIME)
+    svc.pending.put_with_handle(Kind.SAML_LOGOUT, handle, chain.to_json(), svc.clock.now() + CHAIN_LIFETIME)
     bind(handle)
     session[SESSION_KEY] = handle
 
 
 def _take(handle: str) -> Chain:
     svc = services()
-    payload = svc.pending.take(KIND_CHAIN, handle, svc.clock.now()) if handle and unbind(handle) else None
+    payload = svc.pending.take(Kind.SAML_LOGOUT, handle, svc.clock.now()) if handle and unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(_("The sign-out could not be completed. You are signed out of this service."),
                                        detail="logout chain unknown, expired, used or from another browser")

@@ -11,13 +11,12 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.model import LoginRequest
+from broker.core.pending_kinds import Kind
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.saml_settings import Outgoing, SamlPending, UpstreamIdp
 from broker.web.browser_state import bind
 from broker.web.replies import DownstreamFailure, post_form_page
 from broker.web.services import services
-
-KIND_SAML = "saml-upstream"
 
 
 def outgoing_page(outgoing: Outgoing, heading: str | None = None) -> Response:
@@ -35,7 +34,8 @@ def send(login_request: LoginRequest, idp: UpstreamIdp, now: datetime) -> Respon
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login_request) from exc
     payload = json.dumps({"login": login_request.to_json(), "upstream": pending.to_json()})
-    svc.pending.put_with_handle(KIND_SAML, pending.relay_state, payload, now + svc.settings.pending_login_lifetime)
+    svc.pending.put_with_handle(Kind.SAML_UPSTREAM, pending.relay_state, payload,
+                                now + svc.settings.pending_login_lifetime)
     bind(pending.relay_state)
     return outgoing_page(outgoing)
 

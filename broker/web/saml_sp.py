@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol, UpstreamIdentity
+from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_response
@@ -33,11 +34,10 @@ from broker.upstream.saml_structure import StructureError, parse_document
 from broker.web import link_offer, linking, login, metrics
 from broker.web.browser_state import unbind
 from broker.web.replies import DownstreamFailure, post_form_page
-from broker.web.saml_send import KIND_SAML, idp_of
+from broker.web.saml_send import idp_of
 from broker.web.services import services
 
 bp = Blueprint("saml_sp", __name__)
-KIND_ASSERTION = "saml-assertion"
 ACS_PATH = "/saml2/sp/acs"
 SAME_SITE_MARK = "_same_site"
 _STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
@@ -66,7 +66,7 @@ def _first_use(assertion: VerifiedAssertion) -> None:
     svc = services()
     handle = "saml:" + hashlib.sha256(f"{assertion.issuer}\x00{assertion.assertion_id}".encode()).hexdigest()
     try:
-        svc.pending.put_with_handle(KIND_ASSERTION, handle, "", assertion.keep_id_until)
+        svc.pending.put_with_handle(Kind.SAML_ASSERTION, handle, "", assertion.keep_id_until)
     except HandleInUse as exc:
         raise errors.UpstreamVerificationFailed(detail=f"assertion {assertion.assertion_id!r:.80} replayed") from exc
 
@@ -125,7 +125,7 @@ def acs() -> Response:
         return post_form_page(PostForm(svc.settings.url(url_for("saml_sp.acs")), fields),
                               heading=_("Completing your sign-in"))
     bound = bool(relay_state) and unbind(relay_state)
-    payload = svc.pending.take(KIND_SAML, relay_state, now) if bound else None
+    payload = svc.pending.take(Kind.SAML_UPSTREAM, relay_state, now) if bound else None
     if payload is None and bound:
         # not a login's request: a link journey from the portal, or the old identity proven for a link offer
         def verify(idp: UpstreamIdp, pending: SamlPending) -> UpstreamIdentity:

@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.pending_kinds import Kind
 from broker.core.sessions import SsoSession
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_slo
@@ -38,12 +39,10 @@ from broker.web import audit, saml_logout
 from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.replies import post_form_page
 from broker.web.saml_send import outgoing_page
-from broker.web.saml_upstream_logout import KIND_UPSTREAM_LOGOUT
 from broker.web.services import assertion_replay_guard, services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("saml_sp_slo", __name__, url_prefix="/saml2/sp/slo")
-KIND_REPLY = "saml-upstream-logout-reply"
 SAME_SITE_MARK = "_same_site"
 
 
@@ -79,7 +78,7 @@ def _handle(params: dict[str, str], query_string: bytes | None, path: str) -> Re
 def _resume(message: saml_slo.IdpLogout, idp: UpstreamIdp, relay_state: str, now: datetime) -> Response:
     """The IdP answered the broker's LogoutRequest: back to the chain (``saml_logout.resume``)."""
     svc = services()
-    payload = svc.pending.take(KIND_UPSTREAM_LOGOUT, relay_state, now) if relay_state and unbind(relay_state) \
+    payload = svc.pending.take(Kind.SAML_UPSTREAM_LOGOUT, relay_state, now) if relay_state and unbind(relay_state) \
         else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="LogoutResponse for no logout of this browser")
@@ -119,7 +118,7 @@ def _idp_initiated(message: saml_slo.IdpLogout, idp: UpstreamIdp, relay_state: s
     audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, upstream=sso.upstream,
                  reason="logout initiated by the upstream IdP")
     handle = secrets.token_urlsafe(32)
-    svc.pending.put_with_handle(KIND_REPLY, handle, json.dumps(reply), now + saml_slo.MAX_AGE)
+    svc.pending.put_with_handle(Kind.SAML_UPSTREAM_LOGOUT_REPLY, handle, json.dumps(reply), now + saml_slo.MAX_AGE)
     bind(handle)
     then = svc.settings.url(url_for("saml_sp_slo.reply", handle=handle))
     # the IdP ends its own session: the chain notifies the apps only, not the IdP again
@@ -132,7 +131,7 @@ def reply(handle: str) -> Response:
     """After the chain: the signed LogoutResponse to the IdP that asked."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(KIND_REPLY, handle, now) if unbind(handle) else None
+    payload = svc.pending.take(Kind.SAML_UPSTREAM_LOGOUT_REPLY, handle, now) if unbind(handle) else None
     if payload is None:
         raise errors.LoginStateInvalid(detail="logout reply handle unknown, used or from another browser")
     return _reply(json.loads(payload), now)

@@ -9,13 +9,12 @@ import secrets
 
 from werkzeug.wrappers import Response
 
+from broker.core.pending_kinds import Kind
 from broker.core.sessions import SsoSession
 from broker.upstream import saml_slo
 from broker.web.browser_state import bind
 from broker.web.saml_send import outgoing_page
 from broker.web.services import services
-
-KIND_UPSTREAM_LOGOUT = "saml-upstream-logout"
 
 
 def send_logout(sso: SsoSession, return_url: str) -> Response | None:
@@ -33,6 +32,6 @@ def send_logout(sso: SsoSession, return_url: str) -> Response | None:
         return None
     outgoing, request_id = sent
     payload = json.dumps({"request_id": request_id, "entity_id": idp.entity_id, "return_url": return_url})
-    svc.pending.put_with_handle(KIND_UPSTREAM_LOGOUT, relay_state, payload, now + saml_slo.MAX_AGE)
+    svc.pending.put_with_handle(Kind.SAML_UPSTREAM_LOGOUT, relay_state, payload, now + saml_slo.MAX_AGE)
     bind(relay_state)
     return outgoing_page(outgoing)

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from broker.config import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
+from broker.core.pending_kinds import Kind
 from broker.core.ports import ClientStore, HandleInUse, PendingStore
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
@@ -148,7 +149,7 @@ def assertion_replay_guard(pending: PendingStore) -> Callable[[str, str, datetim
     def first_use_of(client_id: str, jti: str, expires_at: datetime) -> bool:
         handle = "jti:" + hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
         try:
-            pending.put_with_handle("client-assertion", handle, "", expires_at)
+            pending.put_with_handle(Kind.CLIENT_ASSERTION, handle, "", expires_at)
         except HandleInUse:
             return False
         return True

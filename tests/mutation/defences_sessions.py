@@ -39,7 +39,7 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="pending-state-bound-to-its-handle-and-kind",
         path="broker/storage/pending_seal.py",
-        old='        return ("pending", self._where, kind, digest)\n',
+        old='        return ("pending", self._where, kind.value, digest)\n',
         new='        return ("pending", self._where)\n',
         tests=(f"{PENDING}::test_a_sql_payload_moved_to_another_handle_or_kind_is_not_returned[sqlite]",),
         why="a sealed payload copied under another handle or kind opens there",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
+from broker.core.pending_kinds import Kind
 from broker.core.ports import PendingStore
 from broker.storage import SqlPendingStore
 from broker.storage.pending_seal import handle_digest
@@ -39,26 +40,26 @@ def _rows(engine: Engine) -> list[tuple[str, str, str]]:
 
 def test_the_sql_row_holds_neither_the_payload_nor_the_handle(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    handle = store.put("link-offer", OFFER, LATER)
+    handle = store.put(Kind.LINK_OFFER, OFFER, LATER)
 
     [(stored_handle, kind, payload)] = _rows(engine)
     assert kind == "link-offer"
     assert stored_handle == handle_digest(handle) and handle not in stored_handle
     assert all(secret not in payload for secret in SECRETS_OF_THE_OFFER) and handle not in payload
-    assert store.peek("link-offer", stored_handle, NOW) is None  # the stored hash is no handle
-    assert store.take("link-offer", handle, NOW) == OFFER
+    assert store.peek(Kind.LINK_OFFER, stored_handle, NOW) is None  # the stored hash is no handle
+    assert store.take(Kind.LINK_OFFER, handle, NOW) == OFFER
 
 
 def test_a_changed_sql_payload_is_not_returned(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    handle = store.put("link-offer", OFFER, LATER)
+    handle = store.put(Kind.LINK_OFFER, OFFER, LATER)
     [(_, _, payload)] = _rows(engine)
     flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     with engine.begin() as connection:
         connection.execute(update(PendingStateRow).values(payload=flipped))
 
-    assert store.peek("link-offer", handle, NOW) is None
-    assert store.take("link-offer", handle, NOW) is None
+    assert store.peek(Kind.LINK_OFFER, handle, NOW) is None
+    assert store.take(Kind.LINK_OFFER, handle, NOW) is None
 
 
 def test_a_plain_sql_payload_is_not_returned(engine: Engine) -> None:
@@ -69,13 +70,13 @@ def test_a_plain_sql_payload_is_not_returned(engine: Engine) -> None:
         connection.execute(insert(PendingStateRow).values(
             handle=handle_digest(handle), kind="login", payload='{"downstream": "x"}', expires_at=LATER))
 
-    assert store.take("login", handle, NOW) is None
+    assert store.take(Kind.LOGIN, handle, NOW) is None
 
 
 def test_a_sql_payload_moved_to_another_handle_or_kind_is_not_returned(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    victim = store.put("link-offer", OFFER, LATER)
-    attacker = store.put("link-offer", "{}", LATER)
+    victim = store.put(Kind.LINK_OFFER, OFFER, LATER)
+    attacker = store.put(Kind.LINK_OFFER, "{}", LATER)
     victims_payload = next(p for h, _, p in _rows(engine) if h == handle_digest(victim))
     with engine.begin() as connection:
         connection.execute(update(PendingStateRow).where(PendingStateRow.handle == handle_digest(attacker))
@@ -83,8 +84,8 @@ def test_a_sql_payload_moved_to_another_handle_or_kind_is_not_returned(engine: E
         connection.execute(update(PendingStateRow).where(PendingStateRow.handle == handle_digest(victim))
                            .values(kind="login"))
 
-    assert store.take("link-offer", attacker, NOW) is None  # moved to another handle
-    assert store.take("login", victim, NOW) is None  # relabelled as another kind
+    assert store.take(Kind.LINK_OFFER, attacker, NOW) is None  # moved to another handle
+    assert store.take(Kind.LOGIN, victim, NOW) is None  # relabelled as another kind
 
 
 # -- Redis -------------------------------------------------------------------------------------------------------
@@ -110,28 +111,28 @@ def redis_store() -> Iterator[tuple[PendingStore, Any, str]]:
 def test_the_redis_entry_holds_neither_the_payload_nor_the_handle(
         redis_store: tuple[PendingStore, Any, str]) -> None:
     store, client, prefix = redis_store
-    handle = store.put("link-offer", OFFER, LATER)
+    handle = store.put(Kind.LINK_OFFER, OFFER, LATER)
 
     [key] = list(client.scan_iter(prefix + "*"))
     value = client.get(key).decode()
     assert key.decode() == f"{prefix}pending:link-offer:{handle_digest(handle)}"
     assert all(secret not in value for secret in SECRETS_OF_THE_OFFER) and handle not in value
-    assert store.take("link-offer", handle, NOW) == OFFER
+    assert store.take(Kind.LINK_OFFER, handle, NOW) == OFFER
 
 
 def test_a_changed_or_moved_redis_value_is_not_returned(redis_store: tuple[PendingStore, Any, str]) -> None:
     store, client, prefix = redis_store
-    victim = store.put("link-offer", OFFER, LATER)
-    attacker = store.put("link-offer", "{}", LATER)
+    victim = store.put(Kind.LINK_OFFER, OFFER, LATER)
+    attacker = store.put(Kind.LINK_OFFER, "{}", LATER)
     victim_key = f"{prefix}pending:link-offer:{handle_digest(victim)}"
     attacker_key = f"{prefix}pending:link-offer:{handle_digest(attacker)}"
     client.set(attacker_key, client.get(victim_key))
     expires, _, sealed = client.get(victim_key).decode().partition("\n")
     client.set(victim_key, expires + "\n" + sealed[:-1] + ("A" if sealed[-1] != "A" else "B"))
 
-    assert store.take("link-offer", attacker, NOW) is None  # moved to another handle
-    assert store.take("link-offer", victim, NOW) is None  # changed
+    assert store.take(Kind.LINK_OFFER, attacker, NOW) is None  # moved to another handle
+    assert store.take(Kind.LINK_OFFER, victim, NOW) is None  # changed
     client.set(victim_key, expires + '\n{"downstream": "x"}')
-    assert store.take("link-offer", victim, NOW) is None  # planted in clear
+    assert store.take(Kind.LINK_OFFER, victim, NOW) is None  # planted in clear
     client.set(victim_key, b"\xff\xfe not text")
-    assert store.take("link-offer", victim, NOW) is None  # garbage
+    assert store.take(Kind.LINK_OFFER, victim, NOW) is None  # garbage

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage import SqlPendingStore
 from broker.storage.sealing import Sealer
@@ -20,53 +21,53 @@ SEALER = Sealer([bytes(range(32))])
 
 def test_put_peek_take(engine: Engine) -> None:
     store: PendingStore = SqlPendingStore(engine, SEALER)
-    handle = store.put("login", '{"x": 1}', LATER)
+    handle = store.put(Kind.LOGIN, '{"x": 1}', LATER)
     assert len(handle) >= 43
-    assert store.peek("login", handle, NOW) == '{"x": 1}'
-    assert store.peek("login", handle, NOW) == '{"x": 1}'
-    assert store.take("login", handle, NOW) == '{"x": 1}'
-    assert store.take("login", handle, NOW) is None
-    assert store.peek("login", handle, NOW) is None
+    assert store.peek(Kind.LOGIN, handle, NOW) == '{"x": 1}'
+    assert store.peek(Kind.LOGIN, handle, NOW) == '{"x": 1}'
+    assert store.take(Kind.LOGIN, handle, NOW) == '{"x": 1}'
+    assert store.take(Kind.LOGIN, handle, NOW) is None
+    assert store.peek(Kind.LOGIN, handle, NOW) is None
 
 
 def test_handles_are_distinct(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    assert len({store.put("login", "p", LATER) for _ in range(50)}) == 50
+    assert len({store.put(Kind.LOGIN, "p", LATER) for _ in range(50)}) == 50
 
 
 def test_put_with_handle(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    store.put_with_handle("oidc-state", "state-123", "payload", LATER)
-    assert store.take("oidc-state", "state-123", NOW) == "payload"
-    store.put_with_handle("oidc-state", "state-456", "payload", LATER)
+    store.put_with_handle(Kind.OIDC_UPSTREAM, "state-123", "payload", LATER)
+    assert store.take(Kind.OIDC_UPSTREAM, "state-123", NOW) == "payload"
+    store.put_with_handle(Kind.OIDC_UPSTREAM, "state-456", "payload", LATER)
     with pytest.raises(HandleInUse):
-        store.put_with_handle("oidc-state", "state-456", "another", LATER)
+        store.put_with_handle(Kind.OIDC_UPSTREAM, "state-456", "another", LATER)
 
 
 def test_expired_state_is_not_returned(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    handle = store.put("login", "p", LATER)
-    assert store.peek("login", handle, LATER) is None
-    assert store.take("login", handle, LATER + timedelta(seconds=1)) is None
-    assert store.take("login", handle, LATER - timedelta(seconds=1)) == "p"
+    handle = store.put(Kind.LOGIN, "p", LATER)
+    assert store.peek(Kind.LOGIN, handle, LATER) is None
+    assert store.take(Kind.LOGIN, handle, LATER + timedelta(seconds=1)) is None
+    assert store.take(Kind.LOGIN, handle, LATER - timedelta(seconds=1)) == "p"
 
 
 def test_wrong_kind_is_not_returned_and_not_consumed(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    handle = store.put("login", "p", LATER)
-    assert store.peek("oidc-state", handle, NOW) is None
-    assert store.take("oidc-state", handle, NOW) is None
-    assert store.take("login", handle, NOW) == "p"
+    handle = store.put(Kind.LOGIN, "p", LATER)
+    assert store.peek(Kind.OIDC_UPSTREAM, handle, NOW) is None
+    assert store.take(Kind.OIDC_UPSTREAM, handle, NOW) is None
+    assert store.take(Kind.LOGIN, handle, NOW) == "p"
 
 
 def test_twenty_simultaneous_takes_only_one_wins(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    handle = store.put("login", "the-payload", LATER)
+    handle = store.put(Kind.LOGIN, "the-payload", LATER)
     start = threading.Barrier(20)
 
     def take() -> str | None:
         start.wait()
-        return store.take("login", handle, NOW)
+        return store.take(Kind.LOGIN, handle, NOW)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = [f.result(timeout=60) for f in [pool.submit(take) for _ in range(20)]]
@@ -76,9 +77,9 @@ def test_twenty_simultaneous_takes_only_one_wins(engine: Engine) -> None:
 
 def test_purge_expired(engine: Engine) -> None:
     store = SqlPendingStore(engine, SEALER)
-    old = [store.put("login", "old", NOW - timedelta(seconds=s)) for s in (1, 60)]
-    fresh = store.put("login", "fresh", LATER)
+    old = [store.put(Kind.LOGIN, "old", NOW - timedelta(seconds=s)) for s in (1, 60)]
+    fresh = store.put(Kind.LOGIN, "fresh", LATER)
     assert store.purge_expired(NOW) == 2
     assert store.purge_expired(NOW) == 0
-    assert all(store.take("login", h, NOW - timedelta(hours=1)) is None for h in old)
-    assert store.peek("login", fresh, NOW) == "fresh"
+    assert all(store.take(Kind.LOGIN, h, NOW - timedelta(hours=1)) is None for h in old)
+    assert store.peek(Kind.LOGIN, fresh, NOW) == "fresh"

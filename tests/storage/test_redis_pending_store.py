@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
@@ -39,39 +40,39 @@ def store() -> Iterator[PendingStore]:
 
 
 def test_put_peek_take_once(store: PendingStore) -> None:
-    handle = store.put("login", '{"x": 1}', LATER)
-    assert store.peek("login", handle, NOW) == '{"x": 1}'
-    assert store.take("login", handle, NOW) == '{"x": 1}'
-    assert store.take("login", handle, NOW) is None and store.peek("login", handle, NOW) is None
+    handle = store.put(Kind.LOGIN, '{"x": 1}', LATER)
+    assert store.peek(Kind.LOGIN, handle, NOW) == '{"x": 1}'
+    assert store.take(Kind.LOGIN, handle, NOW) == '{"x": 1}'
+    assert store.take(Kind.LOGIN, handle, NOW) is None and store.peek(Kind.LOGIN, handle, NOW) is None
 
 
 def test_a_taken_handle_is_refused_and_kept(store: PendingStore) -> None:
-    store.put_with_handle("saml-assertion", "id-1", "first", LATER)
+    store.put_with_handle(Kind.SAML_ASSERTION, "id-1", "first", LATER)
     with pytest.raises(HandleInUse):
-        store.put_with_handle("saml-assertion", "id-1", "second", LATER)
-    assert store.take("saml-assertion", "id-1", NOW) == "first"
+        store.put_with_handle(Kind.SAML_ASSERTION, "id-1", "second", LATER)
+    assert store.take(Kind.SAML_ASSERTION, "id-1", NOW) == "first"
 
 
 def test_kinds_are_kept_apart(store: PendingStore) -> None:
-    handle = store.put("login", "p", LATER)
-    assert store.peek("oidc-upstream", handle, NOW) is None
-    assert store.take("oidc-upstream", handle, NOW) is None
-    assert store.take("login", handle, NOW) == "p"
+    handle = store.put(Kind.LOGIN, "p", LATER)
+    assert store.peek(Kind.OIDC_UPSTREAM, handle, NOW) is None
+    assert store.take(Kind.OIDC_UPSTREAM, handle, NOW) is None
+    assert store.take(Kind.LOGIN, handle, NOW) == "p"
 
 
 def test_expiry_follows_the_brokers_clock(store: PendingStore) -> None:
-    handle = store.put("login", "p", LATER)
-    assert store.peek("login", handle, LATER) is None
-    assert store.take("login", handle, LATER + timedelta(seconds=1)) is None
+    handle = store.put(Kind.LOGIN, "p", LATER)
+    assert store.peek(Kind.LOGIN, handle, LATER) is None
+    assert store.take(Kind.LOGIN, handle, LATER + timedelta(seconds=1)) is None
 
 
 def test_twenty_simultaneous_takes_only_one_wins(store: PendingStore) -> None:
-    handle = store.put("login", "the-payload", LATER)
+    handle = store.put(Kind.LOGIN, "the-payload", LATER)
     start = threading.Barrier(20)
 
     def take() -> str | None:
         start.wait()
-        return store.take("login", handle, NOW)
+        return store.take(Kind.LOGIN, handle, NOW)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = [f.result(timeout=60) for f in [pool.submit(take) for _ in range(20)]]
