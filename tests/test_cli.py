@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import xmlsec
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from broker.cli import main
 from broker.config import load_settings

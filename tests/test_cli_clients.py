@@ -12,9 +12,8 @@ import pytest
 from joserfc.jwk import ECKey
 
 from broker.cli import main
-from broker.cli_clients import file_name
 from broker.oidc.client import hash_secret
-from broker.registry.oidc_clients import CLIENT_FOLDER
+from broker.registry.oidc_clients import CLIENT_FOLDER, file_name
 from broker.registry.saml_sps import SP_FOLDER
 from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 from tests.flows.saml_peers import SpKeys

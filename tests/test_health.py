@@ -108,7 +108,9 @@ def test_expired_or_never_loaded_idp_metadata_is_not_ready(app: Flask) -> None:
     finally:
         services.idp_directory = real
     assert answer.status_code == 503
-    assert answer.json["checks"] == {"database": "ok", "idp_metadata": "expired: edugain; not loaded: city"}
+    body = answer.json
+    assert body is not None
+    assert body["checks"] == {"database": "ok", "idp_metadata": "expired: edugain; not loaded: city"}
     assert "fed.example" not in answer.get_data(as_text=True)  # no locations or error text
 
 
@@ -131,7 +133,9 @@ def test_unreachable_redis_for_rate_limits_is_not_ready(tmp_path: Path) -> None:
     finally:
         close_app(app)
     assert answer.status_code == 503
-    assert answer.json["checks"] == {"database": "ok", "redis_limits": "unavailable", "idp_metadata": "ok"}
+    body = answer.json
+    assert body is not None
+    assert body["checks"] == {"database": "ok", "redis_limits": "unavailable", "idp_metadata": "ok"}
 
 
 @pytest.mark.skipif(not os.environ.get("BROKER_TEST_REDIS_URL"), reason="needs BROKER_TEST_REDIS_URL")
@@ -145,4 +149,6 @@ def test_sessions_in_a_live_redis_are_ready(tmp_path: Path) -> None:
     finally:
         close_app(app)
     assert answer.status_code == 200
-    assert answer.json["checks"] == {"database": "ok", "redis": "ok", "idp_metadata": "ok"}
+    body = answer.json
+    assert body is not None
+    assert body["checks"] == {"database": "ok", "redis": "ok", "idp_metadata": "ok"}

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from broker.demo.oidc_provider_config import Mischief
@@ -161,5 +161,5 @@ def test_the_metrics_token_is_required_when_configured(tmp_path: Path, key_folde
 def test_multiprocess_mode_reads_the_shared_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     registry = metrics._collected()
-    assert registry is not metrics.REGISTRY
+    assert registry is not REGISTRY  # the process-wide default registry
     assert list(registry.collect()) == []  # no worker wrote anything into the empty folder yet

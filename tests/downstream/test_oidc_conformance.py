@@ -32,7 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
-from broker.core.claims import CLAIMS, claims_for_scopes
+from broker.core.claims import CLAIMS, ClaimValue, claims_for_scopes
 from broker.core.grants import Grant, new_token
 from broker.downstream.oidc.authorize import PROMPTS, RESPONSE_MODES
 from broker.downstream.oidc.discovery import ENDPOINTS, DiscoveryInputs, discovery_document
@@ -232,10 +232,15 @@ def test_the_jwks_publishes_public_keys_only(keys: KeyRing) -> None:
     assert len({k["kid"] for k in jwks["keys"]}) == len(jwks["keys"])
 
 
+def key_set(jwks: dict[str, Any]) -> KeySet:
+    """A JWK Set as ``public_jwks`` returns it (a plain dict), imported by joserfc."""
+    return KeySet.import_key_set({"keys": jwks["keys"]})
+
+
 def decode(keys: KeyRing, token: str, alg: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims after verifying the signature with the published JWKS, accepting only ``alg``."""
     jwks = public_jwks(keys.jwt_keys)
-    verified = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=[alg])
+    verified = jwt.decode(token, key_set(jwks), algorithms=[alg])
     header = extract_compact(token.encode()).headers()
     assert header["kid"] in {k["kid"] for k in jwks["keys"]}
     return header, dict(verified.claims)
@@ -245,7 +250,7 @@ def decode(keys: KeyRing, token: str, alg: str) -> tuple[dict[str, Any], dict[st
 def test_id_token_verifies_and_has_the_required_claims(keys: KeyRing, client: OidcClient) -> None:
     access_token = new_token()
     sub = subject(PAIRWISE_SECRET, client, ACCOUNT)
-    released = {"email": "anna@example.org", "email_verified": True}
+    released: dict[str, ClaimValue] = {"email": "anna@example.org", "email_verified": True}
     token = id_token(keys, ISSUER, client, grant(client_id=client.client_id), sub, released, NOW, LIFETIME,
                      access_token)
     header, claims = decode(keys, token, client.id_token_signed_response_alg)
@@ -284,7 +289,7 @@ def test_a_token_of_one_algorithm_does_not_verify_as_the_other(keys: KeyRing, cl
     token = id_token(keys, ISSUER, client, grant(), "sub-1", {}, NOW, LIFETIME, None)
     other = "ES256" if client.id_token_signed_response_alg == "RS256" else "RS256"
     with pytest.raises(JoseError):
-        jwt.decode(token, KeySet.import_key_set(public_jwks(keys.jwt_keys)), algorithms=[other])
+        jwt.decode(token, key_set(public_jwks(keys.jwt_keys)), algorithms=[other])
 
 
 @pytest.mark.parametrize(("grant_nonce", "with_nonce", "expected"), [
@@ -309,7 +314,8 @@ def test_session_claims_only_when_known(keys: KeyRing) -> None:
 
 def test_released_claims_cannot_replace_the_registered_ones(keys: KeyRing) -> None:
     """Only vocabulary claims with an OIDC name are copied in; none of them is a JWT or session claim."""
-    released = {"email": "anna@example.org", "address": {"locality": "Tampere"}, "not_in_vocabulary": "x"}
+    released: dict[str, ClaimValue] = {"email": "anna@example.org", "address": {"locality": "Tampere"},
+                                       "not_in_vocabulary": "x"}
     token = id_token(keys, ISSUER, RS_CLIENT, grant(), "sub-1", released, NOW, LIFETIME, None)
     claims = decode(keys, token, "RS256")[1]
     assert (claims["iss"], claims["sub"], claims["aud"]) == (ISSUER, "sub-1", "rs-app")

@@ -12,13 +12,16 @@ faked date.
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 import time
+from typing import SupportsIndex
 
 if os.environ.get("FAKETIME") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1":
 
-    def _sleep(seconds: float) -> None:
+    def _sleep(secs: float | SupportsIndex, /) -> None:  # time.sleep's own signature
+        seconds = secs if isinstance(secs, int | float) else operator.index(secs)  # TypeError as time.sleep's
         if seconds < 0:
             raise ValueError("sleep length must be non-negative")
         threading.Event().wait(seconds)

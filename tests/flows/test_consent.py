@@ -7,6 +7,8 @@ refresh tokens.
 
 from __future__ import annotations
 
+from typing import Any
+
 import lxml.html  # type: ignore[import-untyped]
 import requests
 from sqlalchemy import create_engine, select
@@ -17,7 +19,7 @@ from tests.flows.oidc_peers import RelyingParty, relying_party
 from tests.flows.test_oidc_to_oidc import sign_in
 from tests.peers.browser import Browser
 
-REFRESHING = {"grant_types": ["authorization_code", "refresh_token"]}
+REFRESHING: dict[str, Any] = {"grant_types": ["authorization_code", "refresh_token"]}  # relying_party's **metadata
 
 
 def policy(federation: Federation, text: str) -> None:
@@ -54,7 +56,7 @@ def test_a_saml_app_receives_only_what_policy_allows(federation: Federation, bro
     response = sp.parse(browser.form_fields(page)["SAMLResponse"], request_id)
 
     assert response is not None
-    assert response.get_identity() == {"mail": ["anna@example.org"]}  # type: ignore[attr-defined]
+    assert response.get_identity() == {"mail": ["anna@example.org"]}
 
 
 def test_an_oidc_app_receives_only_what_policy_allows(federation: Federation, browser: Browser) -> None:

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from tests.flows.federation import Federation
 from tests.peers.browser import Browser

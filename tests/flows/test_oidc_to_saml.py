@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import requests
 
 from broker.core.assurance import EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import requests
 
 from tests.flows.saml_upstream import saml_federation

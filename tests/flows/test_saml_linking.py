@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 import requests
 
@@ -74,6 +74,7 @@ def test_an_idp_that_ignores_force_authn_links_nothing(world: tuple[Federation, 
     person's session left in a shared browser): the AuthnInstant is before the request, nothing is linked."""
     fed, city = world
     login_with_hint(fed, browser, "op")
+    assert city.app is not None
     city.app.extensions["test_idp"].reuses_sign_in_from = 3600
     page = link_city(fed, browser, confirm=False)
     assert page.status_code == 502 and "Traceback" not in page.text, page.text[:500]

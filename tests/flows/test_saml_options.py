@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import IDPEntry, IDPList, Scoping
 

@@ -53,7 +53,7 @@ def to_the_app(browser: Browser, page: requests.Response) -> requests.Response:
 
 
 def _action(page: requests.Response) -> str:
-    import lxml.html
+    import lxml.html  # type: ignore[import-untyped]
 
     return str(lxml.html.fromstring(page.text).forms[0].action)
 

@@ -152,14 +152,14 @@ def test_stopped_and_closed_ports_refuse_connections() -> None:
 
 
 def test_cross_site_post_withholds_lax_cookies_but_same_site_post_sends_them() -> None:
-    from flask import Flask, request
+    from flask import Flask, Response, request
 
     from tests.peers.servers import serve
 
     app = Flask("cookies")
 
     @app.get("/set")
-    def set_cookies() -> object:
+    def set_cookies() -> Response:
         response = app.response_class("set")
         response.set_cookie("lax", "1", samesite="Lax")
         response.set_cookie("plain", "1")

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -203,6 +203,7 @@ def toml_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
 _ATTRIBUTE = re.compile(r"""\s[\w:.-]+=(?:"[^"]*"|'[^']*')""")
 _ELEMENT = re.compile(r"<(ns\d+:\w+)[^>]*>[^<]*</\1>")
 _TAG_END = re.compile(r">")
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # Unicode category of lone surrogates, which cannot be encoded
 
 
 @st.composite
@@ -225,7 +226,7 @@ def _edit(draw: st.DrawFn, text: str, kind: str) -> str:
     attributes = list(_ATTRIBUTE.finditer(text))
     if kind == "flip" and text:
         position = min(position, len(text) - 1)
-        return text[:position] + draw(st.characters(exclude_categories=("Cs",))) + text[position + 1:]
+        return text[:position] + draw(st.characters(exclude_categories=_SURROGATES)) + text[position + 1:]
     if kind == "insert":
         return text[:position] + draw(junk_text(20)) + text[position:]
     if kind == "delete":

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 import requests
 from sqlalchemy import Engine
@@ -295,7 +295,7 @@ def test_the_confirmation_names_the_account_and_cancel_links_nothing(link_world:
     subject_via(link_world, "op", browser)
     link_world.other.sign_in_as(BOB)
     page = link(link_world, browser, "other", confirm=False)
-    assert CONFIRMATION in page.text and BOB.claims["email"] in page.text, page.text[:800]
+    assert CONFIRMATION in page.text and str(BOB.claims["email"]) in page.text, page.text[:800]
     forms = lxml.html.document_fromstring(page.text).forms
     assert forms[0].action.startswith("/account/link/cancel/") and forms[0].xpath(".//button[@autofocus]")
     assert identities_of(link_world, "op", "anna-0001") == ["op"]  # nothing before the citizen confirms

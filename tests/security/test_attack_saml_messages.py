@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from saml2.sigver import SignatureError
 
 from broker.demo.oidc_provider_config import Mischief

@@ -12,7 +12,7 @@ import base64
 from collections.abc import Iterator
 from pathlib import Path
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 import requests
 

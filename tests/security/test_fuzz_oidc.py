@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa

@@ -17,10 +17,10 @@ import ssl
 import tracemalloc
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
@@ -68,10 +68,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SamlWorld:
     return build_saml_world(tmp_path_factory.mktemp("saml-fuzz"))
 
 
-def _forged_request(world: SamlWorld, **fields: str) -> str:
+def _forged_request(world: SamlWorld, *, force_authn: str | None = None, is_passive: str | None = None) -> str:
     """An unsigned AuthnRequest that claims to come from the SP that must sign (Redirect encoding)."""
     xml = authn_request_xml(request_id="id-forged", issue_instant=_instant(world, 0), destination=SSO_REDIRECT,
-                            issuer=world.signing_sp.entity_id, acs_url=world.signing_sp.acs_url, **fields)
+                            issuer=world.signing_sp.entity_id, acs_url=world.signing_sp.acs_url,
+                            force_authn=force_authn, is_passive=is_passive)
     return redirect_encoding(xml)
 
 
@@ -165,8 +166,26 @@ def test_mutated_request_under_a_valid_redirect_signature(world: SamlWorld, data
 # -- structure-aware: every field of an AuthnRequest -----------------------------------------------------------
 
 
+class _RequestFields(TypedDict):
+    """The keyword arguments of ``authn_request_xml``."""
+
+    request_id: str
+    issue_instant: str
+    destination: str | None
+    issuer: str | None
+    acs_url: str | None
+    acs_index: str | None
+    protocol_binding: str | None
+    force_authn: str | None
+    is_passive: str | None
+    name_id_format: str | None
+    authn_context_refs: tuple[str, ...]
+    idp_entries: tuple[str, ...]
+    version: str
+
+
 @st.composite
-def _fields(draw: st.DrawFn, world: SamlWorld, issuer: str, acs_url: str, destination: str) -> dict[str, object]:
+def _fields(draw: st.DrawFn, world: SamlWorld, issuer: str, acs_url: str, destination: str) -> _RequestFields:
     """The fields of an AuthnRequest: each one of the values that matter to a check (``None``: absent), and at
     most two of them anything at all, so that most examples get past pysaml2's schema validation."""
     seconds = draw(st.integers(min_value=-1000, max_value=1000)
@@ -200,8 +219,17 @@ def _fields(draw: st.DrawFn, world: SamlWorld, issuer: str, acs_url: str, destin
         "idp_entries": st.lists(junk_text(30), min_size=1, max_size=3).map(tuple),
     }
     broken = draw(st.sets(st.sampled_from(sorted(meaningful)), max_size=2))
-    return {name: draw(anything.get(name, junk_text(40)) if name in broken else strategy, label=name)
-            for name, strategy in meaningful.items()}
+
+    def field(name: str) -> Any:
+        return draw(anything.get(name, junk_text(40)) if name in broken else meaningful[name], label=name)
+
+    # drawn in the order of ``meaningful``
+    return _RequestFields(request_id=field("request_id"), issue_instant=field("issue_instant"),
+                          destination=field("destination"), issuer=field("issuer"), acs_url=field("acs_url"),
+                          acs_index=field("acs_index"), protocol_binding=field("protocol_binding"),
+                          force_authn=field("force_authn"), is_passive=field("is_passive"),
+                          name_id_format=field("name_id_format"), authn_context_refs=field("authn_context_refs"),
+                          idp_entries=field("idp_entries"), version=field("version"))
 
 
 @fuzz_settings(200)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 import requests
 
@@ -99,7 +99,7 @@ def test_every_form_carries_a_csrf_token(federation: Federation) -> None:
     the token stays in the broker) or to a view the app checks for its origin only (no session, no token);
     and every form of the pages a person meets, as rendered, does the same."""
     csrf = federation.app.extensions["csrf"]
-    origin_only = getattr(csrf, "origin_only_views", set())
+    origin_only: set[str] = getattr(csrf, "origin_only_views", set())
     checked = 0
     for template, attributes, body in _template_forms():
         if template in TO_OTHER_PARTIES:

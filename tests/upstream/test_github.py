@@ -325,11 +325,16 @@ def test_unreachable_token_endpoint(world: GitHubWorld) -> None:
 
 @dataclass(frozen=True)
 class Registration:
+    """A stand-in for ``broker.upstream.preset_base.Registration`` (mypy checks it against that Protocol)."""
+
     name: str = "github"
+    preset: str | None = "github"
     display_name: str | None = None
+    issuer: str | None = None
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
     scopes: tuple[str, ...] | None = None
+    authorization_params: tuple[tuple[str, str], ...] = ()
     options: tuple[tuple[str, OptionValue], ...] = ()
 
 
