@@ -26,7 +26,6 @@ both upstreams in ``email_authoritative``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -36,7 +35,15 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import LinkedIdentity, LoginRequest, UpstreamIdentity, UpstreamParty
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import (
+    LinkOffer,
+    LinkOfferConfirm,
+    LinkOfferOidc,
+    LinkOfferSaml,
+    put_record,
+    put_record_with_handle,
+    take_record,
+)
 from broker.core.ports import LinkOutcome
 from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
@@ -90,31 +97,26 @@ def consider(login_request: LoginRequest, identity: UpstreamIdentity, now: datet
     provers = sorted({o.upstream for o in owners if _can_prove(o.upstream)})
     if not provers:
         return None  # rule 2: no upstream of that account can show a fresh sign-in
-    payload = json.dumps({"login": login_request.to_json(), "identity": identity.to_json(), "account": accounts[0],
-                          "upstreams": provers, "sso": _sso_sid()})
-    handle = svc.pending.put(Kind.LINK_OFFER, payload, now + OFFER_LIFETIME)
+    offer = LinkOffer(login=login_request, identity=identity, account=accounts[0], upstreams=tuple(provers),
+                      sso=_sso_sid())
+    handle = put_record(svc.pending, offer, now + OFFER_LIFETIME)
     bind(handle)
     previous = [u for u in (svc.registry.upstream(n) for n in provers) if u]
     return Response(render_template("link_offer.html", handle=handle, previous=previous,
                                     new=svc.registry.upstream(identity.upstream)), mimetype="text/html")
 
 
-def _take(handle: str) -> dict[str, str]:
+def _take(handle: str) -> LinkOffer:
     svc = services()
-    payload = svc.pending.take(Kind.LINK_OFFER, handle, svc.clock.now()) if unbind(handle) else None
-    if payload is None:
+    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now()) if unbind(handle) else None
+    if offer is None:
         raise errors.LoginStateInvalid(detail="link offer unknown, expired, used or from another browser")
-    try:
-        offer = json.loads(payload)
-        taken = {k: offer[k] for k in ("login", "identity", "account", "sso")}
-        return taken | {"upstreams": json.dumps(offer["upstreams"])}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
+    return offer
 
 
-def _same_sso(offer: dict[str, str], waiting: LoginRequest) -> None:
+def _same_sso(offer: LinkOffer, waiting: LoginRequest) -> None:
     """Rule 4: the browser's SSO session is still the one the offer was made in."""
-    if offer["sso"] != _sso_sid():
+    if offer.sso != _sso_sid():
         raise DownstreamFailure(errors.LoginStateInvalid(
             "Someone signed in or out in this browser since this page was shown, so nothing was linked. Please "
             "start again from the application.", detail="link offer used after the SSO session changed"), waiting)
@@ -126,9 +128,8 @@ def separate(handle: str) -> Response:
     from broker.web import login  # login imports this module (``consider``, ``callback``): import at call time
 
     offer = _take(handle)
-    waiting, identity = LoginRequest.from_json(offer["login"]), UpstreamIdentity.from_json(offer["identity"])
-    _same_sso(offer, waiting)
-    return login.sign_in(waiting, identity, services().clock.now())
+    _same_sso(offer, offer.login)
+    return login.sign_in(offer.login, offer.identity, services().clock.now())
 
 
 @bp.post("/link-offer/<handle>/prove/<name>")
@@ -138,21 +139,21 @@ def prove(handle: str, name: str) -> Response:
     svc = services()
     now = svc.clock.now()
     offer = _take(handle)
-    waiting = LoginRequest.from_json(offer["login"])
+    waiting = offer.login
     _same_sso(offer, waiting)
     adapter, idp = svc.upstream_adapter(name), svc.saml_upstream(name)
-    if (adapter is None and idp is None) or name not in json.loads(offer["upstreams"]):
+    if (adapter is None and idp is None) or name not in offer.upstreams:
         raise DownstreamFailure(errors.UnknownUpstream(detail=f"{name!r} is not an offered upstream"), waiting)
     if adapter is None and idp is not None:
         outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now, reauthenticate=True)
-        svc.pending.put_with_handle(Kind.LINK_OFFER_SAML, saml_pending.relay_state, json.dumps(
-            {"offer": offer, "upstream": saml_pending.to_json()}), now + OFFER_LIFETIME)
+        put_record_with_handle(svc.pending, saml_pending.relay_state,
+                               LinkOfferSaml(offer=offer, upstream=saml_pending.to_json()), now + OFFER_LIFETIME)
         bind(saml_pending.relay_state)
         return outgoing_page(outgoing)
     assert adapter is not None
     url, pending = adapter.start(now, reauthenticate=True)
-    svc.pending.put_with_handle(Kind.LINK_OFFER_OIDC, pending.state, json.dumps({"offer": offer, "upstream":
-                                                                            pending.to_json()}), now + OFFER_LIFETIME)
+    put_record_with_handle(svc.pending, pending.state, LinkOfferOidc(offer=offer, upstream=pending.to_json()),
+                           now + OFFER_LIFETIME)
     bind(pending.state)
     return redirect(url)
 
@@ -161,11 +162,11 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     """The previous provider's answer, or None when ``state`` is not a link offer's (see ``linking.callback``)."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(Kind.LINK_OFFER_OIDC, state, now)
-    if payload is None:
+    stored = take_record(svc.pending, LinkOfferOidc, state, now)
+    if stored is None:
         return None
-    offer, upstream, waiting, new = _stored(payload)
-    pending = PendingAuthorization.from_json(upstream)
+    offer, waiting = stored.offer, stored.offer.login
+    pending = PendingAuthorization.from_json(stored.upstream)
     adapter = svc.upstream_adapter(name)
     try:
         if pending.upstream != name or adapter is None:
@@ -175,54 +176,42 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
         proven = adapter.finish(pending, params, now)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
-    return _proven(offer, waiting, new, name, proven)
+    return _proven(offer, name, proven)
 
 
 def saml_callback(relay_state: str,
                   verify: Callable[[UpstreamIdp, SamlPending], UpstreamIdentity]) -> Response | None:
     """A SAML IdP's answer proving the old identity, or None when ``relay_state`` is not a link offer's."""
     svc = services()
-    payload = svc.pending.take(Kind.LINK_OFFER_SAML, relay_state, svc.clock.now())
-    if payload is None:
+    stored = take_record(svc.pending, LinkOfferSaml, relay_state, svc.clock.now())
+    if stored is None:
         return None
-    offer, upstream, waiting, new = _stored(payload)
-    pending = SamlPending.from_json(upstream)
+    offer, waiting = stored.offer, stored.offer.login
+    pending = SamlPending.from_json(stored.upstream)
     try:
         if not pending.force_authn:
             raise errors.LoginStateInvalid(detail="link offer proof was not asked with ForceAuthn")
         proven = verify(idp_of(pending), pending)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
-    return _proven(offer, waiting, new, pending.upstream, proven)
+    return _proven(offer, pending.upstream, proven)
 
 
-def _stored(payload: str) -> tuple[dict[str, str], str, LoginRequest, UpstreamIdentity]:
-    """(the offer, the upstream's pending request as stored, the waiting login, the new identity)."""
-    try:
-        stored = json.loads(payload)
-        offer = stored["offer"]
-        return offer, str(stored["upstream"]), LoginRequest.from_json(offer["login"]), \
-            UpstreamIdentity.from_json(offer["identity"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link offer unreadable: {type(exc).__name__}") from exc
-
-
-def _proven(offer: dict[str, str], waiting: LoginRequest, new: UpstreamIdentity, name: str,
-            proven: UpstreamIdentity) -> Response:
+def _proven(offer: LinkOffer, name: str, proven: UpstreamIdentity) -> Response:
     """The old identity answered: if it is of the offered account, ask the person to confirm (rule 3)."""
     svc = services()
     now = svc.clock.now()
+    waiting, new = offer.login, offer.identity
     try:
         account = svc.accounts.find_by_identity(proven.issuer, proven.subject)
-        if account is None or account.account_id != offer["account"]:
+        if account is None or account.account_id != offer.account:
             raise errors.LoginStateInvalid("You signed in with an account that is not the one we suggested, so "
                                            "nothing was linked. Please start again from the application.",
                                            detail="link offer proven by an identity of another account")
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
     _same_sso(offer, waiting)
-    handle = svc.pending.put(Kind.LINK_OFFER_CONFIRM, json.dumps({"offer": offer, "proven_with": name}),
-                             now + OFFER_LIFETIME)
+    handle = put_record(svc.pending, LinkOfferConfirm(offer=offer, proven_with=name), now + OFFER_LIFETIME)
     bind(handle)
     return link_confirm.page(
         new=_party(new.upstream), existing=_party(name), shown_as=link_confirm.shown_as(proven),
@@ -234,18 +223,12 @@ def _party(name: str) -> UpstreamParty | str:
     return services().registry.upstream(name) or name
 
 
-def _take_confirmation(handle: str) -> tuple[dict[str, str], str, LoginRequest, UpstreamIdentity]:
+def _take_confirmation(handle: str) -> LinkOfferConfirm:
     svc = services()
-    payload = svc.pending.take(Kind.LINK_OFFER_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
-    if payload is None:
+    stored = take_record(svc.pending, LinkOfferConfirm, handle, svc.clock.now()) if unbind(handle) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
-    try:
-        stored = json.loads(payload)
-        offer, proven_with = stored["offer"], str(stored["proven_with"])
-        return offer, proven_with, LoginRequest.from_json(offer["login"]), UpstreamIdentity.from_json(
-            offer["identity"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link confirmation unreadable: {type(exc).__name__}") from exc
+    return stored
 
 
 @bp.post("/link-offer/<handle>/link")
@@ -255,14 +238,15 @@ def confirm(handle: str) -> Response:
 
     svc = services()
     now = svc.clock.now()
-    offer, proven_with, waiting, new = _take_confirmation(handle)
+    stored = _take_confirmation(handle)
+    offer, waiting, new = stored.offer, stored.offer.login, stored.offer.identity
     _same_sso(offer, waiting)
-    outcome = svc.accounts.link_identity(offer["account"], new, now)
+    outcome = svc.accounts.link_identity(offer.account, new, now)
     if outcome is LinkOutcome.CONFLICT:  # linked elsewhere meanwhile: never moved
         raise DownstreamFailure(errors.LoginStateInvalid(detail="offered identity linked elsewhere meanwhile"),
                                 waiting)
-    audit.record(AuditKind.LINKED, account_id=offer["account"], upstream=new.upstream,
-                 reason=f"link offer proven with {proven_with} and confirmed")
+    audit.record(AuditKind.LINKED, account_id=offer.account, upstream=new.upstream,
+                 reason=f"link offer proven with {stored.proven_with} and confirmed")
     return login.sign_in(waiting, new, now)  # the login continues for the app that started it
 
 
@@ -271,6 +255,6 @@ def keep_separate(handle: str) -> Response:
     """After the proof, the person keeps the two apart: the new identity signs in to an account of its own."""
     from broker.web import login  # see ``separate``
 
-    offer, _, waiting, new = _take_confirmation(handle)
-    _same_sso(offer, waiting)
-    return login.sign_in(waiting, new, services().clock.now())
+    offer = _take_confirmation(handle).offer
+    _same_sso(offer, offer.login)
+    return login.sign_in(offer.login, offer.identity, services().clock.now())

@@ -17,7 +17,6 @@ form field and every callback parameter.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -26,7 +25,15 @@ from werkzeug.wrappers import Response
 from broker.core import errors, linking
 from broker.core.audit import AuditKind
 from broker.core.model import UpstreamIdentity, UpstreamParty
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import (
+    PortalLinkConfirm,
+    PortalLinkOidc,
+    PortalLinkProof,
+    PortalLinkSaml,
+    put_record,
+    put_record_with_handle,
+    take_record,
+)
 from broker.core.ports import LinkOutcome
 from broker.core.sessions import SsoSession
 from broker.upstream.oidc import PendingAuthorization
@@ -79,19 +86,19 @@ def start(upstream: str) -> Response:
                                      detail=f"link to {upstream[:100]!r} not offered")
     proof = linking.LinkProof(sso.account_id, sso.sid, upstream, now,
                               linking.identities_fingerprint(svc.accounts.identities(sso.account_id)))
-    handle = svc.pending.put(Kind.LINK_PROOF, proof.to_json(), now + linking.LINK_PROOF_LIFETIME)
+    handle = put_record(svc.pending, PortalLinkProof(proof), now + linking.LINK_PROOF_LIFETIME)
     bind(handle)
     if adapter is None and idp is not None:
         outgoing, saml_pending = svc.saml_sp.authn_request(idp, None, now, reauthenticate=True)
-        saml_payload = json.dumps({"proof": handle, "upstream": saml_pending.to_json()})
-        svc.pending.put_with_handle(Kind.LINK_SAML, saml_pending.relay_state, saml_payload,
-                                    now + linking.LINK_PROOF_LIFETIME)
+        put_record_with_handle(svc.pending, saml_pending.relay_state,
+                               PortalLinkSaml(proof=handle, upstream=saml_pending.to_json()),
+                               now + linking.LINK_PROOF_LIFETIME)
         bind(saml_pending.relay_state)
         return outgoing_page(outgoing)
     assert adapter is not None
     url, pending = adapter.start(now, reauthenticate=True)
-    payload = json.dumps({"proof": handle, "upstream": pending.to_json()})
-    svc.pending.put_with_handle(Kind.LINK_OIDC, pending.state, payload, now + linking.LINK_PROOF_LIFETIME)
+    put_record_with_handle(svc.pending, pending.state, PortalLinkOidc(proof=handle, upstream=pending.to_json()),
+                           now + linking.LINK_PROOF_LIFETIME)
     bind(pending.state)
     return redirect(url)
 
@@ -103,14 +110,10 @@ def callback(name: str, state: str, params: dict[str, str]) -> Response | None:
     """
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(Kind.LINK_OIDC, state, now)
-    if payload is None:
+    stored = take_record(svc.pending, PortalLinkOidc, state, now)
+    if stored is None:
         return None
-    try:
-        stored = json.loads(payload)
-        handle, pending = str(stored["proof"]), PendingAuthorization.from_json(stored["upstream"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link authorization unreadable: {type(exc).__name__}") from exc
+    handle, pending = stored.proof, PendingAuthorization.from_json(stored.upstream)  # LoginStateInvalid if damaged
     adapter = svc.upstream_adapter(name)
     if pending.upstream != name or adapter is None:
         raise errors.UpstreamVerificationFailed(detail=f"link state for {pending.upstream!r} arrived at {name!r}")
@@ -122,14 +125,10 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
     """A SAML IdP's answer to a link journey, or None when ``relay_state`` is not one (then it is a login's).
     The caller (``saml_sp.acs``) has checked that the handle belongs to this browser and unbound it."""
     svc = services()
-    payload = svc.pending.take(Kind.LINK_SAML, relay_state, svc.clock.now())
-    if payload is None:
+    stored = take_record(svc.pending, PortalLinkSaml, relay_state, svc.clock.now())
+    if stored is None:
         return None
-    try:
-        stored = json.loads(payload)
-        handle, pending = str(stored["proof"]), SamlPending.from_json(stored["upstream"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link request unreadable: {type(exc).__name__}") from exc
+    handle, pending = stored.proof, SamlPending.from_json(stored.upstream)  # LoginStateInvalid if damaged
     idp = idp_of(pending)
     proof = _take_proof(handle)
     return _complete(proof, pending.upstream, verify(idp, pending))
@@ -137,13 +136,10 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
 
 def _take_proof(handle: str) -> linking.LinkProof:
     svc = services()
-    proof_text = svc.pending.take(Kind.LINK_PROOF, handle, svc.clock.now()) if unbind(handle) else None
-    if proof_text is None:
+    stored = take_record(svc.pending, PortalLinkProof, handle, svc.clock.now()) if unbind(handle) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="link proof unknown, expired, used or from another browser")
-    try:
-        return linking.LinkProof.from_json(proof_text)
-    except ValueError as exc:
-        raise errors.LoginStateInvalid(detail=str(exc)) from exc
+    return stored.proof
 
 
 def _check(proof: linking.LinkProof, answered_by: str) -> None:
@@ -167,8 +163,8 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
     if owner is not None:  # already this account's, or another's (a conflict): nothing to confirm
         return _outcome(proof.account_id, name, LinkOutcome.ALREADY_LINKED if owner.account_id == proof.account_id
                         else LinkOutcome.CONFLICT)
-    handle = svc.pending.put(Kind.LINK_CONFIRM, json.dumps({"proof": proof.to_json(), "identity": identity.to_json()}),
-                             proof.issued_at + linking.LINK_PROOF_LIFETIME)
+    handle = put_record(svc.pending, PortalLinkConfirm(proof=proof, identity=identity),
+                        proof.issued_at + linking.LINK_PROOF_LIFETIME)
     bind(handle)
     return link_confirm.page(new=svc.registry.upstream(name) or name, existing=None,
                              shown_as=link_confirm.shown_as(identity),
@@ -178,14 +174,10 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
 
 def _take_confirmation(handle: str) -> tuple[linking.LinkProof, UpstreamIdentity]:
     svc = services()
-    payload = svc.pending.take(Kind.LINK_CONFIRM, handle, svc.clock.now()) if unbind(handle) else None
-    if payload is None:
+    stored = take_record(svc.pending, PortalLinkConfirm, handle, svc.clock.now()) if unbind(handle) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
-    try:
-        stored = json.loads(payload)
-        return linking.LinkProof.from_json(stored["proof"]), UpstreamIdentity.from_json(stored["identity"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored link confirmation unreadable: {type(exc).__name__}") from exc
+    return stored.proof, stored.identity
 
 
 @bp.post("/link/confirm/<handle>")

@@ -62,10 +62,10 @@ DEFENCES: tuple[Defence, ...] = (
         name="link-offer-confirmed-before-linking",
         path="broker/web/link_offer.py",
         old="""    _same_sso(offer, waiting)
-    handle = svc.pending.put(Kind.LINK_OFFER_CONFIRM""",
+    handle = put_record(svc.pending, LinkOfferConfirm(""",
         new="""    _same_sso(offer, waiting)
-    svc.accounts.link_identity(offer["account"], new, now)
-    handle = svc.pending.put(Kind.LINK_OFFER_CONFIRM""",
+    svc.accounts.link_identity(offer.account, new, now)
+    handle = put_record(svc.pending, LinkOfferConfirm(""",
         tests=(f"{OFFER_TESTS}::test_after_the_proof_nothing_is_linked_until_the_person_confirms",),
         why="the proof links at once, before the person confirms",
     ),
@@ -80,23 +80,23 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="link-offer-bound-to-the-sso-session",
         path="broker/web/link_offer.py",
-        old="""    if offer["sso"] != _sso_sid():""",
+        old="""    if offer.sso != _sso_sid():""",
         new="""    if False:""",
         tests=(f"{OFFER_TESTS}::test_an_offer_dies_when_someone_signs_in_in_that_browser",),
     ),
     Defence(
         name="link-offer-bound-to-its-browser",
         path="broker/web/link_offer.py",
-        old="""    payload = svc.pending.take(Kind.LINK_OFFER, handle, svc.clock.now()) if unbind(handle) else None""",
-        new="""    payload = svc.pending.take(Kind.LINK_OFFER, handle, svc.clock.now())""",
+        old="""    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now()) if unbind(handle) else None""",
+        new="""    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now())""",
         tests=(f"{OFFER_TESTS}::test_an_offer_is_single_use_and_bound_to_its_browser",),
     ),
     Defence(
         name="portal-link-confirmed-before-linking",
         path="broker/web/linking.py",
-        old="""    handle = svc.pending.put(Kind.LINK_CONFIRM,""",
+        old="""    handle = put_record(svc.pending, PortalLinkConfirm(""",
         new="""    svc.accounts.link_identity(proof.account_id, identity, svc.clock.now())
-    handle = svc.pending.put(Kind.LINK_CONFIRM,""",
+    handle = put_record(svc.pending, PortalLinkConfirm(""",
         tests=(f"{LINK_TESTS}::test_the_confirmation_names_the_account_and_cancel_links_nothing[sqlite]",),
         why="the upstream's answer is linked at once, before the citizen confirms",
     ),
