@@ -9,8 +9,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
 from broker.core.consent import answer
-from broker.core.model import LoginRequest
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import WaitingLogin, take_record
 from broker.web import audit, login
 from broker.web.browser_state import current_sso, unbind
 from broker.web.consent_gate import question_for
@@ -25,13 +24,10 @@ def decide(handle: str) -> Response:
     """The person's answer on the consent page."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(Kind.CONSENT, handle, now) if unbind(handle) else None
-    if payload is None:
+    stored = take_record(svc.pending, WaitingLogin, handle, now) if unbind(handle) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="consent handle unknown, expired, used or from another browser")
-    try:
-        waiting = LoginRequest.from_json(payload)
-    except ValueError as exc:
-        raise errors.LoginStateInvalid(detail=f"stored consent unreadable: {exc}") from exc
+    waiting = stored.login
     sso = current_sso()
     if sso is None:
         raise DownstreamFailure(errors.LoginStateInvalid(detail="SSO session ended before consent"), waiting)
