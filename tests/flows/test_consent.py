@@ -11,21 +11,14 @@ from typing import Any
 
 import lxml.html  # type: ignore[import-untyped]
 import requests
-from sqlalchemy import create_engine, select
 
-from broker.storage.tables import AuditEventRow
+from tests.flows.consent_support import audit_kinds, policy
 from tests.flows.federation import Federation, saml_status
 from tests.flows.oidc_peers import RelyingParty, relying_party
-from tests.flows.test_oidc_to_oidc import sign_in
+from tests.flows.oidc_to_oidc_support import sign_in
 from tests.peers.browser import Browser
 
 REFRESHING: dict[str, Any] = {"grant_types": ["authorization_code", "refresh_token"]}  # relying_party's **metadata
-
-
-def policy(federation: Federation, text: str) -> None:
-    (federation.folder / "metadata" / "release-policy.toml").write_text(text)
-    snapshot = federation.app.extensions["broker"].registry.reload()
-    assert not snapshot.problems, snapshot.problems
 
 
 def press(browser: Browser, page: requests.Response, decision: str, ticked: tuple[str, ...] = ()) -> requests.Response:
@@ -37,15 +30,6 @@ def press(browser: Browser, page: requests.Response, decision: str, ticked: tupl
     while answer.status_code in (302, 303):
         answer = browser.get(answer.headers["Location"], follow=False)
     return answer
-
-
-def audit_kinds(federation: Federation) -> list[str]:
-    engine = create_engine(federation.database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(select(AuditEventRow.kind).order_by(AuditEventRow.id)).scalars())
-    finally:
-        engine.dispose()
 
 
 def test_a_saml_app_receives_only_what_policy_allows(federation: Federation, browser: Browser) -> None:

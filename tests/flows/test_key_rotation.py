@@ -24,7 +24,7 @@ from broker.key_rotation import RotationError, retire, stage, status, switch
 from broker.keys import generate_keyring, load_keyring
 from tests.flows.federation import Federation
 from tests.flows.oidc_peers import relying_party
-from tests.flows.test_oidc_to_oidc import sign_in
+from tests.flows.oidc_to_oidc_support import sign_in
 from tests.peers.browser import Browser
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

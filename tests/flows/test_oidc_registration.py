@@ -29,8 +29,8 @@ from broker.web import oidc_registration
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import Federation, running_federation
 from tests.flows.oidc_peers import RelyingParty, register_client
+from tests.flows.oidc_registration_support import app_server, sign_in
 from tests.peers.browser import Browser
-from tests.peers.servers import LateApp, RunningServer, serve
 
 INITIAL_TOKEN = "initial-" + secrets.token_urlsafe(32)
 ALLOWED_HOSTS = ("127.0.0.1", "*.city.example.org")
@@ -106,21 +106,6 @@ def refused_token(response: requests.Response) -> None:
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_token"
     assert response.headers["WWW-Authenticate"].startswith("Bearer ")
-
-
-@contextmanager
-def app_server() -> Iterator[tuple[RunningServer, LateApp]]:
-    late = LateApp()
-    server = serve(late)
-    try:
-        yield server, late
-    finally:
-        server.stop()
-
-
-def sign_in(browser: Browser, rp: RelyingParty) -> requests.Response:
-    page = browser.get(f"{rp.url}/login")
-    return browser.auto_submit(page) if browser.is_self_submitting(page) else page
 
 
 # -- registering, and signing in with what was registered --------------------------------------------------------

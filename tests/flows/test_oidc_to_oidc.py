@@ -19,16 +19,9 @@ from broker.core.model import utcnow
 from broker.storage import create_engine_for
 from broker.storage.tables import AccountRow
 from tests.flows.federation import CITIZEN, Federation
-from tests.flows.oidc_peers import RelyingParty, relying_party
+from tests.flows.oidc_peers import relying_party
+from tests.flows.oidc_to_oidc_support import sign_in
 from tests.peers.browser import Browser
-
-
-def sign_in(browser: Browser, rp: RelyingParty, **params: str) -> requests.Response:
-    """The person opens the app's login link and is carried through to the app's callback."""
-    page = browser.get(f"{rp.url}/login", params=params or None)
-    if browser.is_self_submitting(page):  # response_mode=form_post
-        page = browser.auto_submit(page)
-    return page
 
 
 def test_sign_in_gives_a_verified_id_token_and_userinfo(federation: Federation, browser: Browser) -> None:

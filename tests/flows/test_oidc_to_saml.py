@@ -17,8 +17,8 @@ import requests
 from broker.core.assurance import EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL
 from tests.flows.federation import Federation
 from tests.flows.oidc_peers import relying_party
+from tests.flows.oidc_to_oidc_support import sign_in
 from tests.flows.saml_upstream import CITIZEN, saml_federation
-from tests.flows.test_oidc_to_oidc import sign_in
 from tests.peers.browser import Browser
 from tests.peers.saml_idp import IdpUser
 

@@ -16,8 +16,8 @@ from broker.app import SESSION_COOKIE_HTTPS
 from broker.core.audit import AuditKind
 from broker.storage.tables import AuditEventRow, ConsentRow, SsoSessionRow
 from broker.web.services import Services
+from tests.flows.consent_support import audit_kinds
 from tests.flows.federation import Federation
-from tests.flows.test_consent import audit_kinds
 from tests.peers.browser import Browser
 
 PAGES = ["/account/", "/account/identities", "/account/apps", "/account/sessions", "/account/profile",

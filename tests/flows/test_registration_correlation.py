@@ -27,10 +27,10 @@ from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry.oidc_clients import FILE_POLICY
 from tests.databases import database_for
+from tests.flows.consent_support import policy
 from tests.flows.federation import Federation, running_federation
 from tests.flows.oidc_peers import RelyingParty, relying_party
-from tests.flows.test_consent import policy
-from tests.flows.test_oidc_registration import app_server, sign_in
+from tests.flows.oidc_registration_support import app_server, sign_in
 from tests.peers.browser import Browser
 
 INITIAL_TOKEN = "initial-" + secrets.token_urlsafe(32)

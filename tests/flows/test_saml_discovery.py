@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import lxml.html  # type: ignore[import-untyped]
 import requests
 
+from tests.flows.saml_to_saml_support import to_the_app
 from tests.flows.saml_upstream import saml_federation
-from tests.flows.test_saml_to_saml import to_the_app
 from tests.peers.browser import Browser
 from tests.registry.aggregate import entity_id, make_aggregate, make_entity_certs
 

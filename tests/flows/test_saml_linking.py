@@ -16,8 +16,8 @@ import requests
 
 from broker.storage.tables import LinkedIdentityRow
 from tests.flows.federation import Federation
+from tests.flows.linking_support import confirm_link
 from tests.flows.saml_upstream import CityIdp, saml_federation
-from tests.flows.test_linking import confirm_link
 from tests.peers.browser import Browser
 from tests.security.attack_support import login_with_hint
 

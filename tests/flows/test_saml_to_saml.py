@@ -19,6 +19,7 @@ from broker.core.assurance import EIDAS_HIGH, EIDAS_LOW, EIDAS_SUBSTANTIAL
 from broker.storage.tables import LinkedIdentityRow
 from tests.databases import BACKENDS
 from tests.flows.federation import Federation, saml_status
+from tests.flows.saml_to_saml_support import form_index, through_city, to_the_app
 from tests.flows.saml_upstream import CITIZEN, CityIdp, saml_federation
 from tests.peers.browser import Browser
 from tests.peers.saml_idp import IdpUser
@@ -31,38 +32,6 @@ STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
 def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[tuple[Federation, CityIdp]]:
     with saml_federation(tmp_path, key_folder, request.param) as running:
         yield running
-
-
-def through_city(fed: Federation, browser: Browser, sp: str = "sp1", **kwargs: object) -> tuple[str, requests.Response]:
-    """An SP login that picks "city" on the discovery page and follows every self-posting page up to the
-    one that posts back to the SP."""
-    request_id, page = fed.login(browser, sp, **kwargs)
-    assert "Find your organisation" in page.text or "city" in page.text, page.text
-    page = browser.submit(page, form=_form_index(page, "/upstream/city"))
-    return request_id, to_the_app(browser, page)
-
-
-def to_the_app(browser: Browser, page: requests.Response) -> requests.Response:
-    """Follow the self-posting pages (the IdP's POST to the ACS, the broker's same-site repost) up to the one
-    that posts to an SP (the test SPs live at http://127.0.0.1:9/, where nothing listens)."""
-    for _ in range(4):
-        if not browser.is_self_submitting(page) or _action(page).startswith("http://127.0.0.1:9/"):
-            return page
-        page = browser.auto_submit(page)
-    return page
-
-
-def _action(page: requests.Response) -> str:
-    import lxml.html  # type: ignore[import-untyped]
-
-    return str(lxml.html.fromstring(page.text).forms[0].action)
-
-
-def _form_index(page: requests.Response, action_part: str) -> int:
-    import lxml.html
-
-    forms = lxml.html.fromstring(page.text).forms
-    return next(i for i, form in enumerate(forms) if action_part in (form.action or ""))
 
 
 def test_first_login_through_the_city_idp(world: tuple[Federation, CityIdp], browser: Browser) -> None:
@@ -140,7 +109,7 @@ def test_an_idp_that_cannot_meet_the_assurance_is_refused(tmp_path: Path, key_fo
 def test_a_replayed_response_is_refused(world: tuple[Federation, CityIdp], browser: Browser) -> None:
     fed, _ = world
     _, page = fed.login(browser, "sp1")
-    page = browser.submit(page, form=_form_index(page, "/upstream/city"))
+    page = browser.submit(page, form=form_index(page, "/upstream/city"))
     idp_answer = browser.form_fields(page)  # the IdP's POST to the broker's ACS
     to_the_app(browser, page)
     with Browser() as attacker:

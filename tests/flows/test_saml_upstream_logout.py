@@ -18,8 +18,7 @@ from saml2 import BINDING_HTTP_REDIRECT
 from saml2.response import StatusError
 
 from tests.flows.federation import Federation
-from tests.flows.saml_upstream import CITIZEN, CityIdp, saml_federation
-from tests.flows.test_saml_logout import (
+from tests.flows.saml_logout_support import (
     SUCCESS,
     delivered,
     enable_slo,
@@ -28,7 +27,8 @@ from tests.flows.test_saml_logout import (
     sp_receives_request,
     sp_receives_response,
 )
-from tests.flows.test_saml_to_saml import through_city
+from tests.flows.saml_to_saml_support import through_city
+from tests.flows.saml_upstream import CITIZEN, CityIdp, saml_federation
 from tests.peers.browser import Browser
 
 SP_HOST = "http://127.0.0.1:9/"  # where the test SPs "live": nothing listens, the test reads what is sent there

@@ -27,7 +27,7 @@ from broker.storage.tables import AccountRow, LinkedIdentityRow
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import Federation, running_federation
 from tests.flows.oidc_peers import relying_party
-from tests.flows.test_oidc_to_oidc import sign_in
+from tests.flows.oidc_to_oidc_support import sign_in
 from tests.peers.browser import Browser
 
 PROFILE = """

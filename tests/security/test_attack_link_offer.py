@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, select
 from broker.storage.tables import AuditEventRow, LinkedIdentityRow
 from tests.flows.federation import ExtraUpstream, Federation, saml_status
 from tests.peers.browser import Browser
+from tests.security.accounts_support import MALLORY, OtherUpstream, World, world
 from tests.security.attack_support import (
     AUTHN_FAILED,
     CONFIRM,
@@ -36,7 +37,8 @@ from tests.security.attack_support import (
     press,
     until_app_or_offer,
 )
-from tests.security.test_attack_accounts import MALLORY, OtherUpstream, World, world  # noqa: F401  (fixture)
+
+__all__ = ["world"]  # the fixture, from tests/security/accounts_support.py
 
 PROVE = "Sign in with Other provider to link"
 
@@ -47,7 +49,7 @@ def subject(federation: Federation, browser: Browser, request_id: str, page: req
     return response
 
 
-def test_the_attacker_who_came_first_never_gets_the_victims_sign_in(world: World) -> None:  # noqa: F811  (the fixture, imported)
+def test_the_attacker_who_came_first_never_gets_the_victims_sign_in(world: World) -> None:
     fed = world.federation
     with Browser() as attacker:
         request_id, page = until_app_or_offer(fed, attacker, "other")
@@ -72,7 +74,7 @@ def _stale_sign_in(people: World, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_victim_who_presses_link_is_not_linked_to_a_silently_signed_in_attacker(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  (the fixture, imported)
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """The victim presses "link"; the attacker's provider signs her browser in as Mallory silently. The proof
     asked ``prompt=login`` with ``max_age=0``: an ``auth_time`` from before it is refused, nothing is linked."""
     fed = world.federation
@@ -96,7 +98,7 @@ def test_the_victim_who_presses_link_is_not_linked_to_a_silently_signed_in_attac
     assert again.get_identity()["givenName"] == ["Mallory"]
 
 
-def test_after_the_proof_nothing_is_linked_until_the_person_confirms(world: World) -> None:  # noqa: F811
+def test_after_the_proof_nothing_is_linked_until_the_person_confirms(world: World) -> None:
     """The confirmation names the account that answered; "keep separate" is the first button and has the
     focus; keeping them separate gives two accounts."""
     fed = world.federation
@@ -115,7 +117,7 @@ def test_after_the_proof_nothing_is_linked_until_the_person_confirms(world: Worl
     assert fed.accounts() == 2 and anna.get_subject().text != mallory.get_subject().text
 
 
-def test_proving_the_old_identity_links_the_new_one(world: World) -> None:  # noqa: F811  (the fixture, imported)
+def test_proving_the_old_identity_links_the_new_one(world: World) -> None:
     """The real owner of both identities links them: afterwards either provider reaches one account."""
     fed = world.federation
     world.other.sign_in_as(MALLORY)  # here "Mallory" is simply the person's account at the other provider
@@ -136,7 +138,7 @@ def test_proving_the_old_identity_links_the_new_one(world: World) -> None:  # no
     assert "identity-linked" in _audit_kinds(fed)
 
 
-def test_an_offer_is_single_use_and_bound_to_its_browser(world: World) -> None:  # noqa: F811  (the fixture, imported)
+def test_an_offer_is_single_use_and_bound_to_its_browser(world: World) -> None:
     """The thief has a session and a CSRF token of its own (its own offer page), so only the binding of the
     handle to the victim's browser can refuse it; the victim's offer is untouched by the attempt."""
     fed = world.federation
@@ -159,7 +161,7 @@ def test_an_offer_is_single_use_and_bound_to_its_browser(world: World) -> None: 
     assert fed.accounts() == 2
 
 
-def test_an_offer_dies_when_someone_signs_in_in_that_browser(world: World) -> None:  # noqa: F811
+def test_an_offer_dies_when_someone_signs_in_in_that_browser(world: World) -> None:
     """An offer left open on a shared computer: the next person signs in there; the old offer page then links
     nothing (it was made in another SSO session). The form is posted with the next person's own valid CSRF
     token, so only the offer's binding to its SSO session can refuse it."""
@@ -181,7 +183,7 @@ def test_an_offer_dies_when_someone_signs_in_in_that_browser(world: World) -> No
 
 
 @pytest.mark.parametrize("verified", [False, None])
-def test_an_unverified_address_never_leads_to_an_offer(world: World, verified: bool | None,  # noqa: F811
+def test_an_unverified_address_never_leads_to_an_offer(world: World, verified: bool | None,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Non-verifying IdP / unexpired e-mail change: the address is not verified now, so it matches nothing."""
     fed = world.federation

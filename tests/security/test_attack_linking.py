@@ -35,7 +35,7 @@ from broker.storage import SqlAccountStore, create_engine_for, upgrade
 from broker.storage.sealing import Sealer
 from broker.storage.tables import LinkedIdentityRow
 from tests.databases import BACKENDS, database_for
-from tests.flows.test_linking import (
+from tests.flows.linking_support import (
     ANNA2_SUB,
     BOB,
     BOB_SUB,
@@ -51,7 +51,7 @@ from tests.flows.test_linking import (
 from tests.peers.browser import Browser
 from tests.security.attack_support import walk_to_callback
 
-__all__ = ["link_world"]  # the fixture, shared with tests/flows/test_linking.py
+__all__ = ["link_world"]  # the fixture, from tests/flows/linking_support.py
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 

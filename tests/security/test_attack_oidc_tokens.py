@@ -30,7 +30,7 @@ from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
 from tests.flows.federation import Federation, FixedClock
 from tests.peers.browser import Browser
-from tests.security.test_attack_oidc_provider import (
+from tests.security.oidc_provider_support import (
     TIMEOUT,
     Client,
     Pkce,

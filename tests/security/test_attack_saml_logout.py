@@ -18,8 +18,7 @@ from saml2.xmldsig import SIG_RSA_SHA1
 
 from broker.core.model import utcnow
 from tests.flows.federation import Federation, FixedClock
-from tests.flows.saml_peers import TestSp
-from tests.flows.test_saml_logout import (
+from tests.flows.saml_logout_support import (
     DENIED,
     REQUESTER,
     SUCCESS,
@@ -36,6 +35,7 @@ from tests.flows.test_saml_logout import (
     sp_receives_response,
     still_signed_in,
 )
+from tests.flows.saml_peers import TestSp
 from tests.peers.browser import Browser
 from tests.security.attack_support import assert_page, with_param
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from tests.flows.federation import Federation, saml_status
+from tests.flows.saml_to_saml_support import to_the_app
 from tests.flows.saml_upstream import CITIZEN, CityIdp, saml_federation
-from tests.flows.test_saml_to_saml import to_the_app
 from tests.peers.browser import Browser
 from tests.security.attack_support import AUTHN_FAILED, RESPONDER, assert_nothing_stored, assert_page
 

@@ -24,7 +24,7 @@ from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from broker.upstream.saml_response import ResponseRefused, verify_response
 from tests.peers.saml_idp import IdpWorld, TestIdp, make_idp_world
-from tests.upstream.test_saml_response import NAME_ID, expectations, issue, now, verify
+from tests.upstream.saml_response_support import NAME_ID, expectations, issue, now, verify
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

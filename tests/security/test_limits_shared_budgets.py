@@ -23,7 +23,7 @@ from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser
-from tests.security.test_attack_oidc_provider import Client, authorize_url, client, tokens
+from tests.security.oidc_provider_support import Client, authorize_url, client, tokens
 
 A, B, C = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 QUIET = 'per_ip = "1000/hour"\nper_ip_api = "1000/hour"\nfailed_client_auth = "1000/hour"\n'

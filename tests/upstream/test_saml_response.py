@@ -11,8 +11,8 @@ import base64
 import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from saml2.samlp import RequestedAuthnContext
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.upstream.saml_response import (
-    ResponseExpectations,
     ResponseRefused,
     SamlAttribute,
     UpstreamStatus,
@@ -47,12 +46,11 @@ from tests.peers.saml_idp import (
     make_idp_world,
 )
 from tests.peers.servers import LateApp, RunningServer, serve
+from tests.upstream.saml_response_support import IDENTITY, NAME_ID, expectations, issue, now, verify
 
 MAIL_OID = "urn:oid:0.9.2342.19200300.100.1.3"
 GIVEN_NAME_OID = "urn:oid:2.5.4.42"
 URI_FORMAT = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
-IDENTITY = {"mail": ["anna@example.org"], "givenName": ["Anna"], "urn:oid:2.5.4.4": ["Virtanen"]}
-NAME_ID = "anna-7f3a9c"
 STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
 
 
@@ -64,35 +62,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> IdpWorld:
 @pytest.fixture
 def request_id() -> str:
     return "id-" + secrets.token_hex(16)
-
-
-def expectations(world: IdpWorld, request_id: str | None, **changes: Any) -> ResponseExpectations:
-    """What the broker expects from ``world.idp`` for the AuthnRequest ``request_id``."""
-    base = ResponseExpectations(
-        sp_entity_id=world.sp_entity_id,
-        acs_urls=frozenset({world.acs_url}),
-        idp_entity_id=world.idp.entity_id,
-        signing_certs=(world.cert_b64(),),
-        in_response_to=request_id,
-        decryption_keys=(Path(world.sp_key_file).read_bytes(),),
-    )
-    return replace(base, **changes)
-
-
-def issue(world: IdpWorld, request_id: str | None, idp: Any = None, **kwargs: Any) -> str:
-    """A real base64 SAMLResponse from ``idp`` (default ``world.idp``) for ``request_id``."""
-    kwargs.setdefault("attributes", IDENTITY)
-    kwargs.setdefault("name_id", NAME_ID)
-    return str((idp or world.idp).respond(destination=world.acs_url, in_response_to=request_id,
-                                          sp_entity_id=world.sp_entity_id, **kwargs))
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def verify(world: IdpWorld, request_id: str | None, response: str, **changes: Any) -> VerifiedAssertion:
-    return verify_response(response, expectations(world, request_id, **changes), now())
 
 
 SIGNINGS = [
