@@ -12,7 +12,8 @@ A field is text, a whole number, a yes/no, a tuple of texts, a model object stor
 before), or another record (kept as a nested JSON object). Pending objects owned by an adapter
 (``PendingAuthorization``, ``SamlPending``) stay the adapter's JSON text: the core may not import adapters.
 
-``put_record``, ``put_record_with_handle`` and ``take_record`` put and take a record under its own kind.
+``put_record``, ``put_record_with_handle``, ``take_record`` and ``peek_record`` put, take and peek at a record
+under its own kind.
 """
 
 from __future__ import annotations
@@ -46,10 +47,45 @@ R = TypeVar("R", bound=PendingRecord)
 
 @dataclass(frozen=True)
 class WaitingLogin(PendingRecord):
+    """A login waiting for the person: at discovery or at the consent page."""
+
+    login: LoginRequest
+
+
+@dataclass(frozen=True)
+class LoginAtDiscovery(WaitingLogin):
+    """A login waiting for the person to pick an upstream (``broker.web.login``)."""
+
+    KIND: ClassVar[Kind] = Kind.LOGIN
+
+
+@dataclass(frozen=True)
+class LoginAtConsent(WaitingLogin):
     """A login waiting for the consent page's answer (``broker.web.consent_gate``, ``broker.web.consent``)."""
 
     KIND: ClassVar[Kind] = Kind.CONSENT
+
+
+@dataclass(frozen=True)
+class LoginAtUpstream(PendingRecord):
+    """A login sent to an upstream; ``upstream`` is the adapter's pending request (its JSON)."""
+
     login: LoginRequest
+    upstream: str
+
+
+@dataclass(frozen=True)
+class LoginAtOidcUpstream(LoginAtUpstream):
+    """Keyed by the OAuth ``state`` (``broker.web.login``)."""
+
+    KIND: ClassVar[Kind] = Kind.OIDC_UPSTREAM
+
+
+@dataclass(frozen=True)
+class LoginAtSamlUpstream(LoginAtUpstream):
+    """Keyed by the RelayState (``broker.web.saml_send``, taken by ``broker.web.saml_sp``)."""
+
+    KIND: ClassVar[Kind] = Kind.SAML_UPSTREAM
 
 
 @dataclass(frozen=True)
@@ -156,6 +192,12 @@ def take_record(store: PendingStore, cls: type[R], handle: str, now: datetime) -
     """Take (single use) the ``cls`` stored under ``handle``: None when there is none (unknown, expired, used),
     ``errors.LoginStateInvalid`` when the row cannot be read as one."""
     text = store.take(cls.KIND, handle, now)
+    return None if text is None else decode(cls, text)
+
+
+def peek_record(store: PendingStore, cls: type[R], handle: str, now: datetime) -> R | None:
+    """``take_record`` without taking: the record stays for a later ``take_record``."""
+    text = store.peek(cls.KIND, handle, now)
     return None if text is None else decode(cls, text)
 
 

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
 from broker.core.consent import answer
-from broker.core.pending_records import WaitingLogin, take_record
+from broker.core.pending_records import LoginAtConsent, take_record
 from broker.web import audit, login
 from broker.web.browser_state import current_sso, unbind
 from broker.web.consent_gate import question_for
@@ -24,7 +24,7 @@ def decide(handle: str) -> Response:
     """The person's answer on the consent page."""
     svc = services()
     now = svc.clock.now()
-    stored = take_record(svc.pending, WaitingLogin, handle, now) if unbind(handle) else None
+    stored = take_record(svc.pending, LoginAtConsent, handle, now) if unbind(handle) else None
     if stored is None:
         raise errors.LoginStateInvalid(detail="consent handle unknown, expired, used or from another browser")
     waiting = stored.login

@@ -18,7 +18,7 @@ from broker.core.audit import AuditKind
 from broker.core.claims import BY_NAME
 from broker.core.consent import ConsentQuestion, bundle, exemption, exemption_to_record, granted_claims, needs_asking
 from broker.core.model import DownstreamParty, LoginRequest, LoginResult
-from broker.core.pending_records import WaitingLogin, put_record
+from broker.core.pending_records import LoginAtConsent, put_record
 from broker.core.release import releasable_claims
 from broker.core.sessions import SsoSession
 from broker.web import audit
@@ -75,7 +75,7 @@ def _ask(login_request: LoginRequest, party: DownstreamParty, question: ConsentQ
     prompts = " ".join(p for p in login_request.state("prompt").split(" ") if p and p != "consent")
     waiting = replace(login_request, protocol_state=tuple((k, prompts if k == "prompt" else v)
                                                           for k, v in login_request.protocol_state))
-    handle = put_record(svc.pending, WaitingLogin(waiting), svc.clock.now() + svc.settings.pending_login_lifetime)
+    handle = put_record(svc.pending, LoginAtConsent(waiting), svc.clock.now() + svc.settings.pending_login_lifetime)
     bind(handle)
     required = sorted(bundle(question.required))
     optional = sorted(bundle(question.optional))

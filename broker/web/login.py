@@ -11,7 +11,6 @@ another browser is refused (login CSRF, RFC 6749 §10.12).
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from urllib.parse import urlencode
@@ -23,7 +22,14 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
 from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import (
+    LoginAtDiscovery,
+    LoginAtOidcUpstream,
+    peek_record,
+    put_record,
+    put_record_with_handle,
+    take_record,
+)
 from broker.core.ports import SsoSessionRecord
 from broker.core.sessions import Participant, SsoSession
 from broker.downstream import saml_responses
@@ -63,20 +69,18 @@ def begin(login: LoginRequest) -> Response:
     if choice.direct is not None:
         # one upstream decided (the request's hint, or the only one allowed): straight there, no stop on the way
         return _start_upstream(login, choice.direct, now)
-    handle = svc.pending.put(Kind.LOGIN, login.to_json(), now + svc.settings.pending_login_lifetime)
+    handle = put_record(svc.pending, LoginAtDiscovery(login), now + svc.settings.pending_login_lifetime)
     bind(handle)
     return redirect(url_for("login.discover", handle=handle))
 
 
 def _pending_login(handle: str) -> LoginRequest:
     svc = services()
-    payload = svc.pending.peek(Kind.LOGIN, handle, svc.clock.now()) if handle in session.get("pending", []) else None
-    if payload is None:
+    now = svc.clock.now()
+    stored = peek_record(svc.pending, LoginAtDiscovery, handle, now) if handle in session.get("pending", []) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="login handle unknown, expired, used or from another browser")
-    try:
-        return LoginRequest.from_json(payload)
-    except ValueError as exc:
-        raise errors.LoginStateInvalid(detail=f"stored login unreadable: {exc}") from exc
+    return stored.login
 
 
 DISCOVERY_RESULTS = 20
@@ -148,7 +152,7 @@ def _go(handle: str, name: str) -> Response:
         upstream = flow.check_upstream_allowed(svc.registry, party, name)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
-    if not unbind(handle) or svc.pending.take(Kind.LOGIN, handle, now) is None:
+    if not unbind(handle) or take_record(svc.pending, LoginAtDiscovery, handle, now) is None:
         raise errors.LoginStateInvalid(detail="login handle already used")
     return _start_upstream(login, upstream, now)
 
@@ -170,8 +174,8 @@ def _start_upstream(login: LoginRequest, upstream: UpstreamParty, now: datetime)
         url, pending = adapter.start(now, login)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
-    payload = json.dumps({"login": login.to_json(), "upstream": pending.to_json()})
-    svc.pending.put_with_handle(Kind.OIDC_UPSTREAM, pending.state, payload, now + svc.settings.pending_login_lifetime)
+    put_record_with_handle(svc.pending, pending.state, LoginAtOidcUpstream(login=login, upstream=pending.to_json()),
+                           now + svc.settings.pending_login_lifetime)
     bind(pending.state)
     return redirect(url)
 
@@ -201,19 +205,14 @@ def oidc_callback(name: str) -> Response:
     params.pop(SAME_SITE_MARK, None)
     if not state or not unbind(state):
         raise errors.LoginStateInvalid(detail="callback state unknown to this browser")
-    payload = svc.pending.take(Kind.OIDC_UPSTREAM, state, now)
-    if payload is None and (linked := linking.callback(name, state, params)) is not None:
+    stored = take_record(svc.pending, LoginAtOidcUpstream, state, now)
+    if stored is None and (linked := linking.callback(name, state, params)) is not None:
         return linked  # a link journey from the portal (broker.web.linking), not a login
-    if payload is None and (proven := link_offer.callback(name, state, params)) is not None:
+    if stored is None and (proven := link_offer.callback(name, state, params)) is not None:
         return proven  # the old identity proven for a link offer (broker.web.link_offer)
-    if payload is None:
+    if stored is None:
         raise errors.LoginStateInvalid(detail="callback state expired or already used")
-    try:
-        stored = json.loads(payload)
-        login = LoginRequest.from_json(stored["login"])
-        pending = PendingAuthorization.from_json(stored["upstream"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored authorization unreadable: {type(exc).__name__}") from exc
+    login, pending = stored.login, PendingAuthorization.from_json(stored.upstream)  # LoginStateInvalid if damaged
     adapter = svc.upstream_adapter(name)
     try:
         if pending.upstream != name or adapter is None:

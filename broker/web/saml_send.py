@@ -3,7 +3,6 @@ pending request it leaves behind for the ACS (``broker.web.saml_sp``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from flask import redirect
@@ -11,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.model import LoginRequest
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import LoginAtSamlUpstream, put_record_with_handle
 from broker.downstream.saml_responses import PostForm
 from broker.upstream.saml_settings import Outgoing, SamlPending, UpstreamIdp
 from broker.web.browser_state import bind
@@ -33,9 +32,9 @@ def send(login_request: LoginRequest, idp: UpstreamIdp, now: datetime) -> Respon
         outgoing, pending = svc.saml_sp.authn_request(idp, login_request, now)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login_request) from exc
-    payload = json.dumps({"login": login_request.to_json(), "upstream": pending.to_json()})
-    svc.pending.put_with_handle(Kind.SAML_UPSTREAM, pending.relay_state, payload,
-                                now + svc.settings.pending_login_lifetime)
+    put_record_with_handle(svc.pending, pending.relay_state,
+                           LoginAtSamlUpstream(login=login_request, upstream=pending.to_json()),
+                           now + svc.settings.pending_login_lifetime)
     bind(pending.relay_state)
     return outgoing_page(outgoing)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from datetime import datetime
 
 from flask import Blueprint, request, session, url_for
@@ -23,6 +22,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol, UpstreamIdentity
 from broker.core.pending_kinds import Kind
+from broker.core.pending_records import LoginAtSamlUpstream, take_record
 from broker.core.ports import HandleInUse
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_response
@@ -125,8 +125,8 @@ def acs() -> Response:
         return post_form_page(PostForm(svc.settings.url(url_for("saml_sp.acs")), fields),
                               heading=_("Completing your sign-in"))
     bound = bool(relay_state) and unbind(relay_state)
-    payload = svc.pending.take(Kind.SAML_UPSTREAM, relay_state, now) if bound else None
-    if payload is None and bound:
+    stored = take_record(svc.pending, LoginAtSamlUpstream, relay_state, now) if bound else None
+    if stored is None and bound:
         # not a login's request: a link journey from the portal, or the old identity proven for a link offer
         def verify(idp: UpstreamIdp, pending: SamlPending) -> UpstreamIdentity:
             return identity_from(idp, _verify(idp, pending, form_value, now))
@@ -134,17 +134,12 @@ def acs() -> Response:
         for journey in (linking.saml_callback, link_offer.saml_callback):
             if (answered := journey(relay_state, verify)) is not None:
                 return answered
-    if payload is None:
+    if stored is None:
         idp = _unsolicited_idp(form_value)
         assertion = _verify(idp, None, form_value, now)
         portal = LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("portal.home"), None, None, frozenset())
         return login.sign_in(portal, identity_from(idp, assertion), now, upstream_state(assertion))
-    try:
-        stored = json.loads(payload)
-        login_request = LoginRequest.from_json(stored["login"])
-        pending = SamlPending.from_json(stored["upstream"])
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise errors.LoginStateInvalid(detail=f"stored SAML request unreadable: {type(exc).__name__}") from exc
+    login_request, pending = stored.login, SamlPending.from_json(stored.upstream)  # LoginStateInvalid if damaged
     try:
         sender = idp_of(pending)
         assertion = _verify(sender, pending, form_value, now)

@@ -17,14 +17,18 @@ from broker.core.pending_records import (
     LinkOfferConfirm,
     LinkOfferOidc,
     LinkOfferSaml,
+    LoginAtConsent,
+    LoginAtDiscovery,
+    LoginAtOidcUpstream,
+    LoginAtSamlUpstream,
     PendingRecord,
     PortalLinkConfirm,
     PortalLinkOidc,
     PortalLinkProof,
     PortalLinkSaml,
-    WaitingLogin,
     decode,
     encode,
+    peek_record,
     put_record,
     put_record_with_handle,
     take_record,
@@ -36,7 +40,10 @@ IDENTITY = identity({"email": "anna@example.org", "address": {"locality": "Espoo
 OFFER = LinkOffer(login=LOGIN, identity=IDENTITY, account="acct-1", upstreams=("digid", "eherk"), sso="sid-1")
 PROOF = LinkProof("acct-1", "sid-1", "itsme", NOW, "f" * 64)
 RECORDS: tuple[PendingRecord, ...] = (
-    WaitingLogin(LOGIN),
+    LoginAtDiscovery(LOGIN),
+    LoginAtConsent(LOGIN),
+    LoginAtOidcUpstream(login=LOGIN, upstream='{"state": "s"}'),
+    LoginAtSamlUpstream(login=LOGIN, upstream='{"relay_state": "r"}'),
     OFFER,
     LinkOfferOidc(offer=OFFER, upstream='{"state": "s"}'),
     LinkOfferSaml(offer=OFFER, upstream='{"relay_state": "r"}'),
@@ -146,6 +153,7 @@ def test_helpers_put_and_take_a_record_under_its_own_kind() -> None:
     put_record_with_handle(store, "state-1", LinkOfferOidc(offer=OFFER, upstream="{}"), later)
     assert set(store.rows) == {(Kind.LINK_OFFER, handle), (Kind.LINK_OFFER_OIDC, "state-1")}
     assert take_record(store, LinkOfferSaml, "state-1", NOW) is None  # another kind never finds it
+    assert peek_record(store, LinkOffer, handle, NOW) == OFFER  # peeking leaves it
     assert take_record(store, LinkOffer, handle, NOW) == OFFER
     assert take_record(store, LinkOffer, handle, NOW) is None  # single use
     assert take_record(store, LinkOfferOidc, "state-1", NOW) == LinkOfferOidc(offer=OFFER, upstream="{}")
