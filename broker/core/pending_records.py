@@ -7,7 +7,7 @@ as a JSON object with one member per field; ``decode`` reads it back and refuses
 missing member, a member of the wrong type, a damaged nested object) with ``errors.LoginStateInvalid``, so every
 caller answers a damaged or foreign row with the same clear refusal, never a ``KeyError`` and a 500.
 
-A field is text, a whole number, a yes/no, a tuple of texts, a model object stored through its own
+A field is text (or text or None), a whole number, a yes/no, a tuple of texts, a model object stored through its own
 ``to_json``/``from_json`` (``LoginRequest``, ``UpstreamIdentity``, ``LinkProof``: kept as a JSON string, as
 before), or another record (kept as a nested JSON object). Pending objects owned by an adapter
 (``PendingAuthorization``, ``SamlPending``) stay the adapter's JSON text: the core may not import adapters.
@@ -19,6 +19,7 @@ under its own kind.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -164,6 +165,39 @@ class PortalLinkConfirm(PendingRecord):
     identity: UpstreamIdentity
 
 
+@dataclass(frozen=True)
+class OidcLogout(PendingRecord):
+    """An RP-initiated logout waiting for its confirmation page: where to go after it, with which ``state``,
+    for which client (``broker.web.oidc_provider``)."""
+
+    KIND: ClassVar[Kind] = Kind.OIDC_LOGOUT
+    target: str | None
+    state: str | None
+    client: str | None
+
+
+@dataclass(frozen=True)
+class SamlUpstreamLogout(PendingRecord):
+    """A LogoutRequest sent to an upstream SAML IdP (``broker.web.saml_upstream_logout``), until its
+    LogoutResponse (``broker.web.saml_sp_slo``)."""
+
+    KIND: ClassVar[Kind] = Kind.SAML_UPSTREAM_LOGOUT
+    request_id: str
+    entity_id: str
+    return_url: str
+
+
+@dataclass(frozen=True)
+class SamlUpstreamLogoutReply(PendingRecord):
+    """The LogoutResponse owed to an upstream SAML IdP after the local logout (``broker.web.saml_sp_slo``)."""
+
+    KIND: ClassVar[Kind] = Kind.SAML_UPSTREAM_LOGOUT_REPLY
+    request_id: str
+    entity_id: str
+    relay_state: str | None
+    success: bool
+
+
 def encode(record: PendingRecord) -> str:
     """The record as stored: a JSON object, one member per field."""
     return json.dumps(_to_object(record))
@@ -212,7 +246,7 @@ def _to_value(value: object) -> object:
         return value.to_json()
     if isinstance(value, tuple):
         return list(value)
-    if isinstance(value, str | int):  # bool is an int
+    if value is None or isinstance(value, str | int):  # bool is an int
         return value
     raise TypeError(f"a pending record cannot hold a {type(value).__name__}")
 
@@ -236,6 +270,9 @@ def _from_value(hint: Any, raw: object) -> object:
             raise TypeError("a stored tuple must be a list of texts")
         return tuple(raw)
     if hint in (str, int, bool) and type(raw) is hint:
+        return raw
+    if isinstance(hint, types.UnionType) and set(typing.get_args(hint)) == {str, type(None)} \
+            and (raw is None or type(raw) is str):
         return raw
     raise TypeError(f"expected {hint!r}, found {type(raw).__name__}")
 

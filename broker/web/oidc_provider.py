@@ -8,7 +8,6 @@ End-User"), so a cross-site link cannot sign a citizen out unseen.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from flask import Blueprint, current_app, redirect, render_template, request
@@ -16,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import OidcLogout, put_record, take_record
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
@@ -79,13 +78,13 @@ def logout() -> Response | str:
     target = params.get("post_logout_redirect_uri")
     if target is not None and (client is None or target not in client.post_logout_redirect_uris):
         raise errors.UnregisteredReturnUrl(detail=f"post_logout_redirect_uri {target[:200]!r} not registered")
-    done = {"target": target, "state": params.get("state"), "client": client.client_id if client else None}
+    done = OidcLogout(target=target, state=params.get("state"), client=client.client_id if client else None)
     sso = current_sso()
     if sso is None:
         return _after_logout(done)
     if hint is not None and hint.get("sid") == sso.sid:
         return _end_session(done)
-    handle = svc.pending.put(Kind.OIDC_LOGOUT, json.dumps(done), svc.clock.now() + timedelta(minutes=10))
+    handle = put_record(svc.pending, done, svc.clock.now() + timedelta(minutes=10))
     bind(handle)
     page = render_template("logout_confirm.html", handle=handle, app_name=client.display_name if client else None,
                            app_logo=client.logo_uri if client else None)
@@ -95,24 +94,23 @@ def logout() -> Response | str:
 @bp.post("/oidc/logout/<handle>")
 def logout_confirmed(handle: str) -> Response | str:
     svc = services()
-    payload = svc.pending.take(Kind.OIDC_LOGOUT, handle, svc.clock.now()) if unbind(handle) else None
-    if payload is None:
+    done = take_record(svc.pending, OidcLogout, handle, svc.clock.now()) if unbind(handle) else None
+    if done is None:
         raise errors.LoginStateInvalid(detail="logout handle unknown, expired, used or from another browser")
-    done = json.loads(payload)
     if request.form.get("decision") != "logout":
         return render_template("signed_out.html", still_signed_in=True)
     return _end_session(done)
 
 
-def _end_session(done: dict[str, str | None]) -> Response | str:
+def _end_session(done: OidcLogout) -> Response | str:
     sso = current_sso()
     new_browser_session()
     if sso is not None:
         svc = services()
         svc.sso_sessions.end(sso.sid, svc.clock.now())  # gone from the portal's list of active sessions too
-        audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=done.get("client"))
+        audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=done.client)
         # SAML Single Logout of the session's SAML apps first (broker.web.saml_logout), then the same answer
-        target, state = done.get("target"), done.get("state")
+        target, state = done.target, done.state
         then = with_query(target, [("state", state)] if state else []) if target else None
         chained = saml_logout.start_chain(sso, then)
         if chained is not None:
@@ -120,10 +118,9 @@ def _end_session(done: dict[str, str | None]) -> Response | str:
     return _after_logout(done)
 
 
-def _after_logout(done: dict[str, str | None]) -> Response | str:
-    target = done.get("target")
+def _after_logout(done: OidcLogout) -> Response | str:
+    target = done.target
     if not target:
         return render_template("signed_out.html", still_signed_in=False)
-    state = done.get("state")
-    fields = [("state", state)] if state else []
+    fields = [("state", done.state)] if done.state else []
     return redirect(with_query(target, fields), code=303)

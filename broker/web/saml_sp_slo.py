@@ -17,10 +17,8 @@ The IdP's POST is cross-site: the broker first posts the same fields to itself, 
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -30,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import SamlUpstreamLogout, SamlUpstreamLogoutReply, put_record_with_handle, take_record
 from broker.core.sessions import SsoSession
 from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_slo
@@ -78,16 +76,15 @@ def _handle(params: dict[str, str], query_string: bytes | None, path: str) -> Re
 def _resume(message: saml_slo.IdpLogout, idp: UpstreamIdp, relay_state: str, now: datetime) -> Response:
     """The IdP answered the broker's LogoutRequest: back to the chain (``saml_logout.resume``)."""
     svc = services()
-    payload = svc.pending.take(Kind.SAML_UPSTREAM_LOGOUT, relay_state, now) if relay_state and unbind(relay_state) \
+    stored = take_record(svc.pending, SamlUpstreamLogout, relay_state, now) if relay_state and unbind(relay_state) \
         else None
-    if payload is None:
+    if stored is None:
         raise errors.LoginStateInvalid(detail="LogoutResponse for no logout of this browser")
-    stored = json.loads(payload)
-    if message.in_response_to != stored["request_id"] or idp.entity_id != stored["entity_id"]:
+    if message.in_response_to != stored.request_id or idp.entity_id != stored.entity_id:
         raise errors.InvalidRequest(detail="LogoutResponse not in response to the broker's LogoutRequest")
     if message.status != saml_slo.SUCCESS:
         log.warning("upstream %s answered the logout with %s", idp.entity_id, message.status)
-    return redirect(str(stored["return_url"]), code=303)
+    return redirect(stored.return_url, code=303)
 
 
 def _names_this_session(sso: SsoSession | None, message: saml_slo.IdpLogout, idp: UpstreamIdp) -> bool:
@@ -108,8 +105,8 @@ def _idp_initiated(message: saml_slo.IdpLogout, idp: UpstreamIdp, relay_state: s
         raise errors.InvalidRequest(detail=f"LogoutRequest {message.message_id!r:.80} replayed")
     sso = current_sso()
     matches = _names_this_session(sso, message, idp)
-    reply = {"request_id": message.message_id, "entity_id": idp.entity_id, "relay_state": relay_state,
-             "success": matches or sso is None}
+    reply = SamlUpstreamLogoutReply(request_id=message.message_id, entity_id=idp.entity_id, relay_state=relay_state,
+                                    success=matches or sso is None)
     if not matches or sso is None:
         # no session here (nothing to end: Success), or another person's or session's: Requester, nothing ends
         return _reply(reply, now)
@@ -118,7 +115,7 @@ def _idp_initiated(message: saml_slo.IdpLogout, idp: UpstreamIdp, relay_state: s
     audit.record(AuditKind.LOGGED_OUT, account_id=sso.account_id, upstream=sso.upstream,
                  reason="logout initiated by the upstream IdP")
     handle = secrets.token_urlsafe(32)
-    svc.pending.put_with_handle(Kind.SAML_UPSTREAM_LOGOUT_REPLY, handle, json.dumps(reply), now + saml_slo.MAX_AGE)
+    put_record_with_handle(svc.pending, handle, reply, now + saml_slo.MAX_AGE)
     bind(handle)
     then = svc.settings.url(url_for("saml_sp_slo.reply", handle=handle))
     # the IdP ends its own session: the chain notifies the apps only, not the IdP again
@@ -131,20 +128,19 @@ def reply(handle: str) -> Response:
     """After the chain: the signed LogoutResponse to the IdP that asked."""
     svc = services()
     now = svc.clock.now()
-    payload = svc.pending.take(Kind.SAML_UPSTREAM_LOGOUT_REPLY, handle, now) if unbind(handle) else None
-    if payload is None:
+    stored = take_record(svc.pending, SamlUpstreamLogoutReply, handle, now) if unbind(handle) else None
+    if stored is None:
         raise errors.LoginStateInvalid(detail="logout reply handle unknown, used or from another browser")
-    return _reply(json.loads(payload), now)
+    return _reply(stored, now)
 
 
-def _reply(reply: Mapping[str, object], now: datetime) -> Response:
+def _reply(reply: SamlUpstreamLogoutReply, now: datetime) -> Response:
     svc = services()
-    idp = svc.saml_upstream_by_entity(str(reply["entity_id"]))
+    idp = svc.saml_upstream_by_entity(reply.entity_id)
     if idp is None:
-        raise errors.UnknownUpstream(detail=f"IdP {reply['entity_id']!r:.200} is no longer registered")
-    relay = reply.get("relay_state")
-    outgoing = saml_slo.logout_response(svc.saml_sp, idp, str(reply["request_id"]), bool(reply["success"]),
-                                        str(relay) if relay else None, now)
+        raise errors.UnknownUpstream(detail=f"IdP {reply.entity_id!r:.200} is no longer registered")
+    outgoing = saml_slo.logout_response(svc.saml_sp, idp, reply.request_id, reply.success,
+                                        reply.relay_state or None, now)
     if outgoing is None:
         raise errors.UnknownUpstream(detail=f"IdP {idp.entity_id} publishes no SingleLogoutService")
     return outgoing_page(outgoing)

@@ -4,12 +4,11 @@ resumes the chain."""
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from werkzeug.wrappers import Response
 
-from broker.core.pending_kinds import Kind
+from broker.core.pending_records import SamlUpstreamLogout, put_record_with_handle
 from broker.core.sessions import SsoSession
 from broker.upstream import saml_slo
 from broker.web.browser_state import bind
@@ -31,7 +30,7 @@ def send_logout(sso: SsoSession, return_url: str) -> Response | None:
     if sent is None:
         return None
     outgoing, request_id = sent
-    payload = json.dumps({"request_id": request_id, "entity_id": idp.entity_id, "return_url": return_url})
-    svc.pending.put_with_handle(Kind.SAML_UPSTREAM_LOGOUT, relay_state, payload, now + saml_slo.MAX_AGE)
+    put_record_with_handle(svc.pending, relay_state, SamlUpstreamLogout(request_id=request_id,
+                           entity_id=idp.entity_id, return_url=return_url), now + saml_slo.MAX_AGE)
     bind(relay_state)
     return outgoing_page(outgoing)

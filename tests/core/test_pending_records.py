@@ -21,11 +21,14 @@ from broker.core.pending_records import (
     LoginAtDiscovery,
     LoginAtOidcUpstream,
     LoginAtSamlUpstream,
+    OidcLogout,
     PendingRecord,
     PortalLinkConfirm,
     PortalLinkOidc,
     PortalLinkProof,
     PortalLinkSaml,
+    SamlUpstreamLogout,
+    SamlUpstreamLogoutReply,
     decode,
     encode,
     peek_record,
@@ -53,6 +56,11 @@ RECORDS: tuple[PendingRecord, ...] = (
     PortalLinkOidc(proof="handle-1", upstream="{}"),
     PortalLinkSaml(proof="handle-1", upstream="{}"),
     PortalLinkConfirm(proof=PROOF, identity=IDENTITY),
+    OidcLogout(target="https://rp.example/bye", state="st", client="rp-1"),
+    OidcLogout(target=None, state=None, client=None),
+    SamlUpstreamLogout(request_id="_r1", entity_id="urn:idp", return_url="https://broker.example/next"),
+    SamlUpstreamLogoutReply(request_id="_r2", entity_id="urn:idp", relay_state="rs", success=True),
+    SamlUpstreamLogoutReply(request_id="_r2", entity_id="urn:idp", relay_state=None, success=False),
 )
 
 
@@ -75,14 +83,24 @@ def test_field_names_are_the_payload_members() -> None:
 
 
 def _damaged(record: PendingRecord) -> list[str]:
-    """Texts that are not ``record``'s: each member missing, each member of the wrong type, nested damage."""
+    """Texts that are not ``record``'s: each member missing, each member of the wrong type."""
     good = json.loads(encode(record))
     texts = []
     for name in good:
         texts.append(json.dumps({k: v for k, v in good.items() if k != name}))
-        texts.append(json.dumps(good | {name: 42 if isinstance(good[name], str) else "42"}))
-        texts.append(json.dumps(good | {name: None}))
+        texts.append(json.dumps(good | {name: 42 if good[name] is None or isinstance(good[name], str) else "42"}))
+        texts.append(json.dumps(good | {name: {}}))
     return texts
+
+
+@pytest.mark.parametrize(("cls", "text"), [
+    (SamlUpstreamLogoutReply, '{"request_id": "r", "entity_id": "e", "relay_state": null, "success": 1}'),
+    (SamlUpstreamLogoutReply, '{"request_id": "r", "entity_id": "e", "relay_state": 7, "success": true}'),
+    (SamlUpstreamLogout, '{"request_id": null, "entity_id": "e", "return_url": "u"}'),  # None only where allowed
+])
+def test_a_near_miss_is_refused(cls: type[PendingRecord], text: str) -> None:
+    with pytest.raises(errors.LoginStateInvalid):
+        decode(cls, text)
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
