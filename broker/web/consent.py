@@ -9,9 +9,9 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
 from broker.core.consent import answer
-from broker.core.pending_records import LoginAtConsent, take_record
+from broker.core.pending_records import LoginAtConsent
 from broker.web import audit, login
-from broker.web.browser_state import current_sso, unbind
+from broker.web.browser_state import current_sso, take_bound
 from broker.web.consent_gate import question_for
 from broker.web.replies import DownstreamFailure
 from broker.web.services import services
@@ -24,9 +24,7 @@ def decide(handle: str) -> Response:
     """The person's answer on the consent page."""
     svc = services()
     now = svc.clock.now()
-    stored = take_record(svc.pending, LoginAtConsent, handle, now) if unbind(handle) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="consent handle unknown, expired, used or from another browser")
+    stored = take_bound(svc.pending, LoginAtConsent, handle, now, "consent handle")
     waiting = stored.login
     sso = current_sso()
     if sso is None:

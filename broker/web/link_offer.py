@@ -48,7 +48,7 @@ from broker.core.ports import LinkOutcome
 from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit, link_confirm
-from broker.web.browser_state import bind, current_sso, unbind
+from broker.web.browser_state import bind, current_sso, take_bound
 from broker.web.replies import DownstreamFailure
 from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
@@ -108,10 +108,7 @@ def consider(login_request: LoginRequest, identity: UpstreamIdentity, now: datet
 
 def _take(handle: str) -> LinkOffer:
     svc = services()
-    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now()) if unbind(handle) else None
-    if offer is None:
-        raise errors.LoginStateInvalid(detail="link offer unknown, expired, used or from another browser")
-    return offer
+    return take_bound(svc.pending, LinkOffer, handle, svc.clock.now(), "link offer")
 
 
 def _same_sso(offer: LinkOffer, waiting: LoginRequest) -> None:
@@ -225,10 +222,7 @@ def _party(name: str) -> UpstreamParty | str:
 
 def _take_confirmation(handle: str) -> LinkOfferConfirm:
     svc = services()
-    stored = take_record(svc.pending, LinkOfferConfirm, handle, svc.clock.now()) if unbind(handle) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
-    return stored
+    return take_bound(svc.pending, LinkOfferConfirm, handle, svc.clock.now(), "link confirmation")
 
 
 @bp.post("/link-offer/<handle>/link")

@@ -39,7 +39,7 @@ from broker.core.sessions import SsoSession
 from broker.upstream.oidc import PendingAuthorization
 from broker.upstream.saml_settings import SamlPending, UpstreamIdp
 from broker.web import audit, link_confirm
-from broker.web.browser_state import bind, current_sso, unbind
+from broker.web.browser_state import bind, current_sso, take_bound
 from broker.web.saml_send import idp_of, outgoing_page
 from broker.web.services import services
 
@@ -136,10 +136,7 @@ def saml_callback(relay_state: str, verify: SamlVerifier) -> Response | None:
 
 def _take_proof(handle: str) -> linking.LinkProof:
     svc = services()
-    stored = take_record(svc.pending, PortalLinkProof, handle, svc.clock.now()) if unbind(handle) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="link proof unknown, expired, used or from another browser")
-    return stored.proof
+    return take_bound(svc.pending, PortalLinkProof, handle, svc.clock.now(), "link proof").proof
 
 
 def _check(proof: linking.LinkProof, answered_by: str) -> None:
@@ -174,9 +171,7 @@ def _complete(proof: linking.LinkProof, name: str, identity: UpstreamIdentity) -
 
 def _take_confirmation(handle: str) -> tuple[linking.LinkProof, UpstreamIdentity]:
     svc = services()
-    stored = take_record(svc.pending, PortalLinkConfirm, handle, svc.clock.now()) if unbind(handle) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="link confirmation unknown, expired, used or from another browser")
+    stored = take_bound(svc.pending, PortalLinkConfirm, handle, svc.clock.now(), "link confirmation")
     return stored.proof, stored.identity
 
 

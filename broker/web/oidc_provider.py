@@ -15,13 +15,13 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.pending_records import OidcLogout, put_record, take_record
+from broker.core.pending_records import OidcLogout, put_record
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.responses import with_query
 from broker.jwt_keys import verify_own_jwt
 from broker.oidc.client import OidcClient
 from broker.web import audit, login, metrics, saml_logout
-from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
+from broker.web.browser_state import bind, current_sso, new_browser_session, take_bound
 from broker.web.consent_gate import LOGO_CSP
 from broker.web.limits import check_downstream
 from broker.web.replies import DownstreamFailure
@@ -94,9 +94,7 @@ def logout() -> Response | str:
 @bp.post("/oidc/logout/<handle>")
 def logout_confirmed(handle: str) -> Response | str:
     svc = services()
-    done = take_record(svc.pending, OidcLogout, handle, svc.clock.now()) if unbind(handle) else None
-    if done is None:
-        raise errors.LoginStateInvalid(detail="logout handle unknown, expired, used or from another browser")
+    done = take_bound(svc.pending, OidcLogout, handle, svc.clock.now(), "logout handle")
     if request.form.get("decision") != "logout":
         return render_template("signed_out.html", still_signed_in=True)
     return _end_session(done)

@@ -34,7 +34,7 @@ from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_slo
 from broker.upstream.saml_settings import UpstreamIdp
 from broker.web import audit, saml_logout
-from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
+from broker.web.browser_state import bind, current_sso, new_browser_session, take_bound, unbind
 from broker.web.replies import post_form_page
 from broker.web.saml_send import outgoing_page
 from broker.web.services import assertion_replay_guard, services
@@ -128,9 +128,7 @@ def reply(handle: str) -> Response:
     """After the chain: the signed LogoutResponse to the IdP that asked."""
     svc = services()
     now = svc.clock.now()
-    stored = take_record(svc.pending, SamlUpstreamLogoutReply, handle, now) if unbind(handle) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="logout reply handle unknown, used or from another browser")
+    stored = take_bound(svc.pending, SamlUpstreamLogoutReply, handle, now, "logout reply handle")
     return _reply(stored, now)
 
 

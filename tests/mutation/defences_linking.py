@@ -1,11 +1,9 @@
 """The link offer and portal linking (issue 15, points 1 and 6; docs/security.md "Link offer steered by an
 attacker", "Linking CSRF, proof replay, trojan identifier").
 
-Not listed, because no test can remove it alone: the confirmation handle's binding to its browser
-(``linking._take_confirmation``'s ``unbind``) sits behind the SSO-session check (``_check``), which refuses
-another browser on its own (an SSO session's ``sid`` lives in one browser's session); and the checks that a
-stored offer proof was asked fresh (``max_age == 0``, ``force_authn``), which only a forged sealed row could
-reach.
+The binding of every browser-bound record to its browser (``broker.web.browser_state.take_bound``) is one
+defence, proven through the link offer's test. Not listed, because only a forged sealed row could reach them:
+the checks that a stored offer proof was asked fresh (``max_age == 0``, ``force_authn``).
 """
 
 from __future__ import annotations
@@ -85,10 +83,10 @@ DEFENCES: tuple[Defence, ...] = (
         tests=(f"{OFFER_TESTS}::test_an_offer_dies_when_someone_signs_in_in_that_browser",),
     ),
     Defence(
-        name="link-offer-bound-to-its-browser",
-        path="broker/web/link_offer.py",
-        old="""    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now()) if unbind(handle) else None""",
-        new="""    offer = take_record(svc.pending, LinkOffer, handle, svc.clock.now())""",
+        name="browser-bound-records-need-their-browser",
+        path="broker/web/browser_state.py",
+        old="""    record = take_record(store, cls, handle, now) if unbind(handle) else None""",
+        new="""    record = take_record(store, cls, handle, now)""",
         tests=(f"{OFFER_TESTS}::test_an_offer_is_single_use_and_bound_to_its_browser",),
     ),
     Defence(
