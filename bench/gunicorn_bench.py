@@ -77,7 +77,7 @@ from authlib.jose import JsonWebKey, jwt  # noqa: E402
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # noqa: E402
 from sqlalchemy import make_url, text  # noqa: E402
 
-from broker.keys import generate_keyring  # noqa: E402
+from broker.keys.keyring import generate_keyring  # noqa: E402
 from broker.oidc.client import hash_secret  # noqa: E402
 from broker.storage import create_engine_for, upgrade  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
@@ -549,7 +549,7 @@ AREAS = (  # (what, path markers); the first match of the innermost frame wins
     ("SAML XML: pysaml2, lxml, xmlsec signing/verifying", ("saml2/", "xmlsec_backend", "lxml", "xml/etree/",
                                                            "broker/saml/", "broker/upstream/saml",
                                                            "broker/downstream/saml")),
-    ("JOSE / JWT / cryptography (authlib, joserfc)", ("authlib/", "joserfc/", "cryptography/", "jwt_keys",
+    ("JOSE / JWT / cryptography (authlib, joserfc)", ("authlib/", "joserfc/", "cryptography/", "broker/keys/",
                                                      "broker/oidc/")),
     ("templates (jinja2)", ("jinja2/", "markupsafe/", ".html")),
     ("Flask / werkzeug request handling", ("flask/", "werkzeug/", "flask_limiter/", "limits/", "flask_wtf/",

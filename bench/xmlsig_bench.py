@@ -29,7 +29,7 @@ from saml2.sigver import CryptoBackendXmlSec1, pre_signature_part  # noqa: E402
 from saml2.xml.schema import validate as schema_validate  # noqa: E402
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # noqa: E402
 
-from broker.keys import generate_keyring  # noqa: E402
+from broker.keys.keyring import generate_keyring  # noqa: E402
 from broker.saml.xmlsec_backend import InProcessXmlSecBackend, install_in_process_backend  # noqa: E402
 
 IDP = "https://idp.bench.example/saml/metadata"

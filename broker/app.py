@@ -18,12 +18,12 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from broker.config import Settings, load_settings
+from broker.config.settings import Settings, load_settings
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.ports import PendingStore
 from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
-from broker.keys import load_keyring
+from broker.keys.keyring import load_keyring
 from broker.logging_setup import install as install_logging
 from broker.registry import FileRegistry, Snapshot
 from broker.registry.metadata_refresh import IdpDirectory

@@ -23,9 +23,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.demo.saml_app import DemoAppSettings, metadata_xml
-from broker.keys import ES256_KEY, generate_es256_key, generate_keyring, write_private
+from broker.keys.keyring import ES256_KEY, generate_es256_key, generate_keyring, write_private
 from broker.registry.metadata_sources import FEDERATION_FOLDER, IDP_FOLDER
 from broker.registry.oidc_clients import CLIENT_FOLDER
 from broker.registry.saml_sps import SP_FOLDER

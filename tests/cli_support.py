@@ -1,4 +1,4 @@
-"""Support for the tests of the ``broker`` command, which call ``broker.cli.main`` in-process.
+"""Support for the tests of the ``broker`` command, which call ``broker.cli.main.main`` in-process.
 
 Import ``clean_environment`` into a test module to make it that module's autouse fixture."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from saml2 import BINDING_HTTP_ARTIFACT
 from saml2.metadata import create_metadata_string
 
-from broker.keys import generate_keyring
+from broker.keys.keyring import generate_keyring
 from tests.flows.saml_peers import SpKeys, sp_config
 
 REQUESTED = ("mail", "givenName", "sn")

@@ -1,4 +1,4 @@
-"""The ``broker`` command, driven in-process through ``broker.cli.main`` (plus one run of the installed
+"""The ``broker`` command, driven in-process through ``broker.cli.main.main`` (plus one run of the installed
 console script): exit 0 on success, 1 when the work failed or found problems, 2 for a usage error."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 import xmlsec
 from lxml import etree  # type: ignore[import-untyped]
 
-from broker.cli import main
-from broker.config import load_settings
-from broker.keys import load_keyring
+from broker.cli.main import main
+from broker.config.settings import load_settings
+from broker.keys.keyring import load_keyring
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import UPSTREAM_FOLDER
 from broker.storage.migrate import current_revision, head_revision
@@ -527,7 +527,7 @@ def test_the_installed_console_script(demo_config: Path) -> None:
 def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
     from datetime import timedelta
 
-    from broker.config import load_settings
+    from broker.config.settings import load_settings
     from broker.core.model import utcnow
     from broker.core.pending_kinds import Kind
     from broker.storage import SqlPendingStore, create_engine_for

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import make_url
 
-from broker.cli import main
-from broker.config import load_settings
+from broker.cli.main import main
+from broker.config.settings import load_settings
 from broker.core.audit import AuditEvent, AuditKind
 from broker.storage import SqlAuditLog, create_engine_for
 from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from broker.cli import build_parser, main
+from broker.cli.main import build_parser, main
 from broker.oidc.client_secret import verify_secret
 from broker.registry.oidc_clients import CLIENT_FOLDER, load_oidc_clients
 from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture

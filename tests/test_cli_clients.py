@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey
 
-from broker.cli import main
+from broker.cli.main import main
 from broker.oidc.client import hash_secret
 from broker.registry.oidc_clients import CLIENT_FOLDER, file_name
 from broker.registry.saml_sps import SP_FOLDER

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from broker.cli import build_parser, main
+from broker.cli.main import build_parser, main
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from tests.cli_support import Result, clean_environment  # noqa: F401 - an autouse fixture
 from tests.flows.saml_peers import SpKeys

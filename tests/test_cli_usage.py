@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.cli import build_parser, main
+from broker.cli.main import build_parser, main
 from tests.cli_support import clean_environment  # noqa: F401 - an autouse fixture
 
 

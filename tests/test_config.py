@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import DEFAULT_RELEASE, ConfigError, Settings, load_settings
-from broker.keys import write_private
+from broker.config.settings import DEFAULT_RELEASE, ConfigError, Settings, load_settings
+from broker.keys.keyring import write_private
 
 SESSION_SECRET = "session-secret-" + "s" * 40
 PAIRWISE_SECRET = "pairwise-secret-" + "p" * 40

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.instance import InstanceOptions, init_instance
 
 yaml = pytest.importorskip("yaml", reason="needs the deploy extra: pip install -e '.[deploy]'")

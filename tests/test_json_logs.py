@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from broker.config import ConfigError, load_settings
+from broker.config.settings import ConfigError, load_settings
 from broker.logging_setup import REQUEST_ID_PATTERN, JsonFormatter, accepted_request_id, login_id, request_id
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser

@@ -1,5 +1,5 @@
-"""The broker's JWT keys: the files in ``certs/`` (``broker.keys``), the JWKS, signing, and the check of a JWT
-the broker issued itself (``broker.jwt_keys``)."""
+"""The broker's JWT keys: the files in ``certs/`` (``broker.keys.keyring``), the JWKS, signing, and the check of a JWT
+the broker issued itself (``broker.keys.jwt``)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from broker.cli import main
+from broker.cli.main import main
 from broker.instance import InstanceOptions, init_instance
-from broker.jwt_keys import PRIVATE_MEMBERS, InvalidJwt, JwtKey, public_jwks, sign_jwt, verify_own_jwt
-from broker.keys import (
+from broker.keys.jwt import PRIVATE_MEMBERS, InvalidJwt, JwtKey, public_jwks, sign_jwt, verify_own_jwt
+from broker.keys.keyring import (
     ES256_COMMAND,
     ES256_KEY,
     NEXT_DIR,

@@ -10,7 +10,7 @@ import threading
 
 from werkzeug.serving import make_server
 
-from broker.config import Settings
+from broker.config.settings import Settings
 from broker.demo.oidc_provider import create_demo_provider
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
 from broker.demo.saml_app import create_demo_app

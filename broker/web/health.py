@@ -26,7 +26,7 @@ from collections.abc import Callable
 from flask import Blueprint
 from sqlalchemy import Engine, text
 
-from broker.config import Settings
+from broker.config.settings import Settings
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.web.services import services
 

@@ -1,7 +1,7 @@
 """Abuse limits on the sign-in, back-channel and client registration endpoints (flask-limiter; Redis-backed
 when configured).
 
-Each configurable (``[limits]``, ``broker.config_sections.LimitSettings``):
+Each configurable (``[limits]``, ``broker.config.sections.LimitSettings``):
 
 - per client address on every view that starts or continues a sign-in (``SIGN_IN_VIEWS``: SAML SSO, OIDC Core
   §3.1.2.1 authorization, discovery, upstream callbacks and ACS, consent, link offers, portal sign-in,
@@ -41,7 +41,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
-from broker.config_sections import LimitSettings
+from broker.config.sections import LimitSettings
 from broker.core.audit_throttle import AuditThrottle
 
 log = logging.getLogger("broker.security")

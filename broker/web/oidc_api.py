@@ -18,7 +18,7 @@ from broker.core.audit import AuditKind
 from broker.downstream.oidc.client_auth import ClientCredentials, claimed_client_id
 from broker.downstream.oidc.discovery import DiscoveryInputs, discovery_document
 from broker.downstream.oidc.errors import OAuthError
-from broker.jwt_keys import public_jwks
+from broker.keys.jwt import public_jwks
 from broker.web import audit, limits
 from broker.web.services import services
 

@@ -18,7 +18,7 @@ from broker.core.audit import AuditKind
 from broker.core.pending_records import OidcLogout, put_record
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.responses import with_query
-from broker.jwt_keys import verify_own_jwt
+from broker.keys.jwt import verify_own_jwt
 from broker.oidc.client import OidcClient
 from broker.web import audit, login, metrics, saml_logout
 from broker.web.browser_state import bind, current_sso, new_browser_session, take_bound

@@ -21,14 +21,14 @@ import requests
 from flask import current_app
 from sqlalchemy import Engine
 
-from broker.config import Settings
+from broker.config.settings import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.pending_kinds import Kind
 from broker.core.ports import ClientStore, HandleInUse, PendingStore
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
-from broker.keys import KeyRing
+from broker.keys.keyring import KeyRing
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration

@@ -37,8 +37,8 @@ from broker.core.grants import Grant, new_token
 from broker.downstream.oidc.authorize import PROMPTS, RESPONSE_MODES
 from broker.downstream.oidc.discovery import ENDPOINTS, DiscoveryInputs, discovery_document
 from broker.downstream.oidc.id_token import at_hash, id_token, subject
-from broker.jwt_keys import PRIVATE_MEMBERS, public_jwks
-from broker.keys import KeyRing, generate_keyring, load_keyring, write_private
+from broker.keys.jwt import PRIVATE_MEMBERS, public_jwks
+from broker.keys.keyring import KeyRing, generate_keyring, load_keyring, write_private
 from broker.oidc.client import SCOPES, SIGNING_ALGS, OidcClient
 
 ISSUER = "https://login.city.example.org"
@@ -165,7 +165,7 @@ def test_discovery_advertises_what_the_provider_does(document: dict[str, Any], k
 def instance(tmp_path_factory: pytest.TempPathFactory, keys: KeyRing) -> Iterator[Any]:
     """A broker instance with an https base URL, its own keys and database, as ``create_app`` builds it."""
     from broker.app import close_app, create_app  # the web app only here: the pure tests above run without it
-    from broker.config import load_settings
+    from broker.config.settings import load_settings
     from broker.storage import upgrade
 
     folder = tmp_path_factory.mktemp("instance")

@@ -20,10 +20,10 @@ from saml2 import samlp
 from sqlalchemy import func, select
 
 from broker.app import close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.demo.oidc_provider import DemoProvider, create_demo_provider
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
-from broker.keys import generate_keyring, write_private
+from broker.keys.keyring import generate_keyring, write_private
 from broker.storage import create_engine_for, upgrade
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 from tests.flows.saml_peers import SpKeys, TestSp

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from broker.demo.oidc_provider import DemoClient, DemoProvider, DemoProviderSettings, DemoUser, create_demo_provider
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import ExtraUpstream, Federation, running_federation
 from tests.peers.browser import Browser

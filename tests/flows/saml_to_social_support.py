@@ -10,7 +10,7 @@ from typing import Any
 
 from broker.demo.oidc_provider import DemoClient, DemoProvider, DemoProviderSettings, DemoUser, create_demo_provider
 from broker.demo.oidc_provider_config import Mischief
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from tests.peers.entra import TEMPLATE_PATH, PathRouter
 from tests.peers.github_sim import GitHubEmail, GitHubSim, GitHubUser
 from tests.peers.servers import WsgiApp

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from flask import Flask
 
-from broker.keys import generate_keyring
+from broker.keys.keyring import generate_keyring
 from tests.databases import database_for
 from tests.flows.federation import ExtraUpstream, Federation, running_federation
 from tests.peers.saml_idp import IdpUser, TestIdp

@@ -1,4 +1,4 @@
-"""Signing-key rotation (``broker keys rotate``, ``broker.key_rotation``): staged keys are published before they
+"""Signing-key rotation (``broker keys rotate``, ``broker.keys.rotation``): staged keys are published before they
 sign, a switch keeps what was signed before verifiable, and the previous keys are retired after a grace period.
 
 The end-to-end test restarts the broker after each step (instances read ``certs/`` at start-up) and checks with
@@ -19,9 +19,9 @@ from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import KeySet
 
 from broker.app import close_app, create_app
-from broker.config import load_settings
-from broker.key_rotation import RotationError, retire, stage, status, switch
-from broker.keys import generate_keyring, load_keyring
+from broker.config.settings import load_settings
+from broker.keys.keyring import generate_keyring, load_keyring
+from broker.keys.rotation import RotationError, retire, stage, status, switch
 from tests.flows.federation import Federation
 from tests.flows.oidc_peers import relying_party
 from tests.flows.oidc_to_oidc_support import sign_in

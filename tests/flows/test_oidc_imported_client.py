@@ -18,7 +18,7 @@ import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
-from broker.cli import main
+from broker.cli.main import main
 from tests.flows.federation import Federation
 from tests.flows.oidc_peers import RelyingParty
 from tests.peers.browser import Browser

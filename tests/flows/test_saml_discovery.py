@@ -66,7 +66,7 @@ def test_an_external_discovery_service_returns_the_choice(tmp_path: Path, key_fo
     with saml_federation(tmp_path, key_folder, more_metadata=_aggregate()) as (fed, city):
         (fed.folder / "broker.toml").write_text((fed.folder / "broker.toml").read_text()
                                                 + '\n[saml]\ndiscovery_url = "https://ds.federation.example/ds"\n')
-        from broker.config import load_settings
+        from broker.config.settings import load_settings
 
         settings = load_settings(fed.folder / "broker.toml", environ={})
         fed.app.extensions["broker"].settings = settings

@@ -11,7 +11,7 @@ from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import IDPEntry, IDPList, Scoping
 
 from broker.app import SESSION_COOKIE_HTTPS, close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from tests.flows.federation import Federation, running_federation, saml_status
 from tests.peers.browser import Browser
 from tests.peers.servers import closed_port_url

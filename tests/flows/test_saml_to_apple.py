@@ -33,7 +33,7 @@ from broker.demo.oidc_provider import (
     DemoUser,
     create_demo_provider,
 )
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from tests.databases import database_for
 from tests.flows.federation import ExtraUpstream, Federation, running_federation
 from tests.flows.oidc_peers import relying_party

@@ -19,7 +19,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="registration-public-subjects-off-by-default",
-        path="broker/config.py",
+        path="broker/config/settings.py",
         old='read.flag("oidc", "registration_allow_public_subjects", False)',
         new='read.flag("oidc", "registration_allow_public_subjects", True)',
         tests=(f"{FLOW}::test_registration_refuses_public_subjects",),

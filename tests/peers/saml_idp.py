@@ -38,7 +38,7 @@ from saml2.server import Server
 from saml2.sigver import RSA_OAEP_MGF1P, get_pem_wrapped_unwrapped, pre_encryption_part, pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from broker.keys import generate_keyring
+from broker.keys.keyring import generate_keyring
 from broker.saml.attributes import converters
 
 __all__ = ["PASSWORDPROTECTEDTRANSPORT", "IdpUser", "IdpWorld", "TestIdp", "make_idp_world", "sp_metadata"]
@@ -129,7 +129,8 @@ def _config(entity_id: str, key_file: str, cert_file: str, sp_metadata: str | No
 
 
 class TestIdp:
-    """One upstream SAML IdP. ``key_file``/``cert_file``: PEM paths (e.g. from ``broker.keys.generate_keyring``)."""
+    """One upstream SAML IdP. ``key_file``/``cert_file``: PEM paths (e.g. from
+    ``broker.keys.keyring.generate_keyring``)."""
 
     __test__ = False
 
@@ -384,7 +385,7 @@ class IdpWorld:
 
 def make_idp_world(folder: Path, *, sp_entity_id: str = "https://broker.example.org/saml2/sp/metadata",
                    acs_url: str = "https://broker.example.org/saml2/sp/acs") -> IdpWorld:
-    """RSA 2048 keys (``broker.keys.generate_keyring``) for the IdPs and the SP, in ``folder``."""
+    """RSA 2048 keys (``broker.keys.keyring.generate_keyring``) for the IdPs and the SP, in ``folder``."""
     for name in ("idp", "impostor", "other-idp", "sp", "other-sp"):
         generate_keyring(folder / name, f"test {name}", bits=2048)
 

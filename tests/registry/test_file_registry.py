@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from broker.core.model import Protocol, UpstreamParty
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from broker.registry import FileRegistry
 from broker.registry.saml_sps import SP_FOLDER
 from broker.registry.upstreams import UPSTREAM_FOLDER

@@ -9,7 +9,7 @@ import pytest
 
 from broker.core.claims import NAMEFORMAT_URI
 from broker.core.model import Protocol
-from broker.keys import KeyRing
+from broker.keys.keyring import KeyRing
 from broker.registry import SamlSp
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from tests.flows.saml_peers import SpKeys

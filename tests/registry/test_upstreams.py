@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from broker.registry import RegistrationError, UpstreamRegistration, parse_registration
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
 from broker.upstream.presets import settings_for

@@ -20,7 +20,7 @@ from saml2.server import Server
 from saml2.sigver import SignatureError
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from broker.keys import self_signed, write_private
+from broker.keys.keyring import self_signed, write_private
 
 IDP_ENTITY_ID = "https://idp.example.org/saml/metadata"
 SP_ENTITY_ID = "https://sp.example.org/saml/metadata"

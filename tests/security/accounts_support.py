@@ -23,7 +23,7 @@ from broker.demo.oidc_provider import (
     DemoUser,
     create_demo_provider,
 )
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from tests.flows.federation import ExtraUpstream, Federation
 from tests.flows.saml_to_social_support import EntraUpstream, GitHubUpstream
 from tests.peers.servers import WsgiApp

@@ -40,13 +40,13 @@ from hypothesis import strategies as st
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from sqlalchemy import func, select
 
-from broker.config import Settings, load_settings
+from broker.config.settings import Settings, load_settings
 from broker.core import errors
 from broker.core.model import LoginRequest, utcnow
 from broker.demo.oidc_provider import DemoClient, DemoProvider, DemoProviderSettings, DemoUser, create_demo_provider
 from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
 from broker.downstream.saml_server import IdpServers
-from broker.keys import generate_keyring
+from broker.keys.keyring import generate_keyring
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.saml.catalog import SpCatalog
 from broker.storage import create_engine_for

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from broker.app import SESSION_COOKIE_HTTP, SESSION_COOKIE_HTTPS, close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.core.model import utcnow
 from tests.flows.federation import Federation, FixedClock, saml_status
 from tests.flows.saml_peers import SpKeys, TestSp

@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import select
 
 from broker.app import close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
 from broker.web.same_origin import origin_of, problem

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from broker.app import close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from broker.instance import InstanceOptions, init_instance
 
 

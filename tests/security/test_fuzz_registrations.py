@@ -20,7 +20,7 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from broker.config import ConfigError, Settings, load_settings
+from broker.config.settings import ConfigError, Settings, load_settings
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.upstreams import (
     NAME_RE,
@@ -252,7 +252,7 @@ ENV_NAMES = ("BROKER_SECRET_KEY", "BROKER_PAIRWISE_SECRET", "BROKER_BASE_URL", "
              "BROKER_SAML_CLOCK_SKEW_SECONDS", "BROKER_DEMO_ENABLED", "BROKER_METADATA_DIR", "BROKER_SESSION_TYPE",
              "BROKER_LIMITS_PER_IP", "BROKER_TRUSTED_PROXIES", "BROKER_CLAIMS_KEY")
 
-#: crashes found and fixed (config.py now reports each as a problem); kept empty so a new one fails
+#: crashes found and fixed (broker.config.settings now reports each as a problem); kept empty so a new one fails
 KNOWN_CONFIG_CRASHES: tuple[tuple[type[BaseException], str], ...] = ()
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from broker.app import close_app, create_app
-from broker.config import ConfigError, load_settings
+from broker.config.settings import ConfigError, load_settings
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from broker.app import close_app, create_app
-from broker.config import load_settings
+from broker.config.settings import load_settings
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser
 from tests.peers.servers import closed_port_url

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import Engine, insert, make_url, select, update
 
 from broker.app import close_app, create_app
-from broker.cli import main
-from broker.config import load_settings
+from broker.cli.main import main
+from broker.config.settings import load_settings
 from broker.core.audit import AuditKind
 from broker.core.model import UpstreamIdentity
 from broker.instance import InstanceOptions, init_instance
-from broker.keys import write_private
+from broker.keys.keyring import write_private
 from broker.storage import SqlAccountStore, SqlAuditLog, create_engine_for
 from broker.storage.claims_rotation import PLAIN, ClaimsKeyError, check_claims_keys
 from broker.storage.sealing import Sealer, key_id

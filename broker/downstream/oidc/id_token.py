@@ -18,8 +18,8 @@ from typing import Any
 from broker.core.claims import BY_NAME, ClaimValue
 from broker.core.grants import Grant
 from broker.core.identifiers import pairwise_id
-from broker.jwt_keys import sign_jwt
-from broker.keys import KeyRing
+from broker.keys.jwt import sign_jwt
+from broker.keys.keyring import KeyRing
 from broker.oidc.client import OidcClient
 
 #: the sector every ``public`` subject is computed in

@@ -24,7 +24,7 @@ from broker.downstream.oidc.client_auth import ClientCredentials, authenticate
 from broker.downstream.oidc.errors import OAuthError
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.id_token import id_token, oidc_claims, subject
-from broker.keys import KeyRing
+from broker.keys.keyring import KeyRing
 from broker.oidc.client import OidcClient
 
 GRANT_TYPES = ("authorization_code", "refresh_token")

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from broker.cli_common import JSON_HELP, settings_of
+from broker.cli.common import JSON_HELP, settings_of
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The reader behind ``broker.config``: typed values from the merged TOML file and ``BROKER_*`` environment,
+"""The reader behind ``broker.config.settings``: typed values from the merged TOML file and ``BROKER_*`` environment,
 every problem collected (not raised) so that start-up reports them all at once."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from broker.config import Settings, load_settings
+from broker.config.settings import Settings, load_settings
 
 CONFIG_HELP = "config file (default: $BROKER_CONFIG or ./broker.toml)"
 JSON_HELP = "print JSON instead of text"

@@ -19,8 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from broker.config_reader import Reader
-from broker.config_sections import (
+from broker.config.reader import Reader
+from broker.config.sections import (
     LimitSettings,
     LinkingSettings,
     assurance_section,

@@ -6,7 +6,7 @@ has one *active* key, the only one that signs, and may have a *next* key, publis
 used so relying parties have it cached on the day of rotation (OpenID Connect Core 1.0 §10.1.1). A key's
 ``kid`` is its RFC 7638 thumbprint, so it never changes for the same key and needs no bookkeeping.
 
-Trusted: the PEM files of ``certs/`` (``broker.keys`` checks their modes and types). Not trusted: every JWT
+Trusted: the PEM files of ``certs/`` (``broker.keys.keyring`` checks their modes and types). Not trusted: every JWT
 given to ``verify_own_jwt``. No ``joserfc`` object or exception leaves this module.
 """
 

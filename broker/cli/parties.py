@@ -1,6 +1,6 @@
 """``broker upstream ...`` (and the helpers ``broker sp``, ``broker client`` share): register parties by writing
 the same files an integrator would drop into ``metadata/``, after validating them exactly as the broker will.
-``broker sp`` lives in ``broker.cli_sps``."""
+``broker sp`` lives in ``broker.cli.sps``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from broker.cli_common import settings_of
+from broker.cli.common import settings_of
 from broker.registry import parse_registration
 from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
 from broker.upstream.factory import describe, preset_catalog

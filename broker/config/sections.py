@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from broker.config_reader import Reader
+from broker.config.reader import Reader
 from broker.core.assurance import DEFAULT_ORDER, DEFAULT_POLICY, AssurancePolicy, order_problems
 from broker.core.profile import MergeRules, rule_problems
 

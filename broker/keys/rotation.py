@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.keys import (
+from broker.keys.keyring import (
     ES256_KEY,
     NEXT_DIR,
     PREVIOUS_DIR,

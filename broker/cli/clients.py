@@ -5,7 +5,7 @@ broker will when it loads the file.
 For a confidential client the command makes the secret, writes only its hash, and prints the secret once;
 or it takes the secret the app already has (``--client-secret-file``/``--client-secret-env``), checks that it
 is strong enough, writes only its scrypt hash and never prints it. ``broker client import`` registers many
-clients with their secrets at once (``broker.cli_client_import``).
+clients with their secrets at once (``broker.cli.client_import``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from broker.cli_client_import import add_import_command
-from broker.cli_parties import PartyError, _folders, _print, _report
+from broker.cli.client_import import add_import_command
+from broker.cli.parties import PartyError, _folders, _print, _report
 from broker.oidc.client import AUTH_METHODS, SIGNING_ALGS, OidcClient
 from broker.oidc.client_metadata import (
     SECRET_METHODS,

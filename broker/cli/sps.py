@@ -13,11 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from broker.cli_common import settings_of
-from broker.cli_parties import PartyError
-from broker.cli_parties import _folders as folders
-from broker.cli_parties import _print as print_rows
-from broker.cli_parties import _report as report
+from broker.cli.common import settings_of
+from broker.cli.parties import PartyError
+from broker.cli.parties import _folders as folders
+from broker.cli.parties import _print as print_rows
+from broker.cli.parties import _report as report
 from broker.core.display import looks_like_uri
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.registry.sp_settings import SpSettingsError, parse_sp_settings, settings_path

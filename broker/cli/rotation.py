@@ -1,4 +1,4 @@
-"""``broker keys rotate stage|switch|retire|status``: signing-key rotation (``broker.key_rotation``).
+"""``broker keys rotate stage|switch|retire|status``: signing-key rotation (``broker.keys.rotation``).
 
 Each step is recorded in the audit trail (``key-rotated``) and is followed by a rolling restart of the
 instances, which read ``certs/`` at start-up.
@@ -11,9 +11,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from broker.cli_common import JSON_HELP, settings_of
-from broker.config import Settings
-from broker.key_rotation import DEFAULT_GRACE, DEFAULT_MIN_PUBLISHED, retire, stage, status, switch
+from broker.cli.common import JSON_HELP, settings_of
+from broker.config.settings import Settings
+from broker.keys.rotation import DEFAULT_GRACE, DEFAULT_MIN_PUBLISHED, retire, stage, status, switch
 
 
 def _audit(settings: Settings, reason: str) -> None:

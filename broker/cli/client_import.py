@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.cli_parties import PartyError, _folders, _print
+from broker.cli.parties import PartyError, _folders, _print
 from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import (
     SECRET_METHODS,

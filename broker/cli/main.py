@@ -10,7 +10,7 @@
     broker keys generate-es256 [--force]      create certs/oidc-es256.key (ES256 signing for OpenID Connect)
     broker keys generate-claims-key FILE [--force]   a new key that seals personal claims at rest
     broker keys rotate stage|switch|retire|status [--min-published H] [--grace H] [--force] [--json]
-                                              signing-key rotation: publish, switch, retire (broker.key_rotation)
+                                              signing-key rotation: publish, switch, retire (broker.keys.rotation)
     broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
                                               re-seal every stored claim value under the current claims key
     broker purge [--json]                     delete expired login state, codes and tokens
@@ -32,11 +32,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import cli_audit, cli_clients, cli_metadata, cli_parties, cli_rotation, cli_sps
-from broker.cli_common import CONFIG_HELP, JSON_HELP, settings_of
-from broker.config import ConfigError
-from broker.key_rotation import RotationError
-from broker.keys import KeyRingError
+from broker.cli import audit, clients, metadata, parties, rotation, sps
+from broker.cli.common import CONFIG_HELP, JSON_HELP, settings_of
+from broker.config.settings import ConfigError
+from broker.keys.keyring import KeyRingError
+from broker.keys.rotation import RotationError
 from broker.storage.claims_rotation import ClaimsKeyError
 
 
@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from broker.keys import load_keyring
+    from broker.keys.keyring import load_keyring
     from broker.registry import FileRegistry
     from broker.web.services import describe_upstream
 
@@ -130,7 +130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from broker.keys import ES256_KEY, generate_es256_key
+    from broker.keys.keyring import ES256_KEY, generate_es256_key
 
     path = settings_of(args).certs_dir / ES256_KEY
     if path.exists() and not args.force:
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_check)
 
-    cli_metadata.add_commands(sub)
+    metadata.add_commands(sub)
 
     p = sub.add_parser("purge", help="delete expired login state and tokens")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -266,12 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace values no configured key opens by no claims (refilled at the next login)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rotate_claims)
-    cli_rotation.add_commands(keys)
+    rotation.add_commands(keys)
 
-    cli_audit.add_commands(sub)
-    cli_sps.add_commands(sub)
-    cli_parties.add_commands(sub)
-    cli_clients.add_commands(sub)
+    audit.add_commands(sub)
+    sps.add_commands(sub)
+    parties.add_commands(sub)
+    clients.add_commands(sub)
     _config_anywhere(parser)
     return parser
 
@@ -291,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, cli_parties.PartyError,
-            cli_metadata.MetadataCommandError, RotationError) as exc:
+    except (CommandError, ConfigError, KeyRingError, ClaimsKeyError, parties.PartyError,
+            metadata.MetadataCommandError, RotationError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # init, migrate, run: the database cannot be opened or migrated

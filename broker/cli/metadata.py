@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from broker.cli_common import JSON_HELP, settings_of
+from broker.cli.common import JSON_HELP, settings_of
 
 
 class MetadataCommandError(Exception):
@@ -35,7 +35,7 @@ def _write(args: argparse.Namespace, xml: str) -> None:
 
 def cmd_own(args: argparse.Namespace) -> int:
     from broker.downstream.saml_server import IdpServers
-    from broker.keys import load_keyring
+    from broker.keys.keyring import load_keyring
     from broker.registry.saml_sps import load_sp_catalog
     from broker.upstream.saml_sp import SamlSp
     from broker.web.services import idp_settings, sp_settings

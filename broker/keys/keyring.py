@@ -9,9 +9,9 @@ an EC P-256 key for ES256 JWTs, and optionally the *next* keys in ``certs/next/`
                                before the switch still verifies, until they are retired
 
 Private keys are written with mode 0600 and never leave the instance folder. Rotation (``broker keys rotate``,
-``broker.key_rotation``) stages new keys in ``next/``, switches them in after relying parties have seen them,
+``broker.keys.rotation``) stages new keys in ``next/``, switches them in after relying parties have seen them,
 and retires ``previous/`` after a grace period. This module exposes what the adapters need: file paths for
-pysaml2, the certificates for metadata, the JWT keys (``broker.jwt_keys`` signs with them and publishes the JWKS).
+pysaml2, the certificates for metadata, the JWT keys (``broker.keys.jwt`` signs with them and publishes the JWKS).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from broker.jwt_keys import JwtKey as JwtKey
-from broker.jwt_keys import jwt_key
+from broker.keys.jwt import JwtKey as JwtKey
+from broker.keys.jwt import jwt_key
 
 SIGNING_KEY = "signing.key"
 SIGNING_CERT = "signing.crt"
