@@ -19,6 +19,7 @@ from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 from broker.core.pending_kinds import Kind
 from broker.core.profile import IdentityClaims
+from broker.core.sessions import Participant
 
 
 class Clock(Protocol):
@@ -129,6 +130,19 @@ class SsoSessionRegistry(Protocol):
         ...
 
     def end(self, sid: str, now: datetime) -> None: ...
+
+    def join(self, sid: str, participant: Participant, now: datetime) -> None:
+        """Record that the session answered ``participant`` now. Once per (sid, party): joining again replaces
+        the subject and NameID format (a new transient NameID) and the time, and keeps the place in the order;
+        concurrent joins of one pair both succeed. Single logout needs, per app, what it was told: a SAML SP
+        gets a LogoutRequest with its own NameID (and format) and the SessionIndex (SAML 2.0 Core §3.7.1); an
+        OpenID client is told the session's ``sid`` (Front-Channel Logout 1.0 §3, Back-Channel Logout 1.0 §2.4)."""
+        ...
+
+    def participants(self, sid: str) -> Sequence[Participant]:
+        """The apps the session answered, each once with its latest subject, in the order they first joined;
+        readable after the session ended (logout runs after ``end``). Empty for an unknown sid."""
+        ...
 
 
 class HandleInUse(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -98,6 +99,16 @@ class SsoSession:
             sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
             upstream_state=tuple((str(k), str(v)) for k, v in raw.get("upstream_state", ())),
         )
+
+
+def merged_participants(registered: Sequence[Participant], carried: Sequence[Participant]) -> tuple[Participant, ...]:
+    """The participants single logout notifies: those ``registered`` server-side
+    (``ports.SsoSessionRegistry.participants``, one per party, in the order they joined), then those only the
+    browser's own session ``carried`` for parties the registry does not know. Sessions started before the
+    registry recorded participants have them in the browser's session only; the union loses none of them
+    across the deploy. A party in both counts as the registry has it (its latest answer)."""
+    known = {p.party_id for p in registered}
+    return (*registered, *(p for p in carried if p.party_id not in known))
 
 
 def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,

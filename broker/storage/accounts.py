@@ -192,8 +192,8 @@ class SqlAccountStore:
 
     def delete_account(self, account_id: str) -> bool:
         """Erase the account (GDPR Art. 17): the database's foreign-key cascades remove its linked identities
-        (with their claims), consents, OpenID grants and tokens, and SSO sessions. Audit records name accounts
-        only by this pseudonymous id and stay. ``False`` when there was no such account."""
+        (with their claims), consents, OpenID grants and tokens, and SSO sessions with their participants. Audit
+        records name accounts only by this pseudonymous id and stay. ``False`` when there was no such account."""
         with self._sessions.begin() as session:
             row = session.get(AccountRow, account_id)
             if row is None:

@@ -1,9 +1,10 @@
 """The server-side registry of SSO sessions in SQL (``broker.core.ports.SsoSessionRegistry``).
 
-The browser's own session still carries its SSO session; this registry only says which ones exist, so the
-citizen can see where they are signed in and end them all at once. A session the registry does not know, or
-knows as ended, counts as signed out (``broker.web.browser_state.current_sso``). Deleting an account deletes
-its rows (foreign key cascade).
+The browser's own session still carries its SSO session; this registry says which ones exist, so the
+citizen can see where they are signed in and end them all at once, and which apps each answered (its
+participants), so single logout reaches every one of them whichever request recorded it. A session the
+registry does not know, or knows as ended, counts as signed out (``broker.web.http.browser_state.current_sso``).
+Deleting an account deletes its sessions and their participants (foreign key cascades).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from broker.core.model import Protocol
 from broker.core.ports import SsoSessionRecord, SsoSessionRegistry
+from broker.core.sessions import Participant
 from broker.storage.db import session_factory
-from broker.storage.tables import SsoSessionRow
+from broker.storage.tables import SsoParticipantRow, SsoSessionRow
 
 USER_AGENT_LENGTH = 200
 
@@ -70,6 +75,41 @@ class SqlSsoSessionRegistry:
         with self._sessions.begin() as session:
             session.execute(update(SsoSessionRow).where(SsoSessionRow.sid == sid, SsoSessionRow.ended_at.is_(None))
                             .values(ended_at=now))
+
+    def join(self, sid: str, participant: Participant, now: datetime) -> None:
+        """An update when the app joined before, else an insert at the next position. Of two concurrent first
+        joins of one pair, the loser's insert hits the primary key (PostgreSQL waits for the winner's commit)
+        and it updates the winner's row instead; SQLite's single writer serializes them anyway. An unknown sid
+        (foreign key) is ignored: such a session counts as signed out."""
+        try:
+            with self._sessions.begin() as session:
+                if self._update(session, sid, participant, now):
+                    return
+                position = session.scalar(select(func.count()).select_from(SsoParticipantRow)
+                                          .where(SsoParticipantRow.sid == sid)) or 0
+                session.add(SsoParticipantRow(sid=sid, party_id=participant.party_id, position=position + 1,
+                                              protocol=participant.protocol.value, subject=participant.subject,
+                                              name_id_format=participant.name_id_format, joined_at=now,
+                                              last_seen=now))
+        except IntegrityError:
+            with self._sessions.begin() as session:
+                self._update(session, sid, participant, now)
+
+    @staticmethod
+    def _update(session: Session, sid: str, participant: Participant, now: datetime) -> bool:
+        result = session.execute(update(SsoParticipantRow)
+                                 .where(SsoParticipantRow.sid == sid,
+                                        SsoParticipantRow.party_id == participant.party_id)
+                                 .values(protocol=participant.protocol.value, subject=participant.subject,
+                                         name_id_format=participant.name_id_format, last_seen=now))
+        return bool(getattr(result, "rowcount", 0))
+
+    def participants(self, sid: str) -> Sequence[Participant]:
+        query = (select(SsoParticipantRow).where(SsoParticipantRow.sid == sid)
+                 .order_by(SsoParticipantRow.position, SsoParticipantRow.joined_at, SsoParticipantRow.party_id))
+        with self._sessions() as session:
+            return [Participant(row.party_id, Protocol(row.protocol), row.subject, row.name_id_format)
+                    for row in session.scalars(query)]
 
 
 _check: type[SsoSessionRegistry] = SqlSsoSessionRegistry

@@ -199,3 +199,27 @@ class SsoSessionRow(Base):
     #: the browser's User-Agent, shortened: shown to the citizen to tell sessions apart
     user_agent: Mapped[str] = mapped_column(String(200), nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SsoParticipantRow(Base):
+    """The apps an SSO session answered (``broker.core.ports.SsoSessionRegistry.participants``), one row per
+    (session, app) with what single logout must tell it; deleted with its session (and so with the account)."""
+
+    __tablename__ = "sso_participants"
+
+    sid: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sso_sessions.sid", ondelete="CASCADE"), primary_key=True,
+    )
+    party_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    #: 1 + the rows the session had when the app first joined: the order logout notifies in (times can tie)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: ``broker.core.model.Protocol`` value: saml or oidc
+    protocol: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: the subject the app was last given (a SAML NameID, an OpenID ``sub``)
+    subject: Mapped[str] = mapped_column(String(1024), nullable=False)
+    #: the SAML NameID Format it was issued in; None for OpenID
+    name_id_format: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: when the session first answered the app
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: when it last answered the app
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -282,7 +282,9 @@ def answer(result: LoginResult, sso: SsoSession, how: str) -> Response:
     catalog = svc.registry.snapshot.saml
     upstream = svc.registry.upstream(result.upstream)
     form, nid = saml_responses.session_answer(svc.idp, catalog, result, upstream.issuer if upstream else None, sso.sid)
-    session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.SAML, nid.value, nid.format)).to_json()
+    joined = Participant(login.downstream, Protocol.SAML, nid.value, nid.format)
+    session["sso"] = sso.with_participant(joined).to_json()
+    svc.sso_sessions.join(sso.sid, joined, svc.clock.now())
     audit.record(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
                  downstream=login.downstream, reason=how)
     return post_form_page(form)

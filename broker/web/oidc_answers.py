@@ -41,7 +41,9 @@ def answer(result: LoginResult, sso: SsoSession, how: str, claims: frozenset[str
     client = client_for(login)
     code = svc.oidc.authorization_code(result, claims, sso.sid, svc.clock.now())
     subject = svc.oidc.subject(client, result.account.account_id)
-    session["sso"] = sso.with_participant(Participant(login.downstream, Protocol.OIDC, subject)).to_json()
+    joined = Participant(login.downstream, Protocol.OIDC, subject)
+    session["sso"] = sso.with_participant(joined).to_json()
+    svc.sso_sessions.join(sso.sid, joined, svc.clock.now())
     audit.record(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
                  downstream=login.downstream, reason=how)
     return _deliver(responses.success(login, svc.settings.base_url, code))

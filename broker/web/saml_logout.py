@@ -26,6 +26,10 @@ store under a new handle per step (single use, bound to this browser, also the R
 request) and expires after ``CHAIN_LIFETIME``; a person stuck at a participant that never answers can go on
 from ``/saml2/idp/slo/continue`` (the step counts as failed: PartialLogout).
 
+The participants are those the session registry recorded server-side (``SsoSessionRegistry.participants``,
+whichever request of whichever browser tab answered the app), then any that only this browser's session still
+carries (sessions started before the registry recorded them): ``core.sessions.merged_participants``.
+
 Left alone: OpenID Connect participants are not notified (no front-/back-channel logout yet); their grants and
 refresh tokens stay (the SSO session ending stops SSO and ``sid``-bound use). "Sign out everywhere" ends the
 other browsers' sessions in the registry only: their SAML participants cannot be reached without the browser.
@@ -49,7 +53,7 @@ from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import Protocol
 from broker.core.pending_kinds import Kind
-from broker.core.sessions import SsoSession
+from broker.core.sessions import Participant, SsoSession, merged_participants
 from broker.downstream import saml_logout as slo
 from broker.downstream.saml_requests import IncomingRequest
 from broker.saml import redirect_signature
@@ -203,10 +207,11 @@ def _handle_request(incoming: IncomingRequest) -> Response | str:
 
 
 def _names_session(sso: SsoSession, logout: slo.LogoutRequestIn) -> bool:
-    """Core §3.7.3.2: the NameID is the one this SP was given in this session; the SessionIndex, if any, is ours."""
+    """Core §3.7.3.2: the NameID is the one this SP was given in this session; the SessionIndex, if any, is ours.
+    Any NameID this browser's session carries for the SP still counts (an earlier transient one), as before."""
     known = any(p.protocol is Protocol.SAML and p.party_id == logout.issuer and p.subject == logout.name_id
                 and (p.name_id_format in (None, logout.name_id_format) or logout.name_id_format is None)
-                for p in sso.participants)
+                for p in (*participants(sso), *sso.participants))
     own_qualifier = logout.sp_name_qualifier in (None, "", logout.issuer)  # not another SP's pairwise name
     return known and own_qualifier and (not logout.session_indexes or sso.sid in logout.session_indexes)
 
@@ -237,14 +242,20 @@ def _refuse(error: errors.BrokerError, reply: slo.ReplyTo | None, substatus: str
 
 # -- the chain ------------------------------------------------------------------------------------------------------
 
+def participants(sso: SsoSession) -> tuple[Participant, ...]:
+    """The session's participants for logout: the registry's, then those only this browser's session carries."""
+    return merged_participants(services().sso_sessions.participants(sso.sid), sso.participants)
+
+
 def _queue(sso: SsoSession, exclude: str | None) -> list[list[Any]]:
     """The SAML participants to notify, once each (the NameID of its latest answer), in the order they joined."""
+    joined = participants(sso)
     latest: dict[str, list[Any]] = {}
-    for p in sso.participants:
+    for p in joined:
         if p.protocol is Protocol.SAML and p.party_id != exclude:
             latest.pop(p.party_id, None)
             latest[p.party_id] = [p.party_id, p.subject, p.name_id_format]
-    order = list(dict.fromkeys(p.party_id for p in sso.participants if p.party_id in latest))
+    order = list(dict.fromkeys(p.party_id for p in joined if p.party_id in latest))
     return [latest[party] for party in order]
 
 

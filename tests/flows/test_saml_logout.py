@@ -17,7 +17,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 
 from broker.core.model import Protocol
-from broker.core.sessions import Participant, SsoSession
+from broker.core.sessions import Participant, SsoSession, merged_participants
 from tests.flows.federation import Federation
 from tests.flows.saml_logout_support import (
     PARTIAL,
@@ -36,6 +36,22 @@ from tests.flows.saml_logout_support import (
     still_signed_in,
 )
 from tests.peers.browser import Browser
+
+# -- helpers --------------------------------------------------------------------------------------------------------
+
+
+def forget_participants(fed: Federation, browser: Browser) -> None:
+    """Empty the participant list of the SSO session in this browser's server-side session, as a request that
+    raced another one (two tabs) or a session kept from before would leave it: only the registry knows them."""
+    name = fed.app.config["SESSION_COOKIE_NAME"]
+    cookie = next(c for c in browser.session.cookies if c.name == name)
+    with fed.app.test_request_context("/", headers={"Cookie": f"{name}={cookie.value}"}):
+        from flask import session
+
+        stored = json.loads(session["sso"])
+        assert stored["participants"]
+        session["sso"] = json.dumps({**stored, "participants": []})
+        fed.app.session_interface.save_session(fed.app, session, fed.app.response_class())
 
 # -- fixtures -------------------------------------------------------------------------------------------------------
 
@@ -175,6 +191,46 @@ def test_oidc_rp_initiated_logout_also_notifies_saml_apps(slo_federation: Federa
         assert not still_signed_in(fed, browser, hits=1)
 
 
+def test_logout_reaches_apps_the_browser_session_does_not_list(slo_federation: Federation, browser: Browser) -> None:
+    """Issue 16: the participants are read from the server-side registry, not from the browser's session."""
+    fed = slo_federation
+    sp1, sp2 = fed.sps["sp1"], fed.sps["sp2"]
+    at1, at2 = sign_in(fed, browser, "sp1"), sign_in(fed, browser, "sp2")
+    forget_participants(fed, browser)
+
+    request_id, url, fields = logout_request(sp1, at1.name_id, at1.session_index)
+    to_sp2 = delivered(browser, send(browser, url, fields))  # app 1's NameID is known: the session ends
+
+    request = sp_receives_request(sp2, to_sp2)
+    assert request.name_id.text == at2.name_id.text
+    assert [si.text for si in request.session_index] == [at2.session_index]
+    answer_url, answer_fields = sp_answers(sp2, request, to_sp2.params.get("RelayState"))
+    to_sp1 = delivered(browser, send(browser, answer_url, answer_fields))
+    assert sp_receives_response(sp1, to_sp1, request_id) == (SUCCESS, None)
+    assert not still_signed_in(fed, browser, hits=1)
+
+
+def test_oidc_logout_reaches_saml_apps_the_browser_session_does_not_list(slo_federation: Federation,
+                                                                         browser: Browser) -> None:
+    from tests.flows.oidc_peers import relying_party
+    from tests.flows.oidc_to_oidc_support import sign_in as oidc_sign_in
+
+    fed = slo_federation
+    at1 = sign_in(fed, browser, "sp1")
+    post_logout = "http://127.0.0.1:9/signed-out"
+    with relying_party(fed, post_logout_redirect_uris=[post_logout]) as rp:
+        oidc_sign_in(browser, rp)
+        assert rp.last.token is not None
+        forget_participants(fed, browser)
+        page = browser.get(f"{fed.url}/oidc/logout", params={
+            "id_token_hint": rp.last.token["id_token"], "post_logout_redirect_uri": post_logout,
+        }, follow=False)
+
+        request = sp_receives_request(fed.sps["sp1"], delivered(browser, page))
+        assert request.name_id.text == at1.name_id.text
+        assert [si.text for si in request.session_index] == [at1.session_index]
+
+
 # -- the stored session stays readable --------------------------------------------------------------------------------
 
 def _session(participants: tuple[Participant, ...]) -> SsoSession:
@@ -191,6 +247,16 @@ def test_participant_name_id_format_round_trips_and_old_sessions_still_read() ->
     stored["participants"] = [["https://sp", "saml", "pairwise-1"]]
     assert SsoSession.from_json(json.dumps(stored)).participants == (
         Participant("https://sp", Protocol.SAML, "pairwise-1", None),)
+
+
+def test_registry_participants_come_first_and_the_browser_session_adds_only_unknown_apps() -> None:
+    """Sessions started before the registry recorded participants lose none at logout (``merged_participants``)."""
+    sp = Participant("https://sp", Protocol.SAML, "_t2", NAMEID_FORMAT_TRANSIENT)
+    older = Participant("https://sp", Protocol.SAML, "_t1", NAMEID_FORMAT_TRANSIENT)
+    rp = Participant("client", Protocol.OIDC, "sub-1")
+    legacy = Participant("https://legacy-sp", Protocol.SAML, "pairwise-1")
+    assert merged_participants([sp, rp], (older, legacy, sp)) == (sp, rp, legacy)
+    assert merged_participants([], (older, legacy)) == (older, legacy)
 
 
 def test_portal_sign_out_notifies_saml_apps_of_this_browser(slo_federation: Federation, browser: Browser) -> None:
