@@ -542,7 +542,8 @@ def profile(bench: Bench, parties: Parties, seconds: float, folder: Path) -> Non
 
 
 FRAMEWORK = ("(threading.py", "(concurrent/futures/", "(gunicorn/", "(flask/app.py", "(flask_limiter/",
-             "(contextlib.py", "(werkzeug/middleware/", "(broker/web/request_ids.py", "(broker/web/access_log.py")
+             "(contextlib.py", "(werkzeug/middleware/", "(broker/web/ops/request_ids.py",
+             "(broker/web/ops/access_log.py")
 AREAS = (  # (what, path markers); the first match of the innermost frame wins
     ("PostgreSQL client: SQLAlchemy + psycopg", ("sqlalchemy/", "psycopg")),
     ("Redis client (sessions)", ("redis/", "flask_session/", "cachelib/")),

@@ -45,14 +45,12 @@ from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
     consent,
-    health,
     link_offer,
     linking,
     login,
     oidc_api,
     oidc_provider,
     oidc_registration,
-    outages,
     pages,
     portal,
     saml_idp,
@@ -60,11 +58,14 @@ from broker.web import (
     saml_sp,
     saml_sp_slo,
 )
-from broker.web.audit import registration_changes
-from broker.web.limits import init_limits
-from broker.web.metrics import init_metrics
-from broker.web.request_ids import init_request_ids
-from broker.web.same_origin import OriginCheckedCsrf
+from broker.web.http.audit import registration_changes
+from broker.web.http.journey_context import WebObserver, WebPlaces
+from broker.web.http.same_origin import OriginCheckedCsrf
+from broker.web.http.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key
+from broker.web.ops import health, outages
+from broker.web.ops.limits import init_limits
+from broker.web.ops.metrics import init_metrics
+from broker.web.ops.request_ids import init_request_ids
 from broker.web.services import (
     Services,
     SystemClock,
@@ -75,8 +76,8 @@ from broker.web.services import (
     idp_settings,
     provider_settings,
     sp_settings,
+    wire_journeys,
 )
-from broker.web.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en",)
@@ -119,7 +120,7 @@ def _session_config(app: Flask, settings: Settings) -> None:
 
         app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(settings.redis_url or "",
                                                                               **outages.REDIS_TIMEOUTS))
-        # Flask-Session's own interface, keyed by the hash of the session id (broker.web.session_ids)
+        # Flask-Session's own interface, keyed by the hash of the session id (broker.web.http.session_ids)
         app.session_interface = HashedRedisSessions(
             app, client=app.config["SESSION_REDIS"], key_prefix=app.config["SESSION_KEY_PREFIX"], permanent=False,
             id_key=session_id_key(settings.secret_key))
@@ -143,7 +144,7 @@ def _session_config(app: Flask, settings: Settings) -> None:
 
 def _csrf(app: Flask, base_url: str) -> None:
     """Every POST to the broker comes from a page of the broker's own origin (``Origin``, else a same-origin
-    ``Referer``, compared with ``base_url``: ``broker.web.same_origin``) and carries a CSRF token bound to
+    ``Referer``, compared with ``base_url``: ``broker.web.http.same_origin``) and carries a CSRF token bound to
     the browser's session (Flask-WTF), except the
     protocol endpoints that receive cross-site POSTs by design and authenticate them otherwise: the
     SAML SSO POST binding (the request's signature and the app's registration), the OIDC callback
@@ -181,7 +182,7 @@ def _security_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     # Referrer Policy §3.4: the full Referer to the broker itself, none to any other origin (a URL of the
     # broker can carry a login handle); and a same-origin form POST carries a real Origin (Fetch §3.2.5),
-    # which the origin check wants (broker.web.same_origin). ``no-referrer`` made both empty or ``null``.
+    # which the origin check wants (broker.web.http.same_origin). ``no-referrer`` made both empty or ``null``.
     headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":
         headers.setdefault("Cache-Control", "no-store")
@@ -275,6 +276,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         saml_sp=SamlSp(sp_settings(settings, keys)),
         idp_directory=directory,
     )
+    app.extensions["broker"].journeys = wire_journeys(app.extensions["broker"], WebObserver(), WebPlaces())
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp):
         app.register_blueprint(blueprint)
@@ -282,7 +284,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
-    init_metrics(app)  # /metrics (broker.web.metrics)
+    init_metrics(app)  # /metrics (broker.web.ops.metrics)
     pages.register_error_handlers(app)
     outages.register(app)  # PostgreSQL or Redis unreachable: 503 in the caller's form
     app.after_request(_security_headers)

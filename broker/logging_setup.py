@@ -7,7 +7,7 @@ default) the host's handlers and formats are left as they are (records are escap
 are still set on every record (``ContextFilter``), so a text format may name ``%(request_id)s`` and
 ``%(login_id)s``.
 
-The ids live in context variables: ``request_id`` is set for each HTTP request (``broker.web.request_ids``),
+The ids live in context variables: ``request_id`` is set for each HTTP request (``broker.web.ops.request_ids``),
 ``login_id`` follows one login across the browser's separate requests (begin, go upstream, callback or ACS,
 answer). Neither is personal data; no token, code or assertion is ever put on a record by this module.
 

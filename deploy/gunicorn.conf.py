@@ -23,7 +23,7 @@ if os.environ.get("BROKER_LOG_FORMAT") == "json":
 
 
 def child_exit(server: object, worker: Any) -> None:
-    """With ``PROMETHEUS_MULTIPROC_DIR`` set (several workers, one /metrics: broker.web.metrics), an exited
+    """With ``PROMETHEUS_MULTIPROC_DIR`` set (several workers, one /metrics: broker.web.ops.metrics), an exited
     worker's live gauges are dropped; its counters stay in the sum."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

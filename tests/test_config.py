@@ -501,7 +501,7 @@ def test_assurance_problems_are_config_errors(tmp_path: Path, section: str, prob
     assert any(p.startswith(problem) for p in problems), problems
 
 
-# -- observability: [broker] log_format and metrics_token_file (broker.logging_setup, broker.web.metrics) ------
+# -- observability: [broker] log_format and metrics_token_file (broker.logging_setup, broker.web.ops.metrics) ------
 
 def test_log_format_and_metrics_token(tmp_path: Path) -> None:
     plain = load_settings(_instance(tmp_path / "a", SECRET_FILES), {})

@@ -17,7 +17,7 @@ from broker.config.settings import load_settings
 from broker.instance import InstanceOptions, init_instance
 from broker.registry.metadata_refresh import SourceStatus
 from broker.storage import create_engine_for, upgrade
-from broker.web.health import redis_urls
+from broker.web.ops.health import redis_urls
 
 
 def _closed_port() -> int:

@@ -1,4 +1,4 @@
-"""``/metrics`` (``broker.web.metrics``): a real login through the test federation shows up in the counters and
+"""``/metrics`` (``broker.web.ops.metrics``): a real login through the test federation shows up in the counters and
 histograms, a failed one under its error kind, and every label value is bounded."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from broker.demo.oidc_provider_config import Mischief
-from broker.web import metrics
+from broker.web.ops import metrics
 from tests.flows.federation import UPSTREAM, Federation, make_keys, running_federation
 from tests.peers.browser import Browser
 

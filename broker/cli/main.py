@@ -89,7 +89,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from broker.app import create_app
     from broker.storage import upgrade
-    from broker.web.access_log import PathOnlyRequestHandler
+    from broker.web.ops.access_log import PathOnlyRequestHandler
 
     settings = settings_of(args)
     upgrade(settings.database_url)

@@ -30,7 +30,7 @@ class LimitSettings:
 
     Per-address limits are checked before any shared budget, and one address may use at most
     ``1/address_share`` of a shared budget (``per_downstream``, ``per_upstream``): a shared budget that one
-    address can exhaust would let it lock every citizen out (``broker.web.limits``). The back channel
+    address can exhaust would let it lock every citizen out (``broker.web.ops.limits``). The back channel
     (RFC 6749 §3.2 token, RFC 7009 revocation, RFC 7662 introspection, OIDC Core §5.3 UserInfo) is limited per
     address (``per_ip_api``), per client on its successful requests (``per_client``: only the client's own
     credentials spend it), and failed client authentication (RFC 6749 §2.3) per (client_id, address)

@@ -15,7 +15,7 @@ from broker.demo.oidc_provider import create_demo_provider
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
 from broker.demo.saml_app import create_demo_app
 from broker.instance import DEMO_CLIENT_ID, DEMO_UPSTREAM, demo_app_settings
-from broker.web.access_log import PathOnlyRequestHandler
+from broker.web.ops.access_log import PathOnlyRequestHandler
 
 DEMO_CITIZEN = DemoUser("citizen", "demo", {
     "sub": "demo-citizen-0001",

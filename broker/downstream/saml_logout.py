@@ -36,6 +36,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.core import errors
+from broker.core.outcomes import PostForm
 from broker.downstream.saml_requests import (
     MAX_XML_BYTES,
     IncomingRequest,
@@ -44,7 +45,6 @@ from broker.downstream.saml_requests import (
     check_size,
     uses_sha1,
 )
-from broker.downstream.saml_responses import PostForm
 from broker.downstream.saml_server import IdpServers
 from broker.saml import redirect_signature
 from broker.saml.catalog import SpCatalog

@@ -23,19 +23,12 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from broker.core import errors
 from broker.core.identifiers import pairwise_id
 from broker.core.model import LoginRequest, LoginResult
+from broker.core.outcomes import PostForm
 from broker.downstream.saml_server import IdpServers
 from broker.saml.attributes import to_ava
 from broker.saml.catalog import SpCatalog
 
 AC_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
-
-
-@dataclass(frozen=True)
-class PostForm:
-    """An HTTP-POST binding message: the page posts ``fields`` to ``url``."""
-
-    url: str
-    fields: tuple[tuple[str, str], ...]
 
 
 def subject_id(servers: IdpServers, request: LoginRequest, account_id: str) -> str:

@@ -1,8 +1,8 @@
 """One place that turns an upstream registration into the adapter that speaks to it.
 
 Most providers are OpenID Connect (``OidcUpstream`` with a preset's quirks); a provider that is plain
-OAuth 2.0 with its own API (GitHub) has its own adapter. Both have the ``UpstreamAdapter`` shape, so the
-web layer never needs to know which it holds.
+OAuth 2.0 with its own API (GitHub) has its own adapter. Both have the ``ProviderAdapter`` shape, so
+``oauth_upstreams.OAuthUpstreams`` never needs to know which it holds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from broker.upstream.oidc_settings import PendingAuthorization
 from broker.upstream.presets import PRESETS, Registration, settings_for
 
 
-class UpstreamAdapter(Protocol):
+class ProviderAdapter(Protocol):
     """Sends the browser to a provider and verifies its answer (see ``OidcUpstream``)."""
 
     @property
@@ -88,7 +88,7 @@ def describe(registration: ProtocolRegistration) -> tuple[str, str]:
 
 
 def build_adapter(registration: ProtocolRegistration, redirect_uri: str,
-                  session: requests.Session) -> UpstreamAdapter:
+                  session: requests.Session) -> ProviderAdapter:
     """The adapter for ``registration``; ``ValueError`` when it cannot be used."""
     if _is_github(registration):
         return GitHubUpstream(oauth2_settings.settings_from(registration, redirect_uri), session)

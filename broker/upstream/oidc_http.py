@@ -19,7 +19,7 @@ from broker.core import errors
 #: an answer larger than this is refused (discovery documents and JWKS are a few kilobytes)
 MAX_BODY_BYTES = 1024 * 1024
 #: called after every request, answered or not, with its ``what`` and its duration in seconds: how the web layer
-#: measures upstream calls (``broker.web.metrics``) without this package knowing of it
+#: measures upstream calls (``broker.web.ops.metrics``) without this package knowing of it
 observers: list[Callable[[str, float], None]] = []
 
 

@@ -19,7 +19,8 @@ from broker.downstream.oidc.client_auth import ClientCredentials, claimed_client
 from broker.downstream.oidc.discovery import DiscoveryInputs, discovery_document
 from broker.downstream.oidc.errors import OAuthError
 from broker.keys.jwt import public_jwks
-from broker.web import audit, limits
+from broker.web.http import audit
+from broker.web.ops import limits
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -80,7 +81,7 @@ def _credentials() -> ClientCredentials:
 
 
 def _as_client(answer: Callable[[ClientCredentials], T]) -> T:
-    """``answer`` for the client the request claims to be, inside its limits (``broker.web.limits``): a
+    """``answer`` for the client the request claims to be, inside its limits (``broker.web.ops.limits``): a
     registered id is limited by its own failures from this address and by its budget of successes; every
     id not registered shares one failure counter per address, so made-up ids create no new counters. The
     limits are checked before the client's secret is (scrypt, RFC 6749 §2.3.1), and only a success spends

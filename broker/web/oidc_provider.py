@@ -18,13 +18,15 @@ from broker.core.audit import AuditKind
 from broker.core.pending_records import OidcLogout, put_record
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.responses import with_query
+from broker.journeys.context import DownstreamFailure
 from broker.keys.jwt import verify_own_jwt
 from broker.oidc.client import OidcClient
-from broker.web import audit, login, metrics, saml_logout
-from broker.web.browser_state import bind, current_sso, new_browser_session, take_bound
-from broker.web.consent_gate import LOGO_CSP
-from broker.web.limits import check_downstream
-from broker.web.replies import DownstreamFailure
+from broker.web import login, saml_logout
+from broker.web.http import audit
+from broker.web.http.browser_state import bind, current_sso, new_browser_session, take_bound
+from broker.web.ops import metrics
+from broker.web.ops.limits import check_downstream
+from broker.web.renderer import LOGO_CSP
 from broker.web.services import services
 
 bp = Blueprint("oidc_provider", __name__)

@@ -54,7 +54,7 @@ from broker.oidc.client_metadata import (
     client_metadata_document,
     parse_client_metadata,
 )
-from broker.web import audit
+from broker.web.http import audit
 from broker.web.oidc_api import json_response
 from broker.web.services import PLAUSIBLE_CLIENT_ID, Services, read_stored_client, services
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, render_template, request
+from flask import Blueprint, Flask, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -13,9 +13,11 @@ from werkzeug.wrappers import Response
 from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.downstream.oidc.errors import OAuthError
-from broker.web import audit, oidc_api, oidc_registration
-from broker.web.replies import DownstreamFailure, error_page, reply_to_downstream, support_reference
-from broker.web.same_origin import CrossOriginRequest
+from broker.journeys.context import DownstreamFailure
+from broker.web import oidc_api, oidc_registration
+from broker.web.http import audit
+from broker.web.http.same_origin import CrossOriginRequest
+from broker.web.renderer import error_page, html, reply_to_downstream, support_reference
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -35,7 +37,7 @@ def _wants_json() -> bool:
 @bp.get("/")
 def home() -> str:
     svc = services()
-    return render_template("home.html", demo=svc.settings.demo, idp_metadata="/saml2/idp/metadata")
+    return html("home.html", demo=svc.settings.demo, idp_metadata="/saml2/idp/metadata")
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -54,8 +56,8 @@ def _http_error(exc: HTTPException) -> Response:
         response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},
                                           exc.code or 500)
     else:
-        html = render_template("error.html", message=exc.description, reference=reference)
-        response = Response(html, status=exc.code or 500, mimetype="text/html")
+        page = html("error.html", message=exc.description, reference=reference)
+        response = Response(page, status=exc.code or 500, mimetype="text/html")
     for name, value in exc.get_headers():  # e.g. Retry-After of a 429, Allow of a 405
         if name.lower() != "content-type":
             response.headers[name] = value
@@ -70,8 +72,8 @@ def _unexpected(exc: Exception) -> Response:
     if _wants_json():
         return oidc_api.json_response({"error": "temporarily_unavailable" if status == 503 else "server_error",
                                        "error_description": f"{error.message} (reference {reference})"}, status)
-    html = render_template("error.html", message=error.message, reference=reference)
-    return Response(html, status=status, mimetype="text/html")
+    page = html("error.html", message=error.message, reference=reference)
+    return Response(page, status=status, mimetype="text/html")
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -27,9 +27,10 @@ from broker.core.claims import BY_NAME
 from broker.core.consent import Consent, ConsentHow
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
 from broker.core.sessions import SsoSession
-from broker.web import audit, login, portal_account, saml_logout
-from broker.web.browser_state import current_sso
-from broker.web.consent_gate import LOGO_CSP
+from broker.web import login, portal_account, saml_logout
+from broker.web.http import audit
+from broker.web.http.browser_state import current_sso
+from broker.web.renderer import LOGO_CSP
 from broker.web.services import services
 
 bp = Blueprint("portal", __name__, url_prefix="/account")

@@ -18,7 +18,7 @@ from broker.core.claims import ClaimValue
 from broker.core.consent import ConsentHow
 from broker.core.display import readable_name
 from broker.core.model import PORTAL_PARTY, LinkedIdentity, Protocol
-from broker.web import audit
+from broker.web.http import audit
 from broker.web.services import Services
 
 #: how many audit records the export and the apps page read at most

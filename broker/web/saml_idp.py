@@ -7,9 +7,10 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
-from broker.web import login, metrics
-from broker.web.limits import check_downstream
-from broker.web.replies import DownstreamFailure
+from broker.journeys.context import DownstreamFailure
+from broker.web import login
+from broker.web.ops import metrics
+from broker.web.ops.limits import check_downstream
 from broker.web.services import services
 
 bp = Blueprint("saml_idp", __name__, url_prefix="/saml2/idp")

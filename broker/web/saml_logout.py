@@ -57,9 +57,10 @@ from broker.core.sessions import Participant, SsoSession, merged_participants
 from broker.downstream import saml_logout as slo
 from broker.downstream.saml_requests import IncomingRequest
 from broker.saml import redirect_signature
-from broker.web import audit, saml_upstream_logout
-from broker.web.browser_state import bind, current_sso, new_browser_session, unbind
-from broker.web.replies import post_form_page, support_reference
+from broker.web import saml_upstream_logout
+from broker.web.http import audit
+from broker.web.http.browser_state import bind, current_sso, new_browser_session, unbind
+from broker.web.renderer import post_form_page, support_reference
 from broker.web.services import assertion_replay_guard, services
 
 log = logging.getLogger(__name__)

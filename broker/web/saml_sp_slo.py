@@ -28,15 +28,15 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.outcomes import PostForm
 from broker.core.pending_records import SamlUpstreamLogout, SamlUpstreamLogoutReply, put_record_with_handle, take_record
 from broker.core.sessions import SsoSession
-from broker.downstream.saml_responses import PostForm
 from broker.upstream import saml_slo
 from broker.upstream.saml_settings import UpstreamIdp
-from broker.web import audit, saml_logout
-from broker.web.browser_state import bind, current_sso, new_browser_session, take_bound, unbind
-from broker.web.replies import post_form_page
-from broker.web.saml_send import outgoing_page
+from broker.web import saml_logout
+from broker.web.http import audit
+from broker.web.http.browser_state import bind, current_sso, new_browser_session, take_bound, unbind
+from broker.web.renderer import outgoing_page, post_form_page
 from broker.web.services import assertion_replay_guard, services
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from werkzeug.wrappers import Response
 from broker.core.pending_records import SamlUpstreamLogout, put_record_with_handle
 from broker.core.sessions import SsoSession
 from broker.upstream import saml_slo
-from broker.web.browser_state import bind
-from broker.web.saml_send import outgoing_page
+from broker.web.http.browser_state import bind
+from broker.web.renderer import outgoing_page
 from broker.web.services import services
 
 

@@ -25,9 +25,12 @@ from broker.config.settings import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.pending_kinds import Kind
 from broker.core.ports import ClientStore, HandleInUse, PendingStore
+from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
+from broker.downstream.saml_answers import SamlAnswers
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
+from broker.journeys.context import Journeys, JourneySettings, Observer, Places
 from broker.keys.keyring import KeyRing
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
@@ -37,9 +40,11 @@ from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
-from broker.upstream.factory import UpstreamAdapter, build_adapter, describe
+from broker.upstream.factory import ProviderAdapter, build_adapter, describe
+from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
 from broker.upstream.saml_sp import SamlSp
+from broker.upstream.saml_upstreams import SamlUpstreams
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
 #: what any client id looks like (RFC 7591 §2 text, as the metadata parser accepts it): other text is not
@@ -205,8 +210,10 @@ class Services:
     saml_sp: SamlSp
     idp_directory: IdpDirectory | None
     clock: SystemClock = field(default_factory=SystemClock)
-    _upstreams: dict[str, tuple[UpstreamRegistration, UpstreamAdapter]] = field(default_factory=dict)
+    _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)
+    journeys: Journeys = field(init=False)
 
     def release_cap(self, party_id: str) -> frozenset[str]:
         """The most ``party_id`` may receive: ``release_claims`` narrowed by the operator's release policy."""
@@ -229,7 +236,7 @@ class Services:
                 return self.saml_upstream(registration.name)
         return self.saml_upstream(entity_id)
 
-    def upstream_adapter(self, name: str) -> UpstreamAdapter | None:
+    def upstream_adapter(self, name: str) -> ProviderAdapter | None:
         """The adapter for a registered OIDC upstream; rebuilt when its registration changes."""
         registration = self.registry.snapshot.upstreams.get(name)
         if registration is None or registration.protocol == "saml":
@@ -250,6 +257,41 @@ class Services:
             self.idp_directory.close()
         self.engine.dispose()
         self.http.close()
+
+
+def journey_settings(settings: Settings) -> JourneySettings:
+    return JourneySettings(
+        pending_login_lifetime=settings.pending_login_lifetime,
+        sso_session_lifetime=settings.sso_session_lifetime,
+        release_claims=settings.release_claims,
+        release_unverified_email=settings.release_unverified_email,
+        profile=settings.profile,
+        assurance=settings.assurance,
+        email_authoritative=settings.linking.email_authoritative,
+        auto_link_by_email=settings.linking.auto_link_by_email,
+    )
+
+
+def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys:
+    """The journeys over this app's stores and adapters: one adapter per protocol on either side."""
+    registry = svc.registry
+    return Journeys(
+        settings=journey_settings(svc.settings),
+        registry=registry,
+        accounts=svc.accounts,
+        pending=svc.pending,
+        consents=svc.consents,
+        sso_sessions=svc.sso_sessions,
+        audit_log=svc.audit,
+        clock=svc.clock,
+        observer=observer,
+        places=places,
+        release_policy=lambda: registry.snapshot.policy,
+        upstreams=(OAuthUpstreams(svc.upstream_adapter),
+                   SamlUpstreams(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity, svc.pending)),
+        downstreams={Protocol.SAML: SamlAnswers(svc.idp, lambda: registry.snapshot.saml),
+                     Protocol.OIDC: OidcAnswers(svc.oidc, registry.oidc_client, svc.settings.base_url)},
+    )
 
 
 def services() -> Services:

@@ -193,9 +193,8 @@ def test_core_imports_only_the_standard_library_and_itself() -> None:
 
 
 def test_journeys_import_only_the_standard_library_the_core_and_themselves() -> None:
-    if not _exists(JOURNEYS):
-        pytest.skip("broker.journeys does not exist yet (issue 16); this rule applies as soon as it does")
     found = package_imports(JOURNEYS)
+    assert any(_within(i.target, CORE) for i in found), "the checker saw none of the journeys' imports"
     assert [str(v) for v in journeys_violations(iter(found))] == []
 
 
@@ -220,6 +219,94 @@ def test_shared_helper_imports_no_adapter_journeys_web_or_composition(helper: st
 def test_nothing_below_the_web_layer_imports_web_or_app(package: str) -> None:
     bad = [i for i in package_imports(package) if _within(i.target, "broker.web") or _within(i.target, "broker.app")]
     assert [str(v) for v in bad] == []
+
+
+#: the wiring: the one web module that builds adapters and hands them to the journeys (``web/services.py``)
+WIRING = "broker.web.services"
+#: protocol adapters web modules still reach directly, outside the journeys and the wiring. The logout
+#: journey (SAML single logout, the upstream's logout, OIDC end-session), the OIDC back channel (token,
+#: UserInfo, registration) and the parsing of downstream requests are not journeys yet (issue 16 continues).
+#: This list may only shrink: a new entry fails ``test_web_reaches_adapters_only_through_journeys_and_the_wiring``
+#: and an entry no longer imported fails it too, so it cannot go stale.
+WEB_ADAPTER_IMPORTS_LEFT = {
+    "broker.web.oidc_api": {"broker.downstream.oidc.client_auth", "broker.downstream.oidc.discovery",
+                            "broker.downstream.oidc.errors"},
+    "broker.web.oidc_provider": {"broker.downstream.oidc.authorize", "broker.downstream.oidc.responses"},
+    "broker.web.oidc_registration": {"broker.downstream.oidc.errors", "broker.downstream.oidc.provider"},
+    "broker.web.ops.health": {"broker.registry.metadata_refresh"},
+    "broker.web.ops.metrics": {"broker.registry.metadata_refresh", "broker.upstream.oidc_http"},
+    "broker.web.ops.outages": {"broker.downstream.oidc.authorize", "broker.downstream.saml_requests"},
+    "broker.web.pages": {"broker.downstream.oidc.errors"},
+    "broker.web.saml_idp": {"broker.downstream.saml_requests"},
+    "broker.web.saml_logout": {"broker.downstream.saml_logout", "broker.downstream.saml_requests"},
+    "broker.web.saml_sp_slo": {"broker.upstream.saml_slo", "broker.upstream.saml_settings"},
+    "broker.web.saml_upstream_logout": {"broker.upstream.saml_slo"},
+    "broker.web.http.audit": {"broker.registry.Snapshot"},
+}
+#: web modules that define no route: the renderer, the wiring, and what the logout and portal journeys still
+#: hold (issue 16 continues); may only shrink, like the list above
+WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", WIRING, "broker.web.portal_account",
+                              "broker.web.saml_upstream_logout"}
+
+
+def web_adapter_imports(found: Iterable[Import]) -> dict[str, set[str]]:
+    """The adapter modules each web module imports, the wiring apart."""
+    by_line: dict[tuple[str, int], list[str]] = {}
+    for i in found:
+        if i.module != WIRING and any(_within(i.target, adapter) for adapter in ADAPTERS):
+            by_line.setdefault((i.module, i.line), []).append(i.target)
+    reached: dict[str, set[str]] = {}
+    for (module, _line), targets in by_line.items():
+        # ``from a.b import c`` names a.b and a.b.c: the module is a.b, unless a.b is an adapter package itself
+        base = min(targets, key=len)
+        modules = {base} if base not in ADAPTERS or len(targets) == 1 else set(targets) - {base}
+        reached.setdefault(module, set()).update(modules)
+    return reached
+
+
+def test_web_reaches_adapters_only_through_journeys_and_the_wiring() -> None:
+    reached = web_adapter_imports(package_imports("broker.web"))
+    assert WIRING not in reached
+    new = {m: sorted(t - WEB_ADAPTER_IMPORTS_LEFT.get(m, set())) for m, t in reached.items()}
+    assert {m: t for m, t in new.items() if t} == {}, "web reaches adapters through the journeys and the wiring"
+    stale = {m: sorted(t - reached.get(m, set())) for m, t in WEB_ADAPTER_IMPORTS_LEFT.items()}
+    assert {m: t for m, t in stale.items() if t} == {}, "no longer imported: remove from WEB_ADAPTER_IMPORTS_LEFT"
+
+
+def test_each_top_level_web_module_defines_routes_or_is_the_renderer_or_the_wiring() -> None:
+    """Orchestration lives in ``broker.journeys``; plumbing in ``web/http`` and ``web/ops``."""
+    folder = BROKER / "web"
+    without = {f"broker.web.{path.stem}" for path in folder.glob("*.py")
+               if path.name != "__init__.py" and not _defines_routes(path.read_text())}
+    assert without - WEB_MODULES_WITHOUT_ROUTES == set()
+    assert WEB_MODULES_WITHOUT_ROUTES - without == set(), "these define routes now: remove them from the list"
+
+
+def _defines_routes(source: str) -> bool:
+    """Whether ``source`` decorates a function with a Flask route (``@bp.get``, ``@bp.route``, ...)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                call = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(call, ast.Attribute) and call.attr in {"route", "get", "post", "put", "delete"}:
+                    return True
+    return False
+
+
+def test_checker_flags_a_web_module_reaching_an_adapter_and_spares_the_wiring() -> None:
+    found = [*imports_of("broker.web.login", "from broker.upstream.oidc import PendingAuthorization"),
+             *imports_of(WIRING, "from broker.upstream.saml_sp import SamlSp"),
+             *imports_of("broker.web.consent", "from broker.journeys import consent")]
+    found += imports_of("broker.web.portal", "from broker.upstream import saml_slo")
+    assert web_adapter_imports(found) == {"broker.web.login": {"broker.upstream.oidc"},
+                                          "broker.web.portal": {"broker.upstream.saml_slo"}}
+
+
+def test_checker_tells_routes_from_helpers() -> None:
+    assert _defines_routes("@bp.post('/x')\ndef view():\n    pass\n")
+    assert _defines_routes("@bp.route('/x', methods=['GET'])\ndef view():\n    pass\n")
+    assert not _defines_routes("@metrics.step('answer')\ndef helper():\n    pass\n")
+    assert not _defines_routes("def helper():\n    return bp\n")
 
 
 def test_downstream_does_not_import_registry() -> None:

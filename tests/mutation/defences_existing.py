@@ -111,7 +111,7 @@ DEFENCES: tuple[Defence, ...] = (
     # -- login CSRF ------------------------------------------------------------------------------------------------
     Defence(
         name="pending-state-bound-to-the-browser",
-        path="broker/web/browser_state.py",
+        path="broker/web/http/browser_state.py",
         old="""    handles = session.get("pending", [])
     if handle not in handles:
         return False
@@ -126,15 +126,15 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="pending-login-bound-to-the-browser",
-        path="broker/web/login.py",
-        old=' if handle in session.get("pending", []) else None\n',
+        path="broker/journeys/login.py",
+        old=" if browser.holds(handle) else None\n",
         new="\n",
         tests=(f"{BROWSER}::test_login_csrf_pending_login_handle_from_another_browser[sqlite]",),
     ),
     # -- CSRF on forms -----------------------------------------------------------------------------------------------
     Defence(
         name="csrf-origin-check",
-        path="broker/web/same_origin.py",
+        path="broker/web/http/same_origin.py",
         old="""            if kind is not None:
                 raise CrossOriginRequest(kind)
 """,
@@ -149,7 +149,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="csrf-token-checked",
-        path="broker/web/same_origin.py",
+        path="broker/web/http/same_origin.py",
         old="""                return
         super().protect()
 """,
@@ -170,19 +170,19 @@ DEFENCES: tuple[Defence, ...] = (
     # -- session fixation ------------------------------------------------------------------------------------------
     Defence(
         name="new-session-id-at-sign-in",
-        path="broker/web/login.py",
-        old="""    pending_handles = session.get("pending", [])
-    session.clear()
-    session["pending"] = pending_handles
-    request_ids.keep_login_id()
-    regenerate = getattr(current_app.session_interface, "regenerate", None)
-    if regenerate is not None:
-        regenerate(session)
+        path="broker/web/http/journey_context.py",
+        old="""        pending_handles = session.get("pending", [])
+        session.clear()
+        session["pending"] = pending_handles
+        request_ids.keep_login_id()
+        regenerate = getattr(current_app.session_interface, "regenerate", None)
+        if regenerate is not None:
+            regenerate(session)
 """,
-        new="""    request_ids.keep_login_id()
+        new="""        request_ids.keep_login_id()
 """,
         tests=(f"{BROWSER}::test_session_fixation_planted_session_id_is_replaced[sqlite]",),
-        why="oidc_callback neither clears the session nor gives it a new id",
+        why="a sign-in neither clears the browser's session nor gives it a new id",
     ),
     # -- JWT algorithm and key confusion -------------------------------------------------------------------------
     Defence(
@@ -358,7 +358,7 @@ def canonical_email(address: str) -> str | None:
     ),
     Defence(
         name="metrics-loopback-only",
-        path="broker/web/metrics.py",
+        path="broker/web/ops/metrics.py",
         old="""        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
 """,
         new="""        loopback = True
@@ -367,7 +367,7 @@ def canonical_email(address: str) -> str | None:
     ),
     Defence(
         name="metrics-no-relayed-requests",
-        path="broker/web/metrics.py",
+        path="broker/web/ops/metrics.py",
         old="""    return loopback and not any(name in request.headers for name in FORWARDING_HEADERS)
 """,
         new="""    return loopback
@@ -377,7 +377,7 @@ def canonical_email(address: str) -> str | None:
     # -- dev server -----------------------------------------------------------------------------------------------
     Defence(
         name="dev-server-logs-a-request-without-path",
-        path="broker/web/access_log.py",
+        path="broker/web/ops/access_log.py",
         old="""        raw_path = getattr(self, "path", None)
 """,
         new="""        raw_path = self.path

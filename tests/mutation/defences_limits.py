@@ -11,7 +11,7 @@ BUDGETS = "tests/security/test_limits_shared_budgets.py"
 DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="authorize-per-address-limit",
-        path="broker/web/limits.py",
+        path="broker/web/ops/limits.py",
         old='SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.authorize",\n',
         new='SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post",\n',
         tests=(f"{BUDGETS}::test_one_address_hammering_authorize_does_not_lock_others_out",),
@@ -19,7 +19,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="per-address-limit-before-shared-budget",
-        path="broker/web/limits.py",
+        path="broker/web/ops/limits.py",
         old="""    _wrap(app, "login.oidc_callback", _spending_upstream_budget)
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
@@ -33,7 +33,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="address-share-of-shared-budget",
-        path="broker/web/limits.py",
+        path="broker/web/ops/limits.py",
         old="        share = _share(item, budgets.address_share)\n",
         new="        share = _share(item, 1)\n",
         tests=(f"{BUDGETS}::test_one_address_spends_only_its_share_of_an_apps_budget",),
@@ -41,7 +41,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="back-channel-per-address-limit",
-        path="broker/web/limits.py",
+        path="broker/web/ops/limits.py",
         old='API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api.introspect")\n',
         new="API_VIEWS: tuple[str, ...] = ()\n",
         tests=(f"{BUDGETS}::test_back_channel_endpoints_are_limited_per_address",),
@@ -72,7 +72,7 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="audit-of-anyones-failures-aggregated",
-        path="broker/web/audit.py",
+        path="broker/web/http/audit.py",
         old="""    if left_out is None:
         return
 """,

@@ -1,7 +1,7 @@
 """The link offer and portal linking (issue 15, points 1 and 6; docs/security.md "Link offer steered by an
 attacker", "Linking CSRF, proof replay, trojan identifier").
 
-The binding of every browser-bound record to its browser (``broker.web.browser_state.take_bound``) is one
+The binding of every browser-bound record to its browser (``broker.web.http.browser_state.take_bound``) is one
 defence, proven through the link offer's test. Not listed, because only a forged sealed row could reach them:
 the checks that a stored offer proof was asked fresh (``max_age == 0``, ``force_authn``).
 """
@@ -16,8 +16,8 @@ LINK_TESTS = "tests/security/test_attack_linking.py"
 DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="link-offer-new-upstream-trusted-for-email",
-        path="broker/web/link_offer.py",
-        old="""    if identity.upstream not in rules.email_authoritative:
+        path="broker/journeys/link_offer.py",
+        old="""    if identity.upstream not in authoritative:
         return None  # rule 1""",
         new="""    if False:
         return None  # rule 1""",
@@ -26,9 +26,9 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="link-offer-earlier-upstream-trusted-for-email",
-        path="broker/web/link_offer.py",
-        old="owners = [o for o in _candidates(identity) if o.upstream in rules.email_authoritative]",
-        new="owners = _candidates(identity)",
+        path="broker/journeys/link_offer.py",
+        old="owners = [o for o in _candidates(j, identity) if o.upstream in authoritative]",
+        new="owners = _candidates(j, identity)",
         tests=(f"{OFFER_TESTS}::test_an_address_from_an_untrusted_provider_never_leads_to_an_offer[attacker]",),
     ),
     Defence(
@@ -58,12 +58,12 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="link-offer-confirmed-before-linking",
-        path="broker/web/link_offer.py",
-        old="""    _same_sso(offer, waiting)
-    handle = put_record(svc.pending, LinkOfferConfirm(""",
-        new="""    _same_sso(offer, waiting)
-    svc.accounts.link_identity(offer.account, new, now)
-    handle = put_record(svc.pending, LinkOfferConfirm(""",
+        path="broker/journeys/link_offer.py",
+        old="""    _same_sso(j, browser, offer)
+    handle = put_record(j.pending, LinkOfferConfirm(""",
+        new="""    _same_sso(j, browser, offer)
+    j.accounts.link_identity(offer.account, offer.identity, now)
+    handle = put_record(j.pending, LinkOfferConfirm(""",
         tests=(f"{OFFER_TESTS}::test_after_the_proof_nothing_is_linked_until_the_person_confirms",),
         why="the proof links at once, before the person confirms",
     ),
@@ -77,33 +77,33 @@ DEFENCES: tuple[Defence, ...] = (
     ),
     Defence(
         name="link-offer-bound-to-the-sso-session",
-        path="broker/web/link_offer.py",
-        old="""    if offer.sso != _sso_sid():""",
+        path="broker/journeys/link_offer.py",
+        old="""    if offer.sso != _sso_sid(j, browser):""",
         new="""    if False:""",
         tests=(f"{OFFER_TESTS}::test_an_offer_dies_when_someone_signs_in_in_that_browser",),
     ),
     Defence(
         name="browser-bound-records-need-their-browser",
-        path="broker/web/browser_state.py",
-        old="""    record = take_record(store, cls, handle, now) if unbind(handle) else None""",
-        new="""    record = take_record(store, cls, handle, now)""",
+        path="broker/journeys/handles.py",
+        old="""    record = take_record(j.pending, cls, handle, j.now()) if browser.unbind(handle) else None""",
+        new="""    record = take_record(j.pending, cls, handle, j.now())""",
         tests=(f"{OFFER_TESTS}::test_an_offer_is_single_use_and_bound_to_its_browser",),
     ),
     Defence(
         name="portal-link-confirmed-before-linking",
-        path="broker/web/linking.py",
-        old="""    handle = put_record(svc.pending, PortalLinkConfirm(""",
-        new="""    svc.accounts.link_identity(proof.account_id, identity, svc.clock.now())
-    handle = put_record(svc.pending, PortalLinkConfirm(""",
+        path="broker/journeys/portal_links.py",
+        old="""    handle = put_record(j.pending, PortalLinkConfirm(""",
+        new="""    j.accounts.link_identity(proof.account_id, identity, j.now())
+    handle = put_record(j.pending, PortalLinkConfirm(""",
         tests=(f"{LINK_TESTS}::test_the_confirmation_names_the_account_and_cancel_links_nothing[sqlite]",),
         why="the upstream's answer is linked at once, before the citizen confirms",
     ),
     Defence(
         name="portal-link-confirmation-rechecks-the-proof",
-        path="broker/web/linking.py",
-        old="""    proof, identity = _take_confirmation(handle)
-    _check(proof, identity.upstream)""",
-        new="""    proof, identity = _take_confirmation(handle)""",
+        path="broker/journeys/portal_links.py",
+        old="""    proof, identity = _take_confirmation(j, browser, handle)
+    _check(j, browser, proof, identity.upstream)""",
+        new="""    proof, identity = _take_confirmation(j, browser, handle)""",
         tests=(f"{LINK_TESTS}::test_a_confirmation_is_refused_after_the_session_changed_or_in_another_browser[sqlite]",),
     ),
 )

@@ -13,7 +13,7 @@ SQLITE_FILES = "tests/storage/test_sqlite_files.py"
 DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="session-ids-stored-as-keyed-hash",
-        path="broker/web/session_ids.py",
+        path="broker/web/http/session_ids.py",
         old="        return self.key_prefix + stored_id(self._id_key, sid)\n",
         new="        return self.key_prefix + sid\n",
         tests=(f"{SESSION_STORE}::test_the_session_store_holds_no_cookie_value[sqlite]",

@@ -1,4 +1,4 @@
-"""Cross-origin form posts (``broker.web.same_origin``): every state-changing POST must come from a page of
+"""Cross-origin form posts (``broker.web.http.same_origin``): every state-changing POST must come from a page of
 the broker's own origin, the origin of ``base_url``, by ``Origin`` or, without it, a same-origin
 ``Referer``; the CSRF token is checked as well. The attacks carry a valid CSRF token of the victim's session
 (as if it had leaked), so only the origin check stands between them and the upstream; each test would pass
@@ -23,7 +23,7 @@ from broker.app import close_app, create_app
 from broker.config.settings import load_settings
 from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
-from broker.web.same_origin import origin_of, problem
+from broker.web.http.same_origin import origin_of, problem
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser
 from tests.peers.servers import closed_port_url

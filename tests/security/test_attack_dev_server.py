@@ -1,4 +1,4 @@
-"""The development server (``broker run``: werkzeug with ``broker.web.access_log.PathOnlyRequestHandler``)
+"""The development server (``broker run``: werkzeug with ``broker.web.ops.access_log.PathOnlyRequestHandler``)
 against a raw socket: an oversized request line gets a plain 414, and control characters in the request line
 reach the access log escaped (issue 15, items 7 and 8)."""
 
@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from broker.logging_setup import install
-from broker.web.access_log import PathOnlyRequestHandler
+from broker.web.ops.access_log import PathOnlyRequestHandler
 from tests.peers.servers import LOOPBACK
 
 #: http.server reads at most 65,536 bytes of request line plus one (``handle_one_request``)

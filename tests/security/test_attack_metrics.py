@@ -1,5 +1,5 @@
 """``/metrics`` is not open by default (issue 15, item 8): ``broker init`` writes a token that it then requires,
-and without one it answers only this host's own, unproxied requests (``broker.web.metrics``)."""
+and without one it answers only this host's own, unproxied requests (``broker.web.ops.metrics``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 points 2 and 3).
 
 - The server-side record of a browser session (a ``browser_sessions`` row, or a Redis key) is found under a
-  keyed hash of the cookie's value (``broker.web.session_ids``): after a real sign-in the cookie's value
+  keyed hash of the cookie's value (``broker.web.http.session_ids``): after a real sign-in the cookie's value
   appears nowhere in the store, and a stored id set as the cookie opens nothing.
 - Anonymous GETs (the portal's signed-out pages, authorization requests that are refused before a login needs
   state, the home page) write no session record and send no session cookie.

@@ -32,7 +32,7 @@ from broker.core import errors, sessions
 from broker.core.model import DownstreamParty, LoginRequest, Protocol
 from broker.core.sessions import Participant, SsoSession
 from broker.upstream.oidc_settings import PendingAuthorization
-from broker.web.browser_state import current_sso
+from broker.web.http.browser_state import current_sso
 from tests.security.fuzz_support import deep_nesting, fuzz_settings, json_text, json_values, junk_text
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -112,7 +112,7 @@ def test_json_lines_carry_no_secrets_tokens_or_personal_data(tmp_path: Path) -> 
 def test_development_server_logs_paths_without_query_strings(caplog: pytest.LogCaptureFixture) -> None:
     from flask import Flask
 
-    from broker.web.access_log import PathOnlyRequestHandler
+    from broker.web.ops.access_log import PathOnlyRequestHandler
     from tests.peers.servers import LOOPBACK
 
     app = Flask("quiet")

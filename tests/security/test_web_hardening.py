@@ -71,7 +71,7 @@ def test_every_html_page_carries_the_security_headers(federation: Federation) ->
         assert "unsafe-inline" not in csp
         assert page.headers["X-Frame-Options"] == "DENY"
         assert page.headers["X-Content-Type-Options"] == "nosniff"
-        # the full Referer only to the broker itself, none to another origin (broker.web.same_origin)
+        # the full Referer only to the broker itself, none to another origin (broker.web.http.same_origin)
         assert page.headers["Referrer-Policy"] == "same-origin"
         assert page.headers["Cache-Control"] == "no-store"
         assert page.headers["Strict-Transport-Security"].startswith("max-age=")  # the broker's URL is https

@@ -95,7 +95,7 @@ def authenticate(credentials: ClientCredentials, lookup: Callable[[str], OidcCli
 def claimed_client_id(credentials: ClientCredentials) -> str | None:
     """The client id the request claims (Basic user, else the form's ``client_id``, else the unverified ``sub``
     of its client assertion), without authenticating anything; None when it names none or cannot be read.
-    For the per-client limits (``broker.web.limits``), which must count before the costly check."""
+    For the per-client limits (``broker.web.ops.limits``), which must count before the costly check."""
     try:
         basic = _basic(credentials.authorization) if credentials.authorization else None
         if basic is not None:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from broker.core import errors
 from broker.core.model import LoginRequest
-from broker.downstream.saml_responses import PostForm
+from broker.core.outcomes import PostForm
 
 
 def with_query(uri: str, fields: list[tuple[str, str]]) -> str:

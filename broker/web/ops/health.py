@@ -13,7 +13,7 @@ an orchestrator restart healthy workers.
 
 200 ``{"status": "ready", "checks": {...}}`` or 503 ``{"status": "not ready", "checks": {...}}``. The answer
 names checks and metadata sources only: no URL, host, error text or stack trace; the reason is logged.
-Both are GETs (no CSRF token) and not rate-limited (``broker.web.limits`` limits the sign-in and back-channel
+Both are GETs (no CSRF token) and not rate-limited (``broker.web.ops.limits`` limits the sign-in and back-channel
 views only).
 """
 

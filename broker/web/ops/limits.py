@@ -17,7 +17,7 @@ Each configurable (``[limits]``, ``broker.config.sections.LimitSettings``):
 
 The back channel needs no Redis: when the counters' store is down, its limits are skipped (logged) and apps
 keep redeeming codes and refreshing tokens; the sign-in limits fail closed with the rest of the sign-in
-(``broker.web.outages``).
+(``broker.web.ops.outages``).
 
 A refusal is HTTP 429 with ``Retry-After`` (RFC 6585 §4): a readable page, or OAuth-style JSON on the back
 channel (``broker.web.pages``); it is logged as a security event and audited at most once per window.
@@ -107,7 +107,7 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
 @contextmanager
 def _store_outage_tolerated() -> Iterator[None]:
     """On the back channel, a counters' store that cannot be reached skips the limit instead of failing the
-    request: refreshing tokens must not depend on Redis (the operator contract of ``broker.web.outages``)."""
+    request: refreshing tokens must not depend on Redis (the operator contract of ``broker.web.ops.outages``)."""
     try:
         yield
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:

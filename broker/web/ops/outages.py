@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 import redis.exceptions
-from flask import Flask, render_template, request
+from flask import Flask, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 from flask.wrappers import Response as FlaskResponse
@@ -34,14 +34,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from broker.core import errors
-from broker.core.model import LoginRequest, Protocol
+from broker.core.model import LoginRequest
 from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
-from broker.downstream.saml_responses import error_response
-from broker.web import oidc_answers, oidc_api, saml_idp
+from broker.journeys.login import failure_answer
+from broker.web import oidc_api, saml_idp
 from broker.web.pages import _wants_json
-from broker.web.post_form import post_form_page
-from broker.web.replies import support_reference
+from broker.web.renderer import html, render, support_reference
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -101,14 +100,10 @@ def _protocol_reply(error: errors.ServiceUnavailable) -> Response | None:
     if login is None:
         return None
     try:
-        if login.protocol is Protocol.SAML:
-            catalog = services().registry.snapshot.saml
-            if login.downstream in catalog.sps:
-                return post_form_page(error_response(services().idp, catalog, login, error))
-            return None
-        return oidc_answers.failure(login, error)
+        reply = failure_answer(services().journeys, login, error)
     except OUTAGES:  # a dynamically registered client cannot be looked up either
         return None
+    return render(reply) if reply is not None else None
 
 
 def outage_response(exc: BaseException) -> Response:
@@ -126,8 +121,8 @@ def outage_response(exc: BaseException) -> Response:
     else:
         reply = _protocol_reply(error)
         if reply is None:
-            html = render_template("error.html", message=error.message, reference=reference)
-            reply = Response(html, status=error.http_status, mimetype="text/html")
+            page = html("error.html", message=error.message, reference=reference)
+            reply = Response(page, status=error.http_status, mimetype="text/html")
     reply.headers.setdefault("Retry-After", str(RETRY_AFTER))
     return reply
 

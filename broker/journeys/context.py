@@ -1,0 +1,144 @@
+"""What every journey works with: the wired ports, the settings it needs, and this request's browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol as Interface
+
+from broker.core import errors
+from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
+from broker.core.audit import AuditEvent, AuditKind
+from broker.core.consent import ReleasePolicy
+from broker.core.model import LoginRequest, Protocol
+from broker.core.ports import (
+    AccountStore,
+    AuditLog,
+    Clock,
+    ConsentStore,
+    IdentityLinks,
+    PendingStore,
+    Registry,
+    SsoSessionRegistry,
+)
+from broker.core.profile import NO_CONFIGURED_RULES, MergeRules
+from broker.core.protocol_ports import DownstreamAdapter, UpstreamAdapter
+from broker.core.sessions import SsoSession
+
+
+class Accounts(AccountStore, IdentityLinks, Interface):
+    """The account store as the journeys use it: finding and creating accounts, and linking identities."""
+
+
+class Browser(Interface):
+    """This request's browser, as far as a journey may know it: the handles it holds (each pending record is
+    bound to the browser that started it, RFC 6749 §10.12 login CSRF) and its SSO session."""
+
+    @property
+    def user_agent(self) -> str: ...
+
+    def bind(self, handle: str) -> None: ...
+
+    def unbind(self, handle: str) -> bool:
+        """Forget ``handle``; ``False`` when this browser never held it."""
+        ...
+
+    def holds(self, handle: str) -> bool: ...
+
+    def sso(self) -> SsoSession | None:
+        """The browser's SSO session, when the server still knows it as live."""
+        ...
+
+    def keep_sso(self, sso: SsoSession) -> None: ...
+
+    def renew(self) -> None:
+        """A new browser identity at sign-in, keeping only the pending handles: a session id planted before
+        is worthless after (session fixation)."""
+        ...
+
+
+class Observer(Interface):
+    """Metrics and the request's login id, which the web layer keeps."""
+
+    def login_started(self) -> None: ...
+
+    def login_succeeded(self, upstream: str | None, downstream: str, how: str) -> None: ...
+
+    def step(self, name: str) -> AbstractContextManager[object]:
+        """Time one step of a login (``with observer.step("answer"):``)."""
+        ...
+
+
+class Places(Interface):
+    """The broker's own addresses a journey sends the browser to."""
+
+    def discovery(self, handle: str) -> str: ...
+
+    def portal_home(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class JourneySettings:
+    """The operator's settings the journeys read (``broker.config`` builds them once at start-up)."""
+
+    pending_login_lifetime: timedelta
+    sso_session_lifetime: timedelta
+    release_claims: frozenset[str]
+    release_unverified_email: bool = False
+    profile: MergeRules = NO_CONFIGURED_RULES
+    assurance: AssurancePolicy = DEFAULT_POLICY
+    #: ``[linking]``: upstreams trusted for e-mail, and (new, existing) upstream pairs linked automatically
+    email_authoritative: frozenset[str] = frozenset()
+    auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """The wired ports; built once per app by the composition layer (``broker.web.services``)."""
+
+    settings: JourneySettings
+    registry: Registry
+    accounts: Accounts
+    pending: PendingStore
+    consents: ConsentStore
+    sso_sessions: SsoSessionRegistry
+    audit_log: AuditLog
+    clock: Clock
+    observer: Observer
+    places: Places
+    #: the operator's release policy as it is now (``metadata/release-policy.toml``; a reload swaps it)
+    release_policy: Callable[[], ReleasePolicy]
+    upstreams: tuple[UpstreamAdapter, ...] = ()
+    downstreams: Mapping[Protocol, DownstreamAdapter] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def release_cap(self, party_id: str) -> frozenset[str]:
+        """The most ``party_id`` may receive: ``release_claims`` narrowed by the release policy."""
+        return self.release_policy().allows(party_id, self.settings.release_claims)
+
+    def upstream_adapter(self, name: str) -> UpstreamAdapter | None:
+        """The adapter that knows upstream ``name``, if any can use it now."""
+        return next((a for a in self.upstreams if a.knows(name)), None)
+
+    def adapter_for(self, protocol: Protocol) -> UpstreamAdapter:
+        found = next((a for a in self.upstreams if a.protocol is protocol), None)
+        if found is None:
+            raise errors.UnknownUpstream(detail=f"no upstream adapter for {protocol.value}")
+        return found
+
+    def audit(self, kind: AuditKind, *, account_id: str | None = None, upstream: str | None = None,
+              downstream: str | None = None, reason: str | None = None) -> None:
+        self.audit_log.record(AuditEvent(kind, self.now(), account_id=account_id, upstream=upstream,
+                                         downstream=downstream, reason=reason))
+
+
+class DownstreamFailure(Exception):
+    """A failure the app that started ``login`` hears in its protocol (its return address was checked)."""
+
+    def __init__(self, error: errors.BrokerError, login: LoginRequest) -> None:
+        super().__init__(error.message)
+        self.error, self.login = error, login

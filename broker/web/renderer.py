@@ -1,0 +1,121 @@
+"""The one place the broker's pages are rendered: a journey's ``Outcome`` (``broker.core.outcomes``) becomes an
+HTTP response here, and so do the failures that reach people and apps.
+
+A ``DownstreamFailure`` carries an error that can go back to the app in its protocol (its return address was
+already checked); any other ``BrokerError`` becomes a readable page. Every error page shows a support
+reference that is also in the log line with the operator detail.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from flask import redirect, render_template
+from werkzeug.wrappers import Response
+
+from broker.core import errors
+from broker.core.audit import AuditKind
+from broker.core.outcomes import Outcome, Page, PostForm, Redirect
+from broker.journeys import login
+from broker.journeys.context import Browser, DownstreamFailure, Journeys
+from broker.logging_setup import request_id
+from broker.web.http import audit
+from broker.web.http.journey_context import FlaskBrowser
+from broker.web.ops import metrics
+from broker.web.services import services
+
+log = logging.getLogger("broker.errors")
+
+#: pages that show logos from registrations and metadata (https or data: only, ``core.display``)
+LOGO_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def journeys() -> Journeys:
+    return services().journeys
+
+
+def browser() -> FlaskBrowser:
+    return FlaskBrowser()
+
+
+def run(step: Callable[[Journeys, Browser], Outcome]) -> Response:
+    """Call one step of a journey with the wired ports and this request's browser, and render its outcome."""
+    return render(step(journeys(), browser()))
+
+
+def render(outcome: Outcome) -> Response:
+    if isinstance(outcome, Redirect):
+        return redirect(outcome.url, code=outcome.status)
+    if isinstance(outcome, PostForm):
+        return post_form_page(outcome)
+    return page(outcome)
+
+
+def page(shown: Page) -> Response:
+    headers = {"Content-Security-Policy": LOGO_CSP} if shown.shows_logos else {}
+    if shown.no_store:
+        headers["Cache-Control"] = "no-store"
+    return Response(html(shown.template, **shown.data), status=shown.status, mimetype="text/html", headers=headers)
+
+
+def html(template: str, **data: Any) -> str:
+    """A template rendered with ``data`` (for views whose page is not yet a ``Page``)."""
+    return render_template(template, **data)
+
+
+def post_form_page(form: PostForm, status: int = 200, heading: str | None = None) -> Response:
+    """A page that posts ``form`` at once (with JavaScript) or when the person presses Continue."""
+    return Response(html("post_form.html", form=form, heading=heading or form.heading), status=status,
+                    mimetype="text/html")
+
+
+def support_reference() -> str:
+    """The request's id (``X-Request-ID``, on every log line of the request), else a fresh one."""
+    return request_id.get() or secrets.token_hex(6).upper()
+
+
+def error_page(error: errors.BrokerError) -> Response:
+    reference = support_reference()
+    log.warning("ref=%s error=%s status=%s detail=%s", reference, type(error).__name__, error.http_status,
+                error.detail)
+    audit.record(AuditKind.LOGIN_FAILED, reason=type(error).__name__, reference=reference)
+    metrics.login_failed(error)
+    return Response(html("error.html", message=error.message, reference=reference), status=error.http_status,
+                    mimetype="text/html")
+
+
+def reply_to_downstream(failure: DownstreamFailure) -> Response:
+    """The error in the app's protocol; a page when the app is gone from the registry."""
+    reference = support_reference()
+    log.warning("ref=%s error=%s downstream=%s detail=%s", reference, type(failure.error).__name__,
+                failure.login.downstream, failure.error.detail)
+    audit.record(AuditKind.LOGIN_FAILED, downstream=failure.login.downstream, reason=type(failure.error).__name__,
+                 reference=reference)
+    metrics.login_failed(failure.error, failure.login.downstream)
+    reply = login.failure_answer(journeys(), failure.login, failure.error)
+    return render(reply) if reply is not None else error_page(failure.error)
+
+
+
+class FrontChannelMessage(Protocol):
+    """A protocol message through the browser (``broker.upstream.saml_settings.Outgoing``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def fields(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def is_post(self) -> bool: ...
+
+
+def outgoing_page(outgoing: FrontChannelMessage, heading: str | None = None) -> Response:
+    """A message through the browser: a page that posts the form (HTTP-POST binding), or a redirect."""
+    if outgoing.is_post:
+        return post_form_page(PostForm(outgoing.url, outgoing.fields), heading=heading)
+    return redirect(outgoing.url)
