@@ -1,0 +1,781 @@
+"""In-memory fakes of every port ``broker.journeys.context.Journeys`` needs, and a ``World`` that wires them.
+
+No Flask app, no database, no protocol library: the journeys run over these alone (issue 16). Each fake follows
+its port's documented contract (and the SQL implementation in ``broker.storage`` where the contract is silent);
+the typed assignments at the bottom make ``mypy --strict`` fail as soon as a fake drifts from its port.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from broker.core import errors
+from broker.core.audit import AuditEvent, AuditKind
+from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
+from broker.core.claims import ClaimValue, merge_assertions
+from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
+from broker.core.email_address import canonical_email
+from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
+from broker.core.model import (
+    PORTAL_PARTY,
+    Account,
+    DownstreamParty,
+    EmailTrust,
+    LinkedIdentity,
+    LoginRequest,
+    LoginResult,
+    Protocol,
+    UpstreamIdentity,
+    UpstreamParty,
+)
+from broker.core.outcomes import Outcome, PostForm, Redirect
+from broker.core.pending_kinds import Kind
+from broker.core.ports import (
+    AccountErasure,
+    AccountStore,
+    AuditLog,
+    AuditTrail,
+    Clock,
+    ConsentStore,
+    GrantStore,
+    HandleInUse,
+    IdentityLinks,
+    LinkOutcome,
+    PendingStore,
+    Registry,
+    SsoSessionRecord,
+    SsoSessionRegistry,
+)
+from broker.core.profile import IdentityClaims
+from broker.core.protocol_ports import (
+    DownstreamAdapter,
+    DownstreamAnswer,
+    UpstreamAdapter,
+    UpstreamStart,
+    VerifiedAnswer,
+)
+from broker.core.sessions import Participant, SsoSession
+from broker.journeys.context import Accounts, Browser, Journeys, JourneySettings, Observer, Places
+
+# --- the parties ------------------------------------------------------------------------------------------
+
+OIDC_UPSTREAM = UpstreamParty("citizen-id", Protocol.OIDC, "Citizen ID", "https://login.citizen.example/")
+SAML_UPSTREAM = UpstreamParty("city-idp", Protocol.SAML, "City IdP", "https://idp.city.example/saml")
+UPSTREAMS = {Protocol.OIDC: OIDC_UPSTREAM, Protocol.SAML: SAML_UPSTREAM}
+
+SAML_APP_ID = "https://sp.city.example/"
+OIDC_APP_ID = "oidc-app"
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+
+
+def app(protocol: Protocol, *, allowed: Iterable[UpstreamParty] = (), **overrides: Any) -> DownstreamParty:
+    """A downstream app of ``protocol`` that may use the upstreams ``allowed`` (none named: every one)."""
+    party = DownstreamParty(SAML_APP_ID if protocol is Protocol.SAML else OIDC_APP_ID, protocol,
+                            f"City {protocol.value} app", frozenset({"email", "email_verified", "name"}),
+                            allowed_upstreams=tuple(u.name for u in allowed))
+    return replace(party, **overrides)
+
+
+def login_request(party: DownstreamParty, **overrides: Any) -> LoginRequest:
+    """What ``party``'s downstream adapter would have parsed from its request (return address checked)."""
+    saml = party.protocol is Protocol.SAML
+    login = LoginRequest(party.party_id, party.protocol,
+                         f"{party.party_id}back" if saml else "https://oidc-app.city.example/callback",
+                         f"_req-{secrets.token_hex(4)}", "app-relay" if saml else None, frozenset(),
+                         protocol_state=() if saml else (("state", "app-state"),))
+    return replace(login, **overrides)
+
+
+# --- stores -----------------------------------------------------------------------------------------------
+
+class FakeClock:
+    """Starts at the real time (no test depends on a date) and moves only when told."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, by: timedelta) -> None:
+        self._now += by
+
+
+class FakeRegistry:
+    """Fixed parties, with the built-in portal party first (as ``broker.registry`` has it); no directory."""
+
+    def __init__(self, downstreams: Iterable[DownstreamParty], upstreams: Iterable[UpstreamParty]) -> None:
+        self._downstreams = {p.party_id: p for p in downstreams} | {PORTAL_PARTY.party_id: PORTAL_PARTY}
+        self._upstreams = {u.name: u for u in upstreams}
+
+    def downstream(self, party_id: str) -> DownstreamParty | None:
+        return self._downstreams.get(party_id)
+
+    def upstream(self, name: str) -> UpstreamParty | None:
+        return self._upstreams.get(name)
+
+    def upstreams(self) -> Sequence[UpstreamParty]:
+        return list(self._upstreams.values())
+
+    def directory_size(self) -> int:
+        return 0  # no federation directory
+
+    def in_directory(self, entity_id: str) -> bool:
+        return False
+
+
+@dataclass
+class _Link:
+    identity: LinkedIdentity
+    acr: str | None
+    claims: Mapping[str, ClaimValue]
+    #: the canonical address while the upstream asserts it verified (``SqlAccountStore._index_of``)
+    email: str | None
+
+
+def _email_key(identity: UpstreamIdentity) -> str | None:
+    email = identity.linkable_email
+    return canonical_email(email) if email is not None else None
+
+
+class FakeAccounts:
+    """``AccountStore`` and ``IdentityLinks``: found by (issuer, subject) only; e-mail only for offers."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self._links: dict[tuple[str, str], _Link] = {}  # insertion order is link order
+
+    def find_by_identity(self, issuer: str, subject: str) -> Account | None:
+        link = self._links.get((issuer, subject))
+        return self.accounts[link.identity.account_id] if link is not None else None
+
+    def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
+        existing = self.find_by_identity(identity.issuer, identity.subject)
+        if existing is not None:
+            return existing, False
+        account = Account(str(uuid.uuid4()), now)
+        self.accounts[account.account_id] = account
+        self._add(account.account_id, identity, now)
+        return account, True
+
+    def _add(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+        linked = LinkedIdentity(account_id, identity.issuer, identity.subject, identity.upstream, now, now)
+        self._links[(identity.issuer, identity.subject)] = _Link(linked, identity.acr, dict(identity.claims),
+                                                                 _email_key(identity))
+
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+        link = self._links.get((identity.issuer, identity.subject))
+        if link is None or link.identity.account_id != account_id:
+            raise LookupError("the identity is not linked to that account")
+        link.identity = replace(link.identity, last_used=now)
+        link.acr, link.email = identity.acr, _email_key(identity)
+        link.claims = merge_assertions(link.claims, identity.claims, identity.sent_once)
+
+    def _of(self, account_id: str) -> list[_Link]:
+        return [link for link in self._links.values() if link.identity.account_id == account_id]
+
+    def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
+        links = self._of(account_id)
+        return dict(max(links, key=lambda link: link.identity.last_used).claims) if links else {}
+
+    def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
+        return [IdentityClaims(link.identity, dict(link.claims), link.acr) for link in self._of(account_id)]
+
+    def get(self, account_id: str) -> Account | None:
+        return self.accounts.get(account_id)
+
+    def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
+        return [link.identity for link in self._of(account_id)]
+
+    def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
+        owner = self.find_by_identity(identity.issuer, identity.subject)
+        if owner is not None:
+            return LinkOutcome.ALREADY_LINKED if owner.account_id == account_id else LinkOutcome.CONFLICT
+        self._add(account_id, identity, now)
+        return LinkOutcome.LINKED
+
+    def unlink_identity(self, account_id: str, issuer: str, subject: str) -> bool:
+        link = self._links.get((issuer, subject))
+        if link is None or link.identity.account_id != account_id or len(self._of(account_id)) < 2:
+            return False
+        del self._links[(issuer, subject)]
+        return True
+
+    def delete_account(self, account_id: str) -> bool:
+        """The account and its identities (the SQL store's cascades reach further: other fakes keep theirs)."""
+        if self.accounts.pop(account_id, None) is None:
+            return False
+        self._links = {key: link for key, link in self._links.items() if link.identity.account_id != account_id}
+        return True
+
+    def verified_email_owners(self, email: str) -> Sequence[LinkedIdentity]:
+        canonical = canonical_email(email)
+        if canonical is None:
+            return []
+        return [link.identity for link in self._links.values() if link.email == canonical]
+
+
+class FakePendingStore:
+    """Single-use handles; a row is found only under its own kind and only before it expires."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[Kind, str], tuple[str, datetime]] = {}
+
+    def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
+        handle = secrets.token_urlsafe(24)
+        self.put_with_handle(kind, handle, payload, expires_at)
+        return handle
+
+    def put_with_handle(self, kind: Kind, handle: str, payload: str, expires_at: datetime) -> None:
+        if (kind, handle) in self.rows:  # expired rows too: they stay until purged, as in SQL
+            raise HandleInUse(handle[:16])
+        self.rows[(kind, handle)] = (payload, expires_at)
+
+    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
+        row = self.rows.get((kind, handle))
+        return row[0] if row is not None and now < row[1] else None
+
+    def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
+        found = self.peek(kind, handle, now)
+        if found is not None:
+            del self.rows[(kind, handle)]
+        return found
+
+    def kinds_of(self, handle: str) -> set[Kind]:
+        """The kinds stored under ``handle`` (expired ones included)."""
+        return {kind for kind, h in self.rows if h == handle}
+
+
+class FakeConsentStore:
+    def __init__(self) -> None:
+        self.answers: list[Consent] = []
+
+    def current(self, account_id: str, party_id: str) -> Consent | None:
+        mine = [c for c in self.answers if (c.account_id, c.party_id) == (account_id, party_id)]
+        return mine[-1] if mine else None
+
+    def record(self, consent: Consent) -> None:
+        self.answers.append(consent)
+
+    def in_force(self, account_id: str) -> Sequence[Consent]:
+        newest: dict[str, Consent] = {c.party_id: c for c in self.answers if c.account_id == account_id}
+        return sorted(newest.values(), key=self.answers.index, reverse=True)
+
+    def history(self, account_id: str) -> Sequence[Consent]:
+        return [c for c in self.answers if c.account_id == account_id]
+
+
+class FakeSsoSessions:
+    def __init__(self) -> None:
+        self.records: dict[str, SsoSessionRecord] = {}
+        self._participants: dict[str, dict[str, Participant]] = {}  # insertion order is join order
+
+    def register(self, record: SsoSessionRecord) -> None:
+        self.records[record.sid] = record
+
+    def is_live(self, sid: str) -> bool:
+        record = self.records.get(sid)
+        return record is not None and record.ended_at is None
+
+    def touch(self, sid: str, now: datetime) -> None:
+        if sid in self.records:
+            self.records[sid] = replace(self.records[sid], last_seen=now)
+
+    def active(self, account_id: str, now: datetime) -> Sequence[SsoSessionRecord]:
+        live = [r for r in self.records.values()
+                if r.account_id == account_id and r.ended_at is None and r.expires_at > now]
+        return sorted(live, key=lambda r: (r.last_seen, r.sid), reverse=True)
+
+    def all_of(self, account_id: str) -> Sequence[SsoSessionRecord]:
+        return [r for r in self.records.values() if r.account_id == account_id]
+
+    def end_all(self, account_id: str, now: datetime) -> int:
+        live = self.active(account_id, now)
+        for record in live:
+            self.end(record.sid, now)
+        return len(live)
+
+    def end(self, sid: str, now: datetime) -> None:
+        if sid in self.records and self.records[sid].ended_at is None:
+            self.records[sid] = replace(self.records[sid], ended_at=now)
+
+    def join(self, sid: str, participant: Participant, now: datetime) -> None:
+        if sid not in self.records:
+            return  # an unknown session counts as signed out (the SQL foreign key)
+        self._participants.setdefault(sid, {})[participant.party_id] = participant
+
+    def participants(self, sid: str) -> Sequence[Participant]:
+        return list(self._participants.get(sid, {}).values())
+
+
+class FakeAuditLog:
+    """``AuditLog`` and ``AuditTrail``: every event kept, chained by hash as the SQL log chains them."""
+
+    def __init__(self) -> None:
+        self.recorded: list[AuditEvent] = []
+        self._chain: list[ChainedRecord] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.recorded.append(event)
+        prev = self._chain[-1].hash if self._chain else GENESIS_HASH
+        seq = len(self._chain) + 1
+        self._chain.append(ChainedRecord(seq, event.at, event.kind.value, event.account_id, event.upstream,
+                                         event.downstream, event.reason, event.reference, prev,
+                                         chain_hash(prev, seq, event), seq))
+
+    def events(self, account_id: str | None = None, limit: int = 50) -> Sequence[ChainedRecord]:
+        mine = [r for r in reversed(self._chain) if account_id is None or r.account_id == account_id]
+        return mine[:limit]
+
+    def of(self, kind: AuditKind) -> list[AuditEvent]:
+        return [e for e in self.recorded if e.kind is kind]
+
+
+@dataclass
+class _Token:
+    kind: TokenKind
+    grant_id: str
+    issued_at: datetime
+    expires_at: datetime
+    used: bool = False
+    revoked: bool = False
+
+
+class FakeGrantStore:
+    """``GrantStore``: tokens kept by their hash; a used single-use token is ``REUSED`` ever after."""
+
+    def __init__(self) -> None:
+        self.grants: dict[str, Grant] = {}
+        self.revoked: set[str] = set()
+        self._tokens: dict[str, _Token] = {}
+
+    def create_grant(self, grant: Grant) -> None:
+        self.grants[grant.grant_id] = grant
+
+    def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
+        self._tokens[token_hash(token)] = _Token(kind, grant_id, issued_at, expires_at)
+
+    def _live(self, kind: TokenKind, token: str, now: datetime) -> _Token | None:
+        found = self._tokens.get(token_hash(token))
+        if found is None or found.kind is not kind or found.used or found.revoked or now >= found.expires_at \
+                or found.grant_id in self.revoked:
+            return None
+        return found
+
+    def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
+        if kind is TokenKind.ACCESS:
+            raise ValueError("access tokens are not single-use: use find()")
+        live = self._live(kind, token, now)
+        if live is not None:
+            live.used = True
+            return Redemption.OK, self.grants[live.grant_id]
+        earlier = self._tokens.get(token_hash(token))
+        if earlier is not None and earlier.kind is kind and earlier.used:
+            return Redemption.REUSED, self.grants[earlier.grant_id]
+        return Redemption.INVALID, None
+
+    def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
+        live = self._live(kind, token, now)
+        return None if live is None else TokenRecord(kind, self.grants[live.grant_id], live.expires_at,
+                                                      live.issued_at)
+
+    def revoke_grant(self, grant_id: str, now: datetime) -> None:
+        self.revoked.add(grant_id)
+
+    def revoke_token(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
+        record = self.find(kind, token, now)
+        if record is None:
+            return None
+        if kind is TokenKind.REFRESH:
+            self.revoke_grant(record.grant.grant_id, now)
+        else:
+            self._tokens[token_hash(token)].revoked = True
+        return record
+
+    def purge_expired(self, now: datetime) -> int:
+        expired = [digest for digest, t in self._tokens.items() if t.expires_at <= now]
+        for digest in expired:
+            del self._tokens[digest]
+        return len(expired)
+
+    def revoke_for(self, client_id: str, account_id: str, now: datetime) -> int:
+        live = [g.grant_id for g in self.grants.values()
+                if (g.client_id, g.account_id) == (client_id, account_id) and g.grant_id not in self.revoked]
+        self.revoked.update(live)
+        return len(live)
+
+
+# --- the request's browser, metrics, places -----------------------------------------------------------------
+
+class FakeBrowser:
+    """One browser: the handles it was given, its SSO session (live only while the registry says so), and how
+    often it was given a new identity."""
+
+    def __init__(self, sso_sessions: SsoSessionRegistry | None = None, user_agent: str = "FakeBrowser/1.0") -> None:
+        self.handles: set[str] = set()
+        self.kept: SsoSession | None = None
+        self.renewals = 0
+        self.sign_outs = 0
+        self.logout: str | None = None
+        self._registry = sso_sessions
+        self._user_agent = user_agent
+
+    @property
+    def user_agent(self) -> str:
+        return self._user_agent
+
+    def bind(self, handle: str) -> None:
+        self.handles.add(handle)
+
+    def unbind(self, handle: str) -> bool:
+        if handle not in self.handles:
+            return False
+        self.handles.discard(handle)
+        return True
+
+    def holds(self, handle: str) -> bool:
+        return handle in self.handles
+
+    def sso(self) -> SsoSession | None:
+        if self.kept is not None and self._registry is not None and not self._registry.is_live(self.kept.sid):
+            return None
+        return self.kept
+
+    def keep_sso(self, sso: SsoSession) -> None:
+        self.kept = sso
+
+    def renew(self) -> None:
+        self.renewals += 1
+        self.kept = None  # a new browser identity keeps only the pending handles
+
+    def sign_out(self) -> None:
+        self.sign_outs += 1
+        self.handles, self.kept, self.logout = set(), None, None
+
+    def forget_sso(self) -> None:
+        self.kept = None
+
+    def logout_handle(self) -> str | None:
+        return self.logout
+
+    def keep_logout_handle(self, handle: str | None) -> None:
+        self.logout = handle
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.started = 0
+        self.succeeded: list[tuple[str | None, str, str]] = []
+        self.steps: list[str] = []
+        self.ref = "REF-" + secrets.token_hex(4).upper()
+
+    def login_started(self) -> None:
+        self.started += 1
+
+    def login_succeeded(self, upstream: str | None, downstream: str, how: str) -> None:
+        self.succeeded.append((upstream, downstream, how))
+
+    def step(self, name: str) -> AbstractContextManager[object]:
+        return self._step(name)
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[object]:
+        self.steps.append(name)
+        yield None
+
+    def reference(self) -> str:
+        return self.ref
+
+
+class FakePlaces:
+    def discovery(self, handle: str) -> str:
+        return f"/login/discover?handle={handle}"
+
+    def portal_home(self) -> str:
+        return "/portal/"
+
+    def logout_resume(self, handle: str) -> str:
+        return f"https://broker.city.example/logout/resume?handle={handle}"
+
+    def upstream_logout_reply(self, handle: str) -> str:
+        return f"https://broker.city.example/saml/slo/reply?handle={handle}"
+
+
+# --- protocol adapters --------------------------------------------------------------------------------------
+
+class _FakeUpstream:
+    """What both fake upstream adapters share: registered providers of one protocol, each answering with the
+    identity configured for it (``answers_as``); ``refuse`` makes every answer fail verification."""
+
+    _protocol: Protocol
+
+    def __init__(self, parties: Iterable[UpstreamParty]) -> None:
+        self.parties = {u.name: u for u in parties if u.protocol is self._protocol}
+        self.identities: dict[str, UpstreamIdentity] = {}
+        self.refuse = False
+        self.begun: list[tuple[str, LoginRequest | None, bool]] = []
+        self.finished = 0
+
+    @property
+    def protocol(self) -> Protocol:
+        return self._protocol
+
+    def knows(self, name: str) -> bool:
+        return name in self.parties
+
+    def proves_fresh_sign_in(self, name: str) -> bool:
+        return name in self.parties
+
+    def answers_as(self, identity: UpstreamIdentity) -> None:
+        self.identities[identity.upstream] = identity
+
+    def begin(self, name: str, now: datetime, login: LoginRequest | None,
+              reauthenticate: bool = False) -> UpstreamStart:
+        if name not in self.parties:
+            raise errors.UnknownUpstream(detail=f"{name!r} is no {self._protocol.value} upstream")
+        self.begun.append((name, login, reauthenticate))
+        handle, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(12)
+        pending = json.dumps({"name": name, "nonce": nonce, "fresh": reauthenticate})
+        return UpstreamStart(self._outgoing(self.parties[name], handle, nonce), handle, pending)
+
+    def _outgoing(self, upstream: UpstreamParty, handle: str, nonce: str) -> Redirect | PostForm:
+        raise NotImplementedError
+
+    def reply(self, outgoing: Outcome) -> tuple[str, dict[str, str]]:
+        """What the upstream sends back to ``outgoing`` (its handle, and the answer's fields)."""
+        raise NotImplementedError
+
+    def _check(self, pending: str, answer: Mapping[str, str], arrived_at: str | None,
+               fresh_required: bool) -> str:
+        request = json.loads(pending)
+        if self.refuse or answer.get("nonce") != request["nonce"]:
+            raise errors.UpstreamVerificationFailed(detail="fake upstream: answer refused")
+        if fresh_required and not request["fresh"]:
+            raise errors.UpstreamVerificationFailed(detail="fake upstream: no fresh sign-in was asked")
+        return str(request["name"])
+
+    def finish(self, pending: str, answer: Mapping[str, str], now: datetime, *, arrived_at: str | None = None,
+               fresh_required: bool = False) -> VerifiedAnswer:
+        name = self._check(pending, answer, arrived_at, fresh_required)
+        self.finished += 1
+        identity = replace(self.identities[name], auth_time=now)
+        return VerifiedAnswer(identity, (("upstream_session", f"{name}-session"),))
+
+    def finish_unsolicited(self, answer: Mapping[str, str], now: datetime) -> VerifiedAnswer:
+        raise errors.LoginStateInvalid(detail=f"unsolicited {self._protocol.value} answer")
+
+
+class FakeOidcUpstream(_FakeUpstream):
+    """OpenID Connect providers: a redirect carrying ``state``; an answer at another provider's callback
+    (``arrived_at``) is a mix-up (RFC 9700 §4.4)."""
+
+    _protocol = Protocol.OIDC
+
+    def _outgoing(self, upstream: UpstreamParty, handle: str, nonce: str) -> Redirect | PostForm:
+        return Redirect(f"{upstream.issuer}authorize?client_id=broker&state={handle}&nonce={nonce}")
+
+    def reply(self, outgoing: Outcome) -> tuple[str, dict[str, str]]:
+        assert isinstance(outgoing, Redirect), outgoing
+        query = {k: v[0] for k, v in parse_qs(urlsplit(outgoing.url).query).items()}
+        return query["state"], {"state": query["state"], "code": "code-" + query["nonce"], "nonce": query["nonce"]}
+
+    def _check(self, pending: str, answer: Mapping[str, str], arrived_at: str | None,
+               fresh_required: bool) -> str:
+        name = super()._check(pending, answer, arrived_at, fresh_required)
+        if arrived_at is not None and arrived_at != name:
+            raise errors.UpstreamVerificationFailed(detail=f"mix-up: {name}'s answer arrived at {arrived_at}")
+        return name
+
+
+class FakeSamlUpstream(_FakeUpstream):
+    """SAML IdPs: an HTTP-POST AuthnRequest carrying the RelayState; unsolicited answers are accepted from
+    ``unsolicited_from`` only (IdP-initiated SSO)."""
+
+    _protocol = Protocol.SAML
+
+    def __init__(self, parties: Iterable[UpstreamParty]) -> None:
+        super().__init__(parties)
+        self.unsolicited_from: set[str] = set()
+
+    def _outgoing(self, upstream: UpstreamParty, handle: str, nonce: str) -> Redirect | PostForm:
+        return PostForm(f"{upstream.issuer}/sso", (("SAMLRequest", f"authn-request-{nonce}"), ("RelayState", handle)))
+
+    def reply(self, outgoing: Outcome) -> tuple[str, dict[str, str]]:
+        assert isinstance(outgoing, PostForm), outgoing
+        fields = dict(outgoing.fields)
+        nonce = fields["SAMLRequest"].removeprefix("authn-request-")
+        return fields["RelayState"], {"SAMLResponse": f"response-{nonce}", "RelayState": fields["RelayState"],
+                                      "nonce": nonce}
+
+    def finish_unsolicited(self, answer: Mapping[str, str], now: datetime) -> VerifiedAnswer:
+        name = answer.get("idp", "")
+        if name not in self.unsolicited_from or name not in self.identities:
+            return super().finish_unsolicited(answer, now)
+        return VerifiedAnswer(replace(self.identities[name], auth_time=now))
+
+
+@dataclass
+class _Answered:
+    result: LoginResult
+    claims: frozenset[str]
+    sid: str
+    upstream: UpstreamParty | None
+
+
+class _FakeDownstream:
+    _protocol: Protocol
+
+    def __init__(self) -> None:
+        self.answered: list[_Answered] = []
+        self.failures: list[tuple[LoginRequest, errors.BrokerError]] = []
+
+    @property
+    def protocol(self) -> Protocol:
+        return self._protocol
+
+    def answer(self, result: LoginResult, claims: frozenset[str], sid: str, upstream: UpstreamParty | None,
+               now: datetime) -> DownstreamAnswer:
+        self.answered.append(_Answered(result, claims, sid, upstream))
+        return DownstreamAnswer(self.outgoing_for(result, sid), self.participant_for(result))
+
+    def outgoing_for(self, result: LoginResult, sid: str) -> Redirect | PostForm:
+        raise NotImplementedError
+
+    def participant_for(self, result: LoginResult) -> Participant:
+        raise NotImplementedError
+
+    def failure(self, login: LoginRequest, error: errors.BrokerError) -> Redirect | PostForm | None:
+        self.failures.append((login, error))
+        return self.failure_for(login, error)
+
+    def failure_for(self, login: LoginRequest, error: errors.BrokerError) -> Redirect | PostForm | None:
+        raise NotImplementedError
+
+
+class FakeSamlDownstream(_FakeDownstream):
+    _protocol = Protocol.SAML
+
+    def outgoing_for(self, result: LoginResult, sid: str) -> Redirect | PostForm:
+        login = result.request
+        return PostForm(login.return_to, (("SAMLResponse", f"response-to-{login.request_id}-{sid}"),
+                                          ("RelayState", login.relay_state or "")))
+
+    def participant_for(self, result: LoginResult) -> Participant:
+        return Participant(result.request.downstream, Protocol.SAML, f"nameid-{result.account.account_id}",
+                           PERSISTENT)
+
+    def failure_for(self, login: LoginRequest, error: errors.BrokerError) -> Redirect | PostForm | None:
+        return PostForm(login.return_to, (("SAMLResponse", f"status-{error.saml_substatus}"),))
+
+
+class FakeOidcDownstream(_FakeDownstream):
+    _protocol = Protocol.OIDC
+
+    def outgoing_for(self, result: LoginResult, sid: str) -> Redirect | PostForm:
+        return Redirect(f"{result.request.return_to}?code=code-for-{sid}&state={result.request.state('state')}")
+
+    def participant_for(self, result: LoginResult) -> Participant:
+        return Participant(result.request.downstream, Protocol.OIDC, f"pairwise-{result.account.account_id}")
+
+    def failure_for(self, login: LoginRequest, error: errors.BrokerError) -> Redirect | PostForm | None:
+        return Redirect(f"{login.return_to}?error={error.oidc_error}&state={login.state('state')}")
+
+
+def handle_in(outgoing: Outcome) -> str:
+    """The handle an upstream request carries (OAuth ``state``, SAML ``RelayState``)."""
+    if isinstance(outgoing, Redirect):
+        return parse_qs(urlsplit(outgoing.url).query)["state"][0]
+    if isinstance(outgoing, PostForm):
+        return dict(outgoing.fields)["RelayState"]
+    raise AssertionError(f"not an upstream request: {outgoing!r}")
+
+
+# --- the world --------------------------------------------------------------------------------------------
+
+SETTINGS = JourneySettings(pending_login_lifetime=timedelta(minutes=10), sso_session_lifetime=timedelta(hours=8),
+                           release_claims=frozenset({"email", "email_verified", "name"}))
+#: every app exempt from consent, unless a test says otherwise
+NO_CONSENT_ASKED = ReleasePolicy(default=PartyPolicy(consent_exempt=True))
+
+
+@dataclass
+class World:
+    """The journeys wired over fakes, and the fakes themselves to look into."""
+
+    apps: Sequence[DownstreamParty]
+    settings: JourneySettings = SETTINGS
+    policy: ReleasePolicy = NO_CONSENT_ASKED
+    clock: FakeClock = field(default_factory=FakeClock)
+    accounts: FakeAccounts = field(default_factory=FakeAccounts)
+    pending: FakePendingStore = field(default_factory=FakePendingStore)
+    consents: FakeConsentStore = field(default_factory=FakeConsentStore)
+    sso_sessions: FakeSsoSessions = field(default_factory=FakeSsoSessions)
+    audit: FakeAuditLog = field(default_factory=FakeAuditLog)
+    grants: FakeGrantStore = field(default_factory=FakeGrantStore)
+    observer: RecordingObserver = field(default_factory=RecordingObserver)
+    places: FakePlaces = field(default_factory=FakePlaces)
+    saml_answers: FakeSamlDownstream = field(default_factory=FakeSamlDownstream)
+    oidc_answers: FakeOidcDownstream = field(default_factory=FakeOidcDownstream)
+
+    def __post_init__(self) -> None:
+        self.registry = FakeRegistry(self.apps, UPSTREAMS.values())
+        self.oidc = FakeOidcUpstream(UPSTREAMS.values())
+        self.saml = FakeSamlUpstream(UPSTREAMS.values())
+        self.journeys = Journeys(
+            settings=self.settings, registry=self.registry, accounts=self.accounts, pending=self.pending,
+            consents=self.consents, sso_sessions=self.sso_sessions, audit_log=self.audit, clock=self.clock,
+            observer=self.observer, places=self.places, release_policy=lambda: self.policy,
+            grants=self.grants, audit_trail=self.audit,
+            upstreams=(self.oidc, self.saml),
+            downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers})
+
+    def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
+        return FakeBrowser(self.sso_sessions, user_agent)
+
+    def upstream(self, protocol: Protocol) -> FakeOidcUpstream | FakeSamlUpstream:
+        return self.oidc if protocol is Protocol.OIDC else self.saml
+
+    def downstream(self, protocol: Protocol) -> FakeSamlDownstream | FakeOidcDownstream:
+        return self.saml_answers if protocol is Protocol.SAML else self.oidc_answers
+
+    def person(self, upstream: UpstreamParty, subject: str, email: str | None = None,
+               trust: EmailTrust = EmailTrust.VERIFIED, name: str = "Anna Jansen") -> UpstreamIdentity:
+        """The identity ``upstream`` answers with from now on (its adapter is told)."""
+        claims: dict[str, ClaimValue] = {"name": name}
+        if email is not None:
+            claims |= {"email": email, "email_verified": trust is EmailTrust.VERIFIED}
+        identity = UpstreamIdentity(upstream.name, upstream.issuer, subject, claims, None, self.clock.now(),
+                                    email_trust=trust)
+        self.upstream(upstream.protocol).answers_as(identity)
+        return identity
+
+
+# --- mypy --strict rejects these as soon as a fake drifts from its port ------------------------------------
+
+_clock: type[Clock] = FakeClock
+_registry: type[Registry] = FakeRegistry
+_accounts: type[AccountStore] = FakeAccounts
+_links: type[IdentityLinks] = FakeAccounts
+_journey_accounts: type[Accounts] = FakeAccounts
+_pending: type[PendingStore] = FakePendingStore
+_consents: type[ConsentStore] = FakeConsentStore
+_sso: type[SsoSessionRegistry] = FakeSsoSessions
+_audit: type[AuditLog] = FakeAuditLog
+_audit_trail: type[AuditTrail] = FakeAuditLog
+_grants: type[GrantStore] = FakeGrantStore
+_erasure: type[AccountErasure] = FakeAccounts
+_browser: type[Browser] = FakeBrowser
+_observer: type[Observer] = RecordingObserver
+_places: type[Places] = FakePlaces
+_oidc_upstream: type[UpstreamAdapter] = FakeOidcUpstream
+_saml_upstream: type[UpstreamAdapter] = FakeSamlUpstream
+_saml_downstream: type[DownstreamAdapter] = FakeSamlDownstream
+_oidc_downstream: type[DownstreamAdapter] = FakeOidcDownstream
