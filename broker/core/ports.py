@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Protocol
 
 from broker.core.audit import AuditEvent
+from broker.core.audit_chain import ChainedRecord
 from broker.core.claims import ClaimValue
 from broker.core.consent import Consent
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
@@ -62,6 +63,14 @@ class AccountStore(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]: ...
+
+
+class AccountErasure(Protocol):
+    def delete_account(self, account_id: str) -> bool:
+        """Erase the account (GDPR Art. 17) with its linked identities, consents, grants and SSO sessions;
+        audit records, which name it only by its pseudonymous id, stay. ``False`` when there was no such
+        account."""
+        ...
 
 
 class LinkOutcome(Enum):
@@ -174,6 +183,14 @@ class PendingStore(Protocol):
 class AuditLog(Protocol):
     def record(self, event: AuditEvent) -> None:
         """Append ``event``; records are never changed or removed by the broker."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """The audit log read back (the citizen's apps page and data download)."""
+
+    def events(self, account_id: str | None = None, limit: int = 50) -> Sequence[ChainedRecord]:
+        """The newest ``limit`` records, newest first; only those naming ``account_id`` when given."""
         ...
 
 

@@ -14,10 +14,13 @@ from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
 from broker.core.model import LoginRequest, Protocol
 from broker.core.ports import (
+    AccountErasure,
     AccountStore,
     AuditLog,
+    AuditTrail,
     Clock,
     ConsentStore,
+    GrantStore,
     IdentityLinks,
     PendingStore,
     Registry,
@@ -28,8 +31,9 @@ from broker.core.protocol_ports import DownstreamAdapter, UpstreamAdapter
 from broker.core.sessions import SsoSession
 
 
-class Accounts(AccountStore, IdentityLinks, Interface):
-    """The account store as the journeys use it: finding and creating accounts, and linking identities."""
+class Accounts(AccountStore, IdentityLinks, AccountErasure, Interface):
+    """The account store as the journeys use it: finding and creating accounts, linking identities, and
+    erasing an account (the portal)."""
 
 
 class Browser(Interface):
@@ -110,6 +114,10 @@ class Journeys:
     places: Places
     #: the operator's release policy as it is now (``metadata/release-policy.toml``; a reload swaps it)
     release_policy: Callable[[], ReleasePolicy]
+    #: the OpenID grants and their tokens (a withdrawn consent or an erased account revokes them)
+    grants: GrantStore
+    #: the audit log read back (the portal's apps page and data download)
+    audit_trail: AuditTrail
     upstreams: tuple[UpstreamAdapter, ...] = ()
     downstreams: Mapping[Protocol, DownstreamAdapter] = field(default_factory=dict)
 

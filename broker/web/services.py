@@ -287,6 +287,8 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         observer=observer,
         places=places,
         release_policy=lambda: registry.snapshot.policy,
+        grants=svc.oidc.store,
+        audit_trail=svc.audit,
         upstreams=(OAuthUpstreams(svc.upstream_adapter),
                    SamlUpstreams(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity, svc.pending)),
         downstreams={Protocol.SAML: SamlAnswers(svc.idp, lambda: registry.snapshot.saml),
