@@ -27,8 +27,8 @@ class PostForm:
 
     url: str
     fields: tuple[tuple[str, str], ...]
-    #: the page's heading when it is not the default ("Continue")
-    heading: str | None = None
+    #: why the browser carries it, for the page's heading: "answer" (back to the app), "signing_out"
+    purpose: str = "answer"
 
 
 @dataclass(frozen=True)

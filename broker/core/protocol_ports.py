@@ -71,6 +71,29 @@ class UpstreamAdapter(Interface):
         ...
 
 
+#: how a message came through the browser: in the query (a redirect) or in a form (a POST)
+REDIRECT, POST = "redirect", "post"
+
+
+@dataclass(frozen=True)
+class DownstreamMessage:
+    """An app's request as the browser brought it: the query's or the form's fields (repeated names kept), and
+    for a redirect the raw query, whose octets a Redirect-binding signature covers (SAML Bindings §3.4.4.1)."""
+
+    binding: str
+    fields: tuple[tuple[str, str], ...]
+    raw_query: bytes = b""
+
+
+class RequestRefused(Exception):
+    """An app's request refused; ``reply`` is the login to answer in the app's protocol once its return address
+    was checked (else the person gets a page)."""
+
+    def __init__(self, error: errors.BrokerError, reply: LoginRequest | None = None) -> None:
+        super().__init__(error.message)
+        self.error, self.reply = error, reply
+
+
 @dataclass(frozen=True)
 class DownstreamAnswer:
     """The app's answer in its protocol, and how the SSO session records the app for logout."""
@@ -80,10 +103,15 @@ class DownstreamAnswer:
 
 
 class DownstreamAdapter(Interface):
-    """One downstream protocol: answers to the app that started a login."""
+    """One downstream protocol: reads an app's request, and answers the app that started a login."""
 
     @property
     def protocol(self) -> Protocol: ...
+
+    def read(self, message: DownstreamMessage, now: datetime) -> LoginRequest:
+        """The login an app asks for, after every check of its protocol (signature, registration, return
+        address); ``RequestRefused`` otherwise."""
+        ...
 
     def answer(self, result: LoginResult, claims: frozenset[str], sid: str, upstream: UpstreamParty | None,
                now: datetime) -> DownstreamAnswer:

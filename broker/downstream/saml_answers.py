@@ -10,18 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from saml2 import BINDING_HTTP_POST
+
 from broker.core import errors
 from broker.core.model import LoginRequest, LoginResult, Protocol, UpstreamParty
 from broker.core.outcomes import PostForm, Redirect
-from broker.core.protocol_ports import DownstreamAdapter, DownstreamAnswer
+from broker.core.protocol_ports import REDIRECT, DownstreamAdapter, DownstreamAnswer, DownstreamMessage, RequestRefused
 from broker.core.sessions import Participant
+from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
 from broker.downstream.saml_responses import error_response, session_answer
 from broker.downstream.saml_server import IdpServers
 from broker.saml.catalog import SpCatalog
 
 
+def _posted(message: DownstreamMessage) -> IncomingRequest:
+    fields = dict(reversed(message.fields))  # the first of repeated names, as a form's get() gives it
+    if not fields.get("SAMLRequest"):
+        raise RequestRejected(errors.InvalidRequest(detail="SAMLRequest missing"), None)
+    return IncomingRequest(binding=BINDING_HTTP_POST, saml_request=fields["SAMLRequest"],
+                           relay_state=fields.get("RelayState"), idp_hint=fields.get("idp_hint") or None)
+
+
 class SamlAnswers:
-    """``catalog()``: the registered SPs as they are now (a registry reload swaps the catalog)."""
+    """The SAML IdP's SPs: their AuthnRequests and the answers to them. ``catalog()``: the registered SPs as they
+    are now (a registry reload swaps the catalog)."""
 
     def __init__(self, servers: IdpServers, catalog: Callable[[], SpCatalog]) -> None:
         self._servers, self._catalog = servers, catalog
@@ -29,6 +41,14 @@ class SamlAnswers:
     @property
     def protocol(self) -> Protocol:
         return Protocol.SAML
+
+    def read(self, message: DownstreamMessage, now: datetime) -> LoginRequest:
+        """An AuthnRequest (``saml_requests``: the SP, its ACS URL, the signature, freshness)."""
+        try:
+            incoming = redirect_request(message.raw_query) if message.binding == REDIRECT else _posted(message)
+            return parse_authn_request(self._servers, self._catalog(), incoming, now)
+        except RequestRejected as rejected:
+            raise RequestRefused(rejected.error, rejected.reply) from rejected
 
     def answer(self, result: LoginResult, claims: frozenset[str], sid: str, upstream: UpstreamParty | None,
                now: datetime) -> DownstreamAnswer:

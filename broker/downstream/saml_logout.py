@@ -36,6 +36,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from broker.core import errors
+from broker.core.logout_ports import ReplyTo
 from broker.core.outcomes import PostForm
 from broker.downstream.saml_requests import (
     MAX_XML_BYTES,
@@ -95,16 +96,6 @@ class Outgoing:
 
     def post_form(self) -> PostForm:
         return PostForm(self.url, self.fields)
-
-
-@dataclass(frozen=True)
-class ReplyTo:
-    """Whom a rejected LogoutRequest may be answered: a registered SP, at its metadata endpoint only."""
-
-    issuer: str
-    request_id: str
-    binding: str
-    relay_state: str | None
 
 
 class LogoutRejected(Exception):

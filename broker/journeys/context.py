@@ -12,6 +12,7 @@ from broker.core import errors
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
+from broker.core.logout_ports import AppLogout, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.ports import (
     AccountErasure,
@@ -62,6 +63,21 @@ class Browser(Interface):
         is worthless after (session fixation)."""
         ...
 
+    def sign_out(self) -> None:
+        """Empty the browser's session and give it a new id: nothing of the old session survives, and an id
+        observed before is worthless after."""
+        ...
+
+    def forget_sso(self) -> None:
+        """Drop the browser's SSO session, keeping the rest."""
+        ...
+
+    def logout_handle(self) -> str | None:
+        """The handle of this browser's single logout in progress, for an answer that comes back without one."""
+        ...
+
+    def keep_logout_handle(self, handle: str | None) -> None: ...
+
 
 class Observer(Interface):
     """Metrics and the request's login id, which the web layer keeps."""
@@ -74,6 +90,10 @@ class Observer(Interface):
         """Time one step of a login (``with observer.step("answer"):``)."""
         ...
 
+    def reference(self) -> str:
+        """The support reference of this request (on its log lines and error pages)."""
+        ...
+
 
 class Places(Interface):
     """The broker's own addresses a journey sends the browser to."""
@@ -81,6 +101,14 @@ class Places(Interface):
     def discovery(self, handle: str) -> str: ...
 
     def portal_home(self) -> str: ...
+
+    def logout_resume(self, handle: str) -> str:
+        """The absolute address that resumes a single logout after the upstream IdP answered."""
+        ...
+
+    def upstream_logout_reply(self, handle: str) -> str:
+        """The absolute address that sends an upstream IdP its LogoutResponse after the chain."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,8 @@ class JourneySettings:
     #: ``[linking]``: upstreams trusted for e-mail, and (new, existing) upstream pairs linked automatically
     email_authoritative: frozenset[str] = frozenset()
     auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
+    #: how long an SP's LogoutRequest ID is remembered against replay (its validity plus clock skew)
+    logout_replay_window: timedelta = timedelta(minutes=9)
 
 
 @dataclass(frozen=True)
@@ -120,6 +150,9 @@ class Journeys:
     audit_trail: AuditTrail
     upstreams: tuple[UpstreamAdapter, ...] = ()
     downstreams: Mapping[Protocol, DownstreamAdapter] = field(default_factory=dict)
+    #: single logout toward the apps (the SAML IdP's SPs) and toward the upstream IdPs; None: not wired
+    app_logout: AppLogout | None = None
+    upstream_logout: UpstreamLogout | None = None
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -139,9 +172,9 @@ class Journeys:
         return found
 
     def audit(self, kind: AuditKind, *, account_id: str | None = None, upstream: str | None = None,
-              downstream: str | None = None, reason: str | None = None) -> None:
+              downstream: str | None = None, reason: str | None = None, reference: str | None = None) -> None:
         self.audit_log.record(AuditEvent(kind, self.now(), account_id=account_id, upstream=upstream,
-                                         downstream=downstream, reason=reason))
+                                         downstream=downstream, reason=reason, reference=reference))
 
 
 class DownstreamFailure(Exception):

@@ -134,7 +134,10 @@ def prove(j: Journeys, browser: Browser, handle: str, name: str) -> Redirect | P
     if adapter is None or name not in offer.upstreams:
         raise DownstreamFailure(errors.UnknownUpstream(detail=f"{name!r:.200} is not an offered upstream"),
                                 offer.login)
-    started = adapter.begin(name, now, None, reauthenticate=True)
+    try:
+        started = adapter.begin(name, now, None, reauthenticate=True)
+    except errors.BrokerError as exc:
+        raise DownstreamFailure(exc, offer.login) from exc
     record = AT_UPSTREAM[adapter.protocol](offer=offer, upstream=started.pending)
     put_record_with_handle(j.pending, started.handle, record, now + OFFER_LIFETIME)
     browser.bind(started.handle)

@@ -34,15 +34,30 @@ from broker.core.pending_records import (
     take_record,
 )
 from broker.core.ports import SsoSessionRecord
-from broker.core.protocol_ports import UpstreamAdapter, VerifiedAnswer
+from broker.core.protocol_ports import DownstreamMessage, RequestRefused, UpstreamAdapter, VerifiedAnswer
 from broker.core.sessions import SsoSession
 from broker.journeys import consent, link_offer
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 
-log = logging.getLogger("broker.web.login")
+log = logging.getLogger(__name__)
 
 #: the record a login waits in while its upstream answers, by the upstream's protocol (their kinds are stored)
 AT_UPSTREAM = {Protocol.OIDC: LoginAtOidcUpstream, Protocol.SAML: LoginAtSamlUpstream}
+
+
+def read_request(j: Journeys, protocol: Protocol, message: DownstreamMessage) -> LoginRequest:
+    """Step 1: an app's request, read and checked by the downstream adapter of its protocol. A refusal goes back
+    to the app in its protocol once its return address was checked, else it is the person's page."""
+    downstream = j.downstreams.get(protocol)
+    if downstream is None:
+        raise errors.InvalidRequest(detail=f"no downstream adapter for {protocol.value}")
+    with j.observer.step("parse_request"):
+        try:
+            return downstream.read(message, j.now())
+        except RequestRefused as refused:
+            if refused.reply is not None:
+                raise DownstreamFailure(refused.error, refused.reply) from refused
+            raise refused.error from refused
 
 
 def begin(j: Journeys, browser: Browser, login: LoginRequest) -> Outcome:

@@ -151,10 +151,11 @@ def export(j: Journeys, browser: Browser) -> dict[str, Any]:
 
 
 def delete_account(j: Journeys, browser: Browser) -> Page:
-    """Erase the signed-in account, revoking its grants at every app it consented to or signed in to. The
-    browser's own session is the web layer's to empty before the page is shown."""
+    """Erase the signed-in account, revoking its grants at every app it consented to or signed in to; the
+    browser's session is emptied and renewed before the page is shown."""
     sso = _signed_in(browser)
     party_ids = {c.party_id for c in j.consents.in_force(sso.account_id)}
     party_ids |= {a.party_id for a in account_data.apps_used(j, sso.account_id)}
     account_data.delete(j, sso.account_id, sorted(party_ids))
+    browser.sign_out()
     return Page(DONE, {"heading": "deleted"})

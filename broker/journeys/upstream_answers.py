@@ -22,11 +22,16 @@ def upstream_answer(j: Journeys, browser: Browser, protocol: Protocol, handle: s
     for protocols with one endpoint per upstream (the adapter refuses a mix-up)."""
     now = j.now()
     adapter = j.adapter_for(protocol)
-    if handle and browser.unbind(handle):
+    if handle and browser.holds(handle):
+        # the handle stays this browser's until a record of this protocol is found under it: a stray post of
+        # it to the other protocol's endpoint must not strand the journey it belongs to
         if (waiting := take_record(j.pending, login.AT_UPSTREAM[protocol], handle, now)) is not None:
+            browser.unbind(handle)
             return login.after_upstream(j, browser, waiting.login, adapter, waiting.upstream, reply, arrived_at, now)
         if (link := take_record(j.pending, portal_links.AT_UPSTREAM[protocol], handle, now)) is not None:
+            browser.unbind(handle)
             return portal_links.answered(j, browser, link.proof, adapter, link.upstream, reply, arrived_at)
         if (proof := take_record(j.pending, link_offer.AT_UPSTREAM[protocol], handle, now)) is not None:
+            browser.unbind(handle)
             return link_offer.answered(j, browser, proof.offer, adapter, proof.upstream, reply, arrived_at)
     return login.unsolicited(j, browser, adapter, reply, now)

@@ -16,8 +16,9 @@ from broker.downstream.oidc.errors import OAuthError
 from broker.journeys.context import DownstreamFailure
 from broker.web import oidc_api, oidc_registration
 from broker.web.http import audit
+from broker.web.http.journey_context import support_reference
 from broker.web.http.same_origin import CrossOriginRequest
-from broker.web.renderer import error_page, html, reply_to_downstream, support_reference
+from broker.web.renderer import error_page, html, reply_to_downstream
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")

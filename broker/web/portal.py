@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, request, session, url_for
+from flask import Blueprint, current_app, request, url_for
 from werkzeug.wrappers import Response
 
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
-from broker.journeys import portal
-from broker.web import login, saml_logout
-from broker.web.http.browser_state import new_browser_session
-from broker.web.renderer import browser, html, journeys, render, run
+from broker.journeys import logout, portal
+from broker.web import login
+from broker.web.renderer import browser, journeys, run
 
 bp = Blueprint("portal", __name__, url_prefix="/account")
 
@@ -59,14 +58,10 @@ def sso_sessions() -> Response:
 @bp.post("/sessions/end-all")
 def end_all_sessions() -> Response | str:
     """Sign out everywhere: every SSO session of the account ends in the registry, this browser's too. This
-    browser's SAML apps are told first (SAML Single Logout, ``broker.web.saml_logout``); other browsers' cannot
+    browser's SAML apps are told first (SAML Single Logout, ``broker.journeys.logout``); other browsers' cannot
     be."""
     sso = portal.sign_out_everywhere(journeys(), browser())
-    session.pop("sso", None)
-    chained = saml_logout.start_chain(sso, None)
-    if chained is not None:
-        return chained
-    return html(portal.DONE, heading="signed_out_everywhere")
+    return run(lambda j, b: logout.after_sign_out_everywhere(j, b, sso))
 
 
 @bp.get("/profile")
@@ -90,9 +85,7 @@ def delete_confirm() -> Response:
 @bp.post("/delete")
 def delete() -> Response:
     """Erase the account; this browser's session is emptied and renewed before the page is shown."""
-    done = portal.delete_account(journeys(), browser())
-    new_browser_session()
-    return render(done)
+    return run(portal.delete_account)
 
 
 @bp.get("/consents")

@@ -9,7 +9,6 @@ reference that is also in the log line with the operator detail.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -21,9 +20,8 @@ from broker.core.audit import AuditKind
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
 from broker.journeys import login
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
-from broker.logging_setup import request_id
 from broker.web.http import audit
-from broker.web.http.journey_context import FlaskBrowser
+from broker.web.http.journey_context import FlaskBrowser, support_reference
 from broker.web.ops import metrics
 from broker.web.services import services
 
@@ -69,13 +67,8 @@ def html(template: str, **data: Any) -> str:
 
 def post_form_page(form: PostForm, status: int = 200, heading: str | None = None) -> Response:
     """A page that posts ``form`` at once (with JavaScript) or when the person presses Continue."""
-    return Response(html("post_form.html", form=form, heading=heading or form.heading), status=status,
+    return Response(html("post_form.html", form=form, heading=heading), status=status,
                     mimetype="text/html")
-
-
-def support_reference() -> str:
-    """The request's id (``X-Request-ID``, on every log line of the request), else a fresh one."""
-    return request_id.get() or secrets.token_hex(6).upper()
 
 
 def error_page(error: errors.BrokerError) -> Response:

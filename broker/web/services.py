@@ -23,12 +23,13 @@ from sqlalchemy import Engine
 
 from broker.config.settings import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
-from broker.core.pending_kinds import Kind
-from broker.core.ports import ClientStore, HandleInUse, PendingStore
+from broker.core.ports import ClientStore, PendingStore
+from broker.core.replay import first_use
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_answers import SamlAnswers
+from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.journeys.context import Journeys, JourneySettings, Observer, Places
 from broker.keys.keyring import KeyRing
@@ -42,6 +43,7 @@ from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlCons
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
 from broker.upstream.oauth_upstreams import OAuthUpstreams
+from broker.upstream.saml_idp_logout import SamlIdpLogout
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
 from broker.upstream.saml_sp import SamlSp
 from broker.upstream.saml_upstreams import SamlUpstreams
@@ -149,15 +151,10 @@ def provider_settings(settings: Settings) -> ProviderSettings:
 
 def assertion_replay_guard(pending: PendingStore) -> Callable[[str, str, datetime], bool]:
     """``first_use_of(client_id, jti, expires_at)``: records the assertion id in the shared pending store
-    until the assertion expires; False when it is there already (RFC 7523 §3 item 7, one use per jti)."""
+    until the assertion expires; False when it is there already (``core.replay``)."""
 
     def first_use_of(client_id: str, jti: str, expires_at: datetime) -> bool:
-        handle = "jti:" + hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
-        try:
-            pending.put_with_handle(Kind.CLIENT_ASSERTION, handle, "", expires_at)
-        except HandleInUse:
-            return False
-        return True
+        return first_use(pending, client_id, jti, expires_at)
 
     return first_use_of
 
@@ -269,6 +266,7 @@ def journey_settings(settings: Settings) -> JourneySettings:
         assurance=settings.assurance,
         email_authoritative=settings.linking.email_authoritative,
         auto_link_by_email=settings.linking.auto_link_by_email,
+        logout_replay_window=settings.saml.request_max_age + 2 * settings.saml.clock_skew,
     )
 
 
@@ -293,6 +291,8 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
                    SamlUpstreams(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity, svc.pending)),
         downstreams={Protocol.SAML: SamlAnswers(svc.idp, lambda: registry.snapshot.saml),
                      Protocol.OIDC: OidcAnswers(svc.oidc, registry.oidc_client, svc.settings.base_url)},
+        app_logout=SamlAppLogout(svc.idp, lambda: registry.snapshot.saml),
+        upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
     )
 
 

@@ -223,29 +223,24 @@ def test_nothing_below_the_web_layer_imports_web_or_app(package: str) -> None:
 
 #: the wiring: the one web module that builds adapters and hands them to the journeys (``web/services.py``)
 WIRING = "broker.web.services"
-#: protocol adapters web modules still reach directly, outside the journeys and the wiring. The logout
-#: journey (SAML single logout, the upstream's logout, OIDC end-session), the OIDC back channel (token,
-#: UserInfo, registration) and the parsing of downstream requests are not journeys yet (issue 16 continues).
+#: protocol adapters web modules still reach directly, outside the journeys and the wiring: the OIDC back
+#: channel (token, UserInfo, registration, discovery: JSON APIs with no journey), protocol helpers
+#: (``with_query``, ``OAuthError``), and operational reads (health and metrics of the IdP directory and
+#: upstream HTTP calls).
 #: This list may only shrink: a new entry fails ``test_web_reaches_adapters_only_through_journeys_and_the_wiring``
 #: and an entry no longer imported fails it too, so it cannot go stale.
 WEB_ADAPTER_IMPORTS_LEFT = {
     "broker.web.oidc_api": {"broker.downstream.oidc.client_auth", "broker.downstream.oidc.discovery",
                             "broker.downstream.oidc.errors"},
-    "broker.web.oidc_provider": {"broker.downstream.oidc.authorize", "broker.downstream.oidc.responses"},
+    "broker.web.oidc_provider": {"broker.downstream.oidc.responses"},
     "broker.web.oidc_registration": {"broker.downstream.oidc.errors", "broker.downstream.oidc.provider"},
     "broker.web.ops.health": {"broker.registry.metadata_refresh"},
     "broker.web.ops.metrics": {"broker.registry.metadata_refresh", "broker.upstream.oidc_http"},
-    "broker.web.ops.outages": {"broker.downstream.oidc.authorize", "broker.downstream.saml_requests"},
     "broker.web.pages": {"broker.downstream.oidc.errors"},
-    "broker.web.saml_idp": {"broker.downstream.saml_requests"},
-    "broker.web.saml_logout": {"broker.downstream.saml_logout", "broker.downstream.saml_requests"},
-    "broker.web.saml_sp_slo": {"broker.upstream.saml_slo", "broker.upstream.saml_settings"},
-    "broker.web.saml_upstream_logout": {"broker.upstream.saml_slo"},
     "broker.web.http.audit": {"broker.registry.Snapshot"},
 }
-#: web modules that define no route: the renderer, the wiring, and what the logout journey still holds
-#: (issue 16 continues); may only shrink, like the list above
-WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", WIRING, "broker.web.saml_upstream_logout"}
+#: web modules that define no route: the renderer and the wiring only
+WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", WIRING}
 
 
 def web_adapter_imports(found: Iterable[Import]) -> dict[str, set[str]]:

@@ -5,6 +5,7 @@ tests and by ``bench/login_bench.py``."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -102,7 +103,10 @@ class Federation:
         return self.count(AccountRow)
 
     def set_clock(self, clock: FixedClock) -> None:
-        self.app.extensions["broker"].clock = clock
+        """The broker's clock, for the web layer and the journeys alike (both were wired with the system clock)."""
+        services = self.app.extensions["broker"]
+        services.clock = clock
+        services.journeys = dataclasses.replace(services.journeys, clock=clock)
 
     def login(self, browser: Browser, sp: str = "sp1", **kwargs: object) -> tuple[str, requests.Response]:
         """Start a Redirect-binding login at ``sp`` and follow it to the page that posts back to the SP."""

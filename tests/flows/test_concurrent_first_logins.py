@@ -76,7 +76,7 @@ def test_simultaneous_first_logins_of_one_identity_make_one_account(
 
     assert federation.accounts() == 0
     try:
-        with caplog.at_level(logging.INFO, logger="broker.web.login"), ThreadPoolExecutor(count) as pool:
+        with caplog.at_level(logging.INFO, logger="broker.journeys.login"), ThreadPoolExecutor(count) as pool:
             pages = list(pool.map(citizen, range(count)))  # re-raises any browser's exception
 
         subjects = set()

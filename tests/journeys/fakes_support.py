@@ -58,6 +58,8 @@ from broker.core.profile import IdentityClaims
 from broker.core.protocol_ports import (
     DownstreamAdapter,
     DownstreamAnswer,
+    DownstreamMessage,
+    RequestRefused,
     UpstreamAdapter,
     UpstreamStart,
     VerifiedAnswer,
@@ -636,10 +638,23 @@ class _FakeDownstream:
     def __init__(self) -> None:
         self.answered: list[_Answered] = []
         self.failures: list[tuple[LoginRequest, errors.BrokerError]] = []
+        #: what ``read`` makes of a message whose ``request`` field names it
+        self.requests: dict[str, LoginRequest] = {}
 
     @property
     def protocol(self) -> Protocol:
         return self._protocol
+
+    def read(self, message: DownstreamMessage, now: datetime) -> LoginRequest:
+        """The request its ``request`` field names; refused (with the login to answer when ``refuse`` is
+        "answerable") like a real adapter refuses a bad signature or an unknown app."""
+        fields = dict(message.fields)
+        found = self.requests.get(fields.get("request", ""))
+        if found is None:
+            raise RequestRefused(errors.UnknownParty(detail="no such app"))
+        if fields.get("refuse") == "answerable":
+            raise RequestRefused(errors.InvalidSignature(detail="bad signature"), found)
+        return found
 
     def answer(self, result: LoginResult, claims: frozenset[str], sid: str, upstream: UpstreamParty | None,
                now: datetime) -> DownstreamAnswer:

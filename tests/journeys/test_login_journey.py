@@ -11,6 +11,7 @@ from broker.core.consent import ConsentHow, ReleasePolicy
 from broker.core.model import DownstreamParty, LoginRequest, Protocol
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
 from broker.core.pending_records import LoginAtDiscovery, LoginAtUpstream, peek_record
+from broker.core.protocol_ports import POST, DownstreamMessage
 from broker.core.sessions import Participant
 from broker.journeys import consent, login
 from broker.journeys.context import DownstreamFailure
@@ -204,6 +205,9 @@ def test_an_answer_for_one_protocol_does_not_complete_a_login_of_the_other() -> 
     with pytest.raises(errors.LoginStateInvalid):  # the OIDC login's state at the SAML endpoint: unsolicited
         upstream_answer(w.journeys, browser, Protocol.SAML, handle, reply)
     assert w.oidc.finished == 0 and w.saml.finished == 0 and not w.accounts.accounts
+    # the stray post stranded nothing: the same answer at its own endpoint still completes the login
+    answer(w, browser, Protocol.OIDC, handle, reply)
+    assert w.oidc.finished == 1 and len(w.accounts.accounts) == 1
 
 
 # --- the SSO session -------------------------------------------------------------------------------------------
@@ -458,3 +462,20 @@ def test_the_fakes_answer_as_their_ports_say() -> None:
     w.sso_sessions.join("unknown", join, w.clock.now())
     assert w.sso_sessions.participants("unknown") == []
     assert [r.kind for r in w.audit.events(limit=1)] == [AuditKind.LOGIN_SUCCEEDED.value]
+
+
+# --- reading the app's request --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("down", BOTH)
+def test_an_apps_request_is_read_by_its_protocols_adapter_and_refusals_go_where_they_can(down: Protocol) -> None:
+    w = World([app(down)])
+    request = login_request(app(down))
+    reader = w.downstream(down)
+    reader.requests["r1"] = request
+
+    assert login.read_request(w.journeys, down, DownstreamMessage(POST, (("request", "r1"),))) == request
+    with pytest.raises(DownstreamFailure) as answerable:  # the return address is known: the app hears it
+        login.read_request(w.journeys, down, DownstreamMessage(POST, (("request", "r1"), ("refuse", "answerable"))))
+    assert answerable.value.login == request and isinstance(answerable.value.error, errors.InvalidSignature)
+    with pytest.raises(errors.UnknownParty):  # no trustworthy return address: the person's page, not a redirect
+        login.read_request(w.journeys, down, DownstreamMessage(POST, (("request", "unknown"),)))

@@ -106,6 +106,7 @@ def test_deletion_ends_sessions_revokes_grants_and_erases_the_account() -> None:
 
     assert portal.delete_account(w.journeys, browser) == Page(portal.DONE, {"heading": "deleted"})
 
+    assert browser.sign_outs == 1  # the browser's session is emptied and renewed
     assert w.accounts.get(sso.account_id) is None
     assert granted in w.grants.revoked
     assert w.sso_sessions.active(sso.account_id, w.clock.now()) == []

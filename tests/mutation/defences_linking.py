@@ -1,7 +1,7 @@
 """The link offer and portal linking (issue 15, points 1 and 6; docs/security.md "Link offer steered by an
 attacker", "Linking CSRF, proof replay, trojan identifier").
 
-The binding of every browser-bound record to its browser (``broker.web.http.browser_state.take_bound``) is one
+The binding of every browser-bound record to its browser (``broker.journeys.handles.take_bound``) is one
 defence, proven through the link offer's test. Not listed, because only a forged sealed row could reach them:
 the checks that a stored offer proof was asked fresh (``max_age == 0``, ``force_authn``).
 """

@@ -12,9 +12,10 @@ from datetime import datetime
 from broker.core import errors
 from broker.core.model import LoginRequest, LoginResult, Protocol, UpstreamParty
 from broker.core.outcomes import PostForm, Redirect
-from broker.core.protocol_ports import DownstreamAdapter, DownstreamAnswer
+from broker.core.protocol_ports import DownstreamAdapter, DownstreamAnswer, DownstreamMessage, RequestRefused
 from broker.core.sessions import Participant
 from broker.downstream.oidc import responses
+from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
 from broker.downstream.oidc.provider import OidcProvider
 from broker.oidc.client import OidcClient
 
@@ -32,6 +33,13 @@ class OidcAnswers:
     @property
     def protocol(self) -> Protocol:
         return Protocol.OIDC
+
+    def read(self, message: DownstreamMessage, now: datetime) -> LoginRequest:
+        """An authorization request (OIDC Core §3.1.2.1, by GET or POST; ``authorize``)."""
+        try:
+            return parse_authorization_request(message.fields, self._client)
+        except AuthorizeRejected as rejected:
+            raise RequestRefused(rejected.error, rejected.reply) from rejected
 
     def client_for(self, login: LoginRequest) -> OidcClient:
         """The client, if it and the login's redirect URI are still registered (else ``UnknownParty``)."""

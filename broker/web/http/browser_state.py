@@ -6,13 +6,9 @@ OAuth ``state``) taken from another browser is refused (login CSRF, RFC 6749 §1
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import current_app, session
 
-from broker.core import errors
-from broker.core.pending_records import R, take_record
-from broker.core.ports import PendingStore, SsoSessionRegistry
+from broker.core.ports import SsoSessionRegistry
 from broker.core.sessions import SsoSession
 
 MAX_PENDING_PER_BROWSER = 16
@@ -30,15 +26,6 @@ def unbind(handle: str) -> bool:
         return False
     session["pending"] = [h for h in handles if h != handle]
     return True
-
-
-def take_bound(store: PendingStore, cls: type[R], handle: str, now: datetime, what: str) -> R:
-    """The record ``cls`` under ``handle``, taken once, when this browser was given the handle; otherwise
-    ``LoginStateInvalid`` naming ``what`` (a handle from another browser is never even looked up)."""
-    record = take_record(store, cls, handle, now) if unbind(handle) else None
-    if record is None:
-        raise errors.LoginStateInvalid(detail=f"{what} unknown, expired, used or from another browser")
-    return record
 
 
 def new_browser_session() -> None:

@@ -3,13 +3,19 @@ the metrics and login ids of the request, and the broker's own addresses."""
 
 from __future__ import annotations
 
+import secrets
 from contextlib import AbstractContextManager
 
 from flask import current_app, request, session, url_for
 
+from broker.config.settings import Settings
 from broker.core.sessions import SsoSession
-from broker.web.http.browser_state import bind, current_sso, unbind
+from broker.logging_setup import request_id
+from broker.web.http.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.ops import metrics, request_ids
+
+#: the browser's session key of its single logout in progress (a LogoutResponse may come back without RelayState)
+LOGOUT_KEY = "saml_logout"
 
 
 class FlaskBrowser:
@@ -43,6 +49,22 @@ class FlaskBrowser:
         if regenerate is not None:
             regenerate(session)
 
+    def sign_out(self) -> None:
+        new_browser_session()
+
+    def forget_sso(self) -> None:
+        session.pop("sso", None)
+
+    def logout_handle(self) -> str | None:
+        found = session.get(LOGOUT_KEY)
+        return found if isinstance(found, str) else None
+
+    def keep_logout_handle(self, handle: str | None) -> None:
+        if handle is None:
+            session.pop(LOGOUT_KEY, None)
+        else:
+            session[LOGOUT_KEY] = handle
+
 
 class WebObserver:
     """``Observer``: Prometheus metrics (``broker.web.ops.metrics``) and the login id of the request."""
@@ -56,6 +78,9 @@ class WebObserver:
     def step(self, name: str) -> AbstractContextManager[object]:
         return metrics.step(name)
 
+    def reference(self) -> str:
+        return support_reference()
+
 
 class WebPlaces:
     """``Places``: the blueprints' addresses, relative to the broker (as ``url_for`` makes them)."""
@@ -65,4 +90,21 @@ class WebPlaces:
 
     def portal_home(self) -> str:
         return url_for("portal.home")
+
+    def logout_resume(self, handle: str) -> str:
+        return _absolute(url_for("saml_logout.resume", handle=handle))
+
+    def upstream_logout_reply(self, handle: str) -> str:
+        return _absolute(url_for("saml_sp_slo.reply", handle=handle))
+
+
+def _absolute(path: str) -> str:
+    """An address of the broker from its configured base URL, never from the request's Host header."""
+    settings: Settings = current_app.extensions["broker"].settings
+    return settings.url(path)
+
+
+def support_reference() -> str:
+    """The request's id (``X-Request-ID``, on every log line of the request), else a fresh one."""
+    return request_id.get() or secrets.token_hex(6).upper()
 

@@ -34,13 +34,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from broker.core import errors
-from broker.core.model import LoginRequest
-from broker.downstream.oidc.authorize import AuthorizeRejected, parse_authorization_request
-from broker.downstream.saml_requests import IncomingRequest, RequestRejected, parse_authn_request, redirect_request
+from broker.core.model import LoginRequest, Protocol
+from broker.core.protocol_ports import POST, REDIRECT, DownstreamMessage, RequestRefused
 from broker.journeys.login import failure_answer
-from broker.web import oidc_api, saml_idp
+from broker.web import oidc_api
+from broker.web.http.journey_context import support_reference
 from broker.web.pages import _wants_json
-from broker.web.renderer import html, render, support_reference
+from broker.web.renderer import html, render
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -58,7 +58,7 @@ RETRY_AFTER = 30
 _ENVIRON_KEY = "broker.outage"
 
 
-_NOT_ANSWERABLE: tuple[type[Exception], ...] = (AuthorizeRejected, RequestRejected, errors.BrokerError, *OUTAGES)
+_NOT_ANSWERABLE: tuple[type[Exception], ...] = (RequestRefused, errors.BrokerError, *OUTAGES)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -77,19 +77,16 @@ def _cause(exc: BaseException) -> str:
 
 def _login_request() -> LoginRequest | None:
     """The login this request asks for, when it can be answered in its protocol without the database."""
-    svc = services()
+    j = services().journeys
     try:
         if request.endpoint == "oidc_provider.authorize":
             pairs = request.args.items(multi=True) if request.method == "GET" else request.form.items(multi=True)
-            return parse_authorization_request(pairs, svc.registry.oidc_client)
-        if request.endpoint in ("saml_idp.sso_redirect", "saml_idp.sso_post"):
-            if request.endpoint == "saml_idp.sso_redirect":
-                incoming = redirect_request(request.query_string)
-            else:
-                incoming = IncomingRequest(
-                    binding=saml_idp.BINDING_POST, saml_request=request.form.get("SAMLRequest", ""),
-                    relay_state=request.form.get("RelayState"))
-            return parse_authn_request(svc.idp, svc.registry.snapshot.saml, incoming, svc.clock.now())
+            return j.downstreams[Protocol.OIDC].read(DownstreamMessage(REDIRECT, tuple(pairs)), j.now())
+        if request.endpoint == "saml_idp.sso_redirect":
+            return j.downstreams[Protocol.SAML].read(DownstreamMessage(REDIRECT, (), request.query_string), j.now())
+        if request.endpoint == "saml_idp.sso_post":
+            fields = tuple(request.form.items(multi=True))
+            return j.downstreams[Protocol.SAML].read(DownstreamMessage(POST, fields), j.now())
     except _NOT_ANSWERABLE:
         return None
     return None
