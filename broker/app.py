@@ -26,6 +26,7 @@ from broker.downstream.saml_server import IdpServers
 from broker.keys.keyring import load_keyring
 from broker.logging_setup import install as install_logging
 from broker.registry import FileRegistry, Snapshot
+from broker.registry.changes import registration_changes
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.storage import (
     SqlAccountStore,
@@ -58,7 +59,6 @@ from broker.web import (
     saml_sp,
     saml_sp_slo,
 )
-from broker.web.http.audit import registration_changes
 from broker.web.http.journey_context import WebObserver, WebPlaces
 from broker.web.http.same_origin import OriginCheckedCsrf
 from broker.web.http.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol as Interface
 
 import requests
 from flask import current_app
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 
 from broker.config.settings import Settings
 from broker.core.model import Protocol, UpstreamParty, utcnow
-from broker.core.ports import ClientStore, PendingStore
+from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
@@ -31,7 +32,7 @@ from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
 from broker.downstream.saml_answers import SamlAnswers
 from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
-from broker.journeys.context import Journeys, JourneySettings, Observer, Places
+from broker.journeys.context import Accounts, Journeys, JourneySettings, Observer, Places
 from broker.keys.keyring import KeyRing
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
@@ -39,8 +40,6 @@ from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
-from broker.storage import SqlAccountStore, SqlAuditLog, SqlClientStore, SqlConsentStore
-from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
 from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.saml_idp_logout import SamlIdpLogout
@@ -53,6 +52,10 @@ CALLBACK_PATH = "/upstream/oidc/{name}/callback"
 #: looked up at all, so no untrusted oddity (a NUL, a megabyte) reaches the database
 PLAUSIBLE_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
 log = logging.getLogger(__name__)
+
+
+class AuditStore(AuditLog, AuditTrail, Interface):
+    """The audit log as the web layer uses it: appending events, and reading an account's (the portal)."""
 
 
 class SystemClock:
@@ -191,14 +194,14 @@ class Services:
     settings: Settings
     keys: KeyRing
     registry: FileRegistry
-    accounts: SqlAccountStore
+    accounts: Accounts
     pending: PendingStore
     #: clients registered through Dynamic Client Registration (RFC 7591)
-    clients: SqlClientStore
-    consents: SqlConsentStore
-    audit: SqlAuditLog
+    clients: ClientStore
+    consents: ConsentStore
+    audit: AuditStore
     #: the SSO sessions that exist (the portal's active sessions, "sign out everywhere")
-    sso_sessions: SqlSsoSessionRegistry
+    sso_sessions: SsoSessionRegistry
     idp: IdpServers
     oidc: OidcProvider
     http: requests.Session

@@ -237,7 +237,6 @@ WEB_ADAPTER_IMPORTS_LEFT = {
     "broker.web.ops.health": {"broker.registry.metadata_refresh"},
     "broker.web.ops.metrics": {"broker.registry.metadata_refresh", "broker.upstream.oidc_http"},
     "broker.web.pages": {"broker.downstream.oidc.errors"},
-    "broker.web.http.audit": {"broker.registry.Snapshot"},
 }
 #: web modules that define no route: the renderer and the wiring only
 WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", WIRING}

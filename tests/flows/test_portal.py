@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from broker.app import SESSION_COOKIE_HTTPS
 from broker.core.audit import AuditKind
+from broker.storage import SqlAuditLog
 from broker.storage.tables import AuditEventRow, ConsentRow, SsoSessionRow
 from broker.web.services import Services
 from tests.flows.consent_support import audit_kinds
@@ -190,6 +191,7 @@ def test_deleting_the_account_erases_it_and_keeps_a_verifiable_audit_record(
     assert federation.accounts() == 0
     assert rows(federation, SsoSessionRow) == [] and rows(federation, ConsentRow) == []
     svc = services(federation)
+    assert isinstance(svc.audit, SqlAuditLog)  # the chain check is the SQL log's own (``broker audit verify``)
     assert svc.audit.verify() is None
     deleted = [e for e in svc.audit.events(account_id=account) if e.kind == AuditKind.ACCOUNT_DELETED.value]
     assert len(deleted) == 1 and deleted[0].reason == "portal"

@@ -23,9 +23,9 @@ from broker.oidc.client_metadata import (
     parse_client_metadata,
 )
 from broker.registry import FileRegistry
+from broker.registry.changes import registration_changes
 from broker.registry.oidc_clients import CLIENT_FOLDER, FILE_POLICY, load_oidc_clients
 from broker.registry.saml_sps import SP_FOLDER
-from broker.web.http.audit import registration_changes
 from broker.web.services import describe_upstream
 from tests.flows.saml_peers import SpKeys
 from tests.sp_metadata import write_sp_metadata
