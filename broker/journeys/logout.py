@@ -1,6 +1,7 @@
 """Single logout (SAML 2.0 Profiles §4.4; OpenID Connect RP-Initiated Logout 1.0), one journey for every way a
 session ends: an SP's LogoutRequest (``app_asked``), the broker's own ending of it (``start_chain``: an OIDC
-app's end-session, the portal's sign-out), and the upstream IdP's LogoutRequest (``upstream_message``).
+app's end-session, the portal's sign-out), and the upstream IdP's LogoutRequest
+(``broker.journeys.upstream_logout``).
 
 SP-initiated (§4.4.3): the LogoutRequest ends this browser's SSO session only when its NameID is the subject the
 broker gave *that* SP in *this* session and its SessionIndex, when present, is the session's ``sid``. Answers,
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 
 from broker.core import errors
@@ -50,8 +50,6 @@ from broker.core.logout_ports import (
     LogoutRefused,
     Refusal,
     ReplyTo,
-    UpstreamLogout,
-    UpstreamLogoutMessage,
 )
 from broker.core.model import Protocol
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
@@ -59,10 +57,8 @@ from broker.core.pending_kinds import Kind
 from broker.core.pending_records import (
     OidcLogout,
     SamlUpstreamLogout,
-    SamlUpstreamLogoutReply,
     put_record,
     put_record_with_handle,
-    take_record,
 )
 from broker.core.replay import first_use
 from broker.core.sessions import Participant, SsoSession, merged_participants
@@ -82,12 +78,6 @@ def _app_logout(j: Journeys) -> AppLogout:
     if j.app_logout is None:
         raise errors.InvalidRequest(detail="single logout is not wired")
     return j.app_logout
-
-
-def _upstream_logout(j: Journeys) -> UpstreamLogout:
-    if j.upstream_logout is None:
-        raise errors.InvalidRequest(detail="upstream single logout is not wired")
-    return j.upstream_logout
 
 
 def participants(j: Journeys, sso: SsoSession) -> tuple[Participant, ...]:
@@ -329,57 +319,3 @@ def _to_upstream(j: Journeys, browser: Browser, sso: SsoSession, return_url: str
         request_id=message.message_id, entity_id=entity_id, return_url=return_url), now + UPSTREAM_LIFETIME)
     browser.bind(relay_state)
     return message.outgoing
-
-
-def upstream_message(j: Journeys, browser: Browser, message: UpstreamLogoutMessage,
-                     relay_state: str | None) -> Outcome:
-    """A verified message from an upstream IdP: the answer to the broker's LogoutRequest, or its own request."""
-    if message.is_response:
-        return _upstream_answered(j, browser, message, relay_state or "")
-    return _upstream_asked(j, browser, message, relay_state)
-
-
-def _upstream_answered(j: Journeys, browser: Browser, message: UpstreamLogoutMessage, relay_state: str) -> Outcome:
-    """The IdP answered the broker's LogoutRequest: back to the chain (``resume``)."""
-    stored = take_record(j.pending, SamlUpstreamLogout, relay_state, j.now()) \
-        if relay_state and browser.unbind(relay_state) else None
-    if stored is None:
-        raise errors.LoginStateInvalid(detail="LogoutResponse for no logout of this browser")
-    if message.in_response_to != stored.request_id or message.entity_id != stored.entity_id:
-        raise errors.InvalidRequest(detail="LogoutResponse not in response to the broker's LogoutRequest")
-    if not message.success:
-        log.warning("upstream %s answered the logout with %s", message.entity_id, message.status)
-    return Redirect(stored.return_url, 303)
-
-
-def _upstream_asked(j: Journeys, browser: Browser, message: UpstreamLogoutMessage,
-                    relay_state: str | None) -> Outcome:
-    """The IdP's own LogoutRequest: it ends this browser's session only when it names it (Core §3.7.3); the
-    session's SAML apps are then told by the same chain, and the IdP gets its answer at the end."""
-    now = j.now()
-    if not first_use(j.pending, f"logout:{message.entity_id}", message.message_id, now + UPSTREAM_LIFETIME * 2):
-        raise errors.InvalidRequest(detail=f"LogoutRequest {message.message_id!r:.80} replayed")
-    sso = browser.sso()
-    matches = sso is not None and _upstream_logout(j).names_session(sso, message)
-    reply = SamlUpstreamLogoutReply(request_id=message.message_id, entity_id=message.entity_id,
-                                    relay_state=relay_state, success=matches or sso is None)
-    if not matches or sso is None:
-        # no session here (nothing to end: Success), or another person's or session's: Requester, nothing ends
-        return _upstream_reply(j, reply)
-    end(j, browser, sso, upstream=sso.upstream, reason="logout initiated by the upstream IdP")
-    handle = secrets.token_urlsafe(32)
-    put_record_with_handle(j.pending, handle, reply, now + UPSTREAM_LIFETIME)
-    browser.bind(handle)
-    then = j.places.upstream_logout_reply(handle)
-    # the IdP ends its own session: the chain notifies the apps only, not the IdP again
-    chained = start_chain(j, browser, replace(sso, upstream_state=()), then)
-    return chained if chained is not None else Redirect(then, 303)
-
-
-def upstream_reply(j: Journeys, browser: Browser, handle: str) -> Outcome:
-    """After the chain: the signed LogoutResponse to the IdP that asked."""
-    return _upstream_reply(j, take_bound(j, browser, SamlUpstreamLogoutReply, handle, "logout reply handle"))
-
-
-def _upstream_reply(j: Journeys, reply: SamlUpstreamLogoutReply) -> Outcome:
-    return _upstream_logout(j).answer(reply.entity_id, reply.request_id, reply.success, reply.relay_state, j.now())

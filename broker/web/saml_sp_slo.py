@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from broker.core.outcomes import PostForm
-from broker.journeys import logout
+from broker.journeys import upstream_logout
 from broker.web.renderer import journeys, post_form_page, run
 from broker.web.services import services
 
@@ -43,10 +43,10 @@ def _handle(params: dict[str, str], query_string: bytes | None, path: str) -> Re
     if j.upstream_logout is None:
         raise RuntimeError("upstream single logout is not wired")
     message = j.upstream_logout.read(params, query_string, services().settings.url(path), j.now())
-    return run(lambda j, b: logout.upstream_message(j, b, message, params.get("RelayState")))
+    return run(lambda j, b: upstream_logout.message_from_idp(j, b, message, params.get("RelayState")))
 
 
 @bp.get("/reply/<handle>")
 def reply(handle: str) -> Response:
     """After the chain: the signed LogoutResponse to the IdP that asked."""
-    return run(lambda j, b: logout.upstream_reply(j, b, handle))
+    return run(lambda j, b: upstream_logout.reply(j, b, handle))
