@@ -161,7 +161,7 @@ def complete_login(
     return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
                        upstream=identity.upstream, acr=reported_acr(assurance, request, identity.acr),
                        auth_time=identity.auth_time,
-                       created_account=created, amr=identity.amr)
+                       created_account=created, amr=identity.amr, releasable=allowed)
 
 
 def answer_from_session(
@@ -184,7 +184,7 @@ def answer_from_session(
     released = release(profile, allowed, unverified_email)
     return LoginResult(request=request, account=account, released=released,
                        upstream=session.upstream, acr=reported_acr(assurance, request, session.acr),
-                       auth_time=session.auth_time)
+                       auth_time=session.auth_time, releasable=allowed)
 
 
 def reported_acr(assurance: AssurancePolicy, request: LoginRequest, acr: str | None) -> str | None:

@@ -240,6 +240,9 @@ class LoginResult:
     auth_time: datetime
     created_account: bool = False
     amr: tuple[str, ...] = field(default=())
+    #: the claim names this login may release (request, registration and policy: ``core.release``), computed
+    #: once with ``released``; consent narrows it further. None: not computed (a result made elsewhere)
+    releasable: frozenset[str] | None = None
 
 
 def utcnow() -> datetime:

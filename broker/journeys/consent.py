@@ -39,9 +39,12 @@ class Released:
     claims: frozenset[str]
 
 
-def question_for(j: Journeys, party: DownstreamParty, login: LoginRequest) -> ConsentQuestion:
-    """What this login would release (request, registration and policy), and which of it is required."""
-    wanted = releasable_claims(party, login, j.release_cap(party.party_id))
+def question_for(j: Journeys, party: DownstreamParty, login: LoginRequest,
+                 wanted: frozenset[str] | None = None) -> ConsentQuestion:
+    """What this login would release (``wanted``, when the login's result already says: request, registration
+    and policy), and which of it is required."""
+    if wanted is None:
+        wanted = releasable_claims(party, login, j.release_cap(party.party_id))
     essential = frozenset(c for c in login.state("essential").split(" ") if c)
     return ConsentQuestion(wanted, (party.required_claims | essential) & wanted)
 
@@ -50,7 +53,7 @@ def gate(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession) ->
     """The release this login may make, or the consent page."""
     login = result.request
     party = flow.party_for(j.registry, login)
-    question = question_for(j, party, login)
+    question = question_for(j, party, login, result.releasable)  # computed once, with the release
     policy = j.release_policy()
     account_id = result.account.account_id
     current = j.consents.current(account_id, party.party_id)
