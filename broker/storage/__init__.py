@@ -3,6 +3,7 @@ tokens and registered clients, schema migrations."""
 
 from broker.storage.accounts import SqlAccountStore
 from broker.storage.audit import SqlAuditLog
+from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.clients import SqlClientStore
 from broker.storage.consents import SqlConsentStore
 from broker.storage.db import create_engine_for, session_factory
@@ -13,6 +14,7 @@ from broker.storage.pending import SqlPendingStore
 __all__ = [
     "SqlAccountStore",
     "SqlAuditLog",
+    "SqlAuthenticators",
     "SqlClientStore",
     "SqlConsentStore",
     "SqlGrantStore",

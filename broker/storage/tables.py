@@ -223,3 +223,39 @@ class SsoParticipantRow(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     #: when it last answered the app
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class AuthenticatorRow(Base):
+    """A second factor enrolled with the broker (``broker.core.factors.Authenticator``; issue 17): an
+    authenticator app, or the entry that holds an account's recovery codes (``RecoveryCodeRow``)."""
+
+    __tablename__ = "authenticators"
+
+    authenticator_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    #: ``broker.core.factors.FactorKind`` value
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: the citizen's own name for it; empty for the recovery codes' entry
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: the TOTP secret (base32) sealed by ``broker.storage.sealing``, bound to this row; NULL for recovery codes
+    secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the last TOTP time step accepted (RFC 6238 §5.2: never accepted again, nor any before it)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RecoveryCodeRow(Base):
+    """One recovery code of an account, as a salted HMAC only (``broker.storage.authenticators``); spent once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authenticator_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("authenticators.authenticator_id", ondelete="CASCADE"), nullable=False, index=True,
+    )
+    #: ``<salt>$<HMAC-SHA256(salt, code)>``, both lowercase hex
+    code_hash: Mapped[str] = mapped_column(String(97), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
