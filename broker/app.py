@@ -58,6 +58,7 @@ from broker.web import (
     saml_logout,
     saml_sp,
     saml_sp_slo,
+    step_up,
 )
 from broker.web.http.journey_context import WebObserver, WebPlaces
 from broker.web.http.same_origin import OriginCheckedCsrf
@@ -278,7 +279,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     )
     app.extensions["broker"].journeys = wire_journeys(app.extensions["broker"], WebObserver(), WebPlaces())
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
-                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp):
+                      oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp,
+                      step_up.bp):
         app.register_blueprint(blueprint)
     _csrf(app, settings.base_url)
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down

@@ -486,6 +486,16 @@ def test_assurance_defaults_to_the_known_scale(tmp_path: Path) -> None:
 
     assert assurance.order[-1] == "http://eidas.europa.eu/LoA/high"
     assert dict(assurance.aliases) == {}
+    assert assurance.second_factor_level == "https://refeds.org/profile/mfa"
+
+
+def test_second_factor_level_is_set_or_turned_off(tmp_path: Path) -> None:
+    higher = 'second_factor_level = "http://eidas.europa.eu/LoA/substantial"'
+    raised = load_settings(_instance(tmp_path / "a", SECRET_FILES + f"\n[assurance]\n{higher}\n"), {}).assurance
+    off = load_settings(_instance(tmp_path / "b", SECRET_FILES + '\n[assurance]\nsecond_factor_level = ""\n'), {})
+
+    assert raised.second_factor_level == "http://eidas.europa.eu/LoA/substantial"
+    assert off.assurance.second_factor_level is None
 
 
 @pytest.mark.parametrize(("section", "problem"), [
@@ -494,6 +504,8 @@ def test_assurance_defaults_to_the_known_scale(tmp_path: Path) -> None:
     ('order = ["a", "a"]', "[assurance] order names a value twice"),
     ('aliases = { x = 1 }', "[assurance] aliases must be a table of name = acr value"),
     ('order = ["a"]\naliases = { a = "b" }', "[assurance] alias 'a' is itself in the order"),
+    ('second_factor_level = "urn:nowhere"', "[assurance] second_factor_level 'urn:nowhere' is not in the order"),
+    ("second_factor_level = 3", "[assurance] second_factor_level must be an acr value of the order"),
 ])
 def test_assurance_problems_are_config_errors(tmp_path: Path, section: str, problem: str) -> None:
     problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[assurance]\n{section}\n"))

@@ -124,8 +124,9 @@ def profile_section(read: Reader) -> MergeRules:
 
 
 def assurance_section(read: Reader) -> AssurancePolicy:
-    """``[assurance]``: ``order`` (acr values, weakest first; default ``core.assurance.DEFAULT_ORDER``) and
-    ``aliases`` (other acr / AuthnContextClassRef names = the value in the order they mean)."""
+    """``[assurance]``: ``order`` (acr values, weakest first; default ``core.assurance.DEFAULT_ORDER``),
+    ``aliases`` (other acr / AuthnContextClassRef names = the value in the order they mean) and
+    ``second_factor_level`` (what an upstream sign-in plus a broker second factor reaches; "" for no step-up)."""
     order = read.setting("assurance", "order", list(DEFAULT_ORDER))
     aliases = read.setting("assurance", "aliases", {})
     problems = []
@@ -135,8 +136,16 @@ def assurance_section(read: Reader) -> AssurancePolicy:
     if not isinstance(aliases, Mapping) or not all(isinstance(v, str) and v for v in aliases.values()):
         problems.append("aliases must be a table of name = acr value")
         aliases = {}
+    default_second = DEFAULT_POLICY.second_factor_level
+    if isinstance(order, list) and default_second not in order:
+        default_second = ""  # an own scale without REFEDS MFA: no step-up unless the operator names its level
+    second = read.setting("assurance", "second_factor_level", default_second)
     problems += order_problems(order, aliases)
+    if not isinstance(second, str):
+        problems.append("second_factor_level must be an acr value of the order, or \"\" (no step-up)")
+    elif second and aliases.get(second, second) not in order:
+        problems.append(f"second_factor_level {second!r} is not in the order")
     read.problems.extend(f"[assurance] {problem}" for problem in problems)
     if problems:
         return DEFAULT_POLICY
-    return AssurancePolicy(order=tuple(order), aliases=dict(aliases))
+    return AssurancePolicy(order=tuple(order), aliases=dict(aliases), second_factor_level=second or None)

@@ -54,6 +54,10 @@ class AssurancePolicy:
 
     order: tuple[str, ...] = DEFAULT_ORDER
     aliases: Mapping[str, str] = field(default_factory=dict)
+    #: the level an upstream sign-in reaches with a second factor enrolled at the broker (``core.factors``);
+    #: None: the broker never steps a sign-in up. REFEDS MFA by default (two factors, one of them the broker's);
+    #: whether that also makes eIDAS "substantial" is the operator's call (docs/security.md, "Step-up")
+    second_factor_level: str | None = REFEDS_MFA
 
     def canonical(self, value: str | None) -> str | None:
         if value is None:
@@ -113,6 +117,23 @@ class AssurancePolicy:
         reached = [(rank, w) for w in wanted if (rank := self.rank(w)) is not None
                    and got_rank is not None and rank <= got_rank]
         return max(reached)[1] if reached else got
+
+
+    def with_second_factor(self, upstream: str | None) -> str | None:
+        """The level a sign-in at ``upstream`` reaches once the person also verified a second factor: the
+        configured ``second_factor_level``, or the upstream's own when that is stronger on the scale. A class
+        outside the scale counts as weaker (only the factor's level is known to hold); with no level
+        configured, the upstream's."""
+        level = self.canonical(self.second_factor_level)
+        if level is None:
+            return self.canonical(upstream)
+        have, reach = self.rank(upstream), self.rank(level)
+        return self.canonical(upstream) if have is not None and reach is not None and have >= reach else level
+
+    def step_up_helps(self, upstream: str | None, requested: Sequence[str], comparison: Comparison) -> bool:
+        """Whether a request the upstream's level does not meet would be met after a second factor."""
+        return (not self.satisfies(upstream, requested, comparison)
+                and self.satisfies(self.with_second_factor(upstream), requested, comparison))
 
 
 DEFAULT_POLICY = AssurancePolicy()

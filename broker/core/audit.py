@@ -32,6 +32,11 @@ class AuditKind(Enum):
     KEY_ROTATED = "key-rotated"
     CONSENT_GIVEN = "consent-given"
     CONSENT_WITHDRAWN = "consent-withdrawn"
+    #: a second factor verified at step-up, or a wrong code (the reason says which)
+    SECOND_FACTOR = "second-factor"
+    #: a second factor enrolled or removed in the portal
+    AUTHENTICATOR_ADDED = "authenticator-added"
+    AUTHENTICATOR_REMOVED = "authenticator-removed"
 
 
 @dataclass(frozen=True)

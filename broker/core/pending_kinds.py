@@ -50,3 +50,7 @@ class Kind(StrEnum):
     SAML_UPSTREAM_LOGOUT = "saml-upstream-logout"
     # a LogoutResponse owed to an upstream SAML IdP after the local logout; put by broker.web.saml_sp_slo
     SAML_UPSTREAM_LOGOUT_REPLY = "saml-upstream-logout-reply"
+    # a sign-in waiting for the person's second factor (step-up); put by broker.journeys.step_up
+    STEP_UP = "step-up"
+    # an authenticator app being enrolled, waiting for its first code; put by broker.journeys.authenticators
+    TOTP_ENROLMENT = "totp-enrolment"

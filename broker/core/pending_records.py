@@ -198,6 +198,32 @@ class SamlUpstreamLogoutReply(PendingRecord):
     success: bool
 
 
+@dataclass(frozen=True)
+class StepUp(PendingRecord):
+    """A sign-in at the upstream that needs the person's second factor before the app is answered
+    (``broker.journeys.step_up``): the login, who signed in, their account, what the upstream needs at logout
+    (name/value pairs, flattened), and the wrong codes entered so far."""
+
+    KIND: ClassVar[Kind] = Kind.STEP_UP
+    login: LoginRequest
+    identity: UpstreamIdentity
+    account: str
+    upstream_state: tuple[str, ...]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TotpEnrolment(PendingRecord):
+    """An authenticator app shown its secret in the portal, waiting for its first code
+    (``broker.journeys.authenticators``): the account, the SSO session it was started in, the name and secret."""
+
+    KIND: ClassVar[Kind] = Kind.TOTP_ENROLMENT
+    account: str
+    sid: str
+    name: str
+    secret: str
+
+
 def encode(record: PendingRecord) -> str:
     """The record as stored: a JSON object, one member per field."""
     return json.dumps(_to_object(record))

@@ -12,6 +12,7 @@ from broker.core import errors
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
+from broker.core.factors import Authenticators
 from broker.core.logout_ports import AppLogout, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.ports import (
@@ -153,6 +154,8 @@ class Journeys:
     #: single logout toward the apps (the SAML IdP's SPs) and toward the upstream IdPs; None: not wired
     app_logout: AppLogout | None = None
     upstream_logout: UpstreamLogout | None = None
+    #: the second factors citizens enrol at the broker (step-up); None: the broker never steps a sign-in up
+    authenticators: Authenticators | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -36,7 +36,7 @@ from broker.core.pending_records import (
 from broker.core.ports import SsoSessionRecord
 from broker.core.protocol_ports import DownstreamMessage, RequestRefused, UpstreamAdapter, VerifiedAnswer
 from broker.core.sessions import SsoSession
-from broker.journeys import consent, link_offer
+from broker.journeys import consent, link_offer, step_up
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,12 @@ def unsolicited(j: Journeys, browser: Browser, adapter: UpstreamAdapter, reply: 
 
 def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: VerifiedAnswer,
             now: datetime) -> Outcome:
-    """Steps 5 and 6 for a verified upstream identity: account, profile, release, a new SSO session, answer."""
+    """Steps 5 and 6 for a verified upstream identity: a second factor if the app needs more than the upstream
+    gave (``step_up``), then account, profile, release, a new SSO session, answer."""
     identity = verified.identity
+    stepping_up = step_up.challenge(j, browser, login, verified, now)
+    if stepping_up is not None:
+        return stepping_up
     try:
         party = flow.party_for(j.registry, login)
         with j.observer.step("complete_login"):

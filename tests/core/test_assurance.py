@@ -10,6 +10,7 @@ from broker.core.assurance import (
     EIDAS_SUBSTANTIAL,
     PASSWORD_PROTECTED_TRANSPORT,
     REFEDS_MFA,
+    REFEDS_SFA,
     AssurancePolicy,
     Comparison,
     order_problems,
@@ -70,3 +71,35 @@ def test_order_problems() -> None:
     assert order_problems([EIDAS_LOW, EIDAS_LOW], {}) == ["order names a value twice"]
     assert order_problems([EIDAS_LOW], {EIDAS_LOW: EIDAS_HIGH, "a": "b", "b": EIDAS_HIGH}) == [
         f"alias {EIDAS_LOW!r} is itself in the order", "alias 'a' points at another alias 'b'"]
+
+
+# -- step-up: what a second factor at the broker reaches (issue 17) -------------------------------------------
+
+@pytest.mark.parametrize(("upstream", "reached"), [
+    (None, REFEDS_MFA),  # a social login that says nothing
+    (REFEDS_SFA, REFEDS_MFA),
+    ("urn:unknown:class", REFEDS_MFA),  # outside the scale: only the factor's level is known to hold
+    (EIDAS_HIGH, EIDAS_HIGH),  # never lower than what the upstream gave
+    ("loa3", EIDAS_SUBSTANTIAL),  # an alias of a stronger level is kept, by its canonical name
+])
+def test_a_second_factor_reaches_its_level_or_keeps_a_stronger_one(upstream: str | None, reached: str) -> None:
+    assert POLICY.with_second_factor(upstream) == reached
+
+
+def test_without_a_second_factor_level_nothing_is_stepped_up() -> None:
+    off = AssurancePolicy(second_factor_level=None)
+
+    assert off.with_second_factor(REFEDS_SFA) == REFEDS_SFA
+    assert not off.step_up_helps(REFEDS_SFA, [REFEDS_MFA], Comparison.MINIMUM)
+
+
+@pytest.mark.parametrize(("upstream", "requested", "comparison", "helps"), [
+    (None, [REFEDS_MFA], Comparison.MINIMUM, True),
+    (REFEDS_SFA, [REFEDS_MFA], Comparison.EXACT, True),
+    (REFEDS_MFA, [REFEDS_MFA], Comparison.MINIMUM, False),  # met already
+    (None, [EIDAS_HIGH], Comparison.MINIMUM, False),  # a factor at the broker does not make eIDAS high
+    (None, [REFEDS_SFA], Comparison.EXACT, False),  # the stepped level is not the one asked for
+])
+def test_step_up_helps_only_when_it_turns_a_miss_into_a_match(upstream: str | None, requested: list[str],
+                                                              comparison: Comparison, helps: bool) -> None:
+    assert POLICY.step_up_helps(upstream, requested, comparison) is helps

@@ -25,6 +25,8 @@ STORED: dict[Kind, str] = {
     Kind.SAML_LOGOUT: "saml-logout",
     Kind.SAML_UPSTREAM_LOGOUT: "saml-upstream-logout",
     Kind.SAML_UPSTREAM_LOGOUT_REPLY: "saml-upstream-logout-reply",
+    Kind.STEP_UP: "step-up",
+    Kind.TOTP_ENROLMENT: "totp-enrolment",
 }
 
 

@@ -7,6 +7,7 @@ the typed assignments at the bottom make ``mypy --strict`` fail as soon as a fak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -23,6 +24,7 @@ from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
 from broker.core.email_address import canonical_email
+from broker.core.factors import Authenticator, Authenticators, FactorKind
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.model import (
     PORTAL_PARTY,
@@ -97,6 +99,60 @@ def login_request(party: DownstreamParty, **overrides: Any) -> LoginRequest:
 
 
 # --- stores -----------------------------------------------------------------------------------------------
+
+class FakeAuthenticators:
+    """Second factors in memory. An authenticator app's code is ``totp_code(secret, now)``: six digits from the
+    secret and the 30-second step; each step is accepted once per authenticator (RFC 6238 §5.2)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Authenticator] = {}
+        self.secrets: dict[str, str] = {}
+        self.last_step: dict[str, int] = {}
+        self.recovery: dict[str, dict[str, bool]] = {}  # account -> code -> used
+
+    def of(self, account_id: str) -> Sequence[Authenticator]:
+        return [a for a in self.entries.values() if a.account_id == account_id
+                and (a.kind is not FactorKind.RECOVERY or not all(self.recovery.get(account_id, {}).values()))]
+
+    def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
+        entry = Authenticator(f"totp-{len(self.entries)}", account_id, FactorKind.TOTP, name, now)
+        self.entries[entry.authenticator_id], self.secrets[entry.authenticator_id] = entry, secret
+        return entry
+
+    def verify_totp(self, account_id: str, code: str, now: datetime) -> Authenticator | None:
+        step = int(now.timestamp()) // 30
+        for entry in self.of(account_id):
+            if entry.kind is FactorKind.TOTP and code == totp_code(self.secrets[entry.authenticator_id], now) \
+                    and self.last_step.get(entry.authenticator_id, -1) < step:
+                self.last_step[entry.authenticator_id] = step
+                return entry
+        return None
+
+    def replace_recovery_codes(self, account_id: str, codes: Sequence[str], now: datetime) -> None:
+        self.recovery[account_id] = {code: False for code in codes}
+        entry = Authenticator(f"recovery-{account_id}", account_id, FactorKind.RECOVERY, "recovery codes", now)
+        self.entries[entry.authenticator_id] = entry
+
+    def use_recovery_code(self, account_id: str, code: str, now: datetime) -> Authenticator | None:
+        codes = self.recovery.get(account_id, {})
+        if codes.get(code) is not False:
+            return None
+        codes[code] = True
+        return self.entries[f"recovery-{account_id}"]
+
+    def remove(self, account_id: str, authenticator_id: str) -> bool:
+        entry = self.entries.get(authenticator_id)
+        if entry is None or entry.account_id != account_id:
+            return False
+        del self.entries[authenticator_id]
+        return True
+
+
+def totp_code(secret: str, now: datetime) -> str:
+    """The fake authenticator app's code for ``secret`` at ``now``."""
+    digest = hashlib.sha256(f"{secret}:{int(now.timestamp()) // 30}".encode()).hexdigest()
+    return f"{int(digest, 16) % 1_000_000:06d}"
+
 
 class FakeClock:
     """Starts at the real time (no test depends on a date) and moves only when told."""
@@ -739,6 +795,7 @@ class World:
     places: FakePlaces = field(default_factory=FakePlaces)
     saml_answers: FakeSamlDownstream = field(default_factory=FakeSamlDownstream)
     oidc_answers: FakeOidcDownstream = field(default_factory=FakeOidcDownstream)
+    authenticators: FakeAuthenticators = field(default_factory=FakeAuthenticators)
 
     def __post_init__(self) -> None:
         self.registry = FakeRegistry(self.apps, UPSTREAMS.values())
@@ -750,7 +807,8 @@ class World:
             observer=self.observer, places=self.places, release_policy=lambda: self.policy,
             grants=self.grants, audit_trail=self.audit,
             upstreams=(self.oidc, self.saml),
-            downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers})
+            downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
+            authenticators=self.authenticators)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -794,3 +852,4 @@ _oidc_upstream: type[UpstreamAdapter] = FakeOidcUpstream
 _saml_upstream: type[UpstreamAdapter] = FakeSamlUpstream
 _saml_downstream: type[DownstreamAdapter] = FakeSamlDownstream
 _oidc_downstream: type[DownstreamAdapter] = FakeOidcDownstream
+_authenticators: type[Authenticators] = FakeAuthenticators

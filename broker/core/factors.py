@@ -1,0 +1,80 @@
+"""Second factors a citizen enrols with the broker itself (issue 17): what they are, what signing in with one
+proves, and the port their store implements.
+
+A second factor raises the assurance of a sign-in above what the upstream asserted (step-up): the operator's
+``[assurance] second_factor_level`` is the level an upstream sign-in reaches together with a verified factor
+(never lower than what the upstream gave). ``amr`` values are those of RFC 8176 §2: an authenticator app code
+and a recovery code are one-time passwords (``otp``), a passkey proves possession of a key (``hwk`` for a
+hardware-bound one, ``swk`` otherwise) with the person verified (``user``); any of them after an upstream
+sign-in makes the authentication multi-factor (``mfa``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class FactorKind(StrEnum):
+    """A kind of second factor; the values are stored."""
+
+    TOTP = "totp"  # an authenticator app (RFC 6238)
+    RECOVERY = "recovery-code"  # one-time codes shown once at enrolment, stored hashed
+    PASSKEY = "passkey"  # WebAuthn
+
+
+#: what verifying each kind adds to the sign-in's ``amr`` (RFC 8176 §2), besides ``mfa``
+AMR: dict[FactorKind, tuple[str, ...]] = {
+    FactorKind.TOTP: ("otp",),
+    FactorKind.RECOVERY: ("otp",),
+    FactorKind.PASSKEY: ("hwk", "user"),
+}
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """One enrolled factor of an account, as the portal lists it: never its secret."""
+
+    authenticator_id: str
+    account_id: str
+    kind: FactorKind
+    #: the person's own name for it ("phone", "work laptop"), shown in the portal
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class Authenticators(Protocol):
+    """The enrolled second factors (``broker.storage.authenticators``). Secrets are sealed at rest, recovery
+    codes stored hashed; every comparison of a code is constant-time, and a code is accepted once."""
+
+    def of(self, account_id: str) -> Sequence[Authenticator]:
+        """The account's factors, oldest first (recovery codes as one entry, while any is unused)."""
+        ...
+
+    def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
+        """Enrol an authenticator app with ``secret`` (base32, RFC 4648), once its first code was checked
+        (``check_new_totp``)."""
+        ...
+
+    def verify_totp(self, account_id: str, code: str, now: datetime) -> Authenticator | None:
+        """The account's authenticator app whose code ``code`` is at ``now`` (RFC 6238 §5.2: one step of clock
+        drift either way), or None. A time step accepted once for an authenticator is never accepted again
+        (§5.2: replay), also by two requests at once."""
+        ...
+
+    def replace_recovery_codes(self, account_id: str, codes: Sequence[str], now: datetime) -> None:
+        """Store ``codes`` (hashed) as the account's recovery codes, in place of any before."""
+        ...
+
+    def use_recovery_code(self, account_id: str, code: str, now: datetime) -> Authenticator | None:
+        """Spend one unused recovery code of the account (the entry it belongs to), or None."""
+        ...
+
+    def remove(self, account_id: str, authenticator_id: str) -> bool:
+        """Remove one factor of the account (the recovery entry removes every recovery code); False when the
+        account has no such factor."""
+        ...

@@ -1,0 +1,106 @@
+"""Step-up (issue 17): when an app needs a level of assurance the upstream did not give, and a second factor the
+citizen enrolled at the broker would reach it (``AssurancePolicy.step_up_helps``), the sign-in stops at a page
+that asks for that factor before the app is answered; the answer then carries the level really reached and what
+was used (``acr``; ``amr`` per RFC 8176: ``otp``, ``hwk``, ``user``, with ``mfa``).
+
+The waiting sign-in is a pending record bound to this browser; every code entered takes it once and, when wrong,
+puts it back under a new handle with one more attempt counted, so a code can neither be replayed against an old
+page nor guessed without limit (``MAX_ATTEMPTS`` per sign-in; then the app hears that the level was not met).
+An account with no enrolled factor, or a first sign-in (no account yet), is not stepped up: the app hears
+``NoAuthnContext`` / ``unmet_authentication_requirements`` as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from datetime import datetime
+
+from broker.core import errors
+from broker.core.audit import AuditKind
+from broker.core.factors import AMR, Authenticator, Authenticators, FactorKind
+from broker.core.model import LoginRequest
+from broker.core.outcomes import Outcome, Page
+from broker.core.pending_records import StepUp, put_record
+from broker.core.protocol_ports import VerifiedAnswer
+from broker.journeys.context import Browser, DownstreamFailure, Journeys
+from broker.journeys.handles import take_bound
+
+log = logging.getLogger(__name__)
+#: wrong codes one waiting sign-in may take before the app is told the level was not met
+MAX_ATTEMPTS = 5
+#: the factors a code entered on the step-up page can be
+CODE_FACTORS = frozenset({FactorKind.TOTP, FactorKind.RECOVERY})
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
+
+
+def _factors(j: Journeys) -> Authenticators | None:
+    return j.authenticators
+
+
+def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: VerifiedAnswer,
+              now: datetime) -> Page | None:
+    """The step-up page, when the request is not met by the upstream's level but would be with a second factor
+    the person's account has; None otherwise (the sign-in goes on and fails or succeeds as it would have)."""
+    identity = verified.identity
+    factors = _factors(j)
+    if factors is None or not j.settings.assurance.step_up_helps(identity.acr, login.acr_values,
+                                                                  login.acr_comparison):
+        return None
+    account = j.accounts.find_by_identity(identity.issuer, identity.subject)
+    usable = [a for a in factors.of(account.account_id) if a.kind in CODE_FACTORS] if account else []
+    if account is None or not usable:
+        return None
+    flat = tuple(item for pair in verified.upstream_state for item in pair)
+    waiting = StepUp(login=login, identity=identity, account=account.account_id, upstream_state=flat, attempts=0)
+    return _page(j, browser, waiting, usable, now, wrong=False)
+
+
+def _page(j: Journeys, browser: Browser, waiting: StepUp, usable: list[Authenticator], now: datetime,
+          wrong: bool) -> Page:
+    handle = put_record(j.pending, waiting, now + j.settings.pending_login_lifetime)
+    browser.bind(handle)
+    party = j.registry.downstream(waiting.login.downstream)
+    return Page("step_up.html", {
+        "handle": handle, "wrong": wrong, "app_name": party.display_name if party else None,
+        "kinds": sorted({a.kind.value for a in usable}), "attempts_left": MAX_ATTEMPTS - waiting.attempts,
+    }, no_store=True)
+
+
+def verify(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
+    """The code the person entered: an authenticator app's (six digits) or a recovery code. Right: the sign-in
+    goes on at the stepped-up level. Wrong: the page again, until ``MAX_ATTEMPTS``."""
+    from broker.journeys import login  # login imports this module (``challenge``): import at call time
+
+    now = j.now()
+    waiting = take_bound(j, browser, StepUp, handle, "second factor page")
+    factors = _factors(j)
+    if factors is None:
+        raise DownstreamFailure(errors.InsufficientAssurance(detail="second factors are not wired"), waiting.login)
+    entered = "".join(code.split())
+    used = (factors.verify_totp(waiting.account, entered, now) if _SIX_DIGITS.fullmatch(entered)
+            else factors.use_recovery_code(waiting.account, entered, now) if entered else None)
+    if used is None:
+        return _wrong(j, browser, waiting, factors, now)
+    j.audit(AuditKind.SECOND_FACTOR, account_id=waiting.account, upstream=waiting.identity.upstream,
+            downstream=waiting.login.downstream, reason=f"verified: {used.kind.value}")
+    identity = waiting.identity
+    stepped = replace(identity, acr=j.settings.assurance.with_second_factor(identity.acr),
+                      amr=tuple(dict.fromkeys((*identity.amr, *AMR[used.kind], "mfa"))))
+    pairs = waiting.upstream_state
+    state = tuple((pairs[i], pairs[i + 1]) for i in range(0, len(pairs) - 1, 2))
+    return login.sign_in(j, browser, waiting.login, VerifiedAnswer(stepped, state), now)
+
+
+def _wrong(j: Journeys, browser: Browser, waiting: StepUp, factors: Authenticators, now: datetime) -> Outcome:
+    attempts = waiting.attempts + 1
+    j.audit(AuditKind.SECOND_FACTOR, account_id=waiting.account, upstream=waiting.identity.upstream,
+            downstream=waiting.login.downstream, reason=f"wrong code ({attempts} of {MAX_ATTEMPTS})")
+    if attempts >= MAX_ATTEMPTS:
+        log.warning("step-up: too many wrong codes account=%s", waiting.account)
+        raise DownstreamFailure(errors.InsufficientAssurance(
+            "Too many wrong codes. Please start again from the application.",
+            detail="step-up: too many wrong codes"), waiting.login)
+    usable = [a for a in factors.of(waiting.account) if a.kind in CODE_FACTORS]
+    return _page(j, browser, replace(waiting, attempts=attempts), usable, now, wrong=True)
