@@ -37,6 +37,7 @@ from broker.storage import (
     SqlPendingStore,
     create_engine_for,
 )
+from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
@@ -268,6 +269,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         consents=SqlConsentStore(engine),
         audit=audit,
         sso_sessions=SqlSsoSessionRegistry(engine),
+        authenticators=SqlAuthenticators(engine, sealer),
         clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,

@@ -23,6 +23,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from broker.config.settings import Settings
+from broker.core.factors import Authenticators
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
@@ -202,6 +203,8 @@ class Services:
     audit: AuditStore
     #: the SSO sessions that exist (the portal's active sessions, "sign out everywhere")
     sso_sessions: SsoSessionRegistry
+    #: the second factors citizens enrol at the broker (step-up, ``core.factors``)
+    authenticators: Authenticators
     idp: IdpServers
     oidc: OidcProvider
     http: requests.Session
@@ -296,6 +299,7 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
                      Protocol.OIDC: OidcAnswers(svc.oidc, registry.oidc_client, svc.settings.base_url)},
         app_logout=SamlAppLogout(svc.idp, lambda: registry.snapshot.saml),
         upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
+        authenticators=svc.authenticators,
     )
 
 
