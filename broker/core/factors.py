@@ -78,3 +78,51 @@ class Authenticators(Protocol):
         """Remove one factor of the account (the recovery entry removes every recovery code); False when the
         account has no such factor."""
         ...
+
+
+@dataclass(frozen=True)
+class PasskeyChallenge:
+    """A WebAuthn ceremony started: the options the browser passes to ``navigator.credentials.create`` or
+    ``.get`` (JSON, as WebAuthn Level 3 §5.4 / §5.5 describe them, binary values base64url-encoded), and what the
+    verification needs back (the challenge; kept server-side by the journey, never sent to the browser again)."""
+
+    options_json: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PasskeyUse:
+    """A verified WebAuthn assertion: whose passkey it was, and whether the authenticator verified the person
+    (WebAuthn §6.1 UV flag; needed for the MFA level)."""
+
+    account_id: str
+    authenticator: Authenticator
+    user_verified: bool
+
+
+class Passkeys(Protocol):
+    """Passkeys (WebAuthn Level 3) enrolled at the broker (``broker.storage.passkeys``): the relying party is the
+    broker's own origin; registration and authentication are verified with a well-kept library (py_webauthn),
+    including the origin, the RP ID hash, the challenge, the signature and the signature counter."""
+
+    def registration_options(self, account_id: str, user_name: str, now: datetime) -> PasskeyChallenge:
+        """Options to create a discoverable credential for the account (its existing ones excluded), user
+        verification required."""
+        ...
+
+    def register(self, account_id: str, name: str, response_json: str, state: str,
+                 now: datetime) -> Authenticator:
+        """Verify the browser's registration response against ``state`` and store the credential;
+        ``ValueError`` when it does not verify (wrong origin, RP ID, challenge, a credential already enrolled)."""
+        ...
+
+    def authentication_options(self, account_id: str | None, now: datetime) -> PasskeyChallenge:
+        """Options to sign in with a passkey: the account's credentials (step-up), or any discoverable one of
+        this broker (``account_id`` None: passwordless), user verification required."""
+        ...
+
+    def authenticate(self, response_json: str, state: str, now: datetime) -> PasskeyUse:
+        """Verify an assertion against ``state``: a known credential, its signature, a signature counter that
+        did not go back (a cloned authenticator, WebAuthn §6.1.1); the counter and last use are recorded.
+        ``ValueError`` when it does not verify."""
+        ...
