@@ -46,6 +46,7 @@ from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
+    authenticators,
     consent,
     link_offer,
     linking,
@@ -282,8 +283,9 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     app.extensions["broker"].journeys = wire_journeys(app.extensions["broker"], WebObserver(), WebPlaces())
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp,
-                      step_up.bp):
+                      step_up.bp, authenticators.bp):
         app.register_blueprint(blueprint)
+    app.add_template_filter(authenticators.qr_svg, "qr_svg")
     _csrf(app, settings.base_url)
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)

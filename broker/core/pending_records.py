@@ -215,13 +215,16 @@ class StepUp(PendingRecord):
 @dataclass(frozen=True)
 class TotpEnrolment(PendingRecord):
     """An authenticator app shown its secret in the portal, waiting for its first code
-    (``broker.journeys.authenticators``): the account, the SSO session it was started in, the name and secret."""
+    (``broker.journeys.authenticators``): the account, the SSO session it was started in, the name and secret,
+    and the wrong codes entered so far."""
 
     KIND: ClassVar[Kind] = Kind.TOTP_ENROLMENT
     account: str
     sid: str
     name: str
     secret: str
+    #: wrong first codes entered so far (``broker.journeys.authenticators.MAX_ATTEMPTS``)
+    attempts: int = 0
 
 
 def encode(record: PendingRecord) -> str:

@@ -127,6 +127,8 @@ class JourneySettings:
     auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
     #: how long an SP's LogoutRequest ID is remembered against replay (its validity plus clock skew)
     logout_replay_window: timedelta = timedelta(minutes=9)
+    #: the service's name as the pages show it (``[broker] brand_name``): the issuer in authenticator apps
+    brand_name: str = "City sign-in"
 
 
 @dataclass(frozen=True)

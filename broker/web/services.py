@@ -273,6 +273,7 @@ def journey_settings(settings: Settings) -> JourneySettings:
         email_authoritative=settings.linking.email_authoritative,
         auto_link_by_email=settings.linking.auto_link_by_email,
         logout_replay_window=settings.saml.request_max_age + 2 * settings.saml.clock_skew,
+        brand_name=settings.brand_name,
     )
 
 

@@ -115,7 +115,10 @@ class FakeAuthenticators:
                 and (a.kind is not FactorKind.RECOVERY or not all(self.recovery.get(account_id, {}).values()))]
 
     def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
-        entry = Authenticator(f"totp-{len(self.entries)}", account_id, FactorKind.TOTP, name, now)
+        number = len(self.entries)
+        while f"totp-{number}" in self.entries:  # after a removal: never reuse an id still in use
+            number += 1
+        entry = Authenticator(f"totp-{number}", account_id, FactorKind.TOTP, name, now)
         self.entries[entry.authenticator_id], self.secrets[entry.authenticator_id] = entry, secret
         return entry
 

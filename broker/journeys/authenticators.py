@@ -1,0 +1,233 @@
+"""The portal's "Sign-in security" page (issue 17): the second factors a citizen enrols with the broker itself
+(``broker.core.factors``), listed, added and removed.
+
+An authenticator app is added in two steps. ``start_totp`` makes a secret (160 random bits, RFC 4226 §4 R6),
+keeps it in a ``TotpEnrolment`` record bound to this browser and its SSO session, and shows it as a QR code of
+its ``otpauth://`` URI (Key Uri Format) and as text. ``confirm_totp`` takes that record once, adds the
+authenticator and at once verifies the code entered, so the first code is both checked and spent: a code seen
+at enrolment cannot be replayed for a step-up. A wrong code removes the authenticator again and shows the same
+secret under a new handle (``MAX_ATTEMPTS`` per enrolment). The first authenticator app also gets ten recovery
+codes, shown once.
+
+Who holds only the upstream sign-in (a stolen password at the upstream, say) must not be able to weaken or
+work around the second factor: adding a factor while the account already has one, replacing the recovery codes
+and removing the last authenticator app all need an SSO session that reached the second-factor level
+(``[assurance] second_factor_level``). Without one, the page says so and offers to sign in with the second
+factor (a portal sign-in asking for that level, ``broker.web.authenticators.confirm_it_is_you``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from broker.core import errors
+from broker.core.audit import AuditKind
+from broker.core.factors import Authenticator, Authenticators, FactorKind
+from broker.core.outcomes import Page
+from broker.core.pending_records import TotpEnrolment, put_record
+from broker.core.sessions import SsoSession
+from broker.journeys.context import Browser, Journeys
+from broker.journeys.handles import take_bound
+
+SIGN_IN = "portal_sign_in.html"
+SECURITY = "portal_security.html"
+ENROL = "portal_security_enrol.html"
+CODES = "portal_security_codes.html"
+#: wrong first codes one enrolment may take before it must be started again
+MAX_ATTEMPTS = 5
+RECOVERY_COUNT = 10
+#: as ``broker.storage.authenticators``: Crockford's base32, 12 characters (60 bits) in groups of four
+RECOVERY_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+RECOVERY_GROUPS = (4, 4, 4)
+SECRET_BYTES = 20  # 160 bits: RFC 4226 §4 R6's recommendation
+NAME_LENGTH = 100
+#: the authenticator app parameters the store checks codes with (RFC 6238 defaults)
+TOTP_PARAMETERS = (("algorithm", "SHA1"), ("digits", "6"), ("period", "30"))
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
+
+
+def _factors(j: Journeys) -> Authenticators:
+    if j.authenticators is None:
+        raise errors.InvalidRequest("Second factors are not available here.", detail="authenticators not wired")
+    return j.authenticators
+
+
+def _signed_in(browser: Browser) -> SsoSession:
+    sso = browser.sso()
+    if sso is None:
+        raise errors.LoginStateInvalid("Please sign in to your account again.",
+                                       detail="sign-in security without an SSO session")
+    return sso
+
+
+def reached_second_factor(j: Journeys, sso: SsoSession) -> bool:
+    """Whether ``sso`` reached the second-factor level (its ``acr`` ranks at least as high). With no level
+    configured the broker never steps a sign-in up, so the factors protect nothing and nothing is asked."""
+    policy = j.settings.assurance
+    level = policy.second_factor_level
+    if level is None:
+        return True
+    have, need = policy.rank(sso.acr), policy.rank(level)
+    if have is None or need is None:
+        return sso.acr is not None and policy.canonical(sso.acr) == policy.canonical(level)
+    return have >= need
+
+
+def _listing(j: Journeys, sso: SsoSession, **notices: Any) -> dict[str, Any]:
+    factors: Sequence[Authenticator] = _factors(j).of(sso.account_id)
+    return {"factors": factors, "has_recovery": any(f.kind is FactorKind.RECOVERY for f in factors),
+            "has_totp": any(f.kind is FactorKind.TOTP for f in factors),
+            "second_factor_session": reached_second_factor(j, sso), "max_name": NAME_LENGTH, **notices}
+
+
+def _listing_page(j: Journeys, sso: SsoSession, status: int = 200, **notices: Any) -> Page:
+    return Page(SECURITY, _listing(j, sso, **notices), status=status)
+
+
+def _needs_second_factor(j: Journeys, sso: SsoSession, what: str) -> Page:
+    """The page explaining that ``what`` needs a sign-in with the second factor first."""
+    return _listing_page(j, sso, status=403, needs_second_factor=what)
+
+
+def page(j: Journeys, browser: Browser) -> Page:
+    """The account's second factors (name, kind, added, last used), or the sign-in page when signed out."""
+    sso = browser.sso()
+    if sso is None:
+        return Page(SIGN_IN)
+    return _listing_page(j, sso)
+
+
+def new_secret() -> str:
+    """An authenticator app secret: ``SECRET_BYTES`` random bytes in unpadded base32 (RFC 4648)."""
+    return base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
+
+
+def otpauth_uri(secret: str, label: str, issuer: str) -> str:
+    """The ``otpauth://totp/`` URI of ``secret`` (Key Uri Format): ``issuer:label`` as the path, with the
+    issuer again as a parameter, and the parameters the store checks codes with."""
+    path = f"{quote(issuer, safe='')}:{quote(label, safe='')}"
+    query = urlencode((("secret", secret), ("issuer", issuer), *TOTP_PARAMETERS), quote_via=quote)
+    return f"otpauth://totp/{path}?{query}"
+
+
+def grouped(secret: str) -> str:
+    """The secret in groups of four, for typing it by hand."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def _label(j: Journeys, account_id: str) -> str:
+    email = j.accounts.last_claims(account_id).get("email")
+    return email if isinstance(email, str) and email else "account"
+
+
+def start_totp(j: Journeys, browser: Browser, name: str) -> Page:
+    """Show a new authenticator app secret (QR code and text) with the form for its first code."""
+    sso = _signed_in(browser)
+    factors = _factors(j)
+    name = " ".join(name.split())[:NAME_LENGTH]
+    if not name:
+        return _listing_page(j, sso, status=400, name_missing=True)
+    if factors.of(sso.account_id) and not reached_second_factor(j, sso):
+        return _needs_second_factor(j, sso, "add")
+    record = TotpEnrolment(account=sso.account_id, sid=sso.sid, name=name, secret=new_secret())
+    return _enrol_page(j, browser, record, wrong=False)
+
+
+def _enrol_page(j: Journeys, browser: Browser, record: TotpEnrolment, *, wrong: bool) -> Page:
+    handle = put_record(j.pending, record, j.now() + j.settings.pending_login_lifetime)
+    browser.bind(handle)
+    return Page(ENROL, {
+        "handle": handle, "name": record.name, "secret": grouped(record.secret),
+        "otpauth_uri": otpauth_uri(record.secret, _label(j, record.account), j.settings.brand_name),
+        "issuer": j.settings.brand_name, "wrong": wrong, "attempts_left": MAX_ATTEMPTS - record.attempts,
+    }, no_store=True)
+
+
+def confirm_totp(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
+    """The first code of the app being added: right, the app is enrolled (and the code spent); wrong, the
+    enrolment page again with the same secret, until ``MAX_ATTEMPTS``."""
+    record = take_bound(j, browser, TotpEnrolment, handle, "authenticator enrolment")
+    sso = browser.sso()
+    if sso is None or sso.sid != record.sid or sso.account_id != record.account:
+        raise errors.LoginStateInvalid("Please sign in and start adding your authenticator app again.",
+                                       detail="authenticator enrolment outside the SSO session it began in")
+    factors = _factors(j)
+    now = j.now()
+    entered = "".join(code.split())
+    if _SIX_DIGITS.fullmatch(entered):
+        added = factors.add_totp(record.account, record.name, record.secret, now)
+        # the first code is checked and spent at once: verify_totp records its time step
+        verified = factors.verify_totp(record.account, entered, now)
+        if verified is not None and verified.authenticator_id == added.authenticator_id:
+            return _enrolled(j, sso, factors, added)
+        factors.remove(record.account, added.authenticator_id)
+    attempts = record.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        return _listing_page(j, sso, status=400, too_many=True)
+    return _enrol_page(j, browser, replace(record, attempts=attempts), wrong=True)
+
+
+def _enrolled(j: Journeys, sso: SsoSession, factors: Authenticators, added: Authenticator) -> Page:
+    j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
+            reason=f"{added.kind.value} {added.authenticator_id}")
+    if any(f.kind is FactorKind.RECOVERY for f in factors.of(sso.account_id)):
+        return _listing_page(j, sso, added=added.name)
+    return _codes_page(j, sso, factors, first=True, added=added.name)
+
+
+def new_recovery_codes(j: Journeys, browser: Browser) -> Page:
+    """A new set of recovery codes in place of any before, shown once."""
+    sso = _signed_in(browser)
+    factors = _factors(j)
+    if factors.of(sso.account_id) and not reached_second_factor(j, sso):
+        return _needs_second_factor(j, sso, "recovery-codes")
+    return _codes_page(j, sso, factors, first=False, added=None)
+
+
+def make_recovery_codes(count: int = RECOVERY_COUNT) -> list[str]:
+    """``count`` recovery codes such as ``k7m2-9xq4-p3vd`` (the store's format), 60 random bits each."""
+    def one() -> str:
+        return "-".join("".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(n)) for n in RECOVERY_GROUPS)
+    codes: list[str] = []
+    while len(codes) < count:  # a repeat (2^-60 a pair) would be refused by the store
+        code = one()
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _codes_page(j: Journeys, sso: SsoSession, factors: Authenticators, *, first: bool,
+                added: str | None) -> Page:
+    codes = make_recovery_codes()
+    factors.replace_recovery_codes(sso.account_id, codes, j.now())
+    j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
+            reason=f"{FactorKind.RECOVERY.value}: {'first set' if first else 'replaced'}")
+    return Page(CODES, {"codes": codes, "first": first, "added": added}, no_store=True)
+
+
+def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
+    """Remove one of the account's factors; the last authenticator app only from a session that reached the
+    second-factor level."""
+    sso = _signed_in(browser)
+    factors = _factors(j)
+    owned = factors.of(sso.account_id)
+    target = next((f for f in owned if f.authenticator_id == authenticator_id), None)
+    if target is None:
+        raise errors.InvalidRequest("There is no such sign-in factor on your account.",
+                                    detail=f"no authenticator {authenticator_id[:64]!r} on the account")
+    last_app = target.kind is FactorKind.TOTP and not any(
+        f.kind is FactorKind.TOTP and f.authenticator_id != target.authenticator_id for f in owned)
+    if last_app and not reached_second_factor(j, sso):
+        return _needs_second_factor(j, sso, "remove")
+    if not factors.remove(sso.account_id, target.authenticator_id):
+        raise errors.InvalidRequest("There is no such sign-in factor on your account.",
+                                    detail=f"authenticator {target.authenticator_id} already removed")
+    j.audit(AuditKind.AUTHENTICATOR_REMOVED, account_id=sso.account_id,
+            reason=f"{target.kind.value} {target.authenticator_id}")
+    return _listing_page(j, sso, removed=target.name)

@@ -1,0 +1,63 @@
+"""The portal's "Sign-in security" page as HTTP (issue 17); what it shows and does is
+``broker.journeys.authenticators``. Every form carries the CSRF token (``app._csrf``); the enrolment's QR code is
+drawn here, server-side, as inline SVG (``qr_svg``: the journeys may not import ``segno``)."""
+
+from __future__ import annotations
+
+import segno
+from flask import Blueprint, request, url_for
+from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
+
+from broker.core.assurance import Comparison
+from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
+from broker.journeys import authenticators
+from broker.web import login
+from broker.web.renderer import journeys, run
+
+bp = Blueprint("authenticators", __name__, url_prefix="/account/security")
+
+
+def qr_svg(uri: str, title: str = "QR code for your authenticator app") -> Markup:
+    """``uri`` as an inline SVG QR code (error correction M), with a title and an accessible name."""
+    svg = segno.make(uri, error="m", micro=False).svg_inline(scale=4, border=4, title=title, svgclass="qr",
+                                                            dark="#000", light="#fff")
+    label = escape(title)
+    return Markup(f'<figure class="qr" role="img" aria-label="{label}">{svg}</figure>')  # noqa: S704 - segno's own SVG
+
+
+@bp.get("/")
+def page() -> Response:
+    return run(authenticators.page)
+
+
+@bp.post("/start")
+def start() -> Response:
+    name = request.form.get("name", "")[:200]
+    return run(lambda j, b: authenticators.start_totp(j, b, name))
+
+
+@bp.post("/confirm/<handle>")
+def confirm(handle: str) -> Response:
+    code = request.form.get("code", "")[:64]
+    return run(lambda j, b: authenticators.confirm_totp(j, b, handle, code))
+
+
+@bp.post("/recovery-codes")
+def recovery_codes() -> Response:
+    return run(authenticators.new_recovery_codes)
+
+
+@bp.post("/remove/<authenticator_id>")
+def remove(authenticator_id: str) -> Response:
+    return run(lambda j, b: authenticators.remove(j, b, authenticator_id[:64]))
+
+
+@bp.post("/confirm-it-is-you")
+def confirm_it_is_you() -> Response:
+    """A portal sign-in that asks for the second-factor level: the SSO session does not meet it, so the sign-in
+    goes upstream and then to the second factor's page (``broker.journeys.step_up``)."""
+    level = journeys().settings.assurance.second_factor_level
+    return login.begin(LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("authenticators.page"), None,
+                                    None, frozenset(), acr_values=(level,) if level else (),
+                                    acr_comparison=Comparison.MINIMUM))
