@@ -210,6 +210,8 @@ class StepUp(PendingRecord):
     account: str
     upstream_state: tuple[str, ...]
     attempts: int
+    #: the passkey challenge this page asked (``Passkeys.authentication_options``), "" when it offers none
+    passkey_state: str
 
 
 @dataclass(frozen=True)

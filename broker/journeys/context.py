@@ -12,7 +12,7 @@ from broker.core import errors
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
-from broker.core.factors import Authenticators
+from broker.core.factors import Authenticators, Passkeys
 from broker.core.logout_ports import AppLogout, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.ports import (
@@ -158,6 +158,8 @@ class Journeys:
     upstream_logout: UpstreamLogout | None = None
     #: the second factors citizens enrol at the broker (step-up); None: the broker never steps a sign-in up
     authenticators: Authenticators | None = None
+    #: passkeys (WebAuthn) among them; None: passkeys are not offered
+    passkeys: Passkeys | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

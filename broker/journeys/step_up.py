@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 #: the factors a code entered on the step-up page can be
 CODE_FACTORS = frozenset({FactorKind.TOTP, FactorKind.RECOVERY})
+#: the factors the step-up page can ask for
+STEP_UP_FACTORS = CODE_FACTORS | {FactorKind.PASSKEY}
 _SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
@@ -49,28 +51,39 @@ def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: Veri
                                                                   login.acr_comparison):
         return None
     account = j.accounts.find_by_identity(identity.issuer, identity.subject)
-    usable = [a for a in factors.of(account.account_id) if a.kind in CODE_FACTORS] if account else []
+    usable = [a for a in factors.of(account.account_id) if a.kind in _askable(j)] if account else []
     if account is None or not usable:
         return None
     flat = tuple(item for pair in verified.upstream_state for item in pair)
-    waiting = StepUp(login=login, identity=identity, account=account.account_id, upstream_state=flat, attempts=0)
+    waiting = StepUp(login=login, identity=identity, account=account.account_id, upstream_state=flat, attempts=0,
+                     passkey_state="")
     return _page(j, browser, waiting, usable, now, wrong=False)
+
+
+def _askable(j: Journeys) -> frozenset[FactorKind]:
+    return STEP_UP_FACTORS if j.passkeys is not None else CODE_FACTORS
 
 
 def _page(j: Journeys, browser: Browser, waiting: StepUp, usable: list[Authenticator], now: datetime,
           wrong: bool) -> Page:
+    passkey_options = ""
+    if j.passkeys is not None and any(a.kind is FactorKind.PASSKEY for a in usable):
+        ceremony = j.passkeys.authentication_options(waiting.account, now)  # a new challenge for every page
+        waiting, passkey_options = replace(waiting, passkey_state=ceremony.state), ceremony.options_json
     handle = put_record(j.pending, waiting, now + j.settings.pending_login_lifetime)
     browser.bind(handle)
     party = j.registry.downstream(waiting.login.downstream)
     return Page("step_up.html", {
         "handle": handle, "wrong": wrong, "app_name": party.display_name if party else None,
         "kinds": sorted({a.kind.value for a in usable}), "attempts_left": MAX_ATTEMPTS - waiting.attempts,
+        "passkey_options": passkey_options,
     }, no_store=True)
 
 
-def verify(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
-    """The code the person entered: an authenticator app's (six digits) or a recovery code. Right: the sign-in
-    goes on at the stepped-up level. Wrong: the page again, until ``MAX_ATTEMPTS``."""
+def verify(j: Journeys, browser: Browser, handle: str, code: str, credential: str = "") -> Outcome:
+    """What the person gave: a passkey's assertion (``credential``, WebAuthn JSON), an authenticator app's code
+    (six digits) or a recovery code. Right: the sign-in goes on at the stepped-up level. Wrong: the page again,
+    until ``MAX_ATTEMPTS``."""
     from broker.journeys import login  # login imports this module (``challenge``): import at call time
 
     now = j.now()
@@ -79,7 +92,8 @@ def verify(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
     if factors is None:
         raise DownstreamFailure(errors.InsufficientAssurance(detail="second factors are not wired"), waiting.login)
     entered = "".join(code.split())
-    used = (factors.verify_totp(waiting.account, entered, now) if _SIX_DIGITS.fullmatch(entered)
+    used = (_passkey(j, waiting, credential, now) if credential
+            else factors.verify_totp(waiting.account, entered, now) if _SIX_DIGITS.fullmatch(entered)
             else factors.use_recovery_code(waiting.account, entered, now) if entered else None)
     if used is None:
         return _wrong(j, browser, waiting, factors, now)
@@ -91,6 +105,19 @@ def verify(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
     pairs = waiting.upstream_state
     state = tuple((pairs[i], pairs[i + 1]) for i in range(0, len(pairs) - 1, 2))
     return login.sign_in(j, browser, waiting.login, VerifiedAnswer(stepped, state), now)
+
+
+def _passkey(j: Journeys, waiting: StepUp, credential: str, now: datetime) -> Authenticator | None:
+    """The passkey that signed this page's challenge, if it is one of the account's and the authenticator
+    verified the person (WebAuthn §6.1 UV: what makes it a second factor of the MFA level)."""
+    if j.passkeys is None or not waiting.passkey_state:
+        return None
+    try:
+        use = j.passkeys.authenticate(credential, waiting.passkey_state, now)
+    except ValueError as exc:
+        log.info("step-up: passkey refused account=%s: %s", waiting.account, exc)
+        return None
+    return use.authenticator if use.account_id == waiting.account and use.user_verified else None
 
 
 def _wrong(j: Journeys, browser: Browser, waiting: StepUp, factors: Authenticators, now: datetime) -> Outcome:

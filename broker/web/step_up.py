@@ -13,6 +13,7 @@ bp = Blueprint("step_up", __name__)
 
 @bp.post("/step-up/<handle>")
 def verify(handle: str) -> Response:
-    """The code the person entered for their second factor."""
+    """The code the person entered for their second factor, or their passkey's assertion."""
     code = request.form.get("code", "")[:64]
-    return run(lambda j, b: step_up.verify(j, b, handle, code))
+    credential = request.form.get("credential", "")[:16384]  # a WebAuthn assertion, as JSON
+    return run(lambda j, b: step_up.verify(j, b, handle, code, credential))

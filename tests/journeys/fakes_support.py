@@ -24,7 +24,7 @@ from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
 from broker.core.email_address import canonical_email
-from broker.core.factors import Authenticator, Authenticators, FactorKind
+from broker.core.factors import Authenticator, Authenticators, FactorKind, PasskeyChallenge, Passkeys, PasskeyUse
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.model import (
     PORTAL_PARTY,
@@ -149,6 +149,48 @@ class FakeAuthenticators:
             return False
         del self.entries[authenticator_id]
         return True
+
+
+class FakePasskeys:
+    """Passkeys in memory, beside ``FakeAuthenticators`` (which lists them). An assertion is JSON naming the
+    credential, the challenge it signed and whether the person was verified: ``assertion(...)`` makes one."""
+
+    def __init__(self, authenticators: FakeAuthenticators) -> None:
+        self.authenticators = authenticators
+        self.owners: dict[str, Authenticator] = {}  # credential id -> its authenticator
+
+    def enrol(self, account_id: str, name: str, now: datetime) -> str:
+        """A passkey for the account, as if registered in the portal; its credential id."""
+        credential = f"cred-{len(self.owners)}"
+        entry = Authenticator(f"passkey-{credential}", account_id, FactorKind.PASSKEY, name, now)
+        self.authenticators.entries[entry.authenticator_id] = self.owners[credential] = entry
+        return credential
+
+    def registration_options(self, account_id: str, user_name: str, now: datetime) -> PasskeyChallenge:
+        challenge = secrets.token_urlsafe(16)
+        return PasskeyChallenge(json.dumps({"challenge": challenge}), json.dumps([challenge, account_id]))
+
+    def register(self, account_id: str, name: str, response_json: str, state: str, now: datetime) -> Authenticator:
+        raise ValueError("the journeys' tests enrol with enrol()")
+
+    def authentication_options(self, account_id: str | None, now: datetime) -> PasskeyChallenge:
+        challenge = secrets.token_urlsafe(16)
+        return PasskeyChallenge(json.dumps({"challenge": challenge}), json.dumps([challenge, account_id]))
+
+    def authenticate(self, response_json: str, state: str, now: datetime) -> PasskeyUse:
+        response, (challenge, account_id) = json.loads(response_json), json.loads(state)
+        entry = self.owners.get(response["credential"])
+        if entry is None or response["challenge"] != challenge:
+            raise ValueError("unknown credential, or another ceremony's challenge")
+        if account_id is not None and entry.account_id != account_id:
+            raise ValueError("another account's passkey")
+        return PasskeyUse(entry.account_id, entry, bool(response["uv"]))
+
+
+def assertion(credential: str, options_json: str, user_verified: bool = True) -> str:
+    """What the fake authenticator answers to ``options_json`` with ``credential``."""
+    return json.dumps({"credential": credential, "challenge": json.loads(options_json)["challenge"],
+                       "uv": user_verified})
 
 
 def totp_code(secret: str, now: datetime) -> str:
@@ -801,6 +843,7 @@ class World:
     authenticators: FakeAuthenticators = field(default_factory=FakeAuthenticators)
 
     def __post_init__(self) -> None:
+        self.passkeys = FakePasskeys(self.authenticators)
         self.registry = FakeRegistry(self.apps, UPSTREAMS.values())
         self.oidc = FakeOidcUpstream(UPSTREAMS.values())
         self.saml = FakeSamlUpstream(UPSTREAMS.values())
@@ -811,7 +854,7 @@ class World:
             grants=self.grants, audit_trail=self.audit,
             upstreams=(self.oidc, self.saml),
             downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
-            authenticators=self.authenticators)
+            authenticators=self.authenticators, passkeys=self.passkeys)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -856,3 +899,4 @@ _saml_upstream: type[UpstreamAdapter] = FakeSamlUpstream
 _saml_downstream: type[DownstreamAdapter] = FakeSamlDownstream
 _oidc_downstream: type[DownstreamAdapter] = FakeOidcDownstream
 _authenticators: type[Authenticators] = FakeAuthenticators
+_passkeys: type[Passkeys] = FakePasskeys

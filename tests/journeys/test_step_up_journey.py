@@ -16,7 +16,16 @@ from broker.core.outcomes import Outcome, Page, Redirect
 from broker.journeys import login, step_up
 from broker.journeys.context import DownstreamFailure
 from broker.journeys.upstream_answers import upstream_answer
-from tests.journeys.fakes_support import SETTINGS, UPSTREAMS, FakeBrowser, World, app, login_request, totp_code
+from tests.journeys.fakes_support import (
+    SETTINGS,
+    UPSTREAMS,
+    FakeBrowser,
+    World,
+    app,
+    assertion,
+    login_request,
+    totp_code,
+)
 
 BOTH = [Protocol.OIDC, Protocol.SAML]
 SECRET = "JBSWY3DPEHPK3PXP"
@@ -165,3 +174,49 @@ def test_a_request_the_upstream_already_meets_is_not_stepped_up() -> None:
     assert not isinstance(outgoing, Page) and not w.audit.of(AuditKind.SECOND_FACTOR)
     [answered] = w.downstream(party.protocol).answered
     assert answered.result.acr == REFEDS_MFA and "mfa" not in answered.result.amr
+
+
+# --- passkeys ---------------------------------------------------------------------------------------------------
+
+def passkey_page(w: World, browser: FakeBrowser, party: DownstreamParty) -> tuple[str, str]:
+    """A sign-in that needs MFA stopped at the step-up page offering a passkey: its handle and options."""
+    page = through_upstream(w, browser, Protocol.OIDC, needs_mfa(party))
+    assert isinstance(page, Page) and page.data["kinds"] == ["passkey"] and page.data["passkey_options"]
+    return page_handle(page), str(page.data["passkey_options"])
+
+
+def test_a_passkey_that_verified_the_person_steps_the_sign_in_up() -> None:
+    w, party = world_for(Protocol.OIDC)
+    w.person(UPSTREAMS[Protocol.OIDC], "anna", email="anna@example.org")
+    through_upstream(w, w.browser(), Protocol.OIDC, login_request(party))
+    account_id = w.downstream(party.protocol).answered.pop().result.account.account_id
+    credential = w.passkeys.enrol(account_id, "laptop", w.clock.now())
+    browser = w.browser()
+    handle, options = passkey_page(w, browser, party)
+
+    step_up.verify(w.journeys, browser, handle, "", assertion(credential, options))
+
+    [answered] = w.downstream(party.protocol).answered
+    assert answered.result.acr == REFEDS_MFA and {"hwk", "user", "mfa"} <= set(answered.result.amr)
+    assert [e.reason for e in w.audit.of(AuditKind.SECOND_FACTOR)] == ["verified: passkey"]
+
+
+@pytest.mark.parametrize("misuse", ["stale challenge", "no user verification", "another account's passkey"])
+def test_a_passkey_assertion_that_does_not_fit_this_page_is_a_wrong_answer(misuse: str) -> None:
+    w, party = world_for(Protocol.OIDC)
+    w.person(UPSTREAMS[Protocol.OIDC], "anna", email="anna@example.org")
+    through_upstream(w, w.browser(), Protocol.OIDC, login_request(party))
+    account_id = w.downstream(party.protocol).answered.pop().result.account.account_id
+    credential = w.passkeys.enrol(account_id, "laptop", w.clock.now())
+    stranger = w.passkeys.enrol("someone-else", "their key", w.clock.now())
+    browser = w.browser()
+    handle, options = passkey_page(w, browser, party)
+    older = w.passkeys.authentication_options(account_id, w.clock.now()).options_json
+
+    given = {"stale challenge": assertion(credential, older),
+             "no user verification": assertion(credential, options, user_verified=False),
+             "another account's passkey": assertion(stranger, options)}[misuse]
+    again = step_up.verify(w.journeys, browser, handle, "", given)
+
+    assert isinstance(again, Page) and again.data["wrong"] and not w.downstream(party.protocol).answered
+    assert again.data["passkey_options"] != options  # every page asks a new challenge
