@@ -9,6 +9,7 @@ from broker.storage.consents import SqlConsentStore
 from broker.storage.db import create_engine_for, session_factory
 from broker.storage.grants import SqlGrantStore
 from broker.storage.migrate import current_revision, upgrade
+from broker.storage.passkeys import SqlPasskeys
 from broker.storage.pending import SqlPendingStore
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SqlClientStore",
     "SqlConsentStore",
     "SqlGrantStore",
+    "SqlPasskeys",
     "SqlPendingStore",
     "create_engine_for",
     "current_revision",

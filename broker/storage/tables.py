@@ -8,7 +8,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -259,3 +271,25 @@ class RecoveryCodeRow(Base):
     #: ``<salt>$<HMAC-SHA256(salt, code)>``, both lowercase hex
     code_hash: Mapped[str] = mapped_column(String(97), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PasskeyRow(Base):
+    """The WebAuthn credential of a passkey (``broker.storage.passkeys``; issue 17); its ``AuthenticatorRow`` (kind
+    ``passkey``) holds the account, name and times, and deleting that row deletes this one. Nothing here is secret:
+    the public key verifies assertions, it cannot make them."""
+
+    __tablename__ = "passkeys"
+
+    authenticator_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("authenticators.authenticator_id", ondelete="CASCADE"), primary_key=True,
+    )
+    #: the credential ID the authenticator chose (WebAuthn §4: at most 1023 bytes), unique across accounts
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, unique=True, index=True)
+    #: the credential public key as the authenticator gave it (COSE_Key, RFC 9052 §7)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: the last signature counter seen (WebAuthn §6.1.1: an unsigned 32-bit value, hence 64-bit here)
+    sign_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: the authenticator's transports (JSON list of WebAuthn ``AuthenticatorTransport`` values), as hints
+    transports: Mapped[str] = mapped_column(Text, nullable=False)
+    #: the account's opaque WebAuthn user handle (§14.6.1) the credential was created with
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
