@@ -41,6 +41,7 @@ from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.passkeys import SqlPasskeys
 from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
@@ -77,6 +78,7 @@ from broker.web.services import (
     dynamic_clients,
     email_indexer,
     idp_settings,
+    passkey_party,
     provider_settings,
     sp_settings,
     wire_journeys,
@@ -271,6 +273,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         audit=audit,
         sso_sessions=SqlSsoSessionRegistry(engine),
         authenticators=SqlAuthenticators(engine, sealer),
+        passkeys=(SqlPasskeys(engine, party[0], settings.brand_name, party[1])
+                  if (party := passkey_party(settings)) is not None else None),
         clock=clock,
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,

@@ -54,3 +54,5 @@ class Kind(StrEnum):
     STEP_UP = "step-up"
     # an authenticator app being enrolled, waiting for its first code; put by broker.journeys.authenticators
     TOTP_ENROLMENT = "totp-enrolment"
+    # a passkey being registered in the portal, waiting for the browser's answer; put by broker.journeys.passkeys
+    PASSKEY_ENROLMENT = "passkey-enrolment"

@@ -229,6 +229,18 @@ class TotpEnrolment(PendingRecord):
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class PasskeyEnrolment(PendingRecord):
+    """A passkey registration started in the portal (``broker.journeys.passkeys``): the account, the SSO session
+    it was started in, the name the person gave it, and the ceremony's state (``Passkeys.registration_options``)."""
+
+    KIND: ClassVar[Kind] = Kind.PASSKEY_ENROLMENT
+    account: str
+    sid: str
+    name: str
+    state: str
+
+
 def encode(record: PendingRecord) -> str:
     """The record as stored: a JSON object, one member per field."""
     return json.dumps(_to_object(record))

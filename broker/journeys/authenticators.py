@@ -52,13 +52,13 @@ TOTP_PARAMETERS = (("algorithm", "SHA1"), ("digits", "6"), ("period", "30"))
 _SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
-def _factors(j: Journeys) -> Authenticators:
+def enrolled_factors(j: Journeys) -> Authenticators:
     if j.authenticators is None:
         raise errors.InvalidRequest("Second factors are not available here.", detail="authenticators not wired")
     return j.authenticators
 
 
-def _signed_in(browser: Browser) -> SsoSession:
+def signed_in(browser: Browser) -> SsoSession:
     sso = browser.sso()
     if sso is None:
         raise errors.LoginStateInvalid("Please sign in to your account again.",
@@ -80,19 +80,20 @@ def reached_second_factor(j: Journeys, sso: SsoSession) -> bool:
 
 
 def _listing(j: Journeys, sso: SsoSession, **notices: Any) -> dict[str, Any]:
-    factors: Sequence[Authenticator] = _factors(j).of(sso.account_id)
+    factors: Sequence[Authenticator] = enrolled_factors(j).of(sso.account_id)
     return {"factors": factors, "has_recovery": any(f.kind is FactorKind.RECOVERY for f in factors),
             "has_totp": any(f.kind is FactorKind.TOTP for f in factors),
-            "second_factor_session": reached_second_factor(j, sso), "max_name": NAME_LENGTH, **notices}
+            "second_factor_session": reached_second_factor(j, sso), "max_name": NAME_LENGTH,
+            "passkeys": j.passkeys is not None, **notices}
 
 
-def _listing_page(j: Journeys, sso: SsoSession, status: int = 200, **notices: Any) -> Page:
+def listing_page(j: Journeys, sso: SsoSession, status: int = 200, **notices: Any) -> Page:
     return Page(SECURITY, _listing(j, sso, **notices), status=status)
 
 
-def _needs_second_factor(j: Journeys, sso: SsoSession, what: str) -> Page:
+def needs_second_factor(j: Journeys, sso: SsoSession, what: str) -> Page:
     """The page explaining that ``what`` needs a sign-in with the second factor first."""
-    return _listing_page(j, sso, status=403, needs_second_factor=what)
+    return listing_page(j, sso, status=403, needs_second_factor=what)
 
 
 def page(j: Journeys, browser: Browser) -> Page:
@@ -100,7 +101,7 @@ def page(j: Journeys, browser: Browser) -> Page:
     sso = browser.sso()
     if sso is None:
         return Page(SIGN_IN)
-    return _listing_page(j, sso)
+    return listing_page(j, sso)
 
 
 def new_secret() -> str:
@@ -121,20 +122,20 @@ def grouped(secret: str) -> str:
     return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 
 
-def _label(j: Journeys, account_id: str) -> str:
+def label(j: Journeys, account_id: str) -> str:
     email = j.accounts.last_claims(account_id).get("email")
     return email if isinstance(email, str) and email else "account"
 
 
 def start_totp(j: Journeys, browser: Browser, name: str) -> Page:
     """Show a new authenticator app secret (QR code and text) with the form for its first code."""
-    sso = _signed_in(browser)
-    factors = _factors(j)
+    sso = signed_in(browser)
+    factors = enrolled_factors(j)
     name = " ".join(name.split())[:NAME_LENGTH]
     if not name:
-        return _listing_page(j, sso, status=400, name_missing=True)
+        return listing_page(j, sso, status=400, name_missing=True)
     if factors.of(sso.account_id) and not reached_second_factor(j, sso):
-        return _needs_second_factor(j, sso, "add")
+        return needs_second_factor(j, sso, "add")
     record = TotpEnrolment(account=sso.account_id, sid=sso.sid, name=name, secret=new_secret())
     return _enrol_page(j, browser, record, wrong=False)
 
@@ -144,7 +145,7 @@ def _enrol_page(j: Journeys, browser: Browser, record: TotpEnrolment, *, wrong: 
     browser.bind(handle)
     return Page(ENROL, {
         "handle": handle, "name": record.name, "secret": grouped(record.secret),
-        "otpauth_uri": otpauth_uri(record.secret, _label(j, record.account), j.settings.brand_name),
+        "otpauth_uri": otpauth_uri(record.secret, label(j, record.account), j.settings.brand_name),
         "issuer": j.settings.brand_name, "wrong": wrong, "attempts_left": MAX_ATTEMPTS - record.attempts,
     }, no_store=True)
 
@@ -157,7 +158,7 @@ def confirm_totp(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
     if sso is None or sso.sid != record.sid or sso.account_id != record.account:
         raise errors.LoginStateInvalid("Please sign in and start adding your authenticator app again.",
                                        detail="authenticator enrolment outside the SSO session it began in")
-    factors = _factors(j)
+    factors = enrolled_factors(j)
     now = j.now()
     entered = "".join(code.split())
     if _SIX_DIGITS.fullmatch(entered):
@@ -165,28 +166,28 @@ def confirm_totp(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
         # the first code is checked and spent at once: verify_totp records its time step
         verified = factors.verify_totp(record.account, entered, now)
         if verified is not None and verified.authenticator_id == added.authenticator_id:
-            return _enrolled(j, sso, factors, added)
+            return enrolled(j, sso, factors, added)
         factors.remove(record.account, added.authenticator_id)
     attempts = record.attempts + 1
     if attempts >= MAX_ATTEMPTS:
-        return _listing_page(j, sso, status=400, too_many=True)
+        return listing_page(j, sso, status=400, too_many=True)
     return _enrol_page(j, browser, replace(record, attempts=attempts), wrong=True)
 
 
-def _enrolled(j: Journeys, sso: SsoSession, factors: Authenticators, added: Authenticator) -> Page:
+def enrolled(j: Journeys, sso: SsoSession, factors: Authenticators, added: Authenticator) -> Page:
     j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
             reason=f"{added.kind.value} {added.authenticator_id}")
     if any(f.kind is FactorKind.RECOVERY for f in factors.of(sso.account_id)):
-        return _listing_page(j, sso, added=added.name)
+        return listing_page(j, sso, added=added.name)
     return _codes_page(j, sso, factors, first=True, added=added.name)
 
 
 def new_recovery_codes(j: Journeys, browser: Browser) -> Page:
     """A new set of recovery codes in place of any before, shown once."""
-    sso = _signed_in(browser)
-    factors = _factors(j)
+    sso = signed_in(browser)
+    factors = enrolled_factors(j)
     if factors.of(sso.account_id) and not reached_second_factor(j, sso):
-        return _needs_second_factor(j, sso, "recovery-codes")
+        return needs_second_factor(j, sso, "recovery-codes")
     return _codes_page(j, sso, factors, first=False, added=None)
 
 
@@ -214,8 +215,8 @@ def _codes_page(j: Journeys, sso: SsoSession, factors: Authenticators, *, first:
 def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
     """Remove one of the account's factors; the last authenticator app only from a session that reached the
     second-factor level."""
-    sso = _signed_in(browser)
-    factors = _factors(j)
+    sso = signed_in(browser)
+    factors = enrolled_factors(j)
     owned = factors.of(sso.account_id)
     target = next((f for f in owned if f.authenticator_id == authenticator_id), None)
     if target is None:
@@ -224,10 +225,10 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
     last_app = target.kind is FactorKind.TOTP and not any(
         f.kind is FactorKind.TOTP and f.authenticator_id != target.authenticator_id for f in owned)
     if last_app and not reached_second_factor(j, sso):
-        return _needs_second_factor(j, sso, "remove")
+        return needs_second_factor(j, sso, "remove")
     if not factors.remove(sso.account_id, target.authenticator_id):
         raise errors.InvalidRequest("There is no such sign-in factor on your account.",
                                     detail=f"authenticator {target.authenticator_id} already removed")
     j.audit(AuditKind.AUTHENTICATOR_REMOVED, account_id=sso.account_id,
             reason=f"{target.kind.value} {target.authenticator_id}")
-    return _listing_page(j, sso, removed=target.name)
+    return listing_page(j, sso, removed=target.name)

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from broker.core.assurance import Comparison
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
-from broker.journeys import authenticators
+from broker.journeys import authenticators, passkeys
 from broker.web import login
 from broker.web.renderer import journeys, run
 
@@ -61,3 +61,17 @@ def confirm_it_is_you() -> Response:
     return login.begin(LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("authenticators.page"), None,
                                     None, frozenset(), acr_values=(level,) if level else (),
                                     acr_comparison=Comparison.MINIMUM))
+
+
+@bp.post("/passkey/start")
+def passkey_start() -> Response:
+    """Start adding a passkey (the form carries its name)."""
+    name = request.form.get("name", "")[:200]
+    return run(lambda j, b: passkeys.start(j, b, name))
+
+
+@bp.post("/passkey/confirm/<handle>")
+def passkey_confirm(handle: str) -> Response:
+    """The browser's answer to the registration ceremony (WebAuthn JSON, posted by passkey.js)."""
+    credential = request.form.get("credential", "")[:65536]
+    return run(lambda j, b: passkeys.confirm(j, b, handle, credential))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -17,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol as Interface
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
 from sqlalchemy import Engine
 
 from broker.config.settings import Settings
-from broker.core.factors import Authenticators
+from broker.core.factors import Authenticators, Passkeys
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
@@ -205,6 +207,9 @@ class Services:
     sso_sessions: SsoSessionRegistry
     #: the second factors citizens enrol at the broker (step-up, ``core.factors``)
     authenticators: Authenticators
+    #: passkeys among them (WebAuthn); None when the broker's address is an IP address, which WebAuthn does not
+    #: accept as a relying party ID (§5.1.4.1: a valid domain string)
+    passkeys: Passkeys | None
     idp: IdpServers
     oidc: OidcProvider
     http: requests.Session
@@ -262,6 +267,22 @@ class Services:
         self.http.close()
 
 
+def passkey_party(settings: Settings) -> tuple[str, str] | None:
+    """The WebAuthn relying party ID (the broker's host name) and origin (``scheme://host[:port]``) of
+    ``base_url``; None for an IP address (WebAuthn §5.1.4.1 wants a domain) or plain http other than
+    localhost (WebAuthn needs a secure context)."""
+    parts = urlsplit(settings.base_url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if not host or (parts.scheme != "https" and host != "localhost"):
+        return None
+    return host, f"{parts.scheme}://{parts.netloc}"
+
+
 def journey_settings(settings: Settings) -> JourneySettings:
     return JourneySettings(
         pending_login_lifetime=settings.pending_login_lifetime,
@@ -301,6 +322,7 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         app_logout=SamlAppLogout(svc.idp, lambda: registry.snapshot.saml),
         upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
         authenticators=svc.authenticators,
+        passkeys=svc.passkeys,
     )
 
 

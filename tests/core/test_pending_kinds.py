@@ -27,6 +27,7 @@ STORED: dict[Kind, str] = {
     Kind.SAML_UPSTREAM_LOGOUT_REPLY: "saml-upstream-logout-reply",
     Kind.STEP_UP: "step-up",
     Kind.TOTP_ENROLMENT: "totp-enrolment",
+    Kind.PASSKEY_ENROLMENT: "passkey-enrolment",
 }
 
 

@@ -171,7 +171,14 @@ class FakePasskeys:
         return PasskeyChallenge(json.dumps({"challenge": challenge}), json.dumps([challenge, account_id]))
 
     def register(self, account_id: str, name: str, response_json: str, state: str, now: datetime) -> Authenticator:
-        raise ValueError("the journeys' tests enrol with enrol()")
+        response, (challenge, expected) = json.loads(response_json), json.loads(state)
+        if response.get("challenge") != challenge or expected != account_id:
+            raise ValueError("another ceremony's challenge")
+        if response["credential"] in self.owners:
+            raise ValueError("a credential already enrolled")
+        entry = Authenticator(f"passkey-{response['credential']}", account_id, FactorKind.PASSKEY, name, now)
+        self.authenticators.entries[entry.authenticator_id] = self.owners[response["credential"]] = entry
+        return entry
 
     def authentication_options(self, account_id: str | None, now: datetime) -> PasskeyChallenge:
         challenge = secrets.token_urlsafe(16)
@@ -185,6 +192,11 @@ class FakePasskeys:
         if account_id is not None and entry.account_id != account_id:
             raise ValueError("another account's passkey")
         return PasskeyUse(entry.account_id, entry, bool(response["uv"]))
+
+
+def registration(credential: str, options_json: str) -> str:
+    """What the fake authenticator answers to registration ``options_json``, creating ``credential``."""
+    return json.dumps({"credential": credential, "challenge": json.loads(options_json)["challenge"]})
 
 
 def assertion(credential: str, options_json: str, user_verified: bool = True) -> str:
