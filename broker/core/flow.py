@@ -176,15 +176,37 @@ def answer_from_session(
 ) -> LoginResult:
     """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``); the
     unified profile as it is now, under ``rules``."""
-    account = store.get(session.account_id)
+    return answer_for_account(store, party, request, session.account_id, session.upstream, session.acr,
+                              session.auth_time, (), policy_allows, unverified_email, rules, assurance)
+
+
+def answer_for_account(
+    store: AccountStore,
+    party: DownstreamParty,
+    request: LoginRequest,
+    account_id: str,
+    upstream: str,
+    acr: str | None,
+    auth_time: datetime,
+    amr: tuple[str, ...],
+    policy_allows: frozenset[str],
+    unverified_email: bool = False,
+    rules: MergeRules = NO_CONFIGURED_RULES,
+    assurance: AssurancePolicy = DEFAULT_POLICY,
+) -> LoginResult:
+    """Step 5 for an account already known to have signed in (an SSO session; a passkey, which names its
+    account): assurance, the unified profile as it is now, release."""
+    if not assurance.satisfies(acr, request.acr_values, request.acr_comparison):
+        raise errors.InsufficientAssurance(detail=f"acr {acr!r} does not meet "
+                                                  f"{request.acr_comparison.value} {request.acr_values!r}")
+    account = store.get(account_id)
     if account is None:
-        raise errors.LoginStateInvalid(detail="the SSO session's account no longer exists")
+        raise errors.LoginStateInvalid(detail="the account signing in no longer exists")
     allowed = releasable_claims(party, request, policy_allows)
     profile = merge(store.identity_claims(account.account_id), rules).claims()
     released = release(profile, allowed, unverified_email)
-    return LoginResult(request=request, account=account, released=released,
-                       upstream=session.upstream, acr=reported_acr(assurance, request, session.acr),
-                       auth_time=session.auth_time, releasable=allowed)
+    return LoginResult(request=request, account=account, released=released, upstream=upstream,
+                       acr=reported_acr(assurance, request, acr), auth_time=auth_time, amr=amr, releasable=allowed)
 
 
 def reported_acr(assurance: AssurancePolicy, request: LoginRequest, acr: str | None) -> str | None:

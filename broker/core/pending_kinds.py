@@ -56,3 +56,5 @@ class Kind(StrEnum):
     TOTP_ENROLMENT = "totp-enrolment"
     # a passkey being registered in the portal, waiting for the browser's answer; put by broker.journeys.passkeys
     PASSKEY_ENROLMENT = "passkey-enrolment"
+    # a login waiting for the browser's passkey (passwordless sign-in); put by broker.journeys.passwordless
+    PASSKEY_SIGN_IN = "passkey-sign-in"

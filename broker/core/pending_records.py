@@ -241,6 +241,18 @@ class PasskeyEnrolment(PendingRecord):
     state: str
 
 
+@dataclass(frozen=True)
+class PasskeySignIn(PendingRecord):
+    """A login waiting for a passkey alone (``broker.journeys.passwordless``): the login, the discovery page's
+    handle it came from, the ceremony's state and the failed tries so far."""
+
+    KIND: ClassVar[Kind] = Kind.PASSKEY_SIGN_IN
+    login: LoginRequest
+    discovery: str
+    state: str
+    attempts: int
+
+
 def encode(record: PendingRecord) -> str:
     """The record as stored: a JSON object, one member per field."""
     return json.dumps(_to_object(record))

@@ -165,9 +165,17 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     # The session keeps the level actually reached; each app is told its own view of it (flow.reported_acr).
-    reached = j.settings.assurance.canonical(identity.acr)
+    return start_session(j, browser, result, j.settings.assurance.canonical(identity.acr), verified.upstream_state,
+                         now)
+
+
+def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: str | None,
+                  upstream_state: tuple[tuple[str, str], ...], now: datetime) -> Outcome:
+    """A new SSO session at the level ``reached``, registered server-side, in a new browser identity; then the
+    app's answer."""
+    login = result.request
     sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
-                               j.settings.sso_session_lifetime, verified.upstream_state)
+                               j.settings.sso_session_lifetime, upstream_state)
     j.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
                                              browser.user_agent))
     browser.renew()

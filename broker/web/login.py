@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow
 from broker.core.model import LoginRequest, Protocol
 from broker.core.outcomes import PostForm
-from broker.journeys import login
+from broker.journeys import login, passwordless
 from broker.journeys.context import DownstreamFailure
 from broker.journeys.upstream_answers import upstream_answer
 from broker.web.renderer import LOGO_CSP, browser, html, journeys, post_form_page, run
@@ -69,7 +69,7 @@ def discover(handle: str) -> Response:
     lang = request.accept_languages.best
     page = html("discovery.html", handle=handle, party=party, query=query, found=found,
                 lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,
-                upstreams=candidates)
+                upstreams=candidates, passkey=passwordless.offered(journeys(), party))
     return Response(page, mimetype="text/html", headers={"Content-Security-Policy": DISCOVERY_CSP})
 
 
@@ -88,6 +88,19 @@ def discovered(handle: str) -> Response:
 def go_upstream(handle: str, name: str) -> Response:
     """Step 4 (out): the waiting login goes to the upstream the person chose."""
     return run(lambda j, b: login.choose(j, b, handle, name))
+
+
+@bp.post("/login/<handle>/passkey")
+def passkey_begin(handle: str) -> Response:
+    """The discovery page's "sign in with a passkey": the page that asks the browser for one."""
+    return run(lambda j, b: passwordless.begin(j, b, handle))
+
+
+@bp.post("/login/passkey/<handle>")
+def passkey_finish(handle: str) -> Response:
+    """The browser's passkey assertion (WebAuthn JSON, posted by passkey.js)."""
+    credential = request.form.get("credential", "")[:16384]
+    return run(lambda j, b: passwordless.finish(j, b, handle, credential))
 
 
 SAME_SITE_MARK = "_same_site"

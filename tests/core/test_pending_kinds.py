@@ -28,6 +28,7 @@ STORED: dict[Kind, str] = {
     Kind.STEP_UP: "step-up",
     Kind.TOTP_ENROLMENT: "totp-enrolment",
     Kind.PASSKEY_ENROLMENT: "passkey-enrolment",
+    Kind.PASSKEY_SIGN_IN: "passkey-sign-in",
 }
 
 

@@ -29,7 +29,7 @@ from broker.storage import create_engine_for, upgrade
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 from tests.flows.saml_peers import SpKeys, TestSp
 from tests.peers.browser import Browser
-from tests.peers.servers import LateApp, RunningServer, WsgiApp, serve
+from tests.peers.servers import LOOPBACK, LateApp, RunningServer, WsgiApp, serve
 from tests.peers.tls import throwaway_ca, trusted_by_requests
 
 CLIENT_ID, UPSTREAM = "city-broker", "op"
@@ -155,15 +155,20 @@ def make_keys(folder: Path) -> Path:
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
                        extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "",
-                       ask_consent: bool = False, op_login_form: bool = False) -> Iterator[Federation]:
+                       ask_consent: bool = False, op_login_form: bool = False,
+                       broker_host: str = LOOPBACK) -> Iterator[Federation]:
     """The federation; browser sessions in Redis when ``redis_url`` is given, else in the database.
     ``extra_upstreams`` are registered and served besides the demo provider "op"; ``extra_config`` is
     appended to broker.toml (TOML sections such as ``[limits]``); every app asks for consent only with
     ``ask_consent`` (otherwise the release policy exempts them all); the demo provider signs the citizen in
     without a form unless ``op_login_form``. The broker is served over https, so its cookies are Secure and
-    SameSite=None and it sends HSTS; plain ``requests`` calls trust the test CA meanwhile."""
+    SameSite=None and it sends HSTS; plain ``requests`` calls trust the test CA meanwhile. ``broker_host``
+    names the broker in its ``base_url`` (it still listens on 127.0.0.1): "localhost" gives it a domain, which
+    WebAuthn wants as the relying party ID (the test certificate covers both)."""
     broker_late, op_late = LateApp(), LateApp()
     broker_server, op_server = serve(broker_late, tls=throwaway_ca()), serve(op_late)
+    if broker_host != LOOPBACK:
+        broker_server = dataclasses.replace(broker_server, url=f"https://{broker_host}:{broker_server.port}")
     extra: dict[str, RunningServer] = {}
     app: Flask | None = None
     try:

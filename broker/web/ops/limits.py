@@ -50,7 +50,7 @@ SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.au
                  "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback", "saml_sp.acs",
                  "consent.decide", "link_offer.separate", "link_offer.prove", "portal.sign_in", "linking.start",
                  "step_up.verify", "authenticators.confirm", "authenticators.confirm_it_is_you",
-                 "authenticators.passkey_confirm",
+                 "authenticators.passkey_confirm", "login.passkey_begin", "login.passkey_finish",
                  # Dynamic Client Registration (RFC 7591 §3.1) and its management (RFC 7592 §2)
                  "oidc_registration.register", "oidc_registration.manage")
 #: the back channel: token (RFC 6749 §3.2), UserInfo (OIDC Core §5.3), revocation (RFC 7009), introspection

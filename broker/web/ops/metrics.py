@@ -67,7 +67,7 @@ MAX_PARTIES = 500
 LOGIN_ENDPOINTS = frozenset({"saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.authorize",
                              "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback",
                              "saml_sp.acs", "consent.decide", "link_offer.separate",
-                             "link_offer.prove", "step_up.verify"})
+                             "link_offer.prove", "step_up.verify", "login.passkey_finish"})
 
 #: headers a proxy adds when it relays a request (RFC 7239 and the de-facto X-Forwarded-* family)
 FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
