@@ -42,3 +42,42 @@ DEFENCES: tuple[Defence, ...] = (
         why="codes can be guessed on one waiting sign-in without limit",
     ),
 )
+
+PASSKEY_TESTS = "tests/storage/test_passkeys.py"
+PASSWORDLESS_TESTS = "tests/journeys/test_passwordless_journey.py"
+
+DEFENCES += (
+    Defence(
+        name="passkey-of-the-account-at-step-up",
+        path="broker/storage/passkeys.py",
+        old="""        if ceremony.account_id is not None and entry.account_id != ceremony.account_id:""",
+        new="""        if False:""",
+        tests=(f"{PASSKEY_TESTS}::test_step_up_refuses_a_passkey_of_another_account[sqlite]",),
+        why="any enrolled passkey passes another account's step-up",
+    ),
+    Defence(
+        name="passkey-counter-decides-concurrent-uses",
+        path="broker/storage/passkeys.py",
+        old="""                                             PasskeyRow.sign_count == old_count)""",
+        new="""                                             )""",
+        tests=(f"{PASSKEY_TESTS}::test_a_use_meanwhile_wins_over_this_one[sqlite]",),
+        why="two uses of one assertion both pass",
+    ),
+    Defence(
+        name="step-up-passkey-must-verify-the-person",
+        path="broker/journeys/step_up.py",
+        old="""    return use.authenticator if use.account_id == waiting.account and use.user_verified else None""",
+        new="""    return use.authenticator if use.account_id == waiting.account else None""",
+        tests=(f"{STEP_UP_TESTS}::test_a_passkey_assertion_that_does_not_fit_this_page_is_a_wrong_answer"
+               "[no user verification]",),
+        why="a passkey without user verification (possession only) passes as a second factor",
+    ),
+    Defence(
+        name="passwordless-passkey-must-verify-the-person",
+        path="broker/journeys/passwordless.py",
+        old="""    if use is None or not use.user_verified:""",
+        new="""    if use is None:""",
+        tests=(f"{PASSWORDLESS_TESTS}::test_a_passkey_that_did_not_verify_the_person_or_answers_another_challenge_"
+               "signs_in_no_one",),
+    ),
+)
