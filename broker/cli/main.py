@@ -12,7 +12,8 @@
     broker keys rotate stage|switch|retire|status [--min-published H] [--grace H] [--force] [--json]
                                               signing-key rotation: publish, switch, retire (broker.keys.rotation)
     broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
-                                              re-seal every stored claim value under the current claims key
+                                              re-seal every stored claim value and authenticator secret under
+                                              the current claims key
     broker purge [--json]                     delete expired login state, codes and tokens
     broker audit verify [--json]              check the audit trail's hash chain; 1 names the first break
     broker audit list [--account ID] [--limit N] [--json]   the newest audit records, newest first
@@ -157,7 +158,9 @@ def cmd_generate_claims_key(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_claims(args: argparse.Namespace) -> int:
-    """Re-seal stored claims under the current key; 1 while any value is under another key or unreadable."""
+    """Re-seal stored claims and authenticator secrets under the current key; 1 while any value is under another
+    key or unreadable. ``--forget-unreadable`` clears unreadable claims only: an unreadable authenticator secret
+    is kept and counted (its owner removes and re-adds the authenticator in the portal)."""
     from dataclasses import asdict
 
     from broker.core.audit import AuditEvent, AuditKind
@@ -174,7 +177,8 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
         SqlAuditLog(engine).record(AuditEvent(
             AuditKind.KEY_ROTATED, utcnow(),
             reason=f"claims re-sealed under key {sealer.current_key_id}: {report.resealed} values, "
-                   f"{report.unreadable} unreadable, {report.forgotten} forgotten"))
+                   f"{report.unreadable} unreadable, {report.forgotten} forgotten; "
+                   f"{report.secrets_resealed} authenticator secrets, {report.secrets_unreadable} unreadable"))
     finally:
         engine.dispose()
     elsewhere = {kid: n for kid, n in report.by_key.items() if kid != sealer.current_key_id}
@@ -184,11 +188,18 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
         print(f"re-sealed {report.resealed} claim values under key {sealer.current_key_id}; "
               f"{report.already_current} already were, {report.changed_meanwhile} changed meanwhile, "
               f"{report.unreadable} unreadable, {report.forgotten} of them forgotten")
+        print(f"re-sealed {report.secrets_resealed} authenticator secrets under key {sealer.current_key_id}; "
+              f"{report.secrets_already_current} already were, {report.secrets_changed_meanwhile} changed meanwhile, "
+              f"{report.secrets_unreadable} unreadable (kept: never forgotten)")
         print("stored values by key: " + (", ".join(f"{kid}: {n}" for kid, n in report.by_key.items()) or "none"))
         if elsewhere:
             print(f"still under other keys or plain ({PLAIN}): {', '.join(elsewhere)}. Keep those keys; restart "
                   "every broker with the current claims_key_file and run this again (--forget-unreadable clears "
-                  "values no configured key opens)")
+                  "claim values no configured key opens)")
+            if report.secrets_unreadable:
+                print(f"{report.secrets_unreadable} authenticator secrets no configured key opens are kept, never "
+                      "forgotten: configure the key that sealed them, or their owners remove and re-add those "
+                      "authenticators in the portal")
         else:
             print("every value is under the current key: previous claims keys can be removed")
     return 1 if elsewhere else 0
@@ -260,10 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="where to write it, mode 0600 (e.g. certs/claims.key)")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_generate_claims_key)
-    p = keys.add_parser("rotate-claims", help="re-seal every stored claim value under the current claims key")
+    p = keys.add_parser("rotate-claims", help="re-seal every stored claim value and authenticator secret under the "
+                        "current claims key")
     p.add_argument("--batch-size", type=_batch_size, default=500, help="rows per transaction (default 500)")
     p.add_argument("--forget-unreadable", action="store_true",
-                   help="replace values no configured key opens by no claims (refilled at the next login)")
+                   help="replace claim values no configured key opens by no claims (refilled at the next login); "
+                        "an unreadable authenticator secret is kept and counted, never deleted (its owner removes "
+                        "and re-adds the authenticator in the portal)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_rotate_claims)
     rotation.add_commands(keys)
