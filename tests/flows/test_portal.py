@@ -9,48 +9,24 @@ import json
 
 import lxml.html  # type: ignore[import-untyped]
 import pytest
-import requests
 from sqlalchemy import select
 
 from broker.app import SESSION_COOKIE_HTTPS
 from broker.core.audit import AuditKind
 from broker.storage import SqlAuditLog
 from broker.storage.tables import AuditEventRow, ConsentRow, SsoSessionRow
-from broker.web.services import Services
 from tests.flows.consent_support import audit_kinds
 from tests.flows.federation import Federation
+from tests.flows.portal_support import account_id, portal_sign_in, services
 from tests.peers.browser import Browser
 
 PAGES = ["/account/", "/account/identities", "/account/apps", "/account/sessions", "/account/profile",
          "/account/consents", "/account/delete"]
 
 
-def services(federation: Federation) -> Services:
-    found: Services = federation.app.extensions["broker"]
-    return found
-
-
-def portal_sign_in(federation: Federation, browser: Browser) -> requests.Response:
-    page = browser.get(f"{federation.url}/account/")
-    # no CSRF token on the signed-out page: it would open a session for every visitor (issue 15, point 3); the
-    # origin check guards the form (tests/security/test_attack_session_store.py)
-    assert page.status_code == 200 and "Sign in" in page.text and "csrf_token" not in page.text
-    home = browser.submit(page)
-    assert home.status_code == 200, home.text[:500]
-    assert home.url == f"{federation.url}/account/"
-    return home
-
-
 def app_login(federation: Federation, browser: Browser) -> None:
     _, page = federation.login(browser)
     assert page.status_code == 200 and browser.is_self_submitting(page), page.text[:300]
-
-
-def account_id(federation: Federation) -> str:
-    rows = list(services(federation).audit.events(limit=100))
-    ids = {r.account_id for r in rows if r.kind == AuditKind.LOGIN_SUCCEEDED.value and r.account_id}
-    assert len(ids) == 1
-    return ids.pop()
 
 
 def rows(federation: Federation, table: type[SsoSessionRow] | type[ConsentRow]) -> list[object]:

@@ -13,7 +13,7 @@ import pyotp
 from broker.core.audit import AuditKind
 from broker.core.factors import FactorKind
 from tests.flows.federation import Federation
-from tests.flows.test_portal import account_id, portal_sign_in, services
+from tests.flows.portal_support import account_id, portal_sign_in, services
 from tests.peers.browser import Browser
 
 
