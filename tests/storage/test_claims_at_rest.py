@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,26 +18,17 @@ from broker.cli.main import main
 from broker.config.settings import load_settings
 from broker.core.audit import AuditKind
 from broker.core.model import UpstreamIdentity
-from broker.instance import InstanceOptions, init_instance
-from broker.keys.keyring import write_private
 from broker.storage import SqlAccountStore, SqlAuditLog, create_engine_for
 from broker.storage.claims_rotation import PLAIN, ClaimsKeyError, check_claims_keys
 from broker.storage.sealing import Sealer, key_id
 from broker.storage.tables import LinkedIdentityRow
+from tests.storage.rotation_support import clean_environment, instance, rotate, write_keys  # noqa: F401
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 ANNA = {"email": "anna@example.org", "given_name": "Anna"}
 K1, K2, K3 = (secrets.token_bytes(32) for _ in range(3))
 
 Identity = Callable[..., UpstreamIdentity]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI reads BROKER_* variables: none of the caller's may leak in (the test database's excepted)."""
-    for name in list(os.environ):
-        if name.startswith("BROKER_") and not name.startswith("BROKER_TEST_"):
-            monkeypatch.delenv(name)
 
 
 def _raw_values(engine: Engine) -> list[str]:
@@ -163,32 +153,10 @@ def test_the_start_up_check_refuses_keys_that_do_not_open_the_newest_value(
 # -- the instance, the command and the app ----------------------------------------------------------------------
 
 
-def _write_keys(folder: Path, current: bytes, *previous: bytes) -> None:
-    write_private(folder / "certs" / "claims.key", current.hex().encode() + b"\n")
-    write_private(folder / "certs" / "claims-previous.keys", b"".join(k.hex().encode() + b"\n" for k in previous))
-
-
-def _instance(tmp_path: Path, database_url: str) -> Path:
-    """``broker init`` on the test database, with an empty previous-keys file named in the config."""
-    config = init_instance(InstanceOptions(tmp_path / "instance", database_url=database_url))
-    write_private(config.parent / "certs" / "claims-previous.keys", b"")
-    config.write_text(config.read_text().replace(
-        'claims_key_file = "certs/claims.key"\n',
-        'claims_key_file = "certs/claims.key"\nclaims_previous_keys_file = "certs/claims-previous.keys"\n'))
-    return config
-
-
-def _rotate(config: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, dict[str, object]]:
-    capsys.readouterr()
-    code = main(["--config", str(config), "keys", "rotate-claims", "--json", "--batch-size", "2", *flags])
-    report: dict[str, object] = json.loads(capsys.readouterr().out)
-    return code, report
-
-
 def test_rotate_claims_reseals_every_value_so_the_old_key_can_go(
     database_url: str, tmp_path: Path, make_identity: Identity, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _instance(tmp_path, database_url)
+    config = instance(tmp_path, database_url)
     engine = create_engine_for(database_url)
     try:
         old = SqlAccountStore(engine, Sealer([K1]))
@@ -198,9 +166,9 @@ def test_rotate_claims_reseals_every_value_so_the_old_key_can_go(
             connection.execute(insert(LinkedIdentityRow).values(
                 account_id=accounts[0], issuer="https://legacy.example.org", subject="old", upstream="legacy",
                 first_used=NOW, last_used=NOW - timedelta(days=1), last_acr=None, last_claims=json.dumps(ANNA)))
-        _write_keys(config.parent, K2, K1)  # the operator's rotation: new key, old one among the previous
+        write_keys(config.parent, K2, K1)  # the operator's rotation: new key, old one among the previous
 
-        code, report = _rotate(config, capsys)
+        code, report = rotate(config, capsys)
 
         assert code == 0
         assert report["current_key_id"] == key_id(K2)
@@ -208,13 +176,13 @@ def test_rotate_claims_reseals_every_value_so_the_old_key_can_go(
         assert report["by_key"] == {key_id(K2): 6}
         assert all(raw.startswith(f"v1.{key_id(K2)}.") and "anna" not in raw.lower() for raw in _raw_values(engine))
 
-        code, again = _rotate(config, capsys)  # idempotent
+        code, again = rotate(config, capsys)  # idempotent
         assert (code, again["resealed"], again["already_current"]) == (0, 0, 6)
         rotations = SqlAuditLog(engine).events(limit=10)
         assert [e.kind for e in rotations].count(AuditKind.KEY_ROTATED.value) == 2  # each run is an audit event
         assert SqlAuditLog(engine).verify() is None
 
-        _write_keys(config.parent, K2)  # the old key removed
+        write_keys(config.parent, K2)  # the old key removed
         new = SqlAccountStore(engine, Sealer(load_settings(config, {}).claims_keys))
         assert [new.last_claims(a)["locale"] for a in accounts] == [f"l{n}" for n in range(5)]
     finally:
@@ -224,19 +192,19 @@ def test_rotate_claims_reseals_every_value_so_the_old_key_can_go(
 def test_rotate_claims_reports_values_no_key_opens_and_can_forget_them(
     database_url: str, tmp_path: Path, make_identity: Identity, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _instance(tmp_path, database_url)
+    config = instance(tmp_path, database_url)
     engine = create_engine_for(database_url)
     try:
         lost = _login(SqlAccountStore(engine, Sealer([K3])), make_identity(subject="lost", claims=ANNA))
         kept = _login(SqlAccountStore(engine, Sealer([K1])), make_identity(subject="kept", claims=ANNA))
-        _write_keys(config.parent, K2, K1)
+        write_keys(config.parent, K2, K1)
 
-        code, report = _rotate(config, capsys)
+        code, report = rotate(config, capsys)
         assert code == 1  # K3's value is still there: the old keys must not be dropped blindly
         assert (report["resealed"], report["unreadable"], report["forgotten"]) == (1, 1, 0)
         assert report["by_key"] == {key_id(K2): 1, key_id(K3): 1}
 
-        code, report = _rotate(config, capsys, "--forget-unreadable")
+        code, report = rotate(config, capsys, "--forget-unreadable")
         assert code == 0
         assert (report["resealed"], report["already_current"], report["forgotten"]) == (0, 1, 1)
         assert report["by_key"] == {key_id(K2): 2}
@@ -249,7 +217,7 @@ def test_rotate_claims_reports_values_no_key_opens_and_can_forget_them(
 def test_rotate_claims_counts_legacy_values_as_plain(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _instance(tmp_path, database_url)
+    config = instance(tmp_path, database_url)
     engine = create_engine_for(database_url)
     try:
         account = SqlAccountStore(engine, Sealer([K1])).create_with_identity(
@@ -258,7 +226,7 @@ def test_rotate_claims_counts_legacy_values_as_plain(
         with engine.begin() as connection:
             connection.execute(update(LinkedIdentityRow).values(last_claims="{not json"))  # broken legacy text
 
-        code, report = _rotate(config, capsys)
+        code, report = rotate(config, capsys)
 
         assert code == 1 and report["unreadable"] == 1 and report["by_key"] == {PLAIN: 1}
         assert SqlAccountStore(engine, Sealer([K1])).last_claims(account.account_id) == {}  # read as none
@@ -269,19 +237,19 @@ def test_rotate_claims_counts_legacy_values_as_plain(
 def test_the_app_refuses_to_start_with_a_claims_key_that_opens_nothing_stored(
     database_url: str, tmp_path: Path, make_identity: Identity,
 ) -> None:
-    config = _instance(tmp_path, database_url)
+    config = instance(tmp_path, database_url)
     first_key = load_settings(config, {}).claims_keys[0]
     engine = create_engine_for(database_url)
     try:
         _login(SqlAccountStore(engine, Sealer([first_key])), make_identity(claims=ANNA))
     finally:
         engine.dispose()
-    _write_keys(config.parent, K2)  # the key replaced, the old one not kept
+    write_keys(config.parent, K2)  # the key replaced, the old one not kept
 
     with pytest.raises(ClaimsKeyError, match=f"sealed under key {key_id(first_key)}"):
         create_app(load_settings(config, {}))
 
-    _write_keys(config.parent, K2, first_key)
+    write_keys(config.parent, K2, first_key)
     app = create_app(load_settings(config, {}))
     try:
         assert app.extensions["broker"].accounts.last_claims is not None

@@ -21,11 +21,11 @@ from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import PLAIN, claims_by_key, reseal_claims
 from broker.storage.sealing import Sealer, key_id
 from broker.storage.tables import AuthenticatorRow
-from tests.storage.test_claims_at_rest import (  # noqa: F401  (clean_environment: an autouse fixture)
-    _instance,
-    _rotate,
-    _write_keys,
+from tests.storage.rotation_support import (  # noqa: F401  (clean_environment: an autouse fixture)
     clean_environment,
+    instance,
+    rotate,
+    write_keys,
 )
 
 K1, K2, K3 = (secrets.token_bytes(32) for _ in range(3))
@@ -141,15 +141,15 @@ def test_an_unreadable_secret_is_counted_and_kept_also_when_forgetting(
 def test_rotate_claims_reseals_authenticator_secrets_and_keeps_unreadable_ones(
     database_url: str, tmp_path: Path, make_identity: Identity, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _instance(tmp_path, database_url)
+    config = instance(tmp_path, database_url)
     engine = create_engine_for(database_url)
     try:
         account = _account(engine, make_identity(), Sealer([K1]))
         secret = pyotp.random_base32()
         app = SqlAuthenticators(engine, Sealer([K1])).add_totp(account, "phone", secret, NOW)
-        _write_keys(config.parent, K2, K1)
+        write_keys(config.parent, K2, K1)
 
-        code, report = _rotate(config, capsys)
+        code, report = rotate(config, capsys)
 
         assert code == 0
         assert (report["resealed"], report["secrets_resealed"], report["secrets_unreadable"]) == (1, 1, 0)
@@ -157,7 +157,7 @@ def test_rotate_claims_reseals_authenticator_secrets_and_keeps_unreadable_ones(
         assert SqlAuthenticators(engine, Sealer([K2])).verify_totp(account, _code(secret, NOW), NOW) is not None
 
         lost = SqlAuthenticators(engine, Sealer([K3])).add_totp(account, "lost", pyotp.random_base32(), NOW)
-        code, report = _rotate(config, capsys, "--forget-unreadable")
+        code, report = rotate(config, capsys, "--forget-unreadable")
         assert code == 1  # K3's secret is still there: the old keys must not be dropped blindly
         assert (report["secrets_already_current"], report["secrets_unreadable"], report["forgotten"]) == (1, 1, 0)
         assert report["by_key"] == {key_id(K2): 2, key_id(K3): 1}
