@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from broker.config.settings import DEFAULT_RELEASE, ConfigError, Settings, load_settings
+from broker.core.risk import DEFAULT_RULES, Decision, LoginSignals, decide
 from broker.keys.keyring import write_private
 
 SESSION_SECRET = "session-secret-" + "s" * 40
@@ -529,3 +530,64 @@ def test_log_format_and_metrics_token(tmp_path: Path) -> None:
     bad = _instance(tmp_path / "c", SECRET_FILES + 'log_format = "yaml"\n')
     assert _problems(bad) == ["[broker] log_format must be 'text' or 'json', got 'yaml'"]
     assert any("shorter than 32 bytes" in p for p in _problems(config, {"BROKER_METRICS_TOKEN": "short"}))
+
+
+# -- [risk]: risk-based challenges (broker.core.risk) ---------------------------------------------------------------
+
+def test_risk_rules_from_the_file(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + """
+[risk]
+window_minutes = 30
+retention_days = 60
+weights = { new_device = 25 }
+thresholds = { logins_by_account = 10 }
+
+[[risk.rules]]
+when = ["new_device", "new_network", "not first_login"]
+then = "step-up"
+
+[[risk.rules]]
+name = "account velocity"
+when = ["logins_by_account > 10"]
+then = "refuse"
+
+[risk.apps."https://tax.city.example"]
+default = "step-up"
+""")
+
+    risk = load_settings(config, {}).risk
+
+    assert (risk.window, risk.retention) == (timedelta(minutes=30), timedelta(days=60))
+    assert risk.weights["new_device"] == 25
+    travelling = LoginSignals(new_device=True, new_network=True)
+    assert decide(travelling, risk).decision is Decision.STEP_UP
+    assert decide(LoginSignals(logins_by_account=11), risk).rule == "account velocity"
+    assert decide(LoginSignals(), risk, "https://tax.city.example").decision is Decision.STEP_UP
+    assert decide(LoginSignals(), risk, "https://other.city.example").decision is Decision.ALLOW
+    assert load_settings(config, {"BROKER_RISK_WINDOW_MINUTES": "15"}).risk.window == timedelta(minutes=15)
+
+
+def test_risk_defaults_allow_all_but_a_velocity_trip(tmp_path: Path) -> None:
+    risk = load_settings(_instance(tmp_path, SECRET_FILES), {}).risk
+
+    assert risk == DEFAULT_RULES
+    assert (risk.window, risk.retention) == (timedelta(minutes=60), timedelta(days=90))
+    assert decide(LoginSignals(new_device=True, new_network=True, first_login=True), risk).decision is Decision.ALLOW
+    assert decide(LoginSignals(logins_by_account=21), risk).decision is Decision.STEP_UP
+
+
+@pytest.mark.parametrize(("section", "problem"), [
+    ('[[risk.rules]]\nwhen = ["new_devise"]\nthen = "allow"', "[risk] rules 1: unknown signal 'new_devise'"),
+    ('[[risk.rules]]\nwhen = ["score => 5"]\nthen = "allow"', "[risk] rules 1: cannot read condition"),
+    ('[[risk.rules]]\nwhen = ["new_device"]\nthen = "deny"', "[risk] rules 1 'then' must be one of allow, step-up"),
+    ('[risk]\ndefault = "maybe"', "[risk] default must be one of allow, step-up, refuse"),
+    ('[risk.apps."https://tax.city.example"]\ndefault = "x"', "[risk] apps.'https://tax.city.example' default"),
+    ("[risk]\nweights = { new_devise = 3 }", "[risk] weights names unknown signal 'new_devise'"),
+    ("[risk]\nwindow_minutes = 0", "[risk] window_minutes must be between 1 and 1440"),
+    ("[risk]\nretention_days = 5000", "[risk] retention_days must be between 1 and 3650"),
+    ("[risk]\nrule = []", "[risk] unknown setting 'rule' (did you mean 'rules'?)"),
+])
+def test_risk_problems_are_config_errors(tmp_path: Path, section: str, problem: str) -> None:
+    problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n{section}\n"))
+
+    assert any(p.startswith(problem) for p in problems), problems

@@ -1,15 +1,17 @@
 """Sections of the settings file that hold tables and lists: ``[profile]``, ``[linking]``, ``[assurance]``,
-and the claims-sealing keys. Each reads through ``Reader`` and reports problems there."""
+``[risk]``, and the claims-sealing keys. Each reads through ``Reader`` and reports problems there."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from broker.config.reader import Reader
 from broker.core.assurance import DEFAULT_ORDER, DEFAULT_POLICY, AssurancePolicy, order_problems
 from broker.core.profile import MergeRules, rule_problems
+from broker.core.risk import RiskRules, parse_risk
 
 CLAIMS_KEY_HEX = 64  # 32 random bytes (AES-256), written as hexadecimal
 _HEX_KEY = re.compile(rb"[0-9a-fA-F]{%d}" % CLAIMS_KEY_HEX)
@@ -149,3 +151,17 @@ def assurance_section(read: Reader) -> AssurancePolicy:
     if problems:
         return DEFAULT_POLICY
     return AssurancePolicy(order=tuple(order), aliases=dict(aliases), second_factor_level=second or None)
+
+
+def risk_section(read: Reader) -> RiskRules:
+    """``[risk]``: risk-based challenges (``broker.core.risk``, whose docstring has the rule language):
+    ``rules``, ``default``, ``apps``, ``weights``, ``thresholds``, ``window_minutes`` (the velocity window,
+    60) and ``retention_days`` (how long the login history keeps a row, 90). No section: allow every login
+    except more than 20 of one account in the window, which asks for a step-up."""
+    window = read.number("risk", "window_minutes", 60, 1, 1440)
+    retention = read.number("risk", "retention_days", 90, 1, 3650)
+    table = {key: read.setting("risk", key, None) for key in ("rules", "default", "apps", "weights", "thresholds")}
+    rules, problems = parse_risk({key: value for key, value in table.items() if value is not None},
+                                 timedelta(minutes=window), timedelta(days=retention))
+    read.problems.extend(f"[risk] {problem}" for problem in problems)
+    return rules

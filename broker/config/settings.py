@@ -28,11 +28,13 @@ from broker.config.sections import (
     limits_section,
     linking_section,
     profile_section,
+    risk_section,
 )
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
 from broker.core.profile import MergeRules
+from broker.core.risk import DEFAULT_RULES, RiskRules
 
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
@@ -122,6 +124,8 @@ class Settings:
     log_format: str = "text"
     #: a bearer token ``/metrics`` requires (``metrics_token_file`` / ``BROKER_METRICS_TOKEN``); empty: open
     metrics_token: bytes = field(default=b"", repr=False)
+    #: risk-based challenges: the rules, weights, thresholds, velocity window and history retention (``[risk]``)
+    risk: RiskRules = DEFAULT_RULES
 
     @property
     def secure_cookies(self) -> bool:
@@ -264,6 +268,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         assurance=assurance_section(read),
         log_format=log_format,
         metrics_token=read.secret("metrics_token_file", "BROKER_METRICS_TOKEN", 32, optional=True),
+        risk=risk_section(read),
     )
     read.report_unknown()
     if read.problems:

@@ -8,6 +8,7 @@ from broker.storage.clients import SqlClientStore
 from broker.storage.consents import SqlConsentStore
 from broker.storage.db import create_engine_for, session_factory
 from broker.storage.grants import SqlGrantStore
+from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, upgrade
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.pending import SqlPendingStore
@@ -19,6 +20,7 @@ __all__ = [
     "SqlClientStore",
     "SqlConsentStore",
     "SqlGrantStore",
+    "SqlLoginHistory",
     "SqlPasskeys",
     "SqlPendingStore",
     "create_engine_for",

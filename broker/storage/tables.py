@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -293,3 +294,44 @@ class PasskeyRow(Base):
     transports: Mapped[str] = mapped_column(Text, nullable=False)
     #: the account's opaque WebAuthn user handle (§14.6.1) the credential was created with
     user_handle: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class LoginHistoryRow(Base):
+    """A completed login (``broker.storage.login_history``; issue 17): keyed hashes only (HMAC-SHA256 hex of the
+    device id, the network prefix and the address, ``broker.core.risk.login_place``), never a raw address;
+    deleted after the retention, and with the account."""
+
+    __tablename__ = "login_history"
+    __table_args__ = (
+        Index("ix_login_history_account_id_at", "account_id", "at"),
+        Index("ix_login_history_account_id_device", "account_id", "device"),
+        Index("ix_login_history_account_id_network", "account_id", "network"),
+        Index("ix_login_history_address_at", "address", "at"),
+        Index("ix_login_history_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False,
+    )
+    #: "" when the browser had no device cookie
+    device: Mapped[str] = mapped_column(String(64), nullable=False)
+    network: Mapped[str] = mapped_column(String(64), nullable=False)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class SecondFactorFailureRow(Base):
+    """A wrong second-factor answer of an account (issue 17), for the risk signals; deleted like the logins."""
+
+    __tablename__ = "second_factor_failures"
+    __table_args__ = (
+        Index("ix_second_factor_failures_account_id_at", "account_id", "at"),
+        Index("ix_second_factor_failures_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False,
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -1,0 +1,101 @@
+"""The login history behind risk-based challenges, in SQL (``broker.core.risk.LoginHistory``; issue 17).
+
+Rows hold keyed hashes only (``broker.core.risk.login_place``): every value is checked to be 64 hexadecimal
+digits before it is written, so a raw address cannot reach the table even by mistake. ``signals`` is one
+``SELECT`` of scalar subqueries (one round trip per login), each served by an index: (account, at),
+(account, device), (account, network), (address, at), and (account, at) of the failures.
+
+Retention: each write deletes at most ``PURGE_BATCH`` rows older than ``retention`` from both tables, oldest
+first, in the same transaction (index on ``at``). Every write adds one row and may delete many, so the tables
+never hold more than a little beyond the retention. On PostgreSQL the rows to delete are taken with
+``FOR UPDATE SKIP LOCKED``: concurrent logins never wait on each other's purge. Deleting an account deletes
+its rows (foreign-key cascades).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, exists, false, func, select
+from sqlalchemy.orm import Session
+
+from broker.core.risk import DEFAULT_RETENTION, LoginHistory, LoginPlace, LoginSignals
+from broker.storage.db import session_factory
+from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
+
+#: rows older than the retention deleted per write, per table
+PURGE_BATCH = 100
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _checked(place: LoginPlace) -> LoginPlace:
+    """``place`` if its values are keyed hashes (the device may be empty); ``ValueError`` otherwise."""
+    if not (_HASH.fullmatch(place.network) and _HASH.fullmatch(place.address)
+            and (place.device == "" or _HASH.fullmatch(place.device))):
+        raise ValueError("a login place must hold keyed hashes (broker.core.risk.login_place), never raw values")
+    return place
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("naive datetime: the login history uses timezone-aware times only")
+    return at
+
+
+class SqlLoginHistory:
+    def __init__(self, engine: Engine, retention: timedelta = DEFAULT_RETENTION) -> None:
+        """``retention``: how long a login or a failure is kept (``RiskRules.retention``)."""
+        if retention <= timedelta(0):
+            raise ValueError("the login history's retention must be positive")
+        self._sessions = session_factory(engine)
+        self._retention = retention
+
+    def signals(self, account_id: str, place: LoginPlace, now: datetime, window: timedelta) -> LoginSignals:
+        _checked(place)
+        since = _aware(now) - window
+        login = LoginHistoryRow
+        mine = login.account_id == account_id
+        seen_device = exists().where(mine, login.device == place.device) if place.device else false()
+        query = select(
+            exists().where(mine),
+            seen_device,
+            exists().where(mine, login.network == place.network),
+            select(func.count()).select_from(login).where(mine, login.at >= since).scalar_subquery(),
+            select(func.count()).select_from(login)
+            .where(login.address == place.address, login.at >= since).scalar_subquery(),
+            exists().where(mine, login.at >= since, login.network != place.network),
+            select(func.count()).select_from(SecondFactorFailureRow)
+            .where(SecondFactorFailureRow.account_id == account_id, SecondFactorFailureRow.at >= since)
+            .scalar_subquery(),
+        )
+        with self._sessions() as session:
+            known, device, network, by_account, by_address, distant, failures = session.execute(query).one()
+        return LoginSignals(
+            new_device=not device, new_network=not network, logins_by_account=int(by_account),
+            logins_by_address=int(by_address), failed_second_factors=int(failures), distant_networks=bool(distant),
+            first_login=not known,
+        )
+
+    def record(self, account_id: str, place: LoginPlace, at: datetime) -> None:
+        _checked(place)
+        with self._sessions.begin() as session:
+            session.add(LoginHistoryRow(account_id=account_id, device=place.device, network=place.network,
+                                        address=place.address, at=_aware(at)))
+            self._purge(session, at)
+
+    def record_second_factor_failure(self, account_id: str, at: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.add(SecondFactorFailureRow(account_id=account_id, at=_aware(at)))
+            self._purge(session, at)
+
+    def _purge(self, session: Session, now: datetime) -> None:
+        session.flush()  # the new row first: on SQLite the write lock is then held before the purge reads
+        cutoff = now - self._retention
+        for table in (LoginHistoryRow, SecondFactorFailureRow):
+            old = (select(table.id).where(table.at < cutoff).order_by(table.at).limit(PURGE_BATCH)
+                   .with_for_update(skip_locked=True))
+            session.execute(delete(table).where(table.id.in_(old)))
+
+
+_check: type[LoginHistory] = SqlLoginHistory
