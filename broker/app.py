@@ -78,6 +78,7 @@ from broker.web.services import (
     dynamic_clients,
     email_indexer,
     idp_settings,
+    mailer_of,
     passkey_party,
     provider_settings,
     sp_settings,
@@ -276,6 +277,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         passkeys=(SqlPasskeys(engine, party[0], settings.brand_name, party[1])
                   if (party := passkey_party(settings)) is not None else None),
         clock=clock,
+        mailer=mailer_of(settings),
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
                           assertion_replay_guard(pending)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 
 from broker.config.reader import Reader
 from broker.core.assurance import DEFAULT_ORDER, DEFAULT_POLICY, AssurancePolicy, order_problems
@@ -72,6 +73,61 @@ def limits_section(read: Reader, redis_url: str | None) -> LimitSettings:
         address_share=read.number("limits", "address_share", 10, 1, 1000),
         audit_window_seconds=read.number("limits", "audit_window_seconds", 60, 1, 86400),
     )
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """``[mail]``: the SMTP server that e-mails citizens notices (a second factor added or removed, issue 17).
+    No ``smtp_host``: no mail at all; each notice is skipped and logged."""
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: STARTTLS (RFC 3207) before anything else; off only for a server on this machine
+    starttls: bool = True
+    #: ``From``: an address or ``Name <address>``; its address is also the envelope sender
+    from_address: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout_seconds: int = 10
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def mail_section(read: Reader) -> MailSettings:
+    """``[mail]``: ``smtp_host`` (empty: no mail), ``smtp_port``, ``starttls``, ``from_address`` (needed with a
+    host), ``username`` with ``password_file`` (or ``BROKER_MAIL_PASSWORD``), ``timeout_seconds``."""
+    reported = len(read.problems)
+    host = read.text("mail", "smtp_host", "").strip()
+    port = read.number("mail", "smtp_port", 587, 1, 65535)
+    starttls = read.flag("mail", "starttls", True)
+    from_address = read.text("mail", "from_address", "").strip()
+    username = read.text("mail", "username", "")
+    secret = read.secret("password_file", "BROKER_MAIL_PASSWORD", 0, section="mail", optional=True)
+    timeout = read.number("mail", "timeout_seconds", 10, 1, 120)
+    problems = []
+    try:  # smtplib's AUTH sends ASCII only
+        password = secret.decode("ascii")
+    except UnicodeDecodeError:
+        problems.append("the password (password_file or BROKER_MAIL_PASSWORD) must be ASCII text")
+        password = ""
+    if not username.isascii():
+        problems.append("username must be ASCII text")
+    if host:
+        sender = parseaddr(from_address)[1]
+        if not from_address:
+            problems.append("from_address is required when smtp_host is set")
+        elif "@" not in sender or any(c in from_address for c in "\r\n"):
+            problems.append(f"from_address must be an e-mail address or 'Name <address>', got {from_address!r:.80}")
+        if not starttls and host.lower() not in LOCAL_HOSTS:
+            problems.append("starttls = false is allowed only for a server on this machine (localhost); "
+                            "a remote server must offer STARTTLS")
+        if bool(username) != bool(secret):
+            problems.append("username and password_file (or BROKER_MAIL_PASSWORD) go together")
+    read.problems.extend(f"[mail] {problem}" for problem in problems)
+    if not host or len(read.problems) > reported:
+        return MailSettings()
+    return MailSettings(host, port, starttls, from_address, username, password, timeout)
 
 
 def claims_keys(read: Reader) -> tuple[bytes, ...]:

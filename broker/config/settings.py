@@ -23,10 +23,12 @@ from broker.config.reader import Reader
 from broker.config.sections import (
     LimitSettings,
     LinkingSettings,
+    MailSettings,
     assurance_section,
     claims_keys,
     limits_section,
     linking_section,
+    mail_section,
     profile_section,
     risk_section,
 )
@@ -124,6 +126,8 @@ class Settings:
     log_format: str = "text"
     #: a bearer token ``/metrics`` requires (``metrics_token_file`` / ``BROKER_METRICS_TOKEN``); empty: open
     metrics_token: bytes = field(default=b"", repr=False)
+    #: the SMTP server of e-mail notices to citizens (``[mail]``); no host: no mail
+    mail: MailSettings = field(default_factory=MailSettings)
     #: risk-based challenges: the rules, weights, thresholds, velocity window and history retention (``[risk]``)
     risk: RiskRules = DEFAULT_RULES
 
@@ -268,6 +272,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         assurance=assurance_section(read),
         log_format=log_format,
         metrics_token=read.secret("metrics_token_file", "BROKER_METRICS_TOKEN", 32, optional=True),
+        mail=mail_section(read),
         risk=risk_section(read),
     )
     read.report_unknown()

@@ -32,6 +32,7 @@ from broker.core.factors import Authenticator, Authenticators, FactorKind
 from broker.core.outcomes import Page
 from broker.core.pending_records import TotpEnrolment, put_record
 from broker.core.sessions import SsoSession
+from broker.journeys import notices
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 
@@ -178,8 +179,12 @@ def enrolled(j: Journeys, sso: SsoSession, factors: Authenticators, added: Authe
     j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
             reason=f"{added.kind.value} {added.authenticator_id}")
     if any(f.kind is FactorKind.RECOVERY for f in factors.of(sso.account_id)):
+        notices.tell_authenticator_change(j, sso.account_id, notices.added(added.kind))
         return listing_page(j, sso, added=added.name)
-    return _codes_page(j, sso, factors, first=True, added=added.name)
+    shown = _codes_page(j, sso, factors, first=True, added=added.name)
+    notices.tell_authenticator_change(j, sso.account_id, notices.added(added.kind) + "\n"
+                                      + notices.added(FactorKind.RECOVERY))  # one notice for both
+    return shown
 
 
 def new_recovery_codes(j: Journeys, browser: Browser) -> Page:
@@ -209,6 +214,8 @@ def _codes_page(j: Journeys, sso: SsoSession, factors: Authenticators, *, first:
     factors.replace_recovery_codes(sso.account_id, codes, j.now())
     j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
             reason=f"{FactorKind.RECOVERY.value}: {'first set' if first else 'replaced'}")
+    if not first:  # the first set is told with the factor it came with (``enrolled``)
+        notices.tell_authenticator_change(j, sso.account_id, notices.added(FactorKind.RECOVERY))
     return Page(CODES, {"codes": codes, "first": first, "added": added}, no_store=True)
 
 
@@ -231,4 +238,5 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
                                     detail=f"authenticator {target.authenticator_id} already removed")
     j.audit(AuditKind.AUTHENTICATOR_REMOVED, account_id=sso.account_id,
             reason=f"{target.kind.value} {target.authenticator_id}")
+    notices.tell_authenticator_change(j, sso.account_id, notices.removed(target.kind))
     return listing_page(j, sso, removed=target.name)

@@ -15,6 +15,7 @@ from broker.core.consent import ReleasePolicy
 from broker.core.factors import Authenticators, Passkeys
 from broker.core.logout_ports import AppLogout, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
+from broker.core.notify import Mailer
 from broker.core.ports import (
     AccountErasure,
     AccountStore,
@@ -160,6 +161,8 @@ class Journeys:
     authenticators: Authenticators | None = None
     #: passkeys (WebAuthn) among them; None: passkeys are not offered
     passkeys: Passkeys | None = None
+    #: e-mail notices to citizens (a second factor changed, ``journeys.notices``); None: no mail is sent
+    mailer: Mailer | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from broker.config.settings import Settings
 from broker.core.factors import Authenticators, Passkeys
 from broker.core.model import Protocol, UpstreamParty, utcnow
+from broker.core.notify import Mailer
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
 from broker.downstream.oidc.answers import OidcAnswers
@@ -37,6 +38,7 @@ from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.journeys.context import Accounts, Journeys, JourneySettings, Observer, Places
 from broker.keys.keyring import KeyRing
+from broker.notify.smtp import SmtpMailer, SmtpSettings
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
@@ -218,6 +220,8 @@ class Services:
     saml_sp: SamlSp
     idp_directory: IdpDirectory | None
     clock: SystemClock = field(default_factory=SystemClock)
+    #: e-mail notices to citizens over SMTP (``[mail]``, ``mailer_of``); None: no mail server configured
+    mailer: Mailer | None = None
     _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)
@@ -283,6 +287,16 @@ def passkey_party(settings: Settings) -> tuple[str, str] | None:
     return host, f"{parts.scheme}://{parts.netloc}"
 
 
+def mailer_of(settings: Settings) -> Mailer | None:
+    """The SMTP mailer of ``[mail]``; None without ``smtp_host`` (notices are then skipped and logged)."""
+    mail = settings.mail
+    if not mail.smtp_host:
+        return None
+    return SmtpMailer(SmtpSettings(host=mail.smtp_host, from_address=mail.from_address, port=mail.smtp_port,
+                                   starttls=mail.starttls, username=mail.username, password=mail.password,
+                                   timeout_seconds=mail.timeout_seconds))
+
+
 def journey_settings(settings: Settings) -> JourneySettings:
     return JourneySettings(
         pending_login_lifetime=settings.pending_login_lifetime,
@@ -323,6 +337,7 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
         authenticators=svc.authenticators,
         passkeys=svc.passkeys,
+        mailer=svc.mailer,
     )
 
 

@@ -8,8 +8,8 @@ Every top-level module or package of ``broker`` is in exactly one category:
   consent and logout sequences as steps over the ports. The standard library, ``broker.core`` (the ports
   included, also under ``if TYPE_CHECKING:``) and itself only; never flask, werkzeug, sqlalchemy, saml2,
   authlib, requests, redis or lxml, and no adapter, shared helper or composition module.
-- **adapters** (``upstream``, ``downstream``, ``registry``, ``storage``): may use the core and the shared
-  helpers, never each other, the journeys or the composition layer.
+- **adapters** (``upstream``, ``downstream``, ``registry``, ``storage``, ``notify``: e-mail over SMTP): may use
+  the core and the shared helpers, never each other, the journeys or the composition layer.
 - **shared helpers** (``saml``, ``oidc``, ``keys``): code used by more than one adapter of a protocol
   (pysaml2 and xmlsec set-up, attribute catalog, client metadata and secrets) or by adapters and the CLI
   alike (``keys``: the key ring, JWT signing, signing-key rotation). A helper is a package, and every module
@@ -52,7 +52,7 @@ FORBIDDEN_IN_CORE = frozenset(
 FORBIDDEN_IN_JOURNEYS = FORBIDDEN_IN_CORE | {"redis"}
 CORE = "broker.core"
 JOURNEYS = "broker.journeys"
-ADAPTERS = ("broker.upstream", "broker.downstream", "broker.registry", "broker.storage")
+ADAPTERS = ("broker.upstream", "broker.downstream", "broker.registry", "broker.storage", "broker.notify")
 SHARED_HELPERS = ("broker.saml", "broker.oidc", "broker.keys")
 
 

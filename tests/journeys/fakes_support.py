@@ -38,6 +38,7 @@ from broker.core.model import (
     UpstreamIdentity,
     UpstreamParty,
 )
+from broker.core.notify import Mailer, MailNotSent, Notice
 from broker.core.outcomes import Outcome, PostForm, Redirect
 from broker.core.pending_kinds import Kind
 from broker.core.ports import (
@@ -528,6 +529,19 @@ class FakeGrantStore:
         return len(live)
 
 
+class FakeMailer:
+    """The messages ``send`` was given, in order; ``refuse``: every message fails with that reason instead."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notice] = []
+        self.refuse: str | None = None
+
+    def send(self, to: str, subject: str, text: str) -> None:
+        if self.refuse is not None:
+            raise MailNotSent(self.refuse)
+        self.sent.append(Notice(to, subject, text))
+
+
 # --- the request's browser, metrics, places -----------------------------------------------------------------
 
 class FakeBrowser:
@@ -853,6 +867,7 @@ class World:
     saml_answers: FakeSamlDownstream = field(default_factory=FakeSamlDownstream)
     oidc_answers: FakeOidcDownstream = field(default_factory=FakeOidcDownstream)
     authenticators: FakeAuthenticators = field(default_factory=FakeAuthenticators)
+    mailer: FakeMailer = field(default_factory=FakeMailer)
 
     def __post_init__(self) -> None:
         self.passkeys = FakePasskeys(self.authenticators)
@@ -866,7 +881,7 @@ class World:
             grants=self.grants, audit_trail=self.audit,
             upstreams=(self.oidc, self.saml),
             downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
-            authenticators=self.authenticators, passkeys=self.passkeys)
+            authenticators=self.authenticators, passkeys=self.passkeys, mailer=self.mailer)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -912,3 +927,4 @@ _saml_downstream: type[DownstreamAdapter] = FakeSamlDownstream
 _oidc_downstream: type[DownstreamAdapter] = FakeOidcDownstream
 _authenticators: type[Authenticators] = FakeAuthenticators
 _passkeys: type[Passkeys] = FakePasskeys
+_mailer: type[Mailer] = FakeMailer

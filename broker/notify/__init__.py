@@ -1,0 +1,1 @@
+"""Adapters of ``broker.core.notify``: how the broker tells citizens by e-mail (``smtp.SmtpMailer``)."""
