@@ -40,6 +40,7 @@ from broker.storage import (
 from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
+from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.redis_pending import RedisPendingStore
@@ -63,6 +64,7 @@ from broker.web import (
     saml_sp_slo,
     step_up,
 )
+from broker.web.http.device_cookie import init_device_cookie
 from broker.web.http.journey_context import WebObserver, WebPlaces
 from broker.web.http.same_origin import OriginCheckedCsrf
 from broker.web.http.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key
@@ -274,6 +276,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         audit=audit,
         sso_sessions=SqlSsoSessionRegistry(engine),
         authenticators=SqlAuthenticators(engine, sealer),
+        login_history=SqlLoginHistory(engine, retention=settings.risk.retention),
         passkeys=(SqlPasskeys(engine, party[0], settings.brand_name, party[1])
                   if (party := passkey_party(settings)) is not None else None),
         clock=clock,
@@ -296,6 +299,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
+    init_device_cookie(app)
     init_metrics(app)  # /metrics (broker.web.ops.metrics)
     pages.register_error_handlers(app)
     outages.register(app)  # PostgreSQL or Redis unreachable: 503 in the caller's form

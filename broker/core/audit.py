@@ -37,6 +37,8 @@ class AuditKind(Enum):
     #: a second factor enrolled or removed in the portal
     AUTHENTICATOR_ADDED = "authenticator-added"
     AUTHENTICATOR_REMOVED = "authenticator-removed"
+    #: the risk rules asked for a step-up or refused a sign-in (the reason names the rule and the signals)
+    RISK_CHALLENGE = "risk-challenge"
     #: an e-mail notice (a second factor changed) the mail server refused or could not take; the reason says why
     NOTICE_NOT_SENT = "notice-not-sent"
 

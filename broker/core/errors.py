@@ -127,3 +127,14 @@ class ConsentDeclined(BrokerError):
     oidc_error = "access_denied"
     http_status = 403
     default_message = "You did not allow the application to receive your information, so you were not signed in."
+
+
+class LoginRefused(BrokerError):
+    """The operator's risk rules refused this sign-in (``core.risk``): the app hears RequestDenied /
+    ``access_denied``; the person is told to try again later or contact support, not why."""
+
+    saml_substatus = _S + "RequestDenied"
+    oidc_error = "access_denied"
+    http_status = 403
+    default_message = ("This sign-in was stopped to protect your account. Please try again later, or contact "
+                       "support if it keeps happening.")

@@ -31,6 +31,7 @@ from broker.core.ports import (
 )
 from broker.core.profile import NO_CONFIGURED_RULES, MergeRules
 from broker.core.protocol_ports import DownstreamAdapter, UpstreamAdapter
+from broker.core.risk import DEFAULT_RULES, LoginHistory, RiskRules
 from broker.core.sessions import SsoSession
 
 
@@ -45,6 +46,19 @@ class Browser(Interface):
 
     @property
     def user_agent(self) -> str: ...
+
+    @property
+    def address(self) -> str:
+        """The client address the request came from (after the deployment's trusted proxies)."""
+        ...
+
+    def device_id(self) -> str:
+        """The id of this browser's signed, long-lived device cookie; "" when it has none (a new device)."""
+        ...
+
+    def remember_device(self) -> None:
+        """Give the browser a device cookie if it has none (after a completed sign-in)."""
+        ...
 
     def bind(self, handle: str) -> None: ...
 
@@ -128,6 +142,10 @@ class JourneySettings:
     auto_link_by_email: frozenset[tuple[str, str]] = frozenset()
     #: how long an SP's LogoutRequest ID is remembered against replay (its validity plus clock skew)
     logout_replay_window: timedelta = timedelta(minutes=9)
+    #: ``[risk]``: the rules that allow, step up or refuse a sign-in (``core.risk``), and the key of the hashes
+    #: the login history keeps of devices, networks and addresses (empty: no history, no risk step)
+    risk: RiskRules = DEFAULT_RULES
+    risk_key: bytes = field(default=b"", repr=False)
     #: the service's name as the pages show it (``[broker] brand_name``): the issuer in authenticator apps
     brand_name: str = "City sign-in"
 
@@ -161,6 +179,8 @@ class Journeys:
     authenticators: Authenticators | None = None
     #: passkeys (WebAuthn) among them; None: passkeys are not offered
     passkeys: Passkeys | None = None
+    #: the logins seen per account (devices, networks, velocity) for the risk step; None: no risk step
+    login_history: LoginHistory | None = None
     #: e-mail notices to citizens (a second factor changed, ``journeys.notices``); None: no mail is sent
     mailer: Mailer | None = None
 

@@ -35,8 +35,9 @@ from broker.core.pending_records import (
 )
 from broker.core.ports import SsoSessionRecord
 from broker.core.protocol_ports import DownstreamMessage, RequestRefused, UpstreamAdapter, VerifiedAnswer
+from broker.core.risk import Decision
 from broker.core.sessions import SsoSession
-from broker.journeys import consent, link_offer, step_up
+from broker.journeys import consent, link_offer, risk_check, step_up
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,14 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
     """Steps 5 and 6 for a verified upstream identity: a second factor if the app needs more than the upstream
     gave (``step_up``), then account, profile, release, a new SSO session, answer."""
     identity = verified.identity
-    stepping_up = step_up.challenge(j, browser, login, verified, now)
+    risk = risk_check.assess(j, browser, login, identity, now)  # a refusal is raised as the app's failure
+    forced = risk is not None and risk.decision is Decision.STEP_UP
+    stepping_up = step_up.challenge(j, browser, login, verified, now, forced=forced)
     if stepping_up is not None:
         return stepping_up
+    if forced:
+        j.audit(AuditKind.RISK_CHALLENGE, upstream=identity.upstream, downstream=login.downstream,
+                reason="step-up asked, but the account has no second factor: signed in without one")
     try:
         party = flow.party_for(j.registry, login)
         with j.observer.step("complete_login"):
@@ -174,6 +180,7 @@ def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: s
     """A new SSO session at the level ``reached``, registered server-side, in a new browser identity; then the
     app's answer."""
     login = result.request
+    risk_check.completed(j, browser, result.account.account_id, now)
     sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
                                j.settings.sso_session_lifetime, upstream_state)
     j.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,

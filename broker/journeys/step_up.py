@@ -42,13 +42,16 @@ def _factors(j: Journeys) -> Authenticators | None:
 
 
 def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: VerifiedAnswer,
-              now: datetime) -> Page | None:
+              now: datetime, *, forced: bool = False) -> Page | None:
     """The step-up page, when the request is not met by the upstream's level but would be with a second factor
-    the person's account has; None otherwise (the sign-in goes on and fails or succeeds as it would have)."""
+    the person's account has, or when the risk rules ask for one (``forced``); None otherwise (the sign-in goes
+    on and fails or succeeds as it would have)."""
     identity = verified.identity
     factors = _factors(j)
-    if factors is None or not j.settings.assurance.step_up_helps(identity.acr, login.acr_values,
-                                                                  login.acr_comparison):
+    if factors is None or "mfa" in identity.amr:
+        return None
+    if not forced and not j.settings.assurance.step_up_helps(identity.acr, login.acr_values,
+                                                             login.acr_comparison):
         return None
     account = j.accounts.find_by_identity(identity.issuer, identity.subject)
     usable = [a for a in factors.of(account.account_id) if a.kind in _askable(j)] if account else []
@@ -122,6 +125,8 @@ def _passkey(j: Journeys, waiting: StepUp, credential: str, now: datetime) -> Au
 
 def _wrong(j: Journeys, browser: Browser, waiting: StepUp, factors: Authenticators, now: datetime) -> Outcome:
     attempts = waiting.attempts + 1
+    if j.login_history is not None:
+        j.login_history.record_second_factor_failure(waiting.account, now)  # a risk signal for later logins
     j.audit(AuditKind.SECOND_FACTOR, account_id=waiting.account, upstream=waiting.identity.upstream,
             downstream=waiting.login.downstream, reason=f"wrong code ({attempts} of {MAX_ATTEMPTS})")
     if attempts >= MAX_ATTEMPTS:

@@ -30,6 +30,7 @@ from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.notify import Mailer
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
+from broker.core.risk import LoginHistory
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
@@ -212,6 +213,8 @@ class Services:
     #: passkeys among them (WebAuthn); None when the broker's address is an IP address, which WebAuthn does not
     #: accept as a relying party ID (§5.1.4.1: a valid domain string)
     passkeys: Passkeys | None
+    #: the logins seen per account, for the risk rules (``core.risk``)
+    login_history: LoginHistory
     idp: IdpServers
     oidc: OidcProvider
     http: requests.Session
@@ -309,6 +312,8 @@ def journey_settings(settings: Settings) -> JourneySettings:
         auto_link_by_email=settings.linking.auto_link_by_email,
         logout_replay_window=settings.saml.request_max_age + 2 * settings.saml.clock_skew,
         brand_name=settings.brand_name,
+        risk=settings.risk,
+        risk_key=hmac.new(settings.secret_key, b"login history", hashlib.sha256).digest(),
     )
 
 
@@ -337,6 +342,7 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
         authenticators=svc.authenticators,
         passkeys=svc.passkeys,
+        login_history=svc.login_history,
         mailer=svc.mailer,
     )
 

@@ -67,6 +67,7 @@ from broker.core.protocol_ports import (
     UpstreamStart,
     VerifiedAnswer,
 )
+from broker.core.risk import LoginHistory, LoginPlace, LoginSignals
 from broker.core.sessions import Participant, SsoSession
 from broker.journeys.context import Accounts, Browser, Journeys, JourneySettings, Observer, Places
 
@@ -210,6 +211,32 @@ def totp_code(secret: str, now: datetime) -> str:
     """The fake authenticator app's code for ``secret`` at ``now``."""
     digest = hashlib.sha256(f"{secret}:{int(now.timestamp()) // 30}".encode()).hexdigest()
     return f"{int(digest, 16) % 1_000_000:06d}"
+
+
+class FakeLoginHistory:
+    """Completed logins and wrong second-factor answers in memory (``core.risk.LoginHistory``)."""
+
+    def __init__(self) -> None:
+        self.logins: list[tuple[str, LoginPlace, datetime]] = []
+        self.failures: list[tuple[str, datetime]] = []
+
+    def signals(self, account_id: str, place: LoginPlace, now: datetime, window: timedelta) -> LoginSignals:
+        mine = [(p, at) for a, p, at in self.logins if a == account_id]
+        recent = [(p, at) for p, at in mine if at > now - window]
+        return LoginSignals(
+            new_device=not place.device or all(p.device != place.device for p, _ in mine),
+            new_network=all(p.network != place.network for p, _ in mine),
+            logins_by_account=len(recent),
+            logins_by_address=sum(1 for _, p, at in self.logins if p.address == place.address and at > now - window),
+            failed_second_factors=sum(1 for a, at in self.failures if a == account_id and at > now - window),
+            distant_networks=any(p.network != place.network for p, _ in recent),
+            first_login=not mine)
+
+    def record(self, account_id: str, place: LoginPlace, at: datetime) -> None:
+        self.logins.append((account_id, place, at))
+
+    def record_second_factor_failure(self, account_id: str, at: datetime) -> None:
+        self.failures.append((account_id, at))
 
 
 class FakeClock:
@@ -556,10 +583,24 @@ class FakeBrowser:
         self.logout: str | None = None
         self._registry = sso_sessions
         self._user_agent = user_agent
+        #: where it signs in from, and its device cookie's id ("" until a sign-in gives it one)
+        self.client_address = "192.0.2.10"
+        self.device = ""
 
     @property
     def user_agent(self) -> str:
         return self._user_agent
+
+    @property
+    def address(self) -> str:
+        return self.client_address
+
+    def device_id(self) -> str:
+        return self.device
+
+    def remember_device(self) -> None:
+        if not self.device:
+            self.device = secrets.token_urlsafe(8)
 
     def bind(self, handle: str) -> None:
         self.handles.add(handle)
@@ -867,6 +908,7 @@ class World:
     saml_answers: FakeSamlDownstream = field(default_factory=FakeSamlDownstream)
     oidc_answers: FakeOidcDownstream = field(default_factory=FakeOidcDownstream)
     authenticators: FakeAuthenticators = field(default_factory=FakeAuthenticators)
+    login_history: FakeLoginHistory = field(default_factory=FakeLoginHistory)
     mailer: FakeMailer = field(default_factory=FakeMailer)
 
     def __post_init__(self) -> None:
@@ -881,7 +923,8 @@ class World:
             grants=self.grants, audit_trail=self.audit,
             upstreams=(self.oidc, self.saml),
             downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
-            authenticators=self.authenticators, passkeys=self.passkeys, mailer=self.mailer)
+            authenticators=self.authenticators, passkeys=self.passkeys, login_history=self.login_history,
+            mailer=self.mailer)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -927,4 +970,5 @@ _saml_downstream: type[DownstreamAdapter] = FakeSamlDownstream
 _oidc_downstream: type[DownstreamAdapter] = FakeOidcDownstream
 _authenticators: type[Authenticators] = FakeAuthenticators
 _passkeys: type[Passkeys] = FakePasskeys
+_login_history: type[LoginHistory] = FakeLoginHistory
 _mailer: type[Mailer] = FakeMailer

@@ -81,3 +81,22 @@ DEFENCES += (
                "signs_in_no_one",),
     ),
 )
+
+RISK_TESTS = "tests/journeys/test_risk_journey.py"
+
+DEFENCES += (
+    Defence(
+        name="risk-refusal-is-enforced",
+        path="broker/journeys/risk_check.py",
+        old="""    if decision.decision is Decision.REFUSE:""",
+        new="""    if False:""",
+        tests=(f"{RISK_TESTS}::test_a_refusing_rule_refuses_and_the_app_hears_it",),
+    ),
+    Defence(
+        name="risk-step-up-is-enforced",
+        path="broker/journeys/login.py",
+        old="""    forced = risk is not None and risk.decision is Decision.STEP_UP""",
+        new="""    forced = False""",
+        tests=(f"{RISK_TESTS}::test_a_new_device_and_network_after_a_velocity_trip_must_show_a_second_factor",),
+    ),
+)

@@ -11,6 +11,7 @@ from flask import current_app, request, session, url_for
 from broker.config.settings import Settings
 from broker.core.sessions import SsoSession
 from broker.logging_setup import request_id
+from broker.web.http import device_cookie
 from broker.web.http.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.ops import metrics, request_ids
 
@@ -24,6 +25,16 @@ class FlaskBrowser:
     @property
     def user_agent(self) -> str:
         return request.user_agent.string
+
+    @property
+    def address(self) -> str:
+        return request.remote_addr or ""
+
+    def device_id(self) -> str:
+        return device_cookie.device_id()
+
+    def remember_device(self) -> None:
+        device_cookie.remember()
 
     def bind(self, handle: str) -> None:
         bind(handle)
