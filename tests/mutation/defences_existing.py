@@ -111,18 +111,14 @@ DEFENCES: tuple[Defence, ...] = (
     # -- login CSRF ------------------------------------------------------------------------------------------------
     Defence(
         name="pending-state-bound-to-the-browser",
-        path="broker/web/http/browser_state.py",
-        old="""    handles = session.get("pending", [])
-    if handle not in handles:
-        return False
-""",
-        new="""    handles = session.get("pending", [])
-""",
+        path="broker/journeys/upstream_answers.py",
+        old="""    if handle and browser.holds(handle):""",
+        new="""    if handle:""",
         tests=(
             f"{BROWSER}::test_login_csrf_callback_state_from_another_browser[sqlite]",
             f"{BROWSER}::test_login_csrf_form_post_answer_posted_cross_site_into_the_victims_browser[sqlite]",
         ),
-        why="browser_state.unbind accepts a handle this browser never had",
+        why="an upstream's answer completes a login whose handle this browser never had",
     ),
     Defence(
         name="pending-login-bound-to-the-browser",
