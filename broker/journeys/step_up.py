@@ -24,12 +24,17 @@ from broker.core.model import LoginRequest
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import StepUp, put_record
 from broker.core.protocol_ports import VerifiedAnswer
+from broker.journeys import risk_check
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
 
 log = logging.getLogger(__name__)
 #: wrong codes one waiting sign-in may take before the app is told the level was not met
 MAX_ATTEMPTS = 5
+#: wrong answers of one account, over all its sign-ins, within the risk window (``[risk] window_minutes``) that
+#: lock its step-up until the oldest of them leaves the window: guessing across many sign-ins (and addresses)
+#: gains nothing either
+ACCOUNT_LOCK = 10
 #: the factors a code entered on the step-up page can be
 CODE_FACTORS = frozenset({FactorKind.TOTP, FactorKind.RECOVERY})
 #: the factors the step-up page can ask for
@@ -94,6 +99,12 @@ def verify(j: Journeys, browser: Browser, handle: str, code: str, credential: st
     factors = _factors(j)
     if factors is None:
         raise DownstreamFailure(errors.InsufficientAssurance(detail="second factors are not wired"), waiting.login)
+    if _locked(j, browser, waiting.account, now):
+        j.audit(AuditKind.SECOND_FACTOR, account_id=waiting.account, downstream=waiting.login.downstream,
+                reason="locked: too many wrong answers for this account")
+        raise DownstreamFailure(errors.LoginRefused(
+            "Too many wrong codes were entered for this account. Please wait an hour and try again.",
+            detail="step-up locked for the account"), waiting.login)
     entered = "".join(code.split())
     used = (_passkey(j, waiting, credential, now) if credential
             else factors.verify_totp(waiting.account, entered, now) if _SIX_DIGITS.fullmatch(entered)
@@ -108,6 +119,15 @@ def verify(j: Journeys, browser: Browser, handle: str, code: str, credential: st
     pairs = waiting.upstream_state
     state = tuple((pairs[i], pairs[i + 1]) for i in range(0, len(pairs) - 1, 2))
     return login.sign_in(j, browser, waiting.login, VerifiedAnswer(stepped, state), now)
+
+
+def _locked(j: Journeys, browser: Browser, account_id: str, now: datetime) -> bool:
+    """Whether the account's recent wrong answers reached ``ACCOUNT_LOCK`` (checked before any code is)."""
+    place = risk_check.place_of(j, browser)
+    if place is None or j.login_history is None:
+        return False
+    recent = j.login_history.signals(account_id, place, now, j.settings.risk.window).failed_second_factors
+    return recent >= ACCOUNT_LOCK
 
 
 def _passkey(j: Journeys, waiting: StepUp, credential: str, now: datetime) -> Authenticator | None:

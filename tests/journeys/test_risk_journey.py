@@ -128,3 +128,28 @@ def test_wrong_second_factor_answers_are_a_signal_for_the_next_login() -> None:
 
     with pytest.raises(DownstreamFailure):
         from_elsewhere(w, party)
+
+
+def test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_code() -> None:
+    w, party = world({"rules": [{"when": ["not first_login"], "then": "step-up"}]})
+    usual_logins(w, party, 1)
+    account_id = w.downstream(party.protocol).answered[-1].result.account.account_id
+    for _ in range(step_up.ACCOUNT_LOCK):  # wrong answers spread over other sign-ins and addresses
+        w.login_history.record_second_factor_failure(account_id, w.clock.now())
+    browser = w.browser()
+    outgoing = login.begin(w.journeys, browser, login_request(party, force_authn=True))
+    handle, reply = w.oidc.reply(outgoing)
+    page = upstream_answer(w.journeys, browser, Protocol.OIDC, handle, reply, OIDC_UPSTREAM.name)
+    assert isinstance(page, Page)
+
+    with pytest.raises(DownstreamFailure) as locked:
+        step_up.verify(w.journeys, browser, str(page.data["handle"]), totp_code(SECRET, w.clock.now()))
+
+    assert isinstance(locked.value.error, errors.LoginRefused)
+    w.clock.advance(w.journeys.settings.risk.window + timedelta(minutes=1))  # the window moved on: unlocked
+    outgoing = login.begin(w.journeys, browser, login_request(party, force_authn=True))
+    handle, reply = w.oidc.reply(outgoing)
+    page = upstream_answer(w.journeys, browser, Protocol.OIDC, handle, reply, OIDC_UPSTREAM.name)
+    assert isinstance(page, Page)
+    step_up.verify(w.journeys, browser, str(page.data["handle"]), totp_code(SECRET, w.clock.now()))
+    assert w.downstream(party.protocol).answered[-1].result.amr[-1] == "mfa"

@@ -100,3 +100,14 @@ DEFENCES += (
         tests=(f"{RISK_TESTS}::test_a_new_device_and_network_after_a_velocity_trip_must_show_a_second_factor",),
     ),
 )
+
+DEFENCES += (
+    Defence(
+        name="step-up-account-lock",
+        path="broker/journeys/step_up.py",
+        old="""    return recent >= ACCOUNT_LOCK""",
+        new="""    return False""",
+        tests=(f"{RISK_TESTS}::test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_code",),
+        why="guessing codes across many sign-ins and addresses is unlimited",
+    ),
+)
