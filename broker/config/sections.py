@@ -12,7 +12,8 @@ from email.utils import parseaddr
 from broker.config.reader import Reader
 from broker.core.assurance import DEFAULT_ORDER, DEFAULT_POLICY, AssurancePolicy, order_problems
 from broker.core.profile import MergeRules, rule_problems
-from broker.core.risk import RiskRules, parse_risk
+from broker.core.risk import RiskRules
+from broker.core.risk_rules import parse_risk
 
 CLAIMS_KEY_HEX = 64  # 32 random bytes (AES-256), written as hexadecimal
 _HEX_KEY = re.compile(rb"[0-9a-fA-F]{%d}" % CLAIMS_KEY_HEX)

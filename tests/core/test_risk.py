@@ -19,10 +19,9 @@ from broker.core.risk import (
     fired_signals,
     login_place,
     network_prefix,
-    parse_condition,
-    parse_risk,
     score,
 )
+from broker.core.risk_rules import parse_condition, parse_risk
 
 ALLOW, STEP_UP, REFUSE = Decision.ALLOW, Decision.STEP_UP, Decision.REFUSE
 FIRST = LoginSignals(new_device=True, new_network=True, first_login=True)

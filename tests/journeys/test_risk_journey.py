@@ -15,7 +15,7 @@ from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.model import DownstreamParty, Protocol
 from broker.core.outcomes import Outcome, Page
-from broker.core.risk import parse_risk
+from broker.core.risk_rules import parse_risk
 from broker.journeys import login, step_up
 from broker.journeys.context import DownstreamFailure
 from broker.journeys.upstream_answers import upstream_answer
