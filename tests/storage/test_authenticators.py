@@ -27,8 +27,8 @@ from broker.storage.tables import AuthenticatorRow, RecoveryCodeRow
 
 K1, K2 = secrets.token_bytes(32), secrets.token_bytes(32)
 SEALER = Sealer([K1])
-#: a fixed instant, on a time step boundary plus 7 s (codes are computed for it, never for the real date)
-NOW = datetime(2024, 6, 1, 12, 0, 7, tzinfo=UTC)
+#: now, on a 30-second step boundary plus 7 s (codes are computed for it, relative to the real time)
+NOW = datetime.now(UTC).replace(second=7, microsecond=0)
 STEP = timedelta(seconds=30)
 THREADS = 8
 

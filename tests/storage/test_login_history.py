@@ -18,7 +18,8 @@ from broker.storage import login_history as module
 from broker.storage.sealing import Sealer
 from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+#: the tests' own clock: now, to the minute (no test depends on a date)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 KEY = secrets.token_bytes(32)
 WINDOW = timedelta(hours=1)
 HOME = login_place("198.51.100.20", "laptop", KEY)

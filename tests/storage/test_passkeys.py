@@ -23,7 +23,8 @@ from broker.storage.tables import AuthenticatorRow, PasskeyRow
 from tests.peers.soft_authenticator import SoftAuthenticator, b64url, unb64url
 
 SEALER = Sealer([secrets.token_bytes(32)])
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+#: the tests' own clock: now, to the minute (no test depends on a date)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 LATER = NOW + timedelta(minutes=10)
 RP_ID = "broker.example.org"
 ORIGIN = "https://broker.example.org"

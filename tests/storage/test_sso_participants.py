@@ -19,7 +19,8 @@ from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.storage.tables import SsoParticipantRow, SsoSessionRow
 
 SEALER = Sealer([secrets.token_bytes(32)])
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+#: the tests' own clock: now, to the minute (no test depends on a date)
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 SP1 = Participant("https://sp1.example.org", Protocol.SAML, "_n1", TRANSIENT)
 SP2 = Participant("https://sp2.example.org", Protocol.SAML, "pairwise-2", None)
