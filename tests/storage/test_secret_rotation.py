@@ -29,7 +29,7 @@ from tests.storage.rotation_support import (  # noqa: F401  (clean_environment: 
 )
 
 K1, K2, K3 = (secrets.token_bytes(32) for _ in range(3))
-#: a fixed instant, 7 s into a time step (codes are computed for it, never for the real date)
+#: now, 7 s into a 30-second time step (codes are computed for it, relative to the real time)
 NOW = datetime.now(UTC).replace(second=7, microsecond=0)
 STEP = timedelta(seconds=30)
 
