@@ -11,11 +11,13 @@ from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 
 
-def first_use(pending: PendingStore, sender: str, message_id: str, until: datetime) -> bool:
-    """Whether this is the first time ``sender`` used ``message_id`` (False: a replay)."""
-    handle = "jti:" + hashlib.sha256(f"{sender}\x00{message_id}".encode()).hexdigest()
+def first_use(pending: PendingStore, sender: str, message_id: str, until: datetime, *,
+              kind: Kind = Kind.CLIENT_ASSERTION, prefix: str = "jti:") -> bool:
+    """Whether this is the first time ``sender`` used ``message_id`` (False: a replay). ``kind`` and ``prefix``
+    name what is remembered (stored data: a SAML assertion ID is kept as ``SAML_ASSERTION`` under ``saml:``)."""
+    handle = prefix + hashlib.sha256(f"{sender}\x00{message_id}".encode()).hexdigest()
     try:
-        pending.put_with_handle(Kind.CLIENT_ASSERTION, handle, "", until)
+        pending.put_with_handle(kind, handle, "", until)
     except HandleInUse:
         return False
     return True

@@ -37,7 +37,7 @@ from sqlalchemy import Engine, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from broker.core.factors import Authenticator, Authenticators, FactorKind
-from broker.storage.db import session_factory
+from broker.storage.db import rowcount, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
 from broker.storage.tables import AccountRow, AuthenticatorRow, RecoveryCodeRow
 
@@ -215,7 +215,7 @@ class SqlAuthenticators:
                        AuthenticatorRow.account_id == row.account_id,
                        or_(AuthenticatorRow.last_step.is_(None), AuthenticatorRow.last_step < step))
                 .values(**values))
-            return _rowcount(result) == 1
+            return rowcount(result) == 1
 
     def replace_recovery_codes(self, account_id: str, codes: Sequence[str], now: datetime) -> None:
         """``ValueError`` when a code is not 10 to 64 letters and digits (after normalising), or two are equal."""
@@ -271,7 +271,7 @@ class SqlAuthenticators:
             spent = session.execute(update(RecoveryCodeRow)
                                     .where(RecoveryCodeRow.id == code_id, RecoveryCodeRow.used_at.is_(None))
                                     .values(used_at=now))
-            if _rowcount(spent) != 1:
+            if rowcount(spent) != 1:
                 return None  # a concurrent request spent it first
             session.execute(update(AuthenticatorRow)
                             .where(AuthenticatorRow.authenticator_id == entry.authenticator_id)
@@ -287,7 +287,7 @@ class SqlAuthenticators:
             result = session.execute(delete(AuthenticatorRow)
                                      .where(AuthenticatorRow.authenticator_id == authenticator_id,
                                             AuthenticatorRow.account_id == account_id))
-            return _rowcount(result) == 1
+            return rowcount(result) == 1
 
 
 def _accepted_step(secret: str, code: str, step: int, last_step: int | None) -> int | None:
@@ -301,10 +301,6 @@ def _accepted_step(secret: str, code: str, step: int, last_step: int | None) -> 
         if same and (last_step is None or candidate > last_step):
             accepted = candidate
     return accepted
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 _check: type[Authenticators] = SqlAuthenticators

@@ -82,3 +82,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit (the stores hand out plain values)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(result: object) -> int:
+    """How many rows an UPDATE or DELETE changed (the compare-and-set of a conditional write decides by it)."""
+    return int(getattr(result, "rowcount", 0) or 0)

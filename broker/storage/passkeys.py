@@ -57,7 +57,7 @@ from webauthn.helpers.structs import (
 )
 
 from broker.core.factors import Authenticator, FactorKind, PasskeyChallenge, Passkeys, PasskeyUse
-from broker.storage.db import session_factory
+from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import AuthenticatorRow, PasskeyRow
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,6 @@ def _descriptor(row: PasskeyRow) -> PublicKeyCredentialDescriptor:
 def _authenticator(row: AuthenticatorRow, last_used_at: datetime | None = None) -> Authenticator:
     return Authenticator(row.authenticator_id, row.account_id, FactorKind(row.kind), row.name, row.created_at,
                          last_used_at if last_used_at is not None else row.last_used_at)
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlPasskeys:
@@ -287,7 +283,7 @@ class SqlPasskeys:
                                       .where(PasskeyRow.authenticator_id == passkey.authenticator_id,
                                              PasskeyRow.sign_count == old_count)
                                       .values(sign_count=new_count))
-            if _rowcount(counted) != 1:
+            if rowcount(counted) != 1:
                 raise ValueError("the passkey was used meanwhile")  # a concurrent use of this credential won
             session.execute(update(AuthenticatorRow)
                             .where(AuthenticatorRow.authenticator_id == entry.authenticator_id)

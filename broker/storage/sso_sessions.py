@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from broker.core.model import Protocol
 from broker.core.ports import SsoSessionRecord, SsoSessionRegistry
 from broker.core.sessions import Participant
-from broker.storage.db import session_factory
+from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import SsoParticipantRow, SsoSessionRow
 
 USER_AGENT_LENGTH = 200
@@ -69,7 +69,7 @@ class SqlSsoSessionRegistry:
             result = session.execute(update(SsoSessionRow)
                                      .where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None))
                                      .values(ended_at=now))
-            return int(getattr(result, "rowcount", 0) or 0)
+            return rowcount(result)
 
     def end(self, sid: str, now: datetime) -> None:
         with self._sessions.begin() as session:

@@ -12,7 +12,6 @@ Profiles §4.1.5, IdP-initiated SSO).
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -20,8 +19,9 @@ from broker.core import errors
 from broker.core.model import LoginRequest, Protocol
 from broker.core.outcomes import PostForm, Redirect
 from broker.core.pending_kinds import Kind
-from broker.core.ports import HandleInUse, PendingStore
+from broker.core.ports import PendingStore
 from broker.core.protocol_ports import UpstreamAdapter, UpstreamStart, VerifiedAnswer
+from broker.core.replay import first_use
 from broker.upstream import saml_response
 from broker.upstream.saml_identity import identity_from
 from broker.upstream.saml_model import ResponseRefused, UpstreamStatus, VerifiedAssertion
@@ -123,12 +123,9 @@ class SamlUpstreams:
     def _first_use(self, assertion: VerifiedAssertion) -> None:
         """Replay defence (SAML Profiles §4.1.4.5): an assertion ID is accepted once, on any instance, until
         the assertion expires."""
-        handle = "saml:" + hashlib.sha256(f"{assertion.issuer}\x00{assertion.assertion_id}".encode()).hexdigest()
-        try:
-            self._replays.put_with_handle(Kind.SAML_ASSERTION, handle, "", assertion.keep_id_until)
-        except HandleInUse as exc:
-            raise errors.UpstreamVerificationFailed(detail=f"assertion {assertion.assertion_id!r:.80} replayed") \
-                from exc
+        if not first_use(self._replays, assertion.issuer, assertion.assertion_id, assertion.keep_id_until,
+                         kind=Kind.SAML_ASSERTION, prefix="saml:"):
+            raise errors.UpstreamVerificationFailed(detail=f"assertion {assertion.assertion_id!r:.80} replayed")
 
 
 def _response(answer: Mapping[str, str]) -> str:
