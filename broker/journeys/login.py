@@ -154,9 +154,11 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
     """Steps 5 and 6 for a verified upstream identity: a second factor if the app needs more than the upstream
     gave (``step_up``), then account, profile, release, a new SSO session, answer."""
     identity = verified.identity
-    risk = risk_check.assess(j, browser, login, identity, now)  # a refusal is raised as the app's failure
+    known = j.accounts.find_by_identity(identity.issuer, identity.subject)  # for the risk and step-up steps
+    account_id = known.account_id if known is not None else None
+    risk = risk_check.assess(j, browser, login, identity, account_id, now)  # a refusal is the app's failure
     forced = risk is not None and risk.decision is Decision.STEP_UP
-    stepping_up = step_up.challenge(j, browser, login, verified, now, forced=forced)
+    stepping_up = step_up.challenge(j, browser, login, verified, account_id, now, forced=forced)
     if stepping_up is not None:
         return stepping_up
     if forced:

@@ -30,19 +30,18 @@ def place_of(j: Journeys, browser: Browser) -> LoginPlace | None:
     return login_place(browser.address, browser.device_id(), j.settings.risk_key)
 
 
-def assess(j: Journeys, browser: Browser, login: LoginRequest, identity: UpstreamIdentity,
+def assess(j: Journeys, browser: Browser, login: LoginRequest, identity: UpstreamIdentity, account_id: str | None,
            now: datetime) -> RiskDecision | None:
-    """The rules' decision on this sign-in, None when there is nothing to assess; a refusal is raised as the
-    app's failure."""
+    """The rules' decision on this sign-in of ``account_id`` (None: a first sign-in, no account yet), None when
+    there is nothing to assess; a refusal is raised as the app's failure."""
     place = place_of(j, browser)
     if place is None or j.login_history is None or "mfa" in identity.amr:
         return None
-    account = j.accounts.find_by_identity(identity.issuer, identity.subject)
-    signals = j.login_history.signals(account.account_id if account else "", place, now, j.settings.risk.window)
+    signals = j.login_history.signals(account_id or "", place, now, j.settings.risk.window)
     decision = decide(signals, j.settings.risk, login.downstream)
     if decision.decision is Decision.ALLOW:
         return decision
-    j.audit(AuditKind.RISK_CHALLENGE, account_id=account.account_id if account else None,
+    j.audit(AuditKind.RISK_CHALLENGE, account_id=account_id,
             upstream=identity.upstream, downstream=login.downstream, reason=decision.reason)
     if decision.decision is Decision.REFUSE:
         raise DownstreamFailure(errors.LoginRefused(detail=decision.reason), login)

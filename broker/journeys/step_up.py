@@ -46,7 +46,7 @@ def _factors(j: Journeys) -> Authenticators | None:
     return j.authenticators
 
 
-def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: VerifiedAnswer,
+def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: VerifiedAnswer, account_id: str | None,
               now: datetime, *, forced: bool = False) -> Page | None:
     """The step-up page, when the request is not met by the upstream's level but would be with a second factor
     the person's account has, or when the risk rules ask for one (``forced``); None otherwise (the sign-in goes
@@ -58,12 +58,11 @@ def challenge(j: Journeys, browser: Browser, login: LoginRequest, verified: Veri
     if not forced and not j.settings.assurance.step_up_helps(identity.acr, login.acr_values,
                                                              login.acr_comparison):
         return None
-    account = j.accounts.find_by_identity(identity.issuer, identity.subject)
-    usable = [a for a in factors.of(account.account_id) if a.kind in _askable(j)] if account else []
-    if account is None or not usable:
+    usable = [a for a in factors.of(account_id) if a.kind in _askable(j)] if account_id else []
+    if account_id is None or not usable:
         return None
     flat = tuple(item for pair in verified.upstream_state for item in pair)
-    waiting = StepUp(login=login, identity=identity, account=account.account_id, upstream_state=flat, attempts=0,
+    waiting = StepUp(login=login, identity=identity, account=account_id, upstream_state=flat, attempts=0,
                      passkey_state="")
     return _page(j, browser, waiting, usable, now, wrong=False)
 
