@@ -72,6 +72,7 @@ from broker.web.ops import health, outages
 from broker.web.ops.limits import init_limits
 from broker.web.ops.metrics import init_metrics
 from broker.web.ops.request_ids import init_request_ids
+from broker.web.renderer import json_data
 from broker.web.services import (
     Services,
     SystemClock,
@@ -295,6 +296,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
                       step_up.bp, authenticators.bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(authenticators.qr_svg, "qr_svg")
+    app.add_template_filter(json_data, "json_data")
     _csrf(app, settings.base_url)
     if settings.limits.storage_url.startswith(("redis://", "rediss://")):  # fail fast when Redis is down
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)

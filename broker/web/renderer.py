@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from flask import redirect, render_template
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from broker.core import errors
@@ -112,3 +113,9 @@ def outgoing_page(outgoing: FrontChannelMessage, heading: str | None = None) -> 
     if outgoing.is_post:
         return post_form_page(PostForm(outgoing.url, outgoing.fields), heading=heading)
     return redirect(outgoing.url)
+
+
+def json_data(text: str) -> Markup:
+    """JSON to embed as data in ``<script type="application/json">``: "<", ">" and "&" escaped (as JSON string
+    escapes, so it still parses the same), so no value can close the element or start markup."""
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))  # noqa: S704
