@@ -11,6 +11,7 @@ sign-in makes the authentication multi-factor (``mfa``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,10 @@ class FactorKind(StrEnum):
     RECOVERY = "recovery-code"  # one-time codes shown once at enrolment, stored hashed
     PASSKEY = "passkey"  # WebAuthn
 
+
+#: an authenticator app's code as typed, spaces removed: six ASCII digits (RFC 6238 with its default length;
+#: ``\d`` would take other scripts' digits too)
+TOTP_CODE = re.compile(r"[0-9]{6}")
 
 #: what verifying each kind adds to the sign-in's ``amr`` (RFC 8176 §2), besides ``mfa``
 AMR: dict[FactorKind, tuple[str, ...]] = {

@@ -19,7 +19,6 @@ factor (a portal sign-in asking for that level, ``broker.web.authenticators.conf
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
@@ -28,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.factors import Authenticator, Authenticators, FactorKind
+from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, FactorKind
 from broker.core.outcomes import Page
 from broker.core.pending_records import TotpEnrolment, put_record
 from broker.core.sessions import SsoSession
@@ -50,7 +49,6 @@ SECRET_BYTES = 20  # 160 bits: RFC 4226 §4 R6's recommendation
 NAME_LENGTH = 100
 #: the authenticator app parameters the store checks codes with (RFC 6238 defaults)
 TOTP_PARAMETERS = (("algorithm", "SHA1"), ("digits", "6"), ("period", "30"))
-_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
 def enrolled_factors(j: Journeys) -> Authenticators:
@@ -162,7 +160,7 @@ def confirm_totp(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
     factors = enrolled_factors(j)
     now = j.now()
     entered = "".join(code.split())
-    if _SIX_DIGITS.fullmatch(entered):
+    if TOTP_CODE.fullmatch(entered):
         added = factors.add_totp(record.account, record.name, record.secret, now)
         # the first code is checked and spent at once: verify_totp records its time step
         verified = factors.verify_totp(record.account, entered, now)

@@ -13,13 +13,12 @@ An account with no enrolled factor, or a first sign-in (no account yet), is not 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import replace
 from datetime import datetime
 
 from broker.core import errors
 from broker.core.audit import AuditKind
-from broker.core.factors import AMR, Authenticator, Authenticators, FactorKind
+from broker.core.factors import AMR, TOTP_CODE, Authenticator, Authenticators, FactorKind
 from broker.core.model import LoginRequest
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import StepUp, put_record
@@ -39,7 +38,6 @@ ACCOUNT_LOCK = 10
 CODE_FACTORS = frozenset({FactorKind.TOTP, FactorKind.RECOVERY})
 #: the factors the step-up page can ask for
 STEP_UP_FACTORS = CODE_FACTORS | {FactorKind.PASSKEY}
-_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 
 def _factors(j: Journeys) -> Authenticators | None:
@@ -106,7 +104,7 @@ def verify(j: Journeys, browser: Browser, handle: str, code: str, credential: st
             detail="step-up locked for the account"), waiting.login)
     entered = "".join(code.split())
     used = (_passkey(j, waiting, credential, now) if credential
-            else factors.verify_totp(waiting.account, entered, now) if _SIX_DIGITS.fullmatch(entered)
+            else factors.verify_totp(waiting.account, entered, now) if TOTP_CODE.fullmatch(entered)
             else factors.use_recovery_code(waiting.account, entered, now) if entered else None)
     if used is None:
         return _wrong(j, browser, waiting, factors, now)

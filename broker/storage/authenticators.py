@@ -36,7 +36,7 @@ import pyotp
 from sqlalchemy import Engine, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from broker.core.factors import Authenticator, Authenticators, FactorKind
+from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, FactorKind
 from broker.storage.db import rowcount, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
 from broker.storage.tables import AccountRow, AuthenticatorRow, RecoveryCodeRow
@@ -61,7 +61,6 @@ MIN_RECOVERY_LENGTH = 10
 MAX_RECOVERY_LENGTH = 64
 SALT_BYTES = 16
 
-_TOTP_CODE = re.compile(r"[0-9]{6}")  # ASCII digits only: \d would take other scripts' digits too
 _RECOVERY_CODE = re.compile(rf"[0-9a-z]{{{MIN_RECOVERY_LENGTH},{MAX_RECOVERY_LENGTH}}}")
 _BASE32 = re.compile(r"[A-Z2-7]+")
 _HASH = re.compile(r"([0-9a-f]{32})\$([0-9a-f]{64})")
@@ -173,7 +172,7 @@ class SqlAuthenticators:
 
     def verify_totp(self, account_id: str, code: str, now: datetime) -> Authenticator | None:
         code = "".join(code.split())
-        if not _TOTP_CODE.fullmatch(code):
+        if not TOTP_CODE.fullmatch(code):
             return None  # refused before any database access
         step = time_step(now)
         query = (select(AuthenticatorRow)
