@@ -488,6 +488,12 @@ def test_assurance_defaults_to_the_known_scale(tmp_path: Path) -> None:
     assert assurance.order[-1] == "http://eidas.europa.eu/LoA/high"
     assert dict(assurance.aliases) == {}
     assert assurance.second_factor_level == "https://refeds.org/profile/mfa"
+    assert assurance.enrol_at_step_up is False  # trust on first use: the operator's choice
+
+
+def test_enrolment_at_the_step_up_is_turned_on(tmp_path: Path) -> None:
+    config = _instance(tmp_path, SECRET_FILES + "\n[assurance]\nenrol_at_step_up = true\n")
+    assert load_settings(config, {}).assurance.enrol_at_step_up is True
 
 
 def test_second_factor_level_is_set_or_turned_off(tmp_path: Path) -> None:
@@ -507,6 +513,8 @@ def test_second_factor_level_is_set_or_turned_off(tmp_path: Path) -> None:
     ('order = ["a"]\naliases = { a = "b" }', "[assurance] alias 'a' is itself in the order"),
     ('second_factor_level = "urn:nowhere"', "[assurance] second_factor_level 'urn:nowhere' is not in the order"),
     ("second_factor_level = 3", "[assurance] second_factor_level must be an acr value of the order"),
+    ('enrol_at_step_up = "yes"', "[assurance] enrol_at_step_up must be true or false"),
+    ('second_factor_level = ""\nenrol_at_step_up = true', "[assurance] enrol_at_step_up needs a second_factor_level"),
 ])
 def test_assurance_problems_are_config_errors(tmp_path: Path, section: str, problem: str) -> None:
     problems = _problems(_instance(tmp_path, SECRET_FILES + f"\n[assurance]\n{section}\n"))

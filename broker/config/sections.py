@@ -57,6 +57,9 @@ class LimitSettings:
     address_share: int
     #: at most one audit record per window per (kind, endpoint, client) of unauthenticated failures and 429s
     audit_window_seconds: int
+    #: answers to "create an account with a passkey" (each may create an account), per client address, on top of
+    #: ``per_ip`` (``broker.journeys.passkey_signup``)
+    per_ip_sign_up: str = "10/hour;30/day"
 
 
 def limits_section(read: Reader, redis_url: str | None) -> LimitSettings:
@@ -73,6 +76,7 @@ def limits_section(read: Reader, redis_url: str | None) -> LimitSettings:
         failed_client_auth=read.rate("limits", "failed_client_auth", "20/minute"),
         address_share=read.number("limits", "address_share", 10, 1, 1000),
         audit_window_seconds=read.number("limits", "audit_window_seconds", 60, 1, 86400),
+        per_ip_sign_up=read.rate("limits", "per_ip_sign_up", "10/hour;30/day"),
     )
 
 
@@ -185,7 +189,8 @@ def profile_section(read: Reader) -> MergeRules:
 def assurance_section(read: Reader) -> AssurancePolicy:
     """``[assurance]``: ``order`` (acr values, weakest first; default ``core.assurance.DEFAULT_ORDER``),
     ``aliases`` (other acr / AuthnContextClassRef names = the value in the order they mean) and
-    ``second_factor_level`` (what an upstream sign-in plus a broker second factor reaches; "" for no step-up)."""
+    ``second_factor_level`` (what an upstream sign-in plus a broker second factor reaches; "" for no step-up) and
+    ``enrol_at_step_up`` (offer an account without a second factor to add one at the step-up; off by default)."""
     order = read.setting("assurance", "order", list(DEFAULT_ORDER))
     aliases = read.setting("assurance", "aliases", {})
     problems = []
@@ -204,10 +209,16 @@ def assurance_section(read: Reader) -> AssurancePolicy:
         problems.append("second_factor_level must be an acr value of the order, or \"\" (no step-up)")
     elif second and aliases.get(second, second) not in order:
         problems.append(f"second_factor_level {second!r} is not in the order")
+    enrol = read.setting("assurance", "enrol_at_step_up", False)
+    if not isinstance(enrol, bool):
+        problems.append("enrol_at_step_up must be true or false")
+    elif enrol and not second:
+        problems.append("enrol_at_step_up needs a second_factor_level (there is no step-up to enrol at)")
     read.problems.extend(f"[assurance] {problem}" for problem in problems)
     if problems:
         return DEFAULT_POLICY
-    return AssurancePolicy(order=tuple(order), aliases=dict(aliases), second_factor_level=second or None)
+    return AssurancePolicy(order=tuple(order), aliases=dict(aliases), second_factor_level=second or None,
+                           enrol_at_step_up=enrol is True)
 
 
 def risk_section(read: Reader) -> RiskRules:

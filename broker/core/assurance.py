@@ -58,6 +58,9 @@ class AssurancePolicy:
     #: None: the broker never steps a sign-in up. REFEDS MFA by default (two factors, one of them the broker's);
     #: whether that also makes eIDAS "substantial" is the operator's call (docs/security.md, "Step-up")
     second_factor_level: str | None = REFEDS_MFA
+    #: an account without a second factor may add one at the step-up (``broker.journeys.step_up_enrol``): trust
+    #: on first use, so off unless the operator turns it on
+    enrol_at_step_up: bool = False
 
     def canonical(self, value: str | None) -> str | None:
         if value is None:

@@ -29,6 +29,9 @@ class AuditKind(Enum):
     UNLINKED = "identity-unlinked"
     #: an account erased: the record keeps only its pseudonymous id
     ACCOUNT_DELETED = "account-deleted"
+    #: an account created without an upstream (sign-up with a passkey alone, ``broker.journeys.passkey_signup``);
+    #: a first upstream sign-in creates its account within ``LOGIN_SUCCEEDED``
+    ACCOUNT_CREATED = "account-created"
     KEY_ROTATED = "key-rotated"
     CONSENT_GIVEN = "consent-given"
     CONSENT_WITHDRAWN = "consent-withdrawn"

@@ -4,9 +4,11 @@ proves, and the port their store implements.
 A second factor raises the assurance of a sign-in above what the upstream asserted (step-up): the operator's
 ``[assurance] second_factor_level`` is the level an upstream sign-in reaches together with a verified factor
 (never lower than what the upstream gave). ``amr`` values are those of RFC 8176 §2: an authenticator app code
-and a recovery code are one-time passwords (``otp``), a passkey proves possession of a key (``hwk`` for a
-hardware-bound one, ``swk`` otherwise) with the person verified (``user``); any of them after an upstream
-sign-in makes the authentication multi-factor (``mfa``).
+and a recovery code are one-time passwords (``otp``), a passkey proves possession of a key with the person verified
+(``user``): ``swk`` for a synced passkey (the authenticator data's backup-eligible flag, WebAuthn §6.1.3: the key
+is copied between devices by a cloud account, so it is held in software somewhere), ``hwk`` for one bound to its
+device. The broker asks for no attestation, so ``hwk`` says what the authenticator claims, not a certified
+hardware key. Any factor after an upstream sign-in makes the authentication multi-factor (``mfa``).
 """
 
 from __future__ import annotations
@@ -25,18 +27,27 @@ class FactorKind(StrEnum):
     TOTP = "totp"  # an authenticator app (RFC 6238)
     RECOVERY = "recovery-code"  # one-time codes shown once at enrolment, stored hashed
     PASSKEY = "passkey"  # WebAuthn
+    EMAIL = "email-code"  # a one-time code sent to a proven e-mail address (a fallback)
 
 
 #: an authenticator app's code as typed, spaces removed: six ASCII digits (RFC 6238 with its default length;
 #: ``\d`` would take other scripts' digits too)
 TOTP_CODE = re.compile(r"[0-9]{6}")
 
-#: what verifying each kind adds to the sign-in's ``amr`` (RFC 8176 §2), besides ``mfa``
+#: what verifying each kind adds to the sign-in's ``amr`` (RFC 8176 §2), besides ``mfa``; a passkey's depends
+#: on the passkey (``passkey_amr``)
 AMR: dict[FactorKind, tuple[str, ...]] = {
     FactorKind.TOTP: ("otp",),
     FactorKind.RECOVERY: ("otp",),
     FactorKind.PASSKEY: ("hwk", "user"),
+    FactorKind.EMAIL: ("otp",),
 }
+
+
+def passkey_amr(synced: bool) -> tuple[str, ...]:
+    """What a verified passkey adds to ``amr`` (RFC 8176 §2): ``swk`` when it is synced between devices
+    (WebAuthn §6.1.3 backup eligibility), else ``hwk``; ``user`` always (user verification is required)."""
+    return ("swk", "user") if synced else AMR[FactorKind.PASSKEY]
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,20 @@ class Authenticators(Protocol):
         """Spend one unused recovery code of the account (the entry it belongs to), or None."""
         ...
 
+    def add_email(self, account_id: str, name: str, address: str, now: datetime) -> Authenticator:
+        """Enrol e-mail codes to ``address`` (sealed at rest like a TOTP secret), once a code sent there was
+        entered (the address is proven)."""
+        ...
+
+    def email_address(self, account_id: str, authenticator_id: str) -> str | None:
+        """The address of the account's e-mail code factor ``authenticator_id``; None when there is no such
+        factor or its address does not open."""
+        ...
+
+    def mark_used(self, account_id: str, authenticator_id: str, now: datetime) -> None:
+        """Record that the account's factor was used at ``now`` (an e-mail code checked by the journey)."""
+        ...
+
     def remove(self, account_id: str, authenticator_id: str) -> bool:
         """Remove one factor of the account (the recovery entry removes every recovery code); False when the
         account has no such factor."""
@@ -103,6 +128,34 @@ class PasskeyUse:
     account_id: str
     authenticator: Authenticator
     user_verified: bool
+    #: backup eligible (WebAuthn §6.1.3 BE flag): a synced, multi-device passkey
+    synced: bool = False
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        return passkey_amr(self.synced)
+
+
+@dataclass(frozen=True)
+class NewPasskey:
+    """A registration response verified (WebAuthn Level 3 §7.1: origin, RP ID hash, challenge, user verification)
+    but not stored yet: what ``Passkeys.add`` stores for an account. Sign-up with a passkey alone
+    (``broker.journeys.passkey_signup``) verifies first and creates the account only then, so a response that does
+    not verify leaves nothing behind. Public data only (WebAuthn §6.5: the credential's public key)."""
+
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    #: the authenticator's transports as the browser reported them (WebAuthn §5.8.4), known values only
+    transports: tuple[str, ...]
+    #: the user handle the ceremony gave the credential (WebAuthn §14.6.1)
+    user_handle: bytes
+    #: backup eligible (WebAuthn §6.1.3 BE flag): a synced, multi-device passkey
+    synced: bool = False
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        return passkey_amr(self.synced)
 
 
 class Passkeys(Protocol):
@@ -118,7 +171,18 @@ class Passkeys(Protocol):
     def register(self, account_id: str, name: str, response_json: str, state: str,
                  now: datetime) -> Authenticator:
         """Verify the browser's registration response against ``state`` and store the credential;
-        ``ValueError`` when it does not verify (wrong origin, RP ID, challenge, a credential already enrolled)."""
+        ``ValueError`` when it does not verify (wrong origin, RP ID, challenge, a credential already enrolled).
+        The same as ``add`` after ``verify_registration``."""
+        ...
+
+    def verify_registration(self, account_id: str, response_json: str, state: str, now: datetime) -> NewPasskey:
+        """Verify the browser's registration response against ``state`` (made for ``account_id``, which need not
+        exist yet) and store nothing; ``ValueError`` as ``register``."""
+        ...
+
+    def add(self, account_id: str, name: str, passkey: NewPasskey, now: datetime) -> Authenticator:
+        """Store a verified passkey for the account (which must exist now); ``ValueError`` when its credential
+        was enrolled meanwhile, the name is empty, or the account is gone."""
         ...
 
     def authentication_options(self, account_id: str | None, now: datetime) -> PasskeyChallenge:

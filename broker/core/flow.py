@@ -177,7 +177,7 @@ def answer_from_session(
     """Step 2 -> 5: the SSO session already satisfies the request (see ``core.sessions.satisfies``); the
     unified profile as it is now, under ``rules``."""
     return answer_for_account(store, party, request, session.account_id, session.upstream, session.acr,
-                              session.auth_time, (), policy_allows, unverified_email, rules, assurance)
+                              session.auth_time, session.amr, policy_allows, unverified_email, rules, assurance)
 
 
 def answer_for_account(

@@ -58,3 +58,13 @@ class Kind(StrEnum):
     PASSKEY_ENROLMENT = "passkey-enrolment"
     # a login waiting for the browser's passkey (passwordless sign-in); put by broker.journeys.passwordless
     PASSKEY_SIGN_IN = "passkey-sign-in"
+    # a sign-in enrolling its first second factor at the step-up, waiting for the app's first code, then for the
+    # person to have seen the recovery codes; put by broker.journeys.step_up_enrol
+    STEP_UP_ENROLMENT = "step-up-enrolment"
+    STEP_UP_ENROLLED = "step-up-enrolled"
+    # a new account waiting for the browser's first passkey (sign-up with a passkey alone);
+    # put by broker.journeys.passkey_signup
+    PASSKEY_SIGN_UP = "passkey-sign-up"
+    # an e-mail address being enrolled for e-mail codes, waiting for the code sent there;
+    # put by broker.journeys.email_enrolment
+    EMAIL_ENROLMENT = "email-enrolment"

@@ -9,7 +9,8 @@ caller answers a damaged or foreign row with the same clear refusal, never a ``K
 
 A field is text (or text or None), a whole number, a yes/no, a tuple of texts, a model object stored through its own
 ``to_json``/``from_json`` (``LoginRequest``, ``UpstreamIdentity``, ``LinkProof``: kept as a JSON string, as
-before), or another record (kept as a nested JSON object). Pending objects owned by an adapter
+before), or another record (kept as a nested JSON object). A field added later has a default, and a record stored
+before it (without its member) reads back with that default. Pending objects owned by an adapter
 (``PendingAuthorization``, ``SamlPending``) stay the adapter's JSON text: the core may not import adapters.
 
 ``put_record``, ``put_record_with_handle``, ``take_record`` and ``peek_record`` put, take and peek at a record
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -212,6 +213,44 @@ class StepUp(PendingRecord):
     attempts: int
     #: the passkey challenge this page asked (``Passkeys.authentication_options``), "" when it offers none
     passkey_state: str
+    #: the e-mail code sent for this sign-in as ``<salt>$<HMAC-SHA256(salt, code)>`` (never the code), "" for none
+    email_code: str = ""
+    #: when that code stops working, in whole seconds since the Unix epoch
+    email_code_until: int = 0
+    #: the e-mail code factor it was sent to
+    email_factor: str = ""
+    #: codes sent for this sign-in so far (``broker.journeys.email_codes.MAX_SENDS``)
+    email_sends: int = 0
+    #: the SSO session raised in place (``broker.journeys.step_up.challenge_session``), "" for a sign-in at the
+    #: upstream; then ``identity`` holds only how that session signed in (upstream, acr, amr, auth_time)
+    sid: str = ""
+
+
+@dataclass(frozen=True)
+class StepUpEnrolment(PendingRecord):
+    """A sign-in at the upstream whose account has no second factor yet, adding an authenticator app at the
+    step-up (``broker.journeys.step_up_enrol``): the login, who signed in, their account ("" on a first
+    sign-in, until the first code), what the upstream needs at logout (flattened), the app's secret and the
+    wrong codes so far."""
+
+    KIND: ClassVar[Kind] = Kind.STEP_UP_ENROLMENT
+    login: LoginRequest
+    identity: UpstreamIdentity
+    account: str
+    upstream_state: tuple[str, ...]
+    secret: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StepUpEnrolled(PendingRecord):
+    """That sign-in once its new app's first code was right, at the level reached (``identity``'s acr and amr),
+    while the person reads their recovery codes."""
+
+    KIND: ClassVar[Kind] = Kind.STEP_UP_ENROLLED
+    login: LoginRequest
+    identity: UpstreamIdentity
+    upstream_state: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -226,6 +265,22 @@ class TotpEnrolment(PendingRecord):
     name: str
     secret: str
     #: wrong first codes entered so far (``broker.journeys.authenticators.MAX_ATTEMPTS``)
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class EmailEnrolment(PendingRecord):
+    """An e-mail address sent a code from the portal, waiting for that code (``broker.journeys.email_enrolment``):
+    the account, the SSO session, the name, the address, the code's salted hash and end (as ``StepUp``), and the
+    wrong codes entered so far."""
+
+    KIND: ClassVar[Kind] = Kind.EMAIL_ENROLMENT
+    account: str
+    sid: str
+    name: str
+    address: str
+    code: str
+    until: int
     attempts: int = 0
 
 
@@ -249,6 +304,21 @@ class PasskeySignIn(PendingRecord):
     KIND: ClassVar[Kind] = Kind.PASSKEY_SIGN_IN
     login: LoginRequest
     discovery: str
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PasskeySignUp(PendingRecord):
+    """A new account waiting for its first passkey (``broker.journeys.passkey_signup``): the login, the discovery
+    page's handle it came from, the broker-local subject the account will be created with (also the account the
+    ceremony was made for, ``Passkeys.registration_options``), the ceremony's state and the failed tries so far.
+    Nothing is created before the browser's answer verifies."""
+
+    KIND: ClassVar[Kind] = Kind.PASSKEY_SIGN_UP
+    login: LoginRequest
+    discovery: str
+    subject: str
     state: str
     attempts: int
 
@@ -310,7 +380,9 @@ def _from_object(cls: type[R], raw: object) -> R:
     if not isinstance(raw, dict):
         raise TypeError(f"{cls.__name__} must be a JSON object")
     hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _from_value(hints[f.name], raw[f.name]) for f in fields(cls)})
+    # a member missing from an older record is its field's default, when the field has one (else KeyError)
+    return cls(**{f.name: _from_value(hints[f.name], raw[f.name]) for f in fields(cls)
+                  if f.name in raw or f.default is MISSING})
 
 
 def _from_value(hint: Any, raw: object) -> object:

@@ -73,6 +73,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
+from broker.core.backoff import CodeAttempt
+
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
@@ -293,6 +295,19 @@ class LoginHistory(Protocol):
         """A completed login; also deletes (a bounded number of) rows older than the retention."""
         ...
 
-    def record_second_factor_failure(self, account_id: str, at: datetime) -> None:
-        """A wrong second-factor answer of ``account_id``."""
+    def record_second_factor_failure(self, account_id: str, at: datetime, address: str | None = None) -> None:
+        """A wrong second-factor answer of ``account_id`` from ``address`` (its keyed hash; None: not known): the
+        latest attempt of the account from that address still in flight (``begin_code_attempt``) becomes it, else a
+        new one is recorded."""
+        ...
+
+    def begin_code_attempt(self, account_id: str, address: str, at: datetime, window: timedelta) -> CodeAttempt:
+        """Record a code entry of ``account_id`` from ``address`` before its code is checked, then count, in the
+        same call, the wrong answers within ``window`` of the account and of the address, with the other attempts
+        still in flight (``backoff.IN_FLIGHT``) counted as wrong: of two entries made at once, the later to count
+        sees the other (``core.backoff``)."""
+        ...
+
+    def withdraw_code_attempt(self, claim: int) -> None:
+        """Forget an attempt that was refused before its code was checked (it was no guess)."""
         ...

@@ -7,6 +7,11 @@ only when (SAML 2.0 Core §3.4.1 ForceAuthn; OIDC Core §3.1.2.1 prompt/max_age)
 - the request does not force re-authentication;
 - the upstream used is one the requesting party allows;
 - the assurance (acr) it reached is one the request accepts, when the request names any.
+
+The session remembers how the person signed in: the level reached (``acr``, raised by a second factor at the
+broker, issue 17), the methods (``amr``, RFC 8176) and the upstream sign-in's time (``auth_time``). A second
+factor is always given after that sign-in, so a request's ``max_age`` counted from ``auth_time`` never reuses a
+factor older than it; ``prompt=login`` / ``ForceAuthn`` start over, second factor included.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class SsoSession:
     #: what the upstream needs to end its own session at logout (a SAML IdP: the NameID it issued and its
     #: SessionIndex, SAML Core §3.7.1), as the adapter's own name/value pairs; opaque to the core
     upstream_state: tuple[tuple[str, str], ...] = ()
+    #: how the person authenticated in this session (RFC 8176 values): told to every app it answers
+    amr: tuple[str, ...] = ()
 
     def with_participant(self, participant: Participant) -> SsoSession:
         if participant in self.participants:
@@ -72,6 +79,7 @@ class SsoSession:
             "participants": [p.to_list() for p in self.participants],
             "sid": self.sid,
             "upstream_state": [list(pair) for pair in self.upstream_state],
+            "amr": list(self.amr),
         })
 
     @classmethod
@@ -98,6 +106,7 @@ class SsoSession:
             # sessions stored before sids existed get one now; the downstreams they served saw none
             sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
             upstream_state=tuple((str(k), str(v)) for k, v in raw.get("upstream_state", ())),
+            amr=tuple(str(method) for method in raw.get("amr", ())),  # none stored before issue 17
         )
 
 
@@ -112,20 +121,27 @@ def merged_participants(registered: Sequence[Participant], carried: Sequence[Par
 
 
 def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,
-                now: datetime, lifetime: timedelta, upstream_state: tuple[tuple[str, str], ...] = ()) -> SsoSession:
+                now: datetime, lifetime: timedelta, upstream_state: tuple[tuple[str, str], ...] = (),
+                amr: tuple[str, ...] = ()) -> SsoSession:
     return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16),
-                      upstream_state=upstream_state)
+                      upstream_state=upstream_state, amr=amr)
 
 
 def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,
               assurance: AssurancePolicy = DEFAULT_POLICY) -> bool:
     """Whether ``session`` may answer ``request`` without a new upstream sign-in (rules in the module doc)."""
+    return (session is not None and still_signed_in(session, request, party, now)
+            and assurance.satisfies(session.acr, request.acr_values, request.acr_comparison))
+
+
+def still_signed_in(session: SsoSession | None, request: LoginRequest, party: DownstreamParty,
+                    now: datetime) -> bool:
+    """Every rule of ``satisfies`` but the level: the session's sign-in may answer ``request`` as far as
+    freshness and upstream go (a second factor may still raise its level, ``broker.journeys.step_up``)."""
     if session is None or request.force_authn or now >= session.expires_at:
         return False
     if request.max_age is not None and now - session.auth_time > timedelta(seconds=request.max_age):
         return False
     if party.allowed_upstreams and session.upstream not in party.allowed_upstreams:
         return False
-    if request.upstream_hints and session.upstream not in request.upstream_hints:
-        return False
-    return assurance.satisfies(session.acr, request.acr_values, request.acr_comparison)
+    return not (request.upstream_hints and session.upstream not in request.upstream_hints)

@@ -18,6 +18,10 @@ from broker.core.consent import ConsentHow
 from broker.core.display import readable_name
 from broker.core.model import PORTAL_PARTY, LinkedIdentity, Protocol
 from broker.journeys.context import Journeys
+from broker.journeys.passwordless import PASSKEY_UPSTREAM
+
+#: how the pages name the broker-local upstream ``passkey`` (passwordless sign-in and sign-up)
+PASSKEY_NAME = "Passkey"
 
 #: how many audit records the export and the apps page read at most
 AUDIT_LIMIT = 1000
@@ -31,6 +35,9 @@ class IdentityView:
     upstream_name: str
     acr: str | None
     claims: Mapping[str, ClaimValue]
+    #: the broker-local identity of an account created with a passkey (``broker.journeys.passkey_signup``): shown
+    #: as "Passkey", its passkeys managed on the "Sign-in security" page
+    passkey: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,10 @@ def identities(j: Journeys, account_id: str) -> list[IdentityView]:
                     for item in j.accounts.identity_claims(account_id)}
     views = []
     for identity in j.accounts.identities(account_id):
-        upstream = j.registry.upstream(identity.upstream)
         claims, acr = per_identity.get((identity.issuer, identity.subject), ({}, None))
-        views.append(IdentityView(identity, upstream.display_name if upstream else identity.upstream, acr, claims))
+        passkey = identity.upstream == PASSKEY_UPSTREAM
+        views.append(IdentityView(identity, upstream_name(j, identity.upstream) if passkey else
+                                  _registered_name(j, identity.upstream), acr, claims, passkey))
     return views
 
 
@@ -83,8 +91,16 @@ def app_logo(j: Journeys, party_id: str) -> str | None:
     return party.logo_uri if party is not None else None
 
 
+def _registered_name(j: Journeys, name: str) -> str:
+    upstream = j.registry.upstream(name)
+    return upstream.display_name if upstream is not None else name
+
+
 def upstream_name(j: Journeys, name: str) -> str:
-    """An upstream's display name (a directory IdP is named by its entity id: its metadata name), never a URL."""
+    """An upstream's display name (a directory IdP is named by its entity id: its metadata name), never a URL;
+    the broker-local ``passkey`` (passwordless sign-in and sign-up) is "Passkey"."""
+    if name == PASSKEY_UPSTREAM:
+        return PASSKEY_NAME
     upstream = j.registry.upstream(name)
     return upstream.display_name if upstream is not None else readable_name((), name)
 

@@ -10,10 +10,11 @@ secret under a new handle (``MAX_ATTEMPTS`` per enrolment). The first authentica
 codes, shown once.
 
 Who holds only the upstream sign-in (a stolen password at the upstream, say) must not be able to weaken or
-work around the second factor: adding a factor while the account already has one, replacing the recovery codes
-and removing the last authenticator app all need an SSO session that reached the second-factor level
-(``[assurance] second_factor_level``). Without one, the page says so and offers to sign in with the second
-factor (a portal sign-in asking for that level, ``broker.web.authenticators.confirm_it_is_you``).
+work around the second factor: adding a factor while the account already has one, replacing the recovery codes,
+removing the last authenticator app and removing an e-mail code factor that is the last second factor all need an
+SSO session that reached the second-factor level (``[assurance] second_factor_level``). Without one, the page says
+so and offers to sign in with the second factor (a portal sign-in asking for that level,
+``broker.web.authenticators.confirm_it_is_you``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, Factor
 from broker.core.outcomes import Page
 from broker.core.pending_records import TotpEnrolment, put_record
 from broker.core.sessions import SsoSession
-from broker.journeys import notices
+from broker.journeys import notices, ways_in
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
+from broker.journeys.notices import verified_address
 
 SIGN_IN = "portal_sign_in.html"
 SECURITY = "portal_security.html"
@@ -49,6 +51,8 @@ SECRET_BYTES = 20  # 160 bits: RFC 4226 §4 R6's recommendation
 NAME_LENGTH = 100
 #: the authenticator app parameters the store checks codes with (RFC 6238 defaults)
 TOTP_PARAMETERS = (("algorithm", "SHA1"), ("digits", "6"), ("period", "30"))
+#: the factors that stand on their own (recovery codes are their backup)
+SECOND_FACTORS = frozenset({FactorKind.TOTP, FactorKind.PASSKEY, FactorKind.EMAIL})
 
 
 def enrolled_factors(j: Journeys) -> Authenticators:
@@ -83,7 +87,8 @@ def _listing(j: Journeys, sso: SsoSession, **notices: Any) -> dict[str, Any]:
     return {"factors": factors, "has_recovery": any(f.kind is FactorKind.RECOVERY for f in factors),
             "has_totp": any(f.kind is FactorKind.TOTP for f in factors),
             "second_factor_session": reached_second_factor(j, sso), "max_name": NAME_LENGTH,
-            "passkeys": j.passkeys is not None, **notices}
+            "passkeys": j.passkeys is not None, "email_codes": j.mailer is not None,
+            "email_address": verified_address(j, sso.account_id) if j.mailer is not None else "", **notices}
 
 
 def listing_page(j: Journeys, sso: SsoSession, status: int = 200, **notices: Any) -> Page:
@@ -218,8 +223,8 @@ def _codes_page(j: Journeys, sso: SsoSession, factors: Authenticators, *, first:
 
 
 def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
-    """Remove one of the account's factors; the last authenticator app only from a session that reached the
-    second-factor level."""
+    """Remove one of the account's factors; the last authenticator app, and an e-mail code factor when no other
+    second factor (app, passkey, e-mail) would remain, only from a session that reached the second-factor level."""
     sso = signed_in(browser)
     factors = enrolled_factors(j)
     owned = factors.of(sso.account_id)
@@ -227,9 +232,13 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
     if target is None:
         raise errors.InvalidRequest("There is no such sign-in factor on your account.",
                                     detail=f"no authenticator {authenticator_id[:64]!r} on the account")
+    if not ways_in.may_remove_factor(j, sso.account_id, target.authenticator_id):
+        return Page(ways_in.LAST, {"passkey": True}, status=409)  # the last passkey of a passkey-only account
     last_app = target.kind is FactorKind.TOTP and not any(
         f.kind is FactorKind.TOTP and f.authenticator_id != target.authenticator_id for f in owned)
-    if last_app and not reached_second_factor(j, sso):
+    last_email = target.kind is FactorKind.EMAIL and not any(
+        f.kind in SECOND_FACTORS and f.authenticator_id != target.authenticator_id for f in owned)
+    if (last_app or last_email) and not reached_second_factor(j, sso):
         return needs_second_factor(j, sso, "remove")
     if not factors.remove(sso.account_id, target.authenticator_id):
         raise errors.InvalidRequest("There is no such sign-in factor on your account.",

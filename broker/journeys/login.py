@@ -73,6 +73,11 @@ def begin(j: Journeys, browser: Browser, login: LoginRequest) -> Outcome:
         assert sso is not None
         j.observer.login_succeeded(sso.upstream, login.downstream, "sso")
         return answer_from_session(j, browser, login, sso, how="sso")
+    if sso is not None and sessions.still_signed_in(sso, login, party, now):
+        # all but the level: a second factor of the account may raise the session without a new upstream sign-in
+        stepping_up = step_up.challenge_session(j, browser, login, sso, now)
+        if stepping_up is not None:
+            return stepping_up
     if login.passive:
         raise DownstreamFailure(errors.NoPassive(), login)
     try:
@@ -184,7 +189,7 @@ def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: s
     login = result.request
     risk_check.completed(j, browser, result.account.account_id, now)
     sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
-                               j.settings.sso_session_lifetime, upstream_state)
+                               j.settings.sso_session_lifetime, upstream_state, result.amr)
     j.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
                                              browser.user_agent))
     browser.renew()

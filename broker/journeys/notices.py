@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 #: what changed, in the notice's words, by (kind, added)
 ADDED = {FactorKind.TOTP: "An authenticator app was added to your account.",
          FactorKind.PASSKEY: "A passkey was added to your account.",
-         FactorKind.RECOVERY: "New recovery codes were made for your account; any earlier codes no longer work."}
+         FactorKind.RECOVERY: "New recovery codes were made for your account; any earlier codes no longer work.",
+         FactorKind.EMAIL: "An e-mail address was added to your account to receive sign-in codes."}
 REMOVED = {FactorKind.TOTP: "An authenticator app was removed from your account.",
            FactorKind.PASSKEY: "A passkey was removed from your account.",
-           FactorKind.RECOVERY: "The recovery codes were removed from your account."}
+           FactorKind.RECOVERY: "The recovery codes were removed from your account.",
+           FactorKind.EMAIL: "An e-mail address for sign-in codes was removed from your account."}
 
 
 def added(kind: FactorKind) -> str:

@@ -15,7 +15,7 @@ import logging
 
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
-from broker.core.factors import AMR, FactorKind, Passkeys
+from broker.core.factors import Passkeys
 from broker.core.model import DownstreamParty, LoginRequest
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import LoginAtDiscovery, PasskeySignIn, put_record, take_record
@@ -91,7 +91,7 @@ def finish(j: Journeys, browser: Browser, handle: str, credential: str) -> Outco
         if not offered(j, party):
             raise errors.UnknownUpstream(detail=f"{PASSKEY_UPSTREAM} not allowed for {party.party_id!r}")
         result = flow.answer_for_account(j.accounts, party, waiting, use.account_id, PASSKEY_UPSTREAM, reached,
-                                         now, (*AMR[FactorKind.PASSKEY], "mfa"), j.release_cap(party.party_id),
+                                         now, (*use.amr, "mfa"), j.release_cap(party.party_id),
                                          j.settings.release_unverified_email, j.settings.profile, assurance)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc

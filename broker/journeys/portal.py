@@ -21,7 +21,7 @@ from broker.core.consent import Consent, ConsentHow
 from broker.core.model import PORTAL_PARTY
 from broker.core.outcomes import Page, Redirect
 from broker.core.sessions import SsoSession
-from broker.journeys import account_data
+from broker.journeys import account_data, ways_in
 from broker.journeys.context import Browser, Journeys
 
 SIGN_IN = "portal_sign_in.html"
@@ -65,8 +65,9 @@ def account_page(j: Journeys, browser: Browser, template: str, *, linking: bool)
 def _identities(j: Journeys, sso: SsoSession) -> dict[str, Any]:
     views = account_data.identities(j, sso.account_id)
     linked = {v.identity.upstream for v in views}
+    removable = [ways_in.may_unlink(j, sso.account_id, v.identity.issuer, v.identity.subject) for v in views]
     return {"identities": views, "others": [u for u in j.registry.upstreams() if u.name not in linked],
-            "can_unlink": len(views) > 1}
+            "can_unlink": any(removable), "removable": removable}
 
 
 def _apps(j: Journeys, sso: SsoSession) -> dict[str, Any]:

@@ -7,7 +7,7 @@ upstream is asked for a fresh sign-in (``prompt=login`` with ``max_age=0``, or `
 there, or an attacker's left in a shared browser, does not answer by itself), and its answer is linked only
 after the citizen confirms on a page naming the account that answered (issue 15): a login-CSRF'd or tossed
 journey that brings back someone else's account is seen before anything is linked. ``unlink`` removes one
-link, never the last.
+link, never the last way in (``broker.journeys.ways_in``: a passkey counts as one).
 
 What is trusted: the SSO session and the pending store (server-side, single-use handles). What is not: every
 form field and every callback parameter.
@@ -33,6 +33,7 @@ from broker.core.pending_records import (
 from broker.core.ports import LinkOutcome
 from broker.core.protocol_ports import UpstreamAdapter
 from broker.core.sessions import SsoSession
+from broker.journeys import ways_in
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 from broker.journeys.link_offer import confirmation_page
@@ -157,7 +158,8 @@ def unlink(j: Journeys, browser: Browser, issuer: str, subject: str) -> Unlinked
     if not mine:
         raise errors.InvalidRequest("This sign-in method is not linked to your account.",
                                     detail="unlink of an identity the account does not have")
-    if not j.accounts.unlink_identity(sso.account_id, issuer, subject):
-        return Page("link_last.html", status=409)
+    if not ways_in.may_unlink(j, sso.account_id, issuer, subject) \
+            or not j.accounts.unlink_identity(sso.account_id, issuer, subject):
+        return Page(ways_in.LAST, {"passkey": ways_in.is_passkey_identity(mine[0])}, status=409)
     j.audit(AuditKind.UNLINKED, account_id=sso.account_id, upstream=mine[0].upstream, reason="portal")
     return Unlinked(_display(j, mine[0].upstream))

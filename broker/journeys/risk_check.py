@@ -30,6 +30,12 @@ def place_of(j: Journeys, browser: Browser) -> LoginPlace | None:
     return login_place(browser.address, browser.device_id(), j.settings.risk_key)
 
 
+def address_of(j: Journeys, browser: Browser) -> str | None:
+    """The keyed hash of this browser's address (``LoginPlace.address``); None when the broker keeps no history."""
+    place = place_of(j, browser)
+    return place.address if place is not None else None
+
+
 def assess(j: Journeys, browser: Browser, login: LoginRequest, identity: UpstreamIdentity, account_id: str | None,
            now: datetime) -> RiskDecision | None:
     """The rules' decision on this sign-in of ``account_id`` (None: a first sign-in, no account yet), None when

@@ -15,6 +15,10 @@ unused; each code is stored as a salted HMAC only (``_hash_code`` says why that 
 ``UPDATE ... WHERE used_at IS NULL`` whose row count decides, so a code is accepted once, also by two requests
 at once.
 
+E-mail codes (a fallback factor): the entry's address is sealed in the same column and with the same associated
+data as a TOTP secret, so it is not readable in the database and does not open in another row; the codes
+themselves never reach the store (the journey keeps a salted hash in its pending record).
+
 Deleting an account deletes its factors and their codes (foreign-key cascades).
 """
 
@@ -157,14 +161,16 @@ class SqlAuthenticators:
 
     def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
         """``ValueError`` for a secret that is not base32 of at least 128 bits, or an empty name."""
-        secret = _normal_secret(secret)
+        return self._add_sealed(account_id, FactorKind.TOTP, name, _normal_secret(secret), now)
+
+    def _add_sealed(self, account_id: str, kind: FactorKind, name: str, value: str, now: datetime) -> Authenticator:
+        """A new factor whose ``value`` (a TOTP secret, an e-mail address) is sealed to its row."""
         name = " ".join(name.split())[:NAME_LENGTH]
         if not name:
             raise ValueError("an authenticator needs a name")
         authenticator_id = str(uuid.uuid4())
-        row = AuthenticatorRow(authenticator_id=authenticator_id, account_id=account_id, kind=FactorKind.TOTP.value,
-                               name=name, secret_sealed=self._sealer.seal(secret, _secret_context(authenticator_id,
-                                                                                                   account_id)),
+        row = AuthenticatorRow(authenticator_id=authenticator_id, account_id=account_id, kind=kind.value, name=name,
+                               secret_sealed=self._sealer.seal(value, _secret_context(authenticator_id, account_id)),
                                last_step=None, created_at=now, last_used_at=None)
         with self._sessions.begin() as session:
             session.add(row)
@@ -189,8 +195,30 @@ class SqlAuthenticators:
                 return _row_authenticator(row, last_used_at=now)
         return None
 
+    def add_email(self, account_id: str, name: str, address: str, now: datetime) -> Authenticator:
+        """``ValueError`` for an address that is not one line with an ``@``, or an empty name."""
+        address = address.strip()
+        if "@" not in address or len(address) > 254 or any(c.isspace() or ord(c) < 32 for c in address):
+            raise ValueError("an e-mail code factor needs one e-mail address")
+        return self._add_sealed(account_id, FactorKind.EMAIL, name, address, now)
+
+    def email_address(self, account_id: str, authenticator_id: str) -> str | None:
+        query = select(AuthenticatorRow).where(AuthenticatorRow.authenticator_id == authenticator_id,
+                                               AuthenticatorRow.account_id == account_id,
+                                               AuthenticatorRow.kind == FactorKind.EMAIL.value)
+        with self._sessions() as session:
+            row = session.scalars(query).one_or_none()
+        return None if row is None else self._open_secret(row)
+
+    def mark_used(self, account_id: str, authenticator_id: str, now: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(AuthenticatorRow)
+                            .where(AuthenticatorRow.authenticator_id == authenticator_id,
+                                   AuthenticatorRow.account_id == account_id)
+                            .values(last_used_at=now))
+
     def _open_secret(self, row: AuthenticatorRow) -> str | None:
-        """The row's TOTP secret; None (logged) when it is missing, not sealed, or does not open."""
+        """The row's TOTP secret (or e-mail address); None (logged) when it is missing, not sealed, or does not open."""
         stored = row.secret_sealed
         try:
             if stored is None or is_legacy(stored):

@@ -5,6 +5,13 @@ digits before it is written, so a raw address cannot reach the table even by mis
 ``SELECT`` of scalar subqueries (one round trip per login), each served by an index: (account, at),
 (account, device), (account, network), (address, at), and (account, at) of the failures.
 
+Code entries (``core.backoff``): ``begin_code_attempt`` commits a row ``in_flight`` before the code is checked and
+only then counts, in one ``SELECT``, the account's and the address's wrong answers in the window and the other
+entries still in flight (index (account, at) and (address, at)). Of two entries made at once, whichever counts
+second has seen the other's committed row, under READ COMMITTED as under SQLite's single writer: parallel requests
+cannot all pass the check on the same count. A wrong answer turns the entry's row into a failure
+(``record_second_factor_failure``); a right one's row stops counting once older than ``backoff.IN_FLIGHT``.
+
 Retention: each write deletes at most ``PURGE_BATCH`` rows older than ``retention`` from both tables, oldest
 first, in the same transaction (index on ``at``). Every write adds one row and may delete many, so the tables
 never hold more than a little beyond the retention. On PostgreSQL the rows to delete are taken with
@@ -17,9 +24,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, exists, false, func, select
+from sqlalchemy import ColumnElement, Engine, delete, exists, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.risk import DEFAULT_RETENTION, LoginHistory, LoginPlace, LoginSignals
 from broker.storage.db import session_factory
 from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
@@ -66,7 +74,8 @@ class SqlLoginHistory:
             .where(login.address == place.address, login.at >= since).scalar_subquery(),
             exists().where(mine, login.at >= since, login.network != place.network),
             select(func.count()).select_from(SecondFactorFailureRow)
-            .where(SecondFactorFailureRow.account_id == account_id, SecondFactorFailureRow.at >= since)
+            .where(SecondFactorFailureRow.account_id == account_id, SecondFactorFailureRow.at >= since,
+                   SecondFactorFailureRow.in_flight.is_(False))
             .scalar_subquery(),
         )
         with self._sessions() as session:
@@ -84,10 +93,40 @@ class SqlLoginHistory:
                                         address=place.address, at=_aware(at)))
             self._purge(session, at)
 
-    def record_second_factor_failure(self, account_id: str, at: datetime) -> None:
+    def record_second_factor_failure(self, account_id: str, at: datetime, address: str | None = None) -> None:
+        row = SecondFactorFailureRow
         with self._sessions.begin() as session:
-            session.add(SecondFactorFailureRow(account_id=account_id, at=_aware(at)))
+            if address is not None:
+                flying = (select(row.id).where(row.account_id == account_id, row.address == _hash(address),
+                                               row.in_flight.is_(True))
+                          .order_by(row.at.desc(), row.id.desc()).limit(1).with_for_update(skip_locked=True))
+                claim = session.scalar(flying)
+                if claim is not None and session.execute(
+                        update(row).where(row.id == claim, row.in_flight.is_(True))
+                        .values(in_flight=False, at=_aware(at))).rowcount == 1:  # type: ignore[attr-defined]
+                    self._purge(session, at)
+                    return
+            session.add(row(account_id=account_id, at=_aware(at), address=address))
             self._purge(session, at)
+
+    def begin_code_attempt(self, account_id: str, address: str, at: datetime, window: timedelta) -> CodeAttempt:
+        row = SecondFactorFailureRow
+        with self._sessions.begin() as session:  # committed before counting: see the module docstring
+            mine = row(account_id=account_id, at=_aware(at), address=_hash(address), in_flight=True)
+            session.add(mine)
+            self._purge(session, at)
+            claim = mine.id
+        counted = (row.id != claim, row.at >= at - window, or_(row.in_flight.is_(False), row.at >= at - IN_FLIGHT))
+        query = select(*_count_and_latest(row.account_id == account_id, counted),
+                       *_count_and_latest(row.address == address, counted))
+        with self._sessions() as session:
+            by_account, account_latest, by_address, address_latest = session.execute(query).one()
+        return CodeAttempt(claim, Failures(int(by_account), account_latest), Failures(int(by_address), address_latest))
+
+    def withdraw_code_attempt(self, claim: int) -> None:
+        row = SecondFactorFailureRow
+        with self._sessions.begin() as session:
+            session.execute(delete(row).where(row.id == claim, row.in_flight.is_(True)))
 
     def _purge(self, session: Session, now: datetime) -> None:
         session.flush()  # the new row first: on SQLite the write lock is then held before the purge reads
@@ -96,6 +135,20 @@ class SqlLoginHistory:
             old = (select(table.id).where(table.at < cutoff).order_by(table.at).limit(PURGE_BATCH)
                    .with_for_update(skip_locked=True))
             session.execute(delete(table).where(table.id.in_(old)))
+
+
+def _hash(value: str) -> str:
+    if not _HASH.fullmatch(value):
+        raise ValueError("an address must be a keyed hash (broker.core.risk.login_place), never a raw value")
+    return value
+
+
+def _count_and_latest(whose: ColumnElement[bool],
+                      counted: tuple[ColumnElement[bool], ...]) -> tuple[ColumnElement[int], ColumnElement[datetime]]:
+    """How many failures of ``whose`` are ``counted``, and the latest one's time, as two scalar subqueries."""
+    row = SecondFactorFailureRow
+    return (select(func.count()).select_from(row).where(whose, *counted).scalar_subquery(),
+            select(func.max(row.at)).where(whose, *counted).scalar_subquery())
 
 
 _check: type[LoginHistory] = SqlLoginHistory

@@ -51,12 +51,13 @@ from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
+    CredentialDeviceType,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
-from broker.core.factors import Authenticator, FactorKind, PasskeyChallenge, Passkeys, PasskeyUse
+from broker.core.factors import Authenticator, FactorKind, NewPasskey, PasskeyChallenge, Passkeys, PasskeyUse
 from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import AuthenticatorRow, PasskeyRow
 
@@ -197,12 +198,16 @@ class SqlPasskeys:
 
     def register(self, account_id: str, name: str, response_json: str, state: str,
                  now: datetime) -> Authenticator:
+        if not " ".join(name.split()):
+            raise ValueError("a passkey needs a name")
+        return self.add(account_id, name, self.verify_registration(account_id, response_json, state, now), now)
+
+    def verify_registration(self, account_id: str, response_json: str, state: str, now: datetime) -> NewPasskey:
+        """WebAuthn §7.1 by py_webauthn (origin, RP ID hash, challenge, user verification, algorithm), then the
+        credential ID's length (§7.1 step 25) and that no account holds it yet (step 26); nothing is stored."""
         ceremony = _State.load(state, CREATE, _aware(now))
         if ceremony.account_id != account_id or ceremony.user_handle is None:
             raise ValueError("passkey state of another account")
-        name = " ".join(name.split())[:NAME_LENGTH]
-        if not name:
-            raise ValueError("a passkey needs a name")
         try:
             credential = webauthn.helpers.parse_registration_credential_json(response_json)
             verified = webauthn.verify_registration_response(
@@ -217,19 +222,26 @@ class SqlPasskeys:
                                    .where(PasskeyRow.credential_id == verified.credential_id))
         if taken is not None:
             raise ValueError("this passkey is already enrolled")
+        return NewPasskey(verified.credential_id, verified.credential_public_key, verified.sign_count,
+                          tuple(json.loads(_transports(credential.response.transports))), ceremony.user_handle,
+                          synced=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE)
+
+    def add(self, account_id: str, name: str, passkey: NewPasskey, now: datetime) -> Authenticator:
+        name = " ".join(name.split())[:NAME_LENGTH]
+        if not name:
+            raise ValueError("a passkey needs a name")
         authenticator_id = str(uuid.uuid4())
         entry = AuthenticatorRow(authenticator_id=authenticator_id, account_id=account_id,
                                  kind=FactorKind.PASSKEY.value, name=name, secret_sealed=None, last_step=None,
-                                 created_at=now, last_used_at=None)
+                                 created_at=_aware(now), last_used_at=None)
         try:
             with self._sessions.begin() as session:
                 session.add(entry)
                 session.flush()  # the authenticator before its credential (foreign key)
-                session.add(PasskeyRow(authenticator_id=authenticator_id, credential_id=verified.credential_id,
-                                       public_key=verified.credential_public_key,
-                                       sign_count=verified.sign_count,
-                                       transports=_transports(credential.response.transports),
-                                       user_handle=ceremony.user_handle))
+                session.add(PasskeyRow(authenticator_id=authenticator_id, credential_id=passkey.credential_id,
+                                       public_key=passkey.public_key, sign_count=passkey.sign_count,
+                                       transports=_transports(passkey.transports),
+                                       user_handle=passkey.user_handle))
         except IntegrityError:
             # enrolled by a concurrent request meanwhile (the unique credential ID), or the account is gone
             raise ValueError("this passkey is already enrolled") from None
@@ -288,7 +300,8 @@ class SqlPasskeys:
             session.execute(update(AuthenticatorRow)
                             .where(AuthenticatorRow.authenticator_id == entry.authenticator_id)
                             .values(last_used_at=now))
-        return PasskeyUse(entry.account_id, _authenticator(entry, last_used_at=now), verified.user_verified)
+        return PasskeyUse(entry.account_id, _authenticator(entry, last_used_at=now), verified.user_verified,
+                          synced=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE)
 
 
 _check: type[Passkeys] = SqlPasskeys

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -322,12 +324,16 @@ class LoginHistoryRow(Base):
 
 
 class SecondFactorFailureRow(Base):
-    """A wrong second-factor answer of an account (issue 17), for the risk signals; deleted like the logins."""
+    """A wrong second-factor answer of an account (issue 17), for the risk signals and the back-off
+    (``core.backoff``); deleted like the logins. ``in_flight``: a code entry recorded before its code was checked
+    (``SqlLoginHistory.begin_code_attempt``), a wrong answer once the check failed; ``address``: the keyed hash of
+    the client address (None: not known, or recorded before revision 0012)."""
 
     __tablename__ = "second_factor_failures"
     __table_args__ = (
         Index("ix_second_factor_failures_account_id_at", "account_id", "at"),
         Index("ix_second_factor_failures_at", "at"),
+        Index("ix_second_factor_failures_address_at", "address", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -335,3 +341,5 @@ class SecondFactorFailureRow(Base):
         String(36), ForeignKey("accounts.account_id", ondelete="CASCADE"), nullable=False,
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    in_flight: Mapped[bool] = mapped_column(Boolean(), nullable=False, default=False, server_default=false())

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from broker.core.assurance import Comparison
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
-from broker.journeys import authenticators, passkeys
+from broker.journeys import authenticators, email_enrolment, passkeys
 from broker.web import login
 from broker.web.renderer import journeys, run
 
@@ -50,7 +50,8 @@ def recovery_codes() -> Response:
 
 @bp.post("/remove/<authenticator_id>")
 def remove(authenticator_id: str) -> Response:
-    return run(lambda j, b: authenticators.remove(j, b, authenticator_id[:64]))
+    chosen = authenticator_id[:64]
+    return run(lambda j, b: authenticators.remove(j, b, chosen))
 
 
 @bp.post("/confirm-it-is-you")
@@ -75,3 +76,17 @@ def passkey_confirm(handle: str) -> Response:
     """The browser's answer to the registration ceremony (WebAuthn JSON, posted by passkey.js)."""
     credential = request.form.get("credential", "")[:65536]
     return run(lambda j, b: passkeys.confirm(j, b, handle, credential))
+
+
+@bp.post("/email/start")
+def email_start() -> Response:
+    """Send a code to the address given, to add it for e-mail codes."""
+    address = request.form.get("address", "")[:300]
+    name = request.form.get("name", "")[:200]
+    return run(lambda j, b: email_enrolment.start(j, b, name, address))
+
+
+@bp.post("/email/confirm/<handle>")
+def email_confirm(handle: str) -> Response:
+    code = request.form.get("code", "")[:64]
+    return run(lambda j, b: email_enrolment.confirm(j, b, handle, code))

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from broker.core import errors, flow
 from broker.core.model import LoginRequest, Protocol
 from broker.core.outcomes import PostForm
-from broker.journeys import login, passwordless
+from broker.journeys import login, passkey_signup, passwordless
 from broker.journeys.context import DownstreamFailure
 from broker.journeys.upstream_answers import upstream_answer
 from broker.web.renderer import LOGO_CSP, browser, html, journeys, post_form_page, run
@@ -69,7 +69,8 @@ def discover(handle: str) -> Response:
     lang = request.accept_languages.best
     page = html("discovery.html", handle=handle, party=party, query=query, found=found,
                 lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,
-                upstreams=candidates, passkey=passwordless.offered(journeys(), party))
+                upstreams=candidates, passkey=passwordless.offered(journeys(), party),
+                passkey_sign_up=passkey_signup.offered(journeys(), party))
     return Response(page, mimetype="text/html", headers={"Content-Security-Policy": DISCOVERY_CSP})
 
 
@@ -101,6 +102,21 @@ def passkey_finish(handle: str) -> Response:
     """The browser's passkey assertion (WebAuthn JSON, posted by passkey.js)."""
     credential = request.form.get("credential", "")[:16384]
     return run(lambda j, b: passwordless.finish(j, b, handle, credential))
+
+
+@bp.post("/login/<handle>/passkey/new")
+def passkey_sign_up_begin(handle: str) -> Response:
+    """The discovery page's "create an account with a passkey": the page that explains it and asks the browser
+    to create one (``broker.journeys.passkey_signup``)."""
+    return run(lambda j, b: passkey_signup.begin(j, b, handle))
+
+
+@bp.post("/login/passkey/new/<handle>")
+def passkey_sign_up_finish(handle: str) -> Response:
+    """The browser's registration response (WebAuthn JSON, posted by passkey.js) and the display name given."""
+    credential = request.form.get("credential", "")[:65536]
+    name = request.form.get("name", "")[:200]
+    return run(lambda j, b: passkey_signup.finish(j, b, handle, credential, name))
 
 
 SAME_SITE_MARK = "_same_site"

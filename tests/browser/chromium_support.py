@@ -138,6 +138,5 @@ def add_passkey(driver: WebDriver, fed: Federation, name: str) -> None:
 
 def to_the_step_up_page(driver: WebDriver, rp: RelyingParty) -> None:
     driver.get(f"{rp.url}/login?{urlencode({'claims': MFA_ESSENTIAL})}")  # the app passes it on
-    # the SSO session is below the level: the broker asks the provider for it first (which cannot give it)
-    at_the_provider(driver)
+    # the SSO session is below the level: its own second factor raises it, with no new sign-in at the provider
     heading(driver, "Confirm it is you")

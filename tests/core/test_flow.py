@@ -179,9 +179,10 @@ def test_answer_from_session_reports_the_sessions_sign_in() -> None:
     store = InMemoryAccountStore()
     login = complete_login(store, party(), request(), identity(acr="loa2"), NOW, EVERYTHING)
     session = new_session(login.account.account_id, "itsme", "loa3", NOW - timedelta(minutes=5), NOW,
-                          timedelta(hours=1))
+                          timedelta(hours=1), amr=("fed", "otp", "mfa"))
     answer = answer_from_session(store, party(), request(), session, EVERYTHING)
     assert (answer.upstream, answer.acr, answer.auth_time) == ("itsme", "loa3", NOW - timedelta(minutes=5))
+    assert answer.amr == ("fed", "otp", "mfa")  # every app of the session is told how the person signed in
 
 
 @pytest.mark.parametrize(("asserted", "unverified_email", "released"), [

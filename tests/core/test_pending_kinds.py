@@ -29,6 +29,10 @@ STORED: dict[Kind, str] = {
     Kind.TOTP_ENROLMENT: "totp-enrolment",
     Kind.PASSKEY_ENROLMENT: "passkey-enrolment",
     Kind.PASSKEY_SIGN_IN: "passkey-sign-in",
+    Kind.STEP_UP_ENROLMENT: "step-up-enrolment",
+    Kind.STEP_UP_ENROLLED: "step-up-enrolled",
+    Kind.PASSKEY_SIGN_UP: "passkey-sign-up",
+    Kind.EMAIL_ENROLMENT: "email-enrolment",
 }
 
 

@@ -29,6 +29,7 @@ from broker.core.pending_records import (
     PortalLinkSaml,
     SamlUpstreamLogout,
     SamlUpstreamLogoutReply,
+    StepUp,
     decode,
     encode,
     peek_record,
@@ -182,3 +183,14 @@ def test_a_damaged_row_taken_is_refused_not_a_key_error() -> None:
     store.put_with_handle(Kind.LINK_CONFIRM, "h", '{"proof": "x"}', NOW)
     with pytest.raises(errors.LoginStateInvalid):
         take_record(store, PortalLinkConfirm, "h", NOW)
+
+
+def test_a_record_stored_before_a_field_was_added_reads_back_with_its_default() -> None:
+    waiting = StepUp(login=LOGIN, identity=IDENTITY, account="acct-1", upstream_state=(), attempts=1,
+                     passkey_state="", email_code="ab$cd", email_code_until=7, email_factor="f-1", email_sends=2)
+    older = {k: v for k, v in json.loads(encode(waiting)).items() if not k.startswith("email_")}
+
+    assert decode(StepUp, json.dumps(older)) == StepUp(login=LOGIN, identity=IDENTITY, account="acct-1",
+                                                       upstream_state=(), attempts=1, passkey_state="")
+    with pytest.raises(errors.LoginStateInvalid):  # a member without a default is still required
+        decode(StepUp, json.dumps({k: v for k, v in older.items() if k != "attempts"}))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from broker.core.model import Protocol
-from broker.core.sessions import Participant, SsoSession, new_session, satisfies
+from broker.core.sessions import Participant, SsoSession, new_session, satisfies, still_signed_in
 from tests.core.builders import NOW, party, request
 
 SESSION = SsoSession(
@@ -54,6 +54,19 @@ def test_satisfies(session_changes: dict[str, Any], request_changes: dict[str, A
 
 def test_no_session_satisfies_nothing() -> None:
     assert satisfies(None, request(), party(), NOW) is False
+    assert still_signed_in(None, request(), party(), NOW) is False
+
+
+@pytest.mark.parametrize(("case", "session_changes", "request_changes", "kwargs", "expected"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_still_signed_in_is_every_rule_but_the_level(case: str, session_changes: dict[str, Any],
+                                                     request_changes: dict[str, Any], kwargs: dict[str, Any],
+                                                     expected: bool) -> None:
+    """What a second factor may still raise (``journeys.step_up``): only the acr cases differ from ``satisfies``."""
+    arguments: dict[str, Any] = {"party": party()} | kwargs
+    session = replace(SESSION, **session_changes)
+    level_only = case.startswith(("acr not", "no acr reached, one"))
+    assert still_signed_in(session, request(**request_changes), arguments["party"], NOW) is (expected or level_only)
 
 
 PARTICIPANTS = (
@@ -67,6 +80,7 @@ PARTICIPANTS = (
     [
         replace(SESSION, participants=PARTICIPANTS),
         replace(SESSION, acr=None),
+        replace(SESSION, amr=("fed", "swk", "user", "mfa")),
         replace(SESSION, auth_time=datetime(2024, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))),
     ],
 )
@@ -83,6 +97,12 @@ def test_a_session_stored_before_sids_gets_one() -> None:
     back = SsoSession.from_json(json.dumps(raw))
     assert back.sid and back.sid != SESSION.sid
     assert replace(back, sid=SESSION.sid) == SESSION
+
+
+def test_a_session_stored_before_amr_has_none() -> None:
+    raw = json.loads(replace(SESSION, amr=("otp", "mfa")).to_json())
+    del raw["amr"]
+    assert SsoSession.from_json(json.dumps(raw)) == SESSION
 
 
 def test_with_participant_adds_once_and_keeps_order() -> None:

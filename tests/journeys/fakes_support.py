@@ -21,10 +21,19 @@ from urllib.parse import parse_qs, urlsplit
 from broker.core import errors
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
+from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
 from broker.core.email_address import canonical_email
-from broker.core.factors import Authenticator, Authenticators, FactorKind, PasskeyChallenge, Passkeys, PasskeyUse
+from broker.core.factors import (
+    Authenticator,
+    Authenticators,
+    FactorKind,
+    NewPasskey,
+    PasskeyChallenge,
+    Passkeys,
+    PasskeyUse,
+)
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.model import (
     PORTAL_PARTY,
@@ -145,6 +154,25 @@ class FakeAuthenticators:
         codes[code] = True
         return self.entries[f"recovery-{account_id}"]
 
+    def add_email(self, account_id: str, name: str, address: str, now: datetime) -> Authenticator:
+        number = len(self.entries)
+        while f"email-{number}" in self.entries:
+            number += 1
+        entry = Authenticator(f"email-{number}", account_id, FactorKind.EMAIL, name, now)
+        self.entries[entry.authenticator_id], self.secrets[entry.authenticator_id] = entry, address
+        return entry
+
+    def email_address(self, account_id: str, authenticator_id: str) -> str | None:
+        entry = self.entries.get(authenticator_id)
+        if entry is None or entry.account_id != account_id or entry.kind is not FactorKind.EMAIL:
+            return None
+        return self.secrets[authenticator_id]
+
+    def mark_used(self, account_id: str, authenticator_id: str, now: datetime) -> None:
+        entry = self.entries.get(authenticator_id)
+        if entry is not None and entry.account_id == account_id:
+            self.entries[authenticator_id] = replace(entry, last_used_at=now)
+
     def remove(self, account_id: str, authenticator_id: str) -> bool:
         entry = self.entries.get(authenticator_id)
         if entry is None or entry.account_id != account_id:
@@ -160,6 +188,7 @@ class FakePasskeys:
     def __init__(self, authenticators: FakeAuthenticators) -> None:
         self.authenticators = authenticators
         self.owners: dict[str, Authenticator] = {}  # credential id -> its authenticator
+        self.refuse_adding = False
 
     def enrol(self, account_id: str, name: str, now: datetime) -> str:
         """A passkey for the account, as if registered in the portal; its credential id."""
@@ -173,13 +202,25 @@ class FakePasskeys:
         return PasskeyChallenge(json.dumps({"challenge": challenge}), json.dumps([challenge, account_id]))
 
     def register(self, account_id: str, name: str, response_json: str, state: str, now: datetime) -> Authenticator:
+        return self.add(account_id, name, self.verify_registration(account_id, response_json, state, now), now)
+
+    def verify_registration(self, account_id: str, response_json: str, state: str, now: datetime) -> NewPasskey:
         response, (challenge, expected) = json.loads(response_json), json.loads(state)
         if response.get("challenge") != challenge or expected != account_id:
             raise ValueError("another ceremony's challenge")
+        if not response.get("uv", True):
+            raise ValueError("the person was not verified")
         if response["credential"] in self.owners:
             raise ValueError("a credential already enrolled")
-        entry = Authenticator(f"passkey-{response['credential']}", account_id, FactorKind.PASSKEY, name, now)
-        self.authenticators.entries[entry.authenticator_id] = self.owners[response["credential"]] = entry
+        return NewPasskey(str(response["credential"]).encode(), b"public key", 0, (), account_id.encode(),
+                          synced=bool(response.get("synced")))
+
+    def add(self, account_id: str, name: str, passkey: NewPasskey, now: datetime) -> Authenticator:
+        credential = passkey.credential_id.decode()
+        if self.refuse_adding or credential in self.owners:  # ``refuse_adding``: as if enrolled meanwhile
+            raise ValueError("a credential already enrolled")
+        entry = Authenticator(f"passkey-{credential}", account_id, FactorKind.PASSKEY, name, now)
+        self.authenticators.entries[entry.authenticator_id] = self.owners[credential] = entry
         return entry
 
     def authentication_options(self, account_id: str | None, now: datetime) -> PasskeyChallenge:
@@ -193,18 +234,20 @@ class FakePasskeys:
             raise ValueError("unknown credential, or another ceremony's challenge")
         if account_id is not None and entry.account_id != account_id:
             raise ValueError("another account's passkey")
-        return PasskeyUse(entry.account_id, entry, bool(response["uv"]))
+        return PasskeyUse(entry.account_id, entry, bool(response["uv"]), synced=bool(response.get("synced")))
 
 
-def registration(credential: str, options_json: str) -> str:
+def registration(credential: str, options_json: str, user_verified: bool = True) -> str:
     """What the fake authenticator answers to registration ``options_json``, creating ``credential``."""
-    return json.dumps({"credential": credential, "challenge": json.loads(options_json)["challenge"]})
-
-
-def assertion(credential: str, options_json: str, user_verified: bool = True) -> str:
-    """What the fake authenticator answers to ``options_json`` with ``credential``."""
     return json.dumps({"credential": credential, "challenge": json.loads(options_json)["challenge"],
                        "uv": user_verified})
+
+
+def assertion(credential: str, options_json: str, user_verified: bool = True, synced: bool = False) -> str:
+    """What the fake authenticator answers to ``options_json`` with ``credential`` (``synced``: a multi-device
+    passkey, WebAuthn §6.1.3)."""
+    return json.dumps({"credential": credential, "challenge": json.loads(options_json)["challenge"],
+                       "uv": user_verified, "synced": synced})
 
 
 def totp_code(secret: str, now: datetime) -> str:
@@ -219,6 +262,8 @@ class FakeLoginHistory:
     def __init__(self) -> None:
         self.logins: list[tuple[str, LoginPlace, datetime]] = []
         self.failures: list[tuple[str, datetime]] = []
+        #: every code entry and wrong answer, as the table keeps them: claim -> (account, address, at, in flight)
+        self.attempts: dict[int, tuple[str, str | None, datetime, bool]] = {}
 
     def signals(self, account_id: str, place: LoginPlace, now: datetime, window: timedelta) -> LoginSignals:
         mine = [(p, at) for a, p, at in self.logins if a == account_id]
@@ -235,8 +280,24 @@ class FakeLoginHistory:
     def record(self, account_id: str, place: LoginPlace, at: datetime) -> None:
         self.logins.append((account_id, place, at))
 
-    def record_second_factor_failure(self, account_id: str, at: datetime) -> None:
+    def record_second_factor_failure(self, account_id: str, at: datetime, address: str | None = None) -> None:
         self.failures.append((account_id, at))
+        flying = [claim for claim, (a, where, _, in_flight) in self.attempts.items()
+                  if in_flight and address is not None and (a, where) == (account_id, address)]
+        self.attempts[max(flying, key=lambda c: (self.attempts[c][2], c)) if flying
+                      else max(self.attempts, default=0) + 1] = (account_id, address, at, False)
+
+    def begin_code_attempt(self, account_id: str, address: str, at: datetime, window: timedelta) -> CodeAttempt:
+        claim = max(self.attempts, default=0) + 1
+        self.attempts[claim] = (account_id, address, at, True)
+        counted = [(a, where, when) for c, (a, where, when, in_flight) in self.attempts.items()
+                   if c != claim and when >= at - window and (not in_flight or when >= at - IN_FLIGHT)]
+        return CodeAttempt(claim, Failures.of([when for a, _, when in counted if a == account_id], at, window),
+                           Failures.of([when for _, where, when in counted if where == address], at, window))
+
+    def withdraw_code_attempt(self, claim: int) -> None:
+        if self.attempts.get(claim, ("", None, datetime.min, False))[3]:
+            del self.attempts[claim]
 
 
 class FakeClock:

@@ -58,6 +58,19 @@ def test_a_passkey_alone_signs_in_the_account_it_was_enrolled_for_at_the_second_
     assert browser.renewals == 1 and not browser.holds(discovery)  # the waiting login is used up
 
 
+
+def test_a_synced_passkey_is_reported_as_a_software_key() -> None:
+    party = app(Protocol.OIDC)
+    w = World([party])
+    _, credential = with_passkey(w, party)
+    browser = w.browser()
+    handle, options = passkey_page(w, browser, at_discovery(w, browser, party))
+
+    passwordless.finish(w.journeys, browser, handle, assertion(credential, options, synced=True))
+
+    [answered] = w.downstream(party.protocol).answered
+    assert {"swk", "user", "mfa"} <= set(answered.result.amr) and "hwk" not in answered.result.amr
+
 def test_a_passkey_that_did_not_verify_the_person_or_answers_another_challenge_signs_in_no_one() -> None:
     party = app(Protocol.SAML)
     w = World([party])

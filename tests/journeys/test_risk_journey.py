@@ -13,6 +13,7 @@ import pytest
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.backoff import ACCOUNT
 from broker.core.model import DownstreamParty, Protocol
 from broker.core.outcomes import Outcome, Page
 from broker.core.risk_rules import parse_risk
@@ -134,7 +135,7 @@ def test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_cod
     w, party = world({"rules": [{"when": ["not first_login"], "then": "step-up"}]})
     usual_logins(w, party, 1)
     account_id = w.downstream(party.protocol).answered[-1].result.account.account_id
-    for _ in range(step_up.ACCOUNT_LOCK):  # wrong answers spread over other sign-ins and addresses
+    for _ in range(ACCOUNT.free):  # wrong answers spread over other sign-ins and addresses
         w.login_history.record_second_factor_failure(account_id, w.clock.now())
     browser = w.browser()
     outgoing = login.begin(w.journeys, browser, login_request(party, force_authn=True))
@@ -146,7 +147,7 @@ def test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_cod
         step_up.verify(w.journeys, browser, str(page.data["handle"]), totp_code(SECRET, w.clock.now()))
 
     assert isinstance(locked.value.error, errors.LoginRefused)
-    w.clock.advance(w.journeys.settings.risk.window + timedelta(minutes=1))  # the window moved on: unlocked
+    w.clock.advance(ACCOUNT.wait(ACCOUNT.free))  # the back-off is over: unlocked
     outgoing = login.begin(w.journeys, browser, login_request(party, force_authn=True))
     handle, reply = w.oidc.reply(outgoing)
     page = upstream_answer(w.journeys, browser, Protocol.OIDC, handle, reply, OIDC_UPSTREAM.name)

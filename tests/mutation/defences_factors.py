@@ -66,8 +66,8 @@ DEFENCES += (
     Defence(
         name="step-up-passkey-must-verify-the-person",
         path="broker/journeys/step_up.py",
-        old="""    return use.authenticator if use.account_id == waiting.account and use.user_verified else None""",
-        new="""    return use.authenticator if use.account_id == waiting.account else None""",
+        old="""    return use if use.account_id == waiting.account and use.user_verified else None""",
+        new="""    return use if use.account_id == waiting.account else None""",
         tests=(f"{STEP_UP_TESTS}::test_a_passkey_assertion_that_does_not_fit_this_page_is_a_wrong_answer"
                "[no user verification]",),
         why="a passkey without user verification (possession only) passes as a second factor",
@@ -83,6 +83,7 @@ DEFENCES += (
 )
 
 RISK_TESTS = "tests/journeys/test_risk_journey.py"
+CODE_ATTEMPT_TESTS = "tests/journeys/test_code_attempts_journey.py"
 
 DEFENCES += (
     Defence(
@@ -105,9 +106,18 @@ DEFENCES += (
     Defence(
         name="step-up-account-lock",
         path="broker/journeys/step_up.py",
-        old="""    return recent >= ACCOUNT_LOCK""",
-        new="""    return False""",
-        tests=(f"{RISK_TESTS}::test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_code",),
+        old="""    locked = code_attempts.check(j, browser, waiting.account, now)""",
+        new="""    locked = None""",
+        tests=(f"{RISK_TESTS}::test_an_account_with_too_many_wrong_answers_is_locked_even_for_the_right_code",
+               f"{CODE_ATTEMPT_TESTS}::test_guessing_across_sign_ins_of_one_account_meets_a_growing_back_off"),
         why="guessing codes across many sign-ins and addresses is unlimited",
+    ),
+    Defence(
+        name="step-up-back-off-per-address",
+        path="broker/core/backoff.py",
+        old="""("address", per_address.refused_until(address))""",
+        new="""("address", None)""",
+        tests=(f"{CODE_ATTEMPT_TESTS}::test_one_guess_over_many_accounts_from_one_address_is_refused",),
+        why="one guess sprayed over many accounts from one address is unlimited",
     ),
 )

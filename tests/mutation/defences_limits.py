@@ -21,10 +21,14 @@ DEFENCES: tuple[Defence, ...] = (
         name="per-address-limit-before-shared-budget",
         path="broker/web/ops/limits.py",
         old="""    _wrap(app, "login.oidc_callback", _spending_upstream_budget)
+    for endpoint in SIGN_UP_VIEWS:  # inside the per-address limit below
+        _wrap(app, endpoint, limiter.limit(settings.per_ip_sign_up, scope="sign-up"))
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
 """,
-        new="""    for endpoint in SIGN_IN_VIEWS:
+        new="""    for endpoint in SIGN_UP_VIEWS:  # inside the per-address limit below
+        _wrap(app, endpoint, limiter.limit(settings.per_ip_sign_up, scope="sign-up"))
+    for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
     _wrap(app, "login.oidc_callback", _spending_upstream_budget)
 """,

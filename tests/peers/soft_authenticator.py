@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 FLAG_UP = 0x01
 FLAG_UV = 0x04
+FLAG_BE = 0x08
+FLAG_BS = 0x10
 FLAG_AT = 0x40
 AAGUID = bytes(16)
 ES256 = -7
@@ -71,7 +73,12 @@ class NotAllowed(Exception):
 class SoftAuthenticator:
     #: how much the signature counter grows a use; 0: an authenticator without a counter (always 0)
     counter_step: int = 1
+    #: a synced (multi-device) passkey store, as a phone's or a password manager's: the flags BE and BS (§6.1.3)
+    synced: bool = False
     credentials: dict[bytes, SoftCredential] = field(default_factory=dict)
+
+    def _backup_flags(self) -> int:
+        return FLAG_BE | FLAG_BS if self.synced else 0
 
     def create(self, options_json: str, origin: str, *, rp_id: str | None = None, user_verified: bool = True,
                reuse: bytes | None = None) -> str:
@@ -92,7 +99,7 @@ class SoftAuthenticator:
                                         options_rp_id, unb64url(options["user"]["id"]))
             self.credentials[credential.credential_id] = credential
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
-        flags = FLAG_UP | FLAG_AT | (FLAG_UV if user_verified else 0)
+        flags = FLAG_UP | FLAG_AT | (FLAG_UV if user_verified else 0) | self._backup_flags()
         auth_data = (hashlib.sha256((rp_id or options_rp_id).encode()).digest() + bytes([flags])
                      + struct.pack(">I", credential.sign_count) + AAGUID
                      + struct.pack(">H", len(credential.credential_id)) + credential.credential_id
@@ -129,7 +136,7 @@ class SoftAuthenticator:
             credential.sign_count += self.counter_step
             sign_count = credential.sign_count
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
-        flags = FLAG_UP | (FLAG_UV if user_verified else 0)
+        flags = FLAG_UP | (FLAG_UV if user_verified else 0) | self._backup_flags()
         auth_data = (hashlib.sha256((rp_id or options_rp_id).encode()).digest() + bytes([flags])
                      + struct.pack(">I", sign_count))
         signature = credential.private_key.sign(auth_data + hashlib.sha256(client_data).digest(),

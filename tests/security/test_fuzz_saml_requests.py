@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]
 import pytest
+import requests
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -449,6 +450,10 @@ def _live_request(draw: st.DrawFn, federation: Federation,
     return f"{base}?{draw(mutated(query, max_edits=2))}", None
 
 
+#: the longest request line the test's HTTP server reads (``http.server.BaseHTTPRequestHandler``: 65536 bytes)
+REQUEST_LINE_LIMIT = 65536 - len("GET  HTTP/1.1\r\n")
+
+
 @fuzz_settings(25, scaled=False)
 @given(data=st.data())
 def test_live_sso_endpoints_never_fail_with_500(live: Federation, live_browser: Browser,
@@ -456,7 +461,15 @@ def test_live_sso_endpoints_never_fail_with_500(live: Federation, live_browser: 
                                                 data: st.DataObject) -> None:
     url, form = data.draw(_live_request(live, live_messages), label="request")
     pending_before = count_rows(live.database_url, PendingStateRow)
-    page = live_browser.get(url, follow=False) if form is None else live_browser.post(url, form, follow=False)
+    try:
+        page = live_browser.get(url, follow=False) if form is None else live_browser.post(url, form, follow=False)
+    except requests.exceptions.ConnectionError:
+        # a request line over the HTTP server's limit: the test server answers 414 and closes the TLS connection,
+        # sometimes before the client has read the answer (an EOF); the broker never saw the request
+        assert form is None and len(urlsplit(url).path) + len(urlsplit(url).query) > REQUEST_LINE_LIMIT
+        event("request line refused by the HTTP server")
+        assert count_rows(live.database_url, PendingStateRow) == pending_before
+        return
 
     assert page.status_code != 500 and "Traceback" not in page.text
     event(f"HTTP {page.status_code}")

@@ -376,3 +376,29 @@ def test_deleting_the_account_deletes_its_factors(engine: Engine, store: SqlAuth
     assert store.of(account) == []
     assert (_count(engine, AuthenticatorRow), _count(engine, RecoveryCodeRow)) == (2, 10)
     assert len(store.of(other)) == 2
+
+
+def test_an_email_address_is_sealed_at_rest_and_bound_to_its_row(
+        engine: Engine, store: SqlAuthenticators, account: str,
+        make_identity: Callable[..., UpstreamIdentity]) -> None:
+    added = store.add_email(account, "backup", " anna.backup@example.net ", NOW)
+    assert added.kind is FactorKind.EMAIL and store.of(account) == [added]
+    with engine.connect() as connection:
+        stored = connection.scalar(select(AuthenticatorRow.secret_sealed))
+    assert stored is not None and stored.startswith("v1.") and "anna" not in stored.lower()
+    assert store.email_address(account, added.authenticator_id) == "anna.backup@example.net"
+
+    other = _account(engine, make_identity(subject="subject-2"))
+    theirs = store.add_email(other, "mine", "them@example.net", NOW)
+    with engine.begin() as connection:  # the sealed address copied into another account's row does not open there
+        connection.execute(update(AuthenticatorRow)
+                           .where(AuthenticatorRow.authenticator_id == theirs.authenticator_id)
+                           .values(secret_sealed=stored))
+    assert store.email_address(other, theirs.authenticator_id) is None
+    assert store.email_address(other, added.authenticator_id) is None  # not another account's factor
+    assert store.verify_totp(account, "123456", NOW) is None  # never taken for an authenticator app
+
+    store.mark_used(account, added.authenticator_id, NOW + STEP)
+    assert store.of(account)[0].last_used_at == NOW + STEP
+    with pytest.raises(ValueError):
+        store.add_email(account, "x", "two\nlines@example.org", NOW)

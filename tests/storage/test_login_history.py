@@ -5,12 +5,15 @@ no raw address in any column."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from broker.core.backoff import IN_FLIGHT, Failures
 from broker.core.model import UpstreamIdentity
 from broker.core.risk import LoginPlace, LoginSignals, login_place
 from broker.storage import SqlAccountStore, SqlLoginHistory
@@ -182,3 +185,79 @@ def test_raw_values_are_refused(history: SqlLoginHistory, account: str, place: L
 def test_naive_times_are_refused(history: SqlLoginHistory, account: str) -> None:
     with pytest.raises(ValueError, match="naive"):
         history.signals(account, HOME, NOW.replace(tzinfo=None), WINDOW)
+
+
+# --- code entries: per account and per address, in flight, settled (core.backoff) --------------------------------
+
+def test_failures_keep_the_address_hash_and_count_per_account_and_per_address(
+        history: SqlLoginHistory, account: str, other: str) -> None:
+    elsewhere = login_place("192.0.2.5", "x", KEY)
+    history.record_second_factor_failure(account, NOW - timedelta(minutes=30), HOME.address)
+    history.record_second_factor_failure(account, NOW - timedelta(minutes=10), elsewhere.address)
+    history.record_second_factor_failure(other, NOW - timedelta(minutes=5), HOME.address)
+    history.record_second_factor_failure(other, NOW - timedelta(minutes=90), HOME.address)  # out of the window
+    history.record_second_factor_failure(account, NOW - timedelta(minutes=1))  # address not known
+
+    attempt = history.begin_code_attempt(account, HOME.address, NOW, WINDOW)
+
+    assert attempt.account == Failures(3, NOW - timedelta(minutes=1))  # itself not counted
+    assert attempt.address == Failures(2, NOW - timedelta(minutes=5))
+    assert history.signals(account, HOME, NOW, WINDOW).failed_second_factors == 3  # an entry in flight is no failure
+
+
+def test_an_entry_in_flight_counts_for_others_until_it_is_old(history: SqlLoginHistory, account: str) -> None:
+    history.begin_code_attempt(account, HOME.address, NOW, WINDOW)  # its code right: never settled
+
+    parallel = history.begin_code_attempt(account, HOME.address, NOW + timedelta(seconds=1), WINDOW)
+    later = history.begin_code_attempt(account, HOME.address, NOW + IN_FLIGHT + timedelta(minutes=1), WINDOW)
+
+    assert parallel.account == parallel.address == Failures(1, NOW)
+    assert later.account.count == 0 and later.address.count == 0  # both earlier entries were right answers
+
+
+def test_a_wrong_answer_settles_its_entry_and_a_refused_one_is_withdrawn(
+        engine: Engine, history: SqlLoginHistory, account: str) -> None:
+    first = history.begin_code_attempt(account, HOME.address, NOW, WINDOW)
+    history.record_second_factor_failure(account, NOW, HOME.address)
+    refused = history.begin_code_attempt(account, HOME.address, NOW + timedelta(seconds=1), WINDOW)
+    history.withdraw_code_attempt(refused.claim)
+    history.withdraw_code_attempt(first.claim)  # a settled failure is not withdrawn
+
+    after = history.begin_code_attempt(account, HOME.address, NOW + timedelta(minutes=5), WINDOW)
+
+    assert refused.account == Failures(1, NOW)
+    assert after.account == after.address == Failures(1, NOW)  # one row per wrong answer, none for the refused
+    assert _count(engine, SecondFactorFailureRow) == 2  # the failure and ``after`` in flight
+    assert history.signals(account, HOME, NOW + timedelta(minutes=5), WINDOW).failed_second_factors == 1
+
+
+def test_parallel_entries_see_each_other(engine: Engine, account: str) -> None:
+    """Recorded before counting: of entries made at once, the last to count sees every other one."""
+    threads = 6
+    start = threading.Barrier(threads)
+
+    def enter(_: int) -> int:
+        history = SqlLoginHistory(engine, retention=timedelta(days=30))
+        start.wait()
+        return history.begin_code_attempt(account, HOME.address, NOW, WINDOW).account.count
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        seen = list(pool.map(enter, range(threads)))
+
+    assert max(seen) == threads - 1
+
+
+def test_code_entries_are_purged_and_hold_no_raw_address(engine: Engine, history: SqlLoginHistory,
+                                                         account: str) -> None:
+    history.begin_code_attempt(account, HOME.address, NOW - timedelta(days=40), WINDOW)
+    history.record_second_factor_failure(account, NOW - timedelta(days=40), HOME.address)
+
+    history.record_second_factor_failure(account, NOW, login_place("203.0.113.77", "", KEY).address)
+
+    with engine.connect() as connection:
+        rows = connection.execute(select(SecondFactorFailureRow)).all()
+    assert len(rows) == 1 and "203.0.113" not in " ".join(map(str, rows[0]))
+    with pytest.raises(ValueError, match="keyed hash"):
+        history.begin_code_attempt(account, "203.0.113.77", NOW, WINDOW)
+    with pytest.raises(ValueError, match="keyed hash"):
+        history.record_second_factor_failure(account, NOW, "203.0.113.77")

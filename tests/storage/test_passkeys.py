@@ -98,9 +98,19 @@ def test_register_then_step_up(engine: Engine, store: SqlPasskeys, account: str)
     assert [item["id"] for item in options["allowCredentials"]] == [b64url(cid) for cid in device.credentials]
     use = store.authenticate(device.get(challenge.options_json, ORIGIN), challenge.state, LATER)
     assert use.account_id == account and use.user_verified is True
+    assert use.synced is False and use.amr == ("hwk", "user")  # a device-bound key (no BE flag)
     assert use.authenticator.authenticator_id == added.authenticator_id and use.authenticator.last_used_at == LATER
     assert SqlAuthenticators(engine, SEALER).of(account)[0].last_used_at == LATER
     assert _sign_count(engine) == 1
+
+
+def test_a_synced_passkey_is_a_software_key(store: SqlPasskeys, account: str) -> None:
+    """RFC 8176 §2: a passkey copied between devices (WebAuthn §6.1.3 backup eligible) is ``swk``, not ``hwk``."""
+    device = SoftAuthenticator(synced=True)
+    _register(store, device, account)
+    challenge = store.authentication_options(account, LATER)
+    use = store.authenticate(device.get(challenge.options_json, ORIGIN), challenge.state, LATER)
+    assert use.synced is True and use.amr == ("swk", "user")
 
 
 def test_passwordless_sign_in_finds_the_account(store: SqlPasskeys, account: str, other: str) -> None:

@@ -3,6 +3,8 @@ when configured).
 
 Each configurable (``[limits]``, ``broker.config.sections.LimitSettings``):
 
+- per client address on the views that may create an account (``SIGN_UP_VIEWS``: sign-up with a passkey alone,
+  ``per_ip_sign_up``), besides ``per_ip``;
 - per client address on every view that starts or continues a sign-in (``SIGN_IN_VIEWS``: SAML SSO, OIDC Core
   §3.1.2.1 authorization, discovery, upstream callbacks and ACS, consent, link offers, portal sign-in,
   RFC 7591 registration) and on each back-channel endpoint (``API_VIEWS``);
@@ -51,8 +53,12 @@ SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.au
                  "consent.decide", "link_offer.separate", "link_offer.prove", "portal.sign_in", "linking.start",
                  "step_up.verify", "authenticators.confirm", "authenticators.confirm_it_is_you",
                  "authenticators.passkey_confirm", "login.passkey_begin", "login.passkey_finish",
+                 "login.passkey_sign_up_begin", "login.passkey_sign_up_finish",
                  # Dynamic Client Registration (RFC 7591 §3.1) and its management (RFC 7592 §2)
                  "oidc_registration.register", "oidc_registration.manage")
+#: the views that may create an account (sign-up with a passkey alone), limited per client address with
+#: ``per_ip_sign_up`` as well: an address cannot mint accounts faster than a household or a library desk would
+SIGN_UP_VIEWS = ("login.passkey_sign_up_finish",)
 #: the back channel: token (RFC 6749 §3.2), UserInfo (OIDC Core §5.3), revocation (RFC 7009), introspection
 #: (RFC 7662); each limited per client address with ``per_ip_api``
 API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api.introspect")
@@ -99,6 +105,8 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
     app.extensions["broker_audit_throttle"] = AuditThrottle(timedelta(seconds=settings.audit_window_seconds))
     # inside the per-address limit: only a request that passed it reaches the upstream's shared budget
     _wrap(app, "login.oidc_callback", _spending_upstream_budget)
+    for endpoint in SIGN_UP_VIEWS:  # inside the per-address limit below
+        _wrap(app, endpoint, limiter.limit(settings.per_ip_sign_up, scope="sign-up"))
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
     for endpoint in API_VIEWS:

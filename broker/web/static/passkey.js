@@ -1,4 +1,4 @@
-// WebAuthn ceremonies on the broker's own pages (a passkey at step-up; enrolling one in the portal).
+// WebAuthn ceremonies on the broker's own pages (a passkey at step-up; enrolling one in the portal; signing up).
 // The options come from the server as JSON in <script type="application/json" id="...">, named by the form's
 // data-passkey attribute; the credential goes back as JSON (binary values base64url) in the form's hidden
 // "credential" field. Without JavaScript or WebAuthn the form is not offered (it stays hidden).
@@ -50,6 +50,10 @@
       event.preventDefault();
       var problem = form.querySelector("[data-passkey-problem]");
       var options = JSON.parse(document.getElementById(form.dataset.passkey).textContent);
+      // sign-up: the name typed on the page labels the new passkey in the authenticator (WebAuthn §5.4.3)
+      var named = form.dataset.passkeyName && document.getElementById(form.dataset.passkeyName);
+      var given = named ? named.value.replace(/\s+/g, " ").trim() : "";
+      if (given && options.user) { options.user = Object.assign({}, options.user, { name: given, displayName: given }); }
       var ceremony = form.dataset.ceremony === "create"
         ? navigator.credentials.create({ publicKey: creation(options) })
         : navigator.credentials.get({ publicKey: request(options) });
