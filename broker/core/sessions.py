@@ -63,6 +63,9 @@ class SsoSession:
     upstream_state: tuple[tuple[str, str], ...] = ()
     #: how the person authenticated in this session (RFC 8176 values): told to every app it answers
     amr: tuple[str, ...] = ()
+    #: when a second factor was last given in this session (``broker.journeys.step_up``), None for none: changes
+    #: to the factors themselves need a recent one (``broker.journeys.authenticators.reached_second_factor``)
+    factor_at: datetime | None = None
 
     def with_participant(self, participant: Participant) -> SsoSession:
         if participant in self.participants:
@@ -80,6 +83,7 @@ class SsoSession:
             "sid": self.sid,
             "upstream_state": [list(pair) for pair in self.upstream_state],
             "amr": list(self.amr),
+            "factor_at": self.factor_at.isoformat() if self.factor_at is not None else None,
         })
 
     @classmethod
@@ -89,7 +93,8 @@ class SsoSession:
             session = cls._from_json(text)
         except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             raise ValueError(f"not a stored SSO session: {type(exc).__name__}") from exc
-        if session.auth_time.tzinfo is None or session.expires_at.tzinfo is None:
+        if session.auth_time.tzinfo is None or session.expires_at.tzinfo is None or (
+                session.factor_at is not None and session.factor_at.tzinfo is None):
             raise ValueError("SSO session times must be timezone-aware")
         return session
 
@@ -107,6 +112,7 @@ class SsoSession:
             sid=str(raw["sid"]) if "sid" in raw else secrets.token_urlsafe(16),
             upstream_state=tuple((str(k), str(v)) for k, v in raw.get("upstream_state", ())),
             amr=tuple(str(method) for method in raw.get("amr", ())),  # none stored before issue 17
+            factor_at=datetime.fromisoformat(raw["factor_at"]) if raw.get("factor_at") else None,
         )
 
 
@@ -123,8 +129,9 @@ def merged_participants(registered: Sequence[Participant], carried: Sequence[Par
 def new_session(account_id: str, upstream: str, acr: str | None, auth_time: datetime,
                 now: datetime, lifetime: timedelta, upstream_state: tuple[tuple[str, str], ...] = (),
                 amr: tuple[str, ...] = ()) -> SsoSession:
+    """A session of a sign-in at ``now``; ``amr`` with ``mfa`` means a second factor was given now."""
     return SsoSession(account_id, upstream, acr, auth_time, now + lifetime, sid=secrets.token_urlsafe(16),
-                      upstream_state=upstream_state, amr=amr)
+                      upstream_state=upstream_state, amr=amr, factor_at=now if "mfa" in amr else None)
 
 
 def satisfies(session: SsoSession | None, request: LoginRequest, party: DownstreamParty, now: datetime,

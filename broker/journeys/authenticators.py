@@ -23,14 +23,16 @@ import base64
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.factor_records import TotpEnrolment
 from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, FactorKind
 from broker.core.outcomes import Page
-from broker.core.pending_records import TotpEnrolment, put_record
+from broker.core.pending_records import put_record
 from broker.core.sessions import SsoSession
 from broker.journeys import notices, ways_in
 from broker.journeys.context import Browser, Journeys
@@ -49,6 +51,8 @@ RECOVERY_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 RECOVERY_GROUPS = (4, 4, 4)
 SECRET_BYTES = 20  # 160 bits: RFC 4226 §4 R6's recommendation
 NAME_LENGTH = 100
+#: how recent the session's second factor must be to add, replace or remove factors (as GitHub's "sudo mode")
+FRESH_FACTOR = timedelta(minutes=15)
 #: the authenticator app parameters the store checks codes with (RFC 6238 defaults)
 TOTP_PARAMETERS = (("algorithm", "SHA1"), ("digits", "6"), ("period", "30"))
 #: the factors that stand on their own (recovery codes are their backup)
@@ -70,17 +74,20 @@ def signed_in(browser: Browser) -> SsoSession:
 
 
 def reached_second_factor(j: Journeys, sso: SsoSession) -> bool:
-    """Whether ``sso`` reached the second-factor level (its ``acr`` ranks at least as high). With no level
-    configured the broker never steps a sign-in up, so the factors protect nothing and nothing is asked."""
+    """Whether ``sso`` reached the second-factor level (its ``acr`` ranks at least as high) with a factor given
+    within ``FRESH_FACTOR``: a session left signed in on a shared computer must not be enough to change the
+    factors. With no level configured the broker never steps a sign-in up, so the factors protect nothing and
+    nothing is asked."""
     policy = j.settings.assurance
     level = policy.second_factor_level
     if level is None:
         return True
+    if sso.factor_at is None or j.now() - sso.factor_at > FRESH_FACTOR:
+        return False
     have, need = policy.rank(sso.acr), policy.rank(level)
     if have is None or need is None:
         return sso.acr is not None and policy.canonical(sso.acr) == policy.canonical(level)
     return have >= need
-
 
 def _listing(j: Journeys, sso: SsoSession, **notices: Any) -> dict[str, Any]:
     factors: Sequence[Authenticator] = enrolled_factors(j).of(sso.account_id)

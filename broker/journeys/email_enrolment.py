@@ -20,9 +20,10 @@ from datetime import timedelta
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.factor_records import EmailEnrolment
 from broker.core.factors import FactorKind
 from broker.core.outcomes import Page
-from broker.core.pending_records import EmailEnrolment, put_record
+from broker.core.pending_records import put_record
 from broker.journeys import authenticators, email_codes, notices
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound

@@ -218,7 +218,7 @@ def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, 
             browser.keep_sso(sso)
             j.audit(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
                     downstream=PORTAL_PARTY.party_id, reason=how)
-            return Redirect(j.places.portal_home(), 303)
+            return Redirect(login.return_to or j.places.portal_home(), 303)  # a portal page (the broker's own)
         gated = consent.gate(j, browser, result, sso)
         if not isinstance(gated, consent.Released):
             return gated  # the consent page; the login continues in ``consent.decide``

@@ -34,10 +34,11 @@ from dataclasses import replace
 
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
+from broker.core.factor_records import PasskeySignUp
 from broker.core.factors import NewPasskey, Passkeys
 from broker.core.model import Account, DownstreamParty, LoginRequest, UpstreamIdentity
 from broker.core.outcomes import Outcome, Page
-from broker.core.pending_records import LoginAtDiscovery, PasskeySignUp, put_record, take_record
+from broker.core.pending_records import LoginAtDiscovery, put_record, take_record
 from broker.journeys import login, passwordless
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 
 from broker.core import errors
+from broker.core.factor_records import PasskeyEnrolment
 from broker.core.factors import Passkeys
 from broker.core.outcomes import Page
-from broker.core.pending_records import PasskeyEnrolment, put_record
+from broker.core.pending_records import put_record
 from broker.journeys import authenticators
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound

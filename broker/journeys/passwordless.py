@@ -15,10 +15,11 @@ import logging
 
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
+from broker.core.factor_records import PasskeySignIn
 from broker.core.factors import Passkeys
 from broker.core.model import DownstreamParty, LoginRequest
 from broker.core.outcomes import Outcome, Page
-from broker.core.pending_records import LoginAtDiscovery, PasskeySignIn, put_record, take_record
+from broker.core.pending_records import LoginAtDiscovery, put_record, take_record
 from broker.journeys import login
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound

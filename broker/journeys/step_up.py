@@ -23,10 +23,11 @@ from datetime import datetime
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.factor_records import StepUp
 from broker.core.factors import AMR, TOTP_CODE, Authenticator, Authenticators, FactorKind, PasskeyUse
-from broker.core.model import LoginRequest, UpstreamIdentity
+from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol, UpstreamIdentity
 from broker.core.outcomes import Outcome, Page
-from broker.core.pending_records import StepUp, put_record
+from broker.core.pending_records import put_record
 from broker.core.protocol_ports import VerifiedAnswer
 from broker.core.sessions import SsoSession
 from broker.journeys import code_attempts, email_codes, risk_check, step_up_enrol
@@ -89,6 +90,27 @@ def challenge_session(j: Journeys, browser: Browser, login: LoginRequest, sso: S
     return _page(j, browser, waiting, usable, now, wrong=False)
 
 
+def reconfirm(j: Journeys, browser: Browser, return_to: str) -> Page:
+    """The portal's "sign in with your second factor": the step-up page for this browser's SSO session, whatever
+    its level, so that a change to the factors themselves has a fresh one
+    (``broker.journeys.authenticators.reached_second_factor``); then back to ``return_to``, a portal page."""
+    sso = browser.sso()
+    if sso is None:
+        raise errors.LoginStateInvalid("Please sign in to your account again.",
+                                       detail="second factor confirmation without an SSO session")
+    factors = _factors(j)
+    usable = _usable(j, factors, sso.account_id) if factors is not None else []
+    if not usable:
+        raise errors.InvalidRequest("Your account has no second factor to confirm with.",
+                                    detail="second factor confirmation without a factor")
+    portal = LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, return_to, None, None, frozenset())
+    how = UpstreamIdentity(upstream=sso.upstream, issuer="", subject="", claims={}, acr=sso.acr,
+                           auth_time=sso.auth_time, amr=sso.amr)
+    waiting = StepUp(login=portal, identity=how, account=sso.account_id, upstream_state=(), attempts=0,
+                     passkey_state="", sid=sso.sid)
+    return _page(j, browser, waiting, usable, j.now(), wrong=False)
+
+
 def _raise_session(j: Journeys, browser: Browser, waiting: StepUp, methods: tuple[str, ...],
                    now: datetime) -> Outcome:
     """The factor was right: the SSO session it was asked for reaches the second-factor level (its ``auth_time``
@@ -103,7 +125,7 @@ def _raise_session(j: Journeys, browser: Browser, waiting: StepUp, methods: tupl
             "Your sign-in ended meanwhile. Please start again from the application.",
             detail="step-up of an SSO session that ended or changed"), waiting.login)
     raised = replace(sso, acr=j.settings.assurance.with_second_factor(sso.acr),
-                     amr=tuple(dict.fromkeys((*sso.amr, *methods, "mfa"))))
+                     amr=tuple(dict.fromkeys((*sso.amr, *methods, "mfa"))), factor_at=now)
     browser.renew()  # a new browser identity for the higher level (as at every sign-in)
     browser.keep_sso(raised)
     j.observer.login_succeeded(raised.upstream, waiting.login.downstream, "step-up")
@@ -145,7 +167,8 @@ def _email_data(j: Journeys, waiting: StepUp, usable: list[Authenticator], now: 
             masked.append((a.authenticator_id, email_codes.mask(address)))
     live = waiting.email_code and not email_codes.expired(waiting.email_code_until, now)
     return {"email_factors": masked, "sends_left": email_codes.MAX_SENDS - waiting.email_sends,
-            "code_sent_to": next((m for i, m in masked if live and i == waiting.email_factor), None)}
+            "code_sent_to": next((m for i, m in masked if live and i == waiting.email_factor), None),
+            "code_minutes": int(email_codes.CODE_LIFETIME.total_seconds() // 60)}
 
 
 def send_code(j: Journeys, browser: Browser, handle: str, authenticator_id: str) -> Outcome:

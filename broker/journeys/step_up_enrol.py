@@ -24,10 +24,11 @@ from datetime import datetime
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.factor_records import StepUpEnrolled, StepUpEnrolment
 from broker.core.factors import AMR, TOTP_CODE, FactorKind
 from broker.core.model import LoginRequest, UpstreamIdentity
 from broker.core.outcomes import Outcome, Page
-from broker.core.pending_records import StepUpEnrolled, StepUpEnrolment, put_record
+from broker.core.pending_records import put_record
 from broker.core.protocol_ports import VerifiedAnswer
 from broker.journeys import authenticators, notices
 from broker.journeys.context import Browser, DownstreamFailure, Journeys

@@ -9,11 +9,8 @@ from flask import Blueprint, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from broker.core.assurance import Comparison
-from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
-from broker.journeys import authenticators, email_enrolment, passkeys
-from broker.web import login
-from broker.web.renderer import journeys, run
+from broker.journeys import authenticators, email_enrolment, passkeys, step_up
+from broker.web.renderer import run
 
 bp = Blueprint("authenticators", __name__, url_prefix="/account/security")
 
@@ -56,13 +53,9 @@ def remove(authenticator_id: str) -> Response:
 
 @bp.post("/confirm-it-is-you")
 def confirm_it_is_you() -> Response:
-    """A portal sign-in that asks for the second-factor level: the SSO session does not meet it, so the sign-in
-    goes upstream and then to the second factor's page (``broker.journeys.step_up``)."""
-    level = journeys().settings.assurance.second_factor_level
-    return login.begin(LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, url_for("authenticators.page"), None,
-                                    None, frozenset(), acr_values=(level,) if level else (),
-                                    acr_comparison=Comparison.MINIMUM))
-
+    """Give a second factor for the SSO session (``broker.journeys.step_up.reconfirm``), then back here."""
+    back = url_for("authenticators.page")
+    return run(lambda j, b: step_up.reconfirm(j, b, back))
 
 @bp.post("/passkey/start")
 def passkey_start() -> Response:

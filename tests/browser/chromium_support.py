@@ -140,3 +140,20 @@ def to_the_step_up_page(driver: WebDriver, rp: RelyingParty) -> None:
     driver.get(f"{rp.url}/login?{urlencode({'claims': MFA_ESSENTIAL})}")  # the app passes it on
     # the SSO session is below the level: its own second factor raises it, with no new sign-in at the provider
     heading(driver, "Confirm it is you")
+
+
+def to_the_passkey_sign_up(driver: WebDriver) -> None:
+    """From the discovery page, "Create an account with a passkey": the page that explains it, its form shown (by
+    passkey.js)."""
+    heading(driver, "Choose how to sign in")
+    click(driver, (By.CSS_SELECTOR, "form#passkey-sign-up button"))
+    heading(driver, "Create an account with a passkey")
+    wait(driver).until(seen.element_to_be_clickable((By.ID, "create-account-passkey-button")))
+
+
+def sign_up_with_a_passkey(driver: WebDriver, name: str) -> None:
+    """On the sign-up page: the optional name typed (none when empty), then the authenticator creates the passkey
+    (``navigator.credentials.create``) and the form posts."""
+    if name:
+        driver.find_element(By.ID, "display-name").send_keys(name)
+    click(driver, (By.ID, "create-account-passkey-button"))

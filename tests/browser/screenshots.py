@@ -13,9 +13,15 @@ authenticator goes through the pages and saves them, uncropped, as PNG files int
   confirmed it is the citizen: adding a second factor needs a fresh one);
 - ``security-page.png``: the Sign-in security page listing the passkey, the app and the recovery codes;
 - ``step-up.png``: an app asking for MFA (the ``claims`` parameter): the passkey button and the code field;
-- ``passkey-sign-in.png``: the page the discovery page's "Sign in with a passkey" leads to.
+- ``passkey-sign-in.png``: the page the discovery page's "Sign in with a passkey" leads to;
+- ``passkey-sign-up.png``: the page the discovery page's "Create an account with a passkey" leads to (the new
+  account, named "Anna", is the second one: the app gets its ID token);
+- ``step-up-enrol.png``: an app asking for MFA at the citizen's first sign-in, before the account exists, with
+  ``[assurance] enrol_at_step_up`` on: adding an authenticator app right there. This journey alone is left at
+  its page (finished, it would give the account its first factor, and the passkey's recovery codes would not
+  come first); no account is made until the first code is entered.
 
-Each journey is finished (the app gets its ID token), so the pages are the ones a citizen really sees. With
+Every other journey is finished (the app gets its ID token), so the pages are the ones a citizen really sees. With
 Pillow installed the PNGs are reduced to a 256-colour palette. Needs selenium, chromium and chromium-driver
 (``tests/browser/chromium_support.py``).
 """
@@ -49,6 +55,8 @@ from tests.browser.chromium_support import (
     heading,
     missing,
     page_says,
+    sign_up_with_a_passkey,
+    to_the_passkey_sign_up,
     wait,
 )
 from tests.flows.federation import CITIZEN, ExtraUpstream, Federation, make_keys, running_federation
@@ -58,7 +66,10 @@ FOLDER_ENV = "BROKER_SCREENSHOTS"
 WINDOW = (1000, 800)  # the page's area (the screenshot); the window is made as much larger as its frame needs
 CHOOSE = "Choose how to sign in"
 PROVIDER = "DEMO sign-in provider"
+CONFIRM = "Confirm it is you"
 APP_NAME = "City library"
+#: the operator lets an account without a second factor add one at the step-up (``step-up-enrol.png``)
+ENROL_AT_STEP_UP = "[assurance]\nenrol_at_step_up = true\n"
 
 
 class SecondProvider:
@@ -91,14 +102,16 @@ def main() -> int:
 def take(work: Path, out: Path) -> None:
     keys = make_keys(work / "keys")
     with running_federation(work / "instance", keys, f"sqlite:///{work / 'b.db'}", op_login_form=True,
-                            broker_host="localhost",
+                            broker_host="localhost", extra_config=ENROL_AT_STEP_UP,
                             extra_upstreams=[ExtraUpstream("social", SecondProvider().build)]) as fed, \
             chromium_support.chromium(work / "profile", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                                      "--force-device-scale-factor=1", "--hide-scrollbars") as driver:
+                                      "--force-device-scale-factor=1", "--hide-scrollbars") as driver, \
+            relying_party(fed, client_name=APP_NAME) as rp:
         _size_the_page(driver)
         if isinstance(driver, webdriver.Chrome):  # the light theme, whatever the machine's
             driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
                                    {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+        _step_up_enrol(driver, rp, out)  # first: the citizen has no account yet
         _portal_sign_in(driver, fed)
 
         # the first factor, a passkey: the recovery codes come with it
@@ -112,8 +125,9 @@ def take(work: Path, out: Path) -> None:
         _start_adding_the_app(driver, "phone")
         wait(driver).until(lambda d: "needs a fresh second factor" in _main_text(d))  # the page after the post
         click(driver, (By.CSS_SELECTOR, "form#second-factor-sign-in button"))
-        _sign_in_upstream(driver)
-        heading(driver, "Confirm it is you")
+        if _headed(driver, CHOOSE, PROVIDER, CONFIRM) != CONFIRM:  # a new upstream sign-in first, or straight on
+            _sign_in_upstream(driver)
+        heading(driver, CONFIRM)
         click(driver, (By.ID, "use-passkey"))
         wait(driver).until(lambda d: d.current_url.startswith(fed.url + "/account/"))  # back in the portal
         driver.get(fed.url + "/account/security/")
@@ -131,9 +145,9 @@ def take(work: Path, out: Path) -> None:
         _scroll_to(driver, "p[role=status]")  # "phone was added.", the factors and the forms to add more
         _shot(driver, out, "security-page.png")
 
-        with relying_party(fed, client_name=APP_NAME) as rp:
-            _step_up(driver, rp, out)
-            _passkey_sign_in(driver, rp, out)
+        _step_up(driver, rp, out)
+        _passkey_sign_in(driver, rp, out)
+        _passkey_sign_up(driver, rp, out)
 
 
 def _size_the_page(driver: WebDriver) -> None:
@@ -159,11 +173,17 @@ def _portal_sign_in(driver: WebDriver, fed: Federation) -> None:
 
 def _sign_in_upstream(driver: WebDriver) -> None:
     """Through the discovery page (two providers here) to the demo provider's form, and sign in there."""
-    title = wait(driver).until(lambda d: next((t for t in (CHOOSE, PROVIDER)
-                                               if t in d.find_element(By.TAG_NAME, "h1").text), None))
-    if title == CHOOSE:
+    if _headed(driver, CHOOSE, PROVIDER) == CHOOSE:
         click(driver, button("Sign in with Test OpenID provider"))
     at_the_provider(driver)
+
+
+def _headed(driver: WebDriver, *titles: str) -> str:
+    """Which of ``titles`` the page's heading shows, once it shows one."""
+    found = wait(driver).until(lambda d: next((t for t in titles if t in d.find_element(By.TAG_NAME, "h1").text),
+                                              None))
+    assert found is not None  # the wait ends on a title only
+    return found
 
 
 def _start_adding_the_app(driver: WebDriver, name: str) -> None:
@@ -171,6 +191,17 @@ def _start_adding_the_app(driver: WebDriver, name: str) -> None:
     field.clear()
     field.send_keys(name)
     click(driver, (By.CSS_SELECTOR, "form#add-app button[type=submit]"))
+
+
+def _step_up_enrol(driver: WebDriver, rp: RelyingParty, out: Path) -> None:
+    """The app asks for MFA at the first sign-in: the account would have no factor, so the broker offers to add
+    an authenticator app. Left there (see the module's docstring): the app hears nothing."""
+    driver.get(f"{rp.url}/login?{urlencode({'claims': MFA_ESSENTIAL})}")
+    _sign_in_upstream(driver)
+    heading(driver, "Add a second factor")
+    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "main svg"))
+    _shot(driver, out, "step-up-enrol.png")
+    assert rp.outcomes == [], rp.outcomes
 
 
 def _step_up(driver: WebDriver, rp: RelyingParty, out: Path) -> None:
@@ -197,6 +228,16 @@ def _passkey_sign_in(driver: WebDriver, rp: RelyingParty, out: Path) -> None:
     click(driver, (By.ID, "use-passkey"))
     claims = _answered(driver, rp, 2)
     assert "hwk" in claims["amr"], claims
+
+
+def _passkey_sign_up(driver: WebDriver, rp: RelyingParty, out: Path) -> None:
+    """The discovery page's "Create an account with a passkey", and the page it leads to."""
+    driver.get(f"{rp.url}/login?{urlencode({'prompt': 'login'})}")
+    to_the_passkey_sign_up(driver)
+    _shot(driver, out, "passkey-sign-up.png")
+    sign_up_with_a_passkey(driver, "Anna")
+    claims = _answered(driver, rp, 3)
+    assert claims["acr"] == REFEDS_MFA and {"hwk", "user", "mfa"} <= set(claims["amr"]), claims
 
 
 def _answered(driver: WebDriver, rp: RelyingParty, count: int) -> dict[str, Any]:

@@ -80,7 +80,7 @@ PARTICIPANTS = (
     [
         replace(SESSION, participants=PARTICIPANTS),
         replace(SESSION, acr=None),
-        replace(SESSION, amr=("fed", "swk", "user", "mfa")),
+        replace(SESSION, amr=("fed", "swk", "user", "mfa"), factor_at=NOW - timedelta(minutes=2)),
         replace(SESSION, auth_time=datetime(2024, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))),
     ],
 )
@@ -99,9 +99,14 @@ def test_a_session_stored_before_sids_gets_one() -> None:
     assert replace(back, sid=SESSION.sid) == SESSION
 
 
+def test_a_new_session_records_a_factor_given_now_only_with_mfa() -> None:
+    assert new_session("acc-1", "op", None, NOW, NOW, timedelta(hours=1), amr=("pwd",)).factor_at is None
+    assert new_session("acc-1", "op", None, NOW, NOW, timedelta(hours=1), amr=("otp", "mfa")).factor_at == NOW
+
+
 def test_a_session_stored_before_amr_has_none() -> None:
-    raw = json.loads(replace(SESSION, amr=("otp", "mfa")).to_json())
-    del raw["amr"]
+    raw = json.loads(replace(SESSION, amr=("otp", "mfa"), factor_at=NOW).to_json())
+    del raw["amr"], raw["factor_at"]
     assert SsoSession.from_json(json.dumps(raw)) == SESSION
 
 

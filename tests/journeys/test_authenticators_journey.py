@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,9 +16,9 @@ from broker.core.assurance import REFEDS_MFA
 from broker.core.audit import AuditKind
 from broker.core.factors import FactorKind
 from broker.core.model import Protocol
-from broker.core.outcomes import Page
+from broker.core.outcomes import Page, Redirect
 from broker.core.sessions import SsoSession
-from broker.journeys import authenticators, login
+from broker.journeys import authenticators, login, step_up
 from broker.journeys.upstream_answers import upstream_answer
 from tests.journeys.fakes_support import OIDC_UPSTREAM, FakeBrowser, World, app, login_request, totp_code
 
@@ -38,9 +39,9 @@ def signed_in(w: World) -> tuple[FakeBrowser, SsoSession]:
     return browser, sso
 
 
-def with_second_factor(browser: FakeBrowser, sso: SsoSession) -> None:
-    """The browser's SSO session as after a step-up (its acr at the second-factor level)."""
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+def with_second_factor(w: World, browser: FakeBrowser, sso: SsoSession) -> None:
+    """The browser's SSO session as after a step-up just now (its acr at the second-factor level)."""
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
 
 
 def started(w: World, browser: FakeBrowser, name: str = "phone") -> tuple[str, str]:
@@ -167,7 +168,7 @@ def test_new_recovery_codes_replace_the_old_and_need_a_fresh_second_factor() -> 
     assert refused.template == authenticators.SECURITY and refused.status == 403
     assert refused.data["needs_second_factor"] == "recovery-codes" and "codes" not in refused.data
 
-    with_second_factor(browser, sso)
+    with_second_factor(w, browser, sso)
     shown = authenticators.new_recovery_codes(w.journeys, browser)
 
     assert shown.template == authenticators.CODES and shown.no_store and shown.data["first"] is False
@@ -185,7 +186,7 @@ def test_adding_another_factor_needs_a_fresh_second_factor() -> None:
     enrolled(w, browser)
     refused = authenticators.start_totp(w.journeys, browser, "tablet")
     assert refused.status == 403 and refused.data["needs_second_factor"] == "add"
-    with_second_factor(browser, sso)
+    with_second_factor(w, browser, sso)
     handle, secret = started(w, browser, "tablet")
     w.clock.advance(w.settings.pending_login_lifetime / 20)
     added = authenticators.confirm_totp(w.journeys, browser, handle, totp_code(secret, w.clock.now()))
@@ -207,7 +208,7 @@ def test_removing_the_last_app_needs_a_session_with_the_second_factor() -> None:
     with pytest.raises(errors.InvalidRequest):
         authenticators.remove(w.journeys, browser, "totp-of-someone-else")
 
-    with_second_factor(browser, sso)
+    with_second_factor(w, browser, sso)
     done = authenticators.remove(w.journeys, browser, app_factor.authenticator_id)
     assert done.data["removed"] == "phone"
     assert [f.kind for f in w.authenticators.of(sso.account_id)] == [FactorKind.RECOVERY]
@@ -226,3 +227,36 @@ def test_one_of_two_apps_and_the_recovery_codes_can_be_removed_without_it() -> N
     assert authenticators.remove(w.journeys, browser, recovery.authenticator_id).status == 200
     assert [f.name for f in w.authenticators.of(sso.account_id)] == ["tablet"]
     assert len(w.audit.of(AuditKind.AUTHENTICATOR_REMOVED)) == 2
+
+
+def test_a_second_factor_given_too_long_ago_is_not_fresh_and_is_confirmed_again() -> None:
+    """Removing the last app needs a fresh second factor: a session stepped up more than ``FRESH_FACTOR`` ago
+    (a computer left signed in) gives it again on the step-up page, and comes back to this page."""
+    w = world()
+    browser, sso = signed_in(w)
+    secret, _ = enrolled(w, browser)
+    [app_factor] = [f for f in w.authenticators.of(sso.account_id) if f.kind is FactorKind.TOTP]
+    with_second_factor(w, browser, sso)
+    w.clock.advance(authenticators.FRESH_FACTOR + timedelta(seconds=1))
+    stale = browser.sso()
+    assert stale is not None and stale.acr == REFEDS_MFA
+
+    refused = authenticators.remove(w.journeys, browser, app_factor.authenticator_id)
+    assert refused.status == 403 and refused.data["needs_second_factor"] == "remove"
+
+    page = step_up.reconfirm(w.journeys, browser, "https://broker.example/account/security/")
+    assert page.template == "step_up.html" and browser.holds(str(page.data["handle"]))
+    back = step_up.verify(w.journeys, browser, str(page.data["handle"]), totp_code(secret, w.clock.now()))
+    assert back == Redirect("https://broker.example/account/security/", 303)
+    fresh = browser.sso()
+    assert fresh is not None and fresh.sid == sso.sid and fresh.factor_at == w.clock.now()
+    assert authenticators.remove(w.journeys, browser, app_factor.authenticator_id).data["removed"] == "phone"
+
+
+def test_confirming_needs_a_session_and_a_factor() -> None:
+    w = world()
+    with pytest.raises(errors.LoginStateInvalid):
+        step_up.reconfirm(w.journeys, w.browser(), "https://broker.example/account/security/")
+    browser, _ = signed_in(w)
+    with pytest.raises(errors.InvalidRequest):
+        step_up.reconfirm(w.journeys, browser, "https://broker.example/account/security/")

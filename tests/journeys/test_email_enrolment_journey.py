@@ -126,7 +126,7 @@ def test_adding_it_beside_another_factor_needs_a_fresh_second_factor() -> None:
     refused = email_enrolment.start(w.journeys, browser, "backup", ADDRESS)
 
     assert refused.status == 403 and refused.data["needs_second_factor"] == "add" and not w.mailer.sent
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
     started(w, browser)
 
 
@@ -174,6 +174,6 @@ def test_removing_the_last_second_factor_needs_a_fresh_one_but_not_beside_an_app
 def test_the_last_one_goes_with_a_fresh_second_factor() -> None:
     w, browser, sso = world()
     mail = w.authenticators.add_email(sso.account_id, "backup", ADDRESS, w.clock.now())
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
     done = authenticators.remove(w.journeys, browser, mail.authenticator_id)
     assert isinstance(done, Page) and done.data["removed"] == "backup" and not w.authenticators.of(sso.account_id)

@@ -81,7 +81,7 @@ def test_new_recovery_codes_a_second_app_and_each_removal_send_one_notice_each()
     w = world()
     browser, sso = signed_in(w)
     add_app(w, browser)
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))  # after a step-up
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))  # after a step-up
     w.mailer.sent.clear()
 
     assert authenticators.new_recovery_codes(w.journeys, browser).template == authenticators.CODES
@@ -107,7 +107,7 @@ def test_a_passkey_added_and_removed_is_told_too() -> None:
     [added] = w.mailer.sent
     assert notices.added(FactorKind.PASSKEY) in added.text and notices.added(FactorKind.RECOVERY) in added.text
 
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
     key = next(f for f in w.authenticators.of(sso.account_id) if f.kind is FactorKind.PASSKEY)
     authenticators.remove(w.journeys, browser, key.authenticator_id)
     assert notices.removed(FactorKind.PASSKEY) in w.mailer.sent[1].text and len(w.mailer.sent) == 2
@@ -119,7 +119,7 @@ def test_no_notice_to_an_unverified_address_or_without_one() -> None:
         browser, sso = signed_in(w, email, trust)
         assert add_app(w, browser)[0].template == authenticators.CODES
         [app_factor] = [f for f in w.authenticators.of(sso.account_id) if f.kind is FactorKind.TOTP]
-        browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+        browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
         authenticators.remove(w.journeys, browser, app_factor.authenticator_id)
 
         assert w.mailer.sent == []
@@ -134,7 +134,7 @@ def test_a_refusing_mail_server_breaks_neither_enrolment_nor_removal_and_is_audi
 
     assert add_app(w, browser)[0].template == authenticators.CODES
     assert {f.kind for f in w.authenticators.of(sso.account_id)} == {FactorKind.TOTP, FactorKind.RECOVERY}
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
     [app_factor] = [f for f in w.authenticators.of(sso.account_id) if f.kind is FactorKind.TOTP]
     assert authenticators.remove(w.journeys, browser, app_factor.authenticator_id).status == 200
 

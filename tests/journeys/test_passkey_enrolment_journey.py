@@ -86,5 +86,5 @@ def test_a_second_factor_is_added_only_from_a_session_that_reached_that_level() 
     refused = passkeys.start(w.journeys, browser, "phone")
     assert refused.status == 403 and refused.data["needs_second_factor"] == "add"
 
-    browser.keep_sso(replace(sso, acr=REFEDS_MFA))
+    browser.keep_sso(replace(sso, acr=REFEDS_MFA, factor_at=w.clock.now()))
     assert passkeys.start(w.journeys, browser, "phone").template == passkeys.ENROL

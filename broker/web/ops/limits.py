@@ -51,7 +51,9 @@ log = logging.getLogger("broker.security")
 SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.authorize",
                  "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback", "saml_sp.acs",
                  "consent.decide", "link_offer.separate", "link_offer.prove", "portal.sign_in", "linking.start",
-                 "step_up.verify", "authenticators.confirm", "authenticators.confirm_it_is_you",
+                 "step_up.verify", "step_up.send_code", "step_up.enrol", "step_up.resume",
+                 "authenticators.confirm", "authenticators.confirm_it_is_you",
+                 "authenticators.email_start", "authenticators.email_confirm",
                  "authenticators.passkey_confirm", "login.passkey_begin", "login.passkey_finish",
                  "login.passkey_sign_up_begin", "login.passkey_sign_up_finish",
                  # Dynamic Client Registration (RFC 7591 §3.1) and its management (RFC 7592 §2)
