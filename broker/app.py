@@ -42,6 +42,7 @@ from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.outbox import SqlOutbox
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
@@ -282,6 +283,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
                   if (party := passkey_party(settings)) is not None else None),
         clock=clock,
         mailer=mailer_of(settings),
+        outbox=SqlOutbox(engine),
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
                           assertion_replay_guard(pending)),

@@ -1,5 +1,8 @@
 """gunicorn settings for the broker: ``gunicorn -c deploy/gunicorn.conf.py "broker:create_app()"``.
 
+Back-channel logouts and event pushes are sent by ``broker worker``, a separate process beside gunicorn (never a
+gunicorn worker): ``deploy/systemd/broker-worker.service``, deploy/README.md "Delivery worker".
+
 The access log leaves out query strings (%(U)s is the path alone): a sign-in callback's query carries an
 authorization code and state, which never belong in a log.
 """

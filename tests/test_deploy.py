@@ -196,3 +196,37 @@ def test_configmap_broker_toml_is_accepted_by_the_broker(tmp_path: Path) -> None
     assert settings.session_type == "redis" and settings.base_url.startswith("https://")
     assert settings.saml.metadata_build_in_child is True  # under gunicorn (deploy/README.md)
     assert settings.saml.metadata_cache_dir == instance / "var" / "idp-metadata"
+
+
+# -- the delivery worker beside the web workers (issue 18) -------------------------------------------------------
+def test_compose_runs_the_delivery_worker_after_the_migration() -> None:
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    worker, broker = services["worker"], services["broker"]
+    assert worker["command"] == ["broker", "worker"] and worker["image"] == broker["image"]
+    assert worker["environment"]["BROKER_DATABASE_URL"] == broker["environment"]["BROKER_DATABASE_URL"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["healthcheck"] == {"disable": True}, "no HTTP port: the image's /healthz check cannot pass"
+    assert "ports" not in worker and worker["restart"] == "unless-stopped"
+
+
+def test_kubernetes_runs_the_delivery_worker_from_the_broker_image() -> None:
+    worker = _kind("Deployment", "broker-worker")
+    pod = worker["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    broker = _kind("Deployment", "broker")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["broker", "worker"] and container["image"] == broker["image"]
+    assert "ports" not in container and worker["spec"]["replicas"] >= 1
+    assert pod["terminationGracePeriodSeconds"] >= 130, "the pass in progress finishes: 10 POSTs of 13 s"
+    selectors = [d["spec"]["selector"] for d in _resources() if d["kind"] == "Service"]
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert not [s for s in selectors if all(labels.get(k) == v for k, v in s.items())], "no Service for it"
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"/tmp"}
+
+
+def test_the_systemd_unit_runs_the_worker_beside_gunicorn() -> None:
+    unit = dict(line.split("=", 1) for line in (DEPLOY / "systemd" / "broker-worker.service").read_text()
+                .splitlines() if "=" in line and not line.startswith("#"))
+    assert unit["ExecStart"].endswith("broker worker") and unit["KillSignal"] == "SIGTERM"
+    assert int(unit["TimeoutStopSec"]) >= 130 and unit["User"] != "root" and unit["NoNewPrivileges"] == "yes"
+    assert unit["Environment"] == "BROKER_CONFIG=/etc/broker/broker.toml"

@@ -44,6 +44,8 @@ class AuditKind(Enum):
     RISK_CHALLENGE = "risk-challenge"
     #: an e-mail notice (a second factor changed) the mail server refused or could not take; the reason says why
     NOTICE_NOT_SENT = "notice-not-sent"
+    #: an ended session's apps told: grants revoked, back-channel logout tokens queued, front-channel frames
+    LOGOUT_NOTICES = "logout-notices"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Protocol as Interface
 
 from broker.core import errors
+from broker.core.outbox import OutgoingMessage
 from broker.core.outcomes import PostForm, Redirect
 from broker.core.protocol_ports import POST as POST
 from broker.core.protocol_ports import REDIRECT as REDIRECT
@@ -142,4 +143,21 @@ class UpstreamLogout(Interface):
     def answer(self, entity_id: str, request_id: str, success: bool, relay_state: str | None,
                now: datetime) -> Redirect | PostForm:
         """The LogoutResponse to an IdP's LogoutRequest (``UnknownUpstream`` when it cannot be sent)."""
+        ...
+
+
+class SessionNotices(Interface):
+    """How the apps of an ended session hear it without the browser, or in a frame of the signed-out page: OpenID
+    Connect Back-Channel Logout 1.0 and Front-Channel Logout 1.0 (``broker.downstream.oidc.session_notices``).
+    The participants of other protocols (SAML) are the ``AppLogout`` chain's."""
+
+    def back_channel(self, participant: Participant, sid: str, now: datetime) -> OutgoingMessage | None:
+        """The logout token (Back-Channel Logout 1.0 §2.4: signed, ``events``, ``sid`` and/or ``sub``, no
+        ``nonce``, a short ``exp``, a new ``jti``) POSTed to the participant's ``backchannel_logout_uri``
+        (§2.5), as an outbox message; None when the participant is no OIDC client or registered no such URI."""
+        ...
+
+    def front_channel(self, participant: Participant, sid: str) -> str | None:
+        """The participant's ``frontchannel_logout_uri`` with ``iss`` and ``sid`` added when it asked for them
+        (Front-Channel Logout 1.0 §2-3), for an iframe of the signed-out page; None when it registered none."""
         ...

@@ -43,6 +43,9 @@ class Page:
     shows_logos: bool = False
     #: the page must not be cached (it carries single-use handles or personal data)
     no_store: bool = False
+    #: pages of other origins the page loads in frames (front-channel logout URLs, Front-Channel Logout 1.0 §3),
+    #: which the default Content-Security-Policy would block
+    frames: tuple[str, ...] = ()
 
 
 Outcome = Redirect | PostForm | Page

@@ -250,6 +250,11 @@ class GrantStore(Protocol):
         """Revoke every grant of ``account_id`` at ``client_id`` (consent withdrawn); how many were live."""
         ...
 
+    def revoke_session(self, sid: str, now: datetime) -> int:
+        """Revoke every grant issued in the SSO session ``sid`` (``Grant.sid``), and so its refresh and access
+        tokens: the session ended (single logout). How many were live."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredClient:

@@ -13,9 +13,10 @@ from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
 from broker.core.factors import Authenticators, Passkeys
-from broker.core.logout_ports import AppLogout, UpstreamLogout
+from broker.core.logout_ports import AppLogout, SessionNotices, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.notify import Mailer
+from broker.core.outbox import Outbox
 from broker.core.ports import (
     AccountErasure,
     AccountStore,
@@ -183,6 +184,10 @@ class Journeys:
     login_history: LoginHistory | None = None
     #: e-mail notices to citizens (a second factor changed, ``journeys.notices``); None: no mail is sent
     mailer: Mailer | None = None
+    #: messages owed to other parties, sent by the delivery worker (``core.outbox``); None: none are sent
+    outbox: Outbox | None = None
+    #: how an ended session's OpenID apps are told (back- and front-channel logout); None: they are not
+    session_notices: SessionNotices | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -30,9 +30,10 @@ The participants are those the session registry recorded server-side (whichever 
 tab answered the app), then any that only this browser's session still carries (sessions started before the
 registry recorded them): ``core.sessions.merged_participants``.
 
-Left alone: OpenID Connect participants are not notified (no front-/back-channel logout yet); their grants and
-refresh tokens stay (the SSO session ending stops SSO and ``sid``-bound use). "Sign out everywhere" ends the
-other browsers' sessions in the registry only: their SAML participants cannot be reached without the browser.
+OpenID Connect participants hear it from ``broker.journeys.session_end`` whenever a session ends here: a logout
+token through the outbox (back-channel), a frame of the next page (front-channel), and the session's grants
+revoked. "Sign out everywhere" reaches the other browsers' OpenID apps by the back channel; their SAML
+participants cannot be reached without the browser.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from broker.core.logout_ports import (
     Refusal,
     ReplyTo,
 )
-from broker.core.model import Protocol
+from broker.core.model import PORTAL_PARTY, Protocol
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
 from broker.core.pending_kinds import Kind
 from broker.core.pending_records import (
@@ -62,6 +63,7 @@ from broker.core.pending_records import (
 )
 from broker.core.replay import first_use
 from broker.core.sessions import Participant, SsoSession, merged_participants
+from broker.journeys import session_end
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 from broker.journeys.logout_chain import Chain, queue_of
@@ -86,11 +88,13 @@ def participants(j: Journeys, sso: SsoSession) -> tuple[Participant, ...]:
 
 
 def end(j: Journeys, browser: Browser, sso: SsoSession, *, downstream: str | None = None,
-        upstream: str | None = None, reason: str | None = None) -> None:
-    """The SSO session ends: the browser's session is emptied and renewed, the registry's entry ended."""
+        upstream: str | None = None, reason: str | None = None) -> tuple[str, ...]:
+    """The SSO session ends: the browser's session is emptied and renewed, the registry's entry ended, its OpenID
+    apps told (``session_end.ended``); the front-channel logout URLs for the next page."""
     browser.sign_out()
     j.sso_sessions.end(sso.sid, j.now())
     j.audit(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=downstream, upstream=upstream, reason=reason)
+    return session_end.ended(j, sso.sid, sso.account_id, sso.participants)
 
 
 # -- the broker ends a session --------------------------------------------------------------------------------------
@@ -125,22 +129,31 @@ def take_oidc_logout(j: Journeys, browser: Browser, handle: str) -> OidcLogout:
 def end_oidc_session(j: Journeys, browser: Browser, done: OidcLogout, then: str | None) -> Outcome:
     """The confirmed (or proven) RP-initiated logout: the session ends, its SAML apps are told, then ``then``."""
     sso = browser.sso()
-    browser.sign_out()
-    if sso is not None:
-        j.sso_sessions.end(sso.sid, j.now())  # gone from the portal's list of active sessions too
-        j.audit(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=done.client)
-        chained = start_chain(j, browser, sso, then)
-        if chained is not None:
-            return chained
-    return Redirect(then, 303) if then else SIGNED_OUT
+    if sso is None:
+        browser.sign_out()
+        return Redirect(then, 303) if then else SIGNED_OUT
+    # gone from the portal's list of active sessions too; its OpenID apps told
+    frames = end(j, browser, sso, downstream=done.client)
+    chained = start_chain(j, browser, sso, then)
+    if chained is not None:
+        return session_end.with_frames(frames, chained)
+    return session_end.with_frames(frames, Redirect(then, 303) if then else SIGNED_OUT)
+
+
+def portal_sign_out(j: Journeys, browser: Browser) -> Outcome:
+    """The portal's "Sign out": this browser's session ends as at an app's RP-initiated logout, and every app it
+    reached is told (SAML chain, back- and front-channel logout); then the signed-out page."""
+    return end_oidc_session(j, browser, OidcLogout(target=None, state=None, client=PORTAL_PARTY.party_id), None)
 
 
 def after_sign_out_everywhere(j: Journeys, browser: Browser, sso: SsoSession) -> Outcome:
     """Every SSO session of the account has ended in the registry, this browser's ``sso`` too: this browser's
     SAML apps are told (other browsers' cannot be reached without them). Grants and consents stay."""
     browser.forget_sso()
+    frames = session_end.ended(j, sso.sid, sso.account_id, sso.participants)
     chained = start_chain(j, browser, sso, None)
-    return chained if chained is not None else Page("portal_done.html", {"heading": "signed_out_everywhere"})
+    return session_end.with_frames(
+        frames, chained if chained is not None else Page("portal_done.html", {"heading": "signed_out_everywhere"}))
 
 
 # -- SP-initiated ---------------------------------------------------------------------------------------------------
@@ -163,8 +176,9 @@ def app_asked(j: Journeys, browser: Browser, message: IncomingMessage) -> Outcom
     if not _names_session(j, sso, logout):
         return _refuse(j, errors.InvalidRequest(detail="NameID/SessionIndex do not name this browser's session"),
                        reply, Refusal.UNKNOWN_PRINCIPAL)
-    end(j, browser, sso, downstream=reply.issuer, reason="saml single logout")
-    return _go_on(j, browser, Chain(sso, reply, None, queue_of(participants(j, sso), exclude=reply.issuer)))
+    frames = end(j, browser, sso, downstream=reply.issuer, reason="saml single logout")
+    chain = Chain(sso, reply, None, queue_of(participants(j, sso), exclude=reply.issuer))
+    return session_end.with_frames(frames, _go_on(j, browser, chain))
 
 
 def _names_session(j: Journeys, sso: SsoSession, logout: AppLogoutRequest) -> bool:

@@ -21,7 +21,7 @@ from broker.core.consent import Consent, ConsentHow
 from broker.core.model import PORTAL_PARTY
 from broker.core.outcomes import Page, Redirect
 from broker.core.sessions import SsoSession
-from broker.journeys import account_data, ways_in
+from broker.journeys import account_data, session_end, ways_in
 from broker.journeys.context import Browser, Journeys
 
 SIGN_IN = "portal_sign_in.html"
@@ -136,13 +136,16 @@ def withdraw_consent(j: Journeys, browser: Browser, ref: str, back: str) -> Redi
 
 
 def sign_out_everywhere(j: Journeys, browser: Browser) -> SsoSession:
-    """End every SSO session of the account in the registry, this browser's too; the session that asked, for
-    its SAML apps to be told (single logout). Grants and consents stay (apps keep what they were given until it
-    expires or consent is withdrawn)."""
+    """End every SSO session of the account in the registry, this browser's too, and tell the other sessions'
+    OpenID apps (back channel; their grants revoked); the session that asked, for its own apps to be told
+    (``broker.journeys.logout.after_sign_out_everywhere``). Consents stay."""
     sso = _signed_in(browser)
-    ended = j.sso_sessions.end_all(sso.account_id, j.now())
+    now = j.now()
+    others = [r.sid for r in j.sso_sessions.active(sso.account_id, now) if r.sid != sso.sid]
+    ended = j.sso_sessions.end_all(sso.account_id, now)
     j.audit(AuditKind.LOGGED_OUT, account_id=sso.account_id, downstream=PORTAL_PARTY.party_id,
             reason=f"sign out everywhere; {ended} sessions")
+    session_end.ended_all(j, sso.account_id, others, now)  # this browser's: ``logout.after_sign_out_everywhere``
     return sso
 
 

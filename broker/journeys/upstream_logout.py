@@ -19,6 +19,7 @@ from broker.core.logout_ports import UpstreamLogout, UpstreamLogoutMessage
 from broker.core.outcomes import Outcome, Redirect
 from broker.core.pending_records import SamlUpstreamLogout, SamlUpstreamLogoutReply, put_record_with_handle, take_record
 from broker.core.replay import first_use
+from broker.journeys import session_end
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 from broker.journeys.logout import UPSTREAM_LIFETIME, end, start_chain
@@ -61,14 +62,14 @@ def _upstream_asked(j: Journeys, browser: Browser, message: UpstreamLogoutMessag
     if not matches or sso is None:
         # no session here (nothing to end: Success), or another person's or session's: Requester, nothing ends
         return _upstream_reply(j, reply)
-    end(j, browser, sso, upstream=sso.upstream, reason="logout initiated by the upstream IdP")
+    frames = end(j, browser, sso, upstream=sso.upstream, reason="logout initiated by the upstream IdP")
     handle = secrets.token_urlsafe(32)
     put_record_with_handle(j.pending, handle, reply, now + UPSTREAM_LIFETIME)
     browser.bind(handle)
     then = j.places.upstream_logout_reply(handle)
     # the IdP ends its own session: the chain notifies the apps only, not the IdP again
     chained = start_chain(j, browser, replace(sso, upstream_state=()), then)
-    return chained if chained is not None else Redirect(then, 303)
+    return session_end.with_frames(frames, chained if chained is not None else Redirect(then, 303))
 
 
 def reply(j: Journeys, browser: Browser, handle: str) -> Outcome:

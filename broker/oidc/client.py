@@ -56,6 +56,14 @@ class OidcClient:
     policy_uri: str | None = None
     #: the broker's extension: the upstream used when a request names none (one of ``allowed_upstreams``)
     default_upstream: str | None = None
+    #: where the broker POSTs a logout token when the citizen's SSO session ends (Back-Channel Logout 1.0 §2.2),
+    #: and whether the token must carry ``sid`` (the broker always sends it)
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    #: what the signed-out page loads in an iframe (Front-Channel Logout 1.0 §2), with ``iss`` and ``sid`` added
+    #: when ``frontchannel_logout_session_required`` (§3)
+    frontchannel_logout_uri: str | None = None
+    frontchannel_logout_session_required: bool = False
 
     @property
     def is_public(self) -> bool:

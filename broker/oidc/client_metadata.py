@@ -17,6 +17,7 @@ Every problem found is listed in the message, not only the first.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -198,6 +199,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     Unknown members are ignored (RFC 7591 §2), except the broker's extensions: ``allowed_upstreams``,
     ``default_upstream``, ``subject_type`` (OIDC Registration §2), and, in files only, ``may_introspect`` and
     ``client_secret_hash``. ``client_name``, ``logo_uri`` and ``policy_uri`` (RFC 7591 §2) are shown to citizens.
+    The logout members of Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2 are read as well.
     ``client_id``, when given, is used instead of the metadata's own (dynamic registration makes one).
     """
     if not isinstance(raw, dict):
@@ -249,6 +251,10 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
                                          or (upstreams and default_upstream not in upstreams)):
         problems.append("default_upstream must be the name of an upstream (one of allowed_upstreams when given)")
     logo_uri, policy_uri = _display_uri(raw, "logo_uri", problems), _display_uri(raw, "policy_uri", problems)
+    back_uri = _logout_uri(raw, "backchannel_logout_uri", policy, problems)
+    front_uri = _logout_uri(raw, "frontchannel_logout_uri", policy, problems)
+    back_sid = _flag(raw, "backchannel_logout_session_required", problems)
+    front_sid = _flag(raw, "frontchannel_logout_session_required", problems)
     may_introspect = raw.get("may_introspect", False)
     if policy.dynamic and "may_introspect" in raw:
         problems.append("may_introspect is granted by the operator in a metadata file, not by registration")
@@ -270,7 +276,57 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         may_introspect=may_introspect is True, source=source, sector_identifier_uri=sector_uri,
         logo_uri=logo_uri, policy_uri=policy_uri,
         default_upstream=default_upstream if isinstance(default_upstream, str) else None,
+        backchannel_logout_uri=back_uri, backchannel_logout_session_required=back_sid,
+        frontchannel_logout_uri=front_uri, frontchannel_logout_session_required=front_sid,
     )
+
+
+def _logout_uri(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, problems: list[str]) -> str | None:
+    """``backchannel_logout_uri`` (Back-Channel Logout 1.0 §2.2) or ``frontchannel_logout_uri`` (Front-Channel
+    Logout 1.0 §2): an absolute https URL, http only on loopback as for redirect URIs (the same checks, and the
+    same allowed hosts), which may hold a port, path and query but no fragment. Untrusted under a dynamic policy.
+
+    The broker itself POSTs to a back-channel URI, so a dynamically registered one must name a host by its DNS
+    name: loopback hosts and IP addresses are refused unless the operator listed that very host in
+    ``registration_allowed_hosts`` (a client may not point the broker at its own machine or network)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    shown = _shown(value)
+    scheme = value.partition(":")[0].lower() if isinstance(value, str) and ":" in value else ""
+    if isinstance(value, str) and scheme not in ("https", "http"):
+        problems.append(f"{key}: {shown} must be an absolute https URL (http only on the loopback hosts "
+                        "127.0.0.1, localhost and [::1])")
+        return None
+    try:
+        host = redirect_uri_sector(value, policy.allows_host, public=False)
+    except UriRefused as exc:
+        problems.append(f"{key}: {shown} {exc}")
+        return None
+    if (policy.dynamic and key == "backchannel_logout_uri" and (host in LOOPBACK_HOSTS or _is_ip_address(host))
+            and host not in {h.lower().strip("[]") for h in policy.allowed_hosts}):
+        problems.append(f"{key}: {shown} must name its host by a DNS name: the broker sends this request itself, "
+                        "so a registered client may not point it at a loopback host or an IP address")
+        return None
+    return str(value)
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _flag(raw: Mapping[str, Any], key: str, problems: list[str]) -> bool:
+    """A boolean member, false when absent (``*_logout_session_required``, Back-Channel Logout 1.0 §2.2,
+    Front-Channel Logout 1.0 §2)."""
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        problems.append(f"{key} must be true or false, not {_shown(value)}")
+        return False
+    return value
 
 
 def _display_uri(raw: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
@@ -328,4 +384,10 @@ def client_metadata_document(client: OidcClient) -> dict[str, Any]:
     for key in ("logo_uri", "policy_uri", "default_upstream"):
         if getattr(client, key) is not None:
             document[key] = getattr(client, key)
+    for channel in ("backchannel", "frontchannel"):
+        uri, required = getattr(client, f"{channel}_logout_uri"), getattr(client, f"{channel}_logout_session_required")
+        if uri is not None:
+            document[f"{channel}_logout_uri"] = uri
+        if uri is not None or required:
+            document[f"{channel}_logout_session_required"] = required
     return document

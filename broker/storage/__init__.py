@@ -1,5 +1,5 @@
 """SQL storage of the broker: accounts and linked identities, pending login state, the OpenID provider's grants,
-tokens and registered clients, schema migrations."""
+tokens and registered clients, the outbox of messages owed to other parties, schema migrations."""
 
 from broker.storage.accounts import SqlAccountStore
 from broker.storage.audit import SqlAuditLog
@@ -10,6 +10,7 @@ from broker.storage.db import create_engine_for, session_factory
 from broker.storage.grants import SqlGrantStore
 from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, upgrade
+from broker.storage.outbox import SqlOutbox
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.pending import SqlPendingStore
 
@@ -21,6 +22,7 @@ __all__ = [
     "SqlConsentStore",
     "SqlGrantStore",
     "SqlLoginHistory",
+    "SqlOutbox",
     "SqlPasskeys",
     "SqlPendingStore",
     "create_engine_for",

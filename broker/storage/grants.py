@@ -7,13 +7,14 @@ revocations running at once on PostgreSQL cannot wait on each other's locks.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, insert, select, update
 
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.ports import GrantStore
-from broker.storage.db import session_factory
+from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import OidcGrantRow, OidcTokenRow
 
 #: kinds that ``redeem`` consumes; an access token is used many times until it expires
@@ -125,6 +126,26 @@ class SqlGrantStore:
                 _revoke_family(connection, grant_id, now)
             return len(grant_ids)
 
+    def revoke_session(self, sid: str, now: datetime) -> int:
+        """Every live grant issued in the SSO session ``sid``, with its tokens (the session ended).
+
+        The sid is stored only inside the grant's JSON payload, so the rows are narrowed by a ``LIKE`` on its
+        JSON-escaped text (``_`` and ``%`` escaped, portable to SQLite and PostgreSQL) and each candidate's
+        parsed ``Grant.sid`` must then equal ``sid`` exactly: a payload that merely contains the text elsewhere
+        is never revoked."""
+        if not sid:
+            return 0
+        pattern = "%" + _like_escaped(json.dumps(sid)) + "%"
+        with self._sessions.begin() as session:
+            connection = session.connection()
+            candidates = connection.execute(
+                select(OidcGrantRow.grant_id, OidcGrantRow.payload)
+                .where(OidcGrantRow.revoked_at.is_(None), OidcGrantRow.payload.like(pattern, escape="\\"))
+                .order_by(OidcGrantRow.grant_id)
+            ).all()
+            grant_ids = [row.grant_id for row in candidates if Grant.from_json(row.payload).sid == sid]
+            return sum(_revoke_family(connection, grant_id, now) for grant_id in grant_ids)
+
     def revoke_token(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
         """RFC 7009 §2.1: a refresh token is revoked with its whole grant, so the access tokens issued from the
         same authorization stop working too; an access token (or a code) is revoked alone."""
@@ -174,18 +195,25 @@ class SqlGrantStore:
         return deleted
 
 
-def _revoke_family(connection: Connection, grant_id: str, now: datetime) -> None:
-    """Revoke the grant, then its tokens (in that order; see the module's docstring)."""
-    connection.execute(
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE`` pattern with ``ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _revoke_family(connection: Connection, grant_id: str, now: datetime) -> bool:
+    """Revoke the grant, then its tokens (in that order; see the module's docstring); whether the grant was
+    live until now (not revoked meanwhile by another caller)."""
+    revoked = rowcount(connection.execute(
         update(OidcGrantRow)
         .where(OidcGrantRow.grant_id == grant_id, OidcGrantRow.revoked_at.is_(None))
         .values(revoked_at=now)
-    )
+    ))
     connection.execute(
         update(OidcTokenRow)
         .where(OidcTokenRow.grant_id == grant_id, OidcTokenRow.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    return revoked == 1
 
 
 # mypy checks here that the class satisfies the port the core depends on.

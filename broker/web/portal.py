@@ -55,6 +55,13 @@ def sso_sessions() -> Response:
     return _page(portal.SESSIONS)
 
 
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """Sign out of this browser's session: every app it reached is told, each in its own protocol
+    (``broker.journeys.logout.portal_sign_out``)."""
+    return run(logout.portal_sign_out)
+
+
 @bp.post("/sessions/end-all")
 def end_all_sessions() -> Response | str:
     """Sign out everywhere: every SSO session of the account ends in the registry, this browser's too. This

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from flask import redirect, render_template
 from markupsafe import Markup
@@ -30,6 +31,16 @@ log = logging.getLogger("broker.errors")
 
 #: pages that show logos from registrations and metadata (https or data: only, ``core.display``)
 LOGO_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def framing_csp(urls: tuple[str, ...], *, logos: bool) -> str:
+    """The policy of a page that loads ``urls`` in frames (front-channel logout): their origins alone in
+    ``frame-src`` (CSP Level 3 §6.1.6), everything else as on every page."""
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.scheme in ("https", "http")})
+    images = "'self' data: https:" if logos else "'self' data:"
+    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {images}; "
+            f"frame-src {' '.join(origins) or chr(39) + 'none' + chr(39)}; "
             "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
@@ -56,6 +67,8 @@ def render(outcome: Outcome) -> Response:
 
 def page(shown: Page) -> Response:
     headers = {"Content-Security-Policy": LOGO_CSP} if shown.shows_logos else {}
+    if shown.frames:
+        headers["Content-Security-Policy"] = framing_csp(shown.frames, logos=shown.shows_logos)
     if shown.no_store:
         headers["Cache-Control"] = "no-store"
     return Response(html(shown.template, **shown.data), status=shown.status, mimetype="text/html", headers=headers)

@@ -28,12 +28,14 @@ from broker.config.settings import Settings
 from broker.core.factors import Authenticators, Passkeys
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.notify import Mailer
+from broker.core.outbox import Outbox
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
 from broker.core.risk import LoginHistory
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
+from broker.downstream.oidc.session_notices import OidcSessionNotices
 from broker.downstream.saml_answers import SamlAnswers
 from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
@@ -225,6 +227,8 @@ class Services:
     clock: SystemClock = field(default_factory=SystemClock)
     #: e-mail notices to citizens over SMTP (``[mail]``, ``mailer_of``); None: no mail server configured
     mailer: Mailer | None = None
+    #: messages owed to apps (back-channel logout tokens, security events), sent by ``broker worker``
+    outbox: Outbox | None = None
     _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)
@@ -344,6 +348,8 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         passkeys=svc.passkeys,
         login_history=svc.login_history,
         mailer=svc.mailer,
+        outbox=svc.outbox,
+        session_notices=OidcSessionNotices(svc.oidc.settings.issuer, svc.keys, registry.oidc_client),
     )
 
 

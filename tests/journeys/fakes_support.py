@@ -35,6 +35,7 @@ from broker.core.factors import (
     PasskeyUse,
 )
 from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
+from broker.core.logout_ports import SessionNotices
 from broker.core.model import (
     PORTAL_PARTY,
     Account,
@@ -48,6 +49,7 @@ from broker.core.model import (
     UpstreamParty,
 )
 from broker.core.notify import Mailer, MailNotSent, Notice
+from broker.core.outbox import MessageState, Outbox, OutgoingMessage, QueuedMessage
 from broker.core.outcomes import Outcome, PostForm, Redirect
 from broker.core.pending_kinds import Kind
 from broker.core.ports import (
@@ -616,6 +618,11 @@ class FakeGrantStore:
         self.revoked.update(live)
         return len(live)
 
+    def revoke_session(self, sid: str, now: datetime) -> int:
+        live = [g.grant_id for g in self.grants.values() if g.sid == sid and g.grant_id not in self.revoked]
+        self.revoked.update(live)
+        return len(live)
+
 
 class FakeMailer:
     """The messages ``send`` was given, in order; ``refuse``: every message fails with that reason instead."""
@@ -971,6 +978,8 @@ class World:
     authenticators: FakeAuthenticators = field(default_factory=FakeAuthenticators)
     login_history: FakeLoginHistory = field(default_factory=FakeLoginHistory)
     mailer: FakeMailer = field(default_factory=FakeMailer)
+    outbox: FakeOutbox = field(default_factory=lambda: FakeOutbox())
+    session_notices: FakeSessionNotices = field(default_factory=lambda: FakeSessionNotices())
 
     def __post_init__(self) -> None:
         self.passkeys = FakePasskeys(self.authenticators)
@@ -985,7 +994,7 @@ class World:
             upstreams=(self.oidc, self.saml),
             downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
             authenticators=self.authenticators, passkeys=self.passkeys, login_history=self.login_history,
-            mailer=self.mailer)
+            mailer=self.mailer, outbox=self.outbox, session_notices=self.session_notices)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -1033,3 +1042,85 @@ _authenticators: type[Authenticators] = FakeAuthenticators
 _passkeys: type[Passkeys] = FakePasskeys
 _login_history: type[LoginHistory] = FakeLoginHistory
 _mailer: type[Mailer] = FakeMailer
+
+
+class FakeOutbox:
+    """The outbox in memory (``core.outbox.Outbox``), with ``broker.storage.outbox``'s semantics: ``(receiver,
+    jti)`` unique, ``attempts`` counted at each claim, a lease freed by the outcome, dead letters retried fresh."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, QueuedMessage] = {}
+        self.leases: dict[str, datetime] = {}
+
+    def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
+        if any((q.message.receiver, q.message.jti) == (message.receiver, message.jti)
+               for q in self.messages.values()):
+            return False
+        message_id = str(uuid.uuid4())
+        self.messages[message_id] = QueuedMessage(message_id, message, MessageState.PENDING, 0, now, now)
+        return True
+
+    def claim(self, now: datetime, limit: int, lease: timedelta) -> Sequence[QueuedMessage]:
+        due = sorted((q for q in self.messages.values() if q.state is MessageState.PENDING
+                      and q.next_attempt_at <= now and self.leases.get(q.message_id, now) <= now),
+                     key=lambda q: (q.created_at, q.message_id))[:limit]
+        for q in due:
+            self.leases[q.message_id] = now + lease
+            self.messages[q.message_id] = replace(q, attempts=q.attempts + 1)
+        return [self.messages[q.message_id] for q in due]
+
+    def delivered(self, message_id: str, now: datetime) -> None:
+        self._settle(message_id, state=MessageState.DELIVERED, delivered_at=now)
+
+    def failed(self, message_id: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        if retry_at is None:
+            self._settle(message_id, state=MessageState.DEAD, last_error=error)
+        else:
+            self._settle(message_id, next_attempt_at=retry_at, last_error=error)
+
+    def _settle(self, message_id: str, **changes: Any) -> None:
+        if message_id in self.messages and self.messages[message_id].state is MessageState.PENDING:
+            self.leases.pop(message_id, None)
+            self.messages[message_id] = replace(self.messages[message_id], **changes)
+
+    def find(self, message_id: str) -> QueuedMessage | None:
+        return self.messages.get(message_id)
+
+    def listing(self, state: MessageState, limit: int = 50) -> Sequence[QueuedMessage]:
+        return sorted((q for q in self.messages.values() if q.state is state),
+                      key=lambda q: (q.created_at, q.message_id), reverse=True)[:limit]
+
+    def retry_dead(self, message_id: str, now: datetime) -> bool:
+        q = self.messages.get(message_id)
+        if q is None or q.state is not MessageState.DEAD:
+            return False
+        self.leases.pop(message_id, None)
+        self.messages[message_id] = replace(q, state=MessageState.PENDING, attempts=0, next_attempt_at=now)
+        return True
+
+
+_outbox: type[Outbox] = FakeOutbox
+
+
+@dataclass
+class FakeSessionNotices:
+    """Back- and front-channel logout in memory: an OIDC participant of a client in ``back`` gets a message
+    naming it, the session and a new ``jti``; one in ``front`` a URL with the sid (``SessionNotices``)."""
+
+    back: set[str] = field(default_factory=set)
+    front: set[str] = field(default_factory=set)
+
+    def back_channel(self, participant: Participant, sid: str, now: datetime) -> OutgoingMessage | None:
+        if participant.protocol is not Protocol.OIDC or participant.party_id not in self.back:
+            return None
+        return OutgoingMessage(participant.party_id, secrets.token_hex(8), "backchannel-logout",
+                               f"https://{participant.party_id}.example/backchannel",
+                               json.dumps({"sub": participant.subject, "sid": sid}), "application/json")
+
+    def front_channel(self, participant: Participant, sid: str) -> str | None:
+        if participant.protocol is not Protocol.OIDC or participant.party_id not in self.front:
+            return None
+        return f"https://{participant.party_id}.example/frontchannel?sid={sid}"
+
+
+_session_notices: type[SessionNotices] = FakeSessionNotices

@@ -83,7 +83,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "broker" / "web" / "templates"
 _FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.IGNORECASE | re.DOTALL)
 _TOKEN_FIELD = '<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">'
 #: the templates whose forms post to another party (a protocol answer to an app or a provider): never a token
-TO_OTHER_PARTIES = {"post_form.html"}
+TO_OTHER_PARTIES = {"post_form.html", "logout_frames.html"}  # a protocol message to an app
 
 
 def _template_forms() -> Iterator[tuple[str, str, str]]:

@@ -17,6 +17,7 @@ from broker.core.ports import GrantStore
 from broker.storage import SqlAccountStore, SqlGrantStore
 from broker.storage.sealing import Sealer
 from broker.storage.tables import AccountRow, OidcGrantRow, OidcTokenRow
+from tests.journeys.fakes_support import FakeGrantStore
 
 SEALER = Sealer([secrets.token_bytes(32)])  # claims sealed at rest under a key of this run
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -263,3 +264,65 @@ def test_deleting_an_account_deletes_its_grants_and_tokens(
         assert connection.scalar(select(func.count()).select_from(OidcGrantRow)) == 0
         assert connection.scalar(select(func.count()).select_from(OidcTokenRow)) == 0
     assert store.find(TokenKind.ACCESS, access, NOW) is None
+
+
+# -- the SSO session ended: every grant issued in it goes (single logout, issue 18) -------------------------------
+
+def test_revoke_session_revokes_the_grants_of_that_session_only(store: GrantStore, make_grant: MakeGrant) -> None:
+    first, second = make_grant("g-1", sid="sid-A"), make_grant("g-2", sid="sid-A", client_id="other-app")
+    elsewhere = make_grant("g-3", sid="sid-B")
+    tokens = {grant.grant_id: (issue(store, TokenKind.ACCESS, grant), issue(store, TokenKind.REFRESH, grant))
+              for grant in (first, second, elsewhere)}
+
+    assert store.revoke_session("sid-A", NOW) == 2
+
+    for grant in (first, second):
+        access, refresh = tokens[grant.grant_id]
+        assert store.find(TokenKind.ACCESS, access, NOW) is None
+        assert store.redeem(TokenKind.REFRESH, refresh, NOW) == (Redemption.INVALID, None)
+        code = issue(store, TokenKind.CODE, grant)
+        assert store.redeem(TokenKind.CODE, code, NOW) == (Redemption.INVALID, None), "the grant itself is revoked"
+    access, refresh = tokens[elsewhere.grant_id]
+    assert store.find(TokenKind.ACCESS, access, NOW) is not None
+    assert store.find(TokenKind.REFRESH, refresh, NOW) is not None
+    assert store.revoke_session("sid-A", NOW + MINUTE) == 0, "nothing live is left"
+    assert store.revoke_session("no-such-sid", NOW) == 0
+    assert store.revoke_session("", NOW) == 0
+
+
+def test_revoke_session_counts_only_grants_still_live(store: GrantStore, make_grant: MakeGrant) -> None:
+    make_grant("g-1", sid="sid-A")
+    revoked = make_grant("g-2", sid="sid-A")
+    store.revoke_grant(revoked.grant_id, NOW - MINUTE)
+    assert store.revoke_session("sid-A", NOW) == 1
+
+
+def test_revoke_session_matches_the_sid_exactly(engine: Engine, store: GrantStore, make_grant: MakeGrant) -> None:
+    """The stored sid is searched in the grant's JSON: LIKE wildcards in a sid, a sid that is part of another,
+    or the same text in another member of the payload never match."""
+    make_grant("underscore", sid="s_1")
+    make_grant("letter", sid="sX1")
+    make_grant("percent", sid="s%1")
+    make_grant("longer", sid="s_12")
+    make_grant("in-the-nonce", sid="other", nonce="s_1", upstream="s_1")
+
+    assert store.revoke_session("s_1", NOW) == 1
+    with engine.connect() as connection:
+        revoked = set(connection.scalars(select(OidcGrantRow.grant_id).where(OidcGrantRow.revoked_at.is_not(None))))
+    assert revoked == {"underscore"}
+    assert store.revoke_session("s%", NOW) == 0
+    assert store.revoke_session("s%1", NOW) == 1
+    assert store.revoke_session('s"1', NOW) == 0
+
+
+def test_the_fake_revokes_sessions_alike(make_grant: MakeGrant) -> None:
+    fake = FakeGrantStore()
+    for grant in (make_grant("g-1", sid="sid-A"), make_grant("g-2", sid="sid-A"), make_grant("g-3", sid="sid-B")):
+        fake.create_grant(grant)
+    access = new_token()
+    fake.issue(TokenKind.ACCESS, access, "g-1", NOW, NOW + HOUR)
+
+    assert fake.revoke_session("sid-A", NOW) == 2
+    assert fake.find(TokenKind.ACCESS, access, NOW) is None
+    assert fake.revoked == {"g-1", "g-2"}
+    assert fake.revoke_session("sid-A", NOW) == 0

@@ -56,8 +56,12 @@ def discovery_document(inputs: DiscoveryInputs) -> dict[str, Any]:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": True,
         "claim_types_supported": ["normal"],
-        "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Front-Channel Logout 1.0 §3 and Back-Channel Logout 1.0 §2.1 (``session_notices``): ``sid`` is always
+        # known, so it goes in every logout token and, when the client asks, in the front-channel URL
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     if inputs.service_documentation:
         document["service_documentation"] = inputs.service_documentation

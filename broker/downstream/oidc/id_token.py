@@ -77,4 +77,11 @@ def id_token(keys: KeyRing, issuer: str, client: OidcClient, grant: Grant, sub: 
     if access_token is not None:
         claims["at_hash"] = at_hash(access_token)
     claims.update(oidc_claims(released))
-    return sign_jwt(claims, keys.signing_key(client.id_token_signed_response_alg))
+    return sign_for(keys, client, claims)
+
+
+def sign_for(keys: KeyRing, client: OidcClient, claims: Mapping[str, Any], typ: str = "JWT") -> str:
+    """``claims`` signed for ``client``: with the broker's active key of the client's registered
+    ``id_token_signed_response_alg``, as its ID tokens are; logout tokens use the same keys (Back-Channel Logout
+    1.0 §2.4), with their own ``typ``."""
+    return sign_jwt(claims, keys.signing_key(client.id_token_signed_response_alg), typ=typ)

@@ -1,0 +1,94 @@
+"""Messages the broker owes other parties, sent after the request that caused them (issue 18): OpenID Connect
+back-channel logout tokens (Back-Channel Logout 1.0 §2.5) and Security Event Tokens pushed to event streams
+(RFC 8417, RFC 8935).
+
+A journey never calls a receiver: it puts the message in the ``Outbox``, in the database, and a delivery worker
+beside the web workers (``broker worker``, ``broker.delivery``) sends it, retries it with back-off while the
+receiver fails, and moves it to a dead-letter state the operator sees when it keeps failing. So a receiver that is
+down slows no login, a restart loses nothing queued, and two broker instances (or two workers) send each message
+once: a message is claimed for a lease before it is sent, and ``(receiver, jti)`` is unique, so the same event is
+never queued twice for one receiver (receivers de-duplicate by ``jti`` as well: delivery is at least once across a
+worker that dies mid-send, at most once otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+
+class MessageState(StrEnum):
+    """Where a message is; the values are stored."""
+
+    PENDING = "pending"  # waiting for its next attempt (``next_attempt_at``)
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    DEAD = "dead"  # failed ``MAX_ATTEMPTS`` times, or refused for good: the operator's to look at
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One HTTP POST owed to one receiver.
+
+    ``receiver`` names who gets it (an OIDC client's ``client_id``, an event stream's id) and ``jti`` the event (a
+    logout token's or SET's ``jti``): together unique. ``kind`` says what it is for the operator ("backchannel-
+    logout", "ssf-event"); ``body`` is sent as is with ``content_type``."""
+
+    receiver: str
+    jti: str
+    kind: str
+    url: str
+    body: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message as the outbox holds it."""
+
+    message_id: str
+    message: OutgoingMessage
+    state: MessageState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class Outbox(Protocol):
+    """The durable queue of outgoing messages (``broker.storage.outbox``)."""
+
+    def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
+        """Queue ``message`` for delivery now; False (nothing queued) when this receiver already has this
+        ``jti``. Part of the caller's unit of work only in the sense that it is committed before it returns."""
+        ...
+
+    def claim(self, now: datetime, limit: int, lease: timedelta) -> Sequence[QueuedMessage]:
+        """Up to ``limit`` pending messages due at ``now``, oldest first, each leased to this caller until
+        ``now + lease`` (no other caller gets it meanwhile; a worker that dies leaves it to be claimed again
+        when the lease ends). Two callers at once never get the same message."""
+        ...
+
+    def delivered(self, message_id: str, now: datetime) -> None:
+        """The receiver took it: never sent again."""
+        ...
+
+    def failed(self, message_id: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        """This attempt failed (``error``: short, no secrets); try again at ``retry_at``, or give up (dead
+        letter) when None."""
+        ...
+
+    def find(self, message_id: str) -> QueuedMessage | None:
+        ...
+
+    def listing(self, state: MessageState, limit: int = 50) -> Sequence[QueuedMessage]:
+        """Messages in ``state``, newest first (the operator's view: ``broker outbox``)."""
+        ...
+
+    def retry_dead(self, message_id: str, now: datetime) -> bool:
+        """Put a dead letter back in the queue, due now (the operator fixed the receiver); False when it is
+        not a dead letter."""
+        ...

@@ -1,0 +1,37 @@
+"""Signing out reaches every app (issue 18; README "Signing out"): the ended session's grants revoked, its
+back-channel apps given logout tokens, the logout token's own claims, and the outbox's one-delivery rule."""
+
+from __future__ import annotations
+
+from tests.mutation.defence import Defence
+
+SESSION_END = "tests/journeys/test_session_end_journey.py"
+NOTICES = "tests/downstream/test_oidc_session_notices.py"
+
+DEFENCES: tuple[Defence, ...] = (
+    Defence(
+        name="ended-session-grants-revoked",
+        path="broker/journeys/session_end.py",
+        old="""    revoked = j.grants.revoke_session(sid, now)""",
+        new="""    revoked = 0""",
+        tests=(f"{SESSION_END}::test_an_rp_initiated_logout_reaches_the_back_and_front_channel_apps_and_revokes"
+               "_the_grants",),
+        why="an app keeps refreshing tokens of a session the citizen ended",
+    ),
+    Defence(
+        name="ended-session-back-channel-queued",
+        path="broker/journeys/session_end.py",
+        old="""        if message is not None and j.outbox is not None and j.outbox.enqueue(message, now):""",
+        new="""        if False:""",
+        tests=(f"{SESSION_END}::test_sign_out_everywhere_reaches_the_other_browsers_apps_by_the_back_channel",),
+        why="a back-channel app is never told that the session ended",
+    ),
+    Defence(
+        name="logout-token-explicitly-typed",
+        path="broker/downstream/oidc/session_notices.py",
+        old="""        token = sign_for(self._keys, client, claims, typ=LOGOUT_TOKEN_TYPE)""",
+        new="""        token = sign_for(self._keys, client, claims, typ="JWT")""",
+        tests=(f"{NOTICES}::test_the_logout_token_passes_the_relying_partys_checks",),
+        why="a logout token could be taken for another kind of JWT (RFC 8725 §3.11)",
+    ),
+)
