@@ -46,6 +46,7 @@ from broker.storage.outbox import SqlOutbox
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
+from broker.storage.ssf_streams import SqlSsfStreams
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
@@ -63,7 +64,9 @@ from broker.web import (
     saml_logout,
     saml_sp,
     saml_sp_slo,
+    ssf,
     step_up,
+    upstream_backchannel,
 )
 from broker.web.http.device_cookie import init_device_cookie
 from broker.web.http.journey_context import WebObserver, WebPlaces
@@ -86,6 +89,7 @@ from broker.web.services import (
     passkey_party,
     provider_settings,
     sp_settings,
+    ssf_transmitter,
     wire_journeys,
 )
 
@@ -178,6 +182,12 @@ def _csrf(app: Flask, base_url: str) -> None:
     protect.exempt(oidc_provider.logout)
     # Dynamic Client Registration authenticates by bearer tokens (RFC 7591 §3, RFC 7592 §3), reads no cookie.
     protect.exempt(oidc_registration.bp)
+    # The Shared Signals stream management API (SSF 1.0 §8.1) authenticates the calling client on every request
+    # (HTTP Basic, ``broker.web.ssf``) and reads no cookie, like the provider's back channel.
+    protect.exempt(ssf.bp)
+    # An upstream OpenID provider's logout token (Back-Channel Logout 1.0 §2.5): posted by the provider itself, not
+    # a browser; its signature authenticates it, and no cookie is read.
+    protect.exempt(upstream_backchannel.bp)
     # The portal's sign-in form is on the signed-out page, which must open no session for an anonymous visitor
     # (issue 15, point 3): it carries no token, and its POST is refused unless it comes from the broker's origin.
     protect.origin_only(portal.sign_in)
@@ -292,10 +302,12 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         saml_sp=SamlSp(sp_settings(settings, keys)),
         idp_directory=directory,
     )
+    # the Shared Signals transmitter (issue 18), before the journeys, which emit security events through it
+    app.extensions["broker"].ssf = ssf_transmitter(app.extensions["broker"], SqlSsfStreams(engine, sealer))
     app.extensions["broker"].journeys = wire_journeys(app.extensions["broker"], WebObserver(), WebPlaces())
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp,
-                      step_up.bp, authenticators.bp):
+                      step_up.bp, authenticators.bp, upstream_backchannel.bp, ssf.bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(authenticators.qr_svg, "qr_svg")
     app.add_template_filter(json_data, "json_data")

@@ -17,6 +17,7 @@ from broker.core.claims import ClaimValue
 from broker.core.consent import ConsentHow
 from broker.core.display import readable_name
 from broker.core.model import PORTAL_PARTY, LinkedIdentity, Protocol
+from broker.core.security_events import SecurityEvent
 from broker.journeys import session_end
 from broker.journeys.context import Journeys
 from broker.journeys.passwordless import PASSKEY_UPSTREAM
@@ -148,6 +149,8 @@ def delete(j: Journeys, account_id: str, party_ids: Sequence[str]) -> None:
     live = [r.sid for r in j.sso_sessions.active(account_id, now)]
     j.sso_sessions.end_all(account_id, now)
     session_end.ended_all(j, account_id, live, now)  # before the erasure removes the sessions' participants
+    if j.security_events is not None:  # RISC account-purged, while the apps' subjects can still be derived
+        j.security_events.emit(SecurityEvent.ACCOUNT_PURGED, account_id, now)
     for party_id in party_ids:
         if revokes_grants(j, party_id):
             j.grants.revoke_for(party_id, account_id, now)

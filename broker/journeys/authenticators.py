@@ -189,11 +189,13 @@ def enrolled(j: Journeys, sso: SsoSession, factors: Authenticators, added: Authe
     j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
             reason=f"{added.kind.value} {added.authenticator_id}")
     if any(f.kind is FactorKind.RECOVERY for f in factors.of(sso.account_id)):
-        notices.tell_authenticator_change(j, sso.account_id, notices.added(added.kind))
+        notices.tell_authenticator_change(j, sso.account_id, notices.added(added.kind), kind=added.kind,
+                                          change="create")
         return listing_page(j, sso, added=added.name)
     shown = _codes_page(j, sso, factors, first=True, added=added.name)
     notices.tell_authenticator_change(j, sso.account_id, notices.added(added.kind) + "\n"
-                                      + notices.added(FactorKind.RECOVERY))  # one notice for both
+                                      + notices.added(FactorKind.RECOVERY),  # one notice for both
+                                      kind=added.kind, change="create")
     return shown
 
 
@@ -225,7 +227,8 @@ def _codes_page(j: Journeys, sso: SsoSession, factors: Authenticators, *, first:
     j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
             reason=f"{FactorKind.RECOVERY.value}: {'first set' if first else 'replaced'}")
     if not first:  # the first set is told with the factor it came with (``enrolled``)
-        notices.tell_authenticator_change(j, sso.account_id, notices.added(FactorKind.RECOVERY))
+        notices.tell_authenticator_change(j, sso.account_id, notices.added(FactorKind.RECOVERY),
+                                          kind=FactorKind.RECOVERY, change="update")
     return Page(CODES, {"codes": codes, "first": first, "added": added}, no_store=True)
 
 
@@ -252,5 +255,6 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
                                     detail=f"authenticator {target.authenticator_id} already removed")
     j.audit(AuditKind.AUTHENTICATOR_REMOVED, account_id=sso.account_id,
             reason=f"{target.kind.value} {target.authenticator_id}")
-    notices.tell_authenticator_change(j, sso.account_id, notices.removed(target.kind))
+    notices.tell_authenticator_change(j, sso.account_id, notices.removed(target.kind), kind=target.kind,
+                                      change="delete")
     return listing_page(j, sso, removed=target.name)

@@ -33,7 +33,9 @@ from broker.core.ports import (
 from broker.core.profile import NO_CONFIGURED_RULES, MergeRules
 from broker.core.protocol_ports import DownstreamAdapter, UpstreamAdapter
 from broker.core.risk import DEFAULT_RULES, LoginHistory, RiskRules
+from broker.core.security_events import SecurityEvents
 from broker.core.sessions import SsoSession
+from broker.core.upstream_logout_tokens import UpstreamLogoutTokens
 
 
 class Accounts(AccountStore, IdentityLinks, AccountErasure, Interface):
@@ -188,6 +190,10 @@ class Journeys:
     outbox: Outbox | None = None
     #: how an ended session's OpenID apps are told (back- and front-channel logout); None: they are not
     session_notices: SessionNotices | None = None
+    #: security events pushed to the apps' event streams (Shared Signals, ``core.security_events``); None: none
+    security_events: SecurityEvents | None = None
+    #: logout tokens from the upstream OpenID providers (Back-Channel Logout 1.0, the broker as RP); None: refused
+    upstream_logout_tokens: UpstreamLogoutTokens | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

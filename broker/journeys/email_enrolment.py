@@ -109,7 +109,8 @@ def confirm(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
         added = factors.add_email(record.account, record.name, record.address, now)
         j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=sso.account_id,
                 reason=f"{added.kind.value} {added.authenticator_id}")
-        notices.tell_authenticator_change(j, sso.account_id, notices.added(FactorKind.EMAIL))
+        notices.tell_authenticator_change(j, sso.account_id, notices.added(FactorKind.EMAIL),
+                                          kind=FactorKind.EMAIL, change="create")
         return authenticators.listing_page(j, sso, added=added.name)
     attempts = record.attempts + 1
     if attempts >= authenticators.MAX_ATTEMPTS:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from broker.core.audit import AuditKind
 from broker.core.factors import FactorKind
 from broker.core.notify import MailNotSent, Notice, deliver
+from broker.core.security_events import SecurityEvent
 from broker.journeys.context import Journeys
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,20 @@ def authenticator_notice(j: Journeys, to: str, what: str) -> Notice:
     return Notice(to, f"{brand}: the sign-in security of your account changed", text)
 
 
-def tell_authenticator_change(j: Journeys, account_id: str, what: str) -> bool:
-    """E-mail the account's verified address that ``what`` changed (a sentence such as ``added(kind)``); True
-    when the mail server took the notice. Never raises for the mail: the change stands either way."""
+#: CAEP 1.0 §3.3 ``credential_type`` of each factor; the e-mail and recovery codes have no registered value
+CREDENTIAL_TYPES = {FactorKind.TOTP: "app", FactorKind.PASSKEY: "fido2-platform",
+                    FactorKind.EMAIL: "x-email-code", FactorKind.RECOVERY: "x-recovery-code"}
+
+
+def tell_authenticator_change(j: Journeys, account_id: str, what: str, *, kind: FactorKind,
+                              change: str) -> bool:
+    """E-mail the account's verified address that ``what`` changed (a sentence such as ``added(kind)``), and
+    tell the apps that asked for it (CAEP ``credential-change``: ``change`` is its ``change_type``, "create",
+    "update" or "delete"); True when the mail server took the notice. Never raises for the mail: the change
+    stands either way."""
+    if j.security_events is not None:
+        j.security_events.emit(SecurityEvent.CREDENTIAL_CHANGE, account_id, j.now(),
+                               {"change_type": change, "credential_type": CREDENTIAL_TYPES[kind]})
     if j.mailer is None:
         log.info("notice of a sign-in factor change skipped: no mail server configured ([mail] smtp_host) "
                  "account=%s", account_id)

@@ -33,6 +33,7 @@ PROFILE = "portal_profile.html"
 DELETE = "portal_delete.html"
 CONSENTS = "portal_consents.html"
 DONE = "portal_done.html"
+SIGN_OUT = "portal_sign_out.html"
 #: pages that show apps' logos (``Page.shows_logos``), their signed-out version too
 WITH_LOGOS = frozenset({APPS})
 

@@ -33,7 +33,7 @@ from broker.core.pending_records import (
 from broker.core.ports import LinkOutcome
 from broker.core.protocol_ports import UpstreamAdapter
 from broker.core.sessions import SsoSession
-from broker.journeys import ways_in
+from broker.journeys import session_end, ways_in
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 from broker.journeys.link_offer import confirmation_page
@@ -151,8 +151,9 @@ class Unlinked:
     upstream: str
 
 
-def unlink(j: Journeys, browser: Browser, issuer: str, subject: str) -> Unlinked | Page:
-    """Remove one of the account's sign-in methods; never the last (a page says so)."""
+def unlink(j: Journeys, browser: Browser, issuer: str, subject: str) -> Unlinked | Outcome:
+    """Remove one of the account's sign-in methods; never the last (a page says so). The sessions that rest on
+    it end, and their apps are told (``_end_resting``)."""
     sso = _signed_in(j, browser)
     mine = [i for i in j.accounts.identities(sso.account_id) if (i.issuer, i.subject) == (issuer, subject)]
     if not mine:
@@ -162,4 +163,24 @@ def unlink(j: Journeys, browser: Browser, issuer: str, subject: str) -> Unlinked
             or not j.accounts.unlink_identity(sso.account_id, issuer, subject):
         return Page(ways_in.LAST, {"passkey": ways_in.is_passkey_identity(mine[0])}, status=409)
     j.audit(AuditKind.UNLINKED, account_id=sso.account_id, upstream=mine[0].upstream, reason="portal")
-    return Unlinked(_display(j, mine[0].upstream))
+    return _end_resting(j, browser, sso, mine[0].upstream) or Unlinked(_display(j, mine[0].upstream))
+
+
+def _end_resting(j: Journeys, browser: Browser, sso: SsoSession, upstream: str) -> Outcome | None:
+    """The account's sessions signed in through ``upstream`` end, as the method they rest on is gone (issue 18):
+    other browsers' sessions through the back channel (``session_end.ended_all``); this browser's as at a
+    sign-out, its apps told, and the signed-out page says why. None when this browser's session goes on. The
+    registry knows a session's upstream, not which of two identities at one upstream it used: both end."""
+    from broker.journeys import logout  # logout's chain imports the portal's neighbours: import at call time
+
+    now = j.now()
+    others = [r.sid for r in j.sso_sessions.active(sso.account_id, now) if r.upstream == upstream and r.sid != sso.sid]
+    for sid in others:
+        j.sso_sessions.end(sid, now)
+    session_end.ended_all(j, sso.account_id, others, now)
+    if sso.upstream != upstream:
+        return None
+    frames = logout.end(j, browser, sso, upstream=upstream, reason="its sign-in method was removed")
+    chained = logout.start_chain(j, browser, sso, None)
+    signed_out = Page("signed_out.html", {"still_signed_in": False, "unlinked": _display(j, upstream)})
+    return session_end.with_frames(frames, chained if chained is not None else signed_out)

@@ -9,6 +9,8 @@ deletion, or unlinking the identity the session rests on.
 - every OpenID Connect participant that registered a ``backchannel_logout_uri`` gets a logout token
   (Back-Channel Logout 1.0 §2.4-2.5) through the outbox (``core.outbox``): a worker sends it, retries it while
   the app is down, and the sign-out never waits for an app;
+- the event streams of the apps that asked for CAEP ``session-revoked`` get it (``core.security_events``),
+  whether or not the app took part in this session;
 - the participants that registered a ``frontchannel_logout_uri`` are returned, for frames of the page this
   browser sees next (Front-Channel Logout 1.0 §3; ``with_frames``). A session ended without its browser (another
   browser's, by "sign out everywhere" or an erasure) has no such page: back-channel apps hear it, front-channel
@@ -27,6 +29,7 @@ from datetime import datetime
 from broker.core.audit import AuditKind
 from broker.core.model import Protocol
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
+from broker.core.security_events import SecurityEvent
 from broker.core.sessions import Participant, merged_participants
 from broker.journeys.context import Journeys
 
@@ -51,9 +54,12 @@ def ended(j: Journeys, sid: str, account_id: str, carried: Sequence[Participant]
         url = j.session_notices.front_channel(participant, sid)
         if url is not None:
             frames.append(url)
-    if revoked or queued or frames:
+    pushed = j.security_events.emit(SecurityEvent.SESSION_REVOKED, account_id, now) \
+        if j.security_events is not None else 0
+    if revoked or queued or frames or pushed:
         j.audit(AuditKind.LOGOUT_NOTICES, account_id=account_id,
-                reason=f"{revoked} grants revoked; {queued} back-channel; {len(frames)} front-channel")
+                reason=f"{revoked} grants revoked; {queued} back-channel; {len(frames)} front-channel; "
+                       f"{pushed} session-revoked events")
     return tuple(frames)
 
 

@@ -112,7 +112,8 @@ def confirm(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
         j.audit(AuditKind.AUTHENTICATOR_ADDED, account_id=account_id, upstream=record.identity.upstream,
                 downstream=record.login.downstream, reason=f"{what} (at step-up)")
     notices.tell_authenticator_change(j, account_id, notices.added(FactorKind.TOTP) + "\n"
-                                      + notices.added(FactorKind.RECOVERY))
+                                      + notices.added(FactorKind.RECOVERY),
+                                      kind=FactorKind.TOTP, change="create")
     identity = record.identity
     stepped = replace(identity, acr=j.settings.assurance.with_second_factor(identity.acr),
                       amr=tuple(dict.fromkeys((*identity.amr, *AMR[FactorKind.TOTP], "mfa"))))

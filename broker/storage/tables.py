@@ -378,3 +378,27 @@ class OutboxMessageRow(Base):
     #: why the last attempt failed, short ("HTTP 503", "connection failed: ConnectTimeout"): never a token
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SsfStreamRow(Base):
+    """An event stream an app configured at the Shared Signals transmitter (``broker.core.ssf_streams``; issue 18).
+    ``authorization_header`` is sealed (``broker.storage.sealing``): the receiver's secret, never logged; the event
+    lists are JSON arrays of event type URIs."""
+
+    __tablename__ = "ssf_streams"
+    __table_args__ = (Index("ix_ssf_streams_client_id", "client_id"),)
+
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    events_requested: Mapped[str] = mapped_column(Text, nullable=False)
+    events_delivered: Mapped[str] = mapped_column(Text, nullable=False)
+    endpoint_url: Mapped[str] = mapped_column(Text, nullable=False)
+    authorization_header: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: ``broker.core.ssf_streams.StreamStatus`` value: enabled, paused or disabled
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: when the receiver last asked for a verification event (SSF 1.0 §8.1.4.2)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -26,7 +26,7 @@ from broker.core import errors
 from broker.core.claims import ClaimValue, coerce, from_oidc_name
 from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.upstream import oidc_http
-from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata
+from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata, VerificationKey
 from broker.upstream.oidc_settings import OidcUpstreamSettings, PendingAuthorization
 from broker.upstream.oidc_tokens import IdTokenExpectations, validate_id_token
 
@@ -77,6 +77,11 @@ class OidcUpstream:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def signing_key(self, kid: str | None, alg: str, now: datetime) -> VerificationKey:
+        """The provider's key for a JWS it signed (``kid``, ``alg``), from the JWKS cache its ID tokens use
+        (``ProviderCache.key_for``): the back-channel logout tokens (``oidc_backchannel``) are checked with it."""
+        return self._provider.key_for(kid, alg, now)
 
     def start(self, now: datetime, login: LoginRequest | None = None,
               reauthenticate: bool = False) -> tuple[str, PendingAuthorization]:

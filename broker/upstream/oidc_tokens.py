@@ -55,14 +55,23 @@ def validate_id_token(raw: str, expected: IdTokenExpectations, resolve_key: KeyR
     """The verified claims of ``raw``, or ``UpstreamVerificationFailed``."""
     if expected.now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    alg, kid = _read_header(raw, expected.allowed_algs)
+    claims, alg = verified_claims(raw, expected.allowed_algs, resolve_key)
+    check_claims(claims, expected, alg)
+    return claims
+
+
+def verified_claims(raw: str, allowed_algs: tuple[str, ...], resolve_key: KeyResolver,
+                    what: str = "ID token") -> tuple[dict[str, Any], str]:
+    """The claims of the JWS ``raw`` once its header and signature check out (§3.1.3.7 steps 6-8), and its
+    ``alg``; nothing of the claims is checked yet. Shared with the upstream's logout tokens (Back-Channel Logout
+    1.0 §2.6 step 3: "in the same way ... ID Tokens"), which say ``what`` they are in the failure's detail."""
+    alg, kid = _read_header(raw, allowed_algs, what)
     key = resolve_key(kid, alg)
     try:
         claims = dict(jwt.decode(raw, key, algorithms=[alg]).claims)
     except (JoseError, ValueError, TypeError) as exc:
-        raise _failed(f"signature not valid ({type(exc).__name__})") from exc
-    check_claims(claims, expected, alg)
-    return claims
+        raise _failed(f"signature not valid ({type(exc).__name__})", what) from exc
+    return claims, alg
 
 
 def check_claims(claims: Mapping[str, Any], expected: IdTokenExpectations, alg: str) -> None:
@@ -110,21 +119,22 @@ def half_hash(value: str, alg: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
-def _read_header(raw: str, allowed_algs: tuple[str, ...]) -> tuple[str, str | None]:
+def _read_header(raw: str, allowed_algs: tuple[str, ...], what: str) -> tuple[str, str | None]:
     if not isinstance(raw, str) or raw.count(".") != 2:
-        raise _failed("not a signed JWT in compact form (encrypted ID tokens are not supported)")
+        raise _failed(f"not a signed JWT in compact form (an encrypted {what} is not supported)", what)
     try:
         header = extract_compact(raw.encode("ascii")).headers()
     except (JoseError, ValueError, TypeError) as exc:
-        raise _failed(f"unreadable JOSE header ({type(exc).__name__})") from exc
+        raise _failed(f"unreadable JOSE header ({type(exc).__name__})", what) from exc
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in allowed_algs:
-        raise _failed(f"alg {_show(alg)} is not allowed for this upstream (allowed: {', '.join(allowed_algs)})")
+        raise _failed(f"alg {_show(alg)} is not allowed for this upstream (allowed: {', '.join(allowed_algs)})",
+                      what)
     if "crit" in header or "b64" in header:
-        raise _failed("JOSE header has extensions (crit/b64) this broker does not understand")
+        raise _failed("JOSE header has extensions (crit/b64) this broker does not understand", what)
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
-        raise _failed("kid is not a string")
+        raise _failed("kid is not a string", what)
     return alg, kid
 
 
@@ -153,5 +163,5 @@ def _show(value: object) -> str:
     return f"{str(value)!r:.100}"
 
 
-def _failed(reason: str) -> errors.UpstreamVerificationFailed:
-    return errors.UpstreamVerificationFailed(detail=f"ID token: {reason}")
+def _failed(reason: str, what: str = "ID token") -> errors.UpstreamVerificationFailed:
+    return errors.UpstreamVerificationFailed(detail=f"{what}: {reason}")

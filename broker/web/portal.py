@@ -55,6 +55,12 @@ def sso_sessions() -> Response:
     return _page(portal.SESSIONS)
 
 
+@bp.get("/sign-out")
+def sign_out_confirm() -> Response:
+    """The "Sign out" page of the portal's menu: one button, which signs out of every app of this session."""
+    return _page(portal.SIGN_OUT)
+
+
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """Sign out of this browser's session: every app it reached is told, each in its own protocol

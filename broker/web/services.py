@@ -32,6 +32,7 @@ from broker.core.outbox import Outbox
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
 from broker.core.risk import LoginHistory
+from broker.core.ssf_streams import SsfStreamStore
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
@@ -39,17 +40,20 @@ from broker.downstream.oidc.session_notices import OidcSessionNotices
 from broker.downstream.saml_answers import SamlAnswers
 from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
+from broker.downstream.ssf import SsfTransmitter, TransmitterSettings
+from broker.journeys.account_data import apps_used
 from broker.journeys.context import Accounts, Journeys, JourneySettings, Observer, Places
 from broker.keys.keyring import KeyRing
 from broker.notify.smtp import SmtpMailer, SmtpSettings
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
-from broker.oidc.client_metadata import parse_client_metadata
+from broker.oidc.client_metadata import RegistrationPolicy, parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
 from broker.upstream.oauth_upstreams import OAuthUpstreams
+from broker.upstream.oidc_backchannel import OidcBackChannel
 from broker.upstream.saml_idp_logout import SamlIdpLogout
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
 from broker.upstream.saml_sp import SamlSp
@@ -229,6 +233,9 @@ class Services:
     mailer: Mailer | None = None
     #: messages owed to apps (back-channel logout tokens, security events), sent by ``broker worker``
     outbox: Outbox | None = None
+    #: the Shared Signals transmitter (issue 18): apps' event streams, and the journeys' ``SecurityEvents``
+    #: (``ssf_transmitter``); None without an outbox
+    ssf: SsfTransmitter | None = None
     _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)
@@ -304,6 +311,29 @@ def mailer_of(settings: Settings) -> Mailer | None:
                                    timeout_seconds=mail.timeout_seconds))
 
 
+def ssf_transmitter(svc: Services, streams: SsfStreamStore) -> SsfTransmitter | None:
+    """The Shared Signals transmitter over ``svc`` (``broker.downstream.ssf``; None without an outbox): SETs signed
+    with the broker's keys, each app's subject exactly its ID tokens' ``sub`` (``OidcProvider.subject``), sent to
+    the streams of the apps the account used as the portal lists them (``account_data.apps_used``: a successful
+    sign-in on record or a consent in force), read through ``svc.journeys`` when an event is emitted."""
+    if svc.outbox is None:
+        return None
+    settings = svc.settings
+    oidc = settings.oidc
+
+    def apps_of(account_id: str) -> frozenset[str]:
+        return frozenset(use.party_id for use in apps_used(svc.journeys, account_id))
+
+    return SsfTransmitter(
+        TransmitterSettings(issuer=svc.oidc.settings.issuer, jwks_uri=settings.url("/oidc/jwks"),
+                            configuration_endpoint=settings.url("/ssf/streams"),
+                            status_endpoint=settings.url("/ssf/status"),
+                            verification_endpoint=settings.url("/ssf/verify")),
+        svc.keys, streams, svc.outbox, svc.registry.oidc_client, svc.oidc.subject, apps_of,
+        RegistrationPolicy(oidc.registration_allowed_hosts, dynamic=True,
+                           public_subjects=oidc.registration_allow_public_subjects))
+
+
 def journey_settings(settings: Settings) -> JourneySettings:
     return JourneySettings(
         pending_login_lifetime=settings.pending_login_lifetime,
@@ -350,6 +380,8 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         mailer=svc.mailer,
         outbox=svc.outbox,
         session_notices=OidcSessionNotices(svc.oidc.settings.issuer, svc.keys, registry.oidc_client),
+        security_events=svc.ssf,
+        upstream_logout_tokens=OidcBackChannel(svc.upstream_adapter),
     )
 
 

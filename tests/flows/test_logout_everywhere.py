@@ -126,9 +126,9 @@ def all_three_signed_out(w: World, id_claims: dict[str, Any], to_sp: Delivered) 
 
 def test_the_portals_sign_out_reaches_all_three(world: World, browser: Browser) -> None:
     claims = signed_in_everywhere(world, browser)
-    home = browser.get(f"{world.fed.url}/account/")
+    confirm = browser.get(f"{world.fed.url}/account/sign-out")  # the portal menu's "Sign out"
 
-    page = browser.submit(home, form="sign-out", follow=False)
+    page = browser.submit(confirm, form="sign-out", follow=False)
 
     all_three_signed_out(world, claims, through_frames(browser, page))
 

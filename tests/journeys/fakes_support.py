@@ -79,6 +79,7 @@ from broker.core.protocol_ports import (
     VerifiedAnswer,
 )
 from broker.core.risk import LoginHistory, LoginPlace, LoginSignals
+from broker.core.security_events import SecurityEvent, SecurityEvents
 from broker.core.sessions import Participant, SsoSession
 from broker.journeys.context import Accounts, Browser, Journeys, JourneySettings, Observer, Places
 
@@ -980,6 +981,7 @@ class World:
     mailer: FakeMailer = field(default_factory=FakeMailer)
     outbox: FakeOutbox = field(default_factory=lambda: FakeOutbox())
     session_notices: FakeSessionNotices = field(default_factory=lambda: FakeSessionNotices())
+    security_events: FakeSecurityEvents = field(default_factory=lambda: FakeSecurityEvents())
 
     def __post_init__(self) -> None:
         self.passkeys = FakePasskeys(self.authenticators)
@@ -994,7 +996,8 @@ class World:
             upstreams=(self.oidc, self.saml),
             downstreams={Protocol.SAML: self.saml_answers, Protocol.OIDC: self.oidc_answers},
             authenticators=self.authenticators, passkeys=self.passkeys, login_history=self.login_history,
-            mailer=self.mailer, outbox=self.outbox, session_notices=self.session_notices)
+            mailer=self.mailer, outbox=self.outbox, session_notices=self.session_notices,
+            security_events=self.security_events)
 
     def browser(self, user_agent: str = "FakeBrowser/1.0") -> FakeBrowser:
         return FakeBrowser(self.sso_sessions, user_agent)
@@ -1124,3 +1127,28 @@ class FakeSessionNotices:
 
 
 _session_notices: type[SessionNotices] = FakeSessionNotices
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    event: SecurityEvent
+    account_id: str
+    at: datetime
+    details: Mapping[str, str]
+
+
+@dataclass
+class FakeSecurityEvents:
+    """The SSF transmitter in memory (``SecurityEvents``): records every ``emit``; each counts as one SET per app
+    in ``streams_of[account_id]`` (the apps with a stream that know the account), 0 when none is listed."""
+
+    emitted: list[EmittedEvent] = field(default_factory=list)
+    streams_of: dict[str, int] = field(default_factory=dict)
+
+    def emit(self, event: SecurityEvent, account_id: str, now: datetime,
+             details: Mapping[str, str] | None = None) -> int:
+        self.emitted.append(EmittedEvent(event, account_id, now, dict(details or {})))
+        return self.streams_of.get(account_id, 0)
+
+
+_security_events: type[SecurityEvents] = FakeSecurityEvents

@@ -12,6 +12,7 @@ from broker.core.audit import AuditKind
 from broker.core.factors import FactorKind
 from broker.core.model import EmailTrust, Protocol
 from broker.core.outcomes import Page
+from broker.core.security_events import SecurityEvent
 from broker.core.sessions import SsoSession
 from broker.journeys import authenticators, login, notices, passkeys
 from broker.journeys.upstream_answers import upstream_answer
@@ -150,5 +151,17 @@ def test_without_a_mailer_nothing_is_sent_and_the_change_stands() -> None:
     w.journeys = replace(w.journeys, mailer=None)
     browser, sso = signed_in(w)
     assert add_app(w, browser)[0].template == authenticators.CODES
-    assert notices.tell_authenticator_change(w.journeys, sso.account_id, notices.added(FactorKind.TOTP)) is False
+    assert notices.tell_authenticator_change(w.journeys, sso.account_id, notices.added(FactorKind.TOTP),
+                                             kind=FactorKind.TOTP, change="create") is False
     assert w.mailer.sent == [] and not w.audit.of(AuditKind.NOTICE_NOT_SENT)
+
+
+def test_a_factor_change_is_a_credential_change_event_for_the_apps_streams() -> None:
+    """CAEP 1.0 §3.3 ``credential-change`` with its ``change_type`` and ``credential_type``, mail or no mail."""
+    w = World([app(Protocol.OIDC, allowed=(OIDC_UPSTREAM,))])
+    w.person(OIDC_UPSTREAM, "anna", email="anna@example.org")
+    notices.tell_authenticator_change(w.journeys, "acc-1", notices.removed(FactorKind.PASSKEY),
+                                      kind=FactorKind.PASSKEY, change="delete")
+    [event] = w.security_events.emitted
+    assert (event.event, event.account_id) == (SecurityEvent.CREDENTIAL_CHANGE, "acc-1")
+    assert event.details == {"change_type": "delete", "credential_type": "fido2-platform"}

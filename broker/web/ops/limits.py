@@ -62,8 +62,12 @@ SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.au
 #: ``per_ip_sign_up`` as well: an address cannot mint accounts faster than a household or a library desk would
 SIGN_UP_VIEWS = ("login.passkey_sign_up_finish",)
 #: the back channel: token (RFC 6749 §3.2), UserInfo (OIDC Core §5.3), revocation (RFC 7009), introspection
-#: (RFC 7662); each limited per client address with ``per_ip_api``
-API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api.introspect")
+#: (RFC 7662), and upstream providers' logout tokens (Back-Channel Logout 1.0 §2.5); each limited per client
+#: address with ``per_ip_api``
+API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api.introspect",
+             "upstream_backchannel.logout",
+             # the Shared Signals stream management API (SSF 1.0 §8.1), authenticated like the back channel
+             "ssf.streams", "ssf.status", "ssf.verify")
 #: the failed-authentication counter of client ids that are not registered: one per address, not one per id
 UNKNOWN_CLIENT = "?"
 

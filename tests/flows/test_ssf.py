@@ -1,0 +1,220 @@
+"""The Shared Signals transmitter against a running broker, over real HTTP (issue 18): the metadata, stream
+management authenticated as registered clients (each sees only its own streams), the verification event and
+security events pushed by the delivery worker to a receiver on 127.0.0.1 that checks each SET as an SSF receiver
+would, with the sub of the app's own ID token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from broker.core.outbox import MessageState
+from broker.core.security_events import SecurityEvent
+from broker.delivery.worker import deliver_due
+from broker.downstream.ssf import SsfTransmitter
+from broker.storage import create_engine_for
+from broker.storage.tables import SsoSessionRow
+from broker.web.services import Services
+from tests.databases import BACKENDS, database_for
+from tests.flows.federation import Federation, running_federation
+from tests.flows.oidc_peers import register_client, relying_party
+from tests.flows.oidc_registration_support import sign_in
+from tests.flows.ssf_receiver_support import SsfReceiver, loopback_post, validate_set
+from tests.peers.browser import Browser
+
+PUSH = "urn:ietf:rfc:8935"
+VERIFICATION = "https://schemas.openid.net/secevent/ssf/event-type/verification"
+REVOKED = SecurityEvent.SESSION_REVOKED.value
+PURGED = SecurityEvent.ACCOUNT_PURGED.value
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def fed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        key_folder: Path) -> Iterator[Federation]:
+    folder = tmp_path_factory.mktemp("ssf")
+    config = '[limits]\nper_ip = "100000/minute"\nper_ip_api = "100000/minute"\nper_client = "100000/minute"\n'
+    database = database_for(request.param, folder)
+    try:
+        with running_federation(folder / "instance", key_folder, next(database), extra_config=config) as running:
+            yield running
+    finally:
+        for _ in database:
+            pass
+
+
+def services(fed: Federation) -> Services:
+    svc: Services = fed.app.extensions["broker"]
+    return svc
+
+
+def transmitter(fed: Federation) -> SsfTransmitter:
+    ssf = services(fed).ssf
+    assert ssf is not None
+    return ssf
+
+
+def client(fed: Federation, client_id: str) -> tuple[str, str]:
+    secret = register_client(fed, client_id, [f"https://{client_id}.city.example.org/cb"])
+    assert secret is not None
+    return client_id, secret
+
+
+def call(fed: Federation, method: str, path: str, auth: tuple[str, str] | None, *, json: Any = None,
+         params: dict[str, str] | None = None) -> requests.Response:
+    return requests.request(method, f"{fed.url}{path}", auth=auth, json=json, params=params, timeout=10)
+
+
+def new_stream(fed: Federation, auth: tuple[str, str], url: str, events: list[str]) -> dict[str, Any]:
+    response = call(fed, "POST", "/ssf/streams", auth,
+                    json={"delivery": {"method": PUSH, "endpoint_url": url}, "events_requested": events})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def deliver(fed: Federation) -> None:
+    outbox = services(fed).outbox
+    assert outbox is not None
+    deliver_due(outbox, loopback_post(), datetime.now(UTC))
+
+
+def published(fed: Federation) -> tuple[dict[str, Any], dict[str, Any]]:
+    metadata = requests.get(f"{fed.url}/.well-known/ssf-configuration", timeout=10).json()
+    return metadata, requests.get(metadata["jwks_uri"], timeout=10).json()
+
+
+def test_the_transmitter_metadata(fed: Federation) -> None:
+    metadata, jwks = published(fed)
+    discovery = requests.get(f"{fed.url}/.well-known/openid-configuration", timeout=10).json()
+    assert metadata["issuer"] == discovery["issuer"] and metadata["jwks_uri"] == discovery["jwks_uri"]
+    assert metadata["delivery_methods_supported"] == [PUSH]
+    assert metadata["configuration_endpoint"] == f"{fed.url}/ssf/streams"
+    assert metadata["status_endpoint"] == f"{fed.url}/ssf/status"
+    assert metadata["verification_endpoint"] == f"{fed.url}/ssf/verify"
+    assert metadata["spec_version"] == "1_0" and metadata["default_subjects"] == "ALL"
+    assert metadata["authorization_schemes"] == [{"spec_urn": "urn:ietf:rfc:7617"}]
+    assert jwks["keys"]
+
+
+def test_stream_management_is_for_the_owning_client_only(fed: Federation) -> None:
+    owner, other = client(fed, "ssf-owner"), client(fed, "ssf-other")
+    url = "https://ssf-owner.city.example.org/events"
+    created = new_stream(fed, owner, url, [REVOKED, "urn:example:not-supported"])
+    stream_id = created["stream_id"]
+    assert created["aud"] == "ssf-owner" and created["iss"] == published(fed)[0]["issuer"]
+    assert created["delivery"] == {"method": PUSH, "endpoint_url": url}
+    assert created["events_delivered"] == [REVOKED]
+    assert set(created["events_supported"]) == {event.value for event in SecurityEvent}
+
+    read = call(fed, "GET", "/ssf/streams", owner, params={"stream_id": stream_id})
+    assert read.status_code == 200 and read.json() == created
+    assert read.headers["Cache-Control"] == "no-store"
+    assert [s["stream_id"] for s in call(fed, "GET", "/ssf/streams", owner).json()] == [stream_id]
+    # another client: not found, whatever it tries; its own list is empty
+    for method, params, body in (("GET", {"stream_id": stream_id}, None), ("DELETE", {"stream_id": stream_id}, None),
+                                 ("PATCH", None, {"stream_id": stream_id, "events_requested": [PURGED]}),
+                                 ("PUT", None, {"stream_id": stream_id, "delivery": {"method": PUSH,
+                                                                                     "endpoint_url": url}})):
+        assert call(fed, method, "/ssf/streams", other, json=body, params=params).status_code == 404
+    assert call(fed, "GET", "/ssf/status", other, params={"stream_id": stream_id}).status_code == 404
+    assert call(fed, "POST", "/ssf/verify", other, json={"stream_id": stream_id}).status_code == 404
+    assert call(fed, "GET", "/ssf/streams", other).json() == []
+    # no credentials, a wrong secret, an unknown client: 401 with a Basic challenge
+    for auth in (None, (owner[0], "wrong"), ("nobody", "x")):
+        refused = call(fed, "GET", "/ssf/streams", auth, params={"stream_id": stream_id})
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
+
+    patched = call(fed, "PATCH", "/ssf/streams", owner, json={"stream_id": stream_id, "events_requested": [PURGED]})
+    assert patched.status_code == 200 and patched.json()["events_delivered"] == [PURGED]
+    assert patched.json()["delivery"]["endpoint_url"] == url  # kept
+    replaced = call(fed, "PUT", "/ssf/streams", owner, json={
+        "stream_id": stream_id, "delivery": {"method": PUSH, "endpoint_url": url + "/v2"}})
+    assert replaced.status_code == 200 and replaced.json()["events_delivered"] == []
+    assert call(fed, "GET", "/ssf/status", owner, params={"stream_id": stream_id}).json() == {
+        "stream_id": stream_id, "status": "enabled"}
+    paused = call(fed, "POST", "/ssf/status", owner, json={"stream_id": stream_id, "status": "paused",
+                                                          "reason": "maintenance"})
+    assert paused.json() == {"stream_id": stream_id, "status": "paused", "reason": "maintenance"}
+    assert call(fed, "DELETE", "/ssf/streams", owner, params={"stream_id": stream_id}).status_code == 204
+    assert call(fed, "GET", "/ssf/streams", owner, params={"stream_id": stream_id}).status_code == 404
+
+
+@pytest.mark.parametrize("delivery", [
+    {"method": PUSH, "endpoint_url": "http://receiver.city.example.org/events"},  # http off loopback
+    {"method": PUSH, "endpoint_url": "https://receiver.city.example.org/events#x"},  # fragment
+    {"method": "urn:ietf:rfc:8936", "endpoint_url": "https://receiver.city.example.org/events"},  # poll
+    {"method": PUSH, "endpoint_url": "https://r.example.org/", "authorization_header": "Bearer a\r\nX-Evil: 1"},
+    {"method": PUSH},
+])
+def test_bad_delivery_is_refused(fed: Federation, delivery: dict[str, str]) -> None:
+    owner = client(fed, "ssf-bad-delivery")
+    response = call(fed, "POST", "/ssf/streams", owner, json={"delivery": delivery, "events_requested": [REVOKED]})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert call(fed, "GET", "/ssf/streams", owner).json() == []
+
+
+def test_the_verification_event_reaches_the_receiver(fed: Federation) -> None:
+    owner = client(fed, "ssf-verify")
+    with SsfReceiver().start() as receiver:
+        stream_id = new_stream(fed, owner, receiver.url, [REVOKED])["stream_id"]
+        assert call(fed, "POST", "/ssf/verify", owner, json={"stream_id": stream_id, "state": "st-1"}
+                    ).status_code == 204
+        too_soon = call(fed, "POST", "/ssf/verify", owner, json={"stream_id": stream_id, "state": "st-2"})
+        assert too_soon.status_code == 429
+        deliver(fed)
+        assert len(receiver.pushed) == 1
+    pushed = receiver.pushed[0]
+    assert pushed.content_type == "application/secevent+jwt"  # RFC 8935 §2
+    metadata, jwks = published(fed)
+    claims = validate_set(pushed.body, jwks, metadata["issuer"], "ssf-verify")
+    assert claims["events"] == {VERIFICATION: {"state": "st-1"}}
+    assert claims["sub_id"] == {"format": "opaque", "id": stream_id}
+
+
+def test_events_go_to_the_streams_of_the_apps_that_know_the_account(fed: Federation) -> None:
+    stranger = client(fed, "ssf-stranger")
+    with relying_party(fed, "ssf-app") as rp, Browser() as browser, SsfReceiver().start() as receiver:
+        page = sign_in(browser, rp)
+        assert page.status_code == 200, page.text
+        assert rp.last.id_token_claims is not None
+        sid, sub = rp.last.id_token_claims["sid"], rp.last.id_token_claims["sub"]
+        assert rp.secret is not None
+        app = ("ssf-app", rp.secret)
+        app_stream = new_stream(fed, app, receiver.url, [REVOKED])["stream_id"]
+        stranger_stream = new_stream(fed, stranger, receiver.url, [REVOKED, PURGED])["stream_id"]
+        account_id = account_of(fed, sid)
+        ssf, now = transmitter(fed), datetime.now(UTC)
+
+        assert ssf.emit(SecurityEvent.ACCOUNT_PURGED, account_id, now) == 0  # the app did not ask for it
+        assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now, {"initiating_entity": "user"}) == 1
+        call(fed, "POST", "/ssf/status", app, json={"stream_id": app_stream, "status": "paused"})
+        assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now) == 0
+        call(fed, "POST", "/ssf/status", app, json={"stream_id": app_stream, "status": "disabled"})
+        assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now) == 0
+        queued = [m for m in services(fed).outbox.listing(MessageState.PENDING, 100)  # type: ignore[union-attr]
+                  if m.message.receiver in (app_stream, stranger_stream)]
+        assert [m.message.receiver for m in queued] == [app_stream]
+        deliver(fed)
+        assert len(receiver.pushed) == 1
+    metadata, jwks = published(fed)
+    claims = validate_set(receiver.pushed[0].body, jwks, metadata["issuer"], "ssf-app")
+    assert claims["sub_id"] == {"format": "iss_sub", "iss": metadata["issuer"], "sub": sub}, "the ID token's sub"
+    assert claims["events"] == {REVOKED: {"initiating_entity": "user", "event_timestamp": int(now.timestamp())}}
+    assert claims["jti"] == queued[0].message.jti
+
+
+def account_of(fed: Federation, sid: str) -> str:
+    engine = create_engine_for(fed.database_url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(select(SsoSessionRow.account_id).where(SsoSessionRow.sid == sid))
+                       .scalar_one())
+    finally:
+        engine.dispose()
