@@ -30,6 +30,10 @@ class FactorKind(StrEnum):
     EMAIL = "email-code"  # a one-time code sent to a proven e-mail address (a fallback)
 
 
+#: the broker-local upstream of signing in with a passkey alone (``broker.journeys.passwordless``): its name in
+#: ``allowed_upstreams``, an SSO session's ``upstream``, the audit
+PASSKEY_UPSTREAM = "passkey"
+
 #: an authenticator app's code as typed, spaces removed: six ASCII digits (RFC 6238 with its default length;
 #: ``\d`` would take other scripts' digits too)
 TOTP_CODE = re.compile(r"[0-9]{6}")

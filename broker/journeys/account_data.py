@@ -16,11 +16,11 @@ from broker.core.audit import AuditKind
 from broker.core.claims import ClaimValue
 from broker.core.consent import ConsentHow
 from broker.core.display import readable_name
+from broker.core.factors import PASSKEY_UPSTREAM
 from broker.core.model import PORTAL_PARTY, LinkedIdentity, Protocol
 from broker.core.security_events import SecurityEvent
 from broker.journeys import session_end
 from broker.journeys.context import Journeys
-from broker.journeys.passwordless import PASSKEY_UPSTREAM
 
 #: how the pages name the broker-local upstream ``passkey`` (passwordless sign-in and sign-up)
 PASSKEY_NAME = "Passkey"

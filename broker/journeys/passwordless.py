@@ -16,6 +16,7 @@ import logging
 from broker.core import errors, flow
 from broker.core.audit import AuditKind
 from broker.core.factor_records import PasskeySignIn
+from broker.core.factors import PASSKEY_UPSTREAM as PASSKEY_UPSTREAM  # the local upstream's name, named here too
 from broker.core.factors import Passkeys
 from broker.core.model import DownstreamParty, LoginRequest
 from broker.core.outcomes import Outcome, Page
@@ -25,8 +26,6 @@ from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
 
 log = logging.getLogger(__name__)
-#: the broker-local upstream's name (``allowed_upstreams``, the SSO session's ``upstream``, the audit)
-PASSKEY_UPSTREAM = "passkey"
 PAGE = "passkey_sign_in.html"
 MAX_ATTEMPTS = 5
 

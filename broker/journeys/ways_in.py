@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.core.factors import FactorKind
+from broker.core.factors import PASSKEY_UPSTREAM, FactorKind
 from broker.core.model import LinkedIdentity
 from broker.journeys.context import Journeys
-from broker.journeys.passwordless import PASSKEY_UPSTREAM
 
 #: the page that says a sign-in method cannot be removed (HTTP 409)
 LAST = "link_last.html"
