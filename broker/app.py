@@ -293,7 +293,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
                   if (party := passkey_party(settings)) is not None else None),
         clock=clock,
         mailer=mailer_of(settings),
-        outbox=SqlOutbox(engine),
+        outbox=SqlOutbox(engine, sealer=sealer),
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
                           assertion_replay_guard(pending)),

@@ -14,7 +14,7 @@ worker that dies mid-send, at most once otherwise).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -42,6 +42,9 @@ class OutgoingMessage:
     url: str
     body: str
     content_type: str
+    #: the ``Authorization`` header value the receiver asked to be sent (RFC 8935 §2: an SSF stream's
+    #: ``authorization_header``); sealed at rest, never logged, None for none
+    authorization: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

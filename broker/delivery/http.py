@@ -34,8 +34,9 @@ class Unreachable(Exception):
     body), as it is stored and logged."""
 
 
-#: POST ``body`` with ``content_type`` to ``url`` and return the answer's status code; ``Unreachable`` if none
-HttpPost = Callable[[str, str, str], int]
+#: POST ``body`` with ``content_type`` (and the ``Authorization`` header, when not None) to ``url`` and return the
+#: answer's status code; ``Unreachable`` if none
+HttpPost = Callable[[str, str, str, str | None], int]
 
 
 class Verdict(Enum):
@@ -58,9 +59,12 @@ def requests_post(session: requests.Session | None = None,
     """An ``HttpPost`` over ``requests`` (one connection pool for the worker's life)."""
     http = session if session is not None else requests.Session()
 
-    def post(url: str, body: str, content_type: str) -> int:
+    def post(url: str, body: str, content_type: str, authorization: str | None) -> int:
+        headers = {"Content-Type": content_type}
+        if authorization is not None:
+            headers["Authorization"] = authorization
         try:
-            with http.post(url, data=body.encode("utf-8"), headers={"Content-Type": content_type},
+            with http.post(url, data=body.encode("utf-8"), headers=headers,
                            timeout=timeout, allow_redirects=False, verify=True, stream=True) as response:
                 return int(response.status_code)
         except requests.Timeout as exc:

@@ -32,6 +32,7 @@ from broker.delivery.http import HttpPost, Unreachable, Verdict, requests_post, 
 from broker.delivery.schedule import MAX_ATTEMPTS, retry_at
 from broker.storage import SqlOutbox, create_engine_for
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _send(outbox: Outbox, http_post: HttpPost, queued: QueuedMessage, now: datet
     """Send ``queued`` and record the outcome; which ``PassReport`` count it adds to."""
     message, status = queued.message, None
     try:
-        status = http_post(message.url, message.body, message.content_type)
+        status = http_post(message.url, message.body, message.content_type, message.authorization)
     except Unreachable as exc:
         error = str(exc)
     except Exception as exc:  # a bug must not stop the batch; the type only: the message may quote the URL
@@ -127,7 +128,7 @@ def run_worker(settings: Settings, stop: threading.Event, *, once: bool = False,
     if current_revision(settings.database_url) != head_revision():
         raise WorkerError("the database is not at the current schema: run 'broker migrate' first")
     engine = create_engine_for(settings.database_url)
-    outbox, post = SqlOutbox(engine), http_post or requests_post()
+    outbox, post = SqlOutbox(engine, sealer=Sealer(settings.claims_keys)), http_post or requests_post()
     total, passes = PassReport(), 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):

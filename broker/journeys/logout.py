@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from broker.core import errors
@@ -222,7 +223,7 @@ def _advance(j: Journeys, browser: Browser, chain: Chain, always: bool = False) 
             sent = _app_logout(j).request(participant, chain.sso.sid, handle, now)
         except Exception:  # a participant gone from the registry mid-chain, unusable metadata: skip it
             log.exception("saml logout: cannot build a LogoutRequest for %s", participant.party_id)
-            chain.partial = True
+            chain.not_confirmed(participant.party_id)
             continue
         if sent is None:
             continue  # no SingleLogoutService in its metadata: nothing to tell it
@@ -240,25 +241,29 @@ def _advance(j: Journeys, browser: Browser, chain: Chain, always: bool = False) 
         _take(j, browser, handle)
     browser.keep_logout_handle(None)
     if chain.initiator is not None:
-        return _answer_initiator(j, chain.initiator, chain.partial, None)
+        return _answer_initiator(j, chain.initiator, chain.partial, None, chain.unconfirmed)
     if chain.sent == 0 and not always:
         return None
-    return _answer_initiator(j, None, chain.partial, chain.then)
+    return _answer_initiator(j, None, chain.partial, chain.then, chain.unconfirmed)
 
 
 def _go_on(j: Journeys, browser: Browser, chain: Chain) -> Outcome:
     return _advance(j, browser, chain, always=True) or _answer_initiator(j, chain.initiator, chain.partial,
-                                                                           chain.then)
+                                                                           chain.then, chain.unconfirmed)
 
 
-def _answer_initiator(j: Journeys, reply: ReplyTo | None, partial: bool, then: str | None) -> Outcome:
+def _answer_initiator(j: Journeys, reply: ReplyTo | None, partial: bool, then: str | None,
+                      unconfirmed: Sequence[str] = ()) -> Outcome:
     if reply is not None:
         out = _app_logout(j).answer(reply, partial=partial)
         if out is not None:
             return out
     if then:
         return Redirect(then, 303)
-    return Page("logout_progress.html", {"done": True, "partial": True}) if partial else SIGNED_OUT
+    if not partial:
+        return SIGNED_OUT
+    names = [party.display_name if (party := j.registry.downstream(p)) is not None else p for p in unconfirmed]
+    return Page("logout_progress.html", {"done": True, "partial": True, "unconfirmed": names})
 
 
 def app_answered(j: Journeys, browser: Browser, message: IncomingMessage) -> Outcome:
@@ -276,7 +281,7 @@ def app_answered(j: Journeys, browser: Browser, message: IncomingMessage) -> Out
         raise refused.error from refused
     if not success:
         log.info("saml logout: %s answered with an error", party)
-        chain.partial = True
+        chain.not_confirmed(party)
     chain.current = None
     return _go_on(j, browser, chain)
 
@@ -298,7 +303,8 @@ def skip_waiting(j: Journeys, browser: Browser) -> Outcome:
     chain = _take(j, browser, browser.logout_handle() or "")
     if chain.current is not None:
         log.info("saml logout: %s never answered; skipped", chain.current[0])
-        chain.current, chain.partial = None, True
+        chain.not_confirmed(chain.current[0])
+        chain.current = None
     return _go_on(j, browser, chain)
 
 

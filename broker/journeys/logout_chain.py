@@ -28,6 +28,14 @@ class Chain:
     partial: bool = False
     upstream_done: bool = False
     sent: int = 0
+    #: the apps that answered with an error, never answered, or could not be asked (the end page names them)
+    unconfirmed: list[str] = field(default_factory=list)
+
+    def not_confirmed(self, party_id: str) -> None:
+        """``party_id`` did not confirm: the logout is partial (SAML Core §3.7.3.2 PartialLogout)."""
+        self.partial = True
+        if party_id not in self.unconfirmed:
+            self.unconfirmed.append(party_id)
 
     def next_participant(self) -> Participant:
         party, subject, name_id_format = self.queue.pop(0)
@@ -38,6 +46,7 @@ class Chain:
         return json.dumps({
             "sso": self.sso.to_json(), "then": self.then, "queue": self.queue, "current": self.current,
             "partial": self.partial, "upstream_done": self.upstream_done, "sent": self.sent,
+            "unconfirmed": self.unconfirmed,
             "initiator": None if initiator is None else
             [initiator.issuer, initiator.request_id, initiator.binding, initiator.relay_state],
         })
@@ -50,7 +59,8 @@ class Chain:
             current = tuple(raw["current"]) if raw["current"] else None
             return cls(SsoSession.from_json(raw["sso"]), initiator, raw["then"], list(raw["queue"]),
                        (str(current[0]), str(current[1])) if current else None, bool(raw["partial"]),
-                       bool(raw["upstream_done"]), int(raw["sent"]))
+                       bool(raw["upstream_done"]), int(raw["sent"]),
+                       [str(party) for party in raw.get("unconfirmed", ())])  # none stored before issue 18
         except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
             raise errors.LoginStateInvalid(detail=f"stored logout chain unreadable: {type(exc).__name__}") from exc
 

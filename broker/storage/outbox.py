@@ -21,10 +21,15 @@ reaches ``MAX_ATTEMPTS`` and the dead-letter state. ``delivered`` and ``failed``
 clear the lease. Retention: ``purge_delivered`` deletes at most ``PURGE_BATCH`` delivered messages older than the
 retention per call (oldest first, index on ``delivered_at``); the worker calls it every pass. Dead letters stay
 until the operator retries them (``broker outbox retry``). Times are timezone-aware (``tables.UTCDateTime``).
+
+A message's ``Authorization`` header (an SSF stream's ``authorization_header``) is sealed with the claims key
+(``broker.storage.sealing``), bound to its receiver and ``jti``; only an outbox made with the ``Sealer`` (the web
+app's, the worker's) can queue or read one. One that does not open is sent without it (logged, never the value).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -35,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from broker.core.outbox import MessageState, Outbox, OutgoingMessage, QueuedMessage
 from broker.storage.db import rowcount, session_factory
+from broker.storage.sealing import Sealer, UnreadableValue
 from broker.storage.tables import OutboxMessageRow
 
 #: how long a delivered message is kept (the operator's view of what went out), then purged
@@ -45,6 +51,7 @@ PURGE_BATCH = 500
 ERROR_LENGTH = 500
 
 _row = OutboxMessageRow
+log = logging.getLogger(__name__)
 
 
 def _aware(at: datetime) -> datetime:
@@ -53,11 +60,21 @@ def _aware(at: datetime) -> datetime:
     return at
 
 
-def _queued(row: OutboxMessageRow) -> QueuedMessage:
+def _context(receiver: str, jti: str) -> tuple[str, ...]:
+    return ("outbox_messages", "authorization", receiver, jti)
+
+
+def _queued(row: OutboxMessageRow, sealer: Sealer | None = None) -> QueuedMessage:
+    authorization = None
+    if row.authorization_sealed is not None and sealer is not None:
+        try:
+            authorization = sealer.open(row.authorization_sealed, _context(row.receiver, row.jti))
+        except UnreadableValue:
+            log.warning("outbox: the authorization of %s jti=%s does not open; sent without it", row.kind, row.jti)
     return QueuedMessage(
         message_id=row.id,
         message=OutgoingMessage(receiver=row.receiver, jti=row.jti, kind=row.kind, url=row.url, body=row.body,
-                                content_type=row.content_type),
+                                content_type=row.content_type, authorization=authorization),
         state=MessageState(row.state), attempts=row.attempts, created_at=row.created_at,
         next_attempt_at=row.next_attempt_at, last_error=row.last_error, delivered_at=row.delivered_at,
     )
@@ -70,18 +87,28 @@ def _lease_free(now: datetime) -> ColumnElement[bool]:
 class SqlOutbox:
     """The outbox on ``engine``; holds no state of its own, so any number of processes may share the table."""
 
-    def __init__(self, engine: Engine, retention: timedelta = DELIVERED_RETENTION) -> None:
+    def __init__(self, engine: Engine, retention: timedelta = DELIVERED_RETENTION,
+                 sealer: Sealer | None = None) -> None:
         if retention <= timedelta(0):
             raise ValueError("the outbox's retention must be positive")
+        self._sealer = sealer
         self._engine = engine
         self._sessions = session_factory(engine)
         self._retention = retention
+
+    def _sealed(self, message: OutgoingMessage) -> str | None:
+        if message.authorization is None:
+            return None
+        if self._sealer is None:
+            raise ValueError("an outbox without the claims key cannot keep an Authorization header")
+        return self._sealer.seal(message.authorization, _context(message.receiver, message.jti))
 
     def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
         values = {
             "id": str(uuid.uuid4()), "receiver": message.receiver, "jti": message.jti, "kind": message.kind,
             "url": message.url, "body": message.body, "content_type": message.content_type,
             "state": MessageState.PENDING.value, "attempts": 0, "created_at": _aware(now), "next_attempt_at": now,
+            "authorization_sealed": self._sealed(message),
         }
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         statement = (dialect.insert(_row).values(**values)
@@ -112,12 +139,11 @@ class SqlOutbox:
                                _lease_free(now)))) == 1]
             return self._claimed(session, ids)
 
-    @staticmethod
-    def _claimed(session: Session, ids: list[str]) -> list[QueuedMessage]:
+    def _claimed(self, session: Session, ids: list[str]) -> list[QueuedMessage]:
         if not ids:
             return []
         rows = session.scalars(select(_row).where(_row.id.in_(ids)).order_by(_row.created_at, _row.id)).all()
-        return [_queued(row) for row in rows]
+        return [_queued(row, self._sealer) for row in rows]
 
     def delivered(self, message_id: str, now: datetime) -> None:
         self._settle(message_id, state=MessageState.DELIVERED.value, delivered_at=_aware(now))
@@ -138,13 +164,13 @@ class SqlOutbox:
     def find(self, message_id: str) -> QueuedMessage | None:
         with self._sessions() as session:
             row = session.get(_row, message_id)
-            return None if row is None else _queued(row)
+            return None if row is None else _queued(row, self._sealer)
 
     def listing(self, state: MessageState, limit: int = 50) -> Sequence[QueuedMessage]:
         with self._sessions() as session:
             rows = session.scalars(select(_row).where(_row.state == MessageState(state).value)
                                    .order_by(_row.created_at.desc(), _row.id.desc()).limit(limit)).all()
-            return [_queued(row) for row in rows]
+            return [_queued(row, self._sealer) for row in rows]
 
     def retry_dead(self, message_id: str, now: datetime) -> bool:
         """Back in the queue with a fresh count of attempts (``last_error`` is kept until the next attempt)."""

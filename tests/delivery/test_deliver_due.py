@@ -28,8 +28,8 @@ def _outbox(*jtis: str) -> FakeOutbox:
     return outbox
 
 
-def _answering(status: int) -> Callable[[str, str, str], int]:
-    def post(url: str, body: str, content_type: str) -> int:
+def _answering(status: int) -> Callable[[str, str, str, str | None], int]:
+    def post(url: str, body: str, content_type: str, authorization: str | None) -> int:
         return status
 
     return post
@@ -44,7 +44,7 @@ def test_2xx_is_delivered() -> None:
     outbox = _outbox("a", "b")
     sent: list[tuple[str, str, str]] = []
 
-    def post(url: str, body: str, content_type: str) -> int:
+    def post(url: str, body: str, content_type: str, authorization: str | None) -> int:
         sent.append((url, body, content_type))
         return 200
 
@@ -78,7 +78,7 @@ def test_a_passing_failure_is_retried_after_the_back_off(status: int) -> None:
 def test_no_connection_is_retried_and_a_bug_does_not_stop_the_batch() -> None:
     outbox = _outbox("a", "b")
 
-    def post(url: str, body: str, content_type: str) -> int:
+    def post(url: str, body: str, content_type: str, authorization: str | None) -> int:
         if body.endswith("-a"):
             raise Unreachable("connection failed (ConnectionError)")
         raise KeyError(body)  # a bug: its message (here the body) must not be logged or stored
@@ -105,7 +105,7 @@ def test_logs_name_the_message_but_never_its_token(caplog: pytest.LogCaptureFixt
     outbox = _outbox("a", "b", "c")
     answers = iter([200, 400, 503])
 
-    def post(url: str, body: str, content_type: str) -> int:
+    def post(url: str, body: str, content_type: str, authorization: str | None) -> int:
         return next(answers)
 
     with caplog.at_level(logging.INFO, logger="broker.delivery"):

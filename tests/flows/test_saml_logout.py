@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import lxml.html  # type: ignore[import-untyped]
 import pytest
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
@@ -272,4 +273,28 @@ def test_portal_sign_out_notifies_saml_apps_of_this_browser(slo_federation: Fede
     done = browser.get(answer_url, follow=False)
 
     assert done.status_code == 200 and "signed out" in done.text
+    assert not still_signed_in(fed, browser, hits=1)
+
+
+def test_the_end_page_names_the_apps_that_did_not_confirm(slo_federation: Federation, browser: Browser) -> None:
+    """Issue 18: "a clear result listing the apps that did not confirm"."""
+    fed = slo_federation
+    sign_in(fed, browser, "sp1")
+    sign_in(fed, browser, "sp2")
+    confirm = browser.get(f"{fed.url}/account/sign-out")  # the portal menu's "Sign out"
+    to_sp1 = delivered(browser, browser.submit(confirm, form="sign-out", follow=False))
+    request = sp_receives_request(fed.sps["sp1"], to_sp1)
+    failed = samlp.Status(status_code=samlp.StatusCode(value=RESPONDER))
+    answer_url, _ = sp_answers(fed.sps["sp1"], request, to_sp1.params.get("RelayState"), status=failed)
+    to_sp2 = delivered(browser, browser.get(answer_url, follow=False))  # sp1 refused; on to sp2, which confirms
+    request = sp_receives_request(fed.sps["sp2"], to_sp2)
+    answer_url, _ = sp_answers(fed.sps["sp2"], request, to_sp2.params.get("RelayState"))
+
+    done = browser.get(answer_url, follow=False)
+
+    assert done.status_code == 200 and "did not confirm" in done.text, done.text[:500]
+    listed = lxml.html.fromstring(done.text).xpath("//ul[@aria-labelledby='unconfirmed-heading']/li/text()")
+    registry = fed.app.extensions["broker"].registry
+    names = {sp: registry.downstream(fed.sps[sp].entity_id).display_name for sp in ("sp1", "sp2")}
+    assert listed == [names["sp1"]]  # sp2 confirmed
     assert not still_signed_in(fed, browser, hits=1)

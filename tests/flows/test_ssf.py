@@ -19,7 +19,7 @@ from broker.core.security_events import SecurityEvent
 from broker.delivery.worker import deliver_due
 from broker.downstream.ssf import SsfTransmitter
 from broker.storage import create_engine_for
-from broker.storage.tables import SsoSessionRow
+from broker.storage.tables import OutboxMessageRow, SsoSessionRow
 from broker.web.services import Services
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import Federation, running_federation
@@ -218,3 +218,29 @@ def account_of(fed: Federation, sid: str) -> str:
                        .scalar_one())
     finally:
         engine.dispose()
+
+
+def test_the_streams_authorization_header_goes_with_each_push_and_is_sealed_in_the_outbox(fed: Federation) -> None:
+    """RFC 8935 §2: the receiver's ``authorization_header`` is the push's ``Authorization``; at rest in the
+    queued message it is sealed (never the value in the row)."""
+    owner = client(fed, "ssf-auth")
+    secret = "Bearer " + "r" * 40
+    with SsfReceiver().start() as receiver:
+        response = call(fed, "POST", "/ssf/streams", owner, json={
+            "delivery": {"method": PUSH, "endpoint_url": receiver.url, "authorization_header": secret},
+            "events_requested": [REVOKED]})
+        assert response.status_code == 201, response.text
+        assert secret not in response.text
+        stream_id = response.json()["stream_id"]
+        assert call(fed, "POST", "/ssf/verify", owner, json={"stream_id": stream_id}).status_code == 204
+        engine = create_engine_for(fed.database_url)
+        try:
+            with engine.connect() as connection:
+                stored = connection.scalars(select(OutboxMessageRow.authorization_sealed)
+                                            .where(OutboxMessageRow.receiver == stream_id)).all()
+        finally:
+            engine.dispose()
+        assert stored and all(value and secret not in value for value in stored)
+        deliver(fed)
+    [pushed] = receiver.pushed
+    assert pushed.authorization == secret

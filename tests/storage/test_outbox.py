@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from broker.core.outbox import MessageState, OutgoingMessage, QueuedMessage
 from broker.storage import SqlOutbox, create_engine_for
@@ -203,3 +203,26 @@ def test_stored_times_are_utc(engine: Engine) -> None:
     outbox.enqueue(_message("a"), NOW)
     (claimed,) = outbox.claim(NOW, 1, LEASE)
     assert claimed.next_attempt_at.utcoffset() == timedelta(0) and claimed.created_at.tzinfo is UTC
+
+
+def test_an_authorization_header_is_sealed_at_rest_and_bound_to_its_message(engine: Engine) -> None:
+    import secrets
+    from dataclasses import replace
+
+    from broker.storage.sealing import Sealer
+
+    sealer = Sealer([secrets.token_bytes(32)])
+    outbox = SqlOutbox(engine, sealer=sealer)
+    assert outbox.enqueue(replace(_message("a"), authorization="Bearer s3cret-value"), NOW)
+    with engine.connect() as connection:
+        stored = connection.scalar(select(OutboxMessageRow.authorization_sealed))
+    assert stored and "s3cret-value" not in stored
+    [claimed] = outbox.claim(NOW, 10, LEASE)
+    assert claimed.message.authorization == "Bearer s3cret-value"
+    assert "s3cret-value" not in repr(claimed)  # never in a log line made of the message
+    with engine.begin() as connection:  # moved to another message's row: it does not open there
+        connection.execute(update(OutboxMessageRow).values(jti="b"))
+    [moved] = SqlOutbox(engine, sealer=sealer).listing(MessageState.PENDING)
+    assert moved.message.authorization is None
+    with pytest.raises(ValueError, match="claims key"):
+        SqlOutbox(engine).enqueue(replace(_message("c"), authorization="Bearer x"), NOW)

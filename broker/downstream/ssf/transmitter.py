@@ -8,10 +8,8 @@ their enabled streams that deliver the event, and queues one signed SET per stre
 ``endpoint_url``. The delivery worker sends it; nothing is sent from the caller's request. A paused stream gets
 nothing and the broker keeps nothing for it (SSF 1.0 §8.1.2 would have it hold the events: not done here).
 
-Not yet sent: the stream's ``authorization_header``. ``OutgoingMessage`` has no header to carry it (issue 18
-follow-up: an optional ``authorization`` member the worker sends as ``Authorization``); until then a receiver
-must accept the SETs on the signature alone, which RFC 8935 §2 allows (the SET is signed, and its ``aud`` and
-``iss`` say who it is for and from).
+The stream's ``authorization_header`` goes with each SET (``OutgoingMessage.authorization``, sealed in the
+outbox) and the worker sends it as the ``Authorization`` header (RFC 8935 §2).
 """
 
 from __future__ import annotations
@@ -161,7 +159,7 @@ class SsfTransmitter:
         token = tokens.signed_set(self._keys, client, claims)
         queued = self._outbox.enqueue(OutgoingMessage(
             receiver=stream.stream_id, jti=jti, kind=tokens.KIND, url=stream.endpoint_url, body=token,
-            content_type=tokens.SET_CONTENT_TYPE), now)
+            content_type=tokens.SET_CONTENT_TYPE, authorization=stream.authorization_header), now)
         log.info("ssf event queued: stream=%s client=%s event=%s jti=%s", stream.stream_id, client.client_id,
                  event.rsplit("/", 1)[-1], jti)
         return queued
