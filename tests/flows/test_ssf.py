@@ -244,3 +244,25 @@ def test_the_streams_authorization_header_goes_with_each_push_and_is_sealed_in_t
         deliver(fed)
     [pushed] = receiver.pushed
     assert pushed.authorization == secret
+
+
+def test_deleting_the_account_pushes_account_purged_to_the_apps_that_subscribed(fed: Federation) -> None:
+    """Issue 18, "Done when": the citizen deletes the account in the portal; the app that signed them in and
+    subscribed gets RISC ``account-purged`` (and CAEP ``session-revoked``) for its own ``sub``."""
+    with relying_party(fed, "ssf-purge") as rp, Browser() as browser, SsfReceiver().start() as receiver:
+        assert sign_in(browser, rp).status_code == 200
+        assert rp.last.id_token_claims is not None and rp.secret is not None
+        sub = rp.last.id_token_claims["sub"]
+        new_stream(fed, ("ssf-purge", rp.secret), receiver.url, [PURGED, REVOKED])
+
+        confirm = browser.get(f"{fed.url}/account/delete")
+        assert confirm.status_code == 200
+        assert browser.submit(confirm).status_code == 200  # "Your account was deleted"
+        deliver(fed)
+    metadata, jwks = published(fed)
+    events = {}
+    for pushed in receiver.pushed:
+        claims = validate_set(pushed.body, jwks, metadata["issuer"], "ssf-purge")
+        assert claims["sub_id"] == {"format": "iss_sub", "iss": metadata["issuer"], "sub": sub}
+        events.update(claims["events"])
+    assert set(events) == {PURGED, REVOKED}

@@ -7,6 +7,7 @@ from tests.mutation.defence import Defence
 
 SESSION_END = "tests/journeys/test_session_end_journey.py"
 NOTICES = "tests/downstream/test_oidc_session_notices.py"
+SSF = "tests/flows/test_ssf.py"
 
 DEFENCES: tuple[Defence, ...] = (
     Defence(
@@ -33,5 +34,13 @@ DEFENCES: tuple[Defence, ...] = (
         new="""        token = sign_for(self._keys, client, claims, typ="JWT")""",
         tests=(f"{NOTICES}::test_the_logout_token_passes_the_relying_partys_checks",),
         why="a logout token could be taken for another kind of JWT (RFC 8725 §3.11)",
+    ),
+    Defence(
+        name="erasure-pushes-account-purged",
+        path="broker/journeys/account_data.py",
+        old="""        j.security_events.emit(SecurityEvent.ACCOUNT_PURGED, account_id, now)""",
+        new="""        pass""",
+        tests=(f"{SSF}::test_deleting_the_account_pushes_account_purged_to_the_apps_that_subscribed",),
+        why="an app that subscribed never learns that the account it holds was deleted",
     ),
 )
