@@ -83,11 +83,15 @@ def challenge_session(j: Journeys, browser: Browser, login: LoginRequest, sso: S
     usable = _usable(j, factors, sso.account_id)
     if not usable:
         return None
+    return _page(j, browser, _in_session(login, sso), usable, now, wrong=False)
+
+
+def _in_session(login: LoginRequest, sso: SsoSession) -> StepUp:
+    """The waiting step-up of a live session: ``identity`` holds only how it signed in (``StepUp.sid``)."""
     how = UpstreamIdentity(upstream=sso.upstream, issuer="", subject="", claims={}, acr=sso.acr,
                            auth_time=sso.auth_time, amr=sso.amr)
-    waiting = StepUp(login=login, identity=how, account=sso.account_id, upstream_state=(), attempts=0,
-                     passkey_state="", sid=sso.sid)
-    return _page(j, browser, waiting, usable, now, wrong=False)
+    return StepUp(login=login, identity=how, account=sso.account_id, upstream_state=(), attempts=0,
+                  passkey_state="", sid=sso.sid)
 
 
 def reconfirm(j: Journeys, browser: Browser, return_to: str) -> Page:
@@ -104,11 +108,7 @@ def reconfirm(j: Journeys, browser: Browser, return_to: str) -> Page:
         raise errors.InvalidRequest("Your account has no second factor to confirm with.",
                                     detail="second factor confirmation without a factor")
     portal = LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, return_to, None, None, frozenset())
-    how = UpstreamIdentity(upstream=sso.upstream, issuer="", subject="", claims={}, acr=sso.acr,
-                           auth_time=sso.auth_time, amr=sso.amr)
-    waiting = StepUp(login=portal, identity=how, account=sso.account_id, upstream_state=(), attempts=0,
-                     passkey_state="", sid=sso.sid)
-    return _page(j, browser, waiting, usable, j.now(), wrong=False)
+    return _page(j, browser, _in_session(portal, sso), usable, j.now(), wrong=False)
 
 
 def _raise_session(j: Journeys, browser: Browser, waiting: StepUp, methods: tuple[str, ...],

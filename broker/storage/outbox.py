@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 
 from broker.core.outbox import MessageState, Outbox, OutgoingMessage, QueuedMessage
 from broker.storage.db import rowcount, session_factory
+from broker.storage.delivery_tables import OutboxMessageRow
 from broker.storage.sealing import Sealer, UnreadableValue
-from broker.storage.tables import OutboxMessageRow
 
 #: how long a delivered message is kept (the operator's view of what went out), then purged
 DELIVERED_RETENTION = timedelta(days=7)

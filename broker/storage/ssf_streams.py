@@ -19,8 +19,8 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 
 from broker.core.ssf_streams import SsfStream, SsfStreamStore, StreamStatus
 from broker.storage.db import rowcount, session_factory
+from broker.storage.delivery_tables import SsfStreamRow
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
-from broker.storage.tables import SsfStreamRow
 
 log = logging.getLogger(__name__)
 _row = SsfStreamRow

@@ -10,12 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
-from broker.delivery.http import HttpPost, requests_post
+from tests.delivery.receiver_support import loopback_post as loopback_post  # the worker's POST, no proxy
 
 LOOPBACK = "127.0.0.1"
 
@@ -77,11 +76,6 @@ class SsfReceiver:
             self._thread.join(timeout=10)
 
 
-def loopback_post() -> HttpPost:
-    """The delivery worker's real HTTP POST, ignoring the environment's proxy settings."""
-    session = requests.Session()
-    session.trust_env = False
-    return requests_post(session, timeout=(2.0, 5.0))
 
 
 def validate_set(token: str, jwks: dict[str, Any], issuer: str, audience: str,

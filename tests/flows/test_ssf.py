@@ -19,7 +19,8 @@ from broker.core.security_events import SecurityEvent
 from broker.delivery.worker import deliver_due
 from broker.downstream.ssf import SsfTransmitter
 from broker.storage import create_engine_for
-from broker.storage.tables import OutboxMessageRow, SsoSessionRow
+from broker.storage.delivery_tables import OutboxMessageRow
+from broker.storage.tables import SsoSessionRow
 from broker.web.services import Services
 from tests.databases import BACKENDS, database_for
 from tests.flows.federation import Federation, running_federation

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func, select, update
 
 from broker.core.outbox import MessageState, OutgoingMessage, QueuedMessage
 from broker.storage import SqlOutbox, create_engine_for
+from broker.storage.delivery_tables import OutboxMessageRow
 from broker.storage.outbox import DELIVERED_RETENTION, ERROR_LENGTH
-from broker.storage.tables import OutboxMessageRow
 from tests.storage.conftest import NOW
 
 LEASE = timedelta(minutes=5)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select, update
 
 from broker.core.ssf_streams import SsfStream, StreamStatus
+from broker.storage.delivery_tables import SsfStreamRow
 from broker.storage.sealing import Sealer
 from broker.storage.ssf_streams import SqlSsfStreams
-from broker.storage.tables import SsfStreamRow
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SEALER = Sealer([secrets.token_bytes(32)])

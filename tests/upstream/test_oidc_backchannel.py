@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -213,5 +213,5 @@ def test_a_name_that_is_no_oidc_upstream_is_refused(world: OidcWorld) -> None:
 def test_now_must_be_aware(world: OidcWorld) -> None:
     back_channel, _ = adapter(world)
     with pytest.raises(ValueError, match="timezone-aware"):
-        back_channel.verify("demo", "a.b.c", datetime(2030, 1, 1))
+        back_channel.verify("demo", "a.b.c", datetime.now(UTC).replace(tzinfo=None))  # naive, as now
 
