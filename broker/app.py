@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from broker.config.settings import Settings, load_settings
 from broker.core.audit import AuditEvent, AuditKind
+from broker.core.operators import console_party
 from broker.core.ports import PendingStore
 from broker.downstream.oidc.provider import OidcProvider
 from broker.downstream.saml_server import IdpServers
@@ -42,6 +43,7 @@ from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
 from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, head_revision
+from broker.storage.operators import SqlOperatorGrants
 from broker.storage.outbox import SqlOutbox
 from broker.storage.passkeys import SqlPasskeys
 from broker.storage.redis_pending import RedisPendingStore
@@ -50,8 +52,12 @@ from broker.storage.ssf_streams import SqlSsfStreams
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
+    admin_api,
     authenticators,
     consent,
+    console,
+    console_analytics,
+    console_apps,
     link_offer,
     linking,
     login,
@@ -188,9 +194,14 @@ def _csrf(app: Flask, base_url: str) -> None:
     # An upstream OpenID provider's logout token (Back-Channel Logout 1.0 §2.5): posted by the provider itself, not
     # a browser; its signature authenticates it, and no cookie is read.
     protect.exempt(upstream_backchannel.bp)
+    # The admin API takes bearer tokens, which no browser sends by itself; a call made with the console session's
+    # cookie is checked for the broker's origin and its CSRF token in a header by the API itself
+    # (``broker.web.admin_api.auth``), since the form check here would look for the token in a form field.
+    protect.exempt(admin_api.bp)
     # The portal's sign-in form is on the signed-out page, which must open no session for an anonymous visitor
     # (issue 15, point 3): it carries no token, and its POST is refused unless it comes from the broker's origin.
     protect.origin_only(portal.sign_in)
+    protect.origin_only(console.sign_in)  # the console's sign-in button, likewise (``broker.web.console``)
 
 
 def _security_headers(response: Response) -> Response:
@@ -270,7 +281,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         log.warning("SAML IdP metadata: %s", problem)
     registry = FileRegistry(settings.metadata_dir, settings.instance_dir, describe_upstream,
                             on_change=registrations_changed, dynamic_client=dynamic_clients(clients),
-                            directory=directory)
+                            directory=directory,
+                            built_in=(console_party(settings.console),) if settings.console.enabled else ())
     accounts = SqlAccountStore(engine, sealer, email_indexer(settings))
     # With browser sessions in Redis, logins in progress (and the replay caches) live there too: the short-lived
     # steps of a login then cost no database transaction, and every instance sees the same state.
@@ -294,6 +306,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         clock=clock,
         mailer=mailer_of(settings),
         outbox=SqlOutbox(engine, sealer=sealer),
+        operators=SqlOperatorGrants(engine),
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
                           assertion_replay_guard(pending)),
@@ -307,7 +320,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     app.extensions["broker"].journeys = wire_journeys(app.extensions["broker"], WebObserver(), WebPlaces())
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp,
-                      step_up.bp, authenticators.bp, upstream_backchannel.bp, ssf.bp):
+                      step_up.bp, authenticators.bp, upstream_backchannel.bp, ssf.bp, console.bp, admin_api.bp,
+                      console_apps.bp, console_analytics.bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(authenticators.qr_svg, "qr_svg")
     app.add_template_filter(json_data, "json_data")

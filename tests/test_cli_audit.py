@@ -21,16 +21,6 @@ from tests.cli_support import Result, clean_environment  # noqa: F401 - an autou
 AT = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    def cli(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return cli
-
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -22,16 +22,6 @@ PERMITS_SECRET = "q7Vd9XkP2mWb4ZtR8sLc1NhJ6yFg3EaU"
 LIBRARY_SECRET = "GOCSPX-1a2B3c4D5e6F7g8H9i0JkLmNoPq"
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    def cli(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return cli
-
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -23,16 +23,6 @@ CALLBACK = "https://permits.city.example.org/oidc/callback"
 NOTE = "This secret is shown only this once and is not stored anywhere"
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    def cli(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return cli
-
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:

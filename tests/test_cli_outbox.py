@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from broker.cli.main import main
 from broker.config.settings import load_settings
 from broker.core.model import utcnow
 from broker.core.outbox import OutgoingMessage
@@ -29,16 +28,6 @@ TOKEN = "logout_token=token-permits-logout-1"
 #: read before ``clean_environment`` removes every BROKER_* variable
 POSTGRES_URL = os.environ.get(POSTGRES_ENV, "")
 
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Any:
-    def cli(*argv: str) -> Result:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return cli
 
 
 @pytest.fixture(params=BACKENDS)
@@ -107,6 +96,27 @@ def test_retry_of_what_is_not_a_dead_letter_fails(cli: Any, config: Path, receiv
     assert (result.code, result.err) == (1, f"broker: {shown['id']}: not a dead letter (it is pending)\n")
     result = cli("--config", str(config), "outbox", "retry", "no-such-id")
     assert (result.code, result.err) == (1, "broker: no-such-id: no such message\n")
+
+
+def test_held_messages_are_listed_and_not_sent_until_released(cli: Any, config: Path, receiver: Receiver) -> None:
+    """SSF 1.0 §8.1.2: what a paused stream holds is in ``broker outbox list --state held``, with no next attempt;
+    the worker never sends it until it is released."""
+    engine = create_engine_for(load_settings(config).database_url)
+    try:
+        assert SqlOutbox(engine).enqueue(message(receiver, "held-1", client="stream-1"), utcnow(), held=True)
+        worked = cli("--config", str(config), "worker", "--once", "--json")
+        assert worked.code == 0 and worked.json()["claimed"] == 0 and receiver.received == []
+        listed = cli("--config", str(config), "outbox", "list", "--state", "held")
+        (line,) = listed.out.splitlines()
+        assert " held attempts=0 " in line and " next=- receiver=stream-1 " in line and "jti=held-1" in line
+        (shown,) = cli("--config", str(config), "outbox", "list", "--state", "held", "--json").json()
+        assert (shown["state"], shown["next_attempt_at"]) == ("held", None)
+        assert SqlOutbox(engine).release_held("stream-1", utcnow()) == 1
+    finally:
+        engine.dispose()
+    again = cli("--config", str(config), "worker", "--once")
+    assert again.code == 0 and again.out.startswith("claimed 1: delivered 1")
+    assert receiver.accepted == {"logout_token=token-stream-1-held-1": 1}
 
 
 def test_options_are_checked(cli: Any, config: Path) -> None:

@@ -9,33 +9,16 @@ from pathlib import Path
 import pytest
 
 from broker.config.sections import MailSettings
-from broker.config.settings import ConfigError, load_settings
+from broker.config.settings import load_settings
 from broker.keys.keyring import write_private
 from broker.notify.smtp import SmtpMailer
 from broker.web.services import mailer_of
-
-SECRETS = """
-[broker]
-secret_key_file = "certs/session.secret"
-pairwise_secret_file = "certs/pairwise.secret"
-claims_key_file = "certs/claims.key"
-"""
+from tests.config_support import instance as config_instance
+from tests.config_support import problems
 
 
 def instance(folder: Path, mail: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_private(folder / "certs" / "session.secret", b"session-secret-" + b"s" * 40)
-    write_private(folder / "certs" / "pairwise.secret", b"pairwise-secret-" + b"p" * 40)
-    write_private(folder / "certs" / "claims.key", b"0123456789abcdef" * 4)
-    config = folder / "broker.toml"
-    config.write_text(SECRETS + "\n[mail]\n" + mail)
-    return config
-
-
-def problems(config: Path, environ: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(config, environ or {})
-    return caught.value.problems
+    return config_instance(folder, "[mail]\n" + mail)
 
 
 def test_no_smtp_host_no_mail(tmp_path: Path) -> None:

@@ -163,3 +163,21 @@ def test_multiprocess_mode_reads_the_shared_folder(tmp_path: Path, monkeypatch: 
     registry = metrics._collected()
     assert registry is not REGISTRY  # the process-wide default registry
     assert list(registry.collect()) == []  # no worker wrote anything into the empty folder yet
+
+
+def test_the_outbox_gauges_count_messages_by_state_when_scraped(federation: Federation) -> None:
+    """Two messages queued ten minutes ago, one held: the scrape reads the outbox (the real ``SqlOutbox``)."""
+    from broker.core.outbox import OutgoingMessage
+
+    outbox = federation.app.extensions["broker"].outbox
+    queued_at = datetime.now(UTC) - timedelta(minutes=10)
+    for jti, held in (("one", False), ("two", False), ("three", True)):
+        assert outbox.enqueue(OutgoingMessage("app", jti, "ssf-event", "https://127.0.0.1/x", "t", "text/plain"),
+                              queued_at, held=held)
+
+    samples = scrape(federation.url)
+
+    assert value(samples, "broker_outbox_messages", state="pending") == 2
+    assert value(samples, "broker_outbox_messages", state="held") == 1
+    assert value(samples, "broker_outbox_messages", state="dead") == 0
+    assert 599 <= value(samples, "broker_outbox_oldest_pending_seconds") <= 700

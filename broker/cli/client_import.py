@@ -23,13 +23,9 @@ from typing import Any
 
 from broker.cli.parties import PartyError, _folders, _print
 from broker.oidc.client import OidcClient
-from broker.oidc.client_metadata import (
-    SECRET_METHODS,
-    ClientMetadataError,
-    client_metadata_document,
-    parse_client_metadata,
-)
+from broker.oidc.client_metadata import SECRET_METHODS, ClientMetadataError, parse_client_metadata
 from broker.oidc.client_secret import hash_provided, secret_problems
+from broker.registry.client_registrations import client_file_document
 from broker.registry.oidc_clients import (
     CLIENT_FOLDER,
     FILE_POLICY,
@@ -145,10 +141,7 @@ def client_import(args: argparse.Namespace) -> int:
         raise PartyError(f"nothing imported: {len(problems)} problem(s) in {source}:\n  " + "\n  ".join(problems))
     rows = []
     for item in checked:
-        document = client_metadata_document(item.client)
-        if item.client.client_secret_hash is not None:
-            document["client_secret_hash"] = item.client.client_secret_hash
-        write_client_file(item.target, document)
+        write_client_file(item.target, client_file_document(item.client))
         rows.append({"client_id": item.client.client_id, "file": str(item.target)})
     if args.json:
         _print(args, rows, ())

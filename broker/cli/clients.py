@@ -6,6 +6,11 @@ For a confidential client the command makes the secret, writes only its hash, an
 or it takes the secret the app already has (``--client-secret-file``/``--client-secret-env``), checks that it
 is strong enough, writes only its scrypt hash and never prints it. ``broker client import`` registers many
 clients with their secrets at once (``broker.cli.client_import``).
+
+Validation and writing are done by ``broker.registry.client_registrations``, which the operator console and the
+admin API call too. ``broker client add --dry-run`` validates and prints the diff against the current
+registration (one line per changed RFC 7591 member; ``--json``: a list of {party, field, before, after}) and
+writes nothing: no secret is shown or kept (the diff shows that the hash would change).
 """
 
 from __future__ import annotations
@@ -18,14 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from broker.cli.client_import import add_import_command
-from broker.cli.parties import PartyError, _folders, _print, _report
+from broker.cli.parties import PartyError, _folders, _print, _print_changes, _report, _service
 from broker.oidc.client import AUTH_METHODS, SIGNING_ALGS, OidcClient
-from broker.oidc.client_metadata import (
-    SECRET_METHODS,
-    ClientMetadataError,
-    client_metadata_document,
-    parse_client_metadata,
-)
+from broker.oidc.client_metadata import SECRET_METHODS, client_metadata_document
 from broker.oidc.client_secret import (
     MIN_SECRET_LENGTH,
     generate_secret,
@@ -33,15 +33,8 @@ from broker.oidc.client_secret import (
     hash_provided,
     secret_problems,
 )
-from broker.registry.oidc_clients import (
-    CLIENT_FOLDER,
-    FILE_POLICY,
-    client_source,
-    drop_saml_collisions,
-    file_name,
-    load_oidc_clients,
-    write_client_file,
-)
+from broker.registry.client_registrations import apply_client, preview_client, remove_client
+from broker.registry.oidc_clients import CLIENT_FOLDER, drop_saml_collisions, load_oidc_clients
 from broker.registry.saml_sps import load_sp_catalog
 
 
@@ -110,24 +103,22 @@ def client_add(args: argparse.Namespace) -> int:
         raw["client_secret_hash"] = hash_provided(own)  # scrypt: it may be weaker than one we make
     elif secret is not None:
         raw["client_secret_hash"] = hash_generated(secret)
-    target = metadata_dir / CLIENT_FOLDER / file_name(args.client_id)
-    try:
-        client = parse_client_metadata(raw, FILE_POLICY, client_id=None, source=client_source(target))
-    except ClientMetadataError as exc:
-        raise PartyError(str(exc)) from exc
-    registered, _ = load_oidc_clients(metadata_dir)
-    other = registered.get(client.client_id)
-    if other is not None and other.source != client.source:
-        raise PartyError(f"client_id {client.client_id} is already registered by {other.source}; remove it first")
-    if client.client_id in load_sp_catalog(metadata_dir).sps:
+    preview = preview_client(metadata_dir, raw)
+    target = metadata_dir / CLIENT_FOLDER / preview.file
+    if preview.problems or preview.client is None:
+        raise PartyError("; ".join(preview.problems))
+    client = preview.client
+    if preview.taken_by is not None:
+        raise PartyError(f"client_id {client.client_id} is already registered by {preview.taken_by}; remove it first")
+    if preview.saml_entity:
         raise PartyError(f"{client.client_id} is the entity id of a registered SAML SP; choose another client_id")
-    if target.exists() and not args.force:
+    if preview.exists and not args.force:
         raise PartyError(f"{target} exists; use --force to replace it (and issue a new secret)" if own is None
                          else f"{target} exists; use --force to replace it")
-    document = client_metadata_document(client)
-    if client.client_secret_hash is not None:
-        document["client_secret_hash"] = client.client_secret_hash
-    write_client_file(target, document)
+    if args.dry_run:  # the secret made above is dropped unseen: nothing is registered with it
+        _print_changes(args, preview.changes, target)
+        return 0
+    _service(lambda: apply_client(metadata_dir, preview, replace_file=args.force))
     row: dict[str, Any] = {"client_id": client.client_id, "file": str(target)}
     if secret is not None:
         row["client_secret"] = secret
@@ -163,27 +154,9 @@ def client_list(args: argparse.Namespace) -> int:
 
 def client_remove(args: argparse.Namespace) -> int:
     metadata_dir, _ = _folders(args)
-    client = load_oidc_clients(metadata_dir)[0].get(args.client_id)
-    if client is not None:
-        target = metadata_dir / CLIENT_FOLDER / Path(client.source).name
-    else:
-        # a file the registry skips (broken, or a duplicate) still names its client_id
-        named = [p for p in sorted((metadata_dir / CLIENT_FOLDER).glob("*.json")) if _names(p, args.client_id)]
-        if len(named) != 1:
-            raise PartyError(f"no OIDC client has client_id {args.client_id}" if not named else
-                             f"several files register {args.client_id}: {', '.join(p.name for p in named)}")
-        target = named[0]
-    target.unlink()
+    target = _service(lambda: remove_client(metadata_dir, args.client_id))  # also a file the registry skips
     print(f"removed {target}")
     return 0
-
-
-def _names(path: Path, client_id: str) -> bool:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(raw, dict) and raw.get("client_id") == client_id
 
 
 def add_commands(sub: Any) -> None:
@@ -215,6 +188,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--may-introspect", action="store_true", help="a resource server that may introspect tokens")
     p.add_argument("--force", action="store_true",
                    help="replace the client's file (with a new secret, unless one is given)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the changes against the current registration; write nothing and "
+                        "make no secret")
     p.add_argument("--json", action="store_true", help="print the result as JSON (the secret included, if made)")
     p.set_defaults(func=client_add)
     add_import_command(client)

@@ -2,10 +2,11 @@
 the outbox (issue 18; ``broker.delivery``, ``broker.storage.outbox``).
 
     broker worker [--once] [--poll SECONDS] [--json]   send queued back-channel logouts and events until SIGTERM
-    broker outbox list [--state dead|pending|delivered] [--limit N] [--json]
+    broker outbox list [--state dead|pending|held|delivered] [--limit N] [--json]
     broker outbox retry MESSAGE_ID                     put a dead letter back in the queue, due now
 
-No listing shows a message's body (it holds a signed token) or its URL.
+``--state held``: the events held for paused event streams (SSF 1.0 §8.1.2), sent once their stream is enabled;
+they have no next attempt. No listing shows a message's body (it holds a signed token) or its URL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -69,7 +71,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         print(json.dumps([_shown(m) for m in messages], indent=2))
         return 0
     for m in messages:
-        when = m.delivered_at if m.state is MessageState.DELIVERED else m.next_attempt_at
+        when = m.delivered_at if m.state is MessageState.DELIVERED else _next_attempt(m)
         error = f" last_error={m.last_error!r}" if m.last_error else ""
         print(f"{m.message_id} {m.state.value} attempts={m.attempts} created={m.created_at.isoformat()} "
               f"{'delivered' if m.state is MessageState.DELIVERED else 'next'}={when.isoformat() if when else '-'} "
@@ -78,10 +80,16 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 
 def _shown(m: QueuedMessage) -> dict[str, Any]:
+    next_attempt = _next_attempt(m)
     return {"id": m.message_id, "state": m.state.value, "attempts": m.attempts, "receiver": m.message.receiver,
             "kind": m.message.kind, "jti": m.message.jti, "created_at": m.created_at.isoformat(),
-            "next_attempt_at": m.next_attempt_at.isoformat(),
+            "next_attempt_at": next_attempt.isoformat() if next_attempt else None,
             "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None, "last_error": m.last_error}
+
+
+def _next_attempt(m: QueuedMessage) -> datetime | None:
+    """None for a held message: it waits for its stream to be enabled, not for a time."""
+    return None if m.state is MessageState.HELD else m.next_attempt_at
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:

@@ -17,8 +17,12 @@
     broker purge [--json]                     delete expired login state, codes and tokens
     broker audit verify [--json]              check the audit trail's hash chain; 1 names the first break
     broker audit list [--account ID] [--limit N] [--json]   the newest audit records, newest first
+    broker analytics rollup [--batch-size N] [--json] | report [--days N] [--csv FIGURE | --svg FIGURE] [--json]
+                                              analytics aggregates from the audit trail; the figures
     broker worker [--once] [--poll S] [--json]   send queued back-channel logouts and events until SIGTERM
-    broker outbox list [--state dead|pending|delivered] [--limit N] [--json] | retry MESSAGE_ID
+    broker outbox list [--state dead|pending|held|delivered] [--limit N] [--json] | retry MESSAGE_ID
+    broker accounts disable ACCOUNT_ID [--reason R] | enable ACCOUNT_ID | show ACCOUNT_ID [--json]
+    broker operators grant|revoke ACCOUNT_ID --role ROLE | list [--json]   operator console roles
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
     broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker.cli import audit, clients, delivery, metadata, parties, rotation, sps
+from broker.cli import accounts, analytics, audit, clients, delivery, metadata, operators, parties, rotation, sps
 from broker.cli.common import CONFIG_HELP, JSON_HELP, settings_of
 from broker.config.settings import ConfigError
 from broker.keys.keyring import KeyRingError
@@ -285,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotation.add_commands(keys)
 
     audit.add_commands(sub)
+    analytics.add_commands(sub)
     delivery.add_commands(sub)
+    accounts.add_commands(sub)
+    operators.add_commands(sub)
     sps.add_commands(sub)
     parties.add_commands(sub)
     clients.add_commands(sub)

@@ -1,19 +1,25 @@
 """``broker upstream ...`` (and the helpers ``broker sp``, ``broker client`` share): register parties by writing
 the same files an integrator would drop into ``metadata/``, after validating them exactly as the broker will.
-``broker sp`` lives in ``broker.cli.sps``."""
+``broker sp`` lives in ``broker.cli.sps``. The validation and the writing are the registration services'
+(``broker.registry.upstream_registrations`` here), which the operator console and the admin API call too."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from broker.cli.common import settings_of
-from broker.registry import parse_registration
-from broker.registry.upstreams import UPSTREAM_FOLDER, load_upstreams
+from broker.registry.registrations import Change, RegistrationRefused
+from broker.registry.upstream_registrations import UpstreamPreview, apply_upstream, preview_upstream, remove_upstream
+from broker.registry.upstreams import UPSTREAM_FOLDER, UpstreamRegistration, load_upstreams
 from broker.upstream.factory import describe, preset_catalog
+
+T = TypeVar("T")
 
 
 class PartyError(Exception):
@@ -46,6 +52,32 @@ def _report(problems: Any) -> None:
         print(f"problem: {problem}", file=sys.stderr)
 
 
+def _service(call: Callable[[], T]) -> T:
+    """A registration service's answer; its refusal becomes the command's error."""
+    try:
+        return call()
+    except RegistrationRefused as exc:
+        raise PartyError(str(exc)) from exc
+
+
+def _print_changes(args: argparse.Namespace, changes: Sequence[Change], target: Path) -> None:
+    """``--dry-run``: the diff against the current registration on stdout, one line per changed field (a JSON
+    list of {party, field, before, after} with ``--json``); a reminder that nothing was written on stderr."""
+    if getattr(args, "json", False):
+        print(json.dumps([asdict(change) for change in changes], indent=2))
+    else:
+        for change in changes:
+            print(change)
+        if not changes:
+            print(f"no changes to {target}")
+    print("dry run: nothing was written", file=sys.stderr)
+
+
+def _adapter_check(registration: UpstreamRegistration) -> object:
+    """The adapter's settings check the broker makes before serving an OpenID Connect or OAuth 2.0 upstream."""
+    return describe(registration) if registration.protocol != "saml" else None
+
+
 def upstream_add(args: argparse.Namespace) -> int:
     metadata_dir, instance_dir = _folders(args)
     if args.entity_id:
@@ -65,14 +97,14 @@ def upstream_add(args: argparse.Namespace) -> int:
         raw["options"] = _parse_options(args.option)
     if args.preset:
         raw["protocol"] = catalog[args.preset].protocol
-    try:
-        # both checks the broker makes when it loads the file (the registry, then the adapter's settings)
-        describe(parse_registration(raw, instance_dir))
-    except ValueError as exc:  # RegistrationError is a ValueError
+    # both checks the broker makes when it loads the file (the registry, then the adapter's settings)
+    preview = preview_upstream(metadata_dir, instance_dir, raw, check=_adapter_check)
+    if preview.problems:
+        problem = "; ".join(preview.problems)
         needs = catalog[args.preset].options_help if args.preset else {}
         hint = "".join(f"\n  --option {key}=...   {text}" for key, text in needs.items())
-        raise PartyError(f"{exc}{chr(10) + 'the ' + args.preset + ' preset takes:' + hint if hint else ''}") from exc
-    return _write_upstream(args, metadata_dir, raw)
+        raise PartyError(f"{problem}{chr(10) + 'the ' + args.preset + ' preset takes:' + hint if hint else ''}")
+    return _write_upstream(args, metadata_dir, instance_dir, preview)
 
 
 def _saml_upstream_add(args: argparse.Namespace, metadata_dir: Path, instance_dir: Path) -> int:
@@ -88,20 +120,20 @@ def _saml_upstream_add(args: argparse.Namespace, metadata_dir: Path, instance_di
         raw["display_name"] = args.display_name
     if args.option:
         raw["options"] = _parse_options(args.option)
-    try:
-        parse_registration(raw, instance_dir)
-    except ValueError as exc:
-        raise PartyError(str(exc)) from exc
-    return _write_upstream(args, metadata_dir, raw)
+    preview = preview_upstream(metadata_dir, instance_dir, raw)
+    if preview.problems:
+        raise PartyError("; ".join(preview.problems))
+    return _write_upstream(args, metadata_dir, instance_dir, preview)
 
 
-def _write_upstream(args: argparse.Namespace, metadata_dir: Path, raw: dict[str, Any]) -> int:
-    target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
-    if target.exists() and not args.force:
+def _write_upstream(args: argparse.Namespace, metadata_dir: Path, instance_dir: Path,
+                    preview: UpstreamPreview) -> int:
+    target = metadata_dir / UPSTREAM_FOLDER / preview.file
+    if preview.exists and not args.force:
         raise PartyError(f"{target} exists; use --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(raw, indent=2) + "\n")
-    _print(args, [{"name": args.name, "file": str(target)}], ("name", "file"))
+    written = _service(lambda: apply_upstream(metadata_dir, instance_dir, preview, replace_file=args.force,
+                                              check=_adapter_check))
+    _print(args, [{"name": args.name, "file": str(written)}], ("name", "file"))
     return 0
 
 
@@ -117,25 +149,9 @@ def upstream_list(args: argparse.Namespace) -> int:
 
 def upstream_remove(args: argparse.Namespace) -> int:
     metadata_dir, _ = _folders(args)
-    target = metadata_dir / UPSTREAM_FOLDER / f"{args.name}.json"
-    if not target.exists():
-        # a file dropped in by hand may be called differently from the name it registers
-        named = [path for path in sorted((metadata_dir / UPSTREAM_FOLDER).glob("*.json")) if _names(path, args.name)]
-        if len(named) != 1:
-            raise PartyError(f"no upstream named {args.name}" if not named else
-                             f"several files register {args.name}: {', '.join(p.name for p in named)}")
-        target = named[0]
-    target.unlink()
+    target = _service(lambda: remove_upstream(metadata_dir, args.name))
     print(f"removed {target}")
     return 0
-
-
-def _names(path: Path, name: str) -> bool:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(raw, dict) and raw.get("name") == name
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:

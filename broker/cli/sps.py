@@ -1,15 +1,19 @@
-"""``broker sp add|set|list|remove``: SAML apps, registered by writing the files an integrator would drop into
-``metadata/saml-sp/`` (the metadata ``<stem>.xml`` and the operator's settings ``<stem>.toml``,
-``broker.registry.sp_settings``), after validating both together exactly as the broker will load them."""
+"""``broker sp add|set|enable|disable|list|remove``: SAML apps, registered by writing the files an integrator would
+drop into ``metadata/saml-sp/`` (the metadata ``<stem>.xml`` and the operator's settings ``<stem>.toml``,
+``broker.registry.sp_settings``), after validating both together exactly as the broker will load them.
+
+The work is done by ``broker.registry.sp_registrations``, which the operator console and the admin API call
+too; this module parses the options and prints. ``broker sp add --dry-run`` validates and prints the diff
+against the current registration (one line per changed field, certificates by SHA-256 fingerprint; ``--json``:
+a list of {party, field, before, after}) and writes nothing. ``broker sp disable`` keeps the files and adds
+``disabled = true`` to the settings: the broker stops serving the app until ``broker sp enable``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
-import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +21,28 @@ from broker.cli.common import settings_of
 from broker.cli.parties import PartyError
 from broker.cli.parties import _folders as folders
 from broker.cli.parties import _print as print_rows
+from broker.cli.parties import _print_changes as print_changes
 from broker.cli.parties import _report as report
-from broker.core.display import looks_like_uri
+from broker.cli.parties import _service as service
+from broker.registry.registrations import is_plain_stem
 from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
-from broker.registry.sp_settings import SpSettingsError, parse_sp_settings, settings_path
+from broker.registry.sp_registrations import (
+    SpPreview,
+    apply_sp,
+    disabled_sps,
+    find_sp_file,
+    preview_sp,
+    read_raw_settings,
+    remove_sp,
+    set_sp_enabled,
+    set_sp_settings,
+    sp_settings_notes,
+)
+from broker.registry.sp_settings import SpSettings, settings_path
+from broker.registry.sp_view import SpView
 from broker.registry.upstreams import load_upstreams
 from broker.saml.catalog import SamlSp
 
-#: a file name under metadata/saml-sp: no folders, no leading dot
-_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")
 #: option (argparse dest) -> settings key; list options are repeatable
 _TEXT_OPTIONS = {"display_name": "display_name", "logo_uri": "logo_uri", "policy_uri": "policy_uri",
                  "default_upstream": "default_upstream", "required_acr": "required_acr"}
@@ -45,58 +62,26 @@ def _changes(args: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
     return updated
 
 
-def _validated(xml: Path, raw: dict[str, Any], name: str) -> dict[str, SamlSp]:
-    """Load ``xml`` with the settings ``raw`` as ``<name>.xml`` in a scratch folder, as the registry would."""
-    try:
-        settings = parse_sp_settings(raw)
-    except SpSettingsError as exc:
-        raise PartyError(f"settings not valid: {exc}") from exc
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / SP_FOLDER
-        folder.mkdir()
-        shutil.copy(xml, folder / f"{name}.xml")  # the registry reads only *.xml, whatever the source is called
-        text = settings.to_toml()
-        if text:
-            (folder / f"{name}.toml").write_text(text)
-        catalog = load_sp_catalog(Path(scratch))
-    if catalog.problems or not catalog.sps:
-        raise PartyError("; ".join(catalog.problems) or f"{xml} describes no SAML service provider")
-    return catalog.sps
+def _notes(args: argparse.Namespace, settings: SpSettings) -> None:
+    """Notes, not errors (the broker loads the app either way), on stderr."""
+    config = settings_of(args)
+    known, _ = load_upstreams(config.metadata_dir, config.instance_dir)
+    for note in sp_settings_notes(settings, known, lambda acr: config.assurance.rank(acr) is not None):
+        print(f"note: {note}", file=sys.stderr)
 
 
-def _write_settings(target_xml: Path, raw: dict[str, Any]) -> None:
-    text = parse_sp_settings(raw).to_toml()
-    path = settings_path(target_xml)
-    if text:
-        path.write_text(text)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _notes(args: argparse.Namespace, raw: dict[str, Any]) -> None:
-    """Notes, not errors (the broker loads the app either way): upstreams not registered (yet), and a
-    ``required_acr`` outside the ``[assurance]`` scale, which only that exact value would ever meet."""
-    settings = settings_of(args)
-    acr = raw.get("required_acr")
-    if isinstance(acr, str) and settings.assurance.rank(acr) is None:
-        print(f"note: required_acr {acr!r} is not on the [assurance] scale (order or aliases): only an upstream "
-              "answering exactly that value will meet it", file=sys.stderr)
-    metadata_dir, instance_dir = settings.metadata_dir, settings.instance_dir
-    known, _ = load_upstreams(metadata_dir, instance_dir)
-    names = [*raw.get("allowed_upstreams", []), *([raw["default_upstream"]] if "default_upstream" in raw else [])]
-    for name in dict.fromkeys(names):
-        if name not in known and not looks_like_uri(name):
-            print(f"note: no upstream named {name!r} is registered (yet); the app cannot use it until one is",
-                  file=sys.stderr)
-
-
-def _existing_raw(path: Path) -> dict[str, Any]:
-    try:
-        return dict(tomllib.loads(settings_path(path).read_text()))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PartyError(f"{settings_path(path)} is not readable TOML ({exc}); fix or remove it first") from exc
+def _refuse(preview: SpPreview, target: Path, force: bool) -> None:
+    """The problems and clashes of ``preview``, in the words of the command (its options named)."""
+    if preview.problems:
+        raise PartyError("; ".join(preview.problems))
+    if preview.taken:  # the first, by entity id
+        taken = preview.taken[0]
+        raise PartyError(f"{taken.entity_id} is already registered by {taken.file}; replace that file "
+                         f"(--name {Path(taken.file).stem}) or remove it first")
+    if preview.replaces_others and not force:
+        replaced = sorted(view.entity_id for view in preview.current)
+        raise PartyError(f"{target} exists and registers {', '.join(replaced)}; "
+                         "choose another --name or use --force to replace it")
 
 
 def sp_add(args: argparse.Namespace) -> int:
@@ -105,54 +90,45 @@ def sp_add(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise PartyError(f"{source} does not exist")
     name = args.name.removesuffix(".xml") if args.name else re.sub(r"[^a-zA-Z0-9_.-]", "_", source.stem)
-    if not _FILE_NAME_RE.match(name):
+    if not is_plain_stem(name):
         raise PartyError(f"{name!r} is not a plain file name (letters, digits, '.', '-', '_'); choose one with --name")
     target = metadata_dir / SP_FOLDER / f"{name}.xml"
-    raw = _changes(args, _existing_raw(target) if target.exists() else {})  # an update keeps the settings
-    found = _validated(source, raw, name)
-    registered = load_sp_catalog(metadata_dir).sps
-    for entity_id in sorted(found):
-        other = registered.get(entity_id)
-        if other is not None and other.source.resolve() != target.resolve():
-            raise PartyError(f"{entity_id} is already registered by {other.source.name}; replace that file "
-                             f"(--name {other.source.stem}) or remove it first")
-    replaced = sorted(e for e, sp in registered.items() if sp.source.resolve() == target.resolve())
-    if replaced and replaced != sorted(found) and not args.force:
-        raise PartyError(f"{target} exists and registers {', '.join(replaced)}; "
-                         "choose another --name or use --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _write_settings(target, raw)  # settings first: the app is never served with the new metadata but old settings
-    shutil.copy(source, target)
-    _notes(args, raw)
-    rows = [{"entity_id": e, "name": sp.display_name, "file": str(target)} for e, sp in sorted(found.items())]
+    existing = service(lambda: read_raw_settings(target)) if target.exists() else {}
+    raw = _changes(args, existing)  # an update keeps the settings
+    try:
+        xml = source.read_bytes()
+    except OSError as exc:
+        raise PartyError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    preview = preview_sp(metadata_dir, xml, raw, name)
+    _refuse(preview, target, args.force)
+    if args.dry_run:
+        _notes(args, preview.settings)
+        print_changes(args, preview.changes, target)
+        return 0
+    service(lambda: apply_sp(metadata_dir, preview, replace_others=args.force))
+    _notes(args, preview.settings)
+    rows = [{"entity_id": view.entity_id, "name": view.display_name, "file": str(target)} for view in preview.sps]
     print_rows(args, rows, ("entity_id", "name", "file"))
     return 0
 
 
-def _source_of(metadata_dir: Path, entity_id: str) -> Path:
-    """The metadata file registering ``entity_id``, found even when its settings do not validate now."""
-    sp = load_sp_catalog(metadata_dir).sps.get(entity_id)
-    if sp is not None:
-        return sp.source
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / SP_FOLDER).mkdir()
-        for path in sorted((metadata_dir / SP_FOLDER).glob("*.xml")):
-            shutil.copy(path, Path(scratch) / SP_FOLDER / path.name)
-        found = load_sp_catalog(Path(scratch)).sps.get(entity_id)
-    if found is None:
-        raise PartyError(f"no registered SP has entity id {entity_id}")
-    return metadata_dir / SP_FOLDER / found.source.name
-
-
 def sp_set(args: argparse.Namespace) -> int:
     metadata_dir, _ = folders(args)
-    source = _source_of(metadata_dir, args.entity_id)
-    raw = _changes(args, _existing_raw(source))
-    found = _validated(source, raw, source.stem)
-    _write_settings(source, raw)
-    _notes(args, raw)
-    sp = found[args.entity_id]
-    print_rows(args, [_row(sp)], ("entity_id", "name", "file"))
+    source = service(lambda: find_sp_file(metadata_dir, args.entity_id))
+    raw = _changes(args, service(lambda: read_raw_settings(source)))
+    preview = service(lambda: set_sp_settings(metadata_dir, args.entity_id, raw))
+    _notes(args, preview.settings)
+    view = next(view for view in preview.sps if view.entity_id == args.entity_id)
+    print_rows(args, [_view_row(view)], ("entity_id", "name", "file"))
+    return 0
+
+
+def sp_enable(args: argparse.Namespace) -> int:
+    metadata_dir, _ = folders(args)
+    enabled = args.sp == "enable"
+    preview = service(lambda: set_sp_enabled(metadata_dir, args.entity_id, enabled))
+    state = "served again" if enabled else "disabled: no longer served (its files stay)"
+    print(f"{args.entity_id} is {state}; settings in {settings_path(metadata_dir / SP_FOLDER / preview.file)}")
     return 0
 
 
@@ -162,19 +138,26 @@ def _row(sp: SamlSp) -> dict[str, Any]:
             "default_upstream": sp.default_upstream, "required_acr": sp.required_acr}
 
 
+def _view_row(view: SpView) -> dict[str, Any]:
+    return {"entity_id": view.entity_id, "name": view.display_name, "file": view.file,
+            "claims": sorted(view.claims), "allowed_upstreams": list(view.settings.allowed_upstreams),
+            "default_upstream": view.settings.default_upstream, "required_acr": view.settings.required_acr}
+
+
 def sp_list(args: argparse.Namespace) -> int:
     metadata_dir, _ = folders(args)
     catalog = load_sp_catalog(metadata_dir)
     print_rows(args, [_row(sp) for sp in catalog.sps.values()], ("name", "entity_id", "file", "allowed_upstreams"))
     report(catalog.problems)
+    for view in disabled_sps(metadata_dir):
+        print(f"note: {view.entity_id} ({view.file}) is disabled: not served until `broker sp enable`",
+              file=sys.stderr)
     return 1 if catalog.problems else 0
 
 
 def sp_remove(args: argparse.Namespace) -> int:
     metadata_dir, _ = folders(args)
-    source = _source_of(metadata_dir, args.entity_id)
-    settings_path(source).unlink(missing_ok=True)
-    source.unlink()
+    source = service(lambda: remove_sp(metadata_dir, args.entity_id))
     print(f"removed {source}")
     return 0
 
@@ -203,6 +186,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("file", help="the app's SAML metadata (XML)")
     p.add_argument("--name", help="file name under metadata/saml-sp (default: the file's)")
     p.add_argument("--force", action="store_true", help="replace a file that registers other SPs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the changes against the current registration; write nothing")
     _settings_options(p)
     p.set_defaults(func=sp_add)
     p = sp.add_parser("set", help="change the operator's settings of a registered app")
@@ -212,6 +197,11 @@ def add_commands(sub: Any) -> None:
                    help=f"remove a setting, so the metadata or the default decides again (repeatable; one of "
                         f"{', '.join(SETTING_KEYS)})")
     p.set_defaults(func=sp_set)
+    for command, text in (("enable", "serve a disabled app again"),
+                          ("disable", "stop serving an app, keeping its files and settings (disabled = true)")):
+        p = sp.add_parser(command, help=text)
+        p.add_argument("entity_id", help="the app's entity id")
+        p.set_defaults(func=sp_enable)
     p = sp.add_parser("list", help="the registered apps with their display names and settings")
     p.add_argument("--json", action="store_true", help="print the apps as JSON")
     p.set_defaults(func=sp_list)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from broker.config.console import console_section
 from broker.config.reader import Reader
 from broker.config.sections import (
     LimitSettings,
@@ -35,6 +36,7 @@ from broker.config.sections import (
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
+from broker.core.operators import ConsolePolicy
 from broker.core.profile import MergeRules
 from broker.core.risk import DEFAULT_RULES, RiskRules
 
@@ -130,6 +132,8 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     #: risk-based challenges: the rules, weights, thresholds, velocity window and history retention (``[risk]``)
     risk: RiskRules = DEFAULT_RULES
+    #: the operator console and admin API (``[console]``, issue 19)
+    console: ConsolePolicy = field(default_factory=ConsolePolicy)
 
     @property
     def secure_cookies(self) -> bool:
@@ -245,6 +249,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         provider_port=read.number("demo", "provider_port", 5001, 1024, 65535),
         app_port=read.number("demo", "app_port", 5002, 1024, 65535),
     )
+    assurance = assurance_section(read)
     settings = Settings(
         instance_dir=path.parent,
         base_url=base_url,
@@ -269,11 +274,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         claims_keys=claims_keys(read),
         profile=profile_section(read),
         linking=linking_section(read),
-        assurance=assurance_section(read),
+        assurance=assurance,
         log_format=log_format,
         metrics_token=read.secret("metrics_token_file", "BROKER_METRICS_TOKEN", 32, optional=True),
         mail=mail_section(read),
         risk=risk_section(read),
+        console=console_section(read, assurance),
     )
     read.report_unknown()
     if read.problems:

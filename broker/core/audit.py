@@ -32,6 +32,10 @@ class AuditKind(Enum):
     #: an account created without an upstream (sign-up with a passkey alone, ``broker.journeys.passkey_signup``);
     #: a first upstream sign-in creates its account within ``LOGIN_SUCCEEDED``
     ACCOUNT_CREATED = "account-created"
+    #: the operator disabled an account, or enabled it again (``broker.journeys.account_status``); the reason
+    #: names the operator and only a RISC reason code, never the operator's free text
+    ACCOUNT_DISABLED = "account-disabled"
+    ACCOUNT_ENABLED = "account-enabled"
     KEY_ROTATED = "key-rotated"
     CONSENT_GIVEN = "consent-given"
     CONSENT_WITHDRAWN = "consent-withdrawn"
@@ -46,6 +50,21 @@ class AuditKind(Enum):
     NOTICE_NOT_SENT = "notice-not-sent"
     #: an ended session's apps told: grants revoked, back-channel logout tokens queued, front-channel frames
     LOGOUT_NOTICES = "logout-notices"
+    #: an operator opened or ended a console session (issue 19; the reason lists the roles)
+    OPERATOR_SIGNED_IN = "operator-signed-in"
+    OPERATOR_SIGNED_OUT = "operator-signed-out"
+    #: a console sign-in or page refused to an account for want of a role (the reason names the permission)
+    OPERATOR_REFUSED = "operator-refused"
+    #: an operator role granted or revoked (the reason names the role and who granted it)
+    OPERATOR_ROLE_GRANTED = "operator-role-granted"
+    OPERATOR_ROLE_REVOKED = "operator-role-revoked"
+    #: an operator looked a citizen up (record of the citizen's account; the reason names the operator and how)
+    OPERATOR_LOOKUP = "operator-lookup"
+    #: an operator was shown a citizen's claim values (the reason names the claims and the operator)
+    OPERATOR_REVEAL = "operator-reveal"
+    #: an automation client got an admin API access token by the client credentials grant (issue 19; the record
+    #: names the client, the reason its scope)
+    ADMIN_TOKEN_ISSUED = "admin-token-issued"  # noqa: S105 - an event name, not a password
 
 
 @dataclass(frozen=True)

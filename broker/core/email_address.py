@@ -64,3 +64,17 @@ def _canonical_domain(domain: str) -> str | None:
     if round_trip != domain:  # nameprep changed something: fullwidth, compatibility or upper-case letters
         return None
     return ascii_form.translate(_ASCII_LOWER)
+
+
+def is_another_address(before: object, verified_now: str | None) -> bool:
+    """Whether ``verified_now``, the address an identity asserts verified at this sign-in, is another address
+    than ``before``, the one it asserted last time, verified or not (RISC 1.0 §2.5 ``identifier-changed``). Only
+    a verified address counts as the new one, so an address asserted unverified first and verified at a later
+    sign-in is not reported; no address before is a first address, not a change. Two addresses with a canonical
+    form are compared in it; otherwise exactly."""
+    if verified_now is None or not isinstance(before, str) or not before:
+        return False
+    old, new = canonical_email(before), canonical_email(verified_now)
+    if old is not None and new is not None:
+        return old != new
+    return before != verified_now

@@ -13,6 +13,8 @@
     ├── InsufficientAssurance        Responder / NoAuthnContext                    unmet_authentication_requirements
     ├── UnknownUpstream              Responder / NoAvailableIDP                    invalid_request
     ├── ConsentDeclined              Responder / RequestDenied                     access_denied
+    ├── LoginRefused                 Responder / RequestDenied                     access_denied
+    ├── AccountDisabled              Responder / RequestDenied                     access_denied
     ├── UpstreamError                Responder / AuthnFailed                       access_denied
     │   └── UpstreamVerificationFailed
     └── ServiceUnavailable           Responder                                     temporarily_unavailable
@@ -138,3 +140,24 @@ class LoginRefused(BrokerError):
     http_status = 403
     default_message = ("This sign-in was stopped to protect your account. Please try again later, or contact "
                        "support if it keeps happening.")
+
+
+class AccountDisabled(BrokerError):
+    """The operator disabled the account (``broker.journeys.account_status``; RISC 1.0 §2.3): every sign-in of
+    it is refused until it is enabled again. The app hears RequestDenied / ``access_denied``; the person is
+    told where to turn, not the operator's reason."""
+
+    saml_substatus = _S + "RequestDenied"
+    oidc_error = "access_denied"
+    http_status = 403
+    default_message = "This account has been disabled. Contact the city's help desk."
+
+
+class NotAnOperator(BrokerError):
+    """A console sign-in (issue 19) by an account that holds no operator role, or a console page or admin API
+    call its roles do not allow (``core.operators.allowed``). Never an app's failure: the console is the
+    broker's own."""
+
+    oidc_error = "access_denied"
+    http_status = 403
+    default_message = "Your account may not use this part of the operator console."

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from broker.core import errors
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy, Comparison
-from broker.core.linking import resolve_account
+from broker.core.linking import resolve
 from broker.core.model import DownstreamParty, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
 from broker.core.profile import NO_CONFIGURED_RULES, MergeRules, merge
@@ -155,13 +155,14 @@ def complete_login(
     if not assurance.satisfies(identity.acr, request.acr_values, request.acr_comparison):
         raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} does not meet "
                                                   f"{request.acr_comparison.value} {request.acr_values!r}")
-    account, created = resolve_account(store, identity, now)
+    resolved = resolve(store, identity, now)
+    account = resolved.account
     allowed = releasable_claims(party, request, policy_allows)
     profile = merge(store.identity_claims(account.account_id), rules).claims()
     return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
                        upstream=identity.upstream, acr=reported_acr(assurance, request, identity.acr),
-                       auth_time=identity.auth_time,
-                       created_account=created, amr=identity.amr, releasable=allowed)
+                       auth_time=identity.auth_time, created_account=resolved.created, amr=identity.amr,
+                       releasable=allowed, identifier_changed=resolved.identifier_changed)
 
 
 def answer_from_session(

@@ -30,15 +30,30 @@ from broker.core.ports import AccountStore
 LINK_PROOF_LIFETIME = timedelta(minutes=10)
 
 
-def resolve_account(store: AccountStore, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
-    """The account for ``identity`` and whether it was created by this login."""
+@dataclass(frozen=True)
+class Resolved:
+    """The account of a sign-in: whether this login created it, and whether its identity's verified e-mail
+    address changed since it last signed in (``AccountStore.record_use``)."""
+
+    account: Account
+    created: bool
+    identifier_changed: bool = False
+
+
+def resolve(store: AccountStore, identity: UpstreamIdentity, now: datetime) -> Resolved:
+    """The account for ``identity``, found by (issuer, subject) or created."""
     account = store.find_by_identity(identity.issuer, identity.subject)
     if account is None:
         account, created = store.create_with_identity(identity, now)
         if created:
-            return account, True
-    store.record_use(account.account_id, identity, now)
-    return account, False
+            return Resolved(account, True)
+    return Resolved(account, False, store.record_use(account.account_id, identity, now))
+
+
+def resolve_account(store: AccountStore, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
+    """The account for ``identity`` and whether it was created by this login."""
+    resolved = resolve(store, identity, now)
+    return resolved.account, resolved.created
 
 
 def identities_fingerprint(identities: Iterable[LinkedIdentity]) -> str:

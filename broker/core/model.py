@@ -214,6 +214,11 @@ class UpstreamIdentity:
 class Account:
     account_id: str
     created_at: datetime
+    #: when the operator disabled the account (``broker.journeys.account_status``): it signs in nowhere until
+    #: enabled again; None: enabled
+    disabled_at: datetime | None = None
+    #: the operator's reason, for the operator only (RISC 1.0 §2.3 ``hijacking`` or ``bulk-account``, or free text)
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,9 @@ class LoginResult:
     #: the claim names this login may release (request, registration and policy: ``core.release``), computed
     #: once with ``released``; consent narrows it further. None: not computed (a result made elsewhere)
     releasable: frozenset[str] | None = None
+    #: this sign-in's identity asserted a verified e-mail address other than the one it last asserted
+    #: (``AccountStore.record_use``): the login journey emits RISC ``identifier-changed``
+    identifier_changed: bool = False
 
 
 def utcnow() -> datetime:

@@ -9,6 +9,10 @@ down slows no login, a restart loses nothing queued, and two broker instances (o
 once: a message is claimed for a lease before it is sent, and ``(receiver, jti)`` is unique, so the same event is
 never queued twice for one receiver (receivers de-duplicate by ``jti`` as well: delivery is at least once across a
 worker that dies mid-send, at most once otherwise).
+
+A message may be queued *held* (``enqueue(..., held=True)``): it waits, never claimed, until its receiver is ready
+(``release_held``: due now, in the order it was queued) or no longer wants it (``drop_held``: deleted, never
+sent). The SSF transmitter holds the events of a paused stream this way (SSF 1.0 §8.1.2).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class MessageState(StrEnum):
     """Where a message is; the values are stored."""
 
     PENDING = "pending"  # waiting for its next attempt (``next_attempt_at``)
+    HELD = "held"  # queued, not to be sent until released (``Outbox.release_held``); never claimed
     DELIVERED = "delivered"  # the receiver answered 2xx
     DEAD = "dead"  # failed ``MAX_ATTEMPTS`` times, or refused for good: the operator's to look at
 
@@ -61,16 +66,23 @@ class QueuedMessage:
     delivered_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class OutboxStatus:
+    counts: tuple[tuple[MessageState, int], ...]
+    oldest_pending: datetime | None
+
+
 class Outbox(Protocol):
     """The durable queue of outgoing messages (``broker.storage.outbox``)."""
 
-    def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
-        """Queue ``message`` for delivery now; False (nothing queued) when this receiver already has this
-        ``jti``. Part of the caller's unit of work only in the sense that it is committed before it returns."""
+    def enqueue(self, message: OutgoingMessage, now: datetime, held: bool = False) -> bool:
+        """Queue ``message`` for delivery now, or ``held`` until ``release_held``; False (nothing queued) when this
+        receiver already has this ``jti``. Part of the caller's unit of work only in the sense that it is committed
+        before it returns."""
         ...
 
     def claim(self, now: datetime, limit: int, lease: timedelta) -> Sequence[QueuedMessage]:
-        """Up to ``limit`` pending messages due at ``now``, oldest first, each leased to this caller until
+        """Up to ``limit`` pending (never held) messages due at ``now``, oldest first, each leased to this caller until
         ``now + lease`` (no other caller gets it meanwhile; a worker that dies leaves it to be claimed again
         when the lease ends). Two callers at once never get the same message."""
         ...
@@ -94,4 +106,21 @@ class Outbox(Protocol):
     def retry_dead(self, message_id: str, now: datetime) -> bool:
         """Put a dead letter back in the queue, due now (the operator fixed the receiver); False when it is
         not a dead letter."""
+        ...
+
+    def status(self) -> OutboxStatus:
+        """How many messages are in each state, and when the oldest pending one was queued (the operator's
+        metrics: a growing backlog or an old message means a worker is down or a receiver keeps failing)."""
+        ...
+
+    def held_count(self, receiver: str) -> int:
+        """How many messages ``receiver`` has held."""
+        ...
+
+    def release_held(self, receiver: str, now: datetime) -> int:
+        """Make ``receiver``'s held messages pending, due at ``now`` (claimed oldest first, as queued); how many."""
+        ...
+
+    def drop_held(self, receiver: str) -> int:
+        """Delete ``receiver``'s held messages: never sent; how many."""
         ...

@@ -68,3 +68,9 @@ class Kind(StrEnum):
     # an e-mail address being enrolled for e-mail codes, waiting for the code sent there;
     # put by broker.journeys.email_enrolment
     EMAIL_ENROLMENT = "email-enrolment"
+    # an operator's console sign-in waiting for the login to come back; put by broker.journeys.console
+    CONSOLE_SIGN_IN = "console-sign-in"
+    # an operator's console session (its cookie holds the handle); put by broker.journeys.console
+    CONSOLE_SESSION = "console-session"
+    # an app registration an operator previewed, waiting for "Apply"; put by broker.web.console_apps
+    CONSOLE_APP_PREVIEW = "console-app-preview"

@@ -42,12 +42,14 @@ class AccountStore(Protocol):
         """
         ...
 
-    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> bool:
         """Note that ``identity`` signed in now: last use, last assurance, and its claims.
 
         The claims asserted now replace those asserted before, except that claims the upstream sends only
         once (``identity.sent_once``; Apple's name) keep their earlier value when omitted
-        (``core.claims.merge_assertions``).
+        (``core.claims.merge_assertions``). True when the identity now asserts a verified e-mail address other
+        than the one it last asserted (``core.email_address.is_another_address``; RISC 1.0 §2.5
+        ``identifier-changed``).
         """
         ...
 
@@ -63,6 +65,11 @@ class AccountStore(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]: ...
+
+    def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
+        """Disable the account from ``at`` with the operator's ``reason``, or (``at`` None) enable it again
+        (``broker.journeys.account_status``). ``False`` when there is no such account."""
+        ...
 
 
 class AccountErasure(Protocol):
@@ -112,6 +119,9 @@ class SsoSessionRecord:
     #: the browser's User-Agent, shortened: lets the citizen tell their sessions apart
     user_agent: str
     ended_at: datetime | None = None
+    #: the upstream OpenID provider's own session id, its ID token's ``sid`` (Back-Channel Logout 1.0 §2.1), which
+    #: its logout tokens name; None when it sent none, for other protocols, and for sessions from before revision 0016
+    upstream_sid: str | None = None
 
 
 class SsoSessionRegistry(Protocol):
@@ -129,6 +139,11 @@ class SsoSessionRegistry(Protocol):
         ...
 
     def active(self, account_id: str, now: datetime) -> Sequence[SsoSessionRecord]: ...
+
+    def by_upstream_sid(self, upstream: str, upstream_sid: str, now: datetime) -> Sequence[SsoSessionRecord]:
+        """The live (not ended, not expired) sessions from ``upstream`` whose ``upstream_sid`` is this one: what an
+        upstream's logout token with a ``sid`` names (Back-Channel Logout 1.0 §2.7); one lookup by index."""
+        ...
 
     def all_of(self, account_id: str) -> Sequence[SsoSessionRecord]:
         """Every session of the account, ended ones included (the citizen's data export)."""
@@ -189,8 +204,10 @@ class AuditLog(Protocol):
 class AuditTrail(Protocol):
     """The audit log read back (the citizen's apps page and data download)."""
 
-    def events(self, account_id: str | None = None, limit: int = 50) -> Sequence[ChainedRecord]:
-        """The newest ``limit`` records, newest first; only those naming ``account_id`` when given."""
+    def events(self, account_id: str | None = None, limit: int = 50,
+               reference: str | None = None) -> Sequence[ChainedRecord]:
+        """The newest ``limit`` records, newest first; only those naming ``account_id``, or carrying the support
+        ``reference`` (shown on the error page a citizen saw), when given."""
         ...
 
 

@@ -24,9 +24,12 @@ class SecurityEvent(StrEnum):
     CREDENTIAL_CHANGE = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
     #: RISC 1.0 §2.2: the account was deleted
     ACCOUNT_PURGED = "https://schemas.openid.net/secevent/risc/event-type/account-purged"
-    #: RISC 1.0 §2.3: the account was disabled
+    #: RISC 1.0 §2.3: the account was disabled (``reason`` ``hijacking`` or ``bulk-account`` when the operator
+    #: gave one of those)
     ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
-    #: RISC 1.0 §2.5: the subject's identifier (its e-mail address) changed
+    #: RISC 1.0 §2.4: the account was enabled again
+    ACCOUNT_ENABLED = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
+    #: RISC 1.0 §2.5: the subject's identifier (its e-mail address) changed; sent without ``new-value``
     IDENTIFIER_CHANGED = "https://schemas.openid.net/secevent/risc/event-type/identifier-changed"
 
 
@@ -36,7 +39,8 @@ class SecurityEvents(Protocol):
     def emit(self, event: SecurityEvent, account_id: str, now: datetime,
              details: Mapping[str, str] | None = None) -> int:
         """Queue ``event`` about ``account_id`` for every enabled stream whose app knows the account and asked
-        for that event type; ``details`` are the event's own members (CAEP ``change_type``, ``credential_type``;
-        RISC ``new-value``...). How many SETs were queued. Call it while the account still exists (an erasure:
-        before it), since the subjects are derived from it."""
+        for that event type, and hold it for every such paused stream (SSF 1.0 §8.1.2); ``details`` are the
+        event's own members (CAEP ``change_type``, ``credential_type``; RISC ``new-value``...). How many SETs were
+        queued, held ones included. Call it while the account still exists (an erasure: before it), since the
+        subjects are derived from it."""
         ...

@@ -20,8 +20,8 @@ class StreamStatus(StrEnum):
     """SSF 1.0 §8.1.2: the values are stored and sent."""
 
     ENABLED = "enabled"  # events are sent
-    PAUSED = "paused"  # no event is sent (the broker keeps none for later: see broker.downstream.ssf)
-    DISABLED = "disabled"  # no event is sent, none kept
+    PAUSED = "paused"  # events are held, and sent once the stream is enabled again (broker.downstream.ssf)
+    DISABLED = "disabled"  # no event is sent, none kept (those held while paused are dropped)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class SsfStreamStore(Protocol):
 
     def enabled_for(self, client_ids: Sequence[str], event: str) -> Sequence[SsfStream]:
         """The enabled streams of these clients that deliver ``event``."""
+        ...
+
+    def receiving(self, client_ids: Sequence[str], event: str) -> Sequence[SsfStream]:
+        """The enabled and the paused streams of these clients that deliver ``event`` (SSF 1.0 §8.1.2: a paused
+        stream holds the event until it is enabled again), oldest first."""
         ...
 
     def replace(self, stream: SsfStream) -> bool:

@@ -11,7 +11,8 @@ de-duplicates by ``jti``).
 Logs name the receiver, the kind, the ``jti``, the status and the outcome of each attempt; never the body (a
 signed token) nor the URL. The loop runs until ``stop`` is set (``broker worker`` sets it on SIGTERM and SIGINT),
 sleeping at most ``POLL_SECONDS`` between passes (``Event.wait``: a stop ends the sleep at once), and goes on
-after a database outage (logged) instead of exiting.
+after a database outage (logged) instead of exiting. Every few minutes a pass also rolls the audit trail up into
+the analytics aggregates (``broker.analytics.rollup.PeriodicRollup``: bounded in time, never stops delivery).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from broker.analytics.rollup import PeriodicRollup
 from broker.config.settings import Settings
 from broker.core.model import utcnow
 from broker.core.outbox import Outbox, QueuedMessage
@@ -129,7 +131,7 @@ def run_worker(settings: Settings, stop: threading.Event, *, once: bool = False,
         raise WorkerError("the database is not at the current schema: run 'broker migrate' first")
     engine = create_engine_for(settings.database_url)
     outbox, post = SqlOutbox(engine, sealer=Sealer(settings.claims_keys)), http_post or requests_post()
-    total, passes = PassReport(), 0
+    total, passes, analytics = PassReport(), 0, PeriodicRollup()
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             passes += 1
@@ -137,6 +139,7 @@ def run_worker(settings: Settings, stop: threading.Event, *, once: bool = False,
                 now = clock()
                 report = deliver_due(outbox, post, now)
                 report = replace(report, purged=outbox.purge_delivered(now))
+                analytics.run_if_due(engine, now)
             except SQLAlchemyError as exc:
                 if once:
                     raise

@@ -150,6 +150,12 @@ class DemoStore:
     def user(self, username: str) -> DemoUser | None:
         return self._users.get(username)
 
+    def replace_user(self, user: DemoUser) -> None:
+        """From now on ``user.username`` is ``user``: the person's details changed at the provider (a new e-mail
+        address), as the next sign-in asserts them."""
+        with self._lock:
+            self._users[user.username] = user
+
     def authenticate(self, username: str, password: str) -> DemoUser | None:
         user = self._users.get(username)
         expected = user.password if user else "\0never\0"

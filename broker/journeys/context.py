@@ -16,7 +16,9 @@ from broker.core.factors import Authenticators, Passkeys
 from broker.core.logout_ports import AppLogout, SessionNotices, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.notify import Mailer
+from broker.core.operators import ConsolePolicy, OperatorGrants
 from broker.core.outbox import Outbox
+from broker.core.party_admin import PartyRegistrations
 from broker.core.ports import (
     AccountErasure,
     AccountStore,
@@ -151,6 +153,8 @@ class JourneySettings:
     risk_key: bytes = field(default=b"", repr=False)
     #: the service's name as the pages show it (``[broker] brand_name``): the issuer in authenticator apps
     brand_name: str = "City sign-in"
+    #: the operator console's sign-in and sessions (``broker.journeys.console``)
+    console: ConsolePolicy = field(default_factory=ConsolePolicy)
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,10 @@ class Journeys:
     security_events: SecurityEvents | None = None
     #: logout tokens from the upstream OpenID providers (Back-Channel Logout 1.0, the broker as RP); None: refused
     upstream_logout_tokens: UpstreamLogoutTokens | None = None
+    #: the roles operators hold (issue 19; ``broker.journeys.console``); None: no console
+    operators: OperatorGrants | None = None
+    #: registering apps from the console and the admin API (issue 19; ``broker.journeys.app_admin``)
+    apps: PartyRegistrations | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

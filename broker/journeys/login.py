@@ -37,7 +37,8 @@ from broker.core.ports import SsoSessionRecord
 from broker.core.protocol_ports import DownstreamMessage, RequestRefused, UpstreamAdapter, VerifiedAnswer
 from broker.core.risk import Decision
 from broker.core.sessions import SsoSession
-from broker.journeys import consent, link_offer, risk_check, step_up
+from broker.core.upstream_logout_tokens import upstream_sid
+from broker.journeys import account_status, consent, link_offer, risk_check, step_up
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
     gave (``step_up``), then account, profile, release, a new SSO session, answer."""
     identity = verified.identity
     known = j.accounts.find_by_identity(identity.issuer, identity.subject)  # for the risk and step-up steps
+    account_status.refuse_disabled(j, known, login, identity.upstream)  # before any step-up is asked for
     account_id = known.account_id if known is not None else None
     risk = risk_check.assess(j, browser, login, identity, account_id, now)  # a refusal is the app's failure
     forced = risk is not None and risk.decision is Decision.STEP_UP
@@ -177,6 +179,8 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
                                          j.settings.assurance)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
+    if result.identifier_changed:  # RISC identifier-changed, never with the new address
+        account_status.identifier_changed(j, result.account.account_id, now)
     # The session keeps the level actually reached; each app is told its own view of it (flow.reported_acr).
     return start_session(j, browser, result, j.settings.assurance.canonical(identity.acr), verified.upstream_state,
                          now)
@@ -184,14 +188,15 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
 
 def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: str | None,
                   upstream_state: tuple[tuple[str, str], ...], now: datetime) -> Outcome:
-    """A new SSO session at the level ``reached``, registered server-side, in a new browser identity; then the
-    app's answer."""
+    """A new SSO session at the level ``reached``, registered server-side with the upstream OpenID provider's own
+    session id when its adapter gave one (``upstream_sid``: its logout tokens end this session), in a new browser
+    identity; then the app's answer."""
     login = result.request
     risk_check.completed(j, browser, result.account.account_id, now)
     sso = sessions.new_session(result.account.account_id, result.upstream, reached, result.auth_time, now,
                                j.settings.sso_session_lifetime, upstream_state, result.amr)
     j.sso_sessions.register(SsoSessionRecord(sso.sid, sso.account_id, sso.upstream, now, now, sso.expires_at,
-                                             browser.user_agent))
+                                             browser.user_agent, upstream_sid=upstream_sid(upstream_state)))
     browser.renew()
     log.info("login ok account=%s upstream=%s downstream=%s created=%s", result.account.account_id,
              result.upstream, login.downstream, result.created_account)
@@ -204,6 +209,7 @@ def answer_from_session(j: Journeys, browser: Browser, login: LoginRequest, sso:
     party = flow.party_for(j.registry, login)
     result = flow.answer_from_session(j.accounts, party, login, sso, j.release_cap(party.party_id),
                                       j.settings.release_unverified_email, j.settings.profile, j.settings.assurance)
+    account_status.refuse_disabled(j, result.account, login, sso.upstream)  # a session the disabling missed
     return answer(j, browser, result, sso, how)
 
 
@@ -217,7 +223,7 @@ def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, 
             # The broker's own portal: it receives no claims, so there is nothing to consent to or release.
             browser.keep_sso(sso)
             j.audit(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
-                    downstream=PORTAL_PARTY.party_id, reason=how)
+                    downstream=login.downstream, reason=how)
             return Redirect(login.return_to or j.places.portal_home(), 303)  # a portal page (the broker's own)
         gated = consent.gate(j, browser, result, sso)
         if not isinstance(gated, consent.Released):

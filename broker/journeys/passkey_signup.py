@@ -37,6 +37,7 @@ from broker.core.audit import AuditKind
 from broker.core.factor_records import PasskeySignUp
 from broker.core.factors import NewPasskey, Passkeys
 from broker.core.model import Account, DownstreamParty, LoginRequest, UpstreamIdentity
+from broker.core.operators import CONSOLE_PARTY_ID
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import LoginAtDiscovery, put_record, take_record
 from broker.journeys import login, passwordless
@@ -59,8 +60,9 @@ PASSKEY_NAME = "Passkey"
 
 def offered(j: Journeys, party: DownstreamParty) -> bool:
     """Whether ``party``'s discovery page offers creating an account with a passkey: wherever it offers signing
-    in with one."""
-    return passwordless.offered(j, party)
+    in with one, except the operator console's sign-in (a new account holds no operator role: it could only be
+    refused)."""
+    return party.party_id != CONSOLE_PARTY_ID and passwordless.offered(j, party)
 
 
 def _passkeys(j: Journeys) -> Passkeys:

@@ -21,7 +21,7 @@ from broker.core.factors import Passkeys
 from broker.core.model import DownstreamParty, LoginRequest
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import LoginAtDiscovery, put_record, take_record
-from broker.journeys import login
+from broker.journeys import account_status, login
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
 
@@ -95,4 +95,5 @@ def finish(j: Journeys, browser: Browser, handle: str, credential: str) -> Outco
                                          j.settings.release_unverified_email, j.settings.profile, assurance)
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, waiting) from exc
+    account_status.refuse_disabled(j, result.account, waiting, PASSKEY_UPSTREAM)
     return login.start_session(j, browser, result, reached, (), now)

@@ -90,8 +90,18 @@ def sign_jwt(claims: Mapping[str, Any], key: JwtKey, typ: str = "JWT") -> str:
                       default_type=None)
 
 
-def verify_own_jwt(raw: str, keys: Sequence[JwtKey]) -> dict[str, Any]:
-    """The claims of a JWT signed by one of ``keys`` (active or next), or ``InvalidJwt``.
+def _media_type(typ: object) -> str | None:
+    """A JOSE ``typ`` compared as RFC 7515 §4.1.9 says: case-insensitively, ``application/`` optional."""
+    if not isinstance(typ, str):
+        return None
+    typ = typ.lower()
+    return typ[len("application/"):] if typ.startswith("application/") else typ
+
+
+def verify_own_jwt(raw: str, keys: Sequence[JwtKey], typ: str | None = None) -> dict[str, Any]:
+    """The claims of a JWT signed by one of ``keys`` (active or next), or ``InvalidJwt``; with ``typ``, only a
+    JWT whose header names that type (explicit typing, RFC 8725 §3.11: an ID token is never taken for an access
+    token, RFC 9068 §4).
 
     The ``kid`` selects the key and the header's ``alg`` must be that key's algorithm, so neither ``none``,
     an HMAC keyed with a public key (RFC 8725 §2.1, §3.1) nor an RS256 header on the EC key is accepted.
@@ -111,6 +121,8 @@ def verify_own_jwt(raw: str, keys: Sequence[JwtKey]) -> dict[str, Any]:
         raise InvalidJwt("JOSE header has extensions (crit/b64) the broker never sets")
     if not isinstance(kid, str):
         raise InvalidJwt("JOSE header has no kid (the broker always sets one)")
+    if typ is not None and _media_type(header.get("typ")) != _media_type(typ):
+        raise InvalidJwt(f"typ {str(header.get('typ'))!r:.40} is not {typ}")
     key = next((k for k in keys if k.kid == kid), None)
     if key is None:
         raise InvalidJwt(f"kid {kid!r:.80} is not one of the broker's keys")

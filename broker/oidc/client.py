@@ -66,6 +66,11 @@ class OidcClient:
     frontchannel_logout_session_required: bool = False
 
     @property
+    def is_automation(self) -> bool:
+        """An automation client (``broker.oidc.client_grants``): client credentials and admin scopes only."""
+        return "client_credentials" in self.grant_types
+
+    @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a password
 

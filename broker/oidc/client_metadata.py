@@ -5,6 +5,8 @@ client add``) and may use the broker's extensions; a Dynamic Client Registration
 comes from whoever holds the initial access token and may not. ``RegistrationPolicy.dynamic`` says which.
 Metadata the broker stored after a dynamic registration was checked under the dynamic policy then; the
 broker reads it back under the file policy, with the ``client_secret_hash`` it added itself.
+``grant_types`` and ``scope`` are checked by ``client_grants`` (an app, or an automation client of the admin
+API, which only files may register), the logout and display URIs by ``client_members``.
 
 Errors carry their RFC 7591 §3.2.2 code::
 
@@ -17,7 +19,6 @@ Every problem found is listed in the message, not only the first.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -25,17 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from broker.core.display import logo_problem, policy_problem
 from broker.core.identifiers import client_sector
-from broker.oidc.client import AUTH_METHODS, SCOPES, SIGNING_ALGS, OidcClient
+from broker.oidc import client_grants, client_members
+from broker.oidc.client import AUTH_METHODS, SIGNING_ALGS, OidcClient
+from broker.oidc.client_grants import CLIENT_CREDENTIALS
 from broker.oidc.client_jwks import public_jwks_text
 from broker.oidc.client_secret import hash_problem
 from broker.oidc.redirect_uris import LOOPBACK_HOSTS, UriRefused, is_host_name, redirect_uri_sector
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
 SUBJECT_TYPES = ("pairwise", "public")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-DEFAULT_SCOPE = ("openid", "profile", "email")
 MAX_REDIRECT_URIS = 20
 _CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 #: RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls, so it holds a dot
@@ -201,6 +201,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     ``client_secret_hash``. ``client_name``, ``logo_uri`` and ``policy_uri`` (RFC 7591 §2) are shown to citizens.
     The logout members of Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2 are read as well.
     ``client_id``, when given, is used instead of the metadata's own (dynamic registration makes one).
+    ``grant_types`` and ``scope`` make an app or an automation client (``broker.oidc.client_grants``).
     """
     if not isinstance(raw, dict):
         raise ClientMetadataError(["client metadata must be a JSON object (RFC 7591 §2)"])
@@ -210,9 +211,13 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     if method not in AUTH_METHODS:
         problems.append(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}, not {_shown(method)}")
     public = method == "none"
+    grants = client_grants.grant_types(raw, policy.dynamic, problems)
+    automation = CLIENT_CREDENTIALS in grants
+    if automation:
+        problems.extend(client_grants.automation_problems(raw, method))
 
     redirect_problems: list[str] = []
-    if raw.get("redirect_uris") in (None, []):
+    if raw.get("redirect_uris") in (None, []) and not automation:
         redirect_problems.append("redirect_uris is required: a list of at least one URI")
     redirect_uris, sectors = _uris(raw, "redirect_uris", policy, public, redirect_problems)
     post_logout, _ = _uris(raw, "post_logout_redirect_uris", policy, public, problems)
@@ -226,11 +231,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         problems.append("private_key_jwt needs the client's public keys in jwks")
     secret_hash = _secret_hash(raw, method, policy, problems) if method in AUTH_METHODS else None
 
-    grants = _strings(raw, "grant_types", ("authorization_code",), problems)
-    if not set(grants) <= set(GRANT_TYPES) or "authorization_code" not in grants:
-        problems.append("grant_types must include authorization_code and may add refresh_token, "
-                        f"not {_shown(list(grants))}")
-    if "response_types" in raw and raw["response_types"] != ["code"]:
+    if "response_types" in raw and raw["response_types"] != ["code"] and not automation:
         problems.append('response_types must be ["code"]: implicit and hybrid flows are not offered (RFC 9700 §2.1.2)')
     alg = _choice(raw, "id_token_signed_response_alg", SIGNING_ALGS, "RS256", problems)
     subject_type = _choice(raw, "subject_type", SUBJECT_TYPES, "pairwise", problems)
@@ -239,7 +240,7 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         # holder correlate citizens with the operator's own apps; OIDC Registration §2 lets the OP choose
         problems.append("subject_type public is not offered to dynamically registered clients: their sub is "
                         "pairwise (OIDC Core §8.1)")
-    scope = _scope(raw.get("scope", " ".join(DEFAULT_SCOPE)), problems)
+    scope = client_grants.scope(raw, grants, problems)
 
     name = raw.get("client_name", the_id)
     if "client_name" in raw and (not isinstance(name, str) or not name.strip() or len(name) > 200
@@ -250,11 +251,12 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
     if default_upstream is not None and (not isinstance(default_upstream, str) or not default_upstream
                                          or (upstreams and default_upstream not in upstreams)):
         problems.append("default_upstream must be the name of an upstream (one of allowed_upstreams when given)")
-    logo_uri, policy_uri = _display_uri(raw, "logo_uri", problems), _display_uri(raw, "policy_uri", problems)
-    back_uri = _logout_uri(raw, "backchannel_logout_uri", policy, problems)
-    front_uri = _logout_uri(raw, "frontchannel_logout_uri", policy, problems)
-    back_sid = _flag(raw, "backchannel_logout_session_required", problems)
-    front_sid = _flag(raw, "frontchannel_logout_session_required", problems)
+    logo_uri = client_members.display_uri(raw, "logo_uri", problems)
+    policy_uri = client_members.display_uri(raw, "policy_uri", problems)
+    back_uri = client_members.logout_uri(raw, "backchannel_logout_uri", policy, problems)
+    front_uri = client_members.logout_uri(raw, "frontchannel_logout_uri", policy, problems)
+    back_sid = client_members.flag(raw, "backchannel_logout_session_required", problems)
+    front_sid = client_members.flag(raw, "frontchannel_logout_session_required", problems)
     may_introspect = raw.get("may_introspect", False)
     if policy.dynamic and "may_introspect" in raw:
         problems.append("may_introspect is granted by the operator in a metadata file, not by registration")
@@ -272,88 +274,13 @@ def parse_client_metadata(raw: object, policy: RegistrationPolicy, *, client_id:
         client_id=the_id, client_name=name, redirect_uris=redirect_uris, token_endpoint_auth_method=method,
         client_secret_hash=secret_hash, post_logout_redirect_uris=post_logout, jwks=jwks, scope=scope,
         subject_type=subject_type, sector=sector, id_token_signed_response_alg=alg,
-        grant_types=tuple(g for g in GRANT_TYPES if g in grants), allowed_upstreams=upstreams,
+        grant_types=grants, allowed_upstreams=upstreams,
         may_introspect=may_introspect is True, source=source, sector_identifier_uri=sector_uri,
         logo_uri=logo_uri, policy_uri=policy_uri,
         default_upstream=default_upstream if isinstance(default_upstream, str) else None,
         backchannel_logout_uri=back_uri, backchannel_logout_session_required=back_sid,
         frontchannel_logout_uri=front_uri, frontchannel_logout_session_required=front_sid,
     )
-
-
-def _logout_uri(raw: Mapping[str, Any], key: str, policy: RegistrationPolicy, problems: list[str]) -> str | None:
-    """``backchannel_logout_uri`` (Back-Channel Logout 1.0 §2.2) or ``frontchannel_logout_uri`` (Front-Channel
-    Logout 1.0 §2): an absolute https URL, http only on loopback as for redirect URIs (the same checks, and the
-    same allowed hosts), which may hold a port, path and query but no fragment. Untrusted under a dynamic policy.
-
-    The broker itself POSTs to a back-channel URI, so a dynamically registered one must name a host by its DNS
-    name: loopback hosts and IP addresses are refused unless the operator listed that very host in
-    ``registration_allowed_hosts`` (a client may not point the broker at its own machine or network)."""
-    value = raw.get(key)
-    if value is None:
-        return None
-    shown = _shown(value)
-    scheme = value.partition(":")[0].lower() if isinstance(value, str) and ":" in value else ""
-    if isinstance(value, str) and scheme not in ("https", "http"):
-        problems.append(f"{key}: {shown} must be an absolute https URL (http only on the loopback hosts "
-                        "127.0.0.1, localhost and [::1])")
-        return None
-    try:
-        host = redirect_uri_sector(value, policy.allows_host, public=False)
-    except UriRefused as exc:
-        problems.append(f"{key}: {shown} {exc}")
-        return None
-    if (policy.dynamic and key == "backchannel_logout_uri" and (host in LOOPBACK_HOSTS or _is_ip_address(host))
-            and host not in {h.lower().strip("[]") for h in policy.allowed_hosts}):
-        problems.append(f"{key}: {shown} must name its host by a DNS name: the broker sends this request itself, "
-                        "so a registered client may not point it at a loopback host or an IP address")
-        return None
-    return str(value)
-
-
-def _is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _flag(raw: Mapping[str, Any], key: str, problems: list[str]) -> bool:
-    """A boolean member, false when absent (``*_logout_session_required``, Back-Channel Logout 1.0 §2.2,
-    Front-Channel Logout 1.0 §2)."""
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        problems.append(f"{key} must be true or false, not {_shown(value)}")
-        return False
-    return value
-
-
-def _display_uri(raw: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
-    """RFC 7591 §2 ``logo_uri`` / ``policy_uri``: shown to citizens, so https only (a logo also as an inline
-    data:image), checked by ``core.display``."""
-    value = raw.get(key)
-    if value is None:
-        return None
-    problem = logo_problem(value) if key == "logo_uri" else policy_problem(value)
-    if problem:
-        problems.append(f"{key} {problem}")
-        return None
-    return str(value)
-
-
-def _scope(value: object, problems: list[str]) -> tuple[str, ...]:
-    """RFC 7591 §2 ``scope``: space-separated; the broker offers SCOPES and requires openid (OIDC Core §3.1.2.1)."""
-    if not isinstance(value, str):
-        problems.append("scope must be space-separated text")
-        return DEFAULT_SCOPE
-    scope = tuple(dict.fromkeys(value.split()))
-    unknown = [s for s in scope if s not in SCOPES]
-    if unknown:
-        problems.append(f"scope: {_shown(' '.join(unknown))} not offered (offered: {' '.join(SCOPES)})")
-    if "openid" not in scope:
-        problems.append("scope must include openid")
-    return scope
 
 
 def client_metadata_document(client: OidcClient) -> dict[str, Any]:
@@ -366,7 +293,7 @@ def client_metadata_document(client: OidcClient) -> dict[str, Any]:
         "redirect_uris": list(client.redirect_uris),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "grant_types": list(client.grant_types),
-        "response_types": ["code"],
+        "response_types": [] if CLIENT_CREDENTIALS in client.grant_types else ["code"],
         "scope": " ".join(client.scope),
         "subject_type": client.subject_type,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,

@@ -75,9 +75,12 @@ class FileRegistry:
     def __init__(self, metadata_dir: Path, instance_dir: Path, describe: DescribeUpstream,
                  check_interval: float = 2.0, on_change: Callable[[Snapshot, Snapshot], None] | None = None,
                  *, dynamic_client: Callable[[str], OidcClient | None] | None = None,
-                 directory: IdpLookup | None = None) -> None:
+                 directory: IdpLookup | None = None, built_in: tuple[DownstreamParty, ...] = ()) -> None:
         """``on_change(before, after)`` is called after each reload that found the folder changed;
-        ``dynamic_client(client_id)`` finds a dynamically registered client (RFC 7591), after the files."""
+        ``dynamic_client(client_id)`` finds a dynamically registered client (RFC 7591), after the files;
+        ``built_in`` are the broker's own parties besides the portal (the operator console's sign-in), found
+        before any registration that could shadow them."""
+        self._built_in = {party.party_id: party for party in (PORTAL_PARTY, *built_in)}
         self.metadata_dir, self.instance_dir, self._describe = metadata_dir, instance_dir, describe
         self._dynamic_client = dynamic_client
         #: SAML IdPs from metadata files and federation aggregates, usable by entity ID (discovery, hints)
@@ -137,8 +140,9 @@ class FileRegistry:
 
     # broker.core.ports.Registry
     def downstream(self, party_id: str) -> DownstreamParty | None:
-        if party_id == PORTAL_PARTY.party_id:  # built in, before any registration that could shadow it
-            return PORTAL_PARTY
+        built_in = self._built_in.get(party_id)
+        if built_in is not None:  # before any registration that could shadow it
+            return built_in
         sp = self.snapshot.saml.sps.get(party_id)
         if sp is not None:
             return self._known_names(sp.party())

@@ -3,7 +3,8 @@
 
 Each file is loaded on its own, with the operator's settings beside it (``<stem>.toml``,
 ``broker.registry.sp_settings``): one broken file, or one whose settings do not validate, is reported and
-skipped, the others stay registered.
+skipped, the others stay registered. A file whose settings say ``disabled = true`` (``broker sp disable``) is not
+read at all: the app is not served, and that is no problem to report.
 What the core needs becomes a frozen ``SamlSp``; the pysaml2 metadata store itself is handed only to
 the SAML IdP adapter, which needs it for endpoints and signing certificates (SAML 2.0 Metadata §2.4.4).
 """
@@ -94,6 +95,8 @@ def load_sp_catalog(metadata_dir: Path) -> SpCatalog:
         from_file: dict[str, SamlSp] = {}
         try:
             settings = read_sp_settings(path)
+            if settings.disabled:  # the operator's switch: not served, not even parsed
+                continue
             _refuse_doctype(path)
             mds.load("local", str(path))
             found = mds.metadata[str(path)]

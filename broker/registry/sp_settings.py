@@ -9,6 +9,7 @@
     required_acr = "http://eidas.europa.eu/LoA/substantial"   # the weakest assurance the app accepts
     receive = ["email", "given_name", "family_name"]  # what the app asks for, instead of its RequestedAttributes
     required = ["email"]                              # of those, what the citizen cannot decline
+    disabled = true                                   # not served (``broker sp disable``); the files stay
 
 A legacy app cannot add ``idp_hint`` to its requests nor list attributes in metadata it does not control; these
 settings say it for the app. The file applies to every SP its metadata file describes. It is validated once per
@@ -32,6 +33,7 @@ from broker.core.display import logo_problem, name_problem, policy_problem
 MAX_UPSTREAMS = 50
 _TEXT_KEYS = ("display_name", "logo_uri", "policy_uri", "default_upstream", "required_acr")
 _LIST_KEYS = ("allowed_upstreams", "receive", "required")
+_FLAG_KEYS = ("disabled",)
 
 
 class SpSettingsError(ValueError):
@@ -56,13 +58,15 @@ class SpSettings:
     receive: frozenset[str] | None = None
     #: the claims consent cannot decline; None: the metadata's ``isRequired`` ones
     required: frozenset[str] | None = None
+    #: the operator switched the app off: the registry skips its metadata file (``load_sp_catalog``)
+    disabled: bool = False
 
     def to_toml(self) -> str:
         """The file's text; reading it back gives the same settings."""
         lines = []
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is None or value == ():
+            if value is None or value == () or value is False:
                 continue
             if isinstance(value, frozenset | tuple):
                 items = sorted(value) if isinstance(value, frozenset) else list(value)
@@ -112,9 +116,12 @@ def _claims(raw: Mapping[str, Any], key: str, problems: list[str]) -> frozenset[
 def parse_sp_settings(raw: Mapping[str, Any]) -> SpSettings:
     """Validate the settings of one app (``SpSettingsError`` listing every problem)."""
     problems: list[str] = []
-    unknown = sorted(set(raw) - set(_TEXT_KEYS) - set(_LIST_KEYS))
+    unknown = sorted(set(raw) - set(_TEXT_KEYS) - set(_LIST_KEYS) - set(_FLAG_KEYS))
     if unknown:
-        problems.append(f"unknown settings {unknown} (known: {', '.join(_TEXT_KEYS + _LIST_KEYS)})")
+        problems.append(f"unknown settings {unknown} (known: {', '.join(_TEXT_KEYS + _LIST_KEYS + _FLAG_KEYS)})")
+    disabled = raw.get("disabled", False)
+    if not isinstance(disabled, bool):
+        problems.append("disabled must be true or false")
     text = {key: _text(raw, key, problems) for key in _TEXT_KEYS}
     if text["display_name"] is not None and (problem := name_problem(text["display_name"])):
         problems.append(f"display_name {problem}")
@@ -137,7 +144,7 @@ def parse_sp_settings(raw: Mapping[str, Any]) -> SpSettings:
         raise SpSettingsError(problems)
     return SpSettings(display_name=text["display_name"], logo_uri=text["logo_uri"], policy_uri=text["policy_uri"],
                       allowed_upstreams=allowed, default_upstream=default, required_acr=text["required_acr"],
-                      receive=receive, required=required)
+                      receive=receive, required=required, disabled=disabled is True)
 
 
 def read_sp_settings(metadata_file: Path) -> SpSettings:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.claims import ClaimValue, merge_assertions
-from broker.core.email_address import canonical_email
+from broker.core.email_address import canonical_email, is_another_address
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
 from broker.core.profile import IdentityClaims
@@ -98,7 +98,9 @@ class SqlAccountStore:
             return existing, False
         return _account(account), True
 
-    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> bool:
+        """Also whether the verified address changed (``AccountStore.record_use``): the address last asserted is
+        read from the sealed claims before they are replaced, so this works without an ``email_index``."""
         query = (
             select(LinkedIdentityRow)
             .where(
@@ -112,10 +114,12 @@ class SqlAccountStore:
             row = session.scalars(query).first()
             if row is None:
                 raise LookupError("the identity is not linked to that account")
-            merged = merge_assertions(self._open(row), identity.claims, identity.sent_once)
+            before = self._open(row)
+            merged = merge_assertions(before, identity.claims, identity.sent_once)
             row.last_used, row.last_acr = now, identity.acr
             row.last_claims = self._seal(merged, identity.issuer, identity.subject)
             row.email_index = self._index_of(identity)  # gone as soon as the address is no longer verified
+        return is_another_address(before.get("email"), identity.linkable_email)
 
     def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
         """Link ``identity`` to the account (``IdentityLinks``); the unique (issuer, subject) refuses a second
@@ -190,6 +194,15 @@ class SqlAccountStore:
         with self._sessions() as session:
             return [_linked(row) for row in session.scalars(query)]
 
+    def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
+        """Disable (``at``) or enable (None) the account; its reason is cleared with it."""
+        with self._sessions.begin() as session:
+            row = session.get(AccountRow, account_id)
+            if row is None:
+                return False
+            row.disabled_at, row.disabled_reason = at, reason if at is not None else None
+        return True
+
     def delete_account(self, account_id: str) -> bool:
         """Erase the account (GDPR Art. 17): the database's foreign-key cascades remove its linked identities
         (with their claims), consents, OpenID grants and tokens, and SSO sessions with their participants. Audit
@@ -225,7 +238,8 @@ def claims_context(issuer: str, subject: str) -> tuple[str, ...]:
 
 
 def _account(row: AccountRow) -> Account:
-    return Account(account_id=row.account_id, created_at=row.created_at)
+    return Account(account_id=row.account_id, created_at=row.created_at, disabled_at=row.disabled_at,
+                   disabled_reason=row.disabled_reason)
 
 
 def _linked(row: LinkedIdentityRow) -> LinkedIdentity:

@@ -115,11 +115,15 @@ class SqlAuditLog:
                     problem = ChainProblem(ProblemKind.BEYOND_HEAD, now.seq + 1)
             return ChainCheck(head, problem)
 
-    def events(self, account_id: str | None = None, limit: int = 50) -> list[ChainedRecord]:
-        """The newest ``limit`` records, newest first; only those naming ``account_id`` when given."""
+    def events(self, account_id: str | None = None, limit: int = 50,
+               reference: str | None = None) -> list[ChainedRecord]:
+        """The newest ``limit`` records, newest first; only those naming ``account_id``, or carrying the support
+        ``reference``, when given (both indexed)."""
         query = select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit)
         if account_id is not None:
             query = query.where(AuditEventRow.account_id == account_id)
+        if reference is not None:
+            query = query.where(AuditEventRow.reference == reference)
         with self._sessions() as session:
             return [_record(row) for row in session.scalars(query)]
 

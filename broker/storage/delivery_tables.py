@@ -36,7 +36,7 @@ class OutboxMessageRow(Base):
     content_type: Mapped[str] = mapped_column(String(255), nullable=False)
     #: the ``Authorization`` header to send, sealed (``broker.storage.sealing``); None for none
     authorization_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: ``broker.core.outbox.MessageState`` value: pending, delivered or dead
+    #: ``broker.core.outbox.MessageState`` value: pending, held, delivered or dead
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     #: how many times a worker claimed it to send it (the attempt in progress included)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -7,7 +7,6 @@ revocations running at once on PostgreSQL cannot wait on each other's locks.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, insert, select, update
@@ -51,7 +50,7 @@ class SqlGrantStore:
         """Store ``grant``; an ``IntegrityError`` when its id is taken or its account does not exist."""
         statement = insert(OidcGrantRow).values(
             grant_id=grant.grant_id, client_id=grant.client_id, account_id=grant.account_id,
-            payload=grant.to_json(), created_at=grant.created_at, revoked_at=None,
+            payload=grant.to_json(), created_at=grant.created_at, revoked_at=None, sid=grant.sid or None,
         )
         with self._sessions.begin() as session:
             session.execute(statement)
@@ -127,23 +126,18 @@ class SqlGrantStore:
             return len(grant_ids)
 
     def revoke_session(self, sid: str, now: datetime) -> int:
-        """Every live grant issued in the SSO session ``sid``, with its tokens (the session ended).
-
-        The sid is stored only inside the grant's JSON payload, so the rows are narrowed by a ``LIKE`` on its
-        JSON-escaped text (``_`` and ``%`` escaped, portable to SQLite and PostgreSQL) and each candidate's
-        parsed ``Grant.sid`` must then equal ``sid`` exactly: a payload that merely contains the text elsewhere
-        is never revoked."""
+        """Every live grant issued in the SSO session ``sid``, with its tokens (the session ended): an equality
+        lookup on the indexed ``sid`` column, which ``create_grant`` fills from ``Grant.sid`` (and revision 0016
+        filled for the grants stored before it)."""
         if not sid:
             return 0
-        pattern = "%" + _like_escaped(json.dumps(sid)) + "%"
         with self._sessions.begin() as session:
             connection = session.connection()
-            candidates = connection.execute(
-                select(OidcGrantRow.grant_id, OidcGrantRow.payload)
-                .where(OidcGrantRow.revoked_at.is_(None), OidcGrantRow.payload.like(pattern, escape="\\"))
+            grant_ids = connection.execute(
+                select(OidcGrantRow.grant_id)
+                .where(OidcGrantRow.sid == sid, OidcGrantRow.revoked_at.is_(None))
                 .order_by(OidcGrantRow.grant_id)
-            ).all()
-            grant_ids = [row.grant_id for row in candidates if Grant.from_json(row.payload).sid == sid]
+            ).scalars().all()
             return sum(_revoke_family(connection, grant_id, now) for grant_id in grant_ids)
 
     def revoke_token(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
@@ -193,11 +187,6 @@ class SqlGrantStore:
         with self._sessions.begin() as session:
             deleted += session.connection().execute(grants).rowcount
         return deleted
-
-
-def _like_escaped(text: str) -> str:
-    """``text`` as a literal inside a ``LIKE`` pattern with ``ESCAPE '\\'``."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _revoke_family(connection: Connection, grant_id: str, now: datetime) -> bool:

@@ -2,7 +2,11 @@
 
 Enqueue: one ``INSERT ... ON CONFLICT (receiver, jti) DO NOTHING RETURNING id`` (PostgreSQL, and SQLite from
 3.35), committed before it returns; the row it returns, or not, says whether it queued anything, so the same event
-is never queued twice for one receiver, even by two web workers at once.
+is never queued twice for one receiver, even by two web workers at once. A message queued ``held`` gets the state
+``held`` and is never claimed (the claim selects ``pending`` only); ``release_held`` makes a receiver's held
+messages pending and due at once (one ``UPDATE``; their ``created_at`` keeps them in the order they were queued),
+``drop_held`` deletes them (one ``DELETE``). Both find them by the unique index on ``(receiver, jti)``; no schema
+change was needed (``state`` is a ``String(16)``).
 
 Claim (lease): a pending message due at ``now`` whose lease is free (``leased_until`` NULL or past) is taken by
 setting ``leased_until = now + lease`` and counting the attempt, and only the caller that set it sends it.
@@ -34,11 +38,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, delete, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from broker.core.outbox import MessageState, Outbox, OutgoingMessage, QueuedMessage
+from broker.core.outbox import MessageState, Outbox, OutboxStatus, OutgoingMessage, QueuedMessage
 from broker.storage.db import rowcount, session_factory
 from broker.storage.delivery_tables import OutboxMessageRow
 from broker.storage.sealing import Sealer, UnreadableValue
@@ -103,11 +107,12 @@ class SqlOutbox:
             raise ValueError("an outbox without the claims key cannot keep an Authorization header")
         return self._sealer.seal(message.authorization, _context(message.receiver, message.jti))
 
-    def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
+    def enqueue(self, message: OutgoingMessage, now: datetime, held: bool = False) -> bool:
+        state = MessageState.HELD if held else MessageState.PENDING
         values = {
             "id": str(uuid.uuid4()), "receiver": message.receiver, "jti": message.jti, "kind": message.kind,
             "url": message.url, "body": message.body, "content_type": message.content_type,
-            "state": MessageState.PENDING.value, "attempts": 0, "created_at": _aware(now), "next_attempt_at": now,
+            "state": state.value, "attempts": 0, "created_at": _aware(now), "next_attempt_at": now,
             "authorization_sealed": self._sealed(message),
         }
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
@@ -180,6 +185,32 @@ class SqlOutbox:
                 .values(state=MessageState.PENDING.value, attempts=0, next_attempt_at=_aware(now),
                         leased_until=None))
             return rowcount(changed) == 1
+
+    def status(self) -> OutboxStatus:
+        """Counts by state (an index scan of ``(state, created_at)``) and the oldest pending message's time."""
+        with self._sessions() as session:
+            counts = {str(state): int(count) for state, count in
+                      session.execute(select(_row.state, func.count()).group_by(_row.state))}
+            oldest = session.scalar(select(func.min(_row.created_at)).where(_row.state == MessageState.PENDING.value))
+        return OutboxStatus(tuple((state, int(counts.get(state.value, 0))) for state in MessageState),
+                            _aware(oldest) if oldest is not None else None)
+
+    def held_count(self, receiver: str) -> int:
+        query = select(func.count()).select_from(_row).where(_row.receiver == receiver,
+                                                             _row.state == MessageState.HELD.value)
+        with self._sessions() as session:
+            return session.scalar(query) or 0
+
+    def release_held(self, receiver: str, now: datetime) -> int:
+        statement = (update(_row).where(_row.receiver == receiver, _row.state == MessageState.HELD.value)
+                     .values(state=MessageState.PENDING.value, next_attempt_at=_aware(now), leased_until=None))
+        with self._sessions.begin() as session:
+            return rowcount(session.execute(statement))
+
+    def drop_held(self, receiver: str) -> int:
+        statement = delete(_row).where(_row.receiver == receiver, _row.state == MessageState.HELD.value)
+        with self._sessions.begin() as session:
+            return rowcount(session.execute(statement))
 
     def purge_delivered(self, now: datetime, limit: int = PURGE_BATCH) -> int:
         """Delete at most ``limit`` delivered messages delivered before ``now - retention``, oldest first; how many.

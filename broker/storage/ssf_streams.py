@@ -72,10 +72,17 @@ class SqlSsfStreams:
             return [self._stream(row) for row in session.scalars(query)]
 
     def enabled_for(self, client_ids: Sequence[str], event: str) -> Sequence[SsfStream]:
+        return self._delivering(client_ids, event, (StreamStatus.ENABLED,))
+
+    def receiving(self, client_ids: Sequence[str], event: str) -> Sequence[SsfStream]:
+        return self._delivering(client_ids, event, (StreamStatus.ENABLED, StreamStatus.PAUSED))
+
+    def _delivering(self, client_ids: Sequence[str], event: str,
+                    statuses: tuple[StreamStatus, ...]) -> Sequence[SsfStream]:
         if not client_ids:
             return []
         query = (select(_row).where(_row.client_id.in_(list(client_ids)),
-                                    _row.status == StreamStatus.ENABLED.value)
+                                    _row.status.in_([status.value for status in statuses]))
                  .order_by(_row.created_at, _row.stream_id))
         with self._sessions() as session:
             streams = [self._stream(row) for row in session.scalars(query)]

@@ -4,6 +4,8 @@ The browser's own session still carries its SSO session; this registry says whic
 citizen can see where they are signed in and end them all at once, and which apps each answered (its
 participants), so single logout reaches every one of them whichever request recorded it. A session the
 registry does not know, or knows as ended, counts as signed out (``broker.web.http.browser_state.current_sso``).
+A session keeps its upstream OpenID provider's own session id (``upstream_sid``, revision 0016), so a logout token
+of that provider ends that session only (``by_upstream_sid``; ``broker.journeys.upstream_backchannel``).
 Deleting an account deletes its sessions and their participants (foreign key cascades).
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from broker.core.model import Protocol
 from broker.core.ports import SsoSessionRecord, SsoSessionRegistry
 from broker.core.sessions import Participant
+from broker.core.upstream_logout_tokens import recordable_sid
 from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import SsoParticipantRow, SsoSessionRow
 
@@ -27,7 +30,7 @@ USER_AGENT_LENGTH = 200
 
 def _record(row: SsoSessionRow) -> SsoSessionRecord:
     return SsoSessionRecord(row.sid, row.account_id, row.upstream, row.created_at, row.last_seen, row.expires_at,
-                            row.user_agent, row.ended_at)
+                            row.user_agent, row.ended_at, upstream_sid=row.upstream_sid)
 
 
 class SqlSsoSessionRegistry:
@@ -39,7 +42,8 @@ class SqlSsoSessionRegistry:
             session.add(SsoSessionRow(sid=record.sid, account_id=record.account_id, upstream=record.upstream,
                                       created_at=record.created_at, last_seen=record.last_seen,
                                       expires_at=record.expires_at,
-                                      user_agent=record.user_agent[:USER_AGENT_LENGTH], ended_at=record.ended_at))
+                                      user_agent=record.user_agent[:USER_AGENT_LENGTH], ended_at=record.ended_at,
+                                      upstream_sid=record.upstream_sid))
 
     def is_live(self, sid: str) -> bool:
         with self._sessions() as session:
@@ -55,6 +59,19 @@ class SqlSsoSessionRegistry:
                  .where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None),
                         SsoSessionRow.expires_at > now)
                  .order_by(SsoSessionRow.last_seen.desc(), SsoSessionRow.sid))
+        with self._sessions() as session:
+            return [_record(row) for row in session.scalars(query)]
+
+    def by_upstream_sid(self, upstream: str, upstream_sid: str, now: datetime) -> Sequence[SsoSessionRecord]:
+        """An equality lookup on the (upstream, upstream_sid) index; live sessions only. A sid that is never
+        recorded (``recordable_sid``: empty, too long, or with control characters, a NUL of which PostgreSQL
+        refuses outright) finds none without a query."""
+        if not recordable_sid(upstream_sid):
+            return []
+        query = (select(SsoSessionRow)
+                 .where(SsoSessionRow.upstream == upstream, SsoSessionRow.upstream_sid == upstream_sid,
+                        SsoSessionRow.ended_at.is_(None), SsoSessionRow.expires_at > now)
+                 .order_by(SsoSessionRow.created_at, SsoSessionRow.sid))
         with self._sessions() as session:
             return [_record(row) for row in session.scalars(query)]
 

@@ -71,6 +71,9 @@ class AccountRow(Base):
 
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: set while the operator has the account disabled (``broker.journeys.account_status``), with the reason
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class LinkedIdentityRow(Base):
@@ -116,7 +119,7 @@ class AuditEventRow(Base):
     upstream: Mapped[str | None] = mapped_column(String(255), nullable=True)
     downstream: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: the record's place in the hash chain (``broker.core.audit_chain``): 1, 2, 3, ... without gaps
     seq: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -149,6 +152,9 @@ class OidcGrantRow(Base):
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: ``Grant.sid``, the SSO session it was issued in, copied out of the payload (revision 0016) so that ending a
+    #: session finds its grants by index (``SqlGrantStore.revoke_session``); None for a grant without one
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class OidcTokenRow(Base):
@@ -202,6 +208,7 @@ class SsoSessionRow(Base):
     signed in to an account, so the citizen can see them and end them all ("sign out everywhere")."""
 
     __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_upstream_upstream_sid", "upstream", "upstream_sid"),)
 
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(
@@ -214,6 +221,8 @@ class SsoSessionRow(Base):
     #: the browser's User-Agent, shortened: shown to the citizen to tell sessions apart
     user_agent: Mapped[str] = mapped_column(String(200), nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: ``SsoSessionRecord.upstream_sid``: the upstream OpenID provider's session id, which its logout tokens name
+    upstream_sid: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class SsoParticipantRow(Base):

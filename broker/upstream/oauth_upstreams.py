@@ -4,7 +4,8 @@ Each registered provider has its own client (``OidcUpstream`` with a preset's qu
 this adapter finds it by name, keeps its pending authorization as JSON for the journey, and does the checks
 that belong to the protocol rather than to one provider: the answer must arrive at the callback of the
 provider it was sent to (IdP mix-up, RFC 9700 §4.4), and a link proof must have been asked as a fresh
-sign-in (``max_age=0``, OIDC Core §3.1.2.1).
+sign-in (``max_age=0``, OIDC Core §3.1.2.1). An OpenID Connect provider's answer carries its session id
+(``OidcUpstream.verify_answer``), which its back-channel logout tokens name (Back-Channel Logout 1.0 §2.4).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from broker.core.model import LoginRequest, Protocol
 from broker.core.outcomes import Redirect
 from broker.core.protocol_ports import UpstreamAdapter, UpstreamStart, VerifiedAnswer
 from broker.upstream.factory import ProviderAdapter
+from broker.upstream.oidc import OidcUpstream
 from broker.upstream.oidc_settings import PendingAuthorization
 
 
@@ -56,7 +58,9 @@ class OAuthUpstreams:
                 detail=f"state for {authorization.upstream!r} arrived at {arrived_at!r:.200}")
         if fresh_required and authorization.max_age != 0:
             raise errors.LoginStateInvalid(detail="link proof was not asked as a fresh sign-in")
-        return VerifiedAnswer(found.finish(authorization, answer, now))
+        if isinstance(found, OidcUpstream):  # an OpenID provider's session (its ``sid``) goes with the answer
+            return found.verify_answer(authorization, answer, now)
+        return VerifiedAnswer(found.finish(authorization, answer, now))  # plain OAuth 2.0 has no session to name
 
     def finish_unsolicited(self, answer: Mapping[str, str], now: datetime) -> VerifiedAnswer:
         """OAuth 2.0 has no unsolicited answer: a callback without a waiting request is refused (RFC 6749

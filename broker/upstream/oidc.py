@@ -4,14 +4,17 @@
 ``nonce`` (OIDC Core 1.0 §3.1.2.1) and PKCE S256 challenge (RFC 7636 §4). ``finish`` checks the answer and
 turns it into an ``UpstreamIdentity``: error response (RFC 6749 §4.1.2.1), ``state``, the ``iss`` parameter
 (RFC 9207 §2.4), the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.5), the ID token (OIDC Core 1.0 §3.1.3.7,
-in ``oidc_tokens``) and UserInfo (OIDC Core 1.0 §5.3.2). Every failure is an ``UpstreamError`` (or its
-subclass ``UpstreamVerificationFailed``); nothing of authlib, joserfc or requests leaves this package.
+in ``oidc_tokens``) and UserInfo (OIDC Core 1.0 §5.3.2); ``verify_answer`` adds the provider's session id, the
+ID token's ``sid`` (Back-Channel Logout 1.0 §2.1), for its logout tokens (``session_state``). Every failure is an
+``UpstreamError`` (or its subclass ``UpstreamVerificationFailed``); nothing of authlib, joserfc or requests leaves
+this package.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from broker.core import errors
 from broker.core.claims import ClaimValue, coerce, from_oidc_name
 from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
+from broker.core.protocol_ports import VerifiedAnswer
+from broker.core.upstream_logout_tokens import MAX_UPSTREAM_SID, UPSTREAM_SID, recordable_sid
 from broker.upstream import oidc_http
 from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata, VerificationKey
 from broker.upstream.oidc_settings import OidcUpstreamSettings, PendingAuthorization
@@ -37,6 +42,7 @@ CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _CANCELLED = "The sign-in was cancelled or refused at the sign-in provider."
 #: RFC 6749 §4.1.2.1 access_denied, and Apple's own code for a person pressing Cancel
 CANCELLED_ERRORS = frozenset({"access_denied", "user_cancelled_authorize"})
+log = logging.getLogger(__name__)
 
 
 def downstream_wishes(login: LoginRequest | None, reauthenticate: bool = False) -> dict[str, str]:
@@ -121,6 +127,11 @@ class OidcUpstream:
 
     def finish(self, pending: PendingAuthorization, params: Mapping[str, str], now: datetime) -> UpstreamIdentity:
         """Verify the provider's answer (the callback's query ``params``) and say who signed in."""
+        return self.verify_answer(pending, params, now).identity
+
+    def verify_answer(self, pending: PendingAuthorization, params: Mapping[str, str],
+                      now: datetime) -> VerifiedAnswer:
+        """``finish``, with the provider's session as ``session_state`` keeps it (``OAuthUpstreams.finish``)."""
         if pending.upstream != self.settings.name:
             raise errors.UpstreamVerificationFailed(
                 detail=f"pending authorization of {pending.upstream!r} given to {self.settings.name!r}")
@@ -145,7 +156,7 @@ class OidcUpstream:
         id_claims = validate_id_token(id_token, expected, lambda kid, alg: self._provider.key_for(kid, alg, now))
         quirks.check_claims(id_claims)
         userinfo = self._userinfo(metadata, access_token, id_claims["sub"])
-        return self._identity(id_claims, userinfo, params, now)
+        return VerifiedAnswer(self._identity(id_claims, userinfo, params, now), session_state(self.name, id_claims))
 
     # -- the steps of finish -------------------------------------------------------------------------------
 
@@ -248,6 +259,25 @@ class OidcUpstream:
             email_trust=trust,
             sent_once=quirks.sent_once(),
         )
+
+
+def session_state(upstream: str, id_claims: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The provider's session id, the ID token's ``sid`` (Back-Channel Logout 1.0 §2.1, §2.4), as the
+    ``UPSTREAM_SID`` pair of ``VerifiedAnswer.upstream_state``: the login records it with the SSO session, and a
+    logout token naming it ends that session only (``broker.journeys.upstream_backchannel``). A pair rather than a
+    field of its own because the journey carries ``upstream_state`` through every step of a login (step-up,
+    enrolment) into the session already, as it does a SAML IdP's NameID and SessionIndex.
+
+    A ``sid`` that is no short printable string (``recordable_sid``) is not kept, and the sign-in still counts: the
+    session is then ended as one that predates recorded sids (every session of the person from this provider)."""
+    sid = id_claims.get("sid")
+    if sid is None:
+        return ()
+    if not recordable_sid(sid):
+        log.warning("upstream %s: the ID token's sid is not kept (not a string of 1-%d printable characters)",
+                    upstream, MAX_UPSTREAM_SID)
+        return ()
+    return ((UPSTREAM_SID, sid),)
 
 
 def _auth_time(value: object, now: datetime) -> datetime:

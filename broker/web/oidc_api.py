@@ -123,7 +123,11 @@ def jwks() -> Response:
 @bp.post("/oidc/token")
 def token() -> Response:
     svc = services()
-    return json_response(_as_client(lambda credentials: svc.oidc.token(credentials, svc.clock.now())))
+    answer = _as_client(lambda credentials: svc.oidc.token(credentials, svc.clock.now()))
+    if request.form.get("grant_type") == "client_credentials":  # an admin API token (issue 19): audited
+        audit.record(AuditKind.ADMIN_TOKEN_ISSUED, downstream=g.get("claimed_client"),
+                     reason=f"scope {answer.get('scope', '')}"[:1024])
+    return json_response(answer)
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST"])

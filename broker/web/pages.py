@@ -14,7 +14,7 @@ from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.downstream.oidc.errors import OAuthError
 from broker.journeys.context import DownstreamFailure
-from broker.web import oidc_api, oidc_registration
+from broker.web import admin_api, oidc_api, oidc_registration, ssf, upstream_backchannel
 from broker.web.http import audit
 from broker.web.http.journey_context import support_reference
 from broker.web.http.same_origin import CrossOriginRequest
@@ -24,10 +24,11 @@ from broker.web.services import services
 log = logging.getLogger("broker.errors")
 bp = Blueprint("pages", __name__)
 #: the blueprints programs call: their errors are JSON, never a page
-_JSON_BLUEPRINTS = frozenset({oidc_api.bp.name, oidc_registration.bp.name})
+_JSON_BLUEPRINTS = frozenset({oidc_api.bp.name, oidc_registration.bp.name, ssf.bp.name, upstream_backchannel.bp.name,
+                              admin_api.bp.name})
 #: the same endpoints by path, for errors raised before routing found the blueprint (405, 404)
 _JSON_PATHS = ("/oidc/token", "/oidc/userinfo", "/oidc/revoke", "/oidc/introspect", "/oidc/jwks", "/oidc/register",
-               "/.well-known/")
+               "/.well-known/", "/ssf/", admin_api.PREFIX + "/")
 
 
 def _wants_json() -> bool:

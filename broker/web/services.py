@@ -28,6 +28,7 @@ from broker.config.settings import Settings
 from broker.core.factors import Authenticators, Passkeys
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.notify import Mailer
+from broker.core.operators import OperatorGrants
 from broker.core.outbox import Outbox
 from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, PendingStore, SsoSessionRegistry
 from broker.core.replay import first_use
@@ -48,9 +49,11 @@ from broker.notify.smtp import SmtpMailer, SmtpSettings
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import RegistrationPolicy, parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
+from broker.registry.app_admin import FileAppRegistrations
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
+from broker.storage.audit import ChainCheck
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
 from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.oidc_backchannel import OidcBackChannel
@@ -67,7 +70,10 @@ log = logging.getLogger(__name__)
 
 
 class AuditStore(AuditLog, AuditTrail, Interface):
-    """The audit log as the web layer uses it: appending events, and reading an account's (the portal)."""
+    """The audit log as the web layer uses it: appending events, reading an account's (the portal), and checking
+    the hash chain (the console)."""
+
+    def check(self) -> ChainCheck: ...
 
 
 class SystemClock:
@@ -236,6 +242,8 @@ class Services:
     #: the Shared Signals transmitter (issue 18): apps' event streams, and the journeys' ``SecurityEvents``
     #: (``ssf_transmitter``); None without an outbox
     ssf: SsfTransmitter | None = None
+    #: the roles of the operator console and admin API (issue 19)
+    operators: OperatorGrants | None = None
     _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)
@@ -348,6 +356,7 @@ def journey_settings(settings: Settings) -> JourneySettings:
         brand_name=settings.brand_name,
         risk=settings.risk,
         risk_key=hmac.new(settings.secret_key, b"login history", hashlib.sha256).digest(),
+        console=settings.console,
     )
 
 
@@ -381,6 +390,8 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         outbox=svc.outbox,
         session_notices=OidcSessionNotices(svc.oidc.settings.issuer, svc.keys, registry.oidc_client),
         security_events=svc.ssf,
+        operators=svc.operators,
+        apps=FileAppRegistrations(svc.settings.metadata_dir, registry.reload),
         upstream_logout_tokens=OidcBackChannel(svc.upstream_adapter),
     )
 

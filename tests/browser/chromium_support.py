@@ -54,9 +54,11 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium(profile: Path, *extra_flags: str) -> Iterator[WebDriver]:
+def chromium(profile: Path, *extra_flags: str, performance_log: bool = False) -> Iterator[WebDriver]:
     """Headless Chromium with its profile in ``profile``, trusting the test server's key only, with a virtual
-    platform authenticator (like a laptop's) that keeps discoverable credentials and verifies its user."""
+    platform authenticator (like a laptop's) that keeps discoverable credentials and verifies its user. With
+    ``performance_log`` chromedriver keeps the DevTools events (``driver.get_log("performance")``: among them
+    ``Network.responseReceived``, the headers each response came with)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -65,6 +67,8 @@ def chromium(profile: Path, *extra_flags: str) -> Iterator[WebDriver]:
                  # trust for the test server's key only (Chromium honours this with a --user-data-dir)
                  f"--ignore-certificate-errors-spki-list={throwaway_ca().spki_sha256}", *extra_flags):
         options.add_argument(flag)
+    if performance_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     # the explicit driver path: Selenium Manager neither looks for nor downloads anything
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)  # a page that never loads fails the test instead of holding the run

@@ -150,11 +150,11 @@ def take(work: Path, out: Path) -> None:
         _passkey_sign_up(driver, rp, out)
 
 
-def _size_the_page(driver: WebDriver) -> None:
-    """The window so large that the page inside it is ``WINDOW``."""
-    driver.set_window_size(*WINDOW)
+def _size_the_page(driver: WebDriver, window: tuple[int, int] = WINDOW) -> None:
+    """The window so large that the page inside it is ``window`` (width, height)."""
+    driver.set_window_size(*window)
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-    driver.set_window_size(2 * WINDOW[0] - int(inner[0]), 2 * WINDOW[1] - int(inner[1]))
+    driver.set_window_size(2 * window[0] - int(inner[0]), 2 * window[1] - int(inner[1]))
 
 
 def _scroll_to(driver: WebDriver, selector: str) -> None:

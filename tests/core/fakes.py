@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from broker.core.claims import ClaimValue, merge_assertions
+from broker.core.email_address import is_another_address
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 from broker.core.ports import AccountStore, Registry
 from broker.core.profile import IdentityClaims
@@ -48,13 +49,15 @@ class InMemoryAccountStore:
         )
         return account, True
 
-    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> bool:
         link = self._links.get((identity.issuer, identity.subject))
         if link is None or link.identity.account_id != account_id:
             raise LookupError("the identity is not linked to that account")
+        before = link.last_claims.get("email")
         link.identity = replace(link.identity, last_used=now)
         link.last_acr = identity.acr
         link.last_claims = merge_assertions(link.last_claims, identity.claims, identity.sent_once)
+        return is_another_address(before, identity.linkable_email)
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
         links = [link for link in self._links.values() if link.identity.account_id == account_id]
@@ -74,6 +77,13 @@ class InMemoryAccountStore:
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
         links = [link for link in self._links.values() if link.identity.account_id == account_id]
         return [link.identity for link in sorted(links, key=lambda link: (link.identity.first_used, link.order))]
+
+    def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return False
+        self.accounts[account_id] = replace(account, disabled_at=at, disabled_reason=reason if at else None)
+        return True
 
 
 class InMemoryRegistry:

@@ -33,6 +33,9 @@ STORED: dict[Kind, str] = {
     Kind.STEP_UP_ENROLLED: "step-up-enrolled",
     Kind.PASSKEY_SIGN_UP: "passkey-sign-up",
     Kind.EMAIL_ENROLMENT: "email-enrolment",
+    Kind.CONSOLE_SIGN_IN: "console-sign-in",
+    Kind.CONSOLE_SESSION: "console-session",
+    Kind.CONSOLE_APP_PREVIEW: "console-app-preview",
 }
 
 

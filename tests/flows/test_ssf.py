@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -16,78 +15,36 @@ from sqlalchemy import select
 
 from broker.core.outbox import MessageState
 from broker.core.security_events import SecurityEvent
-from broker.delivery.worker import deliver_due
-from broker.downstream.ssf import SsfTransmitter
 from broker.storage import create_engine_for
 from broker.storage.delivery_tables import OutboxMessageRow
-from broker.storage.tables import SsoSessionRow
-from broker.web.services import Services
-from tests.databases import BACKENDS, database_for
-from tests.flows.federation import Federation, running_federation
-from tests.flows.oidc_peers import register_client, relying_party
+from tests.databases import BACKENDS
+from tests.flows.federation import Federation
+from tests.flows.oidc_peers import relying_party
 from tests.flows.oidc_registration_support import sign_in
-from tests.flows.ssf_receiver_support import SsfReceiver, loopback_post, validate_set
+from tests.flows.ssf_receiver_support import SsfReceiver, validate_set
+from tests.flows.ssf_support import (
+    PURGED,
+    PUSH,
+    REVOKED,
+    VERIFICATION,
+    account_of,
+    call,
+    client,
+    deliver,
+    new_stream,
+    published,
+    services,
+    ssf_federation,
+    transmitter,
+)
 from tests.peers.browser import Browser
-
-PUSH = "urn:ietf:rfc:8935"
-VERIFICATION = "https://schemas.openid.net/secevent/ssf/event-type/verification"
-REVOKED = SecurityEvent.SESSION_REVOKED.value
-PURGED = SecurityEvent.ACCOUNT_PURGED.value
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def fed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         key_folder: Path) -> Iterator[Federation]:
-    folder = tmp_path_factory.mktemp("ssf")
-    config = '[limits]\nper_ip = "100000/minute"\nper_ip_api = "100000/minute"\nper_client = "100000/minute"\n'
-    database = database_for(request.param, folder)
-    try:
-        with running_federation(folder / "instance", key_folder, next(database), extra_config=config) as running:
-            yield running
-    finally:
-        for _ in database:
-            pass
-
-
-def services(fed: Federation) -> Services:
-    svc: Services = fed.app.extensions["broker"]
-    return svc
-
-
-def transmitter(fed: Federation) -> SsfTransmitter:
-    ssf = services(fed).ssf
-    assert ssf is not None
-    return ssf
-
-
-def client(fed: Federation, client_id: str) -> tuple[str, str]:
-    secret = register_client(fed, client_id, [f"https://{client_id}.city.example.org/cb"])
-    assert secret is not None
-    return client_id, secret
-
-
-def call(fed: Federation, method: str, path: str, auth: tuple[str, str] | None, *, json: Any = None,
-         params: dict[str, str] | None = None) -> requests.Response:
-    return requests.request(method, f"{fed.url}{path}", auth=auth, json=json, params=params, timeout=10)
-
-
-def new_stream(fed: Federation, auth: tuple[str, str], url: str, events: list[str]) -> dict[str, Any]:
-    response = call(fed, "POST", "/ssf/streams", auth,
-                    json={"delivery": {"method": PUSH, "endpoint_url": url}, "events_requested": events})
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def deliver(fed: Federation) -> None:
-    outbox = services(fed).outbox
-    assert outbox is not None
-    deliver_due(outbox, loopback_post(), datetime.now(UTC))
-
-
-def published(fed: Federation) -> tuple[dict[str, Any], dict[str, Any]]:
-    metadata = requests.get(f"{fed.url}/.well-known/ssf-configuration", timeout=10).json()
-    return metadata, requests.get(metadata["jwks_uri"], timeout=10).json()
+    with ssf_federation(request.param, tmp_path_factory.mktemp("ssf"), key_folder) as running:
+        yield running
 
 
 def test_the_transmitter_metadata(fed: Federation) -> None:
@@ -196,8 +153,8 @@ def test_events_go_to_the_streams_of_the_apps_that_know_the_account(fed: Federat
         assert ssf.emit(SecurityEvent.ACCOUNT_PURGED, account_id, now) == 0  # the app did not ask for it
         assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now, {"initiating_entity": "user"}) == 1
         call(fed, "POST", "/ssf/status", app, json={"stream_id": app_stream, "status": "paused"})
-        assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now) == 0
-        call(fed, "POST", "/ssf/status", app, json={"stream_id": app_stream, "status": "disabled"})
+        assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now) == 1  # held (SSF 1.0 §8.1.2)
+        call(fed, "POST", "/ssf/status", app, json={"stream_id": app_stream, "status": "disabled"})  # dropped
         assert ssf.emit(SecurityEvent.SESSION_REVOKED, account_id, now) == 0
         queued = [m for m in services(fed).outbox.listing(MessageState.PENDING, 100)  # type: ignore[union-attr]
                   if m.message.receiver in (app_stream, stranger_stream)]
@@ -209,16 +166,6 @@ def test_events_go_to_the_streams_of_the_apps_that_know_the_account(fed: Federat
     assert claims["sub_id"] == {"format": "iss_sub", "iss": metadata["issuer"], "sub": sub}, "the ID token's sub"
     assert claims["events"] == {REVOKED: {"initiating_entity": "user", "event_timestamp": int(now.timestamp())}}
     assert claims["jti"] == queued[0].message.jti
-
-
-def account_of(fed: Federation, sid: str) -> str:
-    engine = create_engine_for(fed.database_url)
-    try:
-        with engine.connect() as connection:
-            return str(connection.execute(select(SsoSessionRow.account_id).where(SsoSessionRow.sid == sid))
-                       .scalar_one())
-    finally:
-        engine.dispose()
 
 
 def test_the_streams_authorization_header_goes_with_each_push_and_is_sealed_in_the_outbox(fed: Federation) -> None:

@@ -3,7 +3,9 @@
 "op"; a logout token for the citizen's ``sub``, signed with the provider's own key (the one its JWKS publishes), is
 POSTed to ``/upstream/op/backchannel-logout``; the broker answers 200 ``no-store`` and the citizen's next sign-in at
 the app goes to the provider again instead of being answered from the SSO session. Every broken token is answered
-400 with OAuth-style JSON, and ends nothing.
+400 with OAuth-style JSON, and ends nothing. When the provider's ID tokens carry its session id (``sid``, §2.1; the
+demo provider's through ``Mischief(claim_overrides=...)``), a logout token naming it ends that browser's session
+only, with or without the ``sub`` (§2.7).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from broker.core.audit import AuditKind
+from broker.demo.oidc_provider import Mischief
 from broker.upstream.oidc_backchannel import LOGOUT_EVENT
 from broker.web.services import Services
 from tests.flows.federation import CITIZEN, CLIENT_ID, UPSTREAM, Federation, running_federation
@@ -104,6 +108,39 @@ def test_a_logout_token_from_the_upstream_ends_the_citizens_session(federation: 
     assert [(e.upstream, e.reason) for e in events] == \
         [(UPSTREAM, "back-channel logout token from the upstream provider")]
     refused(post(federation, good))  # §2.6: the same jti again
+
+
+def signed_in_at_the_provider_session(fed: Federation, browser: Browser, sid: str) -> None:
+    """``signed_in_at_the_app`` through a sign-in whose ID token carries the provider's session id ``sid``."""
+    fed.provider.mischief = Mischief(claim_overrides={"sid": sid})
+    try:
+        signed_in_at_the_app(fed, browser)
+    finally:
+        fed.provider.mischief = Mischief()
+
+
+def logged_out(fed: Federation) -> int:
+    return sum(1 for e in services(fed).audit.events(account_id=None) if e.kind == AuditKind.LOGGED_OUT.value)
+
+
+@pytest.mark.parametrize("with_sub", [True, False], ids=["sub-and-sid", "sid-alone"])
+def test_a_logout_token_naming_the_providers_session_ends_that_browsers_session_only(
+        federation: Federation, browser: Browser, with_sub: bool) -> None:
+    """Two browsers of the citizen, signed in at two sessions of the provider: the token names the second one's."""
+    with Browser() as other:
+        signed_in_at_the_provider_session(federation, browser, "op-session-A")
+        signed_in_at_the_provider_session(federation, other, "op-session-B")
+        assert federation.provider.hits("authorize") == 2
+
+        dropped: dict[str, Any] = {} if with_sub else {"sub": None}
+        answer = post(federation, logout_token(federation, sid="op-session-B", **dropped))
+
+        assert answer.status_code == 200, answer.text[:300]
+        assert logged_out(federation) == 1
+        signed_in_at_the_app(federation, browser)
+        assert federation.provider.hits("authorize") == 2, "the first browser's session is still there"
+        signed_in_at_the_app(federation, other)
+        assert federation.provider.hits("authorize") == 3, "the second browser's session had ended"
 
 
 def test_the_endpoint_is_limited_per_address(tmp_path: Path, key_folder: Path) -> None:

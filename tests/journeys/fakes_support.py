@@ -24,7 +24,7 @@ from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
 from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
-from broker.core.email_address import canonical_email
+from broker.core.email_address import canonical_email, is_another_address
 from broker.core.factors import (
     Authenticator,
     Authenticators,
@@ -49,7 +49,7 @@ from broker.core.model import (
     UpstreamParty,
 )
 from broker.core.notify import Mailer, MailNotSent, Notice
-from broker.core.outbox import MessageState, Outbox, OutgoingMessage, QueuedMessage
+from broker.core.outbox import MessageState, Outbox, OutboxStatus, OutgoingMessage, QueuedMessage
 from broker.core.outcomes import Outcome, PostForm, Redirect
 from broker.core.pending_kinds import Kind
 from broker.core.ports import (
@@ -378,13 +378,15 @@ class FakeAccounts:
         self._links[(identity.issuer, identity.subject)] = _Link(linked, identity.acr, dict(identity.claims),
                                                                  _email_key(identity))
 
-    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> None:
+    def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> bool:
         link = self._links.get((identity.issuer, identity.subject))
         if link is None or link.identity.account_id != account_id:
             raise LookupError("the identity is not linked to that account")
+        before = link.claims.get("email")
         link.identity = replace(link.identity, last_used=now)
         link.acr, link.email = identity.acr, _email_key(identity)
         link.claims = merge_assertions(link.claims, identity.claims, identity.sent_once)
+        return is_another_address(before, identity.linkable_email)
 
     def _of(self, account_id: str) -> list[_Link]:
         return [link for link in self._links.values() if link.identity.account_id == account_id]
@@ -401,6 +403,13 @@ class FakeAccounts:
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
         return [link.identity for link in self._of(account_id)]
+
+    def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return False
+        self.accounts[account_id] = replace(account, disabled_at=at, disabled_reason=reason if at else None)
+        return True
 
     def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
         owner = self.find_by_identity(identity.issuer, identity.subject)
@@ -501,6 +510,11 @@ class FakeSsoSessions:
                 if r.account_id == account_id and r.ended_at is None and r.expires_at > now]
         return sorted(live, key=lambda r: (r.last_seen, r.sid), reverse=True)
 
+    def by_upstream_sid(self, upstream: str, upstream_sid: str, now: datetime) -> Sequence[SsoSessionRecord]:
+        live = [r for r in self.records.values() if r.upstream == upstream and r.upstream_sid == upstream_sid
+                and r.ended_at is None and r.expires_at > now]
+        return sorted(live, key=lambda r: (r.created_at, r.sid))
+
     def all_of(self, account_id: str) -> Sequence[SsoSessionRecord]:
         return [r for r in self.records.values() if r.account_id == account_id]
 
@@ -538,8 +552,10 @@ class FakeAuditLog:
                                          event.downstream, event.reason, event.reference, prev,
                                          chain_hash(prev, seq, event), seq))
 
-    def events(self, account_id: str | None = None, limit: int = 50) -> Sequence[ChainedRecord]:
-        mine = [r for r in reversed(self._chain) if account_id is None or r.account_id == account_id]
+    def events(self, account_id: str | None = None, limit: int = 50,
+               reference: str | None = None) -> Sequence[ChainedRecord]:
+        mine = [r for r in reversed(self._chain) if (account_id is None or r.account_id == account_id)
+                and (reference is None or r.reference == reference)]
         return mine[:limit]
 
     def of(self, kind: AuditKind) -> list[AuditEvent]:
@@ -1055,12 +1071,13 @@ class FakeOutbox:
         self.messages: dict[str, QueuedMessage] = {}
         self.leases: dict[str, datetime] = {}
 
-    def enqueue(self, message: OutgoingMessage, now: datetime) -> bool:
+    def enqueue(self, message: OutgoingMessage, now: datetime, held: bool = False) -> bool:
         if any((q.message.receiver, q.message.jti) == (message.receiver, message.jti)
                for q in self.messages.values()):
             return False
         message_id = str(uuid.uuid4())
-        self.messages[message_id] = QueuedMessage(message_id, message, MessageState.PENDING, 0, now, now)
+        state = MessageState.HELD if held else MessageState.PENDING
+        self.messages[message_id] = QueuedMessage(message_id, message, state, 0, now, now)
         return True
 
     def claim(self, now: datetime, limit: int, lease: timedelta) -> Sequence[QueuedMessage]:
@@ -1093,6 +1110,11 @@ class FakeOutbox:
         return sorted((q for q in self.messages.values() if q.state is state),
                       key=lambda q: (q.created_at, q.message_id), reverse=True)[:limit]
 
+    def status(self) -> OutboxStatus:
+        pending = [q.created_at for q in self.messages.values() if q.state is MessageState.PENDING]
+        return OutboxStatus(tuple((s, sum(q.state is s for q in self.messages.values())) for s in MessageState),
+                            min(pending, default=None))
+
     def retry_dead(self, message_id: str, now: datetime) -> bool:
         q = self.messages.get(message_id)
         if q is None or q.state is not MessageState.DEAD:
@@ -1100,6 +1122,24 @@ class FakeOutbox:
         self.leases.pop(message_id, None)
         self.messages[message_id] = replace(q, state=MessageState.PENDING, attempts=0, next_attempt_at=now)
         return True
+
+    def _held(self, receiver: str) -> list[QueuedMessage]:
+        return [q for q in self.messages.values() if q.state is MessageState.HELD and q.message.receiver == receiver]
+
+    def held_count(self, receiver: str) -> int:
+        return len(self._held(receiver))
+
+    def release_held(self, receiver: str, now: datetime) -> int:
+        held = self._held(receiver)
+        for q in held:
+            self.messages[q.message_id] = replace(q, state=MessageState.PENDING, next_attempt_at=now)
+        return len(held)
+
+    def drop_held(self, receiver: str) -> int:
+        held = self._held(receiver)
+        for q in held:
+            del self.messages[q.message_id]
+        return len(held)
 
 
 _outbox: type[Outbox] = FakeOutbox

@@ -10,6 +10,7 @@ from broker.core import errors
 from broker.core.assurance import REFEDS_MFA
 from broker.core.audit import AuditKind
 from broker.core.model import DownstreamParty, LoginRequest, Protocol
+from broker.core.operators import ConsolePolicy, console_party
 from broker.core.outcomes import Page, Redirect
 from broker.journeys import (
     account_data,
@@ -180,6 +181,15 @@ def test_not_offered_where_the_app_names_its_upstreams_without_passkey() -> None
         passkey_signup.begin(w.journeys, browser, discovery)
     assert isinstance(refused.value.error, errors.UnknownUpstream)
     assert passkey_signup.offered(w.journeys, app(Protocol.OIDC, allowed_upstreams=("passkey",)))
+
+
+def test_not_offered_at_the_operator_consoles_sign_in() -> None:
+    """A new account holds no operator role: the console could only refuse it (issue 19)."""
+    w = World([app(Protocol.OIDC)])
+    console_sign_in = console_party(ConsolePolicy())
+
+    assert passwordless.offered(w.journeys, console_sign_in)  # signing in with a passkey is offered there
+    assert not passkey_signup.offered(w.journeys, console_sign_in)
 
 
 def test_not_begun_for_an_app_that_requires_more_than_a_passkey_reaches() -> None:

@@ -1,8 +1,9 @@
 """A logout token from the upstream OpenID provider ends the broker's sessions that rest on that sign-in (issue 18,
-``broker.journeys.upstream_backchannel``): every live session of the person's account from that upstream, each
-audited, its grants revoked and its back-channel apps told; a replayed token is refused; a token that names no
-known person or only the provider's ``sid`` ends nothing. Fakes only (``fakes_support``); the token checks
-themselves are ``tests/upstream/test_oidc_backchannel.py``'s."""
+``broker.journeys.upstream_backchannel``): with a ``sub`` every live session of the person's account from that
+upstream, or with a ``sid`` too only those recorded with that provider session (else those recorded with none); with
+a ``sid`` alone the sessions recorded with it; each audited, its grants revoked and its back-channel apps told; a
+replayed token is refused; a token that names no known person or session ends nothing. Fakes only
+(``fakes_support``); the token checks themselves are ``tests/upstream/test_oidc_backchannel.py``'s."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_a_replayed_token_is_refused_and_ends_nothing_more() -> None:
 
 @pytest.mark.parametrize(("identity", "sid"), [(None, "op-sid"), ((OIDC_UPSTREAM.issuer, "somebody-else"), None)])
 def test_a_token_naming_nobody_known_ends_nothing(identity: tuple[str, str] | None, sid: str | None) -> None:
-    """A ``sid`` alone cannot be matched (the broker does not keep the provider's sid), nor a subject no account is
+    """A ``sid`` alone that no session was recorded with (these sessions have none), or a subject no account is
     linked to: nothing ends, and the provider is told the logout is done."""
     w, tokens = world()
     browser = signed_in(w)
@@ -138,3 +139,57 @@ def test_without_the_port_every_token_is_refused() -> None:
     w.journeys = dataclasses.replace(w.journeys, upstream_logout_tokens=None)
     with pytest.raises(errors.UnknownUpstream):
         upstream_backchannel.logout_token(w.journeys, OIDC_UPSTREAM.name, tokens.add("t1", w.clock.now(), ANNA))
+
+
+# -- the provider's session id (``SsoSessionRecord.upstream_sid``) --------------------------------------------
+
+
+def with_provider_session(w: World, browser: FakeBrowser, upstream_sid: str | None) -> str:
+    """Record ``upstream_sid`` for the browser's session, as the login does from the ID token's ``sid``."""
+    sso = browser.sso()
+    assert sso is not None
+    w.sso_sessions.records[sso.sid] = dataclasses.replace(w.sso_sessions.records[sso.sid], upstream_sid=upstream_sid)
+    return sso.sid
+
+
+@pytest.mark.parametrize("identity", [ANNA, None], ids=["sub-and-sid", "sid-alone"])
+def test_a_token_with_the_providers_sid_ends_that_session_only(identity: tuple[str, str] | None) -> None:
+    w, tokens = world()
+    here, there, older = signed_in(w), signed_in(w), signed_in(w)
+    with_provider_session(w, here, "op-A")
+    ending = with_provider_session(w, there, "op-B")
+    with_provider_session(w, older, None)  # from before the column: cannot be told apart, but B matched
+
+    ended = upstream_backchannel.logout_token(w.journeys, OIDC_UPSTREAM.name,
+                                              tokens.add("t1", w.clock.now(), identity, "op-B"))
+
+    assert ended == 1 and there.sso() is None
+    assert here.sso() is not None and older.sso() is not None
+    assert [e.account_id for e in w.audit.of(AuditKind.LOGGED_OUT)] == [w.sso_sessions.records[ending].account_id]
+    assert queued(w) == 1
+
+
+def test_a_sub_and_sid_that_no_session_was_recorded_with_end_the_sessions_recorded_without_one() -> None:
+    """Sessions from before revision 0016 (or from a provider whose ID tokens carry no sid) cannot be told apart:
+    they end, the safe side; a session recorded with another provider session stays."""
+    w, tokens = world()
+    recorded, unrecorded = signed_in(w), signed_in(w)
+    with_provider_session(w, recorded, "op-A")
+
+    ended = upstream_backchannel.logout_token(w.journeys, OIDC_UPSTREAM.name,
+                                              tokens.add("t1", w.clock.now(), ANNA, "op-unknown"))
+
+    assert ended == 1 and unrecorded.sso() is None and recorded.sso() is not None
+
+
+def test_a_sid_alone_ends_nothing_of_another_upstream_or_person() -> None:
+    w, tokens = world()
+    browser = signed_in(w)
+    mine = with_provider_session(w, browser, "op-A")
+    now = w.clock.now()
+    w.sso_sessions.register(SsoSessionRecord("saml-sid", w.sso_sessions.records[mine].account_id, SAML_UPSTREAM.name,
+                                             now, now, now + timedelta(hours=1), "Other/1.0", upstream_sid="op-B"))
+
+    ended = upstream_backchannel.logout_token(w.journeys, OIDC_UPSTREAM.name, tokens.add("t1", now, None, "op-B"))
+
+    assert ended == 0 and browser.sso() is not None and w.sso_sessions.is_live("saml-sid")

@@ -330,8 +330,9 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="email-compared-in-canonical-form",
         path="broker/storage/accounts.py",
-        old="from broker.core.email_address import canonical_email\n",
-        new='''
+        old="from broker.core.email_address import canonical_email, is_another_address\n",
+        new='''from broker.core.email_address import is_another_address
+
 
 def canonical_email(address: str) -> str | None:
     """The old comparison."""

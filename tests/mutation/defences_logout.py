@@ -8,6 +8,8 @@ from tests.mutation.defence import Defence
 SESSION_END = "tests/journeys/test_session_end_journey.py"
 NOTICES = "tests/downstream/test_oidc_session_notices.py"
 SSF = "tests/flows/test_ssf.py"
+UPSTREAM_BACKCHANNEL = "tests/journeys/test_upstream_backchannel_journey.py"
+UPSTREAM_BACKCHANNEL_FLOW = "tests/flows/test_upstream_backchannel_logout.py"
 
 DEFENCES: tuple[Defence, ...] = (
     Defence(
@@ -42,5 +44,35 @@ DEFENCES: tuple[Defence, ...] = (
         new="""        pass""",
         tests=(f"{SSF}::test_deleting_the_account_pushes_account_purged_to_the_apps_that_subscribed",),
         why="an app that subscribed never learns that the account it holds was deleted",
+    ),
+    Defence(
+        name="upstream-logout-token-sid-matches-one-session",
+        path="broker/journeys/upstream_backchannel.py",
+        old="""    matching = [r for r in from_upstream if r.upstream_sid == verified.sid]\n""",
+        new="""    matching = from_upstream\n""",
+        tests=(f"{UPSTREAM_BACKCHANNEL}::test_a_token_with_the_providers_sid_ends_that_session_only",
+               f"{UPSTREAM_BACKCHANNEL_FLOW}::test_a_logout_token_naming_the_providers_session_ends_that_browsers"
+               "_session_only"),
+        why="a provider's logout of one session (sub and sid) signs the citizen out of every browser",
+    ),
+    Defence(
+        name="upstream-logout-token-sid-alone-ends-its-session",
+        path="broker/journeys/upstream_backchannel.py",
+        old="""        found = j.sso_sessions.by_upstream_sid(upstream, verified.sid, now)\n""",
+        new="""        found = []\n""",
+        tests=(f"{UPSTREAM_BACKCHANNEL}::test_a_token_with_the_providers_sid_ends_that_session_only",
+               f"{UPSTREAM_BACKCHANNEL_FLOW}::test_a_logout_token_naming_the_providers_session_ends_that_browsers"
+               "_session_only"),
+        why="a logout token with the provider's sid alone leaves the session it names signed in",
+    ),
+    Defence(
+        name="upstream-session-id-recorded-at-sign-in",
+        path="broker/upstream/oauth_upstreams.py",
+        old="""        if isinstance(found, OidcUpstream):""",
+        new="""        if False:""",
+        tests=("tests/upstream/test_oidc_session_id.py::test_the_id_tokens_sid_goes_with_the_answer",
+               f"{UPSTREAM_BACKCHANNEL_FLOW}::test_a_logout_token_naming_the_providers_session_ends_that_browsers"
+               "_session_only"),
+        why="the provider's session id never reaches the registry, so its logout tokens cannot be matched",
     ),
 )

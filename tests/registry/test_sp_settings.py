@@ -93,6 +93,7 @@ def test_receive_replaces_the_requested_attributes_and_required_follows_the_meta
     ('allowed_upstreams = "city"\n', "allowed_upstreams must be a list"),
     ('allowed_upstreams = ["ci\\u007fty"]\n', "non-empty printable texts"),  # DEL could not be written back
     ('display_name = "unterminated\n', "not valid TOML"),
+    ('disabled = "yes"\n', "disabled must be true or false"),
 ])
 def test_settings_that_do_not_validate_skip_the_app_and_say_why(
         metadata_dir: Path, sp_keys: SpKeys, text: str, problem: str) -> None:
@@ -131,6 +132,7 @@ def test_settings_without_metadata_are_reported(metadata_dir: Path) -> None:
                allowed_upstreams=("city", "https://idp.example.org/idp"), default_upstream="city",
                required_acr="http://eidas.europa.eu/LoA/low", receive=frozenset({"email", "name"}),
                required=frozenset({"email"})),
+    SpSettings(display_name="Permits", disabled=True),
 ])
 def test_the_written_file_reads_back_the_same(tmp_path: Path, settings: SpSettings) -> None:
     (tmp_path / "app.toml").write_text(settings.to_toml())
@@ -200,3 +202,14 @@ def test_the_metadatas_logo_and_privacy_statement(metadata_dir: Path, sp_keys: S
     sp = load_sp_catalog(metadata_dir).sps[APP]
 
     assert (sp.logo_uri, sp.policy_uri) == (shown, "https://permits.city.example.org/privacy")
+
+
+def test_a_disabled_app_is_not_served_and_that_is_no_problem(metadata_dir: Path, sp_keys: SpKeys) -> None:
+    write_sp_metadata(metadata_dir / SP_FOLDER / "permits.xml", APP, sp_keys)
+    write_sp_metadata(metadata_dir / SP_FOLDER / "other.xml", "https://other.example.org/sp", sp_keys)
+    _settings(metadata_dir, "permits", 'display_name = "Permits"\ndisabled = true\n')
+
+    catalog = load_sp_catalog(metadata_dir)
+
+    assert (list(catalog.sps), catalog.problems) == (["https://other.example.org/sp"], ())
+    assert str(metadata_dir / SP_FOLDER / "permits.xml") not in catalog.metadata.metadata  # the IdP adapter too

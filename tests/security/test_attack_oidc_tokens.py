@@ -233,13 +233,22 @@ def test_two_authentication_methods_at_once_are_invalid_client(federation: Feder
 
 
 @pytest.mark.parametrize("grant_type", [
-    "password", "client_credentials", "implicit", "token", "", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    "password", "implicit", "token", "", "urn:ietf:params:oauth:grant-type:jwt-bearer",
     "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"])
 def test_unsupported_grant_types(federation: Federation, grant_type: str) -> None:
     c = client(federation)
     answer = token_request(federation, c, {"grant_type": grant_type, "username": "anna",
                                            "password": "correct horse", "scope": "openid"})
     assert_oauth_error(answer, 400, "unsupported_grant_type", c.secret, "correct horse")
+
+
+def test_an_app_gets_no_client_credentials_token(federation: Federation) -> None:
+    """client_credentials is only for automation clients (issue 19, RFC 6749 §4.4): an app's secret opens no admin
+    API, whatever scope it asks for (RFC 6749 §5.2 ``unauthorized_client``)."""
+    c = client(federation)
+    for scope in ({}, {"scope": "admin:view-audit"}, {"scope": "openid"}):
+        answer = token_request(federation, c, {"grant_type": "client_credentials", **scope})
+        assert_oauth_error(answer, 400, "unauthorized_client", c.secret)
 
 
 def test_missing_grant_type_or_code(federation: Federation) -> None:

@@ -106,7 +106,8 @@ def test_refused_callbacks_do_not_spend_the_upstreams_budget(tmp_path: Path, key
 # -- point 4: the back channel -------------------------------------------------------------------------------
 def test_back_channel_endpoints_are_limited_per_address(tmp_path: Path, keys: Path) -> None:
     for federation in _federation(tmp_path, keys, 'per_ip_api = "3/hour"\nfailed_client_auth = "1000/hour"\n'):
-        for path in ("/oidc/token", "/oidc/revoke", "/oidc/introspect", "/oidc/userinfo"):
+        for path in ("/oidc/token", "/oidc/revoke", "/oidc/introspect", "/oidc/userinfo", "/ssf/verify",
+                     "/upstream/op/backchannel-logout"):
             answers = [_post(federation, path, A, {"client_id": "nobody", "token": "t"}) for _ in range(4)]
             assert [a.status_code for a in answers[:3]].count(429) == 0, path
             _assert_json_429(answers[3])

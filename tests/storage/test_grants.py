@@ -298,8 +298,8 @@ def test_revoke_session_counts_only_grants_still_live(store: GrantStore, make_gr
 
 
 def test_revoke_session_matches_the_sid_exactly(engine: Engine, store: GrantStore, make_grant: MakeGrant) -> None:
-    """The stored sid is searched in the grant's JSON: LIKE wildcards in a sid, a sid that is part of another,
-    or the same text in another member of the payload never match."""
+    """The sid is compared for equality (the ``sid`` column, revision 0016): LIKE wildcards in a sid, a sid that is
+    part of another, or the same text in another member of the payload never match."""
     make_grant("underscore", sid="s_1")
     make_grant("letter", sid="sX1")
     make_grant("percent", sid="s%1")

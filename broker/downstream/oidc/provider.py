@@ -1,7 +1,8 @@
 """The OpenID provider's back-channel endpoints, protocol logic only (Flask lives in ``broker.web``).
 
 - token: ``authorization_code`` (RFC 6749 §4.1.3, OIDC Core §3.1.3) and ``refresh_token`` (RFC 6749 §6,
-  OIDC Core §12) grants; responses are never cached (RFC 6749 §5.1).
+  OIDC Core §12) grants, and ``client_credentials`` (RFC 6749 §4.4) for automation clients calling the admin API
+  (``client_credentials``); responses are never cached (RFC 6749 §5.1).
 - UserInfo (OIDC Core §5.3): the bearer's released claims, read from the unified profile now.
 - revocation (RFC 7009) and introspection (RFC 7662, for clients registered as resource servers).
 """
@@ -19,15 +20,15 @@ from broker.core.model import LoginResult
 from broker.core.ports import AccountStore, GrantStore
 from broker.core.profile import MergeRules, merge
 from broker.core.release import release
-from broker.downstream.oidc import grants
+from broker.downstream.oidc import client_credentials, grants
 from broker.downstream.oidc.client_auth import ClientCredentials, authenticate
-from broker.downstream.oidc.errors import OAuthError
+from broker.downstream.oidc.errors import OAuthError, invalid_grant
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.id_token import id_token, oidc_claims, subject
 from broker.keys.keyring import KeyRing
 from broker.oidc.client import OidcClient
 
-GRANT_TYPES = ("authorization_code", "refresh_token")
+GRANT_TYPES = ("authorization_code", "refresh_token", client_credentials.GRANT_TYPE)
 MAX_TOKEN = 512
 
 
@@ -72,10 +73,12 @@ class OidcProvider:
         form = credentials.form
         grant_type = form.get("grant_type")
         if grant_type not in GRANT_TYPES:
-            raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+            raise OAuthError("unsupported_grant_type", f"grant_type must be one of {', '.join(GRANT_TYPES)}")
         client = self.authenticate(credentials, now)
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", f"the client is not registered for {grant_type}")
+        if grant_type == client_credentials.GRANT_TYPE:
+            return client_credentials.grant(self.keys, self.settings.issuer, client, form.get("scope"), now)
         if grant_type == "authorization_code":
             code = form.get("code")
             if not code or len(code) > MAX_TOKEN:
@@ -90,6 +93,12 @@ class OidcProvider:
         return self._tokens(client, grant, now, with_nonce=False)
 
     def _tokens(self, client: OidcClient, grant: Grant, now: datetime, with_nonce: bool) -> dict[str, Any]:
+        """The token response; none for an account erased or disabled (``broker.journeys.account_status``) since
+        the grant was made: ``invalid_grant`` (RFC 6749 §5.2; ``access_denied`` is an authorization endpoint
+        error, §4.1.2.1), the same words as for any refused grant."""
+        account = self.accounts.get(grant.account_id)
+        if account is None or account.disabled_at is not None:
+            raise invalid_grant(f"the grant's account is {'gone' if account is None else 'disabled'}")
         lifetimes = self.settings.lifetimes
         issued = grants.issue_tokens(self.store, client, grant, now, lifetimes)
         released = self._released(grant)
@@ -124,8 +133,9 @@ class OidcProvider:
             raise OAuthError("invalid_token", "the access token is invalid or expired", 401,
                              www_authenticate=bearer_challenge("invalid_token", "the access token is invalid"))
         client = self.clients(record.grant.client_id)
-        if client is None or self.accounts.get(record.grant.account_id) is None:
-            raise OAuthError("invalid_token", "the access token's client or account is gone", 401,
+        account = self.accounts.get(record.grant.account_id)
+        if client is None or account is None or account.disabled_at is not None:
+            raise OAuthError("invalid_token", "the access token's client or account is gone or disabled", 401,
                              www_authenticate=bearer_challenge("invalid_token", "the access token is invalid"))
         if admit is not None:
             admit(client.client_id)

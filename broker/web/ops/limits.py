@@ -51,6 +51,7 @@ log = logging.getLogger("broker.security")
 SIGN_IN_VIEWS = ("saml_idp.sso_redirect", "saml_idp.sso_post", "oidc_provider.authorize",
                  "login.discover", "login.discovered", "login.go_upstream", "login.oidc_callback", "saml_sp.acs",
                  "consent.decide", "link_offer.separate", "link_offer.prove", "portal.sign_in", "linking.start",
+                 "console.sign_in",
                  "step_up.verify", "step_up.send_code", "step_up.enrol", "step_up.resume",
                  "authenticators.confirm", "authenticators.confirm_it_is_you",
                  "authenticators.email_start", "authenticators.email_confirm",
@@ -68,6 +69,8 @@ API_VIEWS = ("oidc_api.token", "oidc_api.userinfo", "oidc_api.revoke", "oidc_api
              "upstream_backchannel.logout",
              # the Shared Signals stream management API (SSF 1.0 §8.1), authenticated like the back channel
              "ssf.streams", "ssf.status", "ssf.verify")
+#: blueprints every view of which is limited like ``API_VIEWS``: the admin API (issue 19, ``broker.web.admin_api``)
+API_BLUEPRINTS = ("admin_api",)
 #: the failed-authentication counter of client ids that are not registered: one per address, not one per id
 UNKNOWN_CLIENT = "?"
 
@@ -115,7 +118,7 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
         _wrap(app, endpoint, limiter.limit(settings.per_ip_sign_up, scope="sign-up"))
     for endpoint in SIGN_IN_VIEWS:
         _wrap(app, endpoint, limiter.limit(settings.per_ip))
-    for endpoint in API_VIEWS:
+    for endpoint in (*API_VIEWS, *(e for e in list(app.view_functions) if e.split(".")[0] in API_BLUEPRINTS)):
         _wrap(app, endpoint, _per_address_api)
     return limiter
 

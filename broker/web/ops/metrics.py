@@ -9,6 +9,8 @@
 - ``broker_http_requests_total{endpoint, status}``: every response, by Flask endpoint name.
 - ``broker_idp_metadata_age_seconds{source}`` and ``broker_idp_metadata_entities{source}``: the SAML IdP
   metadata sources (``IdpDirectory.status()``), computed when scraped.
+- ``broker_outbox_messages{state}`` and ``broker_outbox_oldest_pending_seconds``: the delivery outbox of
+  back-channel logouts and security events (``Outbox.status()``, issue 18), computed when scraped.
 
 Label values are bounded: upstream names are registered ones (an IdP of a federation directory counts as
 ``federation``; anything else ``other``), downstream names registered ones, at most ``MAX_PARTIES`` of
@@ -50,6 +52,7 @@ from werkzeug.wrappers import Response
 
 from broker.core import errors
 from broker.core.model import PORTAL_PARTY
+from broker.core.outbox import Outbox
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.upstream import oidc_http
 from broker.web.services import services
@@ -209,6 +212,35 @@ class DirectoryCollector(Collector):
         yield entities
 
 
+class OutboxCollector(Collector):
+    """The delivery outbox (issue 18), read when scraped: messages by state, and the age of the oldest pending one
+    (a backlog that grows, or an age past the retry schedule, means no worker runs or a receiver keeps failing;
+    dead letters wait for the operator, ``broker outbox``)."""
+
+    def __init__(self, outbox: Outbox | None) -> None:
+        self.outbox = outbox
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        if self.outbox is None:
+            return
+        try:
+            status = self.outbox.status()
+        except Exception:  # the database is down: the other metrics are still worth scraping
+            log.warning("outbox status unavailable for /metrics", exc_info=True)
+            return
+        messages = GaugeMetricFamily("broker_outbox_messages", "Messages owed to apps, by state", labels=["state"])
+        for state, count in status.counts:
+            messages.add_metric([state.value], count)
+        yield messages
+        age = GaugeMetricFamily("broker_outbox_oldest_pending_seconds", "Age of the oldest pending message (0: none)")
+        oldest = status.oldest_pending
+        age.add_metric([], max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0)
+        yield age
+
+
 def _collected() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         merged = CollectorRegistry()
@@ -231,6 +263,7 @@ def metrics() -> Response:
                         mimetype="text/plain")
     directory = CollectorRegistry(auto_describe=False)
     directory.register(DirectoryCollector(svc.idp_directory))
+    directory.register(OutboxCollector(svc.outbox))
     return Response(generate_latest(_collected()) + generate_latest(directory),
                     headers={"Content-Type": CONTENT_TYPE_LATEST})
 

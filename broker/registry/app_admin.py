@@ -1,0 +1,162 @@
+"""``core.party_admin.PartyRegistrations`` over the registration service (``sp_registrations``,
+``client_registrations``): what the operator console and the admin API register apps through (issue 19).
+
+After every write the registry is reloaded (``reload``), so the next request sees the app as registered, exactly
+as if an integrator had dropped the files into ``metadata/`` and the folder watch had picked them up.
+
+An OpenID client whose ``token_endpoint_auth_method`` needs a secret and whose document brings no
+``client_secret_hash`` gets a new random secret at ``apply`` (shown once by the caller; only its hash is written),
+as ``broker client add`` does. A document that replaces a registered app replaces its file; one that would take
+another file's entity id or client_id is refused (remove that one first).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from broker.core.party_admin import (
+    MAX_DOCUMENT,
+    AppApplied,
+    AppEntry,
+    AppKind,
+    AppPreview,
+    PartyRegistrations,
+    RegistrationRefused,
+)
+from broker.oidc.client import OidcClient
+from broker.oidc.client_metadata import SECRET_METHODS
+from broker.oidc.client_secret import generate_secret, hash_generated
+from broker.registry import client_registrations as clients
+from broker.registry import registrations
+from broker.registry import sp_registrations as sps
+from broker.registry.oidc_clients import load_oidc_clients
+from broker.registry.saml_sps import load_sp_catalog
+from broker.registry.sp_view import SpView
+
+
+class FileAppRegistrations:
+    def __init__(self, metadata_dir: Path, reload: Callable[[], object]) -> None:
+        self.metadata_dir, self._reload = metadata_dir, reload
+
+    def apps(self) -> Sequence[AppEntry]:
+        catalog = load_sp_catalog(self.metadata_dir)
+        served = [AppEntry(AppKind.SAML, entity_id, sp.display_name, sp.source.name)
+                  for entity_id, sp in catalog.sps.items()]
+        stopped = [AppEntry(AppKind.SAML, v.entity_id, v.display_name, v.file, enabled=False)
+                   for v in sps.disabled_sps(self.metadata_dir)]
+        registered, _ = load_oidc_clients(self.metadata_dir)
+        oidc = [AppEntry(AppKind.OIDC, c.client_id, c.client_name or c.client_id, Path(c.source).name)
+                for c in registered.values()]
+        return sorted([*served, *stopped, *oidc], key=lambda e: (e.kind.value, e.party_id))
+
+    def preview(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppPreview:
+        if len(document) > MAX_DOCUMENT:
+            return AppPreview(kind, (), "", (f"the document is larger than {MAX_DOCUMENT} bytes",), ())
+        if kind is AppKind.SAML:
+            return _saml(sps.preview_sp(self.metadata_dir, document, dict(settings)))
+        return _oidc(clients.preview_client(self.metadata_dir, _with_secret_placeholder(document)))
+
+    def apply(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppApplied:
+        if len(document) > MAX_DOCUMENT:
+            raise RegistrationRefused([f"the document is larger than {MAX_DOCUMENT} bytes"])
+        try:
+            if kind is AppKind.SAML:
+                preview = sps.preview_sp(self.metadata_dir, document, dict(settings))
+                _refuse(_saml(preview))
+                applied = _saml(sps.apply_sp(self.metadata_dir, preview))
+                self._reload()
+                return AppApplied(applied)
+            raw, secret = _client_document(document)
+            preview_c = clients.preview_client(self.metadata_dir, raw)
+            _refuse(_oidc(preview_c))
+            clients.apply_client(self.metadata_dir, preview_c, replace_file=preview_c.exists)
+        except registrations.RegistrationRefused as exc:
+            raise RegistrationRefused(exc.problems) from exc
+        self._reload()
+        return AppApplied(_oidc(preview_c), secret)
+
+    def set_enabled(self, kind: AppKind, party_id: str, enabled: bool) -> AppPreview:
+        if kind is not AppKind.SAML:
+            raise RegistrationRefused(["only SAML apps are switched off and on; remove an OpenID client instead"])
+        try:
+            preview = _saml(sps.set_sp_enabled(self.metadata_dir, party_id, enabled))
+        except registrations.RegistrationRefused as exc:
+            raise RegistrationRefused(exc.problems) from exc
+        self._reload()
+        return preview
+
+    def remove(self, kind: AppKind, party_id: str) -> None:
+        try:
+            if kind is AppKind.SAML:
+                sps.remove_sp(self.metadata_dir, party_id)
+            else:
+                clients.remove_client(self.metadata_dir, party_id)
+        except registrations.RegistrationRefused as exc:
+            raise RegistrationRefused(exc.problems) from exc
+        self._reload()
+
+
+def _refuse(preview: AppPreview) -> None:
+    if preview.problems:
+        raise RegistrationRefused(preview.problems)
+
+
+def _saml(preview: sps.SpPreview) -> AppPreview:
+    problems = list(preview.problems)
+    problems += [f"{t.entity_id} is registered by {t.file}; remove that registration first" for t in preview.taken]
+    if preview.replaces_others:
+        problems.append(f"{preview.file} registers other apps today; remove them first")
+    return AppPreview(AppKind.SAML, tuple(v.entity_id for v in preview.sps), preview.file, tuple(problems),
+                      preview.changes, tuple(fact for v in preview.sps for fact in _sp_facts(v)),
+                      replaces=bool(preview.current))
+
+
+def _sp_facts(view: SpView) -> list[tuple[str, str]]:
+    facts = [("Entity ID", view.entity_id), ("Name", view.display_name)]
+    facts += [("Assertion consumer service", f"{e.location} ({e.binding.rsplit(':', 1)[-1]})") for e in view.acs]
+    for cert in view.certificates:
+        expiry = cert.not_after.strftime("%Y-%m-%d") if cert.not_after else "no expiry"
+        facts.append((f"Certificate ({cert.use})", f"SHA-256 {cert.sha256}, valid until {expiry}"))
+    facts += [("Requested attribute", a.friendly_name or a.name) for a in view.requested_attributes]
+    return facts
+
+
+def _oidc(preview: clients.ClientPreview) -> AppPreview:
+    problems = list(preview.problems)
+    client = preview.client
+    if client is not None and preview.taken_by is not None:
+        problems.append(f"client_id {client.client_id} is registered by {preview.taken_by}; remove it first")
+    if client is not None and preview.saml_entity:
+        problems.append(f"{client.client_id} is the entity id of a registered SAML app; choose another client_id")
+    return AppPreview(AppKind.OIDC, (client.client_id,) if client else (), preview.file, tuple(problems),
+                      preview.changes, tuple(_client_facts(client)) if client else (), replaces=preview.exists)
+
+
+def _client_facts(client: OidcClient) -> list[tuple[str, str]]:
+    facts = [("Client ID", client.client_id), ("Name", client.client_name or client.client_id),
+             ("Client authentication", client.token_endpoint_auth_method), ("Scope", " ".join(client.scope)),
+             ("Subject type", client.subject_type)]
+    return facts + [("Redirect URI", uri) for uri in client.redirect_uris]
+
+
+def _client_document(document: bytes) -> tuple[dict[str, object] | bytes, str | None]:
+    """The document, with a new secret's hash when its client authenticates with a secret and brings none."""
+    try:
+        raw = json.loads(document)
+    except (ValueError, RecursionError):
+        return document, None  # the preview names the problem
+    if not isinstance(raw, dict) or raw.get("client_secret_hash") or \
+            raw.get("token_endpoint_auth_method", "client_secret_basic") not in SECRET_METHODS:
+        return raw if isinstance(raw, dict) else document, None
+    secret = generate_secret()
+    return {**raw, "client_secret_hash": hash_generated(secret)}, secret
+
+
+def _with_secret_placeholder(document: bytes) -> dict[str, object] | bytes:
+    """For a preview: the document as ``apply`` would register it, with a throw-away secret's hash."""
+    return _client_document(document)[0]
+
+
+_check: type[PartyRegistrations] = FileAppRegistrations

@@ -1,0 +1,24 @@
+"""Every operation of the admin API, in one table: the blueprint registers its routes from it and the OpenAPI
+document is written from it (``openapi.document``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.web.admin_api import apps, audit_trail, citizens, openapi, operators, whoami
+from broker.web.admin_api.operation import Call, Operation
+from broker.web.services import services
+
+
+def _document(call: Call) -> dict[str, Any]:
+    return openapi.document(OPERATIONS, services().settings.base_url)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    *whoami.OPERATIONS,
+    *citizens.OPERATIONS,
+    *audit_trail.OPERATIONS,
+    *operators.OPERATIONS,
+    *apps.OPERATIONS,
+    Operation("GET", "/openapi.json", "openapi", "This OpenAPI document", _document, "OpenApiDocument", public=True),
+)
