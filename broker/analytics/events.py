@@ -28,6 +28,7 @@ from broker.analytics.model import DailyKey, Metric
 from broker.core.audit import AuditKind
 from broker.core.factors import FactorKind
 from broker.core.model import PORTAL_PARTY
+from broker.core.operators import CONSOLE_PARTY_ID
 
 UPSTREAM_BYTES = 255
 DOWNSTREAM_BYTES = 1024
@@ -89,7 +90,7 @@ def facts_of(kind: str, day: date, upstream: str | None, downstream: str | None,
     if kind == AuditKind.LOGIN_SUCCEEDED.value:
         key = DailyKey(Metric.SIGN_IN, day, up, down, cut(reason, DETAIL_BYTES))
         return Facts((key,), signed_in=True, upstream_used=up,
-                     app_used="" if down == PORTAL_PARTY.party_id else down)
+                     app_used="" if down in (PORTAL_PARTY.party_id, CONSOLE_PARTY_ID) else down)
     if kind == AuditKind.LOGIN_FAILED.value:
         return Facts((DailyKey(Metric.LOGIN_FAILED, day, "", down, cut(reason, DETAIL_BYTES) or "unknown"),))
     if kind == AuditKind.CONSENT_DECLINED.value:

@@ -70,8 +70,7 @@ log = logging.getLogger(__name__)
 
 
 class AuditStore(AuditLog, AuditTrail, Interface):
-    """The audit log as the web layer uses it: appending events, reading an account's (the portal), and checking
-    the hash chain (the console)."""
+    """The audit log as the web layer uses it: append, read (the portal), check the chain (the console)."""
 
     def check(self) -> ChainCheck: ...
 

@@ -47,6 +47,8 @@ def test_a_portal_sign_in_is_a_sign_in_but_not_an_app_used() -> None:
     app = facts_of("login-succeeded", DAY, "google", "https://app.example.org/sp", "sso")
     assert portal.counts == (DailyKey(Metric.SIGN_IN, DAY, "google", "broker-portal", "upstream"),)
     assert (portal.signed_in, portal.app_used, app.app_used) == (True, "", "https://app.example.org/sp")
+    console = facts_of("login-succeeded", DAY, "city-idp", "broker-console", "upstream")
+    assert console.signed_in and console.app_used == ""  # the operator console is the broker's own, too
 
 
 def test_records_the_analytics_do_not_count_contribute_nothing() -> None:
