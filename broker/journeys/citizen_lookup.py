@@ -98,6 +98,24 @@ def by_account(j: Journeys, by: str, account_id: str) -> Found:
     return _found(j, by, [account.account_id] if account else [], "by account id")
 
 
+#: the ways one citizen is found (``find``)
+WAYS = ("email", "method", "reference", "account")
+
+
+def find(j: Journeys, by: str, way: str, value: str, upstream: str = "") -> Found:
+    """Look one citizen up by ``way`` (one of ``WAYS``; ``method`` also names the ``upstream``), as the console's
+    form and the admin API ask; ``ValueError`` for another way."""
+    if way == "email":
+        return by_email(j, by, value)
+    if way == "method":
+        return by_method(j, by, upstream, value)
+    if way == "reference":
+        return by_reference(j, by, value)
+    if way == "account":
+        return by_account(j, by, value)
+    raise ValueError(f"no way {way!r:.20} to find a citizen")
+
+
 def summary(j: Journeys, account_id: str) -> CitizenSummary | None:
     """What the help desk sees of one account (no claim values), or None when it does not exist."""
     account = j.accounts.get(account_id)

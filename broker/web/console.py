@@ -127,7 +127,7 @@ def verify_audit() -> Response:
 
 
 # -- the help desk's look-up (``broker.journeys.citizen_lookup``) ------------------------------------------------
-LOOKUPS = ("email", "method", "reference", "account")
+LOOKUPS = citizen_lookup.WAYS
 
 
 @bp.get("/citizens")
@@ -139,12 +139,7 @@ def citizens() -> Response:
 
     def view(op: console.Operator) -> Response:
         j = journeys()
-        found = None
-        if how in LOOKUPS and value:
-            found = (citizen_lookup.by_email(j, op.by, value) if how == "email"
-                     else citizen_lookup.by_method(j, op.by, upstream, value) if how == "method"
-                     else citizen_lookup.by_reference(j, op.by, value) if how == "reference"
-                     else citizen_lookup.by_account(j, op.by, value))
+        found = citizen_lookup.find(j, op.by, how, value, upstream) if how in LOOKUPS and value else None
         upstreams = sorted(services().registry.snapshot.upstreams)
         return page("console_citizens.html", operator=op, found=found, how=how, value=value,
                      upstream=upstream, upstreams=upstreams)

@@ -28,10 +28,10 @@ def find(call: Call) -> dict[str, Any]:
     if len(ways) != 1 or (ways == ["upstream"]) != bool(q.get("subject")):
         raise _bad("give exactly one of email, upstream with subject, reference or account")
     way = ways[0]
-    found = (citizen_lookup.by_email(j, by, q["email"]) if way == "email"
-             else citizen_lookup.by_method(j, by, q["upstream"], q["subject"]) if way == "upstream"
-             else citizen_lookup.by_reference(j, by, q["reference"]) if way == "reference"
-             else citizen_lookup.by_account(j, by, q["account"][:MAX_ACCOUNT_ID]))
+    if way == "upstream":  # the subject is the value, at that upstream
+        found = citizen_lookup.find(j, by, "method", q["subject"], q["upstream"])
+    else:
+        found = citizen_lookup.find(j, by, way, q[way][:MAX_ACCOUNT_ID] if way == "account" else q[way])
     return {"accounts": list(found.accounts), "records": records(found.records)}
 
 
