@@ -96,8 +96,8 @@ from broker.web.services import (
     provider_settings,
     sp_settings,
     ssf_transmitter,
-    wire_journeys,
 )
+from broker.web.wiring import wire_journeys
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("en",)

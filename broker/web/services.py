@@ -34,33 +34,24 @@ from broker.core.ports import AuditLog, AuditTrail, ClientStore, ConsentStore, P
 from broker.core.replay import first_use
 from broker.core.risk import LoginHistory
 from broker.core.ssf_streams import SsfStreamStore
-from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.grants import Lifetimes
 from broker.downstream.oidc.provider import OidcProvider, ProviderSettings
-from broker.downstream.oidc.session_notices import OidcSessionNotices
-from broker.downstream.saml_answers import SamlAnswers
-from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.downstream.saml_server import IdpServers, SamlIdpSettings
 from broker.downstream.ssf import SsfTransmitter, TransmitterSettings
 from broker.journeys.account_data import apps_used
-from broker.journeys.context import Accounts, Journeys, JourneySettings, Observer, Places
+from broker.journeys.context import Accounts, Journeys
 from broker.keys.keyring import KeyRing
 from broker.notify.smtp import SmtpMailer, SmtpSettings
 from broker.oidc.client import DYNAMIC_SOURCE, OidcClient
 from broker.oidc.client_metadata import RegistrationPolicy, parse_client_metadata
 from broker.registry import FileRegistry, UpstreamRegistration
-from broker.registry.app_admin import FileAppRegistrations
 from broker.registry.idp_entity import IdpEntity
 from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.storage.audit import ChainCheck
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
-from broker.upstream.oauth_upstreams import OAuthUpstreams
-from broker.upstream.oidc_backchannel import OidcBackChannel
-from broker.upstream.saml_idp_logout import SamlIdpLogout
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
 from broker.upstream.saml_sp import SamlSp
-from broker.upstream.saml_upstreams import SamlUpstreams
 
 CALLBACK_PATH = "/upstream/oidc/{name}/callback"
 #: what any client id looks like (RFC 7591 §2 text, as the metadata parser accepts it): other text is not
@@ -339,60 +330,6 @@ def ssf_transmitter(svc: Services, streams: SsfStreamStore) -> SsfTransmitter | 
         svc.keys, streams, svc.outbox, svc.registry.oidc_client, svc.oidc.subject, apps_of,
         RegistrationPolicy(oidc.registration_allowed_hosts, dynamic=True,
                            public_subjects=oidc.registration_allow_public_subjects))
-
-
-def journey_settings(settings: Settings) -> JourneySettings:
-    return JourneySettings(
-        pending_login_lifetime=settings.pending_login_lifetime,
-        sso_session_lifetime=settings.sso_session_lifetime,
-        release_claims=settings.release_claims,
-        release_unverified_email=settings.release_unverified_email,
-        profile=settings.profile,
-        assurance=settings.assurance,
-        email_authoritative=settings.linking.email_authoritative,
-        auto_link_by_email=settings.linking.auto_link_by_email,
-        logout_replay_window=settings.saml.request_max_age + 2 * settings.saml.clock_skew,
-        brand_name=settings.brand_name,
-        risk=settings.risk,
-        risk_key=hmac.new(settings.secret_key, b"login history", hashlib.sha256).digest(),
-        console=settings.console,
-    )
-
-
-def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys:
-    """The journeys over this app's stores and adapters: one adapter per protocol on either side."""
-    registry = svc.registry
-    return Journeys(
-        settings=journey_settings(svc.settings),
-        registry=registry,
-        accounts=svc.accounts,
-        pending=svc.pending,
-        consents=svc.consents,
-        sso_sessions=svc.sso_sessions,
-        audit_log=svc.audit,
-        clock=svc.clock,
-        observer=observer,
-        places=places,
-        release_policy=lambda: registry.snapshot.policy,
-        grants=svc.oidc.store,
-        audit_trail=svc.audit,
-        upstreams=(OAuthUpstreams(svc.upstream_adapter),
-                   SamlUpstreams(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity, svc.pending)),
-        downstreams={Protocol.SAML: SamlAnswers(svc.idp, lambda: registry.snapshot.saml),
-                     Protocol.OIDC: OidcAnswers(svc.oidc, registry.oidc_client, svc.settings.base_url)},
-        app_logout=SamlAppLogout(svc.idp, lambda: registry.snapshot.saml),
-        upstream_logout=SamlIdpLogout(svc.saml_sp, svc.saml_upstream, svc.saml_upstream_by_entity),
-        authenticators=svc.authenticators,
-        passkeys=svc.passkeys,
-        login_history=svc.login_history,
-        mailer=svc.mailer,
-        outbox=svc.outbox,
-        session_notices=OidcSessionNotices(svc.oidc.settings.issuer, svc.keys, registry.oidc_client),
-        security_events=svc.ssf,
-        operators=svc.operators,
-        apps=FileAppRegistrations(svc.settings.metadata_dir, registry.reload),
-        upstream_logout_tokens=OidcBackChannel(svc.upstream_adapter),
-    )
 
 
 def services() -> Services:

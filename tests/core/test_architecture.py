@@ -221,8 +221,9 @@ def test_nothing_below_the_web_layer_imports_web_or_app(package: str) -> None:
     assert [str(v) for v in bad] == []
 
 
-#: the wiring: the one web module that builds adapters and hands them to the journeys (``web/services.py``)
-WIRING = "broker.web.services"
+#: the wiring: the web modules that build adapters and hand them to the journeys (``web/services.py`` builds
+#: them, ``web/wiring.py`` plugs them into the journeys' ports)
+WIRING = {"broker.web.services", "broker.web.wiring"}
 #: protocol adapters web modules still reach directly, outside the journeys and the wiring: the OIDC back
 #: channel (token, UserInfo, registration, discovery: JSON APIs with no journey), protocol helpers
 #: (``with_query``, ``OAuthError``), and operational reads (health and metrics of the IdP directory and
@@ -239,14 +240,14 @@ WEB_ADAPTER_IMPORTS_LEFT = {
     "broker.web.pages": {"broker.downstream.oidc.errors"},
 }
 #: web modules that define no route: the renderer and the wiring only
-WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", WIRING}
+WEB_MODULES_WITHOUT_ROUTES = {"broker.web.renderer", *WIRING}
 
 
 def web_adapter_imports(found: Iterable[Import]) -> dict[str, set[str]]:
     """The adapter modules each web module imports, the wiring apart."""
     by_line: dict[tuple[str, int], list[str]] = {}
     for i in found:
-        if i.module != WIRING and any(_within(i.target, adapter) for adapter in ADAPTERS):
+        if i.module not in WIRING and any(_within(i.target, adapter) for adapter in ADAPTERS):
             by_line.setdefault((i.module, i.line), []).append(i.target)
     reached: dict[str, set[str]] = {}
     for (module, _line), targets in by_line.items():
@@ -259,7 +260,7 @@ def web_adapter_imports(found: Iterable[Import]) -> dict[str, set[str]]:
 
 def test_web_reaches_adapters_only_through_journeys_and_the_wiring() -> None:
     reached = web_adapter_imports(package_imports("broker.web"))
-    assert WIRING not in reached
+    assert not WIRING & set(reached)
     new = {m: sorted(t - WEB_ADAPTER_IMPORTS_LEFT.get(m, set())) for m, t in reached.items()}
     assert {m: t for m, t in new.items() if t} == {}, "web reaches adapters through the journeys and the wiring"
     stale = {m: sorted(t - reached.get(m, set())) for m, t in WEB_ADAPTER_IMPORTS_LEFT.items()}
@@ -288,7 +289,8 @@ def _defines_routes(source: str) -> bool:
 
 def test_checker_flags_a_web_module_reaching_an_adapter_and_spares_the_wiring() -> None:
     found = [*imports_of("broker.web.login", "from broker.upstream.oidc import PendingAuthorization"),
-             *imports_of(WIRING, "from broker.upstream.saml_sp import SamlSp"),
+             *imports_of("broker.web.services", "from broker.upstream.saml_sp import SamlSp"),
+             *imports_of("broker.web.wiring", "from broker.upstream.saml_upstreams import SamlUpstreams"),
              *imports_of("broker.web.consent", "from broker.journeys import consent")]
     found += imports_of("broker.web.portal", "from broker.upstream import saml_slo")
     assert web_adapter_imports(found) == {"broker.web.login": {"broker.upstream.oidc"},
