@@ -57,6 +57,7 @@ UPSTREAM_WEIGHTS = (40, 30, 10, 15, 5)
 APPS = (*(f"https://app{n:02}.city.example/saml" for n in range(39)), "broker-portal")
 K = AuditKind
 #: (kind, weight in thousandths)
+CLAIMS = ("email", "name", "given_name", "family_name", "phone_number", "address", "birthdate")
 MIX = ((K.LOGIN_SUCCEEDED, 620), (K.LOGIN_FAILED, 80), (K.CONSENT_GIVEN, 60), (K.LOGGED_OUT, 60),
        (K.SECOND_FACTOR, 60), (K.RATE_LIMITED, 40), (K.CONSENT_DECLINED, 20), (K.RISK_CHALLENGE, 20),
        (K.LINKED, 10), (K.AUTHENTICATOR_ADDED, 15), (K.AUTHENTICATOR_REMOVED, 4), (K.ACCOUNT_DELETED, 1),
@@ -86,7 +87,9 @@ def records(rng: random.Random, count: int, first_seq: int, start: datetime, spa
         app = APPS[min(int(len(APPS) * rng.random() ** 2), len(APPS) - 1)]
         row: tuple[str | None, ...]
         if kind is K.LOGIN_SUCCEEDED:
-            row = (account, upstream, app, rng.choice(("upstream", "sso", "sso", "consent")))
+            how = rng.choice(("upstream", "sso", "sso", "consent"))
+            waited = int(rng.lognormvariate(8.5, 0.7)) if how != "sso" else rng.randint(2, 40)  # ms; median ~5 s
+            row = (account, upstream, app, f"{how}; {waited} ms")
         elif kind is K.LOGIN_FAILED:
             row = (None, None, app, rng.choice(FAILURES))
         elif kind is K.SECOND_FACTOR:
@@ -97,6 +100,10 @@ def records(rng: random.Random, count: int, first_seq: int, start: datetime, spa
             row = (account, upstream, None, "link offer proven with google and confirmed")
         elif kind in (K.RATE_LIMITED, K.GRANT_REVOKED):
             row = (None, None, None, "login.callback")
+        elif kind is K.CONSENT_DECLINED:
+            row = (account, None, app, "declined: " + " ".join(sorted(rng.sample(CLAIMS, rng.randint(1, 3)))))
+        elif kind is K.CONSENT_GIVEN:
+            row = (account, None, app, rng.choice(("page", "page", "exempt", f"page; declined: {rng.choice(CLAIMS)}")))
         else:
             row = (account, upstream if kind is K.LOGGED_OUT else None, app, None)
         who, up, down, reason = row
@@ -145,11 +152,14 @@ def query_range(queries: AnalyticsQueries, first: date, last: date) -> None:
     timed("new accounts per day", queries.series, Metric.NEW_ACCOUNT, first, last)
     timed("failures by reason", queries.totals, Metric.LOGIN_FAILED, first, last, Dimension.DETAIL)
     timed("consent declines by app", queries.totals, Metric.CONSENT_DECLINED, first, last, Dimension.DOWNSTREAM)
+    timed("claims declined by claim", queries.totals, Metric.CLAIM_DECLINED, first, last, Dimension.DETAIL)
+    timed("login time p50/p95, by upstream", queries.login_time_figures, first, last)
     timed("citizens, returning, MFA adoption, segments", queries.citizens, first, last)
     report = timed("the whole report", queries.report, first, last)
     c, mfa = report.citizens, report.mfa_adoption
     print(f"  -> {report.sign_ins_by_upstream.total():,} sign-ins, {c.active:,} citizens signed in, "
-          f"{c.returning:,} returning, {c.new:,} new; MFA adoption {mfa.part:,} of {mfa.whole:,}")
+          f"{c.returning:,} returning, {c.new:,} new; MFA adoption {mfa.part:,} of {mfa.whole:,}; login time "
+          f"p50 {report.login_times.p50_ms} ms, p95 {report.login_times.p95_ms} ms")
 
 
 def main() -> None:

@@ -4,10 +4,12 @@ what it says about its account. Pure functions; ``broker.analytics.batch`` appli
 Which records say what (``broker.journeys``):
 
 - ``login-succeeded``: an app was answered; ``upstream`` is the session's upstream, ``downstream`` the app,
-  ``reason`` how (``sso``, ``upstream``, ``consent``, ``step-up``). The account signed in that day.
+  ``reason`` how (``sso``, ``upstream``, ``consent``, ``step-up``), with the login's duration after it
+  (``upstream; 5230 ms``, ``broker.core.login_time``). The account signed in that day.
 - ``login-failed``: ``reason`` is the error's class name (``LoginStateInvalid``), ``logout: ...`` or a passkey's
   refusal; ``downstream`` the app when it was known.
-- ``consent-declined``: the account and the app only; the claims asked for are not recorded.
+- ``consent-declined``: the account, the app and (since issue 19) ``declined: <claims>``, every item the page
+  asked for; ``consent-given``: ``page; declined: <claims>`` names the optional items left unticked.
 - ``identity-linked``: the upstream of the identity linked.
 - ``second-factor``: ``verified: <kind>``, ``wrong code (n of m)``, ``locked: ...``, ``email-code sent``,
   ``email-code enrolment started``.
@@ -24,8 +26,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from broker.analytics.login_times import UNTIMED, bucket_of
 from broker.analytics.model import DailyKey, Metric
+from broker.core import login_time
 from broker.core.audit import AuditKind
+from broker.core.consent import declined_in
 from broker.core.factors import FactorKind
 from broker.core.model import PORTAL_PARTY
 from broker.core.operators import CONSOLE_PARTY_ID
@@ -88,13 +93,19 @@ def facts_of(kind: str, day: date, upstream: str | None, downstream: str | None,
     """What a record of ``kind`` on ``day`` contributes (module docstring); nothing for the other kinds."""
     up, down = cut(upstream, UPSTREAM_BYTES), cut(downstream, DOWNSTREAM_BYTES)
     if kind == AuditKind.LOGIN_SUCCEEDED.value:
-        key = DailyKey(Metric.SIGN_IN, day, up, down, cut(reason, DETAIL_BYTES))
-        return Facts((key,), signed_in=True, upstream_used=up,
+        how, ms = login_time.read(reason)
+        keys = [DailyKey(Metric.SIGN_IN, day, up, down, cut(how, DETAIL_BYTES))]
+        if ms is not None and how not in UNTIMED:
+            keys.append(DailyKey(Metric.LOGIN_TIME, day, up, down, bucket_of(ms)))
+        return Facts(tuple(keys), signed_in=True, upstream_used=up,
                      app_used="" if down in (PORTAL_PARTY.party_id, CONSOLE_PARTY_ID) else down)
     if kind == AuditKind.LOGIN_FAILED.value:
         return Facts((DailyKey(Metric.LOGIN_FAILED, day, "", down, cut(reason, DETAIL_BYTES) or "unknown"),))
-    if kind == AuditKind.CONSENT_DECLINED.value:
-        return Facts((DailyKey(Metric.CONSENT_DECLINED, day, "", down),))
+    if kind in (AuditKind.CONSENT_DECLINED.value, AuditKind.CONSENT_GIVEN.value):
+        claims = tuple(DailyKey(Metric.CLAIM_DECLINED, day, "", down, cut(c, DETAIL_BYTES))
+                       for c in declined_in(reason))
+        page = (DailyKey(Metric.CONSENT_DECLINED, day, "", down),) if kind == AuditKind.CONSENT_DECLINED.value else ()
+        return Facts(page + claims)
     if kind == AuditKind.LINKED.value:
         return Facts((DailyKey(Metric.LINKED, day, up),), upstream_used=up)
     if kind == AuditKind.SECOND_FACTOR.value:

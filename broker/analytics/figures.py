@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from broker.analytics.charts import Chart, ChartKind, ChartSeries
+from broker.analytics.login_times import bound_of
 from broker.analytics.model import Report, Segment, Series, Total
 
 MAX_SERIES = 8
@@ -68,6 +69,40 @@ def _label(key: str) -> str:
     return key or NONE
 
 
+def seconds(ms: int | None) -> str:
+    """A duration for people: "2.4 s", "-" when there is none."""
+    return "-" if ms is None else f"{ms / 1000:.1f} s"
+
+
+def login_time_distribution(report: Report) -> Chart:
+    """How many timed logins ended within each bucket's bounds (``broker.analytics.login_times``)."""
+    labels, counts, lower = [], [], 0
+    for total in report.login_time_buckets:
+        bound = bound_of(total.key)
+        if bound is None:
+            continue
+        labels.append(f"{seconds(lower)} to {seconds(bound)}")
+        counts.append(total.count)
+        lower = bound
+    times = report.login_times
+    return Chart("login-time-distribution", "Login time", f"How long the {times.timed} logins citizens waited "
+                 f"through took, from {report.first} to {report.last} (UTC): median {seconds(times.p50_ms)}, 95th "
+                 f"percentile {seconds(times.p95_ms)}. The table holds the count of each range.", "time", "logins",
+                 ChartKind.HORIZONTAL_BAR, tuple(labels), (ChartSeries("logins", tuple(counts)),))
+
+
+def login_time_by_upstream(report: Report) -> Chart:
+    """The median and 95th percentile login time per upstream, in milliseconds."""
+    rows = report.login_times_by_upstream
+    described = ", ".join(f"{_label(u)} {seconds(t.p50_ms)} / {seconds(t.p95_ms)}" for u, t in rows) or "none"
+    return Chart("login-time-by-upstream", "Login time by upstream", f"Median and 95th percentile login time by "
+                 f"upstream from {report.first} to {report.last} (UTC): {described}. The table holds the same figures "
+                 "in milliseconds.", "upstream", "milliseconds", ChartKind.HORIZONTAL_BAR,
+                 tuple(_label(u) for u, _ in rows),
+                 (ChartSeries("median (ms)", tuple(t.p50_ms or 0 for _, t in rows)),
+                  ChartSeries("95th percentile (ms)", tuple(t.p95_ms or 0 for _, t in rows))))
+
+
 FIGURES: dict[str, Callable[[Report], Chart]] = {
     "sign-ins-by-upstream": lambda r: daily("sign-ins-by-upstream", "Sign-ins by upstream", r.sign_ins_by_upstream,
                                             "sign-ins"),
@@ -78,6 +113,10 @@ FIGURES: dict[str, Callable[[Report], Chart]] = {
                                          r.failures_by_reason),
     "consent-declines-by-app": lambda r: bars("consent-declines-by-app", "Consent declined by app", r, "app",
                                               "declines", r.consent_declines_by_app),
+    "claims-declined": lambda r: bars("claims-declined", "Claims declined", r, "claim", "declines",
+                                      r.claim_declines),
+    "login-time-distribution": login_time_distribution,
+    "login-time-by-upstream": login_time_by_upstream,
     "second-factor-outcomes": lambda r: bars("second-factor-outcomes", "Second-factor events by outcome", r,
                                              "outcome", "events", r.second_factor_outcomes),
     "segments-upstream-mix": lambda r: bars("segments-upstream-mix", "Citizens by upstreams used", r, "upstreams",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from broker.analytics.login_times import LoginTimes
+
 
 class Metric(StrEnum):
     """What a daily count counts (``analytics_daily.metric``); the values are stored."""
@@ -27,8 +29,13 @@ class Metric(StrEnum):
     LINKED = "linked"
     #: a failed login (audit ``login-failed``), by app and reason (the error's class name)
     LOGIN_FAILED = "login-failed"
-    #: a consent page declined, by app (the audit record does not name the claims asked for)
+    #: a consent page declined, by app
     CONSENT_DECLINED = "consent-declined"
+    #: a claim declined, by app and claim: on a declined consent page, or left unticked when agreeing
+    CLAIM_DECLINED = "claim-declined"
+    #: a login the citizen waited through, by upstream, app and the bucket of its duration
+    #: (``broker.analytics.login_times``)
+    LOGIN_TIME = "login-time"
     #: a second-factor event, by app and outcome ("verified: totp", "wrong code", "locked", ...)
     SECOND_FACTOR = "second-factor"
     #: a second factor enrolled or removed, by kind (totp, passkey, email-code, recovery-code)
@@ -96,6 +103,15 @@ class Total:
     """A count over the whole range for one value of a dimension."""
 
     key: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AppClaim:
+    """A claim declined ``count`` times at one app."""
+
+    app: str
+    claim: str
     count: int
 
 
@@ -168,9 +184,17 @@ class Report:
     linking: Share
     failures_by_reason: tuple[Total, ...]
     consent_declines_by_app: tuple[Total, ...]
+    #: claims declined (a declined page's items, and optional items left unticked), by claim; and by app and claim
+    claim_declines: tuple[Total, ...]
+    claim_declines_by_app: tuple[AppClaim, ...]
     second_factor_outcomes: tuple[Total, ...]
     #: second factors verified per sign-in
     step_up: Share
     #: active citizens (not deleted) with a second factor enrolled, of all of them
     mfa_adoption: Share
     segments: Segments
+    #: logins the citizen waited through (not answered from the SSO session): their time, overall and by upstream
+    login_times: LoginTimes
+    login_times_by_upstream: tuple[tuple[str, LoginTimes], ...]
+    #: how many of them fell in each bucket (its upper bound in milliseconds, ``broker.analytics.login_times``)
+    login_time_buckets: tuple[Total, ...]

@@ -16,10 +16,13 @@ Figures are as of the last rollup (``Report.rollup`` says how far behind the aud
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
+from broker.analytics.login_times import login_times
 from broker.analytics.model import (
+    AppClaim,
     Citizens,
     DayCount,
     Dimension,
@@ -150,7 +153,35 @@ class AnalyticsQueries:
             step_up=Share(verified, self.total(Metric.SIGN_IN, first, last)),
             mfa_adoption=adoption,
             segments=segments,
+            claim_declines=self.totals(Metric.CLAIM_DECLINED, first, last, Dimension.DETAIL),
+            claim_declines_by_app=tuple(AppClaim(*row) for row in self.pairs(Metric.CLAIM_DECLINED, first, last)),
+            **self.login_time_figures(first, last),
         )
+
+    def pairs(self, metric: Metric, first: date, last: date) -> tuple[tuple[str, str, int], ...]:
+        """``metric`` over the range per app and detail, largest first."""
+        query = (select(_D.downstream, _D.detail, func.sum(_D.count))
+                 .where(_D.metric == metric.value, _D.day.between(first, last)).group_by(_D.downstream, _D.detail))
+        with self._engine.connect() as connection:
+            found = [(r[0], r[1], int(r[2])) for r in connection.execute(query)]
+        return tuple(sorted(found, key=lambda r: (-r[2], r[0], r[1])))
+
+    def login_time_figures(self, first: date, last: date) -> dict[str, Any]:
+        """Login time percentiles, overall and by upstream, and the histogram (``broker.analytics.login_times``):
+        one read of days x upstreams x buckets rows, summed over apps in the database."""
+        query = (select(_D.upstream, _D.detail, func.sum(_D.count))
+                 .where(_D.metric == Metric.LOGIN_TIME.value, _D.day.between(first, last))
+                 .group_by(_D.upstream, _D.detail))
+        with self._engine.connect() as connection:
+            rows = [(r[0], r[1], int(r[2])) for r in connection.execute(query)]
+        upstreams = sorted({r[0] for r in rows})
+        buckets: dict[str, int] = {}
+        for _, bucket, n in rows:
+            buckets[bucket] = buckets.get(bucket, 0) + n
+        by_upstream = tuple((u, login_times((b, n) for up, b, n in rows if up == u)) for u in upstreams)
+        return {"login_times": login_times(buckets.items()),
+                "login_times_by_upstream": tuple(sorted(by_upstream, key=lambda p: (-p[1].timed, p[0]))),
+                "login_time_buckets": tuple(Total(b, n) for b, n in sorted(buckets.items()))}
 
 
 def _add(counts: dict[str, int], label: str, n: int) -> None:

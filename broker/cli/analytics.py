@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from broker.analytics.figures import seconds
 from broker.analytics.model import Report, Share, Total
 from broker.cli.common import JSON_HELP, settings_of
 
@@ -88,6 +89,9 @@ def report_lines(report: Report) -> list[str]:
         f"linking: {share(report.linking, 'new accounts')} (identities linked per new account)",
         f"failed logins by reason: {listed(report.failures_by_reason)}",
         f"consent declined by app: {listed(report.consent_declines_by_app)}",
+        f"  claims declined: {listed(report.claim_declines)}",
+        f"login time: median {seconds(report.login_times.p50_ms)}, 95th percentile "
+        f"{seconds(report.login_times.p95_ms)} ({report.login_times.timed} logins citizens waited through)",
         f"second factor verified: {share(report.step_up, 'sign-ins')}",
         f"  second-factor events by outcome: {listed(report.second_factor_outcomes)}",
         f"MFA adoption: {share(report.mfa_adoption, 'citizens signed in have a second factor')}",

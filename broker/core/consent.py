@@ -143,3 +143,20 @@ def exemption(account_id: str, party_id: str, question: ConsentQuestion, policy:
               now: datetime) -> Consent:
     return Consent(account_id, party_id, bundle(question.wanted), frozenset(), policy.version, now,
                    ConsentHow.EXEMPT)
+
+
+#: how the audit trail names the claims a citizen declined (``consent-declined``: every item of the page declined;
+#: ``consent-given``: the optional items left unticked), read back by the analytics (issue 19)
+DECLINED_PREFIX = "declined: "
+
+
+def declined_reason(claims: frozenset[str]) -> str:
+    """``declined: email phone_number``: claim names only, never a value."""
+    return DECLINED_PREFIX + " ".join(sorted(claims))
+
+
+def declined_in(reason: str | None) -> tuple[str, ...]:
+    """The claims a ``consent-declined`` or ``consent-given`` reason names as declined (none for older records)."""
+    text = reason or ""
+    at = text.find(DECLINED_PREFIX)
+    return tuple(c for c in text[at + len(DECLINED_PREFIX):].split(" ") if c) if at >= 0 else ()

@@ -89,6 +89,9 @@ class LoginRequest:
     max_age: int | None = None
     #: how ``acr_values`` are compared (SAML ``RequestedAuthnContext/@Comparison``; OIDC essential acr: minimum)
     acr_comparison: Comparison = Comparison.EXACT
+    #: when the broker first read the request (``broker.core.login_time``); None until the login journey begins.
+    #: Not part of what was asked: two requests that ask the same are equal whenever they came
+    started_at: datetime | None = field(default=None, compare=False)
 
     def state(self, key: str, default: str = "") -> str:
         return dict(self.protocol_state).get(key, default)
@@ -110,6 +113,7 @@ class LoginRequest:
             "login_hint": self.login_hint,
             "max_age": self.max_age,
             "acr_comparison": self.acr_comparison.value,
+            "started_at": self.started_at.isoformat() if self.started_at is not None else None,
         })
 
     @classmethod
@@ -141,6 +145,7 @@ class LoginRequest:
             login_hint=str(raw["login_hint"]) if raw.get("login_hint") is not None else None,
             max_age=int(raw["max_age"]) if raw.get("max_age") is not None else None,
             acr_comparison=Comparison.parse(raw.get("acr_comparison")),
+            started_at=_instant(raw.get("started_at")),
         )
 
 
@@ -187,7 +192,8 @@ class UpstreamIdentity:
         """For an identity waiting server-side while the citizen proves another one (a link offer)."""
         return json.dumps({
             "upstream": self.upstream, "issuer": self.issuer, "subject": self.subject,
-            "claims": {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.claims.items()},
+            "claims": {k: dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, tuple) else v
+                       for k, v in self.claims.items()},
             "acr": self.acr, "auth_time": self.auth_time.isoformat(), "amr": list(self.amr),
             "email_trust": self.email_trust.value, "sent_once": sorted(self.sent_once),
         })
@@ -199,7 +205,8 @@ class UpstreamIdentity:
             raw = json.loads(text)
             identity = cls(
                 upstream=str(raw["upstream"]), issuer=str(raw["issuer"]), subject=str(raw["subject"]),
-                claims=dict(raw["claims"]), acr=raw["acr"], auth_time=datetime.fromisoformat(raw["auth_time"]),
+                claims={k: tuple(v) if isinstance(v, list) else v for k, v in dict(raw["claims"]).items()},
+                acr=raw["acr"], auth_time=datetime.fromisoformat(raw["auth_time"]),
                 amr=tuple(str(a) for a in raw["amr"]), email_trust=EmailTrust(raw["email_trust"]),
                 sent_once=frozenset(str(c) for c in raw["sent_once"]),
             )
@@ -255,3 +262,13 @@ class LoginResult:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _instant(text: object) -> datetime | None:
+    """A stored timezone-aware instant, or None; ``ValueError`` for anything else."""
+    if text is None:
+        return None
+    found = datetime.fromisoformat(str(text))
+    if found.tzinfo is None:
+        raise ValueError("a stored instant must be timezone-aware")
+    return found

@@ -17,6 +17,7 @@ from broker.core.consent import (
     ConsentQuestion,
     answer,
     bundle,
+    declined_reason,
     exemption,
     exemption_to_record,
     granted_claims,
@@ -95,11 +96,14 @@ def decide(j: Journeys, browser: Browser, handle: str, allow: bool, ticked: froz
     sso = browser.sso()
     if sso is None:
         raise DownstreamFailure(errors.LoginStateInvalid(detail="SSO session ended before consent"), waiting)
-    if not allow:
-        j.audit(AuditKind.CONSENT_DECLINED, account_id=sso.account_id, downstream=waiting.downstream)
-        raise DownstreamFailure(errors.ConsentDeclined(), waiting)
     party = flow.party_for(j.registry, waiting)
     question = question_for(j, party, waiting)
-    j.consents.record(answer(sso.account_id, party.party_id, question, ticked, j.release_policy(), now))
-    j.audit(AuditKind.CONSENT_GIVEN, account_id=sso.account_id, downstream=party.party_id, reason="page")
+    if not allow:
+        j.audit(AuditKind.CONSENT_DECLINED, account_id=sso.account_id, downstream=waiting.downstream,
+                reason=declined_reason(bundle(question.wanted)))
+        raise DownstreamFailure(errors.ConsentDeclined(), waiting)
+    given = answer(sso.account_id, party.party_id, question, ticked, j.release_policy(), now)
+    j.consents.record(given)
+    j.audit(AuditKind.CONSENT_GIVEN, account_id=sso.account_id, downstream=party.party_id,
+            reason="page" + (f"; {declined_reason(given.declined)}" if given.declined else ""))
     return login.answer_from_session(j, browser, waiting, sso, how="consent")

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from broker.core import errors, flow, sessions
 from broker.core.audit import AuditKind
+from broker.core.login_time import with_duration
 from broker.core.model import PORTAL_PARTY, LoginRequest, LoginResult, Protocol, UpstreamParty
 from broker.core.outcomes import Outcome, PostForm, Redirect
 from broker.core.pending_records import (
@@ -38,7 +40,7 @@ from broker.core.protocol_ports import DownstreamMessage, RequestRefused, Upstre
 from broker.core.risk import Decision
 from broker.core.sessions import SsoSession
 from broker.core.upstream_logout_tokens import upstream_sid
-from broker.journeys import account_status, consent, link_offer, risk_check, step_up
+from broker.journeys import account_status, app_roles, consent, link_offer, risk_check, step_up
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def begin(j: Journeys, browser: Browser, login: LoginRequest) -> Outcome:
     now = j.now()
     party = flow.party_for(j.registry, login)
     login = flow.with_requirements(party, login, j.settings.assurance)  # the operator's minimum assurance
+    login = login if login.started_at is not None else replace(login, started_at=now)  # its login time starts
     sso = browser.sso()
     j.observer.login_started()
     log.info("login begin downstream=%s protocol=%s", login.downstream, login.protocol.value)
@@ -223,9 +226,9 @@ def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, 
             # The broker's own portal: it receives no claims, so there is nothing to consent to or release.
             browser.keep_sso(sso)
             j.audit(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
-                    downstream=login.downstream, reason=how)
+                    downstream=login.downstream, reason=with_duration(how, login.started_at, now))
             return Redirect(login.return_to or j.places.portal_home(), 303)  # a portal page (the broker's own)
-        gated = consent.gate(j, browser, result, sso)
+        gated = consent.gate(j, browser, app_roles.with_roles(j, result), sso)  # the app's roles, then consent
         if not isinstance(gated, consent.Released):
             return gated  # the consent page; the login continues in ``consent.decide``
         downstream = j.downstreams.get(login.protocol)
@@ -235,7 +238,7 @@ def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, 
         browser.keep_sso(sso.with_participant(answered.participant))
         j.sso_sessions.join(sso.sid, answered.participant, now)
         j.audit(AuditKind.LOGIN_SUCCEEDED, account_id=result.account.account_id, upstream=result.upstream,
-                downstream=login.downstream, reason=how)
+                downstream=login.downstream, reason=with_duration(how, login.started_at, j.now()))
         return answered.outgoing
 
 

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from broker.analytics import AnalyticsQueries, Report
 from broker.analytics.charts import csv_of, svg_of, table_of
-from broker.analytics.figures import FIGURES
+from broker.analytics.figures import FIGURES, seconds
 from broker.core.model import utcnow
 from broker.core.operators import Permission
 from broker.journeys import console
@@ -46,8 +46,10 @@ def figures() -> Response:
     def view(op: console.Operator) -> Response:
         report = _report(days)
         charts = [FIGURES[name](report) for name in FIGURES]
+        times = report.login_times
         return page("console_analytics.html", operator=op, report=report, days=days, periods=PERIODS,
-                    figures=[(chart, table_of(chart)) for chart in charts])
+                    figures=[(chart, table_of(chart)) for chart in charts],
+                    login_time=(seconds(times.p50_ms), seconds(times.p95_ms)))
     return operator_page(Permission.VIEW_ANALYTICS, view)
 
 

@@ -32,24 +32,24 @@ class Told:
 
 K = AuditKind
 STORY: tuple[Told, ...] = (
-    Told(30, K.LOGIN_SUCCEEDED, "dormant", "google", "app-c", "upstream"),
+    Told(30, K.LOGIN_SUCCEEDED, "dormant", "google", "app-c", "upstream; 1000 ms"),
     Told(20, K.LOGIN_SUCCEEDED, "old", "google", "app-a", "upstream"),
     Told(20, K.AUTHENTICATOR_ADDED, "old", reason="totp t-old"),
     Told(20, K.AUTHENTICATOR_ADDED, "old", reason="recovery-code: first set"),
     Told(10, K.LOGIN_FAILED, downstream="app-a", reason="UnknownParty"),
     Told(4, K.LOGIN_FAILED, downstream="app-a", reason="LoginStateInvalid"),
     Told(4, K.LOGIN_FAILED, downstream="app-b", reason="LoginStateInvalid"),
-    Told(3, K.LOGIN_SUCCEEDED, "old", "google", "app-a", "upstream"),
-    Told(3, K.LOGIN_SUCCEEDED, "old", "google", "app-b", "sso"),
-    Told(2, K.LOGIN_SUCCEEDED, "new1", "city", "app-a", "upstream"),
-    Told(2, K.CONSENT_DECLINED, "new1", downstream="app-b"),
+    Told(3, K.LOGIN_SUCCEEDED, "old", "google", "app-a", "upstream; 2400 ms"),
+    Told(3, K.LOGIN_SUCCEEDED, "old", "google", "app-b", "sso; 3 ms"),
+    Told(2, K.LOGIN_SUCCEEDED, "new1", "city", "app-a", "upstream; 6100 ms"),
+    Told(2, K.CONSENT_DECLINED, "new1", downstream="app-b", reason="declined: email name"),
     Told(2, K.ACCOUNT_DELETED, "undone", "passkey", reason="passkey sign-up undone: the passkey could not be stored"),
     Told(2, K.ACCOUNT_CREATED, "new2", "passkey", reason="passkey sign-up"),
     Told(2, K.AUTHENTICATOR_ADDED, "new2", reason="passkey p-2; sign-up"),
-    Told(2, K.LOGIN_SUCCEEDED, "new2", "passkey", "broker-portal", "upstream"),
+    Told(2, K.LOGIN_SUCCEEDED, "new2", "passkey", "broker-portal", "upstream; 900 ms"),
     Told(1, K.LINKED, "old", "city", reason="link offer proven with google and confirmed"),
     Told(1, K.SECOND_FACTOR, "old", "city", "app-a", "verified: totp"),
-    Told(1, K.LOGIN_SUCCEEDED, "old", "city", "app-a", "step-up"),
+    Told(1, K.LOGIN_SUCCEEDED, "old", "city", "app-a", "step-up; 14000 ms"),
     Told(1, K.ACCOUNT_DELETED, "new2", reason="portal"),
     Told(0, K.SECOND_FACTOR, "new3", "google", "app-c", "wrong code (1 of 5)"),
     Told(0, K.SECOND_FACTOR, "new3", downstream="app-c", reason="locked: too many wrong answers for this account, "
@@ -58,7 +58,7 @@ STORY: tuple[Told, ...] = (
     Told(0, K.LOGIN_FAILED, downstream="app-b", reason="ConsentDeclined"),
     Told(0, K.AUTHENTICATOR_ADDED, "new3", reason="totp t-3"),
     Told(0, K.AUTHENTICATOR_REMOVED, "new3", reason="totp t-3"),
-    Told(0, K.RATE_LIMITED, reason="login.callback"),
+    Told(0, K.CONSENT_GIVEN, "new1", downstream="app-a", reason="page; declined: name"),  # not a sign-in
 )
 
 

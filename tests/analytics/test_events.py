@@ -62,3 +62,28 @@ def test_dimension_values_are_cut_to_their_column_in_bytes_never_inside_a_charac
     long_app = "https://app.example.org/" + "x" * 2000
     failed = facts_of("login-failed", DAY, None, long_app, None)
     assert failed.counts == (DailyKey(Metric.LOGIN_FAILED, DAY, "", long_app[:1024], "unknown"),)
+
+
+def test_a_timed_sign_in_adds_to_its_login_time_bucket_and_keeps_how_as_the_detail() -> None:
+    timed = facts_of("login-succeeded", DAY, "google", "app", "upstream; 2400 ms")
+    assert timed.counts == (DailyKey(Metric.SIGN_IN, DAY, "google", "app", "upstream"),
+                            DailyKey(Metric.LOGIN_TIME, DAY, "google", "app", "0003000"))
+    # an answer from the SSO session is not timed; a record from before durations were kept has none
+    assert facts_of("login-succeeded", DAY, "google", "app", "sso; 4 ms").counts == (
+        DailyKey(Metric.SIGN_IN, DAY, "google", "app", "sso"),)
+    assert facts_of("login-succeeded", DAY, "google", "app", "step-up").counts == (
+        DailyKey(Metric.SIGN_IN, DAY, "google", "app", "step-up"),)
+
+
+def test_declined_claims_are_counted_per_app_from_declined_pages_and_unticked_items() -> None:
+    declined = facts_of("consent-declined", DAY, None, "app", "declined: email name")
+    assert declined.counts == (DailyKey(Metric.CONSENT_DECLINED, DAY, "", "app"),
+                               DailyKey(Metric.CLAIM_DECLINED, DAY, "", "app", "email"),
+                               DailyKey(Metric.CLAIM_DECLINED, DAY, "", "app", "name"))
+    assert facts_of("consent-given", DAY, None, "app", "page; declined: phone_number").counts == (
+        DailyKey(Metric.CLAIM_DECLINED, DAY, "", "app", "phone_number"),)
+    assert facts_of("consent-given", DAY, None, "app", "page") == Facts()
+    assert facts_of("consent-given", DAY, None, "app", "exempt") == Facts()
+    # a record from before the claims were named still counts the declined page
+    assert facts_of("consent-declined", DAY, None, "app", None).counts == (
+        DailyKey(Metric.CONSENT_DECLINED, DAY, "", "app"),)

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Engine, delete
 
 from broker.analytics import AnalyticsQueries, Report, rollup
-from broker.analytics.model import Citizens, DayCount, Dimension, Metric, Rollup, Segment, Share, Total
+from broker.analytics.login_times import LoginTimes
+from broker.analytics.model import AppClaim, Citizens, DayCount, Dimension, Metric, Rollup, Segment, Share, Total
 from broker.core.audit import AuditKind
 from broker.storage.tables import AuditEventRow
 from tests.analytics.analytics_support import Told, day, now_utc, report_range, tell
@@ -52,6 +53,25 @@ def test_linking_failures_declines_and_second_factors(report: Report) -> None:
     assert report.consent_declines_by_app == (Total("app-b", 1),)
     assert report.second_factor_outcomes == (Total("locked", 1), Total("verified: totp", 1), Total("wrong code", 1))
     assert report.step_up == Share(1, 6)  # one second factor verified, six sign-ins
+
+
+def test_claims_declined_by_claim_and_by_app(report: Report) -> None:
+    # new1 declined app-b's page (email and name) and agreed to app-a's without ticking "name"
+    assert report.claim_declines == (Total("name", 2), Total("email", 1))
+    assert report.claim_declines_by_app == (AppClaim("app-a", "name", 1), AppClaim("app-b", "email", 1),
+                                            AppClaim("app-b", "name", 1))
+
+
+def test_login_time_percentiles_from_the_histogram(report: Report) -> None:
+    # timed in range: google 2.4 s, city 6.1 s and 14 s, passkey 0.9 s; "sso; 3 ms" is not timed, new3's record
+    # has no duration and "dormant"'s is out of range. Buckets (ms): 1000, 3000, 7500, 15000 hold one each;
+    # the median (rank 2) ends bucket 2000-3000, the 95th percentile (rank 3.8) is 80% into 10000-15000.
+    assert report.login_times == LoginTimes(timed=4, p50_ms=3000, p95_ms=14000)
+    assert report.login_times_by_upstream == (
+        ("city", LoginTimes(2, 7500, 14500)), ("google", LoginTimes(1, 2500, 2950)),
+        ("passkey", LoginTimes(1, 750, 975)))
+    assert report.login_time_buckets == (Total("0001000", 1), Total("0003000", 1), Total("0007500", 1),
+                                         Total("0015000", 1))
 
 
 def test_mfa_adoption_and_segments_count_the_active_citizens_not_deleted(report: Report) -> None:

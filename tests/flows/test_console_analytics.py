@@ -41,6 +41,12 @@ def test_an_auditor_sees_the_figures_as_charts_tables_and_csv(federation: Federa
     download = browser.get(f"{federation.url}/console/analytics/sign-ins-by-app.csv?days=7")
     rows = list(csv.reader(io.StringIO(download.text)))
     assert download.headers["Content-Disposition"].startswith("attachment") and len(rows) >= 2
+    # the citizen's and the operator's sign-ins through the upstream were timed, from request to answer
+    times = list(csv.reader(io.StringIO(browser.get(
+        f"{federation.url}/console/analytics/login-time-by-upstream.csv?days=7").text)))
+    assert times[0] == ["upstream", "median (ms)", "95th percentile (ms)"]
+    assert [row[0] for row in times[1:]] == ["op"] and 0 < int(times[1][1]) <= int(times[1][2]) <= 60_000
+    assert "Login time, median / 95th percentile" in page.text and "not measured" not in page.text
 
 
 def test_support_sees_no_analytics(federation: Federation, browser: Browser) -> None:

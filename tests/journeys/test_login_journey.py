@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from broker.core import errors
@@ -101,6 +103,7 @@ def test_upstream_answer_completes_the_login_through_the_same_steps(up: Protocol
     browser = w.browser("Firefox/128 on the library PC")
     identity = w.person(UPSTREAMS[up], "anna", email="anna@example.org")
     handle, reply = go_upstream(w, browser, login_request(party))
+    w.clock.advance(timedelta(seconds=4))  # the citizen signs in at the upstream
 
     outgoing = answer(w, browser, up, handle, reply)
 
@@ -121,7 +124,7 @@ def test_upstream_answer_completes_the_login_through_the_same_steps(up: Protocol
     assert kept.upstream_state == (("upstream_session", f"{UPSTREAMS[up].name}-session"),)
     [event] = w.audit.of(AuditKind.LOGIN_SUCCEEDED)
     assert (event.account_id, event.upstream, event.downstream, event.reason) == (
-        account.account_id, UPSTREAMS[up].name, party.party_id, "upstream")
+        account.account_id, UPSTREAMS[up].name, party.party_id, "upstream; 4000 ms")
     assert outgoing == (w.downstream(down).outgoing_for(answered.result, record.sid))  # the app's answer, as given
     assert w.observer.steps == UPSTREAM_LOGIN_STEPS
     assert w.observer.succeeded == [(UPSTREAMS[up].name, party.party_id, "upstream")]
@@ -227,7 +230,7 @@ def test_a_second_login_of_the_browser_is_answered_from_its_sso_session(up: Prot
     assert answered.sid == record.sid and outgoing == w.oidc_answers.outgoing_for(answered.result, record.sid)
     assert [p.party_id for p in w.sso_sessions.participants(record.sid)] == [saml_app.party_id, oidc_app.party_id]
     assert len(w.sso_sessions.records) == 1 and browser.renewals == 1  # same session, no new identity
-    assert [e.reason for e in w.audit.of(AuditKind.LOGIN_SUCCEEDED)] == ["upstream", "sso"]
+    assert [e.reason for e in w.audit.of(AuditKind.LOGIN_SUCCEEDED)] == ["upstream; 0 ms", "sso; 0 ms"]
     assert w.observer.succeeded[-1] == (UPSTREAMS[up].name, oidc_app.party_id, "sso")
     other = w.browser()  # the session is this browser's only
     assert isinstance(login.begin(w.journeys, other, login_request(oidc_app)), Redirect | PostForm)
@@ -401,6 +404,7 @@ def test_an_app_that_needs_consent_gets_the_page_then_the_answer(up: Protocol, d
     sso = browser.sso()
     assert sso is not None and w.sso_sessions.participants(sso.sid) == []
 
+    w.clock.advance(timedelta(seconds=12, milliseconds=345))  # the citizen reads the page
     outgoing = consent.decide(w.journeys, browser, handle, allow=True, ticked=frozenset({"email"}))
 
     [answered] = w.downstream(down).answered
@@ -409,8 +413,9 @@ def test_an_app_that_needs_consent_gets_the_page_then_the_answer(up: Protocol, d
     assert outgoing == w.downstream(down).outgoing_for(answered.result, sso.sid)
     [given] = w.consents.answers
     assert (given.how, given.granted, given.declined) == (ConsentHow.PAGE, frozenset({"email"}), frozenset({"name"}))
-    assert [e.reason for e in w.audit.of(AuditKind.CONSENT_GIVEN)] == ["page"]
-    assert [e.reason for e in w.audit.of(AuditKind.LOGIN_SUCCEEDED)] == ["consent"]
+    assert [e.reason for e in w.audit.of(AuditKind.CONSENT_GIVEN)] == ["page; declined: name"]
+    # the login's time runs from the app's request to its answer, the consent page included (core.login_time)
+    assert [e.reason for e in w.audit.of(AuditKind.LOGIN_SUCCEEDED)] == ["consent; 12345 ms"]
     assert [p.party_id for p in w.sso_sessions.participants(sso.sid)] == [party.party_id]
     with pytest.raises(errors.LoginStateInvalid):  # the page's handle is used once
         consent.decide(w.journeys, browser, handle, allow=True, ticked=frozenset())
@@ -428,7 +433,8 @@ def test_declining_consent_tells_the_app_and_releases_nothing(up: Protocol) -> N
     assert isinstance(failed.value.error, errors.ConsentDeclined)
     assert failed.value.login.downstream == party.party_id
     assert not w.oidc_answers.answered and not w.consents.answers
-    assert len(w.audit.of(AuditKind.CONSENT_DECLINED)) == 1 and not w.audit.of(AuditKind.LOGIN_SUCCEEDED)
+    assert [e.reason for e in w.audit.of(AuditKind.CONSENT_DECLINED)] == ["declined: email name"]
+    assert not w.audit.of(AuditKind.LOGIN_SUCCEEDED)
 
 
 def test_the_consent_page_answer_is_this_browsers_only() -> None:

@@ -11,6 +11,7 @@ import lxml.html  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import select
 
+from broker.core import login_time
 from broker.demo.oidc_provider_config import Mischief
 from broker.storage import create_engine_for
 from broker.storage.tables import AuditEventRow
@@ -53,9 +54,10 @@ def test_sign_ins_are_recorded_with_how_and_for_whom(federation: Federation, bro
 
     events = _events(federation)
     sp1, sp2 = federation.sps["sp1"].entity_id, federation.sps["sp2"].entity_id
-    assert [(e[0], e[2], e[3], e[4]) for e in events] == [
+    assert [(e[0], e[2], e[3], login_time.read(e[4])[0]) for e in events] == [
         ("consent-given", None, sp1, "exempt"), ("login-succeeded", "op", sp1, "upstream"),
         ("consent-given", None, sp2, "exempt"), ("login-succeeded", "op", sp2, "sso")]
+    assert all(login_time.read(e[4])[1] is not None for e in events if e[0] == "login-succeeded")  # timed
     assert events[0][1] and len({e[1] for e in events}) == 1  # one pseudonymous account id throughout
     everything = json.dumps(events)
     assert str(CITIZEN.claims["email"]) not in everything and str(CITIZEN.claims["sub"]) not in everything
