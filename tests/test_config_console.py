@@ -10,7 +10,7 @@ from pathlib import Path
 from broker.config.settings import load_settings
 from broker.core.assurance import EIDAS_SUBSTANTIAL, REFEDS_MFA
 from broker.core.model import Protocol
-from broker.core.operators import CONSOLE_PARTY_ID, console_party
+from broker.core.operators import CONSOLE_PARTY_ID, Role, RoleMapping, console_party, mapped_roles
 from tests.config_support import instance, problems
 
 
@@ -45,3 +45,29 @@ def test_an_unknown_level_and_times_out_of_bounds_are_refused(tmp_path: Path) ->
     found = problems(instance(tmp_path, '[console]\nrequired_acr = "loa9"\nidle_minutes = 0\nsession_hours = 48\n'))
     assert "[console] required_acr 'loa9' is not in the [assurance] order" in found
     assert any("idle_minutes" in p for p in found) and any("session_hours" in p for p in found)
+
+
+def test_role_mappings_name_a_role_an_upstream_and_a_group(tmp_path: Path) -> None:
+    text = ('[[console.role_mappings]]\nrole = "Support"\nupstream = "entra"\ngroup = "g-1"\n'
+            '[[console.role_mappings]]\nrole = "admin"\nupstream = "city-idp"\n'
+            'group = "cn=idm-admins,ou=groups,dc=city,dc=example"\n')
+    console = load_settings(instance(tmp_path, text), {}).console
+
+    assert console.role_mappings == (
+        RoleMapping(Role.SUPPORT, "entra", "g-1"),
+        RoleMapping(Role.ADMIN, "city-idp", "cn=idm-admins,ou=groups,dc=city,dc=example"))
+    assert mapped_roles(console.role_mappings, "entra", ["g-0", "g-1"]) == {Role.SUPPORT}
+    assert mapped_roles(console.role_mappings, "city-idp", ["g-1"]) == set()  # another upstream's group: no role
+
+
+def test_a_role_mapping_that_does_not_validate_is_reported(tmp_path: Path) -> None:
+    bad = ('[[console.role_mappings]]\nrole = "root"\nupstream = "entra"\ngroup = "g"\n'
+           '[[console.role_mappings]]\nrole = "admin"\nupstream = "entra"\n'
+           '[[console.role_mappings]]\nrole = "admin"\nupstream = "entra"\ngroup = "' + "x" * 300 + '"\n')
+    found = problems(instance(tmp_path / "a", bad))
+    assert found[0].startswith("[[console.role_mappings]] number 1: no role 'root'")
+    assert found[1:] == ["[[console.role_mappings]] number 2 needs exactly role, upstream and group, each a "
+                         "non-empty string",
+                         "[[console.role_mappings]] number 3: group is longer than 256 characters"]
+    assert problems(instance(tmp_path / "b", '[console]\nrole_mappings = "admin"\n')) == [
+        "[console] role_mappings must be a list of tables ([[console.role_mappings]])"]

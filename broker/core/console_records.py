@@ -31,6 +31,8 @@ class ConsoleSession(PendingRecord):
     sid: str
     signed_in_at: int
     last_seen: int
+    #: roles the sign-in's upstream groups gave (``ConsolePolicy.role_mappings``), for this session only
+    mapped_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

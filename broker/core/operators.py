@@ -112,6 +112,22 @@ class OperatorGrants(Protocol):
 
 
 @dataclass(frozen=True)
+class RoleMapping:
+    """``role`` for whoever signs in to the console through ``upstream`` as a member of ``group`` (a value of the
+    upstream's ``groups`` claim, ``core.claims``: an Entra group object id, an LDAP group DN, ...)."""
+
+    role: Role
+    upstream: str
+    group: str
+
+
+def mapped_roles(mappings: Iterable[RoleMapping], upstream: str, groups: Iterable[str]) -> frozenset[Role]:
+    """The roles ``mappings`` give a sign-in through ``upstream`` by a member of ``groups`` (exact matches)."""
+    member = frozenset(groups)
+    return frozenset(m.role for m in mappings if m.upstream == upstream and m.group in member)
+
+
+@dataclass(frozen=True)
 class ConsolePolicy:
     """The operator's ``[console]`` settings (``broker.config.console``)."""
 
@@ -126,6 +142,8 @@ class ConsolePolicy:
     lifetime: timedelta = field(default=timedelta(hours=8))
     #: a dangerous action needs a sign-in at most this old, else the operator signs in again
     reauth: timedelta = field(default=timedelta(minutes=5))
+    #: roles given by the upstream's groups at the console sign-in, beside those granted (``broker operators``)
+    role_mappings: tuple[RoleMapping, ...] = ()
 
 
 def console_party(policy: ConsolePolicy) -> DownstreamParty:

@@ -13,6 +13,8 @@ path ``/console`` and ``/api/admin``. ``current`` checks it on every request:
 - it ends with its SSO session (the browser signed out, or "sign out everywhere"), after ``idle`` without a
   request, and ``lifetime`` after the sign-in, whichever comes first;
 - the roles are read from the store each time: a role revoked takes effect at the operator's next request;
+  roles given by the upstream's groups (``[console] role_mappings``) are decided at the sign-in, from the groups
+  that sign-in asserted, and last as long as the console session (at most ``lifetime``);
 - a page or API call names the permission it needs (``core.operators.allowed``); a refusal is audited;
 - a dangerous action (``fresh``) needs a sign-in at most ``reauth`` old, else the operator signs in again.
 
@@ -30,7 +32,7 @@ from broker.core import errors
 from broker.core.audit import AuditKind
 from broker.core.console_records import ConsoleSession, ConsoleSignIn
 from broker.core.model import LoginRequest, Protocol
-from broker.core.operators import CONSOLE_PARTY_ID, OperatorGrants, Permission, Role, allowed
+from broker.core.operators import CONSOLE_PARTY_ID, OperatorGrants, Permission, Role, allowed, mapped_roles
 from broker.core.outcomes import Outcome
 from broker.core.pending_records import peek_record, put_record, put_record_with_handle, take_record
 from broker.journeys import login
@@ -92,15 +94,16 @@ def signed_in(j: Journeys, browser: Browser, handle: str) -> tuple[str, str]:
         raise SignInNeeded
     if not _reached(j, sso.acr):
         raise SignInNeeded
-    roles = grants(j).roles_of(sso.account_id)
-    if not roles:
-        j.audit(AuditKind.OPERATOR_REFUSED, account_id=sso.account_id, downstream=CONSOLE_PARTY_ID,
-                reason="console sign-in: the account holds no operator role")
+    granted, mapped = grants(j).roles_of(sso.account_id), _mapped(j, sso.account_id, sso.upstream)
+    if not granted | mapped:
+        j.audit(AuditKind.OPERATOR_REFUSED, account_id=sso.account_id, upstream=sso.upstream,
+                downstream=CONSOLE_PARTY_ID, reason="console sign-in: the account holds no operator role")
         raise errors.NotAnOperator(detail="console sign-in of an account with no role")
-    session = ConsoleSession(sso.account_id, sso.sid, _epoch(now), _epoch(now))
+    session = ConsoleSession(sso.account_id, sso.sid, _epoch(now), _epoch(now), tuple(sorted(mapped)))
     new_handle = put_record(j.pending, session, _deadline(j, session))
+    from_groups = f"; from {sso.upstream} groups: {', '.join(sorted(mapped))}" if mapped else ""
     j.audit(AuditKind.OPERATOR_SIGNED_IN, account_id=sso.account_id, upstream=sso.upstream,
-            downstream=CONSOLE_PARTY_ID, reason="roles " + ", ".join(sorted(roles)))
+            downstream=CONSOLE_PARTY_ID, reason="roles " + ", ".join(sorted(granted | mapped)) + from_groups)
     return new_handle, record.then
 
 
@@ -117,7 +120,7 @@ def current(j: Journeys, browser: Browser, handle: str | None, permission: Permi
             or now - _time(record.signed_in_at) > j.settings.console.lifetime:
         take_record(j.pending, ConsoleSession, handle, now)  # its SSO session ended: so does it
         raise SignInNeeded
-    roles = grants(j).roles_of(record.account_id)
+    roles = grants(j).roles_of(record.account_id) | _known_roles(record.mapped_roles)
     if not roles:
         take_record(j.pending, ConsoleSession, handle, now)
         j.audit(AuditKind.OPERATOR_REFUSED, account_id=record.account_id, downstream=CONSOLE_PARTY_ID,
@@ -150,6 +153,24 @@ def grants(j: Journeys) -> OperatorGrants:
     if j.operators is None or not j.settings.console.enabled:
         raise errors.NotAnOperator(detail="the console is not enabled")
     return j.operators
+
+
+def _mapped(j: Journeys, account_id: str, upstream: str) -> frozenset[Role]:
+    """The roles ``[console] role_mappings`` give this sign-in: by the groups the identity it used (the account's
+    identity at ``upstream`` used last, i.e. just now) asserted in this very sign-in."""
+    mappings = j.settings.console.role_mappings
+    if not mappings:
+        return frozenset()
+    used = [c for c in j.accounts.identity_claims(account_id) if c.identity.upstream == upstream]
+    if not used:
+        return frozenset()
+    groups = max(used, key=lambda c: c.identity.last_used).claims.get("groups", ())
+    return mapped_roles(mappings, upstream, (groups,) if isinstance(groups, str) else
+                        groups if isinstance(groups, tuple) else ())
+
+
+def _known_roles(names: tuple[str, ...]) -> frozenset[Role]:
+    return frozenset(Role(n) for n in names if n in {r.value for r in Role})
 
 
 def _reached(j: Journeys, acr: str | None) -> bool:
