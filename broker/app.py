@@ -38,6 +38,7 @@ from broker.storage import (
     SqlPendingStore,
     create_engine_for,
 )
+from broker.storage.app_roles import SqlAppRoles
 from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
 from broker.storage.db import engine_options, tune_sqlite
@@ -58,6 +59,10 @@ from broker.web import (
     console,
     console_analytics,
     console_apps,
+    console_federations,
+    console_keys,
+    console_policy,
+    console_roles,
     link_offer,
     linking,
     login,
@@ -307,9 +312,10 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         mailer=mailer_of(settings),
         outbox=SqlOutbox(engine, sealer=sealer),
         operators=SqlOperatorGrants(engine),
+        app_roles=(app_roles := SqlAppRoles(engine)),
         idp=IdpServers(idp_settings(settings, keys)),
         oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
-                          assertion_replay_guard(pending)),
+                          assertion_replay_guard(pending), app_roles),
         http=session_http,
         engine=engine,
         saml_sp=SamlSp(sp_settings(settings, keys)),
@@ -321,7 +327,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
     for blueprint in (pages.bp, health.bp, saml_idp.bp, login.bp, link_offer.bp, consent.bp, portal.bp, linking.bp,
                       oidc_provider.bp, oidc_api.bp, oidc_registration.bp, saml_logout.bp, saml_sp.bp, saml_sp_slo.bp,
                       step_up.bp, authenticators.bp, upstream_backchannel.bp, ssf.bp, console.bp, admin_api.bp,
-                      console_apps.bp, console_analytics.bp):
+                      console_apps.bp, console_analytics.bp, console_federations.bp, console_keys.bp,
+                      console_policy.bp, console_roles.bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(authenticators.qr_svg, "qr_svg")
     app.add_template_filter(json_data, "json_data")

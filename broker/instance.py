@@ -76,7 +76,7 @@ claims_key_file = "certs/claims.key"
 metrics_token_file = "certs/{METRICS_TOKEN}"
 sso_session_hours = 8
 pending_login_minutes = 15
-release_claims = ["email", "email_verified", "email_relay", "given_name", "family_name", "name"]
+release_claims = ["email", "email_verified", "email_relay", "given_name", "family_name", "name", "roles"]
 
 [saml]
 clock_skew_seconds = 120

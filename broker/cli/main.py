@@ -23,6 +23,8 @@
     broker outbox list [--state dead|pending|held|delivered] [--limit N] [--json] | retry MESSAGE_ID
     broker accounts disable ACCOUNT_ID [--reason R] | enable ACCOUNT_ID | show ACCOUNT_ID [--json]
     broker operators grant|revoke ACCOUNT_ID --role ROLE | list [--json]   operator console roles
+    broker roles define|remove APP ROLE | assign|unassign APP ROLE ACCOUNT_ID | map|unmap APP ROLE --upstream N
+        --group G | list APP [--json]       roles for apps (the roles claim)
     broker sp add FILE | list | remove ENTITY_ID
     broker upstream add NAME ... | list | remove NAME | presets
     broker client add --client-id ID --redirect-uri URI ... | list | remove CLIENT_ID
@@ -39,7 +41,19 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker.cli import accounts, analytics, audit, clients, delivery, metadata, operators, parties, rotation, sps
+from broker.cli import (
+    accounts,
+    analytics,
+    audit,
+    clients,
+    delivery,
+    metadata,
+    operators,
+    parties,
+    roles,
+    rotation,
+    sps,
+)
 from broker.cli.common import CONFIG_HELP, JSON_HELP, settings_of
 from broker.config.settings import ConfigError
 from broker.keys.keyring import KeyRingError
@@ -293,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     delivery.add_commands(sub)
     accounts.add_commands(sub)
     operators.add_commands(sub)
+    roles.add_commands(sub)
     sps.add_commands(sub)
     parties.add_commands(sub)
     clients.add_commands(sub)

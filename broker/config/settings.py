@@ -42,7 +42,7 @@ from broker.core.risk import DEFAULT_RULES, RiskRules
 
 CONFIG_ENV = "BROKER_CONFIG"
 DEFAULT_CONFIG_NAME = "broker.toml"
-DEFAULT_RELEASE = ("email", "email_verified", "email_relay", "given_name", "family_name", "name")
+DEFAULT_RELEASE = ("email", "email_verified", "email_relay", "given_name", "family_name", "name", "roles")
 
 
 class ConfigError(Exception):

@@ -65,6 +65,11 @@ class AuditKind(Enum):
     #: an automation client got an admin API access token by the client credentials grant (issue 19; the record
     #: names the client, the reason its scope)
     ADMIN_TOKEN_ISSUED = "admin-token-issued"  # noqa: S105 - an event name, not a password
+    #: an operator had an IdP metadata source refreshed now (the console; the reason names who and the outcome)
+    METADATA_REFRESHED = "metadata-refreshed"
+    #: an app's roles changed: a role defined or removed, assigned to or taken from an account, or mapped from an
+    #: upstream group (``broker.journeys.app_roles``; the reason names who, the change, and before -> after)
+    APP_ROLES_CHANGED = "app-roles-changed"
 
 
 @dataclass(frozen=True)

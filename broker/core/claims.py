@@ -16,6 +16,23 @@ Claims of the broker's own (not in OIDC Core §5.1 nor an LDAP schema) have a pr
 ``BROKER_ATTRIBUTE_NS`` with NameFormat uri. ``email_relay`` is one: whether the released e-mail address is a
 private relay address (Apple's "Hide My Email", ``is_private_email``), which delivers mail but is unique to one
 service, so an app must not match it to other accounts by address.
+
+Two claims are multi-valued (``ClaimKind.LIST``, a tuple of texts; several SAML AttributeValues, a JSON array):
+
+- ``groups``: the groups an upstream says the person is in (OIDC ``groups``, e.g. Microsoft Entra group object
+  ids; SAML ``isMemberOf``, urn:oid:1.3.6.1.4.1.5923.1.5.1.1 of the eduPerson schema (eduPerson 201602 §2.2.8),
+  Active Directory ``memberOf`` and the AD FS groups claim). They feed the operator's role mappings
+  (``core.app_roles``); an app receives them only when it asks by name (the ``claims`` parameter, a
+  RequestedAttribute) and ``release_claims`` lists them, which it does not by default. eduPersonEntitlement
+  names rights, not groups, and is not read as one.
+- ``roles``: the roles the operator gave the person *in the receiving app* (``core.app_roles``), assigned by the
+  broker and never read from an upstream (``BROKER_ASSIGNED``): an upstream's own ``roles`` claim or roles
+  attribute is dropped. OIDC: the claim ``roles`` by the ``roles`` scope or the ``claims`` parameter; SAML:
+  ``urn:civic-broker:attribute:roles`` (FriendlyName ``roles``).
+
+A list keeps at most ``MAX_VALUES`` values of at most ``MAX_VALUE_LENGTH`` characters each (longer ones are
+dropped, never cut: a cut group id could equal another group's); Entra sends at most 200 groups in a token
+before it switches to an overage reference (``_claim_names``), which the broker does not follow.
 """
 
 from __future__ import annotations
@@ -29,13 +46,17 @@ NAMEFORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 NAMEFORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 NAMEFORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
 
-ClaimValue = str | bool | int | Mapping[str, str]
+ClaimValue = str | bool | int | Mapping[str, str] | tuple[str, ...]
 _EIDAS = "http://eidas.europa.eu/attributes/naturalperson/"
 _ADFS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")  # schacDateOfBirth: YYYYMMDD
 #: the namespace of the broker's own SAML attribute names (the project has no registered URN namespace or OID
 #: arc; should it get one, names under this prefix stay accepted as aliases)
 BROKER_ATTRIBUTE_NS = "urn:civic-broker:attribute:"
+_AD_GROUPS = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+#: the most values a multi-valued claim keeps, and the longest value
+MAX_VALUES = 250
+MAX_VALUE_LENGTH = 256
 
 
 class ClaimKind(Enum):
@@ -43,6 +64,7 @@ class ClaimKind(Enum):
     BOOLEAN = "boolean"
     DATE = "date"  # ISO 8601 YYYY-MM-DD (OIDC Core §5.1 birthdate)
     ADDRESS = "address"  # OIDC Core §5.1.1 address structure
+    LIST = "list"  # several texts: a JSON array (OIDC Core §5.1 allows any JSON value), SAML AttributeValues
 
 
 @dataclass(frozen=True)
@@ -95,7 +117,17 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("person_identifier", ClaimKind.STRING, "person_identifier", None,
           _EIDAS + "PersonIdentifier", "PersonIdentifier", "unique identifier of the person (eIDAS)",
           ("urn:oid:1.3.6.1.4.1.25178.1.2.15", "schacPersonalUniqueID")),
+    # Never by a scope: an app asks for groups by name, and release_claims must list them (module docstring).
+    Claim("groups", ClaimKind.LIST, "groups", None, "urn:oid:1.3.6.1.4.1.5923.1.5.1.1", "isMemberOf",
+          "groups you belong to at your sign-in service",
+          ("urn:oid:1.2.840.113556.1.2.102", "memberOf", _AD_GROUPS)),
+    # The operator's roles for the receiving app only (core.app_roles); assigned by the broker, never upstream.
+    Claim("roles", ClaimKind.LIST, "roles", "roles", BROKER_ATTRIBUTE_NS + "roles", "roles",
+          "your roles in this app"),
 )
+
+#: claims the broker assigns itself: an upstream never asserts them (its adapters drop them, the profile skips them)
+BROKER_ASSIGNED = frozenset({"roles"})
 
 BY_NAME: Mapping[str, Claim] = {c.name: c for c in CLAIMS}
 _BY_OIDC: Mapping[str, Claim] = {c.oidc_name: c for c in CLAIMS if c.oidc_name}
@@ -123,8 +155,22 @@ def from_saml_name(name: str, friendly_name: str | None = None) -> Claim | None:
     return found
 
 
+def from_upstream_oidc_name(oidc_name: str) -> Claim | None:
+    """The claim an upstream's OIDC claim ``oidc_name`` asserts; None outside the vocabulary or when the broker
+    assigns that claim itself (``BROKER_ASSIGNED``)."""
+    found = _BY_OIDC.get(oidc_name)
+    return found if found is not None and found.name not in BROKER_ASSIGNED else None
+
+
+def from_upstream_saml_name(name: str, friendly_name: str | None = None) -> Claim | None:
+    """``from_saml_name`` for an upstream's assertion: never a claim the broker assigns itself."""
+    found = from_saml_name(name, friendly_name)
+    return found if found is not None and found.name not in BROKER_ASSIGNED else None
+
+
 def claims_for_scopes(scopes: Iterable[str]) -> frozenset[str]:
-    """Claims that the OIDC scopes ``profile``/``email``/``address``/``phone`` request (OIDC Core §5.4)."""
+    """Claims that the OIDC scopes ``profile``/``email``/``address``/``phone`` request (OIDC Core §5.4), and the
+    broker's ``roles`` scope (the ``roles`` claim)."""
     wanted = set(scopes)
     return frozenset(c.name for c in CLAIMS if c.oidc_scope in wanted)
 
@@ -132,8 +178,11 @@ def claims_for_scopes(scopes: Iterable[str]) -> frozenset[str]:
 def coerce(claim_def: Claim, value: object) -> ClaimValue | None:
     """Normalize an upstream value to the claim's kind; ``None`` when it cannot be trusted as that kind.
 
-    Booleans arrive as ``true``/``"true"`` (Apple sends strings); anything else is not a boolean.
+    Booleans arrive as ``true``/``"true"`` (Apple sends strings); anything else is not a boolean. A list
+    (``ClaimKind.LIST``) takes one text or a list of texts (``texts``).
     """
+    if claim_def.kind is ClaimKind.LIST:
+        return texts(value)
     if claim_def.kind is ClaimKind.BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -154,13 +203,34 @@ def coerce(claim_def: Claim, value: object) -> ClaimValue | None:
     return None
 
 
+def texts(value: object) -> tuple[str, ...] | None:
+    """A multi-valued claim's values: texts, stripped, each once in the order given; values that are not texts,
+    empty or longer than ``MAX_VALUE_LENGTH`` are dropped, and at most ``MAX_VALUES`` kept. None when none is left."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else []
+    kept: dict[str, None] = {}
+    for item in items:
+        if isinstance(item, str) and (text := item.strip()) and len(text) <= MAX_VALUE_LENGTH:
+            kept.setdefault(text)
+            if len(kept) == MAX_VALUES:
+                break
+    return tuple(kept) or None
+
+
 def as_text(value: ClaimValue) -> str:
-    """One string for protocols that carry only strings (SAML AttributeValue)."""
+    """One string for protocols that carry only strings (SAML AttributeValue); a list's values comma-separated
+    (for display; SAML sends each as its own AttributeValue, ``as_texts``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(value)
     if isinstance(value, Mapping):
         return value.get("formatted") or "\n".join(v for v in value.values() if v)
     return str(value)
+
+
+def as_texts(value: ClaimValue) -> list[str]:
+    """The SAML AttributeValues of a claim: one per value of a list, else one."""
+    return list(value) if isinstance(value, tuple) else [as_text(value)]
 
 
 #: a verification flag belongs to the value it vouches for; the two are asserted and kept together

@@ -43,6 +43,8 @@ class ConsoleAppPreview(PendingRecord):
 
     KIND: ClassVar[Kind] = Kind.CONSOLE_APP_PREVIEW
     account_id: str
+    #: an ``AppKind``; or ``"saml-settings"``, a SAML app's changed settings (``broker.web.console_app_settings``:
+    #: ``document`` is then the app's entity id, ``settings`` {"settings", "clear"})
     kind: str
     document: str
     #: the operator's settings of a SAML app, as JSON

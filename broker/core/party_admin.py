@@ -1,4 +1,5 @@
-"""Registering apps from the operator console and the admin API (issue 19), as the journeys see it.
+"""Registering apps and upstream identity providers from the operator console and the admin API (issue 19), as
+the journeys see it.
 
 The port ``PartyRegistrations`` is the registration service of ``broker.registry`` (the one ``broker sp`` and
 ``broker client`` use): a preview validates the submitted document exactly as the registry will load it and
@@ -20,6 +21,14 @@ MAX_DOCUMENT = 1_000_000
 class AppKind(StrEnum):
     SAML = "saml"  # a SAML service provider: its metadata XML and the operator's settings
     OIDC = "oidc"  # an OpenID Connect client: its RFC 7591 §2 client metadata JSON
+    #: an upstream identity provider (OpenID Connect, OAuth 2.0 by a preset, or a SAML IdP by entity id): its
+    #: registration JSON, ``metadata/upstreams/<name>.json`` (README "Registering parties"); never a secret
+    UPSTREAM = "upstream"
+
+
+#: the operator's settings of a SAML app that may be edited (``broker sp set``; README "Registering parties")
+SAML_SETTINGS = ("display_name", "logo_uri", "policy_uri", "allowed_upstreams", "default_upstream", "required_acr",
+                 "receive", "required")
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,13 @@ class RegistrationRefused(ValueError):
 
 class PartyRegistrations(Protocol):
     def apps(self) -> Sequence[AppEntry]:
-        """Every registered app, SAML and OpenID, disabled ones included, by kind and id."""
+        """Every registered app, SAML and OpenID, disabled ones included, and every upstream, by kind and id."""
         ...
 
     def preview(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppPreview:
-        """Validate ``document`` (SAML metadata, or client metadata JSON) with the operator's ``settings``
-        (SAML only: display name, allowed upstreams, released claims, required acr...); never raises."""
+        """Validate ``document`` (SAML metadata, client metadata JSON, an upstream's registration JSON) with the
+        operator's ``settings`` (SAML only: display name, allowed upstreams, released claims, required acr...);
+        never raises."""
         ...
 
     def apply(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppApplied:
@@ -96,7 +106,25 @@ class PartyRegistrations(Protocol):
         ...
 
     def set_enabled(self, kind: AppKind, party_id: str, enabled: bool) -> AppPreview:
-        """Serve or stop serving a registered SAML app (its registration stays); ``RegistrationRefused``."""
+        """Serve or stop serving a registered SAML app (its registration stays); ``RegistrationRefused`` for
+        anything else (an upstream has no such switch: it is removed)."""
+        ...
+
+    def settings(self, kind: AppKind, party_id: str) -> Mapping[str, object]:
+        """A registered SAML app's operator settings as written (``SAML_SETTINGS`` only); ``RegistrationRefused``
+        when there is no such app."""
+        ...
+
+    def preview_settings(self, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                         clear: Sequence[str]) -> AppPreview:
+        """The app with its settings changed as ``broker sp set`` changes them: ``clear`` removed, then
+        ``settings`` set, the others kept; validated with its metadata as the registry will load them, with the
+        diff; never raises (an unknown app is a problem)."""
+        ...
+
+    def apply_settings(self, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                       clear: Sequence[str]) -> AppPreview:
+        """Preview the settings again and write them; ``RegistrationRefused`` with nothing written."""
         ...
 
     def remove(self, kind: AppKind, party_id: str) -> None:

@@ -325,3 +325,7 @@ class ConsentStore(Protocol):
     def history(self, account_id: str) -> Sequence[Consent]:
         """Every answer of this account, oldest first (the data download, GDPR Art. 15 and 20)."""
         ...
+
+    def accounts_with(self, party_id: str, limit: int) -> Sequence[str]:
+        """Accounts with any answer for ``party_id`` (the accounts that ever signed in to it), at most ``limit``."""
+        ...

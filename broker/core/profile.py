@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from broker.core.claims import BY_NAME, CLAIMS, DESCRIBES, VERIFICATION_OF, ClaimValue
+from broker.core.claims import BROKER_ASSIGNED, BY_NAME, CLAIMS, DESCRIBES, VERIFICATION_OF, ClaimValue
 from broker.core.email_relay import relay_flag
 from broker.core.model import LinkedIdentity
 
@@ -128,7 +128,7 @@ def merge(identities: Sequence[IdentityClaims], rules: MergeRules) -> UnifiedPro
     ordered = sorted(identities, key=lambda i: (i.identity.first_used, i.identity.issuer, i.identity.subject))
     values: dict[str, ProfileValue] = {}
     for claim in CLAIMS:
-        if claim.name in DESCRIBES:
+        if claim.name in DESCRIBES or claim.name in BROKER_ASSIGNED:  # roles are the app's (core.app_roles)
             continue
         sources = [source for source in ordered if claim.name in source.claims]
         if not sources:

@@ -51,13 +51,15 @@ def release(profile: Mapping[str, ClaimValue], allowed: frozenset[str],
 
 def releasable_value(name: str, value: ClaimValue) -> ClaimValue | None:
     """``value`` fit for release, or None: identifiers (``REFUSED_WHEN_UNSAFE``) with a control or bidirectional
-    character are refused; other texts are normalised, the address's ``formatted`` keeping its line breaks
-    (OIDC Core 1.0 §5.1.1); a text left empty is not released."""
+    character are refused; other texts, and each value of a list, are normalised, the address's ``formatted``
+    keeping its line breaks (OIDC Core 1.0 §5.1.1); a text left empty is not released."""
     if isinstance(value, bool | int):
         return value
     if isinstance(value, str):
         if name in REFUSED_WHEN_UNSAFE:
             return None if has_unsafe(value) else value
         return normalized_claim(value) or None
+    if isinstance(value, tuple):  # a list (groups, roles): each value normalised, empty ones dropped
+        return tuple(dict.fromkeys(clean for item in value if (clean := normalized_claim(item)))) or None
     parts = {key: normalized_claim(part, multiline=key == "formatted") for key, part in value.items()}
     return {key: part for key, part in parts.items() if part} or None

@@ -1,9 +1,11 @@
-"""Registering apps from the operator console and the admin API (issue 19): the same registration service as
-``broker sp`` and ``broker client`` (``core.party_admin.PartyRegistrations``), with who did it in the audit trail.
+"""Registering apps and upstream identity providers from the operator console and the admin API (issue 19): the
+same registration service as ``broker sp``, ``broker client`` and ``broker upstream``
+(``core.party_admin.PartyRegistrations``), with who did it in the audit trail.
 
-A preview changes nothing and is not audited. Every write (an app added or replaced, switched off or on, removed)
-is a ``REGISTRATION_CHANGED`` record naming the operator (``by``: "operator <account id>" or "client <client_id>")
-and the changes, before and after, as the preview showed them; the registry's own reload adds its record of what
+A preview changes nothing and is not audited. Every write (an app or upstream added or replaced, a SAML app's
+settings changed, an app switched off or on, removed) is a ``REGISTRATION_CHANGED`` record naming the operator
+(``by``: "operator <account id>" or "client <client_id>") and the changes, before and after, as the preview
+showed them; the registry's own reload adds its record of what
 it now serves (``broker.app``), as for files dropped into ``metadata/``.
 """
 
@@ -32,11 +34,29 @@ def apply(j: Journeys, by: str, kind: AppKind, document: bytes, settings: Mappin
     applied = service(j).apply(kind, document, settings)
     shown = applied.preview
     for party_id in shown.party_ids:
-        changes = "; ".join(f"{c.field}: {c.before or '-'} -> {c.after or '-'}"
-                            for c in shown.changes if c.party == party_id)
         verb = "replaced" if shown.replaces else "added"
-        _audit(j, party_id, f"{verb} {kind.value} app by {by}: {changes or 'no change'}")
+        _audit(j, party_id, f"{verb} {kind.value} app by {by}: {_changes(shown, party_id)}")
     return applied
+
+
+def current_settings(j: Journeys, kind: AppKind, party_id: str) -> Mapping[str, object]:
+    """A SAML app's operator settings as written (``RegistrationRefused``: no such app)."""
+    return service(j).settings(kind, party_id)
+
+
+def preview_settings(j: Journeys, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                     clear: Sequence[str]) -> AppPreview:
+    return service(j).preview_settings(kind, party_id, settings, clear)
+
+
+def apply_settings(j: Journeys, by: str, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                   clear: Sequence[str]) -> AppPreview:
+    """Change a SAML app's settings as ``broker sp set`` does (``RegistrationRefused``: nothing written); audited
+    with who and each changed field, before and after."""
+    shown = service(j).apply_settings(kind, party_id, settings, clear)
+    for changed in shown.party_ids:
+        _audit(j, changed, f"settings of {kind.value} app changed by {by}: {_changes(shown, changed)}")
+    return shown
 
 
 def set_enabled(j: Journeys, by: str, kind: AppKind, party_id: str, enabled: bool) -> AppPreview:
@@ -54,6 +74,12 @@ def service(j: Journeys) -> PartyRegistrations:
     if j.apps is None:
         raise errors.NotAnOperator(detail="app registration is not wired")
     return j.apps
+
+
+def _changes(shown: AppPreview, party_id: str) -> str:
+    changes = "; ".join(f"{c.field}: {c.before or '-'} -> {c.after or '-'}"
+                        for c in shown.changes if c.party == party_id)
+    return changes or "no change"
 
 
 def _audit(j: Journeys, party_id: str, reason: str) -> None:

@@ -9,16 +9,19 @@ from datetime import datetime, timedelta
 from typing import Protocol as Interface
 
 from broker.core import errors
+from broker.core.app_roles import AppRoleStore
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.consent import ReleasePolicy
 from broker.core.factors import Authenticators, Passkeys
+from broker.core.federations import MetadataSources
 from broker.core.logout_ports import AppLogout, SessionNotices, UpstreamLogout
 from broker.core.model import LoginRequest, Protocol
 from broker.core.notify import Mailer
 from broker.core.operators import ConsolePolicy, OperatorGrants
 from broker.core.outbox import Outbox
 from broker.core.party_admin import PartyRegistrations
+from broker.core.policy_report import ConsentTally, PolicyFile
 from broker.core.ports import (
     AccountErasure,
     AccountStore,
@@ -37,6 +40,7 @@ from broker.core.protocol_ports import DownstreamAdapter, UpstreamAdapter
 from broker.core.risk import DEFAULT_RULES, LoginHistory, RiskRules
 from broker.core.security_events import SecurityEvents
 from broker.core.sessions import SsoSession
+from broker.core.signing_keys import SigningKeys
 from broker.core.upstream_logout_tokens import UpstreamLogoutTokens
 
 
@@ -202,6 +206,18 @@ class Journeys:
     operators: OperatorGrants | None = None
     #: registering apps from the console and the admin API (issue 19; ``broker.journeys.app_admin``)
     apps: PartyRegistrations | None = None
+    #: the operator's roles for apps, released as the ``roles`` claim (``broker.journeys.app_roles``); None: none
+    app_roles: AppRoleStore | None = None
+    #: the IdP metadata sources, their entities and "refresh now" (issue 19; ``journeys.federation_admin``)
+    metadata_sources: MetadataSources | None = None
+    #: the signing keys and their rotation steps (issue 19; ``journeys.key_admin``)
+    signing_keys: SigningKeys | None = None
+    #: the release policy's file and the consent answers per policy version (issue 19; ``journeys.policy_admin``)
+    policy_file: PolicyFile | None = None
+    consent_tally: ConsentTally | None = None
+    #: the subject an app knows an account by, (app, account id) -> its pairwise OIDC ``sub`` or SAML persistent
+    #: NameID, None for no such app (the help desk's look-up, ``journeys.citizen_lookup``); None: not wired
+    app_subject: Callable[[str, str], str | None] | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -96,7 +96,8 @@ def profile_rows(j: Journeys, account_id: str) -> list[dict[str, object]]:
     for view in account_data.identities(j, account_id):
         for name, value in sorted(view.claims.items()):
             claim = BY_NAME.get(name)
-            rows.append({"claim": claim.description if claim else name, "value": value,
+            rows.append({"claim": claim.description if claim else name,
+                         "value": ", ".join(value) if isinstance(value, tuple) else value,  # groups
                          "source": view.upstream_name, "at": view.identity.last_used})
     return rows
 

@@ -15,7 +15,8 @@ from broker.oidc.client_secret import hash_generated, verify_secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
-SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+#: ``roles`` (the broker's own, ``core.claims``) asks for the person's roles in the app (``core.app_roles``)
+SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access", "roles")
 #: ``OidcClient.source`` of a client registered through Dynamic Client Registration (RFC 7591)
 DYNAMIC_SOURCE = "dynamic"
 

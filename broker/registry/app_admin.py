@@ -1,5 +1,7 @@
 """``core.party_admin.PartyRegistrations`` over the registration service (``sp_registrations``,
-``client_registrations``): what the operator console and the admin API register apps through (issue 19).
+``client_registrations``, ``upstream_registrations``): what the operator console and the admin API register apps
+and upstream identity providers through (issue 19). Upstreams are ``app_upstreams``'s, a SAML app's settings
+edits ``app_settings``'s.
 
 After every write the registry is reloaded (``reload``), so the next request sees the app as registered, exactly
 as if an integrator had dropped the files into ``metadata/`` and the folder watch had picked them up.
@@ -16,6 +18,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from broker.core.model import UpstreamParty
 from broker.core.party_admin import (
     MAX_DOCUMENT,
     AppApplied,
@@ -28,17 +31,28 @@ from broker.core.party_admin import (
 from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import SECRET_METHODS
 from broker.oidc.client_secret import generate_secret, hash_generated
+from broker.registry import app_settings, app_upstreams, registrations
 from broker.registry import client_registrations as clients
-from broker.registry import registrations
 from broker.registry import sp_registrations as sps
 from broker.registry.oidc_clients import load_oidc_clients
 from broker.registry.saml_sps import load_sp_catalog
 from broker.registry.sp_view import SpView
+from broker.registry.upstreams import UpstreamRegistration, load_upstreams
 
 
 class FileAppRegistrations:
-    def __init__(self, metadata_dir: Path, reload: Callable[[], object]) -> None:
+    def __init__(self, metadata_dir: Path, reload: Callable[[], object], *, instance_dir: Path | None = None,
+                 describe: Callable[[UpstreamRegistration], UpstreamParty] | None = None,
+                 on_scale: Callable[[str], bool] | None = None) -> None:
+        """``describe``: the registry's own view of an upstream (``FileRegistry``'s), the check an upstream
+        document must pass (without it, upstreams are not registered here); ``instance_dir``: where
+        ``client_secret_file`` paths start; ``on_scale``: whether an acr is on the ``[assurance]`` scale (notes)."""
         self.metadata_dir, self._reload = metadata_dir, reload
+        self.instance_dir, self._describe = instance_dir or metadata_dir.parent, describe
+        self._notes = app_settings.notes_for(self._upstream_names, on_scale)
+
+    def _upstream_names(self) -> Sequence[str]:
+        return list(load_upstreams(self.metadata_dir, self.instance_dir)[0])
 
     def apps(self) -> Sequence[AppEntry]:
         catalog = load_sp_catalog(self.metadata_dir)
@@ -49,11 +63,17 @@ class FileAppRegistrations:
         registered, _ = load_oidc_clients(self.metadata_dir)
         oidc = [AppEntry(AppKind.OIDC, c.client_id, c.client_name or c.client_id, Path(c.source).name)
                 for c in registered.values()]
-        return sorted([*served, *stopped, *oidc], key=lambda e: (e.kind.value, e.party_id))
+        upstreams = app_upstreams.upstream_entries(self.metadata_dir, self.instance_dir, self._describe) \
+            if self._describe is not None else []
+        return sorted([*served, *stopped, *oidc, *upstreams], key=lambda e: (e.kind.value, e.party_id))
 
     def preview(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppPreview:
         if len(document) > MAX_DOCUMENT:
             return AppPreview(kind, (), "", (f"the document is larger than {MAX_DOCUMENT} bytes",), ())
+        if kind is AppKind.UPSTREAM:
+            if settings or self._describe is None:
+                return AppPreview(kind, (), "", (_upstream_refusal(settings),), ())
+            return app_upstreams.preview(self.metadata_dir, self.instance_dir, self._describe, document)
         if kind is AppKind.SAML:
             return _saml(sps.preview_sp(self.metadata_dir, document, dict(settings)))
         return _oidc(clients.preview_client(self.metadata_dir, _with_secret_placeholder(document)))
@@ -61,6 +81,12 @@ class FileAppRegistrations:
     def apply(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppApplied:
         if len(document) > MAX_DOCUMENT:
             raise RegistrationRefused([f"the document is larger than {MAX_DOCUMENT} bytes"])
+        if kind is AppKind.UPSTREAM:
+            if settings or self._describe is None:
+                raise RegistrationRefused([_upstream_refusal(settings)])
+            applied_upstream = app_upstreams.apply(self.metadata_dir, self.instance_dir, self._describe, document)
+            self._reload()
+            return AppApplied(applied_upstream)
         try:
             if kind is AppKind.SAML:
                 preview = sps.preview_sp(self.metadata_dir, document, dict(settings))
@@ -78,8 +104,8 @@ class FileAppRegistrations:
         return AppApplied(_oidc(preview_c), secret)
 
     def set_enabled(self, kind: AppKind, party_id: str, enabled: bool) -> AppPreview:
-        if kind is not AppKind.SAML:
-            raise RegistrationRefused(["only SAML apps are switched off and on; remove an OpenID client instead"])
+        if kind is not AppKind.SAML:  # the registry has no "disabled" for clients or upstreams
+            raise RegistrationRefused([f"only SAML apps are switched off and on; remove this {kind.value} instead"])
         try:
             preview = _saml(sps.set_sp_enabled(self.metadata_dir, party_id, enabled))
         except registrations.RegistrationRefused as exc:
@@ -91,11 +117,30 @@ class FileAppRegistrations:
         try:
             if kind is AppKind.SAML:
                 sps.remove_sp(self.metadata_dir, party_id)
+            elif kind is AppKind.UPSTREAM:
+                app_upstreams.remove(self.metadata_dir, party_id)
             else:
                 clients.remove_client(self.metadata_dir, party_id)
         except registrations.RegistrationRefused as exc:
             raise RegistrationRefused(exc.problems) from exc
         self._reload()
+
+    def settings(self, kind: AppKind, party_id: str) -> Mapping[str, object]:
+        return app_settings.current(self.metadata_dir, kind, party_id)
+
+    def preview_settings(self, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                         clear: Sequence[str]) -> AppPreview:
+        return app_settings.preview(self.metadata_dir, kind, party_id, settings, clear, self._notes)
+
+    def apply_settings(self, kind: AppKind, party_id: str, settings: Mapping[str, object],
+                       clear: Sequence[str]) -> AppPreview:
+        applied = app_settings.apply(self.metadata_dir, kind, party_id, settings, clear, self._notes)
+        self._reload()
+        return applied
+
+
+def _upstream_refusal(settings: Mapping[str, object]) -> str:
+    return "an upstream takes no settings beside its document" if settings else "upstreams are not registered here"
 
 
 def _refuse(preview: AppPreview) -> None:

@@ -42,6 +42,8 @@ class SourceStatus:
     next_refresh: datetime | None
     last_error: str | None
     expired: bool
+    #: the last refresh tried (successful or not); ``loaded_at`` is the last good copy's
+    attempted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,20 @@ class IdpDirectory:
             name=v.spec.name, kind=v.spec.kind, location=v.spec.location, entities=0 if v.expired else len(v.index),
             generation=v.state.generation, loaded_at=_instant(v.state.loaded_at),
             valid_until=_instant(v.state.valid_until), next_refresh=_instant(v.state.next_refresh),
-            last_error=v.state.last_error, expired=v.expired) for v in self._current().views.values())
+            last_error=v.state.last_error, expired=v.expired, attempted_at=_instant(v.state.attempted_at))
+            for v in self._current().views.values())
+
+    def source_entities(self, name: str, query: str, offset: int, limit: int) -> list[IdpEntity] | None:
+        """Source ``name``'s own entities in display-name order (only those matching ``query`` when given),
+        ``limit`` from ``offset``; None when there is no such source (the console's federation page)."""
+        view = self._current().views.get(name)
+        if view is None:
+            return None
+        if view.expired:
+            return []
+        if query.strip():
+            return view.index.search(query, offset + limit)[offset:]
+        return view.index.names_page(offset, limit)
 
     # -- refreshing -----------------------------------------------------------------------------------------
     def refresh_now(self) -> None:
@@ -189,6 +202,15 @@ class IdpDirectory:
         waited for the lock, its result is taken instead of fetching again."""
         for spec in self._specs:
             self._refresh(spec, force=True, blocking=True, seen=self._folder.read_state(spec).attempts)
+
+    def refresh_source(self, name: str) -> bool:
+        """Refresh source ``name`` now (synchronously), as :meth:`refresh_now` does for all; False when there is no
+        such source."""
+        spec = next((s for s in self._specs if s.name == name), None)
+        if spec is None:
+            return False
+        self._refresh(spec, force=True, blocking=True, seen=self._folder.read_state(spec).attempts)
+        return True
 
     def close(self) -> None:
         self._stop.set()

@@ -91,6 +91,9 @@ def preview_upstream(metadata_dir: Path, instance_dir: Path, document: DocumentI
     name = raw.get("name")
     if not problems and not (isinstance(name, str) and NAME_RE.fullmatch(name)):
         problems = ("name must be 1-63 lowercase letters, digits, '-' or '_'",)
+    if "client_secret" in raw:  # for every protocol: a secret is never written into metadata/ (nor shown back)
+        problems = (*problems, "the document carries client_secret: a secret is never written in a registration; "
+                               "name where it lives with client_secret_env or client_secret_file")
     if problems:
         return UpstreamPreview(text, str(name or ""), None, problems)
     target = metadata_dir / UPSTREAM_FOLDER / f"{name}.json"

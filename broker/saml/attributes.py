@@ -13,7 +13,7 @@ from typing import Any
 
 from saml2.attribute_converter import AttributeConverter
 
-from broker.core.claims import CLAIMS, NAMEFORMAT_BASIC, NAMEFORMAT_URI, ClaimValue, as_text, from_saml_name
+from broker.core.claims import CLAIMS, NAMEFORMAT_BASIC, NAMEFORMAT_URI, ClaimValue, as_texts, from_saml_name
 
 
 def converters() -> list[Any]:
@@ -37,11 +37,12 @@ def converters() -> list[Any]:
 
 
 def to_ava(released: Mapping[str, ClaimValue]) -> dict[str, list[str]]:
-    """Released claims as pysaml2's attribute-value assertion, keyed by friendly name."""
+    """Released claims as pysaml2's attribute-value assertion, keyed by friendly name; a multi-valued claim (roles)
+    is one attribute with one AttributeValue per value (SAML Core §2.7.3.1)."""
     ava: dict[str, list[str]] = {}
     for claim in CLAIMS:
         if claim.name in released and claim.saml_friendly:
-            ava[claim.saml_friendly] = [as_text(released[claim.name])]
+            ava[claim.saml_friendly] = as_texts(released[claim.name])
     return ava
 
 

@@ -3,6 +3,7 @@ tokens and registered clients, the outbox of messages owed to other parties, sch
 
 from broker.storage import analytics_tables  # noqa: F401 - the analytics aggregates, for the metadata
 from broker.storage.accounts import SqlAccountStore
+from broker.storage.app_roles import SqlAppRoles
 from broker.storage.audit import SqlAuditLog
 from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.clients import SqlClientStore
@@ -18,6 +19,7 @@ from broker.storage.pending import SqlPendingStore
 
 __all__ = [
     "SqlAccountStore",
+    "SqlAppRoles",
     "SqlAuditLog",
     "SqlAuthenticators",
     "SqlClientStore",

@@ -26,13 +26,17 @@ def decode_claims(text: str) -> dict[str, ClaimValue]:
     return claims
 
 
-def _plain(value: ClaimValue) -> str | bool | int | dict[str, str]:
+def _plain(value: ClaimValue) -> str | bool | int | dict[str, str] | list[str]:
+    if isinstance(value, tuple):
+        return list(value)
     return dict(value) if isinstance(value, Mapping) else value
 
 
 def _claim_value(value: object) -> ClaimValue | None:
     if isinstance(value, str | bool | int):
         return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)  # a multi-valued claim (groups)
     if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         return {str(k): str(v) for k, v in value.items()}
     return None

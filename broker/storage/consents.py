@@ -46,5 +46,11 @@ class SqlConsentStore:
         with self._sessions() as session:
             return [_consent(row) for row in session.scalars(query)]
 
+    def accounts_with(self, party_id: str, limit: int) -> Sequence[str]:
+        """By the index on ``party_id`` (revision 0022: a hash index on PostgreSQL, any length of id)."""
+        query = select(ConsentRow.account_id).where(ConsentRow.party_id == party_id).distinct().limit(limit)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
 
 _check: type[ConsentStore] = SqlConsentStore

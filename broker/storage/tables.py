@@ -190,6 +190,9 @@ class ConsentRow(Base):
     """History of consent answers; the row with the highest id per (account, party) is in force."""
 
     __tablename__ = "consents"
+    #: the accounts of one app (the help desk's look-up by the id an app reported): equality only, so a hash index
+    #: on PostgreSQL, which takes an id of any length (a btree entry is limited to about 2.7 kB)
+    __table_args__ = (Index("ix_consents_party_id", "party_id", postgresql_using="hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(

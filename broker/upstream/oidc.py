@@ -26,7 +26,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from broker.core import errors
-from broker.core.claims import ClaimValue, coerce, from_oidc_name
+from broker.core.claims import ClaimValue, coerce, from_upstream_oidc_name
 from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.core.protocol_ports import VerifiedAnswer
 from broker.core.upstream_logout_tokens import MAX_UPSTREAM_SID, UPSTREAM_SID, recordable_sid
@@ -238,7 +238,7 @@ class OidcUpstream:
         merged = quirks.profile(id_claims, userinfo, params)
         claims: dict[str, ClaimValue] = {}
         for oidc_name, value in merged.items():
-            definition = from_oidc_name(oidc_name)
+            definition = from_upstream_oidc_name(oidc_name)  # never a claim the broker assigns (roles)
             coerced = coerce(definition, value) if definition is not None else None
             if definition is not None and coerced is not None:
                 claims[definition.name] = coerced

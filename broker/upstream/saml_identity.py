@@ -1,7 +1,8 @@
 """A verified SAML assertion in the broker's vocabulary: the ``UpstreamIdentity`` of the person it names.
 
 Attributes are mapped by their ``Name`` (urn:oid, eIDAS URI, ...), falling back to ``FriendlyName``, through
-the one table in ``core.claims``; attributes outside it are dropped, never guessed. The subject is the
+the one table in ``core.claims``; attributes outside it are dropped, never guessed, and so is one naming a claim
+the broker assigns itself (``roles``). A multi-valued claim (``groups``) keeps every AttributeValue. The subject is the
 persistent NameID (SAML 2.0 Core §8.3.7), which is opaque, stable and specific to this SP; a transient or
 unspecified NameID names nobody for long, so such an answer is refused unless the registration names an
 attribute that holds a stable identifier (``subject_attribute``, e.g. an eIDAS ``PersonIdentifier``). The
@@ -11,7 +12,7 @@ AuthnContextClassRef becomes the identity's ``acr`` (``core.assurance`` puts it 
 from __future__ import annotations
 
 from broker.core import errors
-from broker.core.claims import ClaimValue, coerce, from_saml_name
+from broker.core.claims import ClaimKind, ClaimValue, coerce, from_upstream_saml_name
 from broker.core.model import EmailTrust, UpstreamIdentity
 from broker.upstream.saml_model import SamlAttribute, VerifiedAssertion
 from broker.upstream.saml_settings import UpstreamIdp
@@ -23,10 +24,12 @@ MAX_SUBJECT = 256  # SAML Core §8.3.7: a persistent identifier is at most 256 c
 def _claims(attributes: tuple[SamlAttribute, ...]) -> dict[str, ClaimValue]:
     claims: dict[str, ClaimValue] = {}
     for attribute in attributes:
-        definition = from_saml_name(attribute.name, attribute.friendly_name)
+        definition = from_upstream_saml_name(attribute.name, attribute.friendly_name)  # never roles
         if definition is None or not attribute.values or definition.name in claims:
             continue
-        value = coerce(definition, attribute.values[0])
+        # a multi-valued claim (groups: isMemberOf, memberOf) takes every AttributeValue, others the first
+        value = coerce(definition, list(attribute.values) if definition.kind is ClaimKind.LIST
+                       else attribute.values[0])
         if value is not None:
             claims[definition.name] = value
     return claims

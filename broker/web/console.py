@@ -136,13 +136,15 @@ def citizens() -> Response:
     how = request.args.get("how", "")
     value = request.args.get("value", "").strip()[:320]
     upstream = request.args.get("upstream", "").strip()[:255]
+    app = request.args.get("app", "").strip()[:1024]
 
     def view(op: console.Operator) -> Response:
         j = journeys()
-        found = citizen_lookup.find(j, op.by, how, value, upstream) if how in LOOKUPS and value else None
-        upstreams = sorted(services().registry.snapshot.upstreams)
+        found = citizen_lookup.find(j, op.by, how, value, upstream, app) if how in LOOKUPS and value else None
+        snapshot = services().registry.snapshot
+        apps = sorted([*snapshot.saml.sps, *snapshot.oidc_clients])  # suggestions; a dynamic client is typed
         return page("console_citizens.html", operator=op, found=found, how=how, value=value,
-                     upstream=upstream, upstreams=upstreams)
+                    upstream=upstream, upstreams=sorted(snapshot.upstreams), app=app, apps=apps)
     return operator_page(Permission.LOOK_UP_CITIZENS, view)
 
 

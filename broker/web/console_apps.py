@@ -1,11 +1,13 @@
-"""The operator console's apps (issue 19): the registered apps, and registering one from the metadata its vendor
-sent (``broker.journeys.app_admin``).
+"""The operator console's apps (issue 19): the registered apps and upstream identity providers, and registering
+one from the metadata its vendor sent or an upstream from its registration JSON (``broker.journeys.app_admin``).
 
 Registering is two steps: the upload is validated exactly as the broker will load it and shown with what the
 broker read from it and the diff against the current registration (a preview, nothing written); "Apply"
 registers *that* document, kept server-side between the steps (``ConsoleAppPreview``: this browser, this
 operator, once), after a sign-in at most ``[console] reauth_minutes`` old. Switching a SAML app off or on and
-removing an app are forms of the list. A new OpenID client's secret is shown once, on the page after "Apply".
+removing an app are forms of the list (upstreams are removed, never switched off: the registry has no such
+setting). A new OpenID client's secret is shown once, on the page after "Apply". A SAML app's settings page is
+``console_app_settings``'s.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from broker.core.operators import Permission
 from broker.core.party_admin import MAX_DOCUMENT, AppKind, RegistrationRefused
 from broker.core.pending_records import put_record, take_record
 from broker.journeys import app_admin, console
+from broker.web import console_app_settings
 from broker.web.console import operator_page, page
 from broker.web.http.journey_context import support_reference
 from broker.web.renderer import browser, journeys
 
 bp = Blueprint("console_apps", __name__, url_prefix="/console/apps")
+bp.register_blueprint(console_app_settings.bp)
 PREVIEW_LIFETIME = timedelta(minutes=30)
 #: the operator's settings of a SAML app the form offers (``broker.registry.sp_settings``), lists comma-separated
 TEXT_SETTINGS = ("display_name", "logo_uri", "policy_uri", "default_upstream", "required_acr")
@@ -64,13 +68,22 @@ def _error(status: int, message: str) -> Response:
 
 @bp.get("/")
 def apps() -> Response:
-    return operator_page(Permission.VIEW_PARTIES, lambda op: page(
-        "console_apps.html", operator=op, apps=app_admin.apps(journeys())))
+    """The apps, then the upstream identity providers, in a table each."""
+    def view(op: console.Operator) -> Response:
+        entries = app_admin.apps(journeys())
+        return page("console_apps.html", operator=op, apps=[e for e in entries if e.kind is not AppKind.UPSTREAM],
+                    upstreams=[e for e in entries if e.kind is AppKind.UPSTREAM])
+    return operator_page(Permission.VIEW_PARTIES, view)
 
 
 @bp.get("/new")
 def new() -> Response:
     return operator_page(Permission.MANAGE_PARTIES, lambda op: page("console_app_new.html", operator=op))
+
+
+@bp.get("/upstreams/new")
+def new_upstream() -> Response:
+    return operator_page(Permission.MANAGE_PARTIES, lambda op: page("console_upstream_new.html", operator=op))
 
 
 @bp.post("/preview")
@@ -81,7 +94,7 @@ def preview() -> Response:
 
     def view(op: console.Operator) -> Response:
         if kind is None or not document:
-            return _error(400, "Choose the kind of app and give its metadata.")
+            return _error(400, "Choose the kind of app and give its metadata or registration.")
         j = journeys()
         shown = app_admin.preview(j, kind, document, settings)
         handle = None

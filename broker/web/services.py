@@ -25,6 +25,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from broker.config.settings import Settings
+from broker.core.app_roles import AppRoleStore
 from broker.core.factors import Authenticators, Passkeys
 from broker.core.model import Protocol, UpstreamParty, utcnow
 from broker.core.notify import Mailer
@@ -234,6 +235,7 @@ class Services:
     ssf: SsfTransmitter | None = None
     #: the roles of the operator console and admin API (issue 19)
     operators: OperatorGrants | None = None
+    app_roles: AppRoleStore | None = None  # roles for apps (``broker.journeys.app_roles``)
     _upstreams: dict[str, tuple[UpstreamRegistration, ProviderAdapter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: the journeys' ports, wired from the above by ``wire_journeys`` (``broker.app``)

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from broker.config.settings import Settings
+from broker.core.identifiers import pairwise_id
 from broker.core.model import Protocol
 from broker.downstream.oidc.answers import OidcAnswers
 from broker.downstream.oidc.session_notices import OidcSessionNotices
 from broker.downstream.saml_answers import SamlAnswers
 from broker.downstream.saml_app_logout import SamlAppLogout
 from broker.journeys.context import Journeys, JourneySettings, Observer, Places
+from broker.keys.rotation_admin import FolderKeys
 from broker.registry.app_admin import FileAppRegistrations
+from broker.registry.metadata_admin import DirectorySources
+from broker.registry.policy_file import RegistryPolicyFile
+from broker.storage.consent_tally import SqlConsentTally
 from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.oidc_backchannel import OidcBackChannel
 from broker.upstream.saml_idp_logout import SamlIdpLogout
 from broker.upstream.saml_upstreams import SamlUpstreams
-from broker.web.services import Services
+from broker.web.services import Services, describe_upstream
 
 
 def journey_settings(settings: Settings) -> JourneySettings:
@@ -70,6 +76,27 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
         session_notices=OidcSessionNotices(svc.oidc.settings.issuer, svc.keys, registry.oidc_client),
         security_events=svc.ssf,
         operators=svc.operators,
-        apps=FileAppRegistrations(svc.settings.metadata_dir, registry.reload),
+        app_roles=svc.app_roles,
+        apps=FileAppRegistrations(svc.settings.metadata_dir, registry.reload, instance_dir=svc.settings.instance_dir,
+                                  describe=describe_upstream,
+                                  on_scale=lambda acr: svc.settings.assurance.rank(acr) is not None),
         upstream_logout_tokens=OidcBackChannel(svc.upstream_adapter),
+        metadata_sources=DirectorySources(svc.idp_directory) if svc.idp_directory is not None else None,
+        signing_keys=FolderKeys(svc.settings.certs_dir, "broker " + svc.settings.base_url),
+        policy_file=RegistryPolicyFile(svc.settings.metadata_dir, lambda: registry.snapshot.problems),
+        consent_tally=SqlConsentTally(svc.engine),
+        app_subject=app_subject(svc),
     )
+
+
+def app_subject(svc: Services) -> Callable[[str, str], str | None]:
+    """The subject an app knows an account by: an OpenID client's ``sub`` (pairwise per sector, or public, as its
+    ID tokens carry it), a SAML app's persistent NameID (pairwise per entity id, ``saml_responses.subject_id``)."""
+    def subject(party_id: str, account_id: str) -> str | None:
+        client = svc.registry.oidc_client(party_id)
+        if client is not None:
+            return svc.oidc.subject(client, account_id)
+        if party_id in svc.registry.snapshot.saml.sps:
+            return pairwise_id(svc.idp.settings.pairwise_secret, party_id, account_id)
+        return None
+    return subject

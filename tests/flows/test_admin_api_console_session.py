@@ -18,6 +18,7 @@ from broker.web.admin_api.table import OPERATIONS
 from tests.databases import BACKENDS, database_for
 from tests.flows.admin_api_support import AdminWorld, admin_world, anna, api, conforms, csrf_token, staff
 from tests.flows.federation import FixedClock
+from tests.flows.federation_feed_support import add_file_source
 from tests.flows.portal_support import services
 from tests.peers.browser import Browser
 
@@ -36,6 +37,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> I
 CI_APP = {"kind": "oidc", "document": json.dumps({"client_id": "ci-app", "redirect_uris": ["https://127.0.0.1:9/cb"],
                                                    "token_endpoint_auth_method": "client_secret_basic"})}
 SP1 = {"kind": "saml", "party_id": "http://127.0.0.1:9/sp1"}
+ROLE = {"party_id": SP1["party_id"], "role": "clerk"}
 
 
 def _calls(citizen: str) -> list[tuple[str, str, str, dict[str, str] | None]]:
@@ -57,7 +59,22 @@ def _calls(citizen: str) -> list[tuple[str, str, str, dict[str, str] | None]]:
         ("register-app", "POST", "/apps", CI_APP),
         ("disable-app", "POST", "/apps/disable", SP1),
         ("enable-app", "POST", "/apps/enable", SP1),
+        ("preview-app-settings", "POST", "/apps/settings/preview", SP1),  # no settings given: nothing changes
+        ("set-app-settings", "POST", "/apps/settings", SP1),
         ("remove-app", "POST", "/apps/remove", {"kind": "oidc", "party_id": "ci-app"}),
+        ("list-federations", "GET", "/federations", None),
+        ("list-federation-entities", "GET", "/federations/saml-idp/self/entities?q=broker", None),
+        ("refresh-federation", "POST", "/federations/refresh", {"name": "saml-idp/self"}),
+        ("signing-keys", "GET", "/keys", None),
+        ("rotate-keys", "POST", "/keys/rotate", {"step": "retire"}),  # nothing to retire: changes nothing
+        ("release-policy", "GET", "/policy", None),
+        ("list-app-roles", "GET", f"/app-roles?party_id={SP1['party_id']}", None),
+        ("define-app-role", "POST", "/app-roles/define", {**ROLE, "description": "Clerk"}),
+        ("assign-app-role", "POST", "/app-roles/assign", {**ROLE, "account_id": citizen}),
+        ("unassign-app-role", "POST", "/app-roles/unassign", {**ROLE, "account_id": citizen}),
+        ("map-app-role", "POST", "/app-roles/map", {**ROLE, "upstream": "op", "group": "g-clerks"}),
+        ("unmap-app-role", "POST", "/app-roles/unmap", {**ROLE, "upstream": "op", "group": "g-clerks"}),
+        ("remove-app-role", "POST", "/app-roles/remove", ROLE),
     ]
 
 
@@ -67,6 +84,7 @@ def test_each_role_may_call_exactly_what_its_permissions_allow(world: AdminWorld
     citizen = anna(world)
     bob = staff(world, browser, role)
     token = csrf_token(world, browser)
+    add_file_source(world.federation)  # "saml-idp/self", for the federation calls
     calls = _calls(citizen)
     assert {c[0] for c in calls} == {op.operation_id for op in OPERATIONS}  # a new operation joins this table
     held = ROLE_PERMISSIONS[role]

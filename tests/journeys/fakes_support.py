@@ -488,6 +488,9 @@ class FakeConsentStore:
     def history(self, account_id: str) -> Sequence[Consent]:
         return [c for c in self.answers if c.account_id == account_id]
 
+    def accounts_with(self, party_id: str, limit: int) -> Sequence[str]:
+        return list(dict.fromkeys(c.account_id for c in self.answers if c.party_id == party_id))[:limit]
+
 
 class FakeSsoSessions:
     def __init__(self) -> None:

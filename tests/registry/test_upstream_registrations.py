@@ -57,7 +57,7 @@ def test_a_preview_is_the_registration_the_registry_will_load(metadata_dir: Path
     ("[]", False, "must hold one JSON object"),
     (_oidc(name="../../etc/passwd"), False, "name must be 1-63 lowercase letters"),
     (_oidc(client_secret_env="UNSET_SECRET"), False, "UNSET_SECRET (client_secret_env) is not set"),
-    (_oidc(client_secret="in the clear"), False, "a client secret must not be written in the file"),
+    (_oidc(client_secret="in the clear"), False, "the document carries client_secret: a secret is never written"),
     (_saml(options={"allow_unsolicited": "maybe"}), False, 'must be "true" or "false"'),
     (_oidc(preset="apple", issuer=None), True, "missing options: team_id"),
 ])

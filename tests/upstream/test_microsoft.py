@@ -297,3 +297,19 @@ def test_authorization_request_goes_to_the_common_endpoint(entra: Entra) -> None
     url, _ = entra.upstream(COMMON_AB).start(utcnow())
     assert url.startswith(entra.host.authority + "/common/v2.0/authorize?")
     assert parse_qs(urlsplit(url).query)["scope"] == ["openid email profile"]
+
+
+# -- groups (issue 19: roles for apps) ----------------------------------------------------------------------
+
+
+def test_group_object_ids_become_groups_and_entras_own_app_roles_are_dropped(entra: Entra) -> None:
+    """Entra's ``groups`` claim (group object ids) feeds the operator's role mappings; its ``roles`` claim names
+    the tenant's app roles, which are not the broker's roles for apps and must never reach one."""
+    group = "c1a2b3c4-0000-4000-8000-00000000000a"
+    entra.host.sign_in_as("common", tid=TENANT_A, oid=ALICE_OID, groups=[group, group, "x" * 300],
+                          roles=["Tenant.Admin"])
+
+    identity = entra.login(entra.upstream(COMMON_AB))
+
+    assert identity.claims["groups"] == (group,)  # each once; a value too long to be a group id dropped
+    assert "roles" not in identity.claims

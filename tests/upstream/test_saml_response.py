@@ -27,6 +27,7 @@ from saml2.saml import AuthnContextClassRef
 from saml2.samlp import RequestedAuthnContext
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from broker.upstream.saml_identity import identity_from
 from broker.upstream.saml_response import (
     ResponseRefused,
     SamlAttribute,
@@ -34,6 +35,7 @@ from broker.upstream.saml_response import (
     VerifiedAssertion,
     verify_response,
 )
+from broker.upstream.saml_settings import UpstreamIdp
 from tests.peers.saml_idp import (
     AES128_GCM,
     AES256_CBC,
@@ -344,3 +346,16 @@ def test_idp_app_honours_requested_authn_context(served: ServedIdp, requested: s
     else:
         assert verify_from(served, request_id, fields).authn_context_class_ref == answer
     assert served.state.seen[0].requested_contexts == (requested,)
+
+
+def test_group_attributes_become_one_multi_valued_groups_claim(world: IdpWorld, request_id: str) -> None:
+    """isMemberOf (eduPerson) with every AttributeValue, as the role mappings of issue 19 read it; an IdP's
+    attribute in the broker's own roles name is never taken as the broker's roles."""
+    idp = UpstreamIdp("city", world.idp.entity_id, "City ID", (), (), (world.cert_b64(),))
+    response = issue(world, request_id, attributes={"mail": ["a@example.org"],
+                                                    "isMemberOf": ["cn=staff,ou=groups", "cn=library,ou=groups"],
+                                                    "roles": ["admin"]})
+    identity = identity_from(idp, verify(world, request_id, response))
+
+    assert identity.claims["groups"] == ("cn=staff,ou=groups", "cn=library,ou=groups")
+    assert "roles" not in identity.claims

@@ -37,7 +37,8 @@ def oidc_claims(released: Mapping[str, ClaimValue]) -> dict[str, Any]:
     for name, value in released.items():
         definition = BY_NAME.get(name)
         if definition is not None and definition.oidc_name:
-            out[definition.oidc_name] = dict(value) if isinstance(value, Mapping) else value
+            out[definition.oidc_name] = (dict(value) if isinstance(value, Mapping)
+                                         else list(value) if isinstance(value, tuple) else value)  # roles: an array
     return out
 
 

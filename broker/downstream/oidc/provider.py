@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from broker.core.app_roles import ROLES_CLAIM, AppRoleStore, roles_for, with_roles
 from broker.core.claims import ClaimValue
 from broker.core.grants import Grant, TokenKind, TokenRecord
 from broker.core.model import LoginResult
@@ -51,10 +52,11 @@ def bearer_challenge(error: str, description: str) -> str:
 class OidcProvider:
     def __init__(self, settings: ProviderSettings, keys: KeyRing, store: GrantStore, accounts: AccountStore,
                  clients: Callable[[str], OidcClient | None],
-                 first_use_of: Callable[[str, str, datetime], bool]) -> None:
-        """``first_use_of(client_id, jti, expires_at)`` records a client assertion id, False when seen before."""
+                 first_use_of: Callable[[str, str, datetime], bool], roles: AppRoleStore | None = None) -> None:
+        """``first_use_of(client_id, jti, expires_at)`` records a client assertion id, False when seen before;
+        ``roles``: the operator's roles for apps (``core.app_roles``), None when the broker keeps none."""
         self.settings, self.keys, self.store, self.accounts = settings, keys, store, accounts
-        self.clients, self._first_use_of = clients, first_use_of
+        self.clients, self._first_use_of, self.roles = clients, first_use_of, roles
 
     # -- the front channel hands over here -------------------------------------------------------------
     def authorization_code(self, result: LoginResult, claims: frozenset[str], sid: str, now: datetime) -> str:
@@ -116,8 +118,13 @@ class OidcProvider:
         return body
 
     def _released(self, grant: Grant) -> Mapping[str, ClaimValue]:
-        """The grant's claims from the unified profile as it is now, through the release step SAML uses too."""
-        profile = merge(self.accounts.identity_claims(grant.account_id), self.settings.merge_rules).claims()
+        """The grant's claims from the unified profile as it is now, through the release step SAML uses too; with
+        the client's own ``roles`` (those of this client only, for the grant's sign-in) when the grant has them."""
+        identities = self.accounts.identity_claims(grant.account_id)
+        profile = merge(identities, self.settings.merge_rules).claims()
+        if self.roles is not None and ROLES_CLAIM in grant.claims:
+            profile = with_roles(profile, roles_for(self.roles, grant.client_id, grant.account_id, grant.upstream,
+                                                    identities))
         return release(profile, grant.claims, self.settings.release_unverified_email)
 
     # -- UserInfo --------------------------------------------------------------------------------------

@@ -10,10 +10,18 @@
     GET    /operators                                manage-operators   people only
     PUT    /operators/{account_id}/roles/{role}      manage-operators   people only, a fresh sign-in
     DELETE /operators/{account_id}/roles/{role}      manage-operators   people only, a fresh sign-in
-    GET    /apps                                     view-parties       every registered app
+    GET    /apps                                     view-parties       every registered app and upstream
     POST   /apps/preview                             manage-parties     {"kind", "document", "settings"}: checked, diff
     POST   /apps                                     manage-parties     the same body: registered; people: fresh
     POST   /apps/disable|enable|remove               manage-parties     {"kind", "party_id"}; people: fresh
+    POST   /apps/settings/preview                    manage-parties     {"kind", "party_id", "settings", "clear"}: diff
+    POST   /apps/settings                            manage-parties     the same body: a SAML app's settings; fresh
+    GET    /federations                              view-parties       every IdP metadata source and its state
+    GET    /federations/{folder}/{name}/entities?q=  view-parties       a source's identity providers, 50 a page
+    POST   /federations/refresh                      manage-parties     {"name"}: refresh that source now
+    GET    /keys                                     view-parties       the signing keys and the next rotation step
+    POST   /keys/rotate                              manage-keys        {"step", "force"}; people: a fresh sign-in
+    GET    /policy                                   view-parties       the release policy and consents per version
     GET    /openapi.json                             nobody needed      the OpenAPI 3.1 document of all this
 
 The table is ``table.OPERATIONS``; the routes below are registered from it and ``openapi`` describes it. Who may

@@ -22,14 +22,16 @@ def _bad(description: str) -> ApiError:
 
 
 def find(call: Call) -> dict[str, Any]:
-    """One of ``email``, ``upstream`` with ``subject``, ``reference`` or ``account``."""
+    """One of ``email``, ``upstream`` or ``app`` with ``subject``, ``reference`` or ``account``."""
     q, j, by = call.query, journeys(), call.caller.by
-    ways = [name for name in ("email", "upstream", "reference", "account") if q.get(name)]
-    if len(ways) != 1 or (ways == ["upstream"]) != bool(q.get("subject")):
-        raise _bad("give exactly one of email, upstream with subject, reference or account")
+    ways = [name for name in ("email", "upstream", "app", "reference", "account") if q.get(name)]
+    if len(ways) != 1 or (ways[0] in ("upstream", "app")) != bool(q.get("subject")):
+        raise _bad("give exactly one of email, upstream with subject, app with subject, reference or account")
     way = ways[0]
     if way == "upstream":  # the subject is the value, at that upstream
         found = citizen_lookup.find(j, by, "method", q["subject"], q["upstream"])
+    elif way == "app":  # the subject that app knows the citizen by
+        found = citizen_lookup.find(j, by, "app", q["subject"], app=q["app"])
     else:
         found = citizen_lookup.find(j, by, way, q[way][:MAX_ACCOUNT_ID] if way == "account" else q[way])
     return {"accounts": list(found.accounts), "records": records(found.records)}
@@ -95,7 +97,9 @@ OPERATIONS = (
     Operation("GET", "/citizens", "find-citizen", "Find one citizen", find, "Found", LOOK_UP,
               query=(Param("email", "a verified e-mail address (never stored or audited)"),
                      Param("upstream", "an upstream's registered name, with subject", 255),
-                     Param("subject", "the subject that upstream asserts", 255),
+                     Param("app", "an app's entity ID or client ID, with subject: the id that app knows the "
+                                  "citizen by (OIDC sub, SAML persistent NameID)", 1024),
+                     Param("subject", "the subject that upstream asserts, or that app knows", 255),
                      Param("reference", "a support reference from an error page", 64),
                      Param("account", "an account id", MAX_ACCOUNT_ID)),
               description="By exactly one key; never a list of all citizens. Each account found gets an audit "

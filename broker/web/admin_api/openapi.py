@@ -19,7 +19,8 @@ ERRORS = {400: "The request is malformed (invalid_request).",
           401: "No valid credentials: RFC 6750 §3.1 invalid_token for a bearer token; no console session.",
           403: "Not allowed: insufficient_scope (bearer), forbidden (roles), fresh_sign_in_required, "
                "csrf_token_invalid or cross_origin (console session).",
-          404: "No such account or role.", 409: "The change would leave no admin (last_admin).",
+          404: "No such account, role or metadata source.",
+          409: "The change would leave no admin (last_admin), or cannot be made now (refused).",
           429: "Too many requests (Retry-After)."}
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from broker.core.audit_chain import ChainedRecord
 from broker.core.operators import Permission, Role
-from broker.core.party_admin import AppKind
+from broker.core.party_admin import SAML_SETTINGS, AppKind
+from broker.web.admin_api.schemas_operations import OPERATION_COMPONENTS
 
 TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
@@ -101,17 +102,28 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "file": {"type": "string"}, "enabled": {"type": "boolean"}})}}),
     "AppRequest": {"type": "object", "required": ["kind", "document"], "properties": {
         "kind": APP_KIND,
-        "document": {"type": "string", "description": "SAML metadata XML, or RFC 7591 client metadata JSON, as text"},
+        "document": {"type": "string", "description": "SAML metadata XML, RFC 7591 client metadata JSON, or an "
+                                                      "upstream's registration JSON (never a client_secret), as text"},
         "settings": {"type": "object", "description": "SAML apps only: display_name, allowed_upstreams, receive, "
                                                       "required, required_acr, default_upstream, logo_uri, policy_uri"},
     }},
     "AppPreview": _object(APP_PREVIEW),
     "AppRegistered": _object({**APP_PREVIEW, "client_secret": TEXT_OR_NULL}),
+    "AppSettingsRequest": {"type": "object", "required": ["kind", "party_id"], "properties": {
+        "kind": {"type": "string", "enum": [AppKind.SAML.value]}, "party_id": {"type": "string"},
+        "settings": {"type": "object", "description": "the settings to set",
+                     "properties": {key: {} for key in SAML_SETTINGS}, "additionalProperties": False},
+        "clear": {"type": "array", "items": {"type": "string", "enum": list(SAML_SETTINGS)},
+                  "description": "the settings to remove first, so the metadata or the default decides again"},
+    }},
     "AppTarget": {"type": "object", "required": ["kind", "party_id"],
                   "properties": {"kind": APP_KIND, "party_id": {"type": "string"}}},
     "AppChanged": _object({"kind": APP_KIND, "party_id": {"type": "string"},
                            "done": {"type": "string", "enum": ["enable", "disable", "remove"]}}),
 }
+
+
+COMPONENTS.update(OPERATION_COMPONENTS)  # federations, signing keys, release policy (issue 19)
 
 
 def when(moment: datetime | None) -> str | None:
@@ -127,3 +139,32 @@ def record(r: ChainedRecord) -> dict[str, Any]:
 
 def records(found: Iterable[ChainedRecord]) -> list[dict[str, Any]]:
     return [record(r) for r in found]
+
+# roles for apps (issue 19; ``broker.web.admin_api.app_roles``, ``core.app_roles.AppRoles.as_json``)
+_NAME_LIST: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_ROLE_ACTIONS = ("define", "remove", "assign", "unassign", "map", "unmap")
+COMPONENTS.update({
+    "AppRoles": _object({
+        "party_id": {"type": "string"},
+        "roles": {"type": "array", "items": _object({"name": {"type": "string"}, "description": {"type": "string"},
+                                                    "defined_by": {"type": "string"}, "defined_at": TIME})},
+        "assignments": {"type": "array", "items": _object({"role": {"type": "string"},
+                                                          "account_id": {"type": "string"},
+                                                          "granted_by": {"type": "string"}, "granted_at": TIME})},
+        "mappings": {"type": "array", "items": _object({"role": {"type": "string"}, "upstream": {"type": "string"},
+                                                       "group": {"type": "string"}, "mapped_by": {"type": "string"},
+                                                       "mapped_at": TIME})},
+    }),
+    "AppRolesRequest": {"type": "object", "required": ["party_id", "role"], "properties": {
+        "party_id": {"type": "string", "maxLength": 1024, "description": "the app's entity id or client_id"},
+        "role": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"},
+        "description": {"type": "string", "maxLength": 200, "description": "define only"},
+        "account_id": {"type": "string", "description": "assign and unassign"},
+        "upstream": {"type": "string", "maxLength": 256, "description": "map and unmap: the upstream's name"},
+        "group": {"type": "string", "maxLength": 256, "description": "map and unmap: the group value it sends"},
+    }},
+    "AppRolesChange": _object({
+        "party_id": {"type": "string"}, "action": {"type": "string", "enum": list(_ROLE_ACTIONS)},
+        "changed": {"type": "boolean"}, "before": _NAME_LIST, "after": _NAME_LIST,
+    }),
+})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.web.admin_api import apps, audit_trail, citizens, openapi, operators, whoami
+from broker.web.admin_api import app_roles, apps, audit_trail, citizens, openapi, operations_admin, operators, whoami
 from broker.web.admin_api.operation import Call, Operation
 from broker.web.services import services
 
@@ -20,5 +20,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *audit_trail.OPERATIONS,
     *operators.OPERATIONS,
     *apps.OPERATIONS,
+    *app_roles.OPERATIONS,
+    *operations_admin.OPERATIONS,
     Operation("GET", "/openapi.json", "openapi", "This OpenAPI document", _document, "OpenApiDocument", public=True),
 )
