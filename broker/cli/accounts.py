@@ -18,29 +18,17 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from broker.cli.common import JSON_HELP, settings_of
+from broker.cli.common import JSON_HELP, journeys_of
 from broker.journeys import account_status
 from broker.journeys.context import Journeys
 
 MAX_ACCOUNT_ID = 64
 
 
-@contextmanager
-def _journeys(args: argparse.Namespace) -> Iterator[Journeys]:
-    """The journeys wired as the web app wires them (the same stores, outbox and event streams), for one command."""
-    from broker.app import close_app, create_app
-
-    app = create_app(settings_of(args))
-    try:
-        with app.app_context():
-            yield app.extensions["broker"].journeys
-    finally:
-        close_app(app)
 
 
 def operator() -> str:
@@ -52,7 +40,7 @@ def operator() -> str:
 
 
 def _run(args: argparse.Namespace, act: Callable[[Journeys], Any]) -> Any:
-    with _journeys(args) as j:
+    with journeys_of(args) as j:
         return act(j)
 
 

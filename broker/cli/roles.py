@@ -19,34 +19,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from broker.cli.accounts import operator
-from broker.cli.common import JSON_HELP, settings_of
+from broker.cli.common import JSON_HELP, journeys_of
 from broker.journeys import app_roles
 from broker.journeys.context import Journeys
 
 ERRORS = (app_roles.UnknownApp, app_roles.UnknownRole, app_roles.UnknownAccount, app_roles.InvalidRole)
 
 
-@contextmanager
-def _journeys(args: argparse.Namespace) -> Iterator[Journeys]:
-    from broker.app import close_app, create_app
-
-    app = create_app(settings_of(args))
-    try:
-        with app.app_context():
-            yield app.extensions["broker"].journeys
-    finally:
-        close_app(app)
 
 
 def _change(args: argparse.Namespace, act: Callable[[Journeys, str], app_roles.RolesChange]) -> int:
     try:
-        with _journeys(args) as j:
+        with journeys_of(args) as j:
             change = act(j, operator())
     except ERRORS as exc:
         print(f"broker: {_problem(exc)}", file=sys.stderr)
@@ -91,7 +80,7 @@ def cmd_unmap(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with _journeys(args) as j:
+    with journeys_of(args) as j:
         found = app_roles.listing(j, args.app)
     if args.json:
         print(json.dumps(found.as_json(), indent=2))

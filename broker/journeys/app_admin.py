@@ -12,11 +12,14 @@ it now serves (``broker.app``), as for files dropped into ``metadata/``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.console_records import ConsoleAppPreview
 from broker.core.party_admin import AppApplied, AppEntry, AppKind, AppPreview, PartyRegistrations
-from broker.journeys.context import Journeys
+from broker.core.pending_records import put_record, take_record
+from broker.journeys.context import Browser, Journeys
 
 MAX_REASON = 1000
 
@@ -84,3 +87,21 @@ def _changes(shown: AppPreview, party_id: str) -> str:
 
 def _audit(j: Journeys, party_id: str, reason: str) -> None:
     j.audit(AuditKind.REGISTRATION_CHANGED, downstream=party_id[:1024], reason=reason[:MAX_REASON])
+
+
+#: how long a console preview waits for its "Apply"
+PREVIEW_LIFETIME = timedelta(minutes=30)
+
+
+def keep_preview(j: Journeys, browser: Browser, preview: ConsoleAppPreview) -> str:
+    """Keep what an operator previewed, bound to this browser: "Apply" registers exactly it, never a second
+    upload. The handle for the form."""
+    handle = put_record(j.pending, preview, j.now() + PREVIEW_LIFETIME)
+    browser.bind(handle)
+    return handle
+
+
+def take_preview(j: Journeys, browser: Browser, account_id: str, handle: str) -> ConsoleAppPreview | None:
+    """The preview under ``handle`` if this browser and this operator made it (used once), else None."""
+    record = take_record(j.pending, ConsoleAppPreview, handle, j.now()) if browser.unbind(handle) else None
+    return record if record is not None and record.account_id == account_id else None

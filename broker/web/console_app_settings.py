@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, request, url_for
@@ -22,14 +21,12 @@ from werkzeug.wrappers import Response
 from broker.core.console_records import ConsoleAppPreview
 from broker.core.operators import Permission
 from broker.core.party_admin import SAML_SETTINGS, AppKind, RegistrationRefused
-from broker.core.pending_records import put_record, take_record
 from broker.journeys import app_admin, console
 from broker.web.console import operator_page, page
 from broker.web.http.journey_context import support_reference
 from broker.web.renderer import browser, journeys
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-PREVIEW_LIFETIME = timedelta(minutes=30)
 #: the ``kind`` of a settings preview's record (an app registration's is an ``AppKind``)
 SETTINGS_KIND = "saml-settings"
 #: the settings entered one per line
@@ -122,10 +119,8 @@ def preview() -> Response:
         shown = app_admin.preview_settings(j, AppKind.SAML, party_id, settings, clear)
         if shown.problems:
             return _form(op, party_id, typed, 400, shown.problems)
-        record = ConsoleAppPreview(op.account_id, SETTINGS_KIND, party_id,
-                                   json.dumps({"settings": settings, "clear": clear}))
-        handle = put_record(j.pending, record, j.now() + PREVIEW_LIFETIME)
-        browser().bind(handle)
+        handle = app_admin.keep_preview(j, browser(), ConsoleAppPreview(
+            op.account_id, SETTINGS_KIND, party_id, json.dumps({"settings": settings, "clear": clear})))
         return page("console_app_settings_preview.html", operator=op, preview=shown, handle=handle,
                     party_id=party_id)
     return operator_page(Permission.MANAGE_PARTIES, view)
@@ -138,8 +133,8 @@ def apply(handle: str) -> Response:
         j = journeys()
         if not console.fresh(j, op):
             return page("console_sign_in.html", then=url_for("console_apps.apps"), reauth=True)
-        record = take_record(j.pending, ConsoleAppPreview, handle, j.now()) if browser().unbind(handle) else None
-        if record is None or record.account_id != op.account_id or record.kind != SETTINGS_KIND:
+        record = app_admin.take_preview(j, browser(), op.account_id, handle)
+        if record is None or record.kind != SETTINGS_KIND:
             return _error(400, "This preview has expired or was already applied. Change the settings again.")
         asked: dict[str, Any] = json.loads(record.settings)
         try:

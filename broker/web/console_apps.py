@@ -13,7 +13,6 @@ setting). A new OpenID client's secret is shown once, on the page after "Apply".
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response
@@ -21,7 +20,6 @@ from werkzeug.wrappers import Response
 from broker.core.console_records import ConsoleAppPreview
 from broker.core.operators import Permission
 from broker.core.party_admin import MAX_DOCUMENT, AppKind, RegistrationRefused
-from broker.core.pending_records import put_record, take_record
 from broker.journeys import app_admin, console
 from broker.web import console_app_settings
 from broker.web.console import operator_page, page
@@ -30,7 +28,6 @@ from broker.web.renderer import browser, journeys
 
 bp = Blueprint("console_apps", __name__, url_prefix="/console/apps")
 bp.register_blueprint(console_app_settings.bp)
-PREVIEW_LIFETIME = timedelta(minutes=30)
 #: the operator's settings of a SAML app the form offers (``broker.registry.sp_settings``), lists comma-separated
 TEXT_SETTINGS = ("display_name", "logo_uri", "policy_uri", "default_upstream", "required_acr")
 LIST_SETTINGS = ("allowed_upstreams", "receive", "required")
@@ -99,10 +96,8 @@ def preview() -> Response:
         shown = app_admin.preview(j, kind, document, settings)
         handle = None
         if not shown.problems:
-            record = ConsoleAppPreview(op.account_id, kind.value, document.decode("utf-8", "replace"),
-                                       json.dumps(settings))
-            handle = put_record(j.pending, record, j.now() + PREVIEW_LIFETIME)
-            browser().bind(handle)
+            handle = app_admin.keep_preview(j, browser(), ConsoleAppPreview(
+                op.account_id, kind.value, document.decode("utf-8", "replace"), json.dumps(settings)))
         return page("console_app_preview.html", operator=op, preview=shown, handle=handle)
     return operator_page(Permission.MANAGE_PARTIES, view)
 
@@ -114,8 +109,8 @@ def apply(handle: str) -> Response:
         j = journeys()
         if not console.fresh(j, op):
             return page("console_sign_in.html", then=url_for("console_apps.apps"), reauth=True)
-        record = take_record(j.pending, ConsoleAppPreview, handle, j.now()) if browser().unbind(handle) else None
-        if record is None or record.account_id != op.account_id or (kind := _kind(record.kind)) is None:
+        record = app_admin.take_preview(j, browser(), op.account_id, handle)
+        if record is None or (kind := _kind(record.kind)) is None:
             return _error(400, "This preview has expired or was already applied. Upload the metadata again.")
         try:
             applied = app_admin.apply(j, _by(op), kind, record.document.encode(), json.loads(record.settings))

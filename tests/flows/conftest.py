@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import BACKENDS, database_for
+from tests.flows.admin_api_support import AdminWorld, admin_world
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.peers.browser import Browser
 
@@ -53,3 +54,15 @@ def _require_redis(url: str) -> None:
 def browser() -> Iterator[Browser]:
     with Browser() as b:
         yield b
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
+    """The federation of the admin API and console tests (``admin_api_support.admin_world``), on each backend."""
+    database = database_for(request.param, tmp_path)
+    try:
+        with admin_world(tmp_path, key_folder, next(database)) as running:
+            yield running
+    finally:
+        for _ in database:  # drops the PostgreSQL schema
+            pass

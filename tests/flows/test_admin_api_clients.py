@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,9 @@ import requests
 
 from broker.core.audit import AuditKind
 from broker.keys.jwt import sign_jwt
-from tests.databases import BACKENDS, database_for
 from tests.flows.admin_api_support import (
     REGISTRATION_TOKEN,
     AdminWorld,
-    admin_world,
     anna,
     automation_client,
     bearer,
@@ -40,16 +37,6 @@ from tests.peers.tls import throwaway_ca, trusted_by_requests
 
 CI = "ci-pipeline"
 
-
-@pytest.fixture(params=BACKENDS)
-def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
-    database = database_for(request.param, tmp_path)
-    try:
-        with admin_world(tmp_path, key_folder, next(database)) as running:
-            yield running
-    finally:
-        for _ in database:
-            pass
 
 
 def _claims(token: str) -> dict[str, Any]:

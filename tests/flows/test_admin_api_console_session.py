@@ -6,33 +6,18 @@ token and the broker's origin, and a fresh sign-in where the table says so."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from broker.core.audit import AuditKind
 from broker.core.operators import ROLE_PERMISSIONS, Role
 from broker.web.admin_api.table import OPERATIONS
-from tests.databases import BACKENDS, database_for
-from tests.flows.admin_api_support import AdminWorld, admin_world, anna, api, conforms, csrf_token, staff
+from tests.flows.admin_api_support import AdminWorld, anna, api, conforms, csrf_token, staff
 from tests.flows.federation import FixedClock
 from tests.flows.federation_feed_support import add_file_source
 from tests.flows.portal_support import services
 from tests.peers.browser import Browser
-
-
-@pytest.fixture(params=BACKENDS)
-def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
-    database = database_for(request.param, tmp_path)
-    try:
-        with admin_world(tmp_path, key_folder, next(database)) as running:
-            yield running
-    finally:
-        for _ in database:
-            pass
-
 
 CI_APP = {"kind": "oidc", "document": json.dumps({"client_id": "ci-app", "redirect_uris": ["https://127.0.0.1:9/cb"],
                                                    "token_endpoint_auth_method": "client_secret_basic"})}

@@ -5,18 +5,12 @@ each answer as the OpenAPI document describes it; "refresh now" needs ``admin:ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from broker.core.audit import AuditKind
 from broker.core.operators import Role
-from tests.databases import BACKENDS, database_for
 from tests.flows.admin_api_support import (
     AdminWorld,
-    admin_world,
     api,
     automation_client,
     bearer,
@@ -32,16 +26,6 @@ from tests.peers.browser import Browser
 
 READER, WRITER = "ci-reader", "ci-writer"
 
-
-@pytest.fixture(params=BACKENDS)
-def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
-    database = database_for(request.param, tmp_path)
-    try:
-        with admin_world(tmp_path, key_folder, next(database)) as running:
-            yield running
-    finally:
-        for _ in database:
-            pass
 
 
 def _audited(world: AdminWorld, kind: AuditKind) -> list[str]:

@@ -8,19 +8,15 @@ person needs a recent sign-in to apply them, and support and auditors are refuse
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker.core.audit import AuditKind
 from broker.core.operators import Role
-from tests.databases import BACKENDS, database_for
 from tests.flows.admin_api_support import (
     AdminWorld,
-    admin_world,
     api,
     automation_client,
     bearer,
@@ -41,16 +37,11 @@ STATE_IDP = {"name": "state-idp", "protocol": "saml", "entity_id": "https://idp.
 SP1 = "http://127.0.0.1:9/sp1"
 
 
-@pytest.fixture(params=BACKENDS)
-def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
-    database = database_for(request.param, tmp_path)
-    try:
-        with admin_world(tmp_path, key_folder, next(database)) as running:
-            (running.federation.folder / "city-idp.secret").write_text(SECRET)
-            yield running
-    finally:
-        for _ in database:
-            pass
+@pytest.fixture
+def world(world: AdminWorld) -> AdminWorld:
+    """The admin world (``tests/flows/conftest.py``) with the secret file the upstream documents name."""
+    (world.federation.folder / "city-idp.secret").write_text(SECRET)
+    return world
 
 
 def _ci(world: AdminWorld) -> str:

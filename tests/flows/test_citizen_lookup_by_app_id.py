@@ -5,30 +5,14 @@ authlib relying party as the apps. Identifiers are pairwise: one app's id for th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
-
-import pytest
 
 from broker.core.audit import AuditKind
 from broker.core.operators import Role
-from tests.databases import BACKENDS, database_for
-from tests.flows.admin_api_support import AdminWorld, admin_world, anna, api, choose, set_roles, staff
+from tests.flows.admin_api_support import AdminWorld, anna, api, choose, set_roles, staff
 from tests.flows.oidc_peers import relying_party
 from tests.flows.portal_support import services
 from tests.peers.browser import Browser
-
-
-@pytest.fixture(params=BACKENDS)
-def world(request: pytest.FixtureRequest, tmp_path: Path, key_folder: Path) -> Iterator[AdminWorld]:
-    database = database_for(request.param, tmp_path)
-    try:
-        with admin_world(tmp_path, key_folder, next(database)) as running:
-            yield running
-    finally:
-        for _ in database:
-            pass
 
 
 def _name_id_at_saml_app(world: AdminWorld) -> str:
