@@ -70,6 +70,9 @@ class AuditKind(Enum):
     #: an app's roles changed: a role defined or removed, assigned to or taken from an account, or mapped from an
     #: upstream group (``broker.journeys.app_roles``; the reason names who, the change, and before -> after)
     APP_ROLES_CHANGED = "app-roles-changed"
+    #: the release policy replaced from the console or the admin API (``broker.journeys.policy_edit``; the reason
+    #: names who, the version before -> after and each changed rule; the reference keys the past version)
+    POLICY_CHANGED = "policy-changed"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ class ConsoleAppPreview(PendingRecord):
     KIND: ClassVar[Kind] = Kind.CONSOLE_APP_PREVIEW
     account_id: str
     #: an ``AppKind``; or ``"saml-settings"``, a SAML app's changed settings (``broker.web.console_app_settings``:
-    #: ``document`` is then the app's entity id, ``settings`` {"settings", "clear"})
+    #: ``document`` is then the app's entity id, ``settings`` {"settings", "clear"}); or ``"release-policy"``, a
+    #: release policy's text (``broker.web.console_policy``: ``document`` is the text, ``settings`` "{}")
     kind: str
     document: str
     #: the operator's settings of a SAML app, as JSON

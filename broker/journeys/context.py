@@ -41,6 +41,7 @@ from broker.core.risk import DEFAULT_RULES, LoginHistory, RiskRules
 from broker.core.security_events import SecurityEvents
 from broker.core.sessions import SsoSession
 from broker.core.signing_keys import SigningKeys
+from broker.core.source_admin import MetadataSourceFiles
 from broker.core.upstream_logout_tokens import UpstreamLogoutTokens
 
 
@@ -210,6 +211,8 @@ class Journeys:
     app_roles: AppRoleStore | None = None
     #: the IdP metadata sources, their entities and "refresh now" (issue 19; ``journeys.federation_admin``)
     metadata_sources: MetadataSources | None = None
+    #: adding and removing those sources' files (issue 19; ``journeys.source_admin``)
+    metadata_files: MetadataSourceFiles | None = None
     #: the signing keys and their rotation steps (issue 19; ``journeys.key_admin``)
     signing_keys: SigningKeys | None = None
     #: the release policy's file and the consent answers per policy version (issue 19; ``journeys.policy_admin``)

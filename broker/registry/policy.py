@@ -57,9 +57,20 @@ def load_policy(metadata_dir: Path) -> tuple[ReleasePolicy, list[str]]:
     if not path.is_file():
         return ReleasePolicy(), []
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         return STRICTEST, [f"{POLICY_FILE}: not readable TOML ({type(exc).__name__}); releasing no claims"]
+    return parse_policy(data)
+
+
+def parse_policy(data: bytes) -> tuple[ReleasePolicy, list[str]]:
+    """The policy a file holding ``data`` gives (``load_policy``'s own check: the console and the admin API
+    preview a new text with it): ``STRICTEST`` and the problems when it is not valid."""
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return STRICTEST, [f"{POLICY_FILE}: not readable TOML ({type(exc).__name__}: {_first_line(exc)}); "
+                           "releasing no claims"]
     problems: list[str] = []
     unknown = set(raw) - {"version", "default", "apps"}
     if unknown:
@@ -78,3 +89,7 @@ def load_policy(metadata_dir: Path) -> tuple[ReleasePolicy, list[str]]:
     if problems:
         return STRICTEST, [*problems, f"{POLICY_FILE}: not valid; releasing no claims until it is fixed"]
     return ReleasePolicy(version=version, default=default, parties=parties), []
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else "unreadable"

@@ -15,11 +15,13 @@ from werkzeug.wrappers import Response
 
 from broker.core.operators import Permission
 from broker.journeys import console, federation_admin
+from broker.web import console_sources
 from broker.web.console import operator_page, page
 from broker.web.http.journey_context import support_reference
 from broker.web.renderer import journeys
 
 bp = Blueprint("console_federations", __name__, url_prefix="/console/federations")
+bp.register_blueprint(console_sources.bp)  # adding and removing sources
 
 
 def _missing() -> Response:

@@ -19,6 +19,7 @@ from broker.keys.rotation_admin import FolderKeys
 from broker.registry.app_admin import FileAppRegistrations
 from broker.registry.metadata_admin import DirectorySources
 from broker.registry.policy_file import RegistryPolicyFile
+from broker.registry.source_registrations import FileSources
 from broker.storage.consent_tally import SqlConsentTally
 from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.oidc_backchannel import OidcBackChannel
@@ -82,8 +83,12 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
                                   on_scale=lambda acr: svc.settings.assurance.rank(acr) is not None),
         upstream_logout_tokens=OidcBackChannel(svc.upstream_adapter),
         metadata_sources=DirectorySources(svc.idp_directory) if svc.idp_directory is not None else None,
+        metadata_files=FileSources(svc.settings.metadata_dir, svc.settings.instance_dir, svc.idp_directory,
+                                   clock=lambda: svc.clock.now()) if svc.idp_directory is not None else None,
         signing_keys=FolderKeys(svc.settings.certs_dir, "broker " + svc.settings.base_url),
-        policy_file=RegistryPolicyFile(svc.settings.metadata_dir, lambda: registry.snapshot.problems),
+        policy_file=RegistryPolicyFile(svc.settings.metadata_dir, lambda: registry.snapshot.problems,
+                                       reload=registry.reload,
+                                       history_dir=svc.settings.instance_dir / "var" / "policy-history"),
         consent_tally=SqlConsentTally(svc.engine),
         app_subject=app_subject(svc),
     )

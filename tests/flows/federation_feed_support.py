@@ -21,7 +21,8 @@ from tests.flows.federation import Federation
 from tests.flows.portal_support import services
 from tests.registry.aggregate import entity_id, make_aggregate, session_material
 
-__all__ = ["Feed", "add_feed", "add_file_source", "entity_id", "restarts", "served_feed", "signed_aggregate"]
+__all__ = ["Feed", "add_feed", "add_file_source", "entity_id", "federation_certificate", "restarts", "served_feed",
+           "signed_aggregate", "signed_document"]
 
 
 class Feed(ThreadingHTTPServer):
@@ -67,6 +68,19 @@ def signed_aggregate(count: int, names: dict[int, tuple[str, str]] | None = None
     material = session_material()
     return make_aggregate(count, material.federation, material.certs, names=names,
                           valid_until=datetime.now(UTC) + timedelta(days=2))
+
+
+def signed_document(count: int, *, valid_for: timedelta = timedelta(days=2), tamper: bool = False) -> bytes:
+    """``count`` IdPs signed by the test federation, valid for ``valid_for`` from now (negative: expired);
+    ``tamper`` changes the first IdP's name after signing (the signature no longer holds)."""
+    material = session_material()
+    return make_aggregate(count, material.federation, material.certs, valid_until=datetime.now(UTC) + valid_for,
+                          tamper=tamper)
+
+
+def federation_certificate() -> bytes:
+    """The test federation's signing certificate (PEM), the one its documents are signed with."""
+    return session_material().federation.cert_pem
 
 
 def add_feed(federation: Federation, feed: Feed, name: str = "city") -> str:

@@ -15,7 +15,7 @@ from broker.core.operators import ROLE_PERMISSIONS, Role
 from broker.web.admin_api.table import OPERATIONS
 from tests.flows.admin_api_support import AdminWorld, anna, api, conforms, csrf_token, staff
 from tests.flows.federation import FixedClock
-from tests.flows.federation_feed_support import add_file_source
+from tests.flows.federation_feed_support import add_file_source, federation_certificate
 from tests.flows.portal_support import services
 from tests.peers.browser import Browser
 
@@ -23,10 +23,13 @@ CI_APP = {"kind": "oidc", "document": json.dumps({"client_id": "ci-app", "redire
                                                    "token_endpoint_auth_method": "client_secret_basic"})}
 SP1 = {"kind": "saml", "party_id": "http://127.0.0.1:9/sp1"}
 ROLE = {"party_id": SP1["party_id"], "role": "clerk"}
+POLICY = {"document": 'version = "test"\n[default]\nconsent_exempt = true\n'}  # the text in force: unchanged
 
 
 def _calls(citizen: str) -> list[tuple[str, str, str, dict[str, str] | None]]:
     """One call of every operation, in an order that leaves things as they were when all succeed."""
+    feed = {"kind": "federation", "name": "ci-feed", "url": "http://127.0.0.1:9/md.xml",
+            "certificate": federation_certificate().decode()}
     return [
         ("whoami", "GET", "/whoami", None),
         ("openapi", "GET", "/openapi.json", None),
@@ -50,9 +53,15 @@ def _calls(citizen: str) -> list[tuple[str, str, str, dict[str, str] | None]]:
         ("list-federations", "GET", "/federations", None),
         ("list-federation-entities", "GET", "/federations/saml-idp/self/entities?q=broker", None),
         ("refresh-federation", "POST", "/federations/refresh", {"name": "saml-idp/self"}),
+        ("preview-federation-source", "POST", "/federations/preview", feed),
+        ("add-federation-source", "POST", "/federations", feed),  # nothing listens there: added, its fetch fails
+        ("remove-federation-source", "POST", "/federations/remove", {"kind": "federation", "name": "ci-feed"}),
         ("signing-keys", "GET", "/keys", None),
         ("rotate-keys", "POST", "/keys/rotate", {"step": "retire"}),  # nothing to retire: changes nothing
         ("release-policy", "GET", "/policy", None),
+        ("preview-release-policy", "POST", "/policy/preview", POLICY),
+        ("apply-release-policy", "PUT", "/policy", POLICY),
+        ("release-policy-versions", "GET", "/policy/versions", None),
         ("list-app-roles", "GET", f"/app-roles?party_id={SP1['party_id']}", None),
         ("define-app-role", "POST", "/app-roles/define", {**ROLE, "description": "Clerk"}),
         ("assign-app-role", "POST", "/app-roles/assign", {**ROLE, "account_id": citizen}),

@@ -22,6 +22,9 @@
     GET    /keys                                     view-parties       the signing keys and the next rotation step
     POST   /keys/rotate                              manage-keys        {"step", "force"}; people: a fresh sign-in
     GET    /policy                                   view-parties       the release policy and consents per version
+    POST   /policy/preview                           manage-parties     {"document"}: checked, diff, what it means
+    PUT    /policy                                   manage-parties     the same body: written; people: a fresh sign-in
+    GET    /policy/versions                          view-parties       the past versions, who replaced them
     GET    /openapi.json                             nobody needed      the OpenAPI 3.1 document of all this
 
 The table is ``table.OPERATIONS``; the routes below are registered from it and ``openapi`` describes it. Who may

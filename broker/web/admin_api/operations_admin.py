@@ -13,6 +13,7 @@ from typing import Any
 from broker.core.operators import Permission
 from broker.core.signing_keys import Step
 from broker.journeys import federation_admin, key_admin, policy_admin
+from broker.web.admin_api import policy_changes
 from broker.web.admin_api import schemas_operations as out
 from broker.web.admin_api.operation import ApiError, Call, Operation, Param
 from broker.web.renderer import journeys
@@ -101,4 +102,5 @@ OPERATIONS = (
                           "active key ids before and after."),
     Operation("GET", "/policy", "release-policy", "The release policy in force and the consents per version",
               release_policy, "ReleasePolicy", VIEW),
+    *policy_changes.OPERATIONS,  # preview, apply, past versions (``policy_changes``)
 )

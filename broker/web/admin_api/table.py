@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.web.admin_api import app_roles, apps, audit_trail, citizens, openapi, operations_admin, operators, whoami
+from broker.web.admin_api import (
+    app_roles,
+    apps,
+    audit_trail,
+    citizens,
+    openapi,
+    operations_admin,
+    operators,
+    source_files,
+    whoami,
+)
 from broker.web.admin_api.operation import Call, Operation
 from broker.web.services import services
 
@@ -22,5 +32,6 @@ OPERATIONS: tuple[Operation, ...] = (
     *apps.OPERATIONS,
     *app_roles.OPERATIONS,
     *operations_admin.OPERATIONS,
+    *source_files.OPERATIONS,
     Operation("GET", "/openapi.json", "openapi", "This OpenAPI document", _document, "OpenApiDocument", public=True),
 )
