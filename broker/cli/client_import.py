@@ -24,7 +24,7 @@ from typing import Any
 from broker.cli.parties import PartyError, _folders, _print
 from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import SECRET_METHODS, ClientMetadataError, parse_client_metadata
-from broker.oidc.client_secret import hash_provided, secret_problems
+from broker.oidc.client_secret import brought_secret_problems, hash_provided
 from broker.registry.client_registrations import client_file_document
 from broker.registry.oidc_clients import (
     CLIENT_FOLDER,
@@ -69,13 +69,8 @@ def _check_one(index: int, document: object, metadata_dir: Path, problems: list[
         mine.append("client_secret_hash is not imported: give the app's client_secret, the broker hashes it")
     method = document.get("token_endpoint_auth_method", "client_secret_basic")
     secret = document.get("client_secret")
-    if method in SECRET_METHODS:
-        if not isinstance(secret, str):
-            mine.append(f"{method} needs the app's client_secret (text)")
-        else:
-            mine += secret_problems(secret)
-    elif secret is not None:
-        mine.append(f"client_secret is only for {' and '.join(SECRET_METHODS)}, not {method}")
+    if method in SECRET_METHODS or secret is not None:
+        mine += brought_secret_problems(method, secret, SECRET_METHODS)
     if mine and method in SECRET_METHODS:  # fails anyway: check the rest of the metadata without scrypt work
         raw["client_secret_hash"] = _STAND_IN_HASH
     elif isinstance(secret, str) and method in SECRET_METHODS:

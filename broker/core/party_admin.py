@@ -62,6 +62,8 @@ class AppPreview:
     facts: tuple[tuple[str, str], ...] = ()
     #: the app is registered today (applying replaces its registration)
     replaces: bool = False
+    #: the admin API scopes (``core.admin_scopes``) an OpenID client would be registered for
+    admin_scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ it now serves (``broker.app``), as for files dropped into ``metadata/``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from broker.core import errors
+from broker.core.admin_scopes import scope_permission
 from broker.core.audit import AuditKind
 from broker.core.console_records import ConsoleAppPreview
-from broker.core.party_admin import AppApplied, AppEntry, AppKind, AppPreview, PartyRegistrations
+from broker.core.operators import Permission
+from broker.core.party_admin import AppApplied, AppEntry, AppKind, AppPreview, PartyRegistrations, RegistrationRefused
 from broker.core.pending_records import put_record, take_record
 from broker.journeys.context import Browser, Journeys
 
@@ -28,12 +31,20 @@ def apps(j: Journeys) -> Sequence[AppEntry]:
     return service(j).apps()
 
 
-def preview(j: Journeys, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppPreview:
-    return service(j).preview(kind, document, settings)
+def preview(j: Journeys, kind: AppKind, document: bytes, settings: Mapping[str, object],
+            holds: frozenset[Permission]) -> AppPreview:
+    """``holds``: the caller's permissions (a person's roles', a client's scopes'), which bound a client's."""
+    shown = service(j).preview(kind, document, settings)
+    beyond = _beyond(shown, holds)
+    return replace(shown, problems=(*shown.problems, *beyond)) if beyond else shown
 
 
-def apply(j: Journeys, by: str, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppApplied:
+def apply(j: Journeys, by: str, kind: AppKind, document: bytes, settings: Mapping[str, object],
+          holds: frozenset[Permission]) -> AppApplied:
     """Register the app (``RegistrationRefused``: nothing written); audited per app with its changes."""
+    beyond = _beyond(service(j).preview(kind, document, settings), holds)
+    if beyond:
+        raise RegistrationRefused(beyond)
     applied = service(j).apply(kind, document, settings)
     shown = applied.preview
     for party_id in shown.party_ids:
@@ -71,6 +82,16 @@ def set_enabled(j: Journeys, by: str, kind: AppKind, party_id: str, enabled: boo
 def remove(j: Journeys, by: str, kind: AppKind, party_id: str) -> None:
     service(j).remove(kind, party_id)
     _audit(j, party_id, f"removed {kind.value} app by {by}")
+
+
+def _beyond(shown: AppPreview, holds: frozenset[Permission]) -> tuple[str, ...]:
+    """An automation client registered from the console or the API holds no admin permission its registrar does
+    not hold: else an ``operator`` (manage-parties) would register a client for ``admin:look-up-citizens`` and
+    read citizens' accounts through it, a right its role does not give (least privilege; the command line, on the
+    server, registers any)."""
+    return tuple(f"the client would be given {scope}, which you do not hold yourself: only someone who holds a "
+                 "permission may give it to a client" for scope in shown.admin_scopes
+                 if scope_permission(scope) not in holds)
 
 
 def service(j: Journeys) -> PartyRegistrations:

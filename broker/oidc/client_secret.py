@@ -168,3 +168,14 @@ def _repeats(secret: str) -> bool:
     """Whether ``secret`` is a piece of at most half its length, repeated (``abcabcabc``)."""
     return any(secret == (secret[:size] * (len(secret) // size + 1))[:len(secret)]
                for size in range(1, len(secret) // 2 + 1))
+
+
+def brought_secret_problems(method: object, secret: object, methods: tuple[str, ...]) -> list[str]:
+    """Why the ``client_secret`` an app brings from another provider (RFC 6749 §2.3.1) cannot be registered for a
+    client authenticating with ``method``, or nothing: only the ``methods`` that use a secret take one, and it
+    must be text that passes ``secret_problems``. For ``broker client import``, the console and the admin API."""
+    if method not in methods:
+        return [f"client_secret is only for {' and '.join(methods)}, not {method}"]
+    if not isinstance(secret, str):
+        return [f"{method} needs the app's client_secret (text)"]
+    return secret_problems(secret)

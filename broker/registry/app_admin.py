@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from broker.core.admin_scopes import is_admin_scope
 from broker.core.model import UpstreamParty
 from broker.core.party_admin import (
     MAX_DOCUMENT,
@@ -30,7 +32,7 @@ from broker.core.party_admin import (
 )
 from broker.oidc.client import OidcClient
 from broker.oidc.client_metadata import SECRET_METHODS
-from broker.oidc.client_secret import generate_secret, hash_generated
+from broker.oidc.client_secret import brought_secret_problems, generate_secret, hash_generated, hash_provided
 from broker.registry import app_settings, app_upstreams, registrations
 from broker.registry import client_registrations as clients
 from broker.registry import sp_registrations as sps
@@ -76,7 +78,9 @@ class FileAppRegistrations:
             return app_upstreams.preview(self.metadata_dir, self.instance_dir, self._describe, document)
         if kind is AppKind.SAML:
             return _saml(sps.preview_sp(self.metadata_dir, document, dict(settings)))
-        return _oidc(clients.preview_client(self.metadata_dir, _with_secret_placeholder(document)))
+        raw, _, problems = _client_document(document)
+        shown = _oidc(clients.preview_client(self.metadata_dir, raw))
+        return replace(shown, problems=(*problems, *shown.problems)) if problems else shown
 
     def apply(self, kind: AppKind, document: bytes, settings: Mapping[str, object]) -> AppApplied:
         if len(document) > MAX_DOCUMENT:
@@ -94,7 +98,9 @@ class FileAppRegistrations:
                 applied = _saml(sps.apply_sp(self.metadata_dir, preview))
                 self._reload()
                 return AppApplied(applied)
-            raw, secret = _client_document(document)
+            raw, secret, problems = _client_document(document)
+            if problems:
+                raise RegistrationRefused(problems)
             preview_c = clients.preview_client(self.metadata_dir, raw)
             _refuse(_oidc(preview_c))
             clients.apply_client(self.metadata_dir, preview_c, replace_file=preview_c.exists)
@@ -176,7 +182,8 @@ def _oidc(preview: clients.ClientPreview) -> AppPreview:
     if client is not None and preview.saml_entity:
         problems.append(f"{client.client_id} is the entity id of a registered SAML app; choose another client_id")
     return AppPreview(AppKind.OIDC, (client.client_id,) if client else (), preview.file, tuple(problems),
-                      preview.changes, tuple(_client_facts(client)) if client else (), replaces=preview.exists)
+                      preview.changes, tuple(_client_facts(client)) if client else (), replaces=preview.exists,
+                      admin_scopes=tuple(s for s in client.scope if is_admin_scope(s)) if client else ())
 
 
 def _client_facts(client: OidcClient) -> list[tuple[str, str]]:
@@ -186,22 +193,29 @@ def _client_facts(client: OidcClient) -> list[tuple[str, str]]:
     return facts + [("Redirect URI", uri) for uri in client.redirect_uris]
 
 
-def _client_document(document: bytes) -> tuple[dict[str, object] | bytes, str | None]:
-    """The document, with a new secret's hash when its client authenticates with a secret and brings none."""
+def _client_document(document: bytes) -> tuple[dict[str, object] | bytes, str | None, tuple[str, ...]]:
+    """The document as it is registered, a new secret to show once, and the problems of a secret it brings.
+
+    A client that authenticates with a secret and brings none gets a new random one (its hash is written). An app
+    moving from another provider brings its ``client_secret`` (as ``broker client import`` takes it): checked for
+    strength, hashed with scrypt, never written nor shown back."""
     try:
         raw = json.loads(document)
     except (ValueError, RecursionError):
-        return document, None  # the preview names the problem
-    if not isinstance(raw, dict) or raw.get("client_secret_hash") or \
-            raw.get("token_endpoint_auth_method", "client_secret_basic") not in SECRET_METHODS:
-        return raw if isinstance(raw, dict) else document, None
+        return document, None, ()  # the preview names the problem
+    if not isinstance(raw, dict):
+        return document, None, ()
+    method = raw.get("token_endpoint_auth_method", "client_secret_basic")
+    if "client_secret" in raw:
+        brought = {k: v for k, v in raw.items() if k != "client_secret"}
+        problems = brought_secret_problems(method, raw["client_secret"], SECRET_METHODS)
+        if problems:
+            return brought, None, tuple(problems)
+        return {**brought, "client_secret_hash": hash_provided(raw["client_secret"])}, None, ()
+    if raw.get("client_secret_hash") or method not in SECRET_METHODS:
+        return raw, None, ()
     secret = generate_secret()
-    return {**raw, "client_secret_hash": hash_generated(secret)}, secret
-
-
-def _with_secret_placeholder(document: bytes) -> dict[str, object] | bytes:
-    """For a preview: the document as ``apply`` would register it, with a throw-away secret's hash."""
-    return _client_document(document)[0]
+    return {**raw, "client_secret_hash": hash_generated(secret)}, secret, ()
 
 
 _check: type[PartyRegistrations] = FileAppRegistrations

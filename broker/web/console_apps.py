@@ -18,7 +18,7 @@ from flask import Blueprint, request, url_for
 from werkzeug.wrappers import Response
 
 from broker.core.console_records import ConsoleAppPreview
-from broker.core.operators import Permission
+from broker.core.operators import Permission, permissions_of
 from broker.core.party_admin import MAX_DOCUMENT, AppKind, RegistrationRefused
 from broker.journeys import app_admin, console
 from broker.web import console_app_settings
@@ -93,7 +93,7 @@ def preview() -> Response:
         if kind is None or not document:
             return _error(400, "Choose the kind of app and give its metadata or registration.")
         j = journeys()
-        shown = app_admin.preview(j, kind, document, settings)
+        shown = app_admin.preview(j, kind, document, settings, permissions_of(op.roles))
         handle = None
         if not shown.problems:
             handle = app_admin.keep_preview(j, browser(), ConsoleAppPreview(
@@ -113,7 +113,8 @@ def apply(handle: str) -> Response:
         if record is None or (kind := _kind(record.kind)) is None:
             return _error(400, "This preview has expired or was already applied. Upload the metadata again.")
         try:
-            applied = app_admin.apply(j, _by(op), kind, record.document.encode(), json.loads(record.settings))
+            applied = app_admin.apply(j, _by(op), kind, record.document.encode(), json.loads(record.settings),
+                                      permissions_of(op.roles))
         except RegistrationRefused as exc:
             return page("console_app_preview.html", 409, operator=op, preview=None, handle=None,
                          refused=exc.problems)

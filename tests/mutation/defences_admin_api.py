@@ -10,8 +10,27 @@ CLIENTS = "tests/flows/test_admin_api_clients.py"
 SESSION = "tests/flows/test_admin_api_console_session.py"
 TOKENS = "tests/downstream/test_client_credentials.py"
 METADATA = "tests/registry/test_oidc_automation_clients.py"
+SECRETS = "tests/flows/test_admin_api_client_secrets.py"
 
 DEFENCES: tuple[Defence, ...] = (
+    Defence(
+        name="registered-client-within-registrar-permissions",
+        path="broker/journeys/app_admin.py",
+        old="""                 if scope_permission(scope) not in holds)""",
+        new="""                 if False)""",
+        tests=(f"{SECRETS}::test_a_client_is_given_no_admin_permission_its_registrar_does_not_hold",),
+        why="an operator allowed to register apps registers a client that looks citizens up, beyond its own role",
+    ),
+    Defence(
+        name="brought-client-secret-strength",
+        path="broker/oidc/client_secret.py",
+        old="""    return secret_problems(secret)
+""",
+        new="""    return []
+""",
+        tests=(f"{SECRETS}::test_a_weak_brought_secret_is_refused_and_nothing_is_written",),
+        why="an app registered from the console or the API keeps a guessable secret like password1234",
+    ),
     Defence(
         name="admin-api-scope-check",
         path="broker/web/admin_api/auth.py",

@@ -64,12 +64,12 @@ def listing(call: Call) -> dict[str, Any]:
 
 def preview(call: Call) -> dict[str, Any]:
     """Nothing is written; ``problems`` say why it could not be registered."""
-    return _preview(app_admin.preview(journeys(), *_request(call)))
+    return _preview(app_admin.preview(journeys(), *_request(call), call.caller.permissions))
 
 
 def register(call: Call) -> dict[str, Any]:
     try:
-        applied = app_admin.apply(journeys(), call.caller.by, *_request(call))
+        applied = app_admin.apply(journeys(), call.caller.by, *_request(call), call.caller.permissions)
     except RegistrationRefused as exc:
         raise ApiError(409, "refused", "; ".join(exc.problems)) from exc
     return {**_preview(applied.preview), "client_secret": applied.client_secret}
