@@ -13,7 +13,7 @@ A citizen (the scripted browser of ``tests.peers.browser``, through the demo pro
 that app and the SP accepts the broker's signed Response; after a rollup the analytics page counts it.
 
 Screenshots of the console's home, the preview and the analytics page (1280 px wide, light theme) are taken with
-the screenshot script's helper; into ``BROKER_SCREENSHOTS`` when set (``docs/img``: ``console-home.png``,
+the screenshot script's helper; into ``BROKER_SCREENSHOTS`` when set (``docs/img``: ``console-home.png``, ``console-analytics-summary.png``,
 ``console-app-preview.png``, ``console-analytics.png``), else into the test's temporary folder.
 
 Chromium missing: skipped, unless ``BROKER_TEST_BROWSER=required`` (CI), then failed.
@@ -191,7 +191,9 @@ def test_an_operator_signs_in_with_a_passkey_registers_a_saml_app_and_a_citizen_
     click(chromium, (By.LINK_TEXT, "Analytics"))
     heading(chromium, "Analytics")
     summary = chromium.find_element(By.ID, "summary").text
-    assert "Citizens signed in" in summary, summary
+    assert "Citizens signed in" in summary and "Login time, median / 95th percentile" in summary, summary
+    _scroll_to(chromium, "h2")  # the summary: citizens, linking, second factors, login time
+    _shot(chromium, shots, "console-analytics-summary.png")
     assert sp.entity_id in _main(chromium)  # its sign-in, in the table of sign-ins by app
     wait(chromium).until(lambda d: d.execute_script(
         "return [...document.querySelectorAll('main img')].every(i => i.complete && i.naturalWidth > 0)"))
