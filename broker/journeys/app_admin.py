@@ -4,7 +4,7 @@ same registration service as ``broker sp``, ``broker client`` and ``broker upstr
 
 A preview changes nothing and is not audited. Every write (an app or upstream added or replaced, a SAML app's
 settings changed, an app switched off or on, removed) is a ``REGISTRATION_CHANGED`` record naming the operator
-(``by``: "operator <account id>" or "client <client_id>") and the changes, before and after, as the preview
+(``by``: "operator <account id> (<roles>)" or "client <client_id>") and the changes, before and after, as the preview
 showed them; the registry's own reload adds its record of what
 it now serves (``broker.app``), as for files dropped into ``metadata/``.
 """

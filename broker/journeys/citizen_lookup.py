@@ -9,7 +9,7 @@ reference the citizen read from an error page (the audit records carrying it, ``
 or by the account id itself.
 
 Every look-up that finds an account is an audit record *of that account* (``OPERATOR_LOOKUP``): the citizen's
-own data download then shows who looked at the account and how, and who did (``by``: "operator <account id>" at
+own data download then shows who looked at the account and how, and who did (``by``: "operator <id> (<roles>)" at
 the console and the admin API, "client <client id>" for an automation client of the admin API) is in the reason.
 The
 summary holds names, times, kinds and the broker's own words (error classes, reasons, references); the claims

@@ -65,8 +65,8 @@ class Operator:
 
     @property
     def by(self) -> str:
-        """Who acts, as audit records name an operator: ``operator <account id>``."""
-        return f"operator {self.account_id}"
+        """Who acts, as audit records name an operator: ``operator <account id> (<roles>)``, the roles held then."""
+        return f"operator {self.account_id} ({', '.join(sorted(r.value for r in self.roles))})"
 
 
 def sign_in(j: Journeys, browser: Browser, then: str, return_to: Callable[[str], str]) -> Outcome:

@@ -63,7 +63,7 @@ def entities(j: Journeys, name: str, query: str, page: int = 0) -> EntityPage:
 
 
 def refresh(j: Journeys, name: str, by: str) -> RefreshResult:
-    """Refresh source ``name`` now; ``by`` (``operator <account>`` or ``client <id>``) goes to the audit record."""
+    """Refresh source ``name`` now; ``by`` (``operator <id> (<roles>)``, ``client <id>``) goes to the audit record."""
     result = _port(j).refresh(name)
     state = result.source
     outcome = ("still running" if not result.finished

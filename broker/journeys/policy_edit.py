@@ -5,7 +5,7 @@ will load it (``PolicyFile.check``, the registry's own parser) and compared with
 past versions listed with who replaced each and how many consent answers were given under it.
 
 A preview changes nothing and is not audited. An applied change is a ``POLICY_CHANGED`` record naming who
-(``by``: "operator <account id>" or "client <client_id>"), the version before and after and each changed rule; its
+(``by``: "operator <id> (<roles>)", "client <id>"), the version before and after and each changed rule; its
 reference is the past version's key (``PastPolicy.reference``), so the history reads who replaced a version from
 the audit trail. The same text as the file's writes and records nothing.
 """

@@ -4,7 +4,7 @@ signer's certificate) or a federation feed (``metadata/federations``, an https U
 through the registry's ``core.source_admin.MetadataSourceFiles``.
 
 A preview changes nothing and is not audited. Every add, replacement and removal is a ``REGISTRATION_CHANGED``
-record naming the source (``upstream``), who did it (``by``: "operator <account id>" or "client <client_id>") and
+record naming the source (``upstream``), who did it (``by``: "operator <id> (<roles>)", "client <id>") and
 the changes, before and after, as the preview showed them. The web layer checks the permission
 (``manage-parties``) and, for people, a recent sign-in.
 """

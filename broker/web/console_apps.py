@@ -33,10 +33,6 @@ TEXT_SETTINGS = ("display_name", "logo_uri", "policy_uri", "default_upstream", "
 LIST_SETTINGS = ("allowed_upstreams", "receive", "required")
 
 
-def _by(op: console.Operator) -> str:
-    return f"operator {op.account_id}"
-
-
 def _kind(text: str) -> AppKind | None:
     try:
         return AppKind(text)
@@ -113,7 +109,7 @@ def apply(handle: str) -> Response:
         if record is None or (kind := _kind(record.kind)) is None:
             return _error(400, "This preview has expired or was already applied. Upload the metadata again.")
         try:
-            applied = app_admin.apply(j, _by(op), kind, record.document.encode(), json.loads(record.settings),
+            applied = app_admin.apply(j, op.by, kind, record.document.encode(), json.loads(record.settings),
                                       permissions_of(op.roles))
         except RegistrationRefused as exc:
             return page("console_app_preview.html", 409, operator=op, preview=None, handle=None,
@@ -136,9 +132,9 @@ def change() -> Response:
             return page("console_sign_in.html", then=url_for("console_apps.apps"), reauth=True)
         try:
             if action == "remove":
-                app_admin.remove(j, _by(op), kind, party_id)
+                app_admin.remove(j, op.by, kind, party_id)
             else:
-                app_admin.set_enabled(j, _by(op), kind, party_id, action == "enable")
+                app_admin.set_enabled(j, op.by, kind, party_id, action == "enable")
         except RegistrationRefused as exc:
             return _error(409, "; ".join(exc.problems))
         return Response(status=303, headers={"Location": url_for("console_apps.apps")})

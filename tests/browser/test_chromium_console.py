@@ -13,8 +13,9 @@ A citizen (the scripted browser of ``tests.peers.browser``, through the demo pro
 that app and the SP accepts the broker's signed Response; after a rollup the analytics page counts it.
 
 Screenshots of the console's home, the preview and the analytics page (1280 px wide, light theme) are taken with
-the screenshot script's helper; into ``BROKER_SCREENSHOTS`` when set (``docs/img``: ``console-home.png``, ``console-analytics-summary.png``,
-``console-app-preview.png``, ``console-analytics.png``), else into the test's temporary folder.
+the screenshot script's helper; into ``BROKER_SCREENSHOTS`` when set (``docs/img``: ``console-home.png``,
+``console-app-preview.png``, ``console-analytics-summary.png``, ``console-analytics.png``), else into the test's
+temporary folder.
 
 Chromium missing: skipped, unless ``BROKER_TEST_BROWSER=required`` (CI), then failed.
 """

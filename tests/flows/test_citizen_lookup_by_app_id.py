@@ -52,7 +52,7 @@ def test_support_finds_a_citizen_by_the_id_a_saml_or_openid_app_knows(world: Adm
     assert _find(world, browser, sp1, "not-an-id") == [] and _find(world, browser, "https://no.such.app/", sub) == []
     lookups = [r.reason or "" for r in services(world.federation).audit.events(account_id=citizen, limit=100)
                if r.kind == AuditKind.OPERATOR_LOOKUP.value]
-    assert sorted(lookups) == sorted([f"looked up by the id app {app} knows by operator {world.bob}"
+    assert sorted(lookups) == sorted([f"looked up by the id app {app} knows by operator {world.bob} (support)"
                                       for app in (sp1, sp1, client_id)])
     assert all(name_id not in reason and sub not in reason for reason in lookups)  # the id is not written down
 

@@ -63,9 +63,10 @@ def test_removing_email_from_an_apps_allow_list_stops_its_release(federation: Fe
         assert rp.last.userinfo["given_name"] == "Anna"
     record = next(r for r in services(federation).audit.events(limit=20) if r.kind == AuditKind.POLICY_CHANGED.value)
     reason = record.reason or ""
-    assert reason.startswith(f"by operator {operator}; version test -> test; ") and "-email " in reason, reason
+    assert reason.startswith(f"by operator {operator} (operator); version test -> test; "), reason
+    assert "-email " in reason, reason
     history = browser.get(federation.url + PAGE).text.split('id="history"')[1].split("</table>")[0]
-    assert "<td>test</td>" in history and f"operator {operator}" in history
+    assert "<td>test</td>" in history and f"operator {operator} (operator)" in history
 
 
 def test_a_text_that_would_not_load_is_refused_and_the_file_is_unchanged(federation: Federation,
@@ -117,7 +118,7 @@ def test_the_replaced_text_is_a_past_version_shown_and_restored(federation: Fede
     shown = browser.get(federation.url + link)
 
     assert shown.status_code == 200 and 'id="version">test<' in shown.text
-    assert f'id="by">operator {operator}<' in shown.text and "consent_exempt = true" in shown.text
+    assert f'id="by">operator {operator} (operator)<' in shown.text and "consent_exempt = true" in shown.text
     restore = browser.get(federation.url + shown.text.split('id="restore" href="')[1].split('"')[0])
     assert browser.form_fields(restore, "policy-edit")["text"] == CURRENT
     browser.submit(browser.submit(restore, form="policy-edit"), form="apply")

@@ -59,8 +59,8 @@ class Caller:
 
     @property
     def by(self) -> str:
-        """As audit records name who did something: ``operator <account id>`` or ``client <client id>``."""
-        return f"{self.kind} {self.id}"
+        """As audit records name who did something: ``operator <account id> (<roles>)`` or ``client <client id>``."""
+        return self.operator.by if self.operator is not None else f"{self.kind} {self.id}"
 
 
 ANONYMOUS = Caller("anonymous", "", frozenset())

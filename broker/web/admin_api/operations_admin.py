@@ -1,6 +1,6 @@
 """The admin API's federations, signing keys and release policy (issue 19), as the console's pages show them
 (``broker.journeys.federation_admin``, ``key_admin``, ``policy_admin``; the same journeys audit the changes with
-``operator <account>`` or ``client <client_id>``).
+``operator <account> (<roles>)`` or ``client <client_id>``).
 
 A source's name holds a slash (``federation/<name>``, ``saml-idp/<name>``), so its entities are at
 ``/federations/{folder}/{name}/entities``; "refresh now" names it in the body.
