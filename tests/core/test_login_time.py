@@ -39,7 +39,7 @@ def test_the_start_is_kept_with_a_stored_login_request_but_is_not_part_of_what_w
     timed = LoginRequest.from_json(LoginRequest(**{**asked.__dict__, "started_at": started}).to_json())
     assert timed.started_at == started and timed == asked
     assert LoginRequest.from_json(asked.to_json()).started_at is None
-    naive = asked.to_json().replace('"started_at": null', '"started_at": "2026-01-01T10:00:00"')
+    naive = asked.to_json().replace('"started_at": null', f'"started_at": "{started.replace(tzinfo=None).isoformat()}"')
     with pytest.raises(ValueError, match="timezone-aware"):
         LoginRequest.from_json(naive)
 
