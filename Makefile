@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTANCE ?= instance
 
-.PHONY: demo test test-future mutation check xmlsec1
+.PHONY: demo test test-future mutation check xmlsec1 translations
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,11 @@ mutation: $(BIN)/.installed xmlsec1
 check: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The catalogues of broker/translations (tests/test_translations.py checks all three steps were run): extract every
+# _(), gettext and N_ string of the code and templates (babel.cfg) into messages.pot, merge new and changed ones into
+# each language's messages.po (new ones untranslated, never guessed from a similar string), compile the .mo files.
+translations:  # needs only pybabel (Flask-Babel brings it), so no reinstall
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o broker/translations/messages.pot .
+	$(BIN)/pybabel update -i broker/translations/messages.pot -d broker/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d broker/translations --statistics

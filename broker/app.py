@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from flask import Flask, current_app, request
-from flask_babel import Babel, get_locale
+from flask_babel import get_locale
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -83,6 +83,7 @@ from broker.web.http.device_cookie import init_device_cookie
 from broker.web.http.journey_context import WebObserver, WebPlaces
 from broker.web.http.same_origin import OriginCheckedCsrf
 from broker.web.http.session_ids import HashedRedisSessions, HashedSqlSessions, session_id_key
+from broker.web.locale import init_locale
 from broker.web.ops import health, outages
 from broker.web.ops.limits import init_limits
 from broker.web.ops.metrics import init_metrics
@@ -102,10 +103,10 @@ from broker.web.services import (
     sp_settings,
     ssf_transmitter,
 )
+from broker.web.theme import init_theme
 from broker.web.wiring import wire_journeys
 
 log = logging.getLogger(__name__)
-LANGUAGES = ("en",)
 
 
 class NotMigrated(RuntimeError):
@@ -264,7 +265,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     _session_config(app, settings)
     init_request_ids(app)  # before every other request hook: their log lines carry this request's id
-    Babel(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0])
+    init_locale(app, settings)  # Flask-Babel, the language switch, ui_locales (broker.web.locale)
 
     @app.context_processor
     def _page_globals() -> dict[str, Any]:
@@ -337,6 +338,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         app.config["RATELIMIT_STORAGE_OPTIONS"] = dict(outages.REDIS_TIMEOUTS)
     init_limits(app, settings.limits, prefix=f"broker:{settings.base_url}")
     init_device_cookie(app)
+    init_theme(app, settings.theme, settings.theme_dir, settings.brand_name)  # [theme] (broker.web.theme)
     init_metrics(app)  # /metrics (broker.web.ops.metrics)
     pages.register_error_handlers(app)
     outages.register(app)  # PostgreSQL or Redis unreachable: 503 in the caller's form

@@ -88,6 +88,21 @@ assertion_lifetime_seconds = 300
 enabled = {"true" if options.demo else "false"}
 provider_port = {options.demo_provider_port}
 app_port = {options.demo_app_port}
+
+# The city's look (README, "Configuration"): colours are contrast-checked at start-up (WCAG 2.1), logos are files
+# in <theme_dir>/static/, and [[theme.apps]] changes the look of one app's sign-in pages only.
+# [theme]
+# service_name = {{ en = "City sign-in", de = "Anmeldung der Stadt" }}
+# logo = "logo.svg"
+# colours = {{ accent = "#0b4f8a", accent_text = "#ffffff", link = "#0b4f8a", focus = "#ffbf47" }}
+# font = "system-ui, sans-serif"
+# footer_text = "City of Example"
+# footer_links = [{{ label = "Accessibility", url = "https://city.example/accessibility" }}]
+#
+# [[theme.apps]]
+# app = "https://permits.city.example/saml"
+# service_name = "Parking permits"
+# colours = {{ accent = "#00594f" }}
 """
 
 

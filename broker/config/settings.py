@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.config.console import console_section
 from broker.config.reader import Reader
@@ -33,6 +34,7 @@ from broker.config.sections import (
     profile_section,
     risk_section,
 )
+from broker.config.theme import ThemeSettings, theme_section
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy
 from broker.core.claims import BY_NAME
 from broker.core.identifiers import MIN_SECRET_BYTES
@@ -126,6 +128,8 @@ class Settings:
     assurance: AssurancePolicy = DEFAULT_POLICY
     #: "text" (the host's logging as it is) or "json" (one object per line, ``broker.logging_setup``)
     log_format: str = "text"
+    #: the city's time zone (IANA name, ``[broker] timezone``): dates and times on citizen pages are shown in it
+    timezone: str = "UTC"
     #: a bearer token ``/metrics`` requires (``metrics_token_file`` / ``BROKER_METRICS_TOKEN``); empty: open
     metrics_token: bytes = field(default=b"", repr=False)
     #: the SMTP server of e-mail notices to citizens (``[mail]``); no host: no mail
@@ -134,6 +138,8 @@ class Settings:
     risk: RiskRules = DEFAULT_RULES
     #: the operator console and admin API (``[console]``, issue 19)
     console: ConsolePolicy = field(default_factory=ConsolePolicy)
+    #: the city's look as data, for the instance and per app (``[theme]``, ``broker.config.theme``, issue 20)
+    theme: ThemeSettings = field(default_factory=ThemeSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -154,6 +160,18 @@ def _discovery_url(read: Reader) -> str | None:
         read.problems.append("[saml] discovery_url must be an https URL without a fragment")
         return None
     return url
+
+
+def _timezone(read: Reader) -> str:
+    """``[broker] timezone``: an IANA time zone name (``Europe/Vienna``) the system's tz database knows."""
+    name = read.text("broker", "timezone", "UTC")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        read.problems.append(f"[broker] timezone must be an IANA time zone name such as 'Europe/Berlin', "
+                             f"got {name!r:.60}")
+        return "UTC"
+    return name
 
 
 def resolve_database_url(raw: str, base: Path) -> str:
@@ -216,9 +234,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     if log_format not in ("text", "json"):
         read.problems.append(f"[broker] log_format must be 'text' or 'json', got {log_format!r:.40}")
         log_format = "text"
+    timezone = _timezone(read)
     theme_dir = read.path("broker", "theme_dir", "") if read.text("broker", "theme_dir", "") else None
-    if theme_dir is not None and not (theme_dir / "templates").is_dir():
-        read.problems.append(f"[broker] theme_dir {theme_dir} has no templates/ folder")
+    if theme_dir is not None and not ((theme_dir / "templates").is_dir() or (theme_dir / "static").is_dir()):
+        read.problems.append(f"[broker] theme_dir {theme_dir} has no templates/ or static/ folder")
 
     saml = SamlSettings(
         idp_entity_id=read.text("saml", "idp_entity_id", "") or base_url + "/saml2/idp/metadata",
@@ -265,6 +284,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         trusted_proxies=read.number("broker", "trusted_proxies", 0, 0, 5),
         brand_name=read.text("broker", "brand_name", "City sign-in"),
         theme_dir=theme_dir,
+        theme=theme_section(read, theme_dir),
         saml=saml,
         limits=limits,
         oidc=oidc,
@@ -276,6 +296,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         linking=linking_section(read),
         assurance=assurance,
         log_format=log_format,
+        timezone=timezone,
         metrics_token=read.secret("metrics_token_file", "BROKER_METRICS_TOKEN", 32, optional=True),
         mail=mail_section(read),
         risk=risk_section(read),

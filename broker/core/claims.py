@@ -42,6 +42,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from broker.core.texts import N_
+
 NAMEFORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 NAMEFORMAT_BASIC = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
 NAMEFORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
@@ -84,46 +86,46 @@ class Claim:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("email", ClaimKind.STRING, "email", "email",
-          "urn:oid:0.9.2342.19200300.100.1.3", "mail", "e-mail address",
+          "urn:oid:0.9.2342.19200300.100.1.3", "mail", N_("e-mail address"),
           ("urn:oid:1.2.840.113549.1.9.1", "emailAddress", "email", _ADFS + "emailaddress")),
     Claim("email_verified", ClaimKind.BOOLEAN, "email_verified", "email", None, None,
-          "whether the upstream verified the e-mail address"),
+          N_("whether the upstream verified the e-mail address")),
     # Released only to apps that ask for it by name: the OIDC ``claims`` parameter (OIDC Core §5.5) or a SAML
     # RequestedAttribute; never by a scope, so no app's tokens change unasked. It travels with ``email``.
     Claim("email_relay", ClaimKind.BOOLEAN, "email_relay", None, BROKER_ATTRIBUTE_NS + "email_relay", "emailRelay",
-          "whether the e-mail address is a private relay address (Apple Hide My Email)"),
-    Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", "first name",
+          N_("whether the e-mail address is a private relay address (Apple Hide My Email)")),
+    Claim("given_name", ClaimKind.STRING, "given_name", "profile", "urn:oid:2.5.4.42", "givenName", N_("first name"),
           (_EIDAS + "CurrentGivenName", "FirstName", _ADFS + "givenname")),
-    Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", "last name",
+    Claim("family_name", ClaimKind.STRING, "family_name", "profile", "urn:oid:2.5.4.4", "sn", N_("last name"),
           (_EIDAS + "CurrentFamilyName", "FamilyName", "surname", _ADFS + "surname")),
     Claim("name", ClaimKind.STRING, "name", "profile",
-          "urn:oid:2.16.840.1.113730.3.1.241", "displayName", "full name for display",
+          "urn:oid:2.16.840.1.113730.3.1.241", "displayName", N_("full name for display"),
           ("urn:oid:2.5.4.3", "cn", _ADFS + "name")),
     Claim("preferred_username", ClaimKind.STRING, "preferred_username", "profile",
-          "urn:oid:0.9.2342.19200300.100.1.1", "uid", "user name at the upstream"),
+          "urn:oid:0.9.2342.19200300.100.1.1", "uid", N_("user name at the upstream")),
     Claim("birthdate", ClaimKind.DATE, "birthdate", "profile",
-          "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", "date of birth",
+          "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", N_("date of birth"),
           (_EIDAS + "DateOfBirth", "DateOfBirth", "urn:oid:1.3.6.1.4.1.25178.1.2.3", "schacDateOfBirth")),
     Claim("locale", ClaimKind.STRING, "locale", "profile",
-          "urn:oid:2.16.840.1.113730.3.1.39", "preferredLanguage", "preferred language"),
+          "urn:oid:2.16.840.1.113730.3.1.39", "preferredLanguage", N_("preferred language")),
     Claim("phone_number", ClaimKind.STRING, "phone_number", "phone",
-          "urn:oid:2.5.4.20", "telephoneNumber", "telephone number",
+          "urn:oid:2.5.4.20", "telephoneNumber", N_("telephone number"),
           ("urn:oid:0.9.2342.19200300.100.1.41", "mobile", _ADFS + "mobilephone")),
     Claim("phone_number_verified", ClaimKind.BOOLEAN, "phone_number_verified", "phone", None, None,
-          "whether the upstream verified the telephone number"),
+          N_("whether the upstream verified the telephone number")),
     Claim("address", ClaimKind.ADDRESS, "address", "address",
-          "urn:oid:2.5.4.16", "postalAddress", "postal address"),
+          "urn:oid:2.5.4.16", "postalAddress", N_("postal address")),
     # A national or eIDAS identifier of the person: sent only to apps the release policy allows it.
     Claim("person_identifier", ClaimKind.STRING, "person_identifier", None,
-          _EIDAS + "PersonIdentifier", "PersonIdentifier", "unique identifier of the person (eIDAS)",
+          _EIDAS + "PersonIdentifier", "PersonIdentifier", N_("unique identifier of the person (eIDAS)"),
           ("urn:oid:1.3.6.1.4.1.25178.1.2.15", "schacPersonalUniqueID")),
     # Never by a scope: an app asks for groups by name, and release_claims must list them (module docstring).
     Claim("groups", ClaimKind.LIST, "groups", None, "urn:oid:1.3.6.1.4.1.5923.1.5.1.1", "isMemberOf",
-          "groups you belong to at your sign-in service",
+          N_("groups you belong to at the provider you signed in with"),
           ("urn:oid:1.2.840.113556.1.2.102", "memberOf", _AD_GROUPS)),
     # The operator's roles for the receiving app only (core.app_roles); assigned by the broker, never upstream.
     Claim("roles", ClaimKind.LIST, "roles", "roles", BROKER_ATTRIBUTE_NS + "roles", "roles",
-          "your roles in this app"),
+          N_("your roles in this app")),
 )
 
 #: claims the broker assigns itself: an upstream never asserts them (its adapters drop them, the profile skips them)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from broker.core import errors
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore
+from broker.core.texts import N_
 
 #: how long a link proof lives: one trip to an upstream and back
 LINK_PROOF_LIFETIME = timedelta(minutes=10)
@@ -96,7 +97,8 @@ def check_link_proof(proof: LinkProof, *, account_id: str | None, sid: str | Non
     The caller has already taken the proof from the pending store (single use) through a handle bound to this
     browser; what remains is checked here.
     """
-    refused = "The request to link a sign-in method is no longer valid. Please start again from your account page."
+    refused = N_("The request to link a sign-in method is no longer valid. Please start again from your account "
+                 "page.")
     if account_id is None or sid is None:
         raise errors.LoginStateInvalid(refused, detail="link proof completed without an SSO session")
     if proof.account_id != account_id or not proof.sid or proof.sid != sid:

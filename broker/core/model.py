@@ -13,6 +13,7 @@ from enum import Enum
 
 from broker.core.assurance import Comparison
 from broker.core.claims import ClaimValue
+from broker.core.texts import N_
 
 
 class Protocol(Enum):
@@ -48,7 +49,7 @@ class DownstreamParty:
 
 #: the built-in party of the citizen portal (``broker.web.portal``). No SAML SP or OIDC client can ask for it:
 #: only the portal's own sign-in makes a login request naming it. It receives no claims and needs no consent.
-PORTAL_PARTY = DownstreamParty("broker-portal", Protocol.PORTAL, "Your account", frozenset())
+PORTAL_PARTY = DownstreamParty("broker-portal", Protocol.PORTAL, N_("Your account"), frozenset())
 
 
 @dataclass(frozen=True)

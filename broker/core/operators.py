@@ -26,6 +26,7 @@ from typing import Protocol
 from broker.core.assurance import REFEDS_MFA
 from broker.core.model import DownstreamParty
 from broker.core.model import Protocol as WireProtocol
+from broker.core.texts import N_
 
 #: the built-in party of the console's sign-in (``console_party``): no app can name it
 CONSOLE_PARTY_ID = "broker-console"
@@ -149,5 +150,5 @@ class ConsolePolicy:
 def console_party(policy: ConsolePolicy) -> DownstreamParty:
     """The console's sign-in as a login's party: the allowed upstreams and required level come from the policy, so
     the ordinary login pipeline (discovery, step-up) enforces them; it receives no claims."""
-    return DownstreamParty(CONSOLE_PARTY_ID, WireProtocol.PORTAL, "Operator console", frozenset(),
+    return DownstreamParty(CONSOLE_PARTY_ID, WireProtocol.PORTAL, N_("Operator console"), frozenset(),
                            allowed_upstreams=policy.upstreams, required_acr=policy.required_acr)

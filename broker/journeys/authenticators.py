@@ -34,6 +34,7 @@ from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, Factor
 from broker.core.outcomes import Page
 from broker.core.pending_records import put_record
 from broker.core.sessions import SsoSession
+from broker.core.texts import N_
 from broker.journeys import notices, ways_in
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
@@ -61,14 +62,14 @@ SECOND_FACTORS = frozenset({FactorKind.TOTP, FactorKind.PASSKEY, FactorKind.EMAI
 
 def enrolled_factors(j: Journeys) -> Authenticators:
     if j.authenticators is None:
-        raise errors.InvalidRequest("Second factors are not available here.", detail="authenticators not wired")
+        raise errors.InvalidRequest(N_("Second factors are not available here."), detail="authenticators not wired")
     return j.authenticators
 
 
 def signed_in(browser: Browser) -> SsoSession:
     sso = browser.sso()
     if sso is None:
-        raise errors.LoginStateInvalid("Please sign in to your account again.",
+        raise errors.LoginStateInvalid(N_("Please sign in to your account again."),
                                        detail="sign-in security without an SSO session")
     return sso
 
@@ -167,7 +168,7 @@ def confirm_totp(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
     record = take_bound(j, browser, TotpEnrolment, handle, "authenticator enrolment")
     sso = browser.sso()
     if sso is None or sso.sid != record.sid or sso.account_id != record.account:
-        raise errors.LoginStateInvalid("Please sign in and start adding your authenticator app again.",
+        raise errors.LoginStateInvalid(N_("Please sign in and start adding your authenticator app again."),
                                        detail="authenticator enrolment outside the SSO session it began in")
     factors = enrolled_factors(j)
     now = j.now()
@@ -240,7 +241,7 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
     owned = factors.of(sso.account_id)
     target = next((f for f in owned if f.authenticator_id == authenticator_id), None)
     if target is None:
-        raise errors.InvalidRequest("There is no such sign-in factor on your account.",
+        raise errors.InvalidRequest(N_("There is no such sign-in factor on your account."),
                                     detail=f"no authenticator {authenticator_id[:64]!r} on the account")
     if not ways_in.may_remove_factor(j, sso.account_id, target.authenticator_id):
         return Page(ways_in.LAST, {"passkey": True}, status=409)  # the last passkey of a passkey-only account
@@ -251,7 +252,7 @@ def remove(j: Journeys, browser: Browser, authenticator_id: str) -> Page:
     if (last_app or last_email) and not reached_second_factor(j, sso):
         return needs_second_factor(j, sso, "remove")
     if not factors.remove(sso.account_id, target.authenticator_id):
-        raise errors.InvalidRequest("There is no such sign-in factor on your account.",
+        raise errors.InvalidRequest(N_("There is no such sign-in factor on your account."),
                                     detail=f"authenticator {target.authenticator_id} already removed")
     j.audit(AuditKind.AUTHENTICATOR_REMOVED, account_id=sso.account_id,
             reason=f"{target.kind.value} {target.authenticator_id}")

@@ -126,6 +126,10 @@ class Places(Interface):
 
     def discovery(self, handle: str) -> str: ...
 
+    def consent(self, handle: str) -> str:
+        """The consent page of the login waiting under ``handle`` (shown by GET, post/redirect/get)."""
+        ...
+
     def portal_home(self) -> str: ...
 
     def logout_resume(self, handle: str) -> str:

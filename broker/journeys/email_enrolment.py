@@ -24,6 +24,7 @@ from broker.core.factor_records import EmailEnrolment
 from broker.core.factors import FactorKind
 from broker.core.outcomes import Page
 from broker.core.pending_records import put_record
+from broker.core.texts import N_
 from broker.journeys import authenticators, email_codes, notices
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
@@ -37,7 +38,7 @@ STARTED = "email-code enrolment started"
 
 def _mailer_wired(j: Journeys) -> None:
     if j.mailer is None:
-        raise errors.InvalidRequest("E-mail codes are not available here.", detail="no mailer wired")
+        raise errors.InvalidRequest(N_("E-mail codes are not available here."), detail="no mailer wired")
 
 
 def form_address(j: Journeys, account_id: str) -> str:
@@ -99,7 +100,7 @@ def confirm(j: Journeys, browser: Browser, handle: str, code: str) -> Page:
     record = take_bound(j, browser, EmailEnrolment, handle, "e-mail code enrolment")
     sso = browser.sso()
     if sso is None or sso.sid != record.sid or sso.account_id != record.account:
-        raise errors.LoginStateInvalid("Please sign in and start adding your e-mail address again.",
+        raise errors.LoginStateInvalid(N_("Please sign in and start adding your e-mail address again."),
                                        detail="e-mail code enrolment outside the SSO session it began in")
     factors = authenticators.enrolled_factors(j)
     now = j.now()

@@ -44,6 +44,7 @@ from broker.core.pending_records import (
 )
 from broker.core.ports import LinkOutcome
 from broker.core.protocol_ports import UpstreamAdapter, VerifiedAnswer
+from broker.core.texts import N_
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
 
@@ -103,8 +104,8 @@ def _same_sso(j: Journeys, browser: Browser, offer: LinkOffer) -> None:
     """Rule 4: the browser's SSO session is still the one the offer was made in."""
     if offer.sso != _sso_sid(j, browser):
         raise DownstreamFailure(errors.LoginStateInvalid(
-            "Someone signed in or out in this browser since this page was shown, so nothing was linked. Please "
-            "start again from the application.", detail="link offer used after the SSO session changed"),
+            N_("Someone signed in or out in this browser since this page was shown, so nothing was linked. Please "
+               "start again from the application."), detail="link offer used after the SSO session changed"),
             offer.login)
 
 
@@ -154,8 +155,8 @@ def answered(j: Journeys, browser: Browser, offer: LinkOffer, adapter: UpstreamA
             proven = adapter.finish(pending, reply, now, arrived_at=arrived_at, fresh_required=True).identity
         account = j.accounts.find_by_identity(proven.issuer, proven.subject)
         if account is None or account.account_id != offer.account:
-            raise errors.LoginStateInvalid("You signed in with an account that is not the one we suggested, so "
-                                           "nothing was linked. Please start again from the application.",
+            raise errors.LoginStateInvalid(N_("You signed in with an account that is not the one we suggested, so "
+                                              "nothing was linked. Please start again from the application."),
                                            detail="link offer proven by an identity of another account")
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, offer.login) from exc

@@ -64,6 +64,7 @@ from broker.core.pending_records import (
 )
 from broker.core.replay import first_use
 from broker.core.sessions import Participant, SsoSession, merged_participants
+from broker.core.texts import N_
 from broker.journeys import session_end
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
@@ -317,7 +318,8 @@ def _store(j: Journeys, browser: Browser, chain: Chain, handle: str) -> None:
 def _take(j: Journeys, browser: Browser, handle: str) -> Chain:
     payload = j.pending.take(Kind.SAML_LOGOUT, handle, j.now()) if handle and browser.unbind(handle) else None
     if payload is None:
-        raise errors.LoginStateInvalid("The sign-out could not be completed. You are signed out of this service.",
+        raise errors.LoginStateInvalid(N_("The sign-out of your other apps could not be finished. You are signed out "
+                                          "of this service."),
                                        detail="logout chain unknown, expired, used or from another browser")
     return Chain.from_json(payload)
 

@@ -17,6 +17,7 @@ from broker.core.factor_records import PasskeyEnrolment
 from broker.core.factors import Passkeys
 from broker.core.outcomes import Page
 from broker.core.pending_records import put_record
+from broker.core.texts import N_
 from broker.journeys import authenticators
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
@@ -27,7 +28,7 @@ ENROL = "portal_security_passkey.html"
 
 def _passkeys(j: Journeys) -> Passkeys:
     if j.passkeys is None:
-        raise errors.InvalidRequest("Passkeys are not available here.", detail="passkeys not wired")
+        raise errors.InvalidRequest(N_("Passkeys are not available here."), detail="passkeys not wired")
     return j.passkeys
 
 
@@ -58,7 +59,7 @@ def confirm(j: Journeys, browser: Browser, handle: str, credential: str) -> Page
     record = take_bound(j, browser, PasskeyEnrolment, handle, "passkey registration")
     sso = browser.sso()
     if sso is None or sso.sid != record.sid or sso.account_id != record.account:
-        raise errors.LoginStateInvalid("Please sign in and start adding your passkey again.",
+        raise errors.LoginStateInvalid(N_("Please sign in and start adding your passkey again."),
                                        detail="passkey registration outside the SSO session it began in")
     passkeys, now = _passkeys(j), j.now()
     try:

@@ -21,8 +21,10 @@ from broker.core.consent import Consent, ConsentHow
 from broker.core.model import PORTAL_PARTY
 from broker.core.outcomes import Page, Redirect
 from broker.core.sessions import SsoSession
+from broker.core.texts import N_
 from broker.journeys import account_data, session_end, ways_in
 from broker.journeys.context import Browser, Journeys
+from broker.journeys.portal_words import SENTENCES, SignedInAs, label, shown_value, signed_in_as
 
 SIGN_IN = "portal_sign_in.html"
 HOME = "portal_home.html"
@@ -47,8 +49,16 @@ def app_ref(party_id: str) -> str:
 def _signed_in(browser: Browser) -> SsoSession:
     sso = browser.sso()
     if sso is None:
-        raise errors.LoginStateInvalid("Please sign in to your account again.", detail="portal without an SSO session")
+        raise errors.LoginStateInvalid(N_("Please sign in to your account again."),
+                                       detail="portal without an SSO session")
     return sso
+
+
+def who(j: Journeys, browser: Browser) -> SignedInAs | None:
+    """Whom every portal page says this browser is signed in as, and with which method (issue 20); None without
+    an SSO session (the page then offers the sign-in)."""
+    sso = browser.sso()
+    return signed_in_as(j, sso) if sso is not None else None
 
 
 def account_page(j: Journeys, browser: Browser, template: str, *, linking: bool) -> Page:
@@ -91,14 +101,19 @@ _DATA: dict[str, Callable[[Journeys, SsoSession], dict[str, Any]]] = {
 
 
 def profile_rows(j: Journeys, account_id: str) -> list[dict[str, object]]:
-    """Each value every linked identity last asserted, with its source and when it was asserted."""
+    """Each value every linked identity last asserted, with its source (the provider's display name) and when it
+    was asserted. A yes/no claim is a sentence about the provider (``portal_words.SENTENCES``: "Your e-mail
+    address was confirmed by Google"), or left out when its value means nothing to a citizen."""
     rows: list[dict[str, object]] = []
     for view in account_data.identities(j, account_id):
         for name, value in sorted(view.claims.items()):
-            claim = BY_NAME.get(name)
-            rows.append({"claim": claim.description if claim else name,
-                         "value": ", ".join(value) if isinstance(value, tuple) else value,  # groups
-                         "source": view.upstream_name, "at": view.identity.last_used})
+            row: dict[str, object] = {"source": view.upstream_name, "at": view.identity.last_used}
+            if name in SENTENCES and isinstance(value, bool):
+                sentence = SENTENCES[name][value]
+                if sentence is not None:
+                    rows.append({**row, "sentence": sentence})
+                continue
+            rows.append({**row, "claim": label(name), "value": shown_value(value)})
     return rows
 
 
@@ -110,7 +125,7 @@ def consents_page(j: Journeys, browser: Browser) -> Page:
     rows = [
         {"ref": app_ref(c.party_id), "app": account_data.app_name(j, c.party_id), "how": c.how.value,
          "at": c.at, "logo": account_data.app_logo(j, c.party_id),
-         "claims": [BY_NAME[n].description for n in sorted(c.granted) if n in BY_NAME]}
+         "claims": [label(n) for n in sorted(c.granted) if n in BY_NAME]}
         for c in j.consents.in_force(sso.account_id) if c.how is not ConsentHow.WITHDRAWN
     ]
     return Page(CONSENTS, {"signed_in": True, "rows": rows}, shows_logos=True)
@@ -121,12 +136,12 @@ def withdraw_consent(j: Journeys, browser: Browser, ref: str, back: str) -> Redi
     grants at it; then back to ``back`` (the consents page)."""
     sso = browser.sso()
     if sso is None:
-        raise errors.LoginStateInvalid("Please sign in again to change what apps may receive.",
+        raise errors.LoginStateInvalid(N_("Please sign in again to change what apps may receive."),
                                        detail="withdrawal without an SSO session")
     party_id = next((c.party_id for c in j.consents.in_force(sso.account_id) if app_ref(c.party_id) == ref), "")
     current = j.consents.current(sso.account_id, party_id) if party_id else None
     if current is None or current.how is ConsentHow.WITHDRAWN:
-        raise errors.InvalidRequest("There is no consent to withdraw for this app.",
+        raise errors.InvalidRequest(N_("There is no consent to withdraw for this app."),
                                     detail=f"no consent in force for app reference {ref[:64]!r}")
     now = j.now()
     j.consents.record(Consent(sso.account_id, party_id, frozenset(), frozenset(), current.policy_version, now,

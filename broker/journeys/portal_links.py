@@ -33,7 +33,8 @@ from broker.core.pending_records import (
 from broker.core.ports import LinkOutcome
 from broker.core.protocol_ports import UpstreamAdapter
 from broker.core.sessions import SsoSession
-from broker.journeys import session_end, ways_in
+from broker.core.texts import N_
+from broker.journeys import account_data, session_end, ways_in
 from broker.journeys.context import Browser, Journeys
 from broker.journeys.handles import take_bound
 from broker.journeys.link_offer import confirmation_page
@@ -51,7 +52,7 @@ def signed_in(j: Journeys, browser: Browser) -> SsoSession | None:
 def _signed_in(j: Journeys, browser: Browser) -> SsoSession:
     sso = signed_in(j, browser)
     if sso is None:
-        raise errors.LoginStateInvalid("Please sign in again to change your sign-in methods.",
+        raise errors.LoginStateInvalid(N_("Please sign in again to change your sign-in methods."),
                                        detail="linking without a live SSO session")
     return sso
 
@@ -69,7 +70,7 @@ def start(j: Journeys, browser: Browser, upstream: str) -> Redirect | PostForm:
     now = j.now()
     adapter = j.upstream_adapter(upstream)
     if adapter is None or all(u.name != upstream for u in linkable_upstreams(j, sso.account_id)):
-        raise errors.UnknownUpstream("This sign-in method cannot be linked to your account.",
+        raise errors.UnknownUpstream(N_("This sign-in method cannot be linked to your account."),
                                      detail=f"link to {upstream[:100]!r} not offered")
     proof = linking.LinkProof(sso.account_id, sso.sid, upstream, now,
                               linking.identities_fingerprint(j.accounts.identities(sso.account_id)))
@@ -129,8 +130,9 @@ def cancel(j: Journeys, browser: Browser, handle: str) -> None:
 
 
 def _display(j: Journeys, name: str) -> str:
-    upstream = j.registry.upstream(name)
-    return upstream.display_name if upstream is not None else name
+    """The upstream's display name; for one no longer registered a readable name, never its internal key or
+    entity id (``account_data.upstream_name``)."""
+    return account_data.upstream_name(j, name)
 
 
 def _outcome(j: Journeys, account_id: str, name: str, outcome: LinkOutcome) -> Page:
@@ -157,7 +159,7 @@ def unlink(j: Journeys, browser: Browser, issuer: str, subject: str) -> Unlinked
     sso = _signed_in(j, browser)
     mine = [i for i in j.accounts.identities(sso.account_id) if (i.issuer, i.subject) == (issuer, subject)]
     if not mine:
-        raise errors.InvalidRequest("This sign-in method is not linked to your account.",
+        raise errors.InvalidRequest(N_("This sign-in method is not linked to your account."),
                                     detail="unlink of an identity the account does not have")
     if not ways_in.may_unlink(j, sso.account_id, issuer, subject) \
             or not j.accounts.unlink_identity(sso.account_id, issuer, subject):

@@ -30,6 +30,7 @@ from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import put_record
 from broker.core.protocol_ports import VerifiedAnswer
 from broker.core.sessions import SsoSession
+from broker.core.texts import N_
 from broker.journeys import code_attempts, email_codes, risk_check, step_up_enrol
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
@@ -100,12 +101,12 @@ def reconfirm(j: Journeys, browser: Browser, return_to: str) -> Page:
     (``broker.journeys.authenticators.reached_second_factor``); then back to ``return_to``, a portal page."""
     sso = browser.sso()
     if sso is None:
-        raise errors.LoginStateInvalid("Please sign in to your account again.",
+        raise errors.LoginStateInvalid(N_("Please sign in to your account again."),
                                        detail="second factor confirmation without an SSO session")
     factors = _factors(j)
     usable = _usable(j, factors, sso.account_id) if factors is not None else []
     if not usable:
-        raise errors.InvalidRequest("Your account has no second factor to confirm with.",
+        raise errors.InvalidRequest(N_("Your account has no second factor to confirm with."),
                                     detail="second factor confirmation without a factor")
     portal = LoginRequest(PORTAL_PARTY.party_id, Protocol.PORTAL, return_to, None, None, frozenset())
     return _page(j, browser, _in_session(portal, sso), usable, j.now(), wrong=False)
@@ -122,7 +123,7 @@ def _raise_session(j: Journeys, browser: Browser, waiting: StepUp, methods: tupl
     if sso is None or sso.sid != waiting.sid or sso.account_id != waiting.account \
             or not j.sso_sessions.is_live(sso.sid):
         raise DownstreamFailure(errors.LoginStateInvalid(
-            "Your sign-in ended meanwhile. Please start again from the application.",
+            N_("Your sign-in ended meanwhile. Please start again from the application."),
             detail="step-up of an SSO session that ended or changed"), waiting.login)
     raised = replace(sso, acr=j.settings.assurance.with_second_factor(sso.acr),
                      amr=tuple(dict.fromkeys((*sso.amr, *methods, "mfa"))), factor_at=now)
@@ -270,7 +271,7 @@ def _wrong(j: Journeys, browser: Browser, waiting: StepUp, factors: Authenticato
     if attempts >= MAX_ATTEMPTS:
         log.warning("step-up: too many wrong codes account=%s", waiting.account)
         raise DownstreamFailure(errors.InsufficientAssurance(
-            "Too many wrong codes. Please start again from the application.",
+            N_("Too many wrong codes. Please start again from the application."),
             detail="step-up: too many wrong codes"), waiting.login)
     usable = _usable(j, factors, waiting.account)
     return _page(j, browser, replace(waiting, attempts=attempts), usable, now, wrong=True)

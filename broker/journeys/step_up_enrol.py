@@ -30,6 +30,7 @@ from broker.core.model import LoginRequest, UpstreamIdentity
 from broker.core.outcomes import Outcome, Page
 from broker.core.pending_records import put_record
 from broker.core.protocol_ports import VerifiedAnswer
+from broker.core.texts import N_
 from broker.journeys import authenticators, notices
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
 from broker.journeys.handles import take_bound
@@ -90,7 +91,7 @@ def confirm(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
         account_id = record.account or _account_for(j, record.identity, now)
         if factors.of(account_id):  # a factor was added meanwhile (another tab): that one must be given instead
             raise DownstreamFailure(errors.InsufficientAssurance(
-                "A second factor was added to your account meanwhile. Please start again from the application.",
+                N_("A second factor was added to your account meanwhile. Please start again from the application."),
                 detail="step-up enrolment: the account has a factor now"), record.login)
         record = replace(record, account=account_id)
         added = factors.add_totp(account_id, APP_NAME, record.secret, now)
@@ -102,7 +103,7 @@ def confirm(j: Journeys, browser: Browser, handle: str, code: str) -> Outcome:
         attempts = record.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             raise DownstreamFailure(errors.InsufficientAssurance(
-                "Too many wrong codes. Please start again from the application.",
+                N_("Too many wrong codes. Please start again from the application."),
                 detail="step-up enrolment: too many wrong codes"), record.login)
         return _page(j, browser, replace(record, attempts=attempts), now, wrong=True)
     account_id = record.account

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from broker.core.console_records import ConsoleAppPreview
 from broker.core.operators import Permission
 from broker.core.party_admin import SAML_SETTINGS, AppKind, RegistrationRefused
+from broker.core.texts import N_
 from broker.journeys import app_admin, console
 from broker.web.console import operator_page, page
 from broker.web.http.journey_context import support_reference
@@ -33,11 +34,12 @@ SETTINGS_KIND = "saml-settings"
 LIST_SETTINGS = ("allowed_upstreams", "receive", "required")
 #: the form's labels, by setting
 LABELS = {
-    "display_name": "Name citizens see", "logo_uri": "Logo (an https URL or a data:image URI)",
-    "policy_uri": "Privacy policy (https)", "allowed_upstreams": "Allowed sign-in methods (upstream names or IdP "
-    "entity IDs, one per line; empty: every one)", "default_upstream": "Default sign-in method (one of the "
-    "allowed ones)", "required_acr": "Minimum assurance (acr)", "receive": "Claims it receives (one per line; "
-    "empty: its metadata's requested attributes)", "required": "Claims the citizen cannot decline (one per line)",
+    "display_name": N_("Name citizens see"), "logo_uri": N_("Logo (an https URL or a data:image URI)"),
+    "policy_uri": N_("Privacy policy (https)"), "allowed_upstreams": N_("Allowed sign-in methods (upstream names or "
+    "IdP entity IDs, one per line; empty: every one)"), "default_upstream": N_("Default sign-in method (one of the "
+    "allowed ones)"), "required_acr": N_("Minimum assurance (acr)"), "receive": N_("Claims it receives (one per "
+    "line; empty: its metadata's requested attributes)"), "required": N_("Claims the citizen cannot decline (one "
+    "per line)"),
 }
 
 

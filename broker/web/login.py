@@ -20,6 +20,9 @@ from broker.core.outcomes import PostForm
 from broker.journeys import login, passkey_signup, passwordless
 from broker.journeys.context import DownstreamFailure
 from broker.journeys.upstream_answers import upstream_answer
+from broker.web import theme
+from broker.web.http import way_back
+from broker.web.http.last_upstream import first_last_used, remember
 from broker.web.renderer import LOGO_CSP, browser, html, journeys, post_form_page, run
 from broker.web.services import services
 
@@ -28,6 +31,7 @@ bp = Blueprint("login", __name__)
 
 def begin(login_request: LoginRequest) -> Response:
     """A downstream's parsed request: the login journey from its start."""
+    theme.remember_login_app(login_request.downstream)  # the portal's own: no app's theme is left over
     return run(lambda j, b: login.begin(j, b, login_request))
 
 
@@ -51,7 +55,8 @@ def discover(handle: str) -> Response:
         separator = "&" if "?" in svc.settings.saml.discovery_url else "?"
         return redirect(svc.settings.saml.discovery_url + separator + query)
     query = request.args.get("q", "").strip()[:100]
-    candidates = flow.candidate_upstreams(svc.registry, party)
+    # the citizen's last choice on this device first (``broker.web.http.last_upstream``)
+    candidates, last_used = first_last_used(flow.candidate_upstreams(svc.registry, party))
     found = []
     directory_size = svc.registry.directory_size()
     if svc.idp_directory is not None and (query or directory_size <= DISCOVERY_RESULTS):
@@ -69,7 +74,7 @@ def discover(handle: str) -> Response:
     lang = request.accept_languages.best
     page = html("discovery.html", handle=handle, party=party, query=query, found=found,
                 lang=(lang or "en").split("-")[0], searchable=directory_size > DISCOVERY_RESULTS,
-                upstreams=candidates, passkey=passwordless.offered(journeys(), party),
+                upstreams=candidates, last_used=last_used, passkey=passwordless.offered(journeys(), party),
                 passkey_sign_up=passkey_signup.offered(journeys(), party))
     return Response(page, mimetype="text/html", headers={"Content-Security-Policy": DISCOVERY_CSP})
 
@@ -87,8 +92,8 @@ def discovered(handle: str) -> Response:
 
 @bp.route("/login/<handle>/upstream/<name>", methods=["GET", "POST"])
 def go_upstream(handle: str, name: str) -> Response:
-    """Step 4 (out): the waiting login goes to the upstream the person chose."""
-    return run(lambda j, b: login.choose(j, b, handle, name))
+    """Step 4 (out): the waiting login goes to the upstream the person chose, which this device remembers."""
+    return remember(run(lambda j, b: login.choose(j, b, handle, name)), name)
 
 
 @bp.post("/login/<handle>/passkey")
@@ -141,4 +146,6 @@ def oidc_callback(name: str) -> Response:
         target = svc.settings.url(url_for("login.oidc_callback", name=name))
         return post_form_page(PostForm(target, fields), heading=_("Completing your sign-in"))
     params.pop(SAME_SITE_MARK, None)
-    return run(lambda j, b: upstream_answer(j, b, Protocol.OIDC, state, params, arrived_at=name))
+    # a replay (Back to this address) is refused, but its page leads back to the app (``broker.web.http.way_back``)
+    return way_back.through(state, lambda: run(lambda j, b: upstream_answer(j, b, Protocol.OIDC, state, params,
+                                                                           arrived_at=name)))

@@ -20,6 +20,7 @@ from broker.journeys import login as journey_login
 from broker.journeys import logout as journey
 from broker.keys.jwt import verify_own_jwt
 from broker.oidc.client import OidcClient
+from broker.web import theme
 from broker.web.ops.limits import check_downstream
 from broker.web.renderer import browser, html, journeys, run
 from broker.web.services import services
@@ -32,6 +33,7 @@ def authorize() -> Response:
     """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
     login_request = journey_login.read_request(journeys(), Protocol.OIDC, _authorization_request())
     check_downstream(current_app, login_request.downstream)
+    theme.remember_login_app(login_request.downstream)  # the login's pages wear the app's theme
     return run(lambda j, b: journey_login.begin(j, b, login_request))
 
 

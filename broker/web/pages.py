@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -18,7 +19,7 @@ from broker.web import admin_api, oidc_api, oidc_registration, ssf, upstream_bac
 from broker.web.http import audit
 from broker.web.http.journey_context import support_reference
 from broker.web.http.same_origin import CrossOriginRequest
-from broker.web.renderer import error_page, html, reply_to_downstream
+from broker.web.renderer import error_html, error_page, html, reply_to_downstream
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -44,7 +45,7 @@ def home() -> str:
 
 def _http_error(exc: HTTPException) -> Response:
     reference = support_reference()
-    log.info("ref=%s http=%s", reference, exc.code)
+    log.info("ref=%s http=%s description=%s", reference, exc.code, exc.description)
     # anyone can cause these: at most one record per window and endpoint, with the count (issue 15, point 4)
     if exc.code == 429:
         audit.record_throttled(AuditKind.RATE_LIMITED, str(request.endpoint), reference=reference)
@@ -58,12 +59,28 @@ def _http_error(exc: HTTPException) -> Response:
         response = oidc_api.json_response({"error": code, "error_description": str(exc.description)},
                                           exc.code or 500)
     else:
-        page = html("error.html", message=exc.description, reference=reference)
+        page = error_html(exc.code or 500, _http_message(exc), reference)
         response = Response(page, status=exc.code or 500, mimetype="text/html")
     for name, value in exc.get_headers():  # e.g. Retry-After of a 429, Allow of a 405
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def _http_message(exc: HTTPException) -> str:
+    """What the person reads: a sentence the broker wrote for this refusal (a rate limit's, the origin check's),
+    translated, else the broker's own for the status. Werkzeug's default descriptions and Flask-WTF's CSRF reasons
+    ("The CSRF token is missing.") speak to developers, in English only, so they stay in the log."""
+    written = exc.description and exc.description != type(exc).description
+    if written and (isinstance(exc, CrossOriginRequest) or not isinstance(exc, CSRFError)):
+        return str(_(exc.description))
+    if exc.code == 429:
+        return str(_("You tried too often in a short time. Wait a minute, then try again."))
+    if exc.code == 404:
+        return str(_("There is no page at this address. Check the address, or use one of the links below."))
+    if exc.code is not None and exc.code >= 500:
+        return str(_("The sign-in service could not answer this request. Please try again later."))
+    return str(_("The page you came from may have expired or was sent incompletely. Go back, reload it and try again."))
 
 
 def _unexpected(exc: Exception) -> Response:
@@ -74,7 +91,7 @@ def _unexpected(exc: Exception) -> Response:
     if _wants_json():
         return oidc_api.json_response({"error": "temporarily_unavailable" if status == 503 else "server_error",
                                        "error_description": f"{error.message} (reference {reference})"}, status)
-    page = html("error.html", message=error.message, reference=reference)
+    page = error_html(status, str(_(error.message)), reference)
     return Response(page, status=status, mimetype="text/html")
 
 

@@ -10,16 +10,50 @@ opens no session (issue 15, point 3).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
 
 from flask import Blueprint, current_app, request, url_for
+from flask_babel import format_date, format_time, to_user_timezone
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from broker.core.model import PORTAL_PARTY, LoginRequest, Protocol
 from broker.journeys import logout, portal
+from broker.journeys.portal_words import SignedInAs
 from broker.web import login
+from broker.web.http.devices import describe
 from broker.web.renderer import browser, journeys, run
 
 bp = Blueprint("portal", __name__, url_prefix="/account")
+
+
+@bp.app_context_processor
+def _signed_in_as() -> dict[str, Callable[[], SignedInAs | None]]:
+    """``portal_who()`` for the portal's menu (``portal_nav.html``, on every portal page, the sign-in security
+    pages too): whom this browser is signed in as and with which method (``broker.journeys.portal.who``). A
+    function, so pages without the menu read nothing."""
+    return {"portal_who": lambda: portal.who(journeys(), browser())}
+
+
+@bp.app_template_filter("device")
+def device(user_agent: str | None) -> str:
+    """A session's browser in words ("Firefox on Android"; ``broker.web.http.devices``), never the raw header."""
+    named = describe(user_agent)
+    if named.browser is None:
+        return str(_("Unknown browser"))
+    if named.system is None:
+        return named.browser
+    return str(_("%(browser)s on %(system)s", browser=named.browser, system=named.system))
+
+
+@bp.app_template_filter("when")
+def when(at: datetime) -> str:
+    """A moment as the person reads it, in their language and time zone (Flask-Babel): its time when it is
+    today ("09:14"), else its date."""
+    if to_user_timezone(at).date() == to_user_timezone(journeys().now()).date():
+        return str(format_time(at, "short"))
+    return str(format_date(at, "medium"))
 
 
 def _page(template: str) -> Response:
@@ -57,7 +91,8 @@ def sso_sessions() -> Response:
 
 @bp.get("/sign-out")
 def sign_out_confirm() -> Response:
-    """The "Sign out" page of the portal's menu: one button, which signs out of every app of this session."""
+    """The "Sign out" page of the portal's menu: "Sign out" (this browser's session and every app it reached) beside
+    "Sign out everywhere" (every session of the account), each with a sentence saying what it does (issue 20)."""
     return _page(portal.SIGN_OUT)
 
 

@@ -3,7 +3,9 @@ HTTP response here, and so do the failures that reach people and apps.
 
 A ``DownstreamFailure`` carries an error that can go back to the app in its protocol (its return address was
 already checked); any other ``BrokerError`` becomes a readable page. Every error page shows a support
-reference that is also in the log line with the operator detail.
+reference that is also in the log line with the operator detail, is titled by what happened (``heading_for``),
+shows the core's English message translated here (``gettext``: the core marks it with ``N_``), and offers the way
+back to the app of the login (``broker.web.http.way_back``), else to the citizen's account and the home page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from flask import redirect, render_template
+from flask_babel import gettext as _
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -22,7 +25,8 @@ from broker.core.audit import AuditKind
 from broker.core.outcomes import Outcome, Page, PostForm, Redirect
 from broker.journeys import login
 from broker.journeys.context import Browser, DownstreamFailure, Journeys
-from broker.web.http import audit
+from broker.journeys.way_back import WayBack, for_login
+from broker.web.http import audit, way_back
 from broker.web.http.journey_context import FlaskBrowser, support_reference
 from broker.web.ops import metrics
 from broker.web.services import services
@@ -85,14 +89,39 @@ def post_form_page(form: PostForm, status: int = 200, heading: str | None = None
                     mimetype="text/html")
 
 
-def error_page(error: errors.BrokerError) -> Response:
+def heading_for(status: int, *, sign_in: bool = False) -> str:
+    """An error page's title and heading by what happened (issue 20): only a failed sign-in says so; a missing
+    page, a refused request, a rate limit and the broker's own failures each say what they are."""
+    if status == 503:
+        return str(_("The service is not available right now"))
+    if status >= 500:
+        return str(_("Something went wrong on our side"))
+    if status == 429:
+        return str(_("Too many attempts, please wait"))
+    if sign_in:
+        return str(_("We could not sign you in"))
+    if status == 404:
+        return str(_("Page not found"))
+    return str(_("This request could not be handled"))
+
+
+def error_html(status: int, message: str, reference: str, *, sign_in: bool = False,
+               back: WayBack | None = None, look_up: bool = True) -> str:
+    """The error page: its heading by ``status``, the (already translated) ``message``, the support reference,
+    and the way back: to ``back``, else to the app this request's login came from (not ``look_up``: an outage,
+    where the stores it would read are down), else the account and home."""
+    return html("error.html", heading=heading_for(status, sign_in=sign_in), message=message, reference=reference,
+                ways=True, way_back=back or (way_back.current() if look_up else None))
+
+
+def error_page(error: errors.BrokerError, back: WayBack | None = None) -> Response:
     reference = support_reference()
     log.warning("ref=%s error=%s status=%s detail=%s", reference, type(error).__name__, error.http_status,
                 error.detail)
     audit.record(AuditKind.LOGIN_FAILED, reason=type(error).__name__, reference=reference)
     metrics.login_failed(error)
-    return Response(html("error.html", message=error.message, reference=reference), status=error.http_status,
-                    mimetype="text/html")
+    page = error_html(error.http_status, str(_(error.message)), reference, sign_in=True, back=back)
+    return Response(page, status=error.http_status, mimetype="text/html")
 
 
 def reply_to_downstream(failure: DownstreamFailure) -> Response:
@@ -104,7 +133,7 @@ def reply_to_downstream(failure: DownstreamFailure) -> Response:
                  reference=reference)
     metrics.login_failed(failure.error, failure.login.downstream)
     reply = login.failure_answer(journeys(), failure.login, failure.error)
-    return render(reply) if reply is not None else error_page(failure.error)
+    return render(reply) if reply is not None else error_page(failure.error, for_login(journeys(), failure.login))
 
 
 

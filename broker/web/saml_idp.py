@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from broker.core.model import Protocol
 from broker.core.protocol_ports import POST, REDIRECT, DownstreamMessage
 from broker.journeys import login
+from broker.web import theme
 from broker.web.ops.limits import check_downstream
 from broker.web.renderer import journeys, run
 from broker.web.services import services
@@ -25,6 +26,7 @@ def metadata() -> Response:
 def _handle(message: DownstreamMessage) -> Response:
     login_request = login.read_request(journeys(), Protocol.SAML, message)
     check_downstream(current_app, login_request.downstream)
+    theme.remember_login_app(login_request.downstream)  # the login's pages wear the app's theme
     return run(lambda j, b: login.begin(j, b, login_request))
 
 

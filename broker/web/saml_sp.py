@@ -17,6 +17,7 @@ from broker.core import errors
 from broker.core.model import Protocol
 from broker.core.outcomes import PostForm
 from broker.journeys.upstream_answers import upstream_answer
+from broker.web.http import way_back
 from broker.web.renderer import post_form_page, run
 from broker.web.services import services
 
@@ -46,4 +47,6 @@ def acs() -> Response:
         fields = tuple(sorted({**form, SAME_SITE_MARK: "1"}.items()))
         return post_form_page(PostForm(services().settings.url(url_for("saml_sp.acs")), fields),
                               heading=_("Completing your sign-in"))
-    return run(lambda j, b: upstream_answer(j, b, Protocol.SAML, relay_state, form))
+    # a replay (Back to this address) is refused, but its page leads back to the app (``broker.web.http.way_back``)
+    return way_back.through(relay_state, lambda: run(lambda j, b: upstream_answer(j, b, Protocol.SAML,
+                                                                                 relay_state, form)))

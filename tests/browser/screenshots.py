@@ -24,6 +24,11 @@ authenticator goes through the pages and saves them, uncropped, as PNG files int
 Every other journey is finished (the app gets its ID token), so the pages are the ones a citizen really sees. With
 Pillow installed the PNGs are reduced to a 256-colour palette. Needs selenium, chromium and chromium-driver
 (``tests/browser/chromium_support.py``).
+
+The citizen pages of docs/citizen-pages.md (``citizen-<page>-<lang>-<desktop|phone>.png``) are taken by the browser
+test that checks them (issue 20), with the same variable::
+
+    BROKER_SCREENSHOTS=docs/img .venv/bin/pytest -p no:cacheprovider tests/browser/test_chromium_pages.py -k every
 """
 
 from __future__ import annotations

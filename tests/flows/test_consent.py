@@ -78,12 +78,14 @@ def test_declining_is_access_denied_for_oidc_and_request_denied_for_saml(federat
                                                                          browser: Browser) -> None:
     policy(federation, 'version = "p1"\n')
     with relying_party(federation) as rp:
-        press(browser, _consent_page(browser, rp), "deny")
+        declined = press(browser, _consent_page(browser, rp), "deny")
+        assert "so you were not signed in to" in declined.text and not rp.outcomes  # the sentence first
+        browser.submit(declined)  # "Return to the app"
         assert rp.last.error == "access_denied" and rp.last.token is None
 
     _, page = federation.login(browser)
     assert "Share your information with" in page.text
-    answer = press(browser, page, "deny")
+    answer = browser.submit(press(browser, page, "deny"))
     assert saml_status(browser.form_fields(answer)) == ("urn:oasis:names:tc:SAML:2.0:status:Responder",
                                                         "urn:oasis:names:tc:SAML:2.0:status:RequestDenied")
     assert "consent-declined" in audit_kinds(federation)

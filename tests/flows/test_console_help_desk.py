@@ -96,7 +96,8 @@ def _anna_declines_the_app(desk: HelpDesk) -> str:
         assert "Share your information with" in consent.text, consent.text[:300]
         form = lxml.html.fromstring(consent.text).forms[0]
         fields = [(k, v) for k, v in anna.form_fields(consent).items() if k != "claim"] + [("decision", "deny")]
-        answer = anna.post(requests.compat.urljoin(consent.url, form.action), fields, initiator=consent.url)
+        declined = anna.post(requests.compat.urljoin(consent.url, form.action), fields, initiator=consent.url)
+        answer = anna.submit(declined)  # the sentence first, then "Return to the app" (issue 20)
         assert rp.last.error == "access_denied", answer.text[:300]
     svc = services(fed)
     issuer = svc.registry.upstream("op")

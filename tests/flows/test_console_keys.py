@@ -51,7 +51,7 @@ def test_rotating_through_the_console_changes_the_published_jwks(federation: Fed
         assert _kids(switched, "active") == upcoming and _kids(switched, "previous") == active
         restart()
         assert _jwks(federation) == active | upcoming
-        assert 'id="next-step">retire' in browser.get(federation.url + PAGE).text
+        assert 'id="next-step">Retire' in browser.get(federation.url + PAGE).text
         records = [r.reason or "" for r in services(federation).audit.events(limit=30)  # before it is closed
                    if r.kind == AuditKind.KEY_ROTATED.value]
     assert len(records) == 2 and all(f"by operator {operator}" in r for r in records)

@@ -757,6 +757,9 @@ class FakePlaces:
     def discovery(self, handle: str) -> str:
         return f"/login/discover?handle={handle}"
 
+    def consent(self, handle: str) -> str:
+        return f"/consent/{handle}"
+
     def portal_home(self) -> str:
         return "/portal/"
 

@@ -384,8 +384,12 @@ def test_an_unsolicited_saml_answer_signs_in_to_the_portal_only_where_allowed() 
 # --- consent ---------------------------------------------------------------------------------------------------
 
 def consent_page(w: World, browser: FakeBrowser, party: DownstreamParty, up: Protocol) -> Page:
-    page = sign_in(w, browser, party, up)
-    assert isinstance(page, Page) and page.template == "consent.html"
+    """The login's 303 to the consent page's own address (post/redirect/get), and the page shown there."""
+    sent = sign_in(w, browser, party, up)
+    assert isinstance(sent, Redirect) and sent.status == 303 and sent.url.startswith("/consent/")
+    page = consent.show(w.journeys, browser, sent.url.removeprefix("/consent/"))
+    assert page is not None and page.template == "consent.html" and page.no_store
+    assert consent.show(w.journeys, browser, page.data["handle"]) == page  # a reload shows the same page
     return page
 
 
@@ -427,8 +431,12 @@ def test_declining_consent_tells_the_app_and_releases_nothing(up: Protocol) -> N
     browser = w.browser()
     page = consent_page(w, browser, party, up)
 
+    declined = consent.decide(w.journeys, browser, page.data["handle"], allow=False, ticked=frozenset({"email"}))
+    assert isinstance(declined, Page) and declined.template == "consent_declined.html"
+    assert declined.data["app_name"] == party.display_name and not w.audit.of(AuditKind.CONSENT_DECLINED)
+    assert consent.show(w.journeys, browser, page.data["handle"]) == page  # "Change my answer": still waiting
     with pytest.raises(DownstreamFailure) as failed:
-        consent.decide(w.journeys, browser, page.data["handle"], allow=False, ticked=frozenset({"email"}))
+        consent.give_up(w.journeys, browser, page.data["handle"])
 
     assert isinstance(failed.value.error, errors.ConsentDeclined)
     assert failed.value.login.downstream == party.party_id

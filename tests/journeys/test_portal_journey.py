@@ -7,12 +7,14 @@ import pytest
 
 from broker.core import errors
 from broker.core.audit import AuditKind
+from broker.core.claims import ClaimValue
 from broker.core.consent import Consent, ConsentHow
 from broker.core.grants import Grant
-from broker.core.model import Protocol
+from broker.core.model import Protocol, UpstreamIdentity
 from broker.core.outcomes import Page, Redirect
 from broker.core.sessions import SsoSession
 from broker.journeys import account_data, login, portal
+from broker.journeys.portal_words import SENTENCES, SignedInAs, label, shown_value
 from broker.journeys.upstream_answers import upstream_answer
 from tests.journeys.fakes_support import OIDC_APP_ID, OIDC_UPSTREAM, FakeBrowser, World, app, login_request
 
@@ -74,7 +76,7 @@ def test_pages_show_identities_apps_and_profile() -> None:
     assert apps.data["apps"][0].party_id == "https://old.example/sp"  # the only one with a sign-in on record
 
     profile = portal.account_page(w.journeys, browser, portal.PROFILE, linking=True)
-    assert {(r["value"], r["source"]) for r in profile.data["profile"]} >= {("anna@example.org", "Citizen ID")}
+    assert {(r.get("value"), r["source"]) for r in profile.data["profile"]} >= {("anna@example.org", "Citizen ID")}
 
     consents = portal.consents_page(w.journeys, browser)
     assert consents.shows_logos and consents.data["signed_in"] is True
@@ -135,3 +137,54 @@ def test_the_export_holds_the_account_its_consents_and_audit_trail() -> None:
     assert exported["identities"][0]["upstream_name"] == "Citizen ID"
     assert len(exported["audit_events"]) <= account_data.AUDIT_LIMIT
     assert any(r["kind"] == AuditKind.LOGIN_SUCCEEDED.value for r in exported["audit_events"])
+
+
+def test_every_page_says_who_is_signed_in_and_with_which_method() -> None:
+    w = world()
+    assert portal.who(w.journeys, w.browser()) is None
+    browser, _ = signed_in(w)
+
+    assert portal.who(w.journeys, browser) == SignedInAs("Anna Jansen", "Citizen ID")
+
+
+@pytest.mark.parametrize(("claims", "name"), [
+    ({"given_name": "Anna", "family_name": "Jansen", "email": "a@example.org"}, "Anna Jansen"),
+    ({"email": "anna@example.org"}, "anna@example.org"),
+    ({"name": "  Anna \n Jansen ", "email": "a@example.org"}, "Anna Jansen"),
+    ({}, None),  # never an id: the page then says only the method
+])
+def test_the_name_shown_is_the_persons_name_else_their_e_mail_address(
+        claims: dict[str, ClaimValue], name: str | None) -> None:
+    w = world()
+    browser = w.browser()
+    identity = UpstreamIdentity(OIDC_UPSTREAM.name, OIDC_UPSTREAM.issuer, "anna", claims, None, w.clock.now())
+    w.upstream(Protocol.OIDC).answers_as(identity)
+    handle, reply = w.oidc.reply(login.begin(w.journeys, browser, login_request(w.apps[0])))
+    upstream_answer(w.journeys, browser, Protocol.OIDC, handle, reply, OIDC_UPSTREAM.name)
+
+    who = portal.who(w.journeys, browser)
+
+    assert who is not None and (who.name, who.method) == (name, "Citizen ID")
+
+
+def test_the_profile_says_yes_no_values_as_sentences_and_names_no_upstream() -> None:
+    w = world()
+    browser, _ = signed_in(w)
+
+    rows = portal.account_page(w.journeys, browser, portal.PROFILE, linking=True).data["profile"]
+
+    sentences = [r["sentence"] for r in rows if "sentence" in r]
+    assert sentences == [SENTENCES["email_verified"][True]]
+    assert "Your e-mail address was confirmed by %(provider)s." in sentences
+    assert {r["claim"] for r in rows if "claim" in r} == {"e-mail address", "full name"}
+    assert all(r["source"] == "Citizen ID" for r in rows)
+    assert not any("upstream" in str(r.get("claim", "")) + str(r.get("sentence", "")) for r in rows)
+
+
+def test_values_that_mean_nothing_to_a_citizen_are_left_out_and_addresses_read_as_text() -> None:
+    assert SENTENCES["email_relay"][False] is None
+    assert shown_value({"street_address": "Main St 1", "locality": "Espoo"}) == "Main St 1, Espoo"
+    assert shown_value({"formatted": "Main St 1\nEspoo", "locality": "Espoo"}) == "Main St 1\nEspoo"
+    assert shown_value(("a", "b")) == "a, b"
+    assert label("email_verified") == "whether your e-mail address was confirmed"
+    assert label("email") == "e-mail address"

@@ -167,9 +167,12 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="new-session-id-at-sign-in",
         path="broker/web/http/journey_context.py",
-        old="""        pending_handles = session.get("pending", [])
-        session.clear()
+        old="""        session.clear()
         session["pending"] = pending_handles
+        if theme_app is not None:  # the login's pages after sign-in (consent) still wear its app's theme
+            session[theme.SESSION_KEY] = theme_app
+        if ui_locale:
+            session[locale.SESSION_KEY] = ui_locale
         request_ids.keep_login_id()
         regenerate = getattr(current_app.session_interface, "regenerate", None)
         if regenerate is not None:

@@ -252,7 +252,11 @@ def test_consent_lists_the_claims_and_deny_is_access_denied(federation: Federati
     assert "Parking permits" in page.text
     assert not any("name" in item for item in items), items  # only what the scope allows: no profile
 
-    assert_error_to_client(_press(browser, page, "deny"), c, federation, "access_denied")
+    declined = _press(browser, page, "deny")  # the sentence first (issue 20), then "Return to the app"
+    assert declined.status_code == 200 and "so you were not signed in to Parking permits" in declined.text
+    returned = browser.post(urljoin(declined.url, lxml.html.fromstring(declined.text).forms[0].action),
+                            browser.form_fields(declined), initiator=declined.url, follow=False)
+    assert_error_to_client(returned, c, federation, "access_denied")
     # the handle is gone: pressing again does not turn the refusal into a code
     again = _press(browser, page, "allow")
     assert_error_page(again)

@@ -11,6 +11,7 @@ from flask import current_app, request, session, url_for
 from broker.config.settings import Settings
 from broker.core.sessions import SsoSession
 from broker.logging_setup import request_id
+from broker.web import locale, theme
 from broker.web.http import device_cookie
 from broker.web.http.browser_state import bind, current_sso, new_browser_session, unbind
 from broker.web.ops import metrics, request_ids
@@ -53,8 +54,14 @@ class FlaskBrowser:
 
     def renew(self) -> None:
         pending_handles = session.get("pending", [])
+        theme_app = session.get(theme.SESSION_KEY)
+        ui_locale = session.get(locale.SESSION_KEY)  # the login's ui_locales language outlives the new identity
         session.clear()
         session["pending"] = pending_handles
+        if theme_app is not None:  # the login's pages after sign-in (consent) still wear its app's theme
+            session[theme.SESSION_KEY] = theme_app
+        if ui_locale:
+            session[locale.SESSION_KEY] = ui_locale
         request_ids.keep_login_id()
         regenerate = getattr(current_app.session_interface, "regenerate", None)
         if regenerate is not None:
@@ -98,6 +105,9 @@ class WebPlaces:
 
     def discovery(self, handle: str) -> str:
         return url_for("login.discover", handle=handle)
+
+    def consent(self, handle: str) -> str:
+        return url_for("consent.show", handle=handle)
 
     def portal_home(self) -> str:
         return url_for("portal.home")

@@ -29,6 +29,7 @@ from flask import Flask, request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 from flask.wrappers import Response as FlaskResponse
+from flask_babel import gettext as _
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
@@ -40,7 +41,7 @@ from broker.journeys.login import failure_answer
 from broker.web import oidc_api
 from broker.web.http.journey_context import support_reference
 from broker.web.pages import _wants_json
-from broker.web.renderer import html, render
+from broker.web.renderer import error_html, render
 from broker.web.services import services
 
 log = logging.getLogger("broker.errors")
@@ -118,7 +119,7 @@ def outage_response(exc: BaseException) -> Response:
     else:
         reply = _protocol_reply(error)
         if reply is None:
-            page = html("error.html", message=error.message, reference=reference)
+            page = error_html(error.http_status, str(_(error.message)), reference, look_up=False)
             reply = Response(page, status=error.http_status, mimetype="text/html")
     reply.headers.setdefault("Retry-After", str(RETRY_AFTER))
     return reply
