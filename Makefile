@@ -28,7 +28,7 @@ demo: $(BIN)/.installed xmlsec1
 test: $(BIN)/.installed xmlsec1
 	$(BIN)/pytest -n auto
 
-# The whole suite with the clock two years ahead (Debian's faketime; tests/faketime/sitecustomize.py says why
+# The suite with the clock two years ahead (Debian's faketime; tests/faketime/sitecustomize.py says why
 # the monotonic clock stays real), on SQLite: PostgreSQL's and Redis's servers keep the real time. A test that
 # depends on today's date fails here on the day it is written, not two years later. It runs the layers where
 # times are computed and checked (core, journeys, storage, registry, adapters, analytics, CLI, config); the
