@@ -145,7 +145,7 @@ def take(work: Path, out: Path) -> None:
         driver.find_element(By.ID, "code").send_keys(pyotp.TOTP(secret).now())
         click(driver, button("Add the app"))
         heading(driver, "Sign-in security")
-        listed = driver.find_element(By.TAG_NAME, "table").text
+        listed = driver.find_element(By.CSS_SELECTOR, "ul.cards").text
         assert all(kind in listed for kind in ("Passkey", "Authenticator app", "Recovery codes")), listed
         _scroll_to(driver, "p[role=status]")  # "phone was added.", the factors and the forms to add more
         _shot(driver, out, "security-page.png")

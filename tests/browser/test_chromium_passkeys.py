@@ -79,7 +79,7 @@ def test_a_passkey_added_in_the_portal_answers_an_apps_mfa_step_up(federation: F
     assert credential.user_handle  # the broker's random handle for the account, kept by the authenticator
     click(chromium, (By.LINK_TEXT, "I have written them down"))
     heading(chromium, "Sign-in security")
-    listed = chromium.find_element(By.TAG_NAME, "table").text
+    listed = chromium.find_element(By.CSS_SELECTOR, "ul.cards").text
     assert "laptop" in listed and "Passkey" in listed and "Recovery codes" in listed
 
     with relying_party(federation) as rp:
