@@ -136,7 +136,8 @@ def append(engine: Engine, rows: Iterator[tuple[Any, ...]]) -> tuple[int, str, i
     finally:
         raw.close()
     with engine.begin() as connection:
-        connection.execute(update(AuditChainHeadRow).values(seq=last_seq, hash=last_hash))
+        connection.execute(update(AuditChainHeadRow).where(AuditChainHeadRow.id == 1)  # the records are chain 1
+                           .values(seq=last_seq, hash=last_hash))
     return last_seq, last_hash, written
 
 

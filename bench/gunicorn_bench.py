@@ -146,10 +146,13 @@ class Server:
 
 
 def gunicorn(name: str, app: str, port: int, env: Mapping[str, str], log: Path, *, workers: int, threads: int,
-             config: bool = False, access_log: Path | None = None, host: str = "127.0.0.1") -> Server:
-    command = [shutil.which("gunicorn") or "gunicorn"]
+             config: bool = False, access_log: Path | None = None, host: str = "127.0.0.1",
+             options: tuple[str, ...] = ()) -> Server:
+    """``options``: more gunicorn command-line options (``bench/scale_out_bench.py``: ``--reuse-port``)."""
+    command = [shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))]  # or the venv's
     if config:
         command += ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    command += options
     command += ["--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
                 "--bind", f"127.0.0.1:{port}", "--pythonpath", f"{ROOT},{ROOT / 'bench'}", "--timeout", "60"]
     if access_log is not None:
@@ -298,19 +301,24 @@ class Parties:
             engine.dispose()
 
     def postgres_pids(self) -> list[int]:
-        engine = create_engine_for(self.admin_url)
-        try:
-            with engine.connect() as connection:
-                return [int(x) for x in connection.execute(text(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = :n"), {"n": self.database}).scalars()]
-        finally:
-            engine.dispose()
+        return postgres_backends(self.admin_url, self.database)
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         groups = {"broker": self.broker.pids(), "postgres": self.postgres_pids(),
                   "redis": [self.redis_pid] if self.redis_pid else [],
                   "peers": self.op.pids() + self.idp.pids(), "driver": [os.getpid()]}
         return {name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
+
+
+def postgres_backends(admin_url: str, application_name: str) -> list[int]:
+    """The process ids of the PostgreSQL backends serving connections named ``application_name``."""
+    engine = create_engine_for(admin_url)
+    try:
+        with engine.connect() as connection:
+            return [int(x) for x in connection.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :n"), {"n": application_name}).scalars()]
+    finally:
+        engine.dispose()
 
 
 def cpu_delta(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:

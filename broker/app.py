@@ -41,7 +41,7 @@ from broker.storage import (
 from broker.storage.app_roles import SqlAppRoles
 from broker.storage.authenticators import SqlAuthenticators
 from broker.storage.claims_rotation import ClaimsKeyError, check_claims_keys
-from broker.storage.db import engine_options, tune_sqlite
+from broker.storage.db import engine_options, tune_engine
 from broker.storage.login_history import SqlLoginHistory
 from broker.storage.migrate import current_revision, head_revision
 from broker.storage.operators import SqlOperatorGrants
@@ -135,6 +135,10 @@ def _session_config(app: Flask, settings: Settings) -> None:
         # browsers accept only on Secure cookies; on plain-http localhost, Lax is the working choice.
         SESSION_COOKIE_SAMESITE="None" if settings.secure_cookies else "Lax",
         SESSION_PERMANENT=False,
+        # The stored record is written only when the session changed (issue 21: Flask's default rewrote it on every
+        # request). It then lives ``sso_session_lifetime`` after its last change; an SSO session written at sign-in
+        # ends by its own ``expires_at`` at that same moment, so nothing that counts expires sooner.
+        SESSION_REFRESH_EACH_REQUEST=False,
         PERMANENT_SESSION_LIFETIME=settings.sso_session_lifetime,
         SESSION_KEY_PREFIX="broker:",
         BROKER_HTTPS=settings.secure_cookies,
@@ -161,7 +165,7 @@ def _session_config(app: Flask, settings: Settings) -> None:
         session_db = SQLAlchemy(app)
         app.config["SESSION_SQLALCHEMY"] = session_db
         with app.app_context():
-            tune_sqlite(session_db.engine)
+            tune_engine(session_db.engine)  # SQLite pragmas, or the ping of rested connections
         app.session_interface = HashedSqlSessions(
             app, client=session_db, key_prefix=app.config["SESSION_KEY_PREFIX"], permanent=False,
             table="browser_sessions", cleanup_n_requests=app.config["SESSION_CLEANUP_N_REQUESTS"],
@@ -315,8 +319,8 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
         operators=SqlOperatorGrants(engine),
         app_roles=(app_roles := SqlAppRoles(engine)),
         idp=IdpServers(idp_settings(settings, keys)),
-        oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine), accounts, registry.oidc_client,
-                          assertion_replay_guard(pending), app_roles),
+        oidc=OidcProvider(provider_settings(settings), keys, SqlGrantStore(engine, sealer), accounts,
+                          registry.oidc_client, assertion_replay_guard(pending), app_roles),
         http=session_http,
         engine=engine,
         saml_sp=SamlSp(sp_settings(settings, keys)),

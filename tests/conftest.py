@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 from broker.instance import InstanceOptions, init_instance
-from broker.storage import create_engine_for, upgrade
+from broker.storage import create_engine_for
 from tests.cli_support import Result, database_urls, run_cli
-from tests.databases import BACKENDS, database_for
+from tests.databases import BACKENDS, database_for, migrated
 
 
 @pytest.fixture(params=BACKENDS)
@@ -25,7 +25,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """An engine on ``database_url``, migrated to the newest revision."""
-    upgrade(database_url)
+    migrated(database_url)
     engine = create_engine_for(database_url)
     yield engine
     engine.dispose()

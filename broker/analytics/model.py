@@ -157,7 +157,7 @@ class Segments:
 
 @dataclass(frozen=True)
 class Rollup:
-    """How far the aggregates reach: the last audit record rolled up, and the newest audit record there is."""
+    """How far the aggregates reach: audit records rolled up, and audit records there are (over all chains)."""
 
     watermark: int
     audit_head: int

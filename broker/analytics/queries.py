@@ -75,8 +75,9 @@ class AnalyticsQueries:
 
     def status(self) -> Rollup:
         with self._engine.connect() as connection:
-            watermark = connection.execute(select(AnalyticsWatermarkRow.seq)).scalar()
-            head = connection.execute(select(AuditChainHeadRow.seq)).scalar()
+            # one row per audit chain in each (``broker.analytics.rollup``): the sums count records
+            watermark = connection.execute(select(func.sum(AnalyticsWatermarkRow.seq))).scalar()
+            head = connection.execute(select(func.sum(AuditChainHeadRow.seq))).scalar()
         return Rollup(int(watermark or 0), int(head or 0))
 
     def series(self, metric: Metric, first: date, last: date, by: Dimension | None = None) -> Series:

@@ -2,23 +2,25 @@
 (``broker.storage.analytics_tables``). ``broker analytics rollup`` runs it, and so does ``broker worker`` every few
 minutes (``PeriodicRollup``).
 
-Each batch is one transaction: lock the watermark row, read up to ``BATCH`` audit records after it (``seq`` order),
-load what the tables hold about their accounts, add the counts, write, move the watermark to the batch's last
-``seq``, commit. So a record is counted exactly once however often, and by however many workers at once, it runs:
+The audit trail is parallel chains (``broker.core.audit_chain.AUDIT_CHAINS``), each with its own ``seq``, so there
+is a watermark per chain (``analytics_watermark`` row ``id`` = chain). Each batch is one transaction: lock the
+watermarks, read up to ``BATCH`` audit records after each (its chain's ``seq`` order), load what the tables hold
+about their accounts, add the counts (in time order), write, move each watermark to its chain's last ``seq`` in the
+batch, commit. So a record is counted exactly once however often, and by however many workers at once, it runs:
 
-- PostgreSQL: ``SELECT ... FOR UPDATE`` on the watermark row; a second rollup waits there and then reads the
-  watermark the first committed (READ COMMITTED reads the newest row version after the wait).
-- SQLite: the transaction starts with a write to the watermark row, which takes the database's write lock
+- PostgreSQL: ``SELECT ... FOR UPDATE`` on the watermark rows, in ``id`` order; a second rollup waits there and
+  then reads the watermarks the first committed (READ COMMITTED reads the newest row version after the wait).
+- SQLite: the transaction starts with a write to the watermark rows, which takes the database's write lock
   (``broker.storage.db``): rollups run one after the other.
 
-Audit records are only ever appended, each committed with the chain head that names its ``seq`` (``SqlAuditLog``),
-so the records after the watermark that a batch sees are a gap-free run; a record committing meanwhile has a
-higher ``seq`` and is read by the next batch.
+Audit records are only ever appended, each committed with its chain's head that names its ``seq``
+(``SqlAuditLog``), so the records after a chain's watermark that a batch sees are a gap-free run; a record
+committing meanwhile has a higher ``seq`` in its chain and is read by the next batch.
 
-Why this stays fast at 10 million audit records: a run reads only the records after the watermark, through the
-unique index on ``seq`` (a range scan from the watermark), in batches of bounded size, and touches only the rows
-of the accounts and days in the batch (primary-key lookups). No query of ``broker.analytics.queries`` reads the
-audit trail: daily counts are days x dimensions rows, and distinct counts read the days accounts signed in.
+Why this stays fast at 10 million audit records: a run reads only the records after the watermarks, through the
+unique index on (``chain``, ``seq``) (a range scan from each watermark), in batches of bounded size, and touches
+only the rows of the accounts and days in the batch (primary-key lookups). No query of ``broker.analytics.queries``
+reads the audit trail: daily counts are days x dimensions rows, and distinct counts read the days accounts signed in.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from broker.analytics.batch import AccountState, AuditRecord, Batch
+from broker.core.audit_chain import AUDIT_CHAINS, CHAIN_IDS
 from broker.storage.analytics_tables import (
     AnalyticsAccountAppRow,
     AnalyticsAccountDayRow,
@@ -56,7 +59,6 @@ _CHUNK = 500
 #: how often ``broker worker`` rolls up, and how long one go may last before it goes back to sending messages
 EVERY = timedelta(minutes=5)
 WORKER_BUDGET = timedelta(seconds=10)
-_WATERMARK_ID = 1
 _events = AuditEventRow.__table__
 _watermark: Table = AnalyticsWatermarkRow.__table__  # type: ignore[assignment]
 _daily: Table = AnalyticsDailyRow.__table__  # type: ignore[assignment]
@@ -85,10 +87,10 @@ def rollup(engine: Engine, now: datetime, *, batch: int = BATCH, max_batches: in
     started, records, batches, watermark = time.monotonic(), 0, 0, 0
     while True:
         with engine.begin() as connection:
-            counted, watermark = _roll_batch(connection, now, batch)
+            counted, watermark, full = _roll_batch(connection, now, batch)
         records += counted
         batches += 1 if counted else 0
-        if counted < batch:
+        if not full:
             return RollupReport(records, batches, watermark, caught_up=True)
         if batches == 2 or batches % ANALYZE_EVERY == 0:
             _refresh_statistics(engine)
@@ -135,37 +137,50 @@ class PeriodicRollup:
         return report
 
 
-def _roll_batch(connection: Connection, now: datetime, size: int) -> tuple[int, int]:
-    """One batch in the caller's transaction: (records counted, the watermark after it)."""
-    after = _lock_watermark(connection)
-    rows = connection.execute(
-        select(_events.c.seq, _events.c.at, _events.c.kind, _events.c.account_id, _events.c.upstream,
-               _events.c.downstream, _events.c.reason)
-        .where(_events.c.seq > after).order_by(_events.c.seq).limit(size)
-    ).all()
-    if not rows:
-        return 0, after
-    records = [AuditRecord(r.seq, r.at, r.kind, r.account_id, r.upstream, r.downstream, r.reason) for r in rows]
-    batch = _load(connection, records)
-    for record in records:
+def _roll_batch(connection: Connection, now: datetime, size: int) -> tuple[int, int, bool]:
+    """One batch in the caller's transaction: (records counted, the watermarks' sum after it, whether a chain had
+    more than ``size`` records left). Each audit chain (``broker.core.audit_chain.AUDIT_CHAINS``) has its own
+    watermark and gives up to ``size`` records after it, in its ``seq`` order, so what is counted of each chain
+    is always a gap-free run from its start; the batch counts them in time order."""
+    after = _lock_watermarks(connection)
+    records: list[tuple[int, AuditRecord]] = []
+    full = False
+    for chain, seq in after.items():
+        rows = connection.execute(
+            select(_events.c.seq, _events.c.at, _events.c.kind, _events.c.account_id, _events.c.upstream,
+                   _events.c.downstream, _events.c.reason)
+            .where(_events.c.chain == chain, _events.c.seq > seq).order_by(_events.c.seq).limit(size)
+        ).all()
+        full = full or len(rows) == size
+        records += [(chain, AuditRecord(r.seq, r.at, r.kind, r.account_id, r.upstream, r.downstream, r.reason))
+                    for r in rows]
+        if rows:
+            after[chain] = rows[-1].seq
+            connection.execute(update(_watermark).where(_watermark.c.id == chain)
+                               .values(seq=rows[-1].seq, rolled_at=now))
+    if not records:
+        return 0, sum(after.values()), False
+    records.sort(key=lambda item: (item[1].at, item[0], item[1].seq))
+    in_order = [record for _, record in records]
+    batch = _load(connection, in_order)
+    for record in in_order:
         batch.add(record)
     _write(connection, batch)
-    last = records[-1].seq
-    connection.execute(update(_watermark).where(_watermark.c.id == _WATERMARK_ID).values(seq=last, rolled_at=now))
-    return len(records), last
+    return len(in_order), sum(after.values()), full
 
 
-def _lock_watermark(connection: Connection) -> int:
-    """The watermark, locked until the transaction ends (the row is made if a hand removed it)."""
-    at_row = _watermark.c.id == _WATERMARK_ID
+def _lock_watermarks(connection: Connection) -> dict[int, int]:
+    """Every chain's watermark, locked until the transaction ends (rows are made if a hand removed them)."""
     if connection.dialect.name == "sqlite":  # the write lock first: reads below see the last commit
-        connection.execute(update(_watermark).where(at_row).values(seq=_watermark.c.seq))
-    seq = connection.execute(select(_watermark.c.seq).where(at_row).with_for_update()).scalar_one_or_none()
-    if seq is None:
+        connection.execute(update(_watermark).values(seq=_watermark.c.seq))
+    query = select(_watermark.c.id, _watermark.c.seq).order_by(_watermark.c.id).with_for_update()
+    found = {int(r.id): int(r.seq) for r in connection.execute(query)}
+    if len(found) < AUDIT_CHAINS:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        connection.execute(dialect.insert(_watermark).values(id=_WATERMARK_ID, seq=0).on_conflict_do_nothing())
-        seq = connection.execute(select(_watermark.c.seq).where(at_row).with_for_update()).scalar_one()
-    return int(seq)
+        missing = [{"id": c, "seq": 0} for c in CHAIN_IDS if c not in found]
+        connection.execute(dialect.insert(_watermark).values(missing).on_conflict_do_nothing())
+        found = {int(r.id): int(r.seq) for r in connection.execute(query)}
+    return found
 
 
 def _load(connection: Connection, records: Sequence[AuditRecord]) -> Batch:

@@ -23,6 +23,22 @@ rows with it. The hash is keyed by nothing: someone able to rewrite the head too
 tail consistently; to catch that, operators copy the head hash (``broker audit verify`` prints it)
 somewhere the database's writers cannot reach, and compare later.
 
+Parallel chains (issue 21). One chain would make every append of every broker instance wait on one row lock,
+so the trail is ``AUDIT_CHAINS`` (8) independent chains, each with its own gap-free ``seq`` and its own head;
+an append takes whichever chain's head is free (``broker.storage.audit``). Each chain is verified on its own
+exactly as above, and every one of the 8 heads must exist. The encoding (version 1) is the same for every
+chain and does not hash the chain number: chain 1 holds the records written before chains existed, whose
+stored hashes must keep verifying. The chain is bound instead by its genesis value (``genesis_hash``): chain 1
+starts from 64 zeros as before, chain ``n`` > 1 from SHA-256 of ``"broker audit chain <n>"``. A single record
+moved to another chain breaks links in both anyway (a gap where it was, a broken link where it lands); the
+genesis value also stops a whole chain's records (with their head) being passed off as another chain's, since
+record 1 of chain ``n`` must follow ``genesis_hash(n)``.
+
+The anchor (``anchor_text``): ``broker audit verify`` prints every head as ``<chain>:<seq>:<hash>``, comma
+separated, and a combined digest (SHA-256 of that text). An operator keeps the line where the database's
+writers cannot reach; ``verify --anchor`` later checks that each saved head is still record ``<seq>`` of its
+chain with that hash (``anchor_problem``), which catches a consistent rewrite of a tail and its head.
+
 Records name the account only by its pseudonymous id (``broker.core.audit``), so erasing an account's
 personal data touches no audit record and no hash.
 """
@@ -42,6 +58,17 @@ from broker.core.audit import AuditEvent
 GENESIS_HASH = "0" * 64
 #: the version of the canonical encoding, hashed with every record
 ENCODING_VERSION = 1
+#: how many parallel chains the audit trail keeps (their ids are 1..AUDIT_CHAINS; see the module docstring)
+AUDIT_CHAINS = 8
+CHAIN_IDS = range(1, AUDIT_CHAINS + 1)
+
+
+def genesis_hash(chain: int) -> str:
+    """The ``prev_hash`` of chain ``chain``'s first record and its head's hash while it is empty: 64 zeros for
+    chain 1 (unchanged since before chains existed), SHA-256 of ``"broker audit chain <n>"`` for the others."""
+    if chain == 1:
+        return GENESIS_HASH
+    return hashlib.sha256(f"broker audit chain {chain}".encode("ascii")).hexdigest()
 
 
 def canonical_time(at: datetime) -> str:
@@ -88,6 +115,8 @@ class ChainedRecord:
     hash: str
     #: the row's own id in the database, to find it; not part of the hash
     id: int | None = None
+    #: the chain the record belongs to; not hashed, bound through the chain's genesis value
+    chain: int = 1
 
     def computed_hash(self) -> str:
         return record_hash(self.prev_hash, self.seq, self.at, self.kind, self.account_id, self.upstream,
@@ -96,10 +125,11 @@ class ChainedRecord:
 
 @dataclass(frozen=True)
 class ChainHead:
-    """The newest record's ``seq`` and ``hash`` as last written with it; ``(0, GENESIS_HASH)`` when empty."""
+    """The newest record's ``seq`` and ``hash`` as last written with it; ``(0, genesis_hash(chain))`` when empty."""
 
     seq: int
     hash: str
+    chain: int = 1
 
 
 EMPTY_HEAD = ChainHead(0, GENESIS_HASH)
@@ -122,6 +152,10 @@ class ProblemKind(Enum):
     BEYOND_HEAD = "beyond-head"
     #: the chain head itself is gone
     NO_HEAD = "no-head"
+    #: records carry a chain number the broker does not keep: written outside the broker
+    UNKNOWN_CHAIN = "unknown-chain"
+    #: the record an operator's saved anchor names is gone or different: the chain was rewritten after it
+    ANCHOR_MISMATCH = "anchor-mismatch"
 
 
 @dataclass(frozen=True)
@@ -132,9 +166,15 @@ class ChainProblem:
     seq: int
     #: the database id of the offending row, when there is one
     record_id: int | None = None
+    chain: int = 1
 
     @property
     def message(self) -> str:
+        """What is wrong, naming the chain: ``chain 3: record 12 was edited``."""
+        return f"chain {self.chain}: {self.detail}"
+
+    @property
+    def detail(self) -> str:
         n = self.seq
         messages = {
             ProblemKind.EDITED: f"record {n} was edited",
@@ -147,34 +187,79 @@ class ChainProblem:
             ProblemKind.HEAD_MISMATCH: f"record {n} was replaced (it is not the newest record the chain head names)",
             ProblemKind.BEYOND_HEAD: f"record {n} was added outside the broker (it is beyond the chain head)",
             ProblemKind.NO_HEAD: "the chain head is missing",
+            ProblemKind.UNKNOWN_CHAIN: f"record {n} is in a chain the broker does not keep (written outside it)",
+            ProblemKind.ANCHOR_MISMATCH: f"record {n} is not the one the saved anchor names "
+                                         f"(the chain was rewritten or cut after the anchor was saved)",
         }
         return messages[self.kind]
 
 
-def verify_chain(records: Iterable[ChainedRecord], head: ChainHead | None = None) -> ChainProblem | None:
-    """The first break in ``records`` (given in ``seq`` order), or ``None`` when they form an intact chain.
+def verify_chain(records: Iterable[ChainedRecord], head: ChainHead | None = None,
+                 chain: int = 1) -> ChainProblem | None:
+    """The first break in chain ``chain``'s ``records`` (given in ``seq`` order), or ``None`` when they form an
+    intact chain from ``genesis_hash(chain)``.
 
     With ``head``, the records must also end exactly at it (so deleting the newest records is detected).
     Records are read one at a time: ``records`` may stream from a database in constant memory.
     """
-    expected, prev_hash = 1, GENESIS_HASH
+    expected, prev_hash = 1, genesis_hash(chain)
     for record in records:
         if record.seq > expected:
-            return ChainProblem(ProblemKind.MISSING, expected)
+            return ChainProblem(ProblemKind.MISSING, expected, chain=chain)
         if record.seq < expected:
-            return ChainProblem(ProblemKind.OUT_OF_ORDER, record.seq, record.id)
+            return ChainProblem(ProblemKind.OUT_OF_ORDER, record.seq, record.id, chain)
         if record.computed_hash() != record.hash:
-            return ChainProblem(ProblemKind.EDITED, record.seq, record.id)
+            return ChainProblem(ProblemKind.EDITED, record.seq, record.id, chain)
         if record.prev_hash != prev_hash:
-            return ChainProblem(ProblemKind.BROKEN_LINK, record.seq, record.id)
+            return ChainProblem(ProblemKind.BROKEN_LINK, record.seq, record.id, chain)
         expected, prev_hash = expected + 1, record.hash
     if head is None:
         return None
     last = expected - 1
     if head.seq > last:
-        return ChainProblem(ProblemKind.TAIL_DELETED, last + 1)
+        return ChainProblem(ProblemKind.TAIL_DELETED, last + 1, chain=chain)
     if head.seq < last:
-        return ChainProblem(ProblemKind.BEYOND_HEAD, head.seq + 1)
+        return ChainProblem(ProblemKind.BEYOND_HEAD, head.seq + 1, chain=chain)
     if head.hash != prev_hash:
-        return ChainProblem(ProblemKind.HEAD_MISMATCH, last)
+        return ChainProblem(ProblemKind.HEAD_MISMATCH, last, chain=chain)
     return None
+
+
+# --- the heads together: the line an operator keeps, and its check ----------------------------------------------
+
+
+def anchor_text(heads: Iterable[ChainHead]) -> str:
+    """Every head as ``<chain>:<seq>:<hash>``, in chain order, comma separated (what ``verify --anchor`` takes)."""
+    return ",".join(f"{h.chain}:{h.seq}:{h.hash}" for h in sorted(heads, key=lambda h: h.chain))
+
+
+def combined_digest(heads: Iterable[ChainHead]) -> str:
+    """SHA-256 of ``anchor_text(heads)``: one value that changes when any chain changes."""
+    return hashlib.sha256(anchor_text(heads).encode("ascii")).hexdigest()
+
+
+def parse_anchor(text: str) -> dict[int, ChainHead]:
+    """The heads in an anchor line; ``ValueError`` for anything that is not one (a chain twice, a bad hash)."""
+    heads: dict[int, ChainHead] = {}
+    for part in text.strip().split(","):
+        fields = part.strip().split(":")
+        if len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+            raise ValueError(f"not <chain>:<seq>:<hash>: {part.strip()[:80]!r}")
+        chain, seq, digest = int(fields[0]), int(fields[1]), fields[2].lower()
+        if chain not in CHAIN_IDS or chain in heads:
+            raise ValueError(f"chain {chain} is not one of 1..{AUDIT_CHAINS}, or is named twice")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"chain {chain}: the hash is not 64 hexadecimal digits")
+        heads[chain] = ChainHead(seq, digest, chain)
+    return heads
+
+
+def anchor_problem(saved: ChainHead, stored_hash: str | None) -> ChainProblem | None:
+    """Whether record ``saved.seq`` of chain ``saved.chain`` still has the hash saved in the anchor;
+    ``stored_hash`` is that record's hash now (``None`` if it is gone). Seq 0 names the chain's genesis."""
+    if saved.seq == 0:
+        stored_hash = genesis_hash(saved.chain)
+    if stored_hash != saved.hash:
+        return ChainProblem(ProblemKind.ANCHOR_MISMATCH, saved.seq, chain=saved.chain)
+    return None
+

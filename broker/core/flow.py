@@ -10,8 +10,16 @@ from datetime import datetime
 
 from broker.core import errors
 from broker.core.assurance import DEFAULT_POLICY, AssurancePolicy, Comparison
-from broker.core.linking import resolve
-from broker.core.model import DownstreamParty, LoginRequest, LoginResult, Protocol, UpstreamIdentity, UpstreamParty
+from broker.core.linking import Lookup, resolve
+from broker.core.model import (
+    Account,
+    DownstreamParty,
+    LoginRequest,
+    LoginResult,
+    Protocol,
+    UpstreamIdentity,
+    UpstreamParty,
+)
 from broker.core.ports import AccountStore, Registry
 from broker.core.profile import NO_CONFIGURED_RULES, MergeRules, merge
 from broker.core.release import releasable_claims, release
@@ -145,24 +153,29 @@ def complete_login(
     unverified_email: bool = False,
     rules: MergeRules = NO_CONFIGURED_RULES,
     assurance: AssurancePolicy = DEFAULT_POLICY,
+    found: Account | Lookup | None = Lookup.NOT_YET,
 ) -> LoginResult:
     """Step 5 after an upstream sign-in: assurance, account, profile, release (see ``core.release``).
 
     The upstream's answer must meet the assurance the downstream required (``core.assurance``): an answer
     below it is refused (SAML NoAuthnContext, OIDC ``unmet_authentication_requirements``), never accepted
     quietly. The profile is the account's unified profile under ``rules`` (``core.profile.merge``); the web
-    layer passes the configured ones (``[profile]``), the default rules apply otherwise."""
+    layer passes the configured ones (``[profile]``), the default rules apply otherwise. ``found``: the
+    account the caller already found for ``identity`` in this request (``linking.resolve``).
+
+    The identities' claims are read once (issue 21) and kept in the result (``LoginResult.identities``)."""
     if not assurance.satisfies(identity.acr, request.acr_values, request.acr_comparison):
         raise errors.InsufficientAssurance(detail=f"upstream acr {identity.acr!r} does not meet "
                                                   f"{request.acr_comparison.value} {request.acr_values!r}")
-    resolved = resolve(store, identity, now)
+    resolved = resolve(store, identity, now, found)
     account = resolved.account
     allowed = releasable_claims(party, request, policy_allows)
-    profile = merge(store.identity_claims(account.account_id), rules).claims()
+    identities = tuple(store.identity_claims(account.account_id))
+    profile = merge(identities, rules).claims()
     return LoginResult(request=request, account=account, released=release(profile, allowed, unverified_email),
                        upstream=identity.upstream, acr=reported_acr(assurance, request, identity.acr),
                        auth_time=identity.auth_time, created_account=resolved.created, amr=identity.amr,
-                       releasable=allowed, identifier_changed=resolved.identifier_changed)
+                       releasable=allowed, identifier_changed=resolved.identifier_changed, identities=identities)
 
 
 def answer_from_session(
@@ -204,10 +217,11 @@ def answer_for_account(
     if account is None:
         raise errors.LoginStateInvalid(detail="the account signing in no longer exists")
     allowed = releasable_claims(party, request, policy_allows)
-    profile = merge(store.identity_claims(account.account_id), rules).claims()
-    released = release(profile, allowed, unverified_email)
+    identities = tuple(store.identity_claims(account.account_id))
+    released = release(merge(identities, rules).claims(), allowed, unverified_email)
     return LoginResult(request=request, account=account, released=released, upstream=upstream,
-                       acr=reported_acr(assurance, request, acr), auth_time=auth_time, amr=amr, releasable=allowed)
+                       acr=reported_acr(assurance, request, acr), auth_time=auth_time, amr=amr, releasable=allowed,
+                       identities=identities)
 
 
 def reported_acr(assurance: AssurancePolicy, request: LoginRequest, acr: str | None) -> str | None:

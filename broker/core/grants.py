@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+
+from broker.core.claims import ClaimValue
 
 
 class TokenKind(Enum):
@@ -49,7 +52,7 @@ class Grant:
     account_id: str
     #: the scope granted, space-separated in the order requested (RFC 6749 §3.3)
     scope: tuple[str, ...]
-    #: claim names the client may receive (``core.release.releasable_claims``); values are read at use time
+    #: claim names the client may receive (``core.release.releasable_claims``, narrowed by consent)
     claims: frozenset[str]
     redirect_uri: str
     nonce: str | None
@@ -63,6 +66,11 @@ class Grant:
     created_at: datetime
     #: claims the request marked essential for the ID token (OIDC Core §5.5)
     id_token_claims: frozenset[str] = frozenset()
+    #: the claim values released at the sign-in (issue 21): the code's ID token and UserInfo answer from them, so
+    #: neither reads the account's identities again; a refresh recomputes them (OIDC Core §12.2). Personal data:
+    #: never in ``to_json`` (a store seals them apart, ``broker.storage.grants``), never in a repr. None: not kept
+    #: (a grant stored before, or whose sealed values no longer open): read from the unified profile at use
+    released: Mapping[str, ClaimValue] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -92,6 +100,16 @@ class Grant:
         if grant.auth_time.tzinfo is None or grant.created_at.tzinfo is None:
             raise ValueError("grant times must be timezone-aware")
         return grant
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token to store with its grant (``GrantStore.create_grant``); in clear until the store hashes it."""
+
+    kind: TokenKind
+    token: str = field(repr=False)
+    issued_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)

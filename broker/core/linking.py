@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from broker.core import errors
 from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
@@ -41,9 +42,23 @@ class Resolved:
     identifier_changed: bool = False
 
 
-def resolve(store: AccountStore, identity: UpstreamIdentity, now: datetime) -> Resolved:
-    """The account for ``identity``, found by (issuer, subject) or created."""
-    account = store.find_by_identity(identity.issuer, identity.subject)
+class Lookup(Enum):
+    """``resolve``'s default: the caller has not looked the identity up yet."""
+
+    NOT_YET = "not yet"
+
+
+def resolve(store: AccountStore, identity: UpstreamIdentity, now: datetime,
+            found: Account | Lookup | None = Lookup.NOT_YET) -> Resolved:
+    """The account for ``identity``, found by (issuer, subject) or created. ``found``: what the caller's own
+    ``find_by_identity`` of this identity gave in this request, so it is not looked up twice (issue 21); an
+    account erased since is looked up again (and a new one created)."""
+    if found is not Lookup.NOT_YET and found is not None:
+        try:
+            return Resolved(found, False, store.record_use(found.account_id, identity, now))
+        except LookupError:
+            found = Lookup.NOT_YET  # unlinked or erased since the caller looked
+    account = store.find_by_identity(identity.issuer, identity.subject) if found is Lookup.NOT_YET else None
     if account is None:
         account, created = store.create_with_identity(identity, now)
         if created:

@@ -10,10 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from broker.core.assurance import Comparison
 from broker.core.claims import ClaimValue
 from broker.core.texts import N_
+
+if TYPE_CHECKING:  # core.profile imports this module
+    from broker.core.profile import IdentityClaims
 
 
 class Protocol(Enum):
@@ -259,6 +263,9 @@ class LoginResult:
     #: this sign-in's identity asserted a verified e-mail address other than the one it last asserted
     #: (``AccountStore.record_use``): the login journey emits RISC ``identifier-changed``
     identifier_changed: bool = False
+    #: what the account's identities asserted, as this login read them for ``released``: later steps (the app's
+    #: roles from this sign-in's groups) use them instead of reading them again (issue 21). None: not read here
+    identities: tuple[IdentityClaims, ...] | None = field(default=None, compare=False, repr=False)
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from broker.core.audit import AuditEvent
 from broker.core.audit_chain import ChainedRecord
 from broker.core.claims import ClaimValue
 from broker.core.consent import Consent
-from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord
+from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord
 from broker.core.model import Account, DownstreamParty, LinkedIdentity, UpstreamIdentity, UpstreamParty
 from broker.core.pending_kinds import Kind
 from broker.core.profile import IdentityClaims
@@ -234,7 +234,10 @@ class Registry(Protocol):
 class GrantStore(Protocol):
     """Grants and their tokens (``broker.core.grants``). Tokens are passed in clear and stored hashed."""
 
-    def create_grant(self, grant: Grant) -> None: ...
+    def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
+        """Store ``grant`` and, in the same transaction, its first ``tokens`` (a sign-in's code: one write, not
+        two; issue 21)."""
+        ...
 
     def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
         """Record a token of ``grant_id``."""

@@ -78,8 +78,10 @@ def with_roles(j: Journeys, result: LoginResult) -> LoginResult:
     if j.app_roles is None or result.releasable is None or ROLES_CLAIM not in result.releasable:
         return result
     login = result.request
-    roles = roles_for(j.app_roles, login.downstream, result.account.account_id, result.upstream,
-                      j.accounts.identity_claims(result.account.account_id))
+    identities = result.identities  # as the login read them for its release (issue 21: read once per login)
+    if identities is None:
+        identities = tuple(j.accounts.identity_claims(result.account.account_id))
+    roles = roles_for(j.app_roles, login.downstream, result.account.account_id, result.upstream, identities)
     return replace(result, released=profile_with_roles(result.released, roles))
 
 

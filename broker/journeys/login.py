@@ -179,7 +179,7 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
         with j.observer.step("complete_login"):
             result = flow.complete_login(j.accounts, party, login, identity, now, j.release_cap(party.party_id),
                                          j.settings.release_unverified_email, j.settings.profile,
-                                         j.settings.assurance)
+                                         j.settings.assurance, found=known)  # looked up once, above
     except errors.BrokerError as exc:
         raise DownstreamFailure(exc, login) from exc
     if result.identifier_changed:  # RISC identifier-changed, never with the new address
@@ -204,7 +204,7 @@ def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: s
     log.info("login ok account=%s upstream=%s downstream=%s created=%s", result.account.account_id,
              result.upstream, login.downstream, result.created_account)
     j.observer.login_succeeded(result.upstream, login.downstream, "upstream")
-    return answer(j, browser, result, sso, how="upstream")
+    return answer(j, browser, result, sso, how="upstream", registered=True)
 
 
 def answer_from_session(j: Journeys, browser: Browser, login: LoginRequest, sso: SsoSession, how: str) -> Outcome:
@@ -216,11 +216,16 @@ def answer_from_session(j: Journeys, browser: Browser, login: LoginRequest, sso:
     return answer(j, browser, result, sso, how)
 
 
-def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, how: str) -> Outcome:
-    """Step 6: consent, then the app's answer in its protocol; the app joins the SSO session's participants."""
+def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, how: str,
+           registered: bool = False) -> Outcome:
+    """Step 6: consent, then the app's answer in its protocol; the app joins the SSO session's participants.
+
+    The session is noted as seen now (``touch``) unless this request ``registered`` it, already seen now: one
+    write of the new session, not a write and a rewrite (issue 21)."""
     with j.observer.step("answer"):
         now = j.now()
-        j.sso_sessions.touch(sso.sid, now)
+        if not registered:
+            j.sso_sessions.touch(sso.sid, now)
         login = result.request
         if login.protocol is Protocol.PORTAL:
             # The broker's own portal: it receives no claims, so there is nothing to consent to or release.

@@ -25,7 +25,7 @@ from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
 from broker.core.profile import IdentityClaims
 from broker.storage.codec import decode_claims, encode_claims
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 
@@ -39,6 +39,7 @@ class SqlAccountStore:
         """``email_index(address)`` keys a verified address for ``verified_email_owners`` (a keyed hash: the
         claims are sealed, and the index must not reveal the address either); None: no link offers."""
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._sealer = sealer
         self._email_index = email_index
 
@@ -57,7 +58,7 @@ class SqlAccountStore:
         if self._email_index is None or canonical is None:
             return []
         query = select(LinkedIdentityRow).where(LinkedIdentityRow.email_index == self._email_index(canonical))
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_linked(row) for row in session.scalars(query)]
 
     def find_by_identity(self, issuer: str, subject: str) -> Account | None:
@@ -66,7 +67,7 @@ class SqlAccountStore:
             .join(LinkedIdentityRow, LinkedIdentityRow.account_id == AccountRow.account_id)
             .where(LinkedIdentityRow.issuer == issuer, LinkedIdentityRow.subject == subject)
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.scalars(query).one_or_none()
             return _account(row) if row is not None else None
 
@@ -160,7 +161,7 @@ class SqlAccountStore:
             .order_by(LinkedIdentityRow.last_used.desc(), LinkedIdentityRow.id.desc())
             .limit(1)
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.scalars(query).first()
             return self._open(row) if row is not None else {}
 
@@ -173,7 +174,7 @@ class SqlAccountStore:
             .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
         )
         found: list[IdentityClaims] = []
-        with self._sessions() as session:
+        with self._reads() as session:
             for row in session.scalars(query):
                 claims = self._read(row)
                 if claims is not None:
@@ -181,7 +182,7 @@ class SqlAccountStore:
         return found
 
     def get(self, account_id: str) -> Account | None:
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(AccountRow, account_id)
             return _account(row) if row is not None else None
 
@@ -191,7 +192,7 @@ class SqlAccountStore:
             .where(LinkedIdentityRow.account_id == account_id)
             .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_linked(row) for row in session.scalars(query)]
 
     def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:

@@ -18,11 +18,12 @@ from broker.storage.tables import Base, UTCDateTime
 
 
 class AnalyticsWatermarkRow(Base):
-    """The one row naming the last audit record rolled up (its ``seq``). Each rollup batch locks it first and
-    moves it in the transaction that adds the batch's counts, so a record is counted exactly once."""
+    """One row per audit chain (``id`` is the chain, 1..8) naming its last record rolled up (its ``seq``). Each
+    rollup batch locks them first and moves them in the transaction that adds the batch's counts, so a record is
+    counted exactly once."""
 
     __tablename__ = "analytics_watermark"
-    __table_args__ = (CheckConstraint("id = 1", name="ck_analytics_watermark_single_row"),)
+    __table_args__ = (CheckConstraint("id BETWEEN 1 AND 8", name="ck_analytics_watermark_chains"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from broker.core.app_roles import AppRole, AppRoles, GroupMapping, RoleAssignment
 from broker.storage.app_roles_tables import BY_LENGTH, AppRoleAssignmentRow, AppRoleMappingRow, AppRoleRow
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 
 
 class SqlAppRoles:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def define(self, role: AppRole) -> bool:
         try:
@@ -70,7 +71,7 @@ class SqlAppRoles:
                 AppRoleMappingRow.group_value == group))) > 0
 
     def of_app(self, party_id: str) -> AppRoles:
-        with self._sessions() as session:
+        with self._reads() as session:
             roles = session.scalars(select(AppRoleRow).where(AppRoleRow.party_id == party_id)
                                     .order_by(AppRoleRow.name)).all()
             names = {r.role_id: r.name for r in roles}
@@ -91,7 +92,7 @@ class SqlAppRoles:
         assigned = (select(AppRoleRow.name)
                     .join(AppRoleAssignmentRow, AppRoleAssignmentRow.role_id == AppRoleRow.role_id)
                     .where(AppRoleRow.party_id == party_id, AppRoleAssignmentRow.account_id == account_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             names = set(session.scalars(assigned))
             if groups:
                 mapped = (select(AppRoleRow.name)
@@ -105,7 +106,7 @@ class SqlAppRoles:
                 make: Callable[[int], AppRoleAssignmentRow | AppRoleMappingRow]) -> bool:
         """Insert the row ``make`` builds for the role; False when it exists, ``LookupError`` without the role
         (or, for an assignment, without the account)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = _role(session, party_id, role)
         if row is None:
             raise LookupError(f"app {party_id[:200]!r} has no role {role[:80]!r}")
@@ -117,7 +118,7 @@ class SqlAppRoles:
                     return False
                 session.add(new)
         except IntegrityError:  # made meanwhile by another request, or the role or account is gone
-            with self._sessions() as session:
+            with self._reads() as session:
                 if session.get(type(new), key) is not None:
                     return False
             raise LookupError("the role or the account does not exist") from None

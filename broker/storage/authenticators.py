@@ -41,7 +41,7 @@ from sqlalchemy import Engine, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, FactorKind
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
 from broker.storage.tables import AccountRow, AuthenticatorRow, RecoveryCodeRow
 
@@ -147,6 +147,7 @@ def _matches(code: str, stored: str) -> bool:
 class SqlAuthenticators:
     def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._sealer = sealer
 
     def of(self, account_id: str) -> Sequence[Authenticator]:
@@ -156,7 +157,7 @@ class SqlAuthenticators:
                  .where(AuthenticatorRow.account_id == account_id,
                         or_(AuthenticatorRow.kind != FactorKind.RECOVERY.value, unused))
                  .order_by(AuthenticatorRow.created_at, AuthenticatorRow.authenticator_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_row_authenticator(row) for row in session.scalars(query)]
 
     def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
@@ -184,7 +185,7 @@ class SqlAuthenticators:
         query = (select(AuthenticatorRow)
                  .where(AuthenticatorRow.account_id == account_id, AuthenticatorRow.kind == FactorKind.TOTP.value)
                  .order_by(AuthenticatorRow.created_at, AuthenticatorRow.authenticator_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = list(session.scalars(query))
         for row in rows:
             secret = self._open_secret(row)
@@ -206,7 +207,7 @@ class SqlAuthenticators:
         query = select(AuthenticatorRow).where(AuthenticatorRow.authenticator_id == authenticator_id,
                                                AuthenticatorRow.account_id == account_id,
                                                AuthenticatorRow.kind == FactorKind.EMAIL.value)
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.scalars(query).one_or_none()
         return None if row is None else self._open_secret(row)
 
@@ -285,7 +286,7 @@ class SqlAuthenticators:
                  .join(AuthenticatorRow, AuthenticatorRow.authenticator_id == RecoveryCodeRow.authenticator_id)
                  .where(AuthenticatorRow.account_id == account_id,
                         AuthenticatorRow.kind == FactorKind.RECOVERY.value, RecoveryCodeRow.used_at.is_(None)))
-        with self._sessions() as session:
+        with self._reads() as session:
             candidates = list(session.execute(query))
         found: tuple[int, AuthenticatorRow] | None = None
         for code_id, code_hash, entry in candidates:  # every one is hashed: the time says nothing of which matched

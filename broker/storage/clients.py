@@ -9,7 +9,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.ports import ClientStore, StoredClient
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory, session_factory
 from broker.storage.tables import OidcClientRow
 
 
@@ -18,6 +18,7 @@ class SqlClientStore:
 
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def add(self, client: StoredClient) -> None:
         """Insert; the primary key settles two registrations of one client id (``ValueError`` for the second)."""
@@ -35,7 +36,7 @@ class SqlClientStore:
             raise ValueError(f"client id {client.client_id!r} is already registered") from exc
 
     def get(self, client_id: str) -> StoredClient | None:
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(OidcClientRow, client_id)
             return _client(row) if row is not None else None
 
@@ -56,7 +57,7 @@ class SqlClientStore:
     def all(self) -> Sequence[StoredClient]:
         """Oldest registration first."""
         query = select(OidcClientRow).order_by(OidcClientRow.created_at, OidcClientRow.client_id)
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_client(row) for row in session.scalars(query)]
 
 

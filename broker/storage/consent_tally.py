@@ -8,17 +8,17 @@ from collections.abc import Mapping
 from sqlalchemy import Engine, func, select
 
 from broker.core.policy_report import ConsentTally
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory
 from broker.storage.tables import ConsentRow
 
 
 class SqlConsentTally:
     def __init__(self, engine: Engine) -> None:
-        self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def by_policy_version(self) -> Mapping[str, int]:
         query = select(ConsentRow.policy_version, func.count()).group_by(ConsentRow.policy_version)
-        with self._sessions() as session:
+        with self._reads() as session:
             return {str(version): int(count) for version, count in session.execute(query)}
 
 

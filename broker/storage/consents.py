@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select
 
 from broker.core.consent import Consent, ConsentHow
 from broker.core.ports import ConsentStore
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory, session_factory
 from broker.storage.tables import ConsentRow
 
 
@@ -20,11 +20,12 @@ def _consent(row: ConsentRow) -> Consent:
 class SqlConsentStore:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def current(self, account_id: str, party_id: str) -> Consent | None:
         query = (select(ConsentRow).where(ConsentRow.account_id == account_id, ConsentRow.party_id == party_id)
                  .order_by(ConsentRow.id.desc()).limit(1))
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.scalars(query).one_or_none()
             return _consent(row) if row is not None else None
 
@@ -38,18 +39,18 @@ class SqlConsentStore:
         newest = (select(func.max(ConsentRow.id)).where(ConsentRow.account_id == account_id)
                   .group_by(ConsentRow.party_id))
         query = select(ConsentRow).where(ConsentRow.id.in_(newest)).order_by(ConsentRow.id.desc())
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_consent(row) for row in session.scalars(query)]
 
     def history(self, account_id: str) -> Sequence[Consent]:
         query = select(ConsentRow).where(ConsentRow.account_id == account_id).order_by(ConsentRow.id)
-        with self._sessions() as session:
+        with self._reads() as session:
             return [_consent(row) for row in session.scalars(query)]
 
     def accounts_with(self, party_id: str, limit: int) -> Sequence[str]:
         """By the index on ``party_id`` (revision 0022: a hash index on PostgreSQL, any length of id)."""
         query = select(ConsentRow.account_id).where(ConsentRow.party_id == party_id).distinct().limit(limit)
-        with self._sessions() as session:
+        with self._reads() as session:
             return list(session.scalars(query))
 
 

@@ -1,20 +1,32 @@
 """Grants of the OpenID provider and the tokens issued from them, in SQL (``broker.core.ports.GrantStore``).
 
-Tokens are stored only as ``core.grants.token_hash(token)``: the table never holds a usable token. Whenever one
+Tokens are stored only as ``core.grants.token_hash(token)``: the table never holds a usable token. The claim values
+a grant released at its sign-in (``Grant.released``, issue 21) are personal data: they are sealed like the claims
+of linked identities (``broker.storage.sealing``, AES-256-GCM under the claims keys) bound to the grant's id, and
+kept in the payload under ``released``; a value that does not open (another grant's, a key no longer configured)
+or is not sealed reads as not kept, so the provider reads the unified profile instead. Whenever one
 transaction touches both tables, it writes the grant row before the token rows (as ``revoke_grant`` does), so two
 revocations running at once on PostgreSQL cannot wait on each other's locks.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Insert, and_, delete, exists, insert, select, update
 
-from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
+from broker.core.claims import ClaimValue
+from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.ports import GrantStore
-from broker.storage.db import rowcount, session_factory
+from broker.storage.codec import decode_claims, encode_claims
+from broker.storage.db import reader_factory, rowcount, session_factory
+from broker.storage.sealing import VERSION, Sealer, UnreadableValue
 from broker.storage.tables import OidcGrantRow, OidcTokenRow
+
+log = logging.getLogger("broker.security")
 
 #: kinds that ``redeem`` consumes; an access token is used many times until it expires
 SINGLE_USE = frozenset({TokenKind.CODE, TokenKind.REFRESH})
@@ -43,27 +55,57 @@ def _live(kind: TokenKind, digest: str, now: datetime) -> ColumnElement[bool]:
 class SqlGrantStore:
     """Single-use tokens are consumed by one conditional ``UPDATE``; the database settles concurrent uses."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sealer: Sealer | None = None) -> None:
+        """``sealer``: the claims key ring, to keep ``Grant.released``; None (maintenance commands that only
+        purge): released values are not kept, and stored ones read as not kept."""
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._sealer = sealer
 
-    def create_grant(self, grant: Grant) -> None:
-        """Store ``grant``; an ``IntegrityError`` when its id is taken or its account does not exist."""
+    def _payload(self, grant: Grant) -> str:
+        """``Grant.to_json``, with the released values sealed under ``released`` when there are any to keep."""
+        if grant.released is None or self._sealer is None:
+            return grant.to_json()
+        sealed = self._sealer.seal(encode_claims(grant.released), released_context(grant.grant_id))
+        return json.dumps({**json.loads(grant.to_json()), "released": sealed})
+
+    def _grant(self, payload: str) -> Grant:
+        """The stored grant, with its released values when they open (see the module docstring)."""
+        grant = Grant.from_json(payload)
+        sealed = json.loads(payload).get("released")
+        return grant if sealed is None else replace(grant, released=self._open(grant.grant_id, sealed))
+
+    def _open(self, grant_id: str, sealed: object) -> dict[str, ClaimValue] | None:
+        if self._sealer is None:
+            return None
+        if not isinstance(sealed, str) or not sealed.startswith(VERSION + "."):  # no plain values, ever
+            log.warning("released claims of grant %s are not sealed: ignored", grant_id)
+            return None
+        try:
+            return decode_claims(self._sealer.open(sealed, released_context(grant_id)))
+        except (UnreadableValue, ValueError, RecursionError) as exc:
+            log.warning("released claims of grant %s are unreadable, read from the profile: %s", grant_id,
+                        exc if isinstance(exc, UnreadableValue) else type(exc).__name__)
+            return None
+
+    def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
+        """Store ``grant`` and its first ``tokens`` in one transaction, the grant row first; an ``IntegrityError``
+        when its id is taken or its account does not exist."""
         statement = insert(OidcGrantRow).values(
             grant_id=grant.grant_id, client_id=grant.client_id, account_id=grant.account_id,
-            payload=grant.to_json(), created_at=grant.created_at, revoked_at=None, sid=grant.sid or None,
+            payload=self._payload(grant), created_at=grant.created_at, revoked_at=None, sid=grant.sid or None,
         )
         with self._sessions.begin() as session:
             session.execute(statement)
+            for token in tokens:
+                session.execute(_token_row(token.kind, token.token, grant.grant_id, token.issued_at,
+                                           token.expires_at))
 
     def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
         """Record the token's hash; an ``IntegrityError`` for an unknown grant (or, never in practice, a
         token issued twice)."""
-        statement = insert(OidcTokenRow).values(
-            token_hash=token_hash(token), kind=kind.value, grant_id=grant_id,
-            issued_at=issued_at, expires_at=expires_at, used_at=None, revoked_at=None,
-        )
         with self._sessions.begin() as session:
-            session.execute(statement)
+            session.execute(_token_row(kind, token, grant_id, issued_at, expires_at))
 
     def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
         """One ``UPDATE ... SET used_at WHERE <live> RETURNING``: of concurrent redemptions the database lets
@@ -84,14 +126,14 @@ class SqlGrantStore:
             grant_id = session.scalars(consume).one_or_none()
             if grant_id is not None:
                 payload = session.scalars(select(OidcGrantRow.payload).where(OidcGrantRow.grant_id == grant_id)).one()
-                return Redemption.OK, Grant.from_json(payload)
+                return Redemption.OK, self._grant(payload)
             earlier = session.execute(
                 select(OidcTokenRow.used_at, OidcGrantRow.payload)
                 .join(OidcGrantRow, OidcGrantRow.grant_id == OidcTokenRow.grant_id)
                 .where(OidcTokenRow.token_hash == digest, OidcTokenRow.kind == kind.value)
             ).one_or_none()
         if earlier is not None and earlier.used_at is not None:
-            return Redemption.REUSED, Grant.from_json(earlier.payload)
+            return Redemption.REUSED, self._grant(earlier.payload)
         return Redemption.INVALID, None
 
     def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
@@ -100,11 +142,11 @@ class SqlGrantStore:
             .join(OidcGrantRow, OidcGrantRow.grant_id == OidcTokenRow.grant_id)
             .where(_live(kind, token_hash(token), now))
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(query).one_or_none()
         if row is None:
             return None
-        return TokenRecord(kind=kind, grant=Grant.from_json(row.payload), expires_at=row.expires_at,
+        return TokenRecord(kind=kind, grant=self._grant(row.payload), expires_at=row.expires_at,
                            issued_at=row.issued_at)
 
     def revoke_grant(self, grant_id: str, now: datetime) -> None:
@@ -171,7 +213,7 @@ class SqlGrantStore:
                 .join(OidcGrantRow, OidcGrantRow.grant_id == OidcTokenRow.grant_id)
                 .where(OidcTokenRow.token_hash == digest)
             ).one()
-        return TokenRecord(kind=kind, grant=Grant.from_json(row.payload), expires_at=row.expires_at,
+        return TokenRecord(kind=kind, grant=self._grant(row.payload), expires_at=row.expires_at,
                            issued_at=row.issued_at)
 
     def purge_expired(self, now: datetime) -> int:
@@ -187,6 +229,19 @@ class SqlGrantStore:
         with self._sessions.begin() as session:
             deleted += session.connection().execute(grants).rowcount
         return deleted
+
+
+def _token_row(kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> Insert:
+    """The insert of a token's row: its hash only, never the token."""
+    return insert(OidcTokenRow).values(
+        token_hash=token_hash(token), kind=kind.value, grant_id=grant_id,
+        issued_at=issued_at, expires_at=expires_at, used_at=None, revoked_at=None,
+    )
+
+
+def released_context(grant_id: str) -> tuple[str, ...]:
+    """What a sealed ``released`` value is bound to: its place and its grant, unique and never changed."""
+    return ("oidc_grants.released", grant_id)
 
 
 def _revoke_family(connection: Connection, grant_id: str, now: datetime) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.risk import DEFAULT_RETENTION, LoginHistory, LoginPlace, LoginSignals
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory, session_factory
 from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
 
 #: rows older than the retention deleted per write, per table
@@ -57,6 +57,7 @@ class SqlLoginHistory:
         if retention <= timedelta(0):
             raise ValueError("the login history's retention must be positive")
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._retention = retention
 
     def signals(self, account_id: str, place: LoginPlace, now: datetime, window: timedelta) -> LoginSignals:
@@ -78,7 +79,7 @@ class SqlLoginHistory:
                    SecondFactorFailureRow.in_flight.is_(False))
             .scalar_subquery(),
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             known, device, network, by_account, by_address, distant, failures = session.execute(query).one()
         return LoginSignals(
             new_device=not device, new_network=not network, logins_by_account=int(by_account),
@@ -119,7 +120,7 @@ class SqlLoginHistory:
         counted = (row.id != claim, row.at >= at - window, or_(row.in_flight.is_(False), row.at >= at - IN_FLIGHT))
         query = select(*_count_and_latest(row.account_id == account_id, counted),
                        *_count_and_latest(row.address == address, counted))
-        with self._sessions() as session:
+        with self._reads() as session:
             by_account, account_latest, by_address, address_latest = session.execute(query).one()
         return CodeAttempt(claim, Failures(int(by_account), account_latest), Failures(int(by_address), address_latest))
 

@@ -11,12 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.core.operators import OperatorGrant, Role
 from broker.storage.console_tables import OperatorRoleRow
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 
 
 class SqlOperatorGrants:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def grant(self, grant: OperatorGrant) -> bool:
         try:
@@ -24,7 +25,7 @@ class SqlOperatorGrants:
                 session.add(OperatorRoleRow(account_id=grant.account_id, role=grant.role.value,
                                             granted_by=grant.granted_by, granted_at=grant.granted_at))
         except IntegrityError:
-            with self._sessions() as session:  # held already, or the account does not exist
+            with self._reads() as session:  # held already, or the account does not exist
                 if session.get(OperatorRoleRow, (grant.account_id, grant.role.value)) is not None:
                     return False
             raise
@@ -37,13 +38,13 @@ class SqlOperatorGrants:
             return rowcount(result) > 0
 
     def roles_of(self, account_id: str) -> frozenset[Role]:
-        with self._sessions() as session:
+        with self._reads() as session:
             values = session.scalars(select(OperatorRoleRow.role).where(OperatorRoleRow.account_id == account_id))
             return frozenset(role for value in values if (role := _role(value)) is not None)
 
     def listing(self) -> Sequence[OperatorGrant]:
         query = select(OperatorRoleRow).order_by(OperatorRoleRow.account_id, OperatorRoleRow.role)
-        with self._sessions() as session:
+        with self._reads() as session:
             return [OperatorGrant(row.account_id, role, row.granted_by, row.granted_at)
                     for row in session.scalars(query) if (role := _role(row.role)) is not None]
 

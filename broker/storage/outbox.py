@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from broker.core.outbox import MessageState, Outbox, OutboxStatus, OutgoingMessage, QueuedMessage
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 from broker.storage.delivery_tables import OutboxMessageRow
 from broker.storage.sealing import Sealer, UnreadableValue
 
@@ -98,6 +98,7 @@ class SqlOutbox:
         self._sealer = sealer
         self._engine = engine
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._retention = retention
 
     def _sealed(self, message: OutgoingMessage) -> str | None:
@@ -136,7 +137,7 @@ class SqlOutbox:
                 if ids:
                     session.execute(lease_it.where(_row.id.in_(ids)))
                 return self._claimed(session, ids)
-        with self._sessions() as session:
+        with self._reads() as session:
             candidates = list(session.scalars(due))
         with self._sessions.begin() as session:  # the first statement writes: see the module docstring
             ids = [message_id for message_id in candidates if rowcount(session.execute(
@@ -167,12 +168,12 @@ class SqlOutbox:
                             .values(leased_until=None, **values))
 
     def find(self, message_id: str) -> QueuedMessage | None:
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(_row, message_id)
             return None if row is None else _queued(row, self._sealer)
 
     def listing(self, state: MessageState, limit: int = 50) -> Sequence[QueuedMessage]:
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.scalars(select(_row).where(_row.state == MessageState(state).value)
                                    .order_by(_row.created_at.desc(), _row.id.desc()).limit(limit)).all()
             return [_queued(row, self._sealer) for row in rows]
@@ -188,7 +189,7 @@ class SqlOutbox:
 
     def status(self) -> OutboxStatus:
         """Counts by state (an index scan of ``(state, created_at)``) and the oldest pending message's time."""
-        with self._sessions() as session:
+        with self._reads() as session:
             counts = {str(state): int(count) for state, count in
                       session.execute(select(_row.state, func.count()).group_by(_row.state))}
             oldest = session.scalar(select(func.min(_row.created_at)).where(_row.state == MessageState.PENDING.value))
@@ -198,7 +199,7 @@ class SqlOutbox:
     def held_count(self, receiver: str) -> int:
         query = select(func.count()).select_from(_row).where(_row.receiver == receiver,
                                                              _row.state == MessageState.HELD.value)
-        with self._sessions() as session:
+        with self._reads() as session:
             return session.scalar(query) or 0
 
     def release_held(self, receiver: str, now: datetime) -> int:

@@ -58,7 +58,7 @@ from webauthn.helpers.structs import (
 )
 
 from broker.core.factors import Authenticator, FactorKind, NewPasskey, PasskeyChallenge, Passkeys, PasskeyUse
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 from broker.storage.tables import AuthenticatorRow, PasskeyRow
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ class SqlPasskeys:
         if not rp_id or not rp_name or not origin:
             raise ValueError("a passkey relying party needs an RP ID, a name and an origin")
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._rp_id = rp_id
         self._rp_name = rp_name
         self._origin = origin
@@ -177,7 +178,7 @@ class SqlPasskeys:
                  .where(AuthenticatorRow.account_id == account_id,
                         AuthenticatorRow.kind == FactorKind.PASSKEY.value)
                  .order_by(AuthenticatorRow.created_at, AuthenticatorRow.authenticator_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             return list(session.scalars(query))
 
     def registration_options(self, account_id: str, user_name: str, now: datetime) -> PasskeyChallenge:
@@ -217,7 +218,7 @@ class SqlPasskeys:
             _refuse("the passkey registration does not verify", exc)
         if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
             raise ValueError("the passkey's credential ID is too long")
-        with self._sessions() as session:
+        with self._reads() as session:
             taken = session.scalar(select(PasskeyRow.authenticator_id)
                                    .where(PasskeyRow.credential_id == verified.credential_id))
         if taken is not None:
@@ -265,7 +266,7 @@ class SqlPasskeys:
         query = (select(PasskeyRow, AuthenticatorRow)
                  .join(AuthenticatorRow, AuthenticatorRow.authenticator_id == PasskeyRow.authenticator_id)
                  .where(PasskeyRow.credential_id == credential.raw_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             found = session.execute(query).first()
         if found is None:
             raise ValueError("unknown passkey")

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
-from broker.storage.db import session_factory
+from broker.storage.db import reader_factory, session_factory
 from broker.storage.pending_seal import PendingSeal, handle_digest
 from broker.storage.sealing import Sealer
 from broker.storage.tables import PendingStateRow
@@ -25,6 +25,7 @@ class SqlPendingStore:
 
     def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._seal = PendingSeal(sealer, "pending_states")
 
     def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
@@ -48,7 +49,7 @@ class SqlPendingStore:
         query = select(PendingStateRow.payload).where(
             PendingStateRow.handle == digest, PendingStateRow.kind == kind.value, PendingStateRow.expires_at > now,
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             return self._seal.open(kind, digest, session.scalars(query).one_or_none())
 
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, func, or_, select, update
 
 from broker.core.ssf_streams import SsfStream, SsfStreamStore, StreamStatus
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 from broker.storage.delivery_tables import SsfStreamRow
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
 
@@ -31,6 +31,7 @@ class SqlSsfStreams:
 
     def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
+        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._sealer = sealer
 
     def _context(self, stream_id: str, client_id: str) -> tuple[str, ...]:
@@ -62,13 +63,13 @@ class SqlSsfStreams:
             return True
 
     def get(self, stream_id: str) -> SsfStream | None:
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(_row, stream_id)
             return self._stream(row) if row is not None else None
 
     def of_client(self, client_id: str) -> Sequence[SsfStream]:
         query = select(_row).where(_row.client_id == client_id).order_by(_row.created_at, _row.stream_id)
-        with self._sessions() as session:
+        with self._reads() as session:
             return [self._stream(row) for row in session.scalars(query)]
 
     def enabled_for(self, client_ids: Sequence[str], event: str) -> Sequence[SsfStream]:
@@ -84,7 +85,7 @@ class SqlSsfStreams:
         query = (select(_row).where(_row.client_id.in_(list(client_ids)),
                                     _row.status.in_([status.value for status in statuses]))
                  .order_by(_row.created_at, _row.stream_id))
-        with self._sessions() as session:
+        with self._reads() as session:
             streams = [self._stream(row) for row in session.scalars(query)]
         return [stream for stream in streams if event in stream.events_delivered]
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -111,6 +112,7 @@ class AuditEventRow(Base):
     """Append-only: the broker inserts and never updates or deletes (``broker.core.audit``)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
@@ -120,18 +122,22 @@ class AuditEventRow(Base):
     downstream: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    #: the record's place in the hash chain (``broker.core.audit_chain``): 1, 2, 3, ... without gaps
-    seq: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+    #: which of the parallel chains (``broker.core.audit_chain.AUDIT_CHAINS``) the record is in; records written
+    #: before there were chains are chain 1
+    chain: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    #: the record's place in its hash chain (``broker.core.audit_chain``): 1, 2, 3, ... without gaps
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class AuditChainHeadRow(Base):
-    """The one row naming the newest audit record (``broker.core.audit_chain.ChainHead``), written in the same
-    transaction as each record, so that deleting the newest records is detected too."""
+    """One row per chain (``id`` is the chain, 1..8) naming its newest audit record
+    (``broker.core.audit_chain.ChainHead``), written in the same transaction as each record, so that deleting
+    the newest records is detected too."""
 
     __tablename__ = "audit_chain_head"
-    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_chain_head_single_row"),)
+    __table_args__ = (CheckConstraint("id BETWEEN 1 AND 8", name="ck_audit_chain_head_chains"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -102,7 +102,8 @@ def _remember_ui_locales() -> None:
     params = request.args if request.method == "GET" else request.form
     found = first_supported(params.get("ui_locales")) if request.endpoint == "oidc_provider.authorize" else None
     if found is not None:
-        session[SESSION_KEY] = found
+        if session.get(SESSION_KEY) != found:  # an unchanged session is not written back (issue 21)
+            session[SESSION_KEY] = found
     elif SESSION_KEY in session:
         session.pop(SESSION_KEY)
 

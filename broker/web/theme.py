@@ -71,7 +71,9 @@ def _keep_login_app(response: Response) -> Response:
     request, ``request_ids.start_login``), so a later login that names no app (the portal's, the console's)
     never wears the theme of an earlier one."""
     if "theme_app" in g:
-        session[SESSION_KEY] = [login_id.get(), g.theme_app]
+        value = [login_id.get(), g.theme_app]
+        if session.get(SESSION_KEY) != value:  # an unchanged session is not written back (issue 21)
+            session[SESSION_KEY] = value
     return response
 
 

@@ -66,11 +66,12 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def tell(engine: Engine, now: datetime, story: tuple[Told, ...] = STORY) -> None:
-    """Write ``story`` through the audit log; records of one day keep their order, a second apart, and stay on
-    their day whatever the time of day."""
-    log = SqlAuditLog(engine)
+def tell(engine: Engine, now: datetime, story: tuple[Told, ...] = STORY, chains: tuple[int, ...] = (1,)) -> None:
+    """Write ``story`` through the audit log, round the audit ``chains`` in turn; records of one day keep their
+    order, a second apart, and stay on their day whatever the time of day."""
+    logs = [SqlAuditLog(engine, chain) for chain in chains]
     for n, told in enumerate(story):
+        log = logs[n % len(logs)]
         at = now - timedelta(days=told.days_ago) - timedelta(seconds=len(story) - n)
         at = max(at, (now - timedelta(days=told.days_ago)).replace(hour=0, minute=0, second=0, microsecond=0))
         log.record(AuditEvent(told.kind, at, account_id=told.account, upstream=told.upstream,

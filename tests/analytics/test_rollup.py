@@ -21,6 +21,7 @@ from broker.storage.analytics_tables import (
     AnalyticsDailyRow,
     AnalyticsWatermarkRow,
 )
+from broker.storage.tables import AuditChainHeadRow, AuditEventRow
 from tests.analytics.analytics_support import STORY, now_utc, tell
 
 AGGREGATES = (AnalyticsDailyRow, AnalyticsAccountRow, AnalyticsAccountDayRow, AnalyticsAccountUpstreamRow,
@@ -58,8 +59,31 @@ def test_rolling_up_in_two_goes_counts_each_record_once(engine: Engine, now: dat
     in_two_goes = snapshot(engine)
     assert in_two_goes == rebuilt(engine, now)
     with engine.connect() as connection:
-        assert connection.execute(select(AnalyticsWatermarkRow.seq, AnalyticsWatermarkRow.rolled_at)).one() == (
-            26, now)
+        assert connection.execute(select(AnalyticsWatermarkRow.seq, AnalyticsWatermarkRow.rolled_at)
+                                  .where(AnalyticsWatermarkRow.id == 1)).one() == (26, now)
+
+
+@pytest.mark.parametrize("batch", [2, 5000])
+def test_records_spread_over_the_audit_chains_are_counted_as_in_one(engine: Engine, now: datetime,
+                                                                    batch: int) -> None:
+    """Each chain has its own watermark (its own ``seq``): every record counted once, as if they were one chain."""
+    tell(engine, now)
+    one_chain = rebuilt(engine, now)
+    with engine.begin() as connection:
+        connection.execute(delete(AuditEventRow))
+        connection.execute(update(AuditChainHeadRow).values(seq=0))  # hashes need not verify for the rollup
+        connection.execute(update(AnalyticsWatermarkRow).values(seq=0))
+        for table in AGGREGATES:
+            connection.execute(delete(table))
+    tell(engine, now, STORY[:10], chains=(3, 1, 8))
+    first = rollup(engine, now, batch=batch)
+    assert (first.records, first.watermark, first.caught_up) == (10, 10, True)
+    tell(engine, now, STORY[10:], chains=(2, 5, 3, 7))
+    assert rollup(engine, now, batch=batch).watermark == 26
+    assert snapshot(engine) == one_chain
+    with engine.connect() as connection:
+        watermarks = dict(connection.execute(select(AnalyticsWatermarkRow.id, AnalyticsWatermarkRow.seq)).all())
+    assert watermarks == {1: 3, 2: 4, 3: 8, 4: 0, 5: 4, 6: 0, 7: 4, 8: 3}
 
 
 @pytest.mark.parametrize("batch", [1, 3, 25])

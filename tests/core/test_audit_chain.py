@@ -15,13 +15,20 @@ import pytest
 
 from broker.core.audit import AuditEvent, AuditKind
 from broker.core.audit_chain import (
+    AUDIT_CHAINS,
+    CHAIN_IDS,
     GENESIS_HASH,
     ChainedRecord,
     ChainHead,
     ChainProblem,
     ProblemKind,
+    anchor_problem,
+    anchor_text,
     canonical_time,
     chain_hash,
+    combined_digest,
+    genesis_hash,
+    parse_anchor,
     record_hash,
     verify_chain,
 )
@@ -37,6 +44,19 @@ def chain(events: list[AuditEvent]) -> list[ChainedRecord]:
         digest = chain_hash(prev, seq, event)
         records.append(ChainedRecord(seq, event.at, event.kind.value, event.account_id, event.upstream,
                                      event.downstream, event.reason, event.reference, prev, digest, id=100 + seq))
+        prev = digest
+    return records
+
+
+def chain_of(number: int, n: int) -> list[ChainedRecord]:
+    """``n`` records of chain ``number``, from its genesis value."""
+    records, prev = [], genesis_hash(number)
+    for seq in range(1, n + 1):
+        event = dataclasses.replace(EVENT, reason=f"c{number}-{seq}")
+        digest = chain_hash(prev, seq, event)
+        records.append(ChainedRecord(seq, event.at, event.kind.value, event.account_id, event.upstream,
+                                     event.downstream, event.reason, event.reference, prev, digest, id=200 + seq,
+                                     chain=number))
         prev = digest
     return records
 
@@ -128,7 +148,7 @@ def test_a_deleted_middle_record_is_named() -> None:
     records = FIVE[:1] + FIVE[2:]
     problem = verify_chain(records, head_of(FIVE))
     assert problem == ChainProblem(ProblemKind.MISSING, 2)
-    assert problem.message == "record 2 is missing (deleted)"
+    assert problem.message == "chain 1: record 2 is missing (deleted)"
 
 
 def test_a_rewritten_record_with_a_recomputed_hash_breaks_the_next_link() -> None:
@@ -153,7 +173,7 @@ def test_deleting_the_newest_records_is_found_only_with_the_head() -> None:
     assert verify_chain(FIVE[:3]) is None  # the rows alone cannot tell
     problem = verify_chain(FIVE[:3], head_of(FIVE))
     assert problem == ChainProblem(ProblemKind.TAIL_DELETED, 4)
-    assert problem.message == "the newest records after 3 were deleted"
+    assert problem.message == "chain 1: the newest records after 3 were deleted"
     assert verify_chain([], head_of(FIVE)) == ChainProblem(ProblemKind.TAIL_DELETED, 1)
 
 
@@ -181,11 +201,63 @@ def test_verification_streams_and_stops_at_the_first_problem() -> None:
 
 
 @pytest.mark.parametrize(("problem", "message"), [
-    (ChainProblem(ProblemKind.EDITED, 17), "record 17 was edited"),
-    (ChainProblem(ProblemKind.MISSING, 17), "record 17 is missing (deleted)"),
-    (ChainProblem(ProblemKind.TAIL_DELETED, 43), "the newest records after 42 were deleted"),
-    (ChainProblem(ProblemKind.TAIL_DELETED, 1), "every record was deleted"),
-    (ChainProblem(ProblemKind.NO_HEAD, 0), "the chain head is missing"),
+    (ChainProblem(ProblemKind.EDITED, 17), "chain 1: record 17 was edited"),
+    (ChainProblem(ProblemKind.MISSING, 17, chain=4), "chain 4: record 17 is missing (deleted)"),
+    (ChainProblem(ProblemKind.TAIL_DELETED, 43), "chain 1: the newest records after 42 were deleted"),
+    (ChainProblem(ProblemKind.TAIL_DELETED, 1, chain=8), "chain 8: every record was deleted"),
+    (ChainProblem(ProblemKind.NO_HEAD, 0, chain=3), "chain 3: the chain head is missing"),
+    (ChainProblem(ProblemKind.UNKNOWN_CHAIN, 2, chain=9),
+     "chain 9: record 2 is in a chain the broker does not keep (written outside it)"),
 ])
-def test_messages_name_the_record(problem: ChainProblem, message: str) -> None:
+def test_messages_name_the_chain_and_the_record(problem: ChainProblem, message: str) -> None:
     assert problem.message == message
+
+
+# --- parallel chains (issue 21) -------------------------------------------------------------------------------
+
+
+def test_each_chain_starts_from_its_own_genesis_value() -> None:
+    assert genesis_hash(1) == GENESIS_HASH  # the records from before chains keep verifying
+    assert genesis_hash(3) == hashlib.sha256(b"broker audit chain 3").hexdigest()
+    assert len({genesis_hash(n) for n in CHAIN_IDS}) == AUDIT_CHAINS == 8
+    three = chain_of(3, 4)
+    assert three[0].prev_hash == genesis_hash(3)
+    assert verify_chain(three, ChainHead(4, three[-1].hash, 3), chain=3) is None
+    assert verify_chain([], ChainHead(0, genesis_hash(5), 5), chain=5) is None
+    assert verify_chain([], ChainHead(0, GENESIS_HASH, 5), chain=5) == ChainProblem(ProblemKind.HEAD_MISMATCH, 0,
+                                                                                    chain=5)
+
+
+def test_a_chain_passed_off_as_another_breaks_at_its_first_record() -> None:
+    two = chain_of(2, 3)
+    head = ChainHead(3, two[-1].hash, 2)
+    assert verify_chain(two, head, chain=2) is None
+    assert verify_chain(two, dataclasses.replace(head, chain=6), chain=6) == ChainProblem(
+        ProblemKind.BROKEN_LINK, 1, two[0].id, 6)
+    assert verify_chain(FIVE, head_of(FIVE), chain=2) == ChainProblem(ProblemKind.BROKEN_LINK, 1, 101, 2)
+
+
+def test_the_anchor_lists_every_head_and_parses_back() -> None:
+    heads = [ChainHead(0, genesis_hash(n), n) for n in CHAIN_IDS if n != 2] + [ChainHead(5, "ab" * 32, 2)]
+    text = anchor_text(heads)
+    assert text.startswith(f"1:0:{GENESIS_HASH},2:5:{'ab' * 32},3:0:") and text.count(",") == 7
+    assert parse_anchor(text) == {h.chain: h for h in heads}
+    assert parse_anchor(f" 4:12:{'CD' * 32} ") == {4: ChainHead(12, "cd" * 32, 4)}
+    assert combined_digest(heads) == hashlib.sha256(text.encode()).hexdigest()
+    assert combined_digest(heads[1:]) != combined_digest(heads)
+
+
+@pytest.mark.parametrize("text", ["", "1:2", f"9:1:{'a' * 64}", f"1:1:{'a' * 64},1:2:{'b' * 64}", "1:x:" + "a" * 64,
+                                  "1:1:" + "g" * 64, "1:1:" + "a" * 63, f"-1:1:{'a' * 64}"])
+def test_a_malformed_anchor_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_anchor(text)
+
+
+def test_an_anchor_head_must_still_be_there_with_its_hash() -> None:
+    saved = ChainHead(7, "ab" * 32, 3)
+    assert anchor_problem(saved, "ab" * 32) is None
+    assert anchor_problem(saved, "cd" * 32) == ChainProblem(ProblemKind.ANCHOR_MISMATCH, 7, chain=3)
+    assert anchor_problem(saved, None) == ChainProblem(ProblemKind.ANCHOR_MISMATCH, 7, chain=3)
+    assert anchor_problem(ChainHead(0, genesis_hash(3), 3), None) is None
+    assert anchor_problem(ChainHead(0, GENESIS_HASH, 3), None) is not None

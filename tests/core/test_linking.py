@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from broker.core.claims import ClaimValue
-from broker.core.linking import resolve_account
+from broker.core.linking import resolve, resolve_account
 from broker.core.model import Account, UpstreamIdentity
 from tests.core.builders import NOW, identity
 from tests.core.fakes import InMemoryAccountStore
@@ -72,3 +72,37 @@ def test_losing_a_creation_race_uses_the_winners_account_and_records_the_use() -
     assert store.create_calls == 1
     assert list(store.accounts) == [account.account_id]
     assert store.last_claims(account.account_id) == {"email": "loser@example.org"}
+
+
+class _CountingStore(InMemoryAccountStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def find_by_identity(self, issuer: str, subject: str) -> Account | None:
+        self.lookups += 1
+        return super().find_by_identity(issuer, subject)
+
+
+def test_an_account_the_caller_found_is_not_looked_up_again() -> None:
+    """Issue 21: the login journey looks the identity up before the risk and step-up steps; ``resolve`` uses it."""
+    store = _CountingStore()
+    account, _ = resolve_account(store, identity(SAME_EMAIL), NOW)
+    store.lookups = 0
+
+    resolved = resolve(store, identity({"email": "new@example.org", "email_verified": True}), NOW, account)
+    created = resolve(store, identity(SAME_EMAIL, subject="someone-else"), NOW, None)
+
+    assert store.lookups == 0
+    assert resolved.account == account and not resolved.created
+    assert store.last_claims(account.account_id)["email"] == "new@example.org"  # the use was recorded
+    assert created.created and created.account != account
+
+
+def test_an_account_unlinked_since_the_caller_looked_is_resolved_afresh() -> None:
+    store = _CountingStore()
+    gone = Account(account_id="erased-meanwhile", created_at=NOW)
+
+    resolved = resolve(store, identity(SAME_EMAIL), NOW, gone)
+
+    assert resolved.created and resolved.account != gone and store.lookups == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from saml2 import samlp
 from sqlalchemy import func, select
@@ -24,9 +25,11 @@ from broker.app import close_app, create_app
 from broker.config.settings import load_settings
 from broker.demo.oidc_provider import DemoProvider, create_demo_provider
 from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
+from broker.demo.oidc_provider_keys import new_rsa_key
 from broker.keys.keyring import generate_keyring, write_private
-from broker.storage import create_engine_for, upgrade
+from broker.storage import create_engine_for
 from broker.storage.tables import AccountRow, LinkedIdentityRow
+from tests.databases import migrated
 from tests.flows.saml_peers import SpKeys, TestSp
 from tests.peers.browser import Browser
 from tests.peers.servers import LOOPBACK, LateApp, RunningServer, WsgiApp, serve
@@ -152,6 +155,16 @@ def make_keys(folder: Path) -> Path:
     return folder
 
 
+_OP_KEYS: list[rsa.RSAPrivateKey] = []
+
+
+def _op_signing_key() -> rsa.RSAPrivateKey:
+    """The demo provider's signing key, generated once per test process (a key per federation cost 0.2 s)."""
+    if not _OP_KEYS:
+        _OP_KEYS.append(new_rsa_key())
+    return _OP_KEYS[0]
+
+
 @contextmanager
 def running_federation(folder: Path, key_folder: Path, database_url: str, redis_url: str | None = None,
                        extra_upstreams: Sequence[ExtraUpstream] = (), extra_config: str = "",
@@ -187,6 +200,7 @@ def running_federation(folder: Path, key_folder: Path, database_url: str, redis_
             clients=(DemoClient(CLIENT_ID, (folder / "certs" / "op-client.secret").read_text(),
                                 (f"{broker_server.url}/upstream/oidc/{UPSTREAM}/callback",)),),
             users=(CITIZEN,),
+            signing_key=_op_signing_key(),
             auto_login=None if op_login_form else CITIZEN.username,
         ))
         op_late.target = provider.app
@@ -195,7 +209,7 @@ def running_federation(folder: Path, key_folder: Path, database_url: str, redis_
                for name in ("sp1", "sp2")}
         for name, sp in sps.items():
             (folder / "metadata" / "saml-sp" / f"{name}.xml").write_text(sp.metadata())
-        upgrade(database_url)
+        migrated(database_url)
         app = create_app(load_settings(folder / "broker.toml", environ={}))
         broker_late.target = app
         with trusted_by_requests(throwaway_ca()):

@@ -7,6 +7,7 @@ that the broker's in-process signatures verify with the reference implementation
 from __future__ import annotations
 
 import base64
+import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,20 @@ def sp_config(entity_id: str, keys: SpKeys, idp_metadata: str | None, *, sign_re
     return conf
 
 
+def _stamp(keys: SpKeys) -> tuple[int, int]:
+    """What tells a rewritten key file from the one a cached metadata document was made of."""
+    return keys.key_file.stat().st_mtime_ns, keys.cert_file.stat().st_mtime_ns
+
+
+@functools.lru_cache(maxsize=128)
+def _metadata(entity_id: str, keys: SpKeys, _stamp: tuple[int, int], sign_requests: bool, slo: bool,
+              requested: tuple[str, ...]) -> str:
+    """An SP's metadata (valid 24 hours), made once per test process: pysaml2 starts the xmlsec1 program to
+    check its version for every configuration, 0.2 s a document."""
+    config = sp_config(entity_id, keys, None, sign_requests=sign_requests, slo=slo, requested=requested)
+    return bytes(create_metadata_string(None, config=config, valid=24)).decode()
+
+
 class TestSp:
     """One registered SP: makes AuthnRequests and checks the broker's Responses as a real SP would."""
 
@@ -74,9 +89,7 @@ class TestSp:
         self._client: Any = None
 
     def metadata(self) -> str:
-        config = sp_config(self.entity_id, self.keys, None, sign_requests=self.sign_requests, slo=self.slo,
-                           requested=self.requested)
-        return bytes(create_metadata_string(None, config=config, valid=24)).decode()
+        return _metadata(self.entity_id, self.keys, _stamp(self.keys), self.sign_requests, self.slo, self.requested)
 
     def connect(self, idp_metadata: str) -> None:
         self._client = Saml2Client(config=sp_config(self.entity_id, self.keys, idp_metadata,

@@ -34,7 +34,7 @@ from broker.core.factors import (
     Passkeys,
     PasskeyUse,
 )
-from broker.core.grants import Grant, Redemption, TokenKind, TokenRecord, token_hash
+from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.logout_ports import SessionNotices
 from broker.core.model import (
     PORTAL_PARTY,
@@ -583,8 +583,10 @@ class FakeGrantStore:
         self.revoked: set[str] = set()
         self._tokens: dict[str, _Token] = {}
 
-    def create_grant(self, grant: Grant) -> None:
+    def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
         self.grants[grant.grant_id] = grant
+        for token in tokens:
+            self.issue(token.kind, token.token, grant.grant_id, token.issued_at, token.expires_at)
 
     def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
         self._tokens[token_hash(token)] = _Token(kind, grant_id, issued_at, expires_at)

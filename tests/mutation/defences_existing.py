@@ -272,8 +272,26 @@ DEFENCES: tuple[Defence, ...] = (
             if taken is not None:
                 session.execute(update(AuditChainHeadRow).where(at_head).values(seq=taken[0]))
 """,
-        tests=("tests/storage/test_audit_chain.py::test_concurrent_appenders_never_fork_the_chain",),
+        tests=("tests/storage/test_audit_chains.py::test_concurrent_appenders_never_fork_the_chain",),
         why="the head is read before it is locked (SELECT, then UPDATE)",
+    ),
+    Defence(
+        name="audit-chains-have-their-own-genesis",
+        path="broker/core/audit_chain.py",
+        old='    return hashlib.sha256(f"broker audit chain {chain}".encode("ascii")).hexdigest()\n',
+        new="    return GENESIS_HASH\n",
+        tests=("tests/storage/test_audit_chains.py::test_a_whole_chain_passed_off_as_another_is_found_by_its_genesis"
+               "[sqlite]",),
+        why="a whole chain's records and head moved to another chain verify there",
+    ),
+    Defence(
+        name="audit-anchor-compared",
+        path="broker/core/audit_chain.py",
+        old="    if stored_hash != saved.hash:\n",
+        new="    if False:\n",
+        tests=("tests/storage/test_audit_chains.py::test_the_anchor_catches_a_consistent_rewrite_of_a_tail_and_its_head"
+               "[sqlite]",),
+        why="a tail and its head rewritten consistently after the operator saved the heads pass verify --anchor",
     ),
     # -- log injection ---------------------------------------------------------------------------------------------
     Defence(

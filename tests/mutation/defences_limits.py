@@ -38,8 +38,8 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="address-share-of-shared-budget",
         path="broker/web/ops/limits.py",
-        old="        share = _share(item, budgets.address_share)\n",
-        new="        share = _share(item, 1)\n",
+        old="    _check(budgets, [(_share(item, budgets.address_share), ",
+        new="    _check(budgets, [(_share(item, 1), ",
         tests=(f"{BUDGETS}::test_one_address_spends_only_its_share_of_an_apps_budget",),
         why="one address may spend the whole of an app's budget",
     ),

@@ -121,9 +121,10 @@ class IdentitySpy:
         self.seen: list[UpstreamIdentity] = []
         original = flow.complete_login
 
-        def recording(store: Any, party: Any, request: Any, identity: UpstreamIdentity, *rest: Any) -> Any:
+        def recording(store: Any, party: Any, request: Any, identity: UpstreamIdentity, *rest: Any,
+                      **named: Any) -> Any:
             self.seen.append(identity)
-            return original(store, party, request, identity, *rest)
+            return original(store, party, request, identity, *rest, **named)
 
         monkeypatch.setattr(flow, "complete_login", recording)
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from broker.core.grants import Grant, Redemption, TokenKind, new_token
+from broker.core.grants import Grant, NewToken, Redemption, TokenKind, new_token
 from broker.core.model import LoginResult
 from broker.core.ports import GrantStore
 from broker.downstream.oidc.errors import OAuthError, invalid_grant
@@ -43,7 +43,8 @@ class IssuedTokens:
 
 def issue_code(store: GrantStore, result: LoginResult, claims: frozenset[str], sid: str,
                now: datetime, lifetimes: Lifetimes) -> tuple[Grant, str]:
-    """A new grant for this sign-in and the code that stands for it."""
+    """A new grant for this sign-in and the code that stands for it; the grant keeps the values ``result``
+    released of ``claims`` (``Grant.released``: the token endpoint and UserInfo answer from them)."""
     login = result.request
     grant = Grant(
         grant_id=uuid.uuid4().hex, client_id=login.downstream, account_id=result.account.account_id,
@@ -52,10 +53,10 @@ def issue_code(store: GrantStore, result: LoginResult, claims: frozenset[str], s
         code_challenge=login.state("code_challenge") or None, auth_time=result.auth_time, acr=result.acr,
         amr=result.amr, sid=sid, upstream=result.upstream, created_at=now,
         id_token_claims=frozenset(c for c in login.state("id_token_claims").split(" ") if c),
+        released={name: value for name, value in result.released.items() if name in claims},
     )
-    store.create_grant(grant)
     code = new_token()
-    store.issue(TokenKind.CODE, code, grant.grant_id, now, now + lifetimes.code)
+    store.create_grant(grant, NewToken(TokenKind.CODE, code, now, now + lifetimes.code))  # one transaction
     return grant, code
 
 

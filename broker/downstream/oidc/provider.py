@@ -3,7 +3,13 @@
 - token: ``authorization_code`` (RFC 6749 §4.1.3, OIDC Core §3.1.3) and ``refresh_token`` (RFC 6749 §6,
   OIDC Core §12) grants, and ``client_credentials`` (RFC 6749 §4.4) for automation clients calling the admin API
   (``client_credentials``); responses are never cached (RFC 6749 §5.1).
-- UserInfo (OIDC Core §5.3): the bearer's released claims, read from the unified profile now.
+- UserInfo (OIDC Core §5.3): the bearer's released claims, those its grant released at the sign-in.
+
+Claims (issue 21): the values a sign-in released travel with its grant (``Grant.released``, sealed at rest), so the
+code's ID token and UserInfo answer from them without reading the account's identities again. A refresh
+re-reads the unified profile for its ID token (OIDC Core §12.2: it may carry current claims); a grant that kept
+no values (stored before, or its sealed values do not open) is answered from the profile as it is now. Either
+way the account is read first: a disabled or erased account's tokens are refused.
 - revocation (RFC 7009) and introspection (RFC 7662, for clients registered as resource servers).
 """
 
@@ -60,7 +66,7 @@ class OidcProvider:
 
     # -- the front channel hands over here -------------------------------------------------------------
     def authorization_code(self, result: LoginResult, claims: frozenset[str], sid: str, now: datetime) -> str:
-        """The code for a completed sign-in (RFC 6749 §4.1.2)."""
+        """The code for a completed sign-in (RFC 6749 §4.1.2); its grant keeps the values ``result`` released."""
         return grants.issue_code(self.store, result, claims, sid, now, self.settings.lifetimes)[1]
 
     def subject(self, client: OidcClient, account_id: str) -> str:
@@ -92,9 +98,10 @@ class OidcProvider:
         if not token or len(token) > MAX_TOKEN:
             raise OAuthError("invalid_request", "refresh_token missing")
         grant = grants.rotate_refresh_token(self.store, client, token, form.get("scope"), now)
-        return self._tokens(client, grant, now, with_nonce=False)
+        return self._tokens(client, grant, now, with_nonce=False, current=True)
 
-    def _tokens(self, client: OidcClient, grant: Grant, now: datetime, with_nonce: bool) -> dict[str, Any]:
+    def _tokens(self, client: OidcClient, grant: Grant, now: datetime, with_nonce: bool,
+                current: bool = False) -> dict[str, Any]:
         """The token response; none for an account erased or disabled (``broker.journeys.account_status``) since
         the grant was made: ``invalid_grant`` (RFC 6749 §5.2; ``access_denied`` is an authorization endpoint
         error, §4.1.2.1), the same words as for any refused grant."""
@@ -103,7 +110,7 @@ class OidcProvider:
             raise invalid_grant(f"the grant's account is {'gone' if account is None else 'disabled'}")
         lifetimes = self.settings.lifetimes
         issued = grants.issue_tokens(self.store, client, grant, now, lifetimes)
-        released = self._released(grant)
+        released = self._released(grant, current)
         body: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -117,9 +124,13 @@ class OidcProvider:
             body["refresh_token"] = issued.refresh_token
         return body
 
-    def _released(self, grant: Grant) -> Mapping[str, ClaimValue]:
-        """The grant's claims from the unified profile as it is now, through the release step SAML uses too; with
-        the client's own ``roles`` (those of this client only, for the grant's sign-in) when the grant has them."""
+    def _released(self, grant: Grant, current: bool = False) -> Mapping[str, ClaimValue]:
+        """The grant's claims: those its sign-in released (``Grant.released``) unless ``current`` (a refresh) or
+        the grant kept none; else from the unified profile as it is now, through the release step SAML uses too,
+        with the client's own ``roles`` (those of this client only, for the grant's sign-in) when the grant has
+        them."""
+        if grant.released is not None and not current:
+            return {name: value for name, value in grant.released.items() if name in grant.claims}
         identities = self.accounts.identity_claims(grant.account_id)
         profile = merge(identities, self.settings.merge_rules).claims()
         if self.roles is not None and ROLES_CLAIM in grant.claims:

@@ -23,6 +23,12 @@ keep redeeming codes and refreshing tokens; the sign-in limits fail closed with 
 
 A refusal is HTTP 429 with ``Retry-After`` (RFC 6585 §4): a readable page, or OAuth-style JSON on the back
 channel (``broker.web.pages``); it is logged as a security event and audited at most once per window.
+
+Round trips to the counters' store (issue 21): a request that is allowed costs one per check and nothing more.
+No ``X-RateLimit-*`` headers are sent (no client of the broker reads them, and each cost a read of the window's
+count and expiry after the request); the window is read only for a refusal's ``Retry-After``. The counters of one
+check (an address's share and the shared budget; a client's failures and its budget) go together in one round
+trip (``broker.web.ops.limit_counters``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from broker.config.sections import LimitSettings
 from broker.core.audit_throttle import AuditThrottle
+from broker.web.ops.limit_counters import Counter, first_refused
 
 log = logging.getLogger("broker.security")
 #: the views every client address is limited on: each starts or continues a sign-in
@@ -88,7 +95,10 @@ class _Budgets:
 
 
 def _breach(limit: RequestLimit) -> None:
+    """A per-address limit of flask-limiter refused the request: 429 with Retry-After (RFC 6585 §4), the window's
+    reset read now, for the refusal alone (``headers_enabled=False``: never for an allowed request)."""
     log.warning("rate limit exceeded: endpoint=%s limit=%s", request.endpoint, limit.limit)
+    raise TooManyRequests(retry_after=max(1, int(limit.reset_at - time.time())))
 
 
 def _wrap(app: Flask, endpoint: str, decorator: Callable[[Any], Any]) -> None:
@@ -105,7 +115,7 @@ def init_limits(app: Flask, settings: LimitSettings, prefix: str) -> Limiter:
     """A limiter for ``app`` alone (``prefix`` keeps apps that share a store apart), wrapping its views."""
     limiter = Limiter(
         get_remote_address, app=app, storage_uri=settings.storage_url, key_prefix=prefix,
-        headers_enabled=True, enabled=settings.enabled, on_breach=_breach, swallow_errors=False,
+        headers_enabled=False, enabled=settings.enabled, on_breach=_breach, swallow_errors=False,
     )
     app.extensions["broker_limits"] = _Budgets(
         limiter, prefix, tuple(parse_many(settings.per_downstream)), tuple(parse_many(settings.per_upstream)),
@@ -142,9 +152,7 @@ def _per_address_api(view: Callable[..., Any]) -> Callable[..., Any]:
         if budgets is not None:
             keys = ("api", str(request.endpoint), get_remote_address())
             with _store_outage_tolerated():
-                for item in budgets.per_ip_api:
-                    if not _counter(budgets, item, *keys):
-                        _refuse(budgets, item, keys, "Too many requests from this address.")
+                _check(budgets, [(item, keys) for item in budgets.per_ip_api], "Too many requests from this address.")
         return view(*args, **kwargs)
     return limited
 
@@ -154,10 +162,13 @@ def _budgets() -> _Budgets | None:
     return budgets if budgets.limiter.enabled else None
 
 
-def _counter(budgets: _Budgets, item: RateLimitItem, *keys: str, hit: bool = True) -> bool:
-    """Spend one of ``item`` under ``keys`` (or, ``hit=False``, only look); False when it is used up."""
-    strategy: Any = budgets.limiter.limiter
-    return bool((strategy.hit if hit else strategy.test)(item, budgets.prefix, *keys))
+def _check(budgets: _Budgets, counters: list[Counter], *messages: str, hit: bool = True) -> None:
+    """Spend one of each counter in order (``hit=False``: only look), in one round trip; ``TooManyRequests`` for
+    the first one used up, with ``messages[i]`` for counter ``i`` (the last message for every later one)."""
+    refused = first_refused(budgets.limiter, budgets.prefix, counters, hit=hit)
+    if refused is not None:
+        item, keys = counters[refused]
+        _refuse(budgets, item, keys, messages[min(refused, len(messages) - 1)])
 
 
 def _refuse(budgets: _Budgets, item: RateLimitItem, keys: tuple[str, ...], message: str) -> None:
@@ -172,13 +183,8 @@ def _spend_shared(budgets: _Budgets, scope: str, name: str, items: tuple[RateLim
     """One request against the shared budget ``scope``/``name``: first this address's share of it (a refusal
     there spends nothing of the budget), then the budget itself."""
     address = get_remote_address()
-    for item in items:
-        share = _share(item, budgets.address_share)
-        if not _counter(budgets, share, scope + "-share", name, address):
-            _refuse(budgets, share, (scope + "-share", name, address), message)
-    for item in items:
-        if not _counter(budgets, item, scope, name):
-            _refuse(budgets, item, (scope, name), message)
+    _check(budgets, [(_share(item, budgets.address_share), (scope + "-share", name, address)) for item in items]
+           + [(item, (scope, name)) for item in items], message)
 
 
 def check_downstream(app: Flask, party_id: str) -> None:
@@ -209,13 +215,11 @@ def check_client(client_id: str | None) -> None:
     if budgets is None:
         return
     failed = ("client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
+    failures: list[Counter] = [(item, failed) for item in budgets.failed_client_auth]
+    own: list[Counter] = [(item, ("client", str(client_id))) for item in budgets.per_client if client_id is not None]
     with _store_outage_tolerated():
-        for item in budgets.failed_client_auth:
-            if not _counter(budgets, item, *failed, hit=False):
-                _refuse(budgets, item, failed, "too many failed client authentications from this address")
-        for item in budgets.per_client if client_id is not None else ():
-            if not _counter(budgets, item, "client", str(client_id), hit=False):
-                _refuse(budgets, item, ("client", str(client_id)), "too many requests from this client")
+        _check(budgets, failures + own, *(["too many failed client authentications from this address"] * len(failures)),
+               "too many requests from this client", hit=False)
 
 
 def client_auth_failed(client_id: str | None) -> None:
@@ -223,9 +227,10 @@ def client_auth_failed(client_id: str | None) -> None:
     budgets = _budgets()
     if budgets is None:
         return
+    keys = ("client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
     with _store_outage_tolerated():
-        for item in budgets.failed_client_auth:
-            _counter(budgets, item, "client-auth-failed", client_id or UNKNOWN_CLIENT, get_remote_address())
+        first_refused(budgets.limiter, budgets.prefix, [(item, keys) for item in budgets.failed_client_auth],
+                      until_refused=False)
 
 
 def client_succeeded(client_id: str) -> None:
@@ -234,5 +239,5 @@ def client_succeeded(client_id: str) -> None:
     if budgets is None:
         return
     with _store_outage_tolerated():
-        for item in budgets.per_client:
-            _counter(budgets, item, "client", client_id)
+        first_refused(budgets.limiter, budgets.prefix, [(item, ("client", client_id)) for item in budgets.per_client],
+                      until_refused=False)

@@ -11,8 +11,10 @@ A lost database or Redis connection becomes ``errors.ServiceUnavailable`` in the
 
 Each outage is one warning line with the reference and the cause, no traceback (an outage is expected to
 hit every request until the service returns). Nothing is written to the audit log: it lives in the database.
-Recovery needs nothing: the engine pings pooled connections before use (``pool_pre_ping``) and opens new ones,
-redis-py reconnects on the next command.
+Recovery needs nothing: a disconnect met on a connection makes SQLAlchemy retire the whole pool and open new
+connections, and a connection that rested in the pool over ``broker.storage.db.IDLE_PING_AFTER`` seconds is pinged
+before use (``ping_when_idle``; no ping per checkout under load, issue 21), so after a restart only the requests in
+flight meet it; redis-py reconnects on the next command.
 
 Browser sessions in Redis (or in the database) are read before any view runs and written after it: a failure
 there is caught by ``GuardedSessions`` and answered like the others; a request whose answer is an outage does
@@ -162,7 +164,8 @@ def register(app: Flask) -> None:
         app.register_error_handler(kind, outage_response)
     inner = app.session_interface
     # Flask-Session's SQL store retries each query three times, sleeping and logging a traceback each time
-    # (``retry_query``): pool_pre_ping already replaces stale connections, so an outage is answered at once.
+    # (``retry_query``): the pool already replaces broken connections (``broker.storage.db.ping_when_idle``, and
+    # the pool's invalidation on a disconnect), so an outage is answered at once.
     unwrapped = {name: getattr(type(inner), name).__wrapped__ for name in _RETRIED
                  if hasattr(getattr(type(inner), name, None), "__wrapped__")}
     inner.__class__ = type(f"Guarded{type(inner).__name__}", (GuardedSessions, type(inner)), unwrapped)
