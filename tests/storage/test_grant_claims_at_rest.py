@@ -23,7 +23,7 @@ from broker.storage.sealing import Sealer
 from broker.storage.tables import OidcGrantRow, OidcTokenRow
 
 SEALER = Sealer([secrets.token_bytes(32)])
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)
 HOUR = timedelta(hours=1)
 RELEASED: dict[str, ClaimValue] = {"email": "anna@example.org", "email_verified": True, "given_name": "Anna",
                                    "roles": ("clerk",), "address": {"locality": "Tampere"}}
