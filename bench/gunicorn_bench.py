@@ -77,6 +77,7 @@ from authlib.jose import JsonWebKey, jwt  # noqa: E402
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # noqa: E402
 from sqlalchemy import make_url, text  # noqa: E402
 
+from bench.workers import run_bounded  # noqa: E402
 from broker.keys.keyring import generate_keyring  # noqa: E402
 from broker.oidc.client import hash_secret  # noqa: E402
 from broker.storage import create_engine_for, upgrade  # noqa: E402
@@ -383,34 +384,9 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
     login(f"{tag}-first", check=True)  # the first of the run, checked in full
     time.sleep(0.3)  # let the access log lines of the checked login land before the offset is taken
     offset = access_log.stat().st_size
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-    counter = iter(range(logins))
-    deadline = time.monotonic() + seconds
-
-    def worker(_: int) -> None:
-        while time.monotonic() < deadline:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                return
-            started = time.perf_counter()
-            try:
-                login(f"{tag}-{n}")
-            except Exception as exc:  # counted and shown, never as a login
-                with lock:
-                    failures.append(f"{type(exc).__name__}: {exc}"[:300])
-                continue
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-
     metrics_before, audit_before = scrape(bench.broker_url), parties.audit_records()
-    before, machine_before, started = parties.snapshot(), machine_busy(), time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(worker, range(concurrency)))
-    elapsed = time.perf_counter() - started
+    before, machine_before = parties.snapshot(), machine_busy()
+    run = run_bounded(lambda n: login(f"{tag}-{n}"), concurrency, logins, seconds)
     after, machine_after = parties.snapshot(), machine_busy()
     metrics_after, audit_after = scrape(bench.broker_url), parties.audit_records()
     login(f"{tag}-last", check=True)  # and the last
@@ -420,10 +396,10 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
         per_login.pop(f"{tag}-{extra}", None)
     cpu = cpu_delta(before, after)
     cpu["other"] = max(0.0, (machine_after - machine_before) - sum(cpu.values()))
-    done = len(latencies)
+    done, elapsed, latencies = run.done, run.seconds, run.latencies
     server = sorted(per_login.values())
     return {"bridge": bridge, "concurrency": concurrency, "logins": done, "logins_timed": per_login, "seconds": elapsed,
-            "rate": done / elapsed if elapsed else 0.0, "failures": failures,
+            "rate": done / elapsed if elapsed else 0.0, "failures": run.failures,
             "p50": pct(latencies, 50), "p95": pct(latencies, 95), "p99": pct(latencies, 99),
             "srv50": pct(server, 50), "srv99": pct(server, 99), "srv_mean": statistics.fmean(server) if server else 0,
             "requests": broker_requests / max(1, len(server)), "statuses": dict(statuses), "cpu": cpu,

@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +59,7 @@ from bench.gunicorn_bench import (
     wait_for,
     write_instance,
 )
+from bench.workers import run_bounded
 from broker.storage import create_engine_for, upgrade
 from tests.databases import postgres_schema
 from tests.flows.federation import CLIENT_ID, UPSTREAM, make_keys
@@ -137,29 +137,9 @@ def run_step(bench: Bench, cluster: Cluster, concurrency: int, logins: int, seco
     bench.saml_login(f"{tag}-first", check=True)
     time.sleep(0.3)  # let the checked login's access log lines land before the offsets are taken
     offsets = [log.stat().st_size for log in cluster.logs]
-    counter, lock, done, failures = iter(range(logins)), threading.Lock(), [0], Counter[str]()
-    deadline = time.monotonic() + seconds
-
-    def worker(_: int) -> None:
-        while time.monotonic() < deadline:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                return
-            try:
-                bench.saml_login(f"{tag}-{n}")
-            except Exception as exc:  # counted and shown, never as a login
-                with lock:
-                    failures[f"{type(exc).__name__}: {exc}"[:160]] += 1
-                continue
-            with lock:
-                done[0] += 1
-
     sampler = LockSampler(cluster.admin_url, cluster.app_name)
-    before, machine_before, started = cluster.snapshot(), machine_busy(), time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(worker, range(concurrency)))
-    elapsed = time.perf_counter() - started
+    before, machine_before = cluster.snapshot(), machine_busy()
+    run = run_bounded(lambda n: bench.saml_login(f"{tag}-{n}"), concurrency, logins, seconds)
     after, machine_after = cluster.snapshot(), machine_busy()
     waits = sampler.finish()
     bench.saml_login(f"{tag}-last", check=True)
@@ -170,8 +150,8 @@ def run_step(bench: Bench, cluster: Cluster, concurrency: int, logins: int, seco
             handle.seek(offset)
             per_instance.append(sum(1 for line in handle if f"login={tag}-".encode() in line
                                     and f"login={tag}-last ".encode() not in line))
-    return Step(len(cluster.brokers), done[0], elapsed, cpu_delta(before, after), machine_after - machine_before,
-                per_instance, waits, failures)
+    return Step(len(cluster.brokers), run.done, run.seconds, cpu_delta(before, after), machine_after - machine_before,
+                per_instance, waits, Counter(failure[:160] for failure in run.failures))
 
 
 def print_steps(steps: list[Step], workers: int, threads: int, concurrency: int) -> None:

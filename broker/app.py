@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask, current_app, request
 from flask_babel import get_locale
 from flask_sqlalchemy import SQLAlchemy
@@ -51,6 +50,7 @@ from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
 from broker.storage.ssf_streams import SqlSsfStreams
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.saml_sp import SamlSp
 from broker.web import (
     admin_api,
@@ -233,7 +233,7 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def create_app(config: Settings | str | Path | None = None, *, http: requests.Session | None = None) -> Flask:
+def create_app(config: Settings | str | Path | None = None, *, http: UpstreamHttp | None = None) -> Flask:
     """The broker as a WSGI app. ``config`` is Settings, a config file path, or None (``BROKER_CONFIG``)."""
     settings = config if isinstance(config, Settings) else load_settings(Path(config) if config else None)
     install_logging(settings.log_format)  # JSON lines with request and login ids (broker.logging_setup)
@@ -282,7 +282,7 @@ def create_app(config: Settings | str | Path | None = None, *, http: requests.Se
             audit.record(AuditEvent(AuditKind.REGISTRATION_CHANGED, clock.now(), reason=line))
 
     clients = SqlClientStore(engine)
-    session_http = http or requests.Session()
+    session_http = http or UpstreamHttp()
     # SAML IdPs from metadata files and federation aggregates; refreshed in the background, one compiled copy
     # per instance folder shared by all worker processes (broker.registry.metadata_refresh)
     directory = IdpDirectory(settings.metadata_dir, settings.instance_dir, settings.saml.metadata_cache_dir,

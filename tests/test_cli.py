@@ -544,7 +544,7 @@ def test_purge_deletes_only_expired_state(run: Any, config: Path) -> None:
         result = run("--config", str(config), "purge", "--json")
 
         assert result.code == 0
-        assert result.json() == {"pending_states": 1, "grants_and_tokens": 0}
+        assert result.json() == {"pending_states": 1, "grants_and_tokens": 0, "login_history": 0}
         assert pending.peek(Kind.LOGIN, live, now) == "{}"
         assert pending.take(Kind.LOGIN, old, now - timedelta(minutes=1)) is None
     finally:

@@ -14,7 +14,7 @@
     broker keys rotate-claims [--batch-size N] [--forget-unreadable] [--json]
                                               re-seal every stored claim value and authenticator secret under
                                               the current claims key
-    broker purge [--json]                     delete expired login state, codes and tokens
+    broker purge [--json]                     delete expired login state, codes, tokens, old login history
     broker audit verify [--json]              check the audit trail's hash chain; 1 names the first break
     broker audit list [--account ID] [--limit N] [--json]   the newest audit records, newest first
     broker analytics rollup [--batch-size N] [--json] | report [--days N] [--csv FIGURE | --svg FIGURE] [--json]
@@ -226,10 +226,11 @@ def cmd_rotate_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Delete expired login state, client-assertion ids, codes and tokens (run it from cron or a timer;
-    expired rows are never used, they only take space)."""
+    """Delete expired login state, client-assertion ids, codes and tokens, and the login history past its retention
+    (run it from cron or a timer; expired rows are never used, they only take space)."""
     from broker.core.model import utcnow
     from broker.storage import SqlGrantStore, SqlPendingStore, create_engine_for
+    from broker.storage.login_history import SqlLoginHistory
     from broker.storage.sealing import Sealer
 
     settings = settings_of(args)
@@ -238,10 +239,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
         now = utcnow()
         pending = SqlPendingStore(engine, Sealer(settings.claims_keys)).purge_expired(now)
         tokens = SqlGrantStore(engine).purge_expired(now)
+        history = SqlLoginHistory(engine, retention=settings.risk.retention).purge_expired(now)
     finally:
         engine.dispose()
-    print(json.dumps({"pending_states": pending, "grants_and_tokens": tokens}) if args.json
-          else f"purged {pending} expired login states and {tokens} expired grants and tokens")
+    print(json.dumps({"pending_states": pending, "grants_and_tokens": tokens, "login_history": history})
+          if args.json else f"purged {pending} expired login states, {tokens} expired grants and tokens and "
+                            f"{history} login history entries past the retention")
     return 0
 
 
@@ -279,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     metadata.add_commands(sub)
 
-    p = sub.add_parser("purge", help="delete expired login state and tokens")
+    p = sub.add_parser("purge", help="delete expired login state and tokens, and login history past its retention")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_purge)
 

@@ -190,6 +190,11 @@ class PendingStore(Protocol):
         """The payload, if the handle exists, is of ``kind`` and has not expired; it stays stored."""
         ...
 
+    def peek_many(self, kinds: Sequence[Kind], handle: str, now: datetime) -> Mapping[Kind, str]:
+        """``peek`` for several kinds in one round trip: the payload of each of ``kinds`` stored under ``handle``
+        and not expired, by kind (the others are absent); all stay stored."""
+        ...
+
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         """Remove and return the payload; of two concurrent takes of one handle, only one gets it."""
         ...

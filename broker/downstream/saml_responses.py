@@ -1,6 +1,7 @@
 """Answers to SAML SPs: signed Responses over the HTTP-POST binding (SAML 2.0 Bindings §3.5).
 
-Success: Response and Assertion both signed (RSA-SHA256, exclusive c14n), Audience = SP entity id,
+Success: Response and Assertion both signed (RSA-SHA256, exclusive c14n; in one pass on one parsed tree,
+``broker.saml.message_signing``), Audience = SP entity id,
 SubjectConfirmationData Recipient = ACS URL, InResponseTo and NotOnOrAfter set, a pairwise persistent
 NameID (SAML 2.0 Core §8.3.7) or a one-time transient one, attributes under the names and NameFormat
 the SP uses, and the AuthnStatement's SessionIndex = the SSO session's ``sid`` (Core §2.7.2), which the SP
@@ -27,6 +28,7 @@ from broker.core.outcomes import PostForm
 from broker.downstream.saml_server import IdpServers
 from broker.saml.attributes import to_ava
 from broker.saml.catalog import SpCatalog
+from broker.saml.message_signing import sign_message
 
 AC_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
 
@@ -81,19 +83,19 @@ def session_answer(servers: IdpServers, catalog: SpCatalog, result: LoginResult,
         statement.session_index = session_index
     server = servers.server(catalog)
     name_id = _name_id(servers, request, result.account.account_id)
-    # create_authn_response cannot take a ready AuthnStatement; _authn_response can, given the configured policy
-    xml = server._authn_response(
+    # create_authn_response cannot take a ready AuthnStatement; _authn_response can, given the configured policy.
+    # It builds the Response unsigned; sign_message signs the Assertion, then the Response, on one parsed tree.
+    response = server._authn_response(
         request.request_id, request.return_to, request.downstream,
         identity=to_ava(result.released),
         name_id=name_id,
         authn_statement=statement,
         policy=server.config.getattr("policy", "idp"),
-        sign_response=True,
-        sign_assertion=True,
-        sign_alg=SIG_RSA_SHA256,
-        digest_alg=DIGEST_SHA256,
+        sign_response=False,
+        sign_assertion=False,
     )
-    return _form(request, str(xml)), IssuedNameId(str(name_id.text), str(name_id.format))
+    xml = sign_message(server, response, (response.assertion,), sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    return _form(request, xml), IssuedNameId(str(name_id.text), str(name_id.format))
 
 
 def error_response(servers: IdpServers, catalog: SpCatalog, request: LoginRequest,
@@ -105,8 +107,7 @@ def error_response(servers: IdpServers, catalog: SpCatalog, request: LoginReques
     )
     # pysaml2's public create_error_response forces the top-level code to Responder; the SP must
     # see Requester for its own mistakes (SAML 2.0 Core §3.2.2.2), so build it from the parts.
-    xml = servers.server(catalog)._response(
-        request.request_id, request.return_to, status, sign=True, sp_entity_id=request.downstream,
-        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256,
-    )
-    return _form(request, str(xml))
+    server = servers.server(catalog)
+    response = server._response(request.request_id, request.return_to, status, sign=False,
+                                sp_entity_id=request.downstream)
+    return _form(request, sign_message(server, response, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256))

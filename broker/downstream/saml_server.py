@@ -108,6 +108,19 @@ def _config(settings: SamlIdpSettings, catalog: SpCatalog) -> Any:
     return conf
 
 
+class _IdpServer(Server):  # type: ignore[misc]
+    """pysaml2's IdP without the queries the broker does not serve (SAML 2.0 Core §3.3 AssertionIDRequest,
+    §3.3.2.2 AuthnQuery; its metadata names no such endpoint). pysaml2 keeps every Assertion it issues in an
+    in-memory store for them, about 12 KiB each, until the ``Server`` is rebuilt: a process that answers a
+    morning's logins would grow by hundreds of megabytes for nothing."""
+
+    def support_AssertionIDRequest(self) -> bool:
+        return False
+
+    def support_AuthnQuery(self) -> bool:
+        return False
+
+
 class IdpServers:
     """One pysaml2 ``Server`` per registry snapshot, built on first use and shared by threads."""
 
@@ -122,7 +135,7 @@ class IdpServers:
             return built[1]
         with self._lock:
             if self._built is None or self._built[0] is not catalog:
-                server = Server(config=_config(self.settings, catalog))
+                server = _IdpServer(config=_config(self.settings, catalog))
                 # The verifier admits SHA-1 only when some SP is allowed it; which SP signed is checked after
                 # parsing (saml_requests._check_signature), since pysaml2 verifies before it knows the SP.
                 install_in_process_backend(server, allow_sha1=bool(self.settings.sha1_allowed_for))

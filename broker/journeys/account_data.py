@@ -108,7 +108,8 @@ def upstream_name(j: Journeys, name: str) -> str:
 
 
 def export(j: Journeys, account_id: str) -> dict[str, Any]:
-    """Everything the broker holds about the account, as JSON-ready data."""
+    """Everything the broker holds about the account, as JSON-ready data. An audit record is named as the help desk
+    and ``broker audit list`` name it: its hash chain and its ``seq`` in that chain."""
     account = j.accounts.get(account_id)
     return {
         "account": {"id": account_id, "created_at": account.created_at.isoformat() if account else None},
@@ -130,7 +131,8 @@ def export(j: Journeys, account_id: str) -> dict[str, Any]:
             for s in j.sso_sessions.all_of(account_id)
         ],
         "audit_events": [
-            {"at": r.at.isoformat(), "kind": r.kind, "upstream": r.upstream, "app": r.downstream, "reason": r.reason}
+            {"chain": r.chain, "seq": r.seq, "at": r.at.isoformat(), "kind": r.kind, "upstream": r.upstream,
+             "app": r.downstream, "reason": r.reason}
             for r in j.audit_trail.events(account_id=account_id, limit=AUDIT_LIMIT)
         ],
     }

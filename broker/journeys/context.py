@@ -42,6 +42,7 @@ from broker.core.security_events import SecurityEvents
 from broker.core.sessions import SsoSession
 from broker.core.signing_keys import SigningKeys
 from broker.core.source_admin import MetadataSourceFiles
+from broker.core.unit_of_work import UnitOfWork, separate_writes
 from broker.core.upstream_logout_tokens import UpstreamLogoutTokens
 
 
@@ -225,6 +226,8 @@ class Journeys:
     #: the subject an app knows an account by, (app, account id) -> its pairwise OIDC ``sub`` or SAML persistent
     #: NameID, None for no such app (the help desk's look-up, ``journeys.citizen_lookup``); None: not wired
     app_subject: Callable[[str, str], str | None] | None = None
+    #: one transaction for a login's last step (``core.unit_of_work``); by default each store commits its own
+    unit_of_work: UnitOfWork = separate_writes
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -174,19 +174,20 @@ def sign_in(j: Journeys, browser: Browser, login: LoginRequest, verified: Verifi
     if forced:
         j.audit(AuditKind.RISK_CHALLENGE, upstream=identity.upstream, downstream=login.downstream,
                 reason="step-up asked, but the account has no second factor: signed in without one")
-    try:
-        party = flow.party_for(j.registry, login)
-        with j.observer.step("complete_login"):
-            result = flow.complete_login(j.accounts, party, login, identity, now, j.release_cap(party.party_id),
-                                         j.settings.release_unverified_email, j.settings.profile,
-                                         j.settings.assurance, found=known)  # looked up once, above
-    except errors.BrokerError as exc:
-        raise DownstreamFailure(exc, login) from exc
-    if result.identifier_changed:  # RISC identifier-changed, never with the new address
-        account_status.identifier_changed(j, result.account.account_id, now)
-    # The session keeps the level actually reached; each app is told its own view of it (flow.reported_acr).
-    return start_session(j, browser, result, j.settings.assurance.canonical(identity.acr), verified.upstream_state,
-                         now)
+    with j.unit_of_work():  # account, history, session, grant and audit: one commit (issue 21)
+        try:
+            party = flow.party_for(j.registry, login)
+            with j.observer.step("complete_login"):
+                result = flow.complete_login(j.accounts, party, login, identity, now, j.release_cap(party.party_id),
+                                             j.settings.release_unverified_email, j.settings.profile,
+                                             j.settings.assurance, found=known)  # looked up once, above
+        except errors.BrokerError as exc:
+            raise DownstreamFailure(exc, login) from exc
+        if result.identifier_changed:  # RISC identifier-changed, never with the new address
+            account_status.identifier_changed(j, result.account.account_id, now)
+        # The session keeps the level actually reached; each app is told its own view of it (flow.reported_acr).
+        return start_session(j, browser, result, j.settings.assurance.canonical(identity.acr),
+                             verified.upstream_state, now)
 
 
 def start_session(j: Journeys, browser: Browser, result: LoginResult, reached: str | None,
@@ -222,7 +223,7 @@ def answer(j: Journeys, browser: Browser, result: LoginResult, sso: SsoSession, 
 
     The session is noted as seen now (``touch``) unless this request ``registered`` it, already seen now: one
     write of the new session, not a write and a rewrite (issue 21)."""
-    with j.observer.step("answer"):
+    with j.observer.step("answer"), j.unit_of_work():  # the step's writes: one transaction (issue 21)
         now = j.now()
         if not registered:
             j.sso_sessions.touch(sso.sid, now)

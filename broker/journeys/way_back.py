@@ -25,7 +25,7 @@ from broker.core.pending_records import (
     LoginAtOidcUpstream,
     LoginAtSamlUpstream,
     PendingRecord,
-    peek_record,
+    decode,
 )
 from broker.journeys.context import Browser, Journeys
 
@@ -72,10 +72,13 @@ def waiting(j: Journeys, browser: Browser, handle: str) -> WayBack | None:
     None when this browser does not hold it or no login waits under it."""
     if not handle or not browser.holds(handle):
         return None
-    now = j.now()
+    stored = j.pending.peek_many([cls.KIND for cls in _WAITING], handle, j.now())  # one round trip for them all
     for cls in _WAITING:
+        text = stored.get(cls.KIND)
+        if text is None:
+            continue
         try:
-            record = peek_record(j.pending, cls, handle, now)
+            record = decode(cls, text)
         except errors.LoginStateInvalid:
             continue
         login = _login_of(record)

@@ -16,14 +16,15 @@ import hashlib
 import os
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import xmlsec
 from lxml import etree  # type: ignore[import-untyped]
 from saml2 import SamlBase
 from saml2.sigver import CryptoBackendXmlSec1, SecurityContext, SignatureError, SigverError, get_xmlsec_binary
+
+from broker.saml.key_cache import KeyCache, load_key, read_file
 
 if TYPE_CHECKING:
     from xmlsec.constants import __Transform as _Transform
@@ -108,43 +109,6 @@ def parse_hardened(data: str | bytes) -> Any:
     return root
 
 
-class _KeyCache:
-    """Thread-safe LRU of loaded keys. Sharing is safe: setting ``ctx.key`` duplicates the native key."""
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._keys: OrderedDict[tuple[object, ...], xmlsec.Key] = OrderedDict()
-
-    def get(self, cache_key: tuple[object, ...], load: Callable[[], xmlsec.Key]) -> xmlsec.Key:
-        with self._lock:
-            key = self._keys.get(cache_key)
-            if key is not None:
-                self._keys.move_to_end(cache_key)
-                return key
-        key = load()  # outside the lock; two threads loading the same key on a miss is harmless
-        with self._lock:
-            self._keys[cache_key] = key
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-        return key
-
-
-def _load_key(source: str, data: bytes, fmt: int) -> xmlsec.Key:
-    try:
-        return xmlsec.Key.from_memory(data, fmt)
-    except xmlsec.Error as exc:
-        raise SignatureError(f"{source!r} does not hold a usable key or certificate: {exc}") from exc
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise SignatureError(f"cannot read {path!r}: {exc}") from exc
-
-
 class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
     """pysaml2 crypto backend: in-process XML signatures, the ``xmlsec1`` binary for encryption/decryption.
 
@@ -163,27 +127,44 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         self.allow_sha1: Final = allow_sha1
         self._signature_methods = {**SIGNATURE_METHODS, **(SHA1_SIGNATURE if allow_sha1 else {})}
         self._digest_methods = {**DIGEST_METHODS, **(SHA1_DIGEST if allow_sha1 else {})}
-        self._keys = _KeyCache()
+        self._keys = KeyCache()
 
     def sign_statement(
         self, statement: str | bytes | SamlBase, node_name: str, key_file: str, node_id: str | None
     ) -> str:
         """Sign the ``ds:Signature`` template that is the direct child of element ``node_id``; return the document."""
+        return self.sign_statements(statement, ((node_name, node_id),), key_file)
+
+    def sign_statements(
+        self, statement: str | bytes | SamlBase, parts: Sequence[tuple[str, str | None]], key_file: str
+    ) -> str:
+        """Sign the templates of ``parts`` ((node name, ID) pairs) in order on one tree: parsed once, serialised once.
+
+        Inner elements come first (the Assertion, then the Response): a Reference's digest is taken over the element
+        as it is when signing (XML-DSig Core §3.1.1), so the Response's covers the Assertion's finished signature, and
+        signing an element inside (or equal to) one already signed would break that signature: refused.
+        """
         if isinstance(statement, SamlBase):
             statement = str(statement)
         root = parse_hardened(statement)
-        target, node_id = _target(root, node_name, node_id)
-        signature = _signature_of(target)
-        self._check_signed_info(signature, node_id)
-        ctx = xmlsec.SignatureContext()
-        ctx.key = self._private_key(key_file)
-        xmlsec.tree.add_ids(target, ["ID"])
-        try:
-            ctx.sign(signature)
-        except xmlsec.Error as exc:
-            raise SignatureError(f"signing {node_name} {node_id!r} failed: {exc}") from exc
-        signed: bytes = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-        return signed.decode("utf-8")
+        key = self._private_key(key_file)
+        signed: list[Any] = []
+        for node_name, wanted in parts:
+            target, node_id = _target(root, node_name, wanted)
+            if any(earlier is target or earlier in target.iterancestors() for earlier in signed):
+                raise SignatureError(f"{node_name} {node_id!r} is, or lies inside, an element signed before it")
+            signature = _signature_of(target)
+            self._check_signed_info(signature, node_id)
+            ctx = xmlsec.SignatureContext()
+            ctx.key = key
+            xmlsec.tree.add_ids(target, ["ID"])
+            try:
+                ctx.sign(signature)
+            except xmlsec.Error as exc:
+                raise SignatureError(f"signing {node_name} {node_id!r} failed: {exc}") from exc
+            signed.append(target)
+        document: bytes = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+        return document.decode("utf-8")
 
     def validate_signature(
         self, signedtext: str | bytes, cert_file: str, cert_type: str, node_name: str, node_id: str | None
@@ -226,15 +207,15 @@ class InProcessXmlSecBackend(CryptoBackendXmlSec1):  # type: ignore[misc]
         except OSError as exc:
             raise SignatureError(f"cannot read signing key {key_file!r}: {exc}") from exc
         cache_key = ("private", path, st.st_mtime_ns, st.st_size)
-        return self._keys.get(cache_key, lambda: _load_key(key_file, _read(path), _C.KeyDataFormatPem))
+        return self._keys.get(cache_key, lambda: load_key(key_file, read_file(path), _C.KeyDataFormatPem))
 
     def _certificate_key(self, cert_file: str, cert_type: str) -> xmlsec.Key:
         fmt = _CERT_FORMATS.get((cert_type or "pem").lower())
         if fmt is None:
             raise SignatureError(f"unsupported certificate type {cert_type!r}")
-        data = _read(cert_file)
+        data = read_file(cert_file)
         # Keyed by content, not path: pysaml2 writes metadata certificates to a new temp file for every check.
-        return self._keys.get(("cert", fmt, hashlib.sha256(data).digest()), lambda: _load_key(cert_file, data, fmt))
+        return self._keys.get(("cert", fmt, hashlib.sha256(data).digest()), lambda: load_key(cert_file, data, fmt))
 
     def _check_signed_info(self, signature: Any, node_id: str) -> tuple[_Transform, _Transform]:
         """Check SignedInfo against the SAML profile and the allow-lists; return the (signature, digest) transforms."""

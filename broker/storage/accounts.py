@@ -86,7 +86,7 @@ class SqlAccountStore:
             email_index=self._index_of(identity),
         )
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(account)
                 session.flush()  # the account row before the identity row that refers to it
                 session.add(linked)
@@ -132,7 +132,7 @@ class SqlAccountStore:
             email_index=self._index_of(identity),
         )
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(linked)
         except IntegrityError:
             owner = self.find_by_identity(identity.issuer, identity.subject)

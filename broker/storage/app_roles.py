@@ -23,7 +23,7 @@ class SqlAppRoles:
 
     def define(self, role: AppRole) -> bool:
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 row = _role(session, role.party_id, role.name)
                 if row is not None:
                     if row.description == role.description:
@@ -113,7 +113,7 @@ class SqlAppRoles:
         new = make(row.role_id)
         key = _key(new)
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 if session.get(type(new), key) is not None:
                     return False
                 session.add(new)

@@ -42,6 +42,7 @@ from broker.core.audit_chain import (
 from broker.core.ports import AuditLog
 from broker.storage.db import session_factory
 from broker.storage.tables import AuditChainHeadRow, AuditEventRow
+from broker.storage.unit_of_work import step_connection
 
 #: rows read per query while verifying: memory stays constant however long the trail
 VERIFY_BATCH = 1000
@@ -119,7 +120,7 @@ class SqlAuditLog:
 
     def record(self, event: AuditEvent) -> None:
         event = stored_form(event)
-        with self._engine.begin() as session:
+        with step_connection(self._engine) as session:  # the login step's transaction, if one is open
             chain, seq, prev_hash = self._take_head(session)
             digest = chain_hash(prev_hash, seq, event)
             session.execute(insert(AuditEventRow).values(

@@ -28,7 +28,7 @@ class SqlClientStore:
             created_at=client.created_at, updated_at=client.updated_at,
         )
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(row)
         except IntegrityError as exc:
             if self.get(client.client_id) is None:  # not the primary key: something else is wrong

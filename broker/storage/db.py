@@ -22,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import InvalidatePoolError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+from broker.storage.unit_of_work import StepSessions
 
 #: seconds a SQLite writer waits for another writer before "database is locked"
 SQLITE_BUSY_TIMEOUT = 30.0
@@ -133,9 +135,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions whose objects stay readable after commit (the stores hand out plain values)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine) -> StepSessions:
+    """Sessions whose objects stay readable after commit (the stores hand out plain values); inside a login step
+    they are the step's (``broker.storage.unit_of_work``)."""
+    return StepSessions(sessionmaker(engine, expire_on_commit=False), engine.pool)
 
 
 def reading(engine: Engine) -> Engine:
@@ -162,9 +165,10 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def reader_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for reads only (``reading``): never ``commit``, never write through them."""
-    return sessionmaker(reading(engine), expire_on_commit=False)
+def reader_factory(engine: Engine) -> StepSessions:
+    """Sessions for reads only (``reading``): never ``commit``, never write through them. Inside a login step, the
+    step's session: a read there sees what the step wrote."""
+    return StepSessions(sessionmaker(reading(engine), expire_on_commit=False), engine.pool)
 
 
 def rowcount(result: object) -> int:

@@ -12,28 +12,34 @@ second has seen the other's committed row, under READ COMMITTED as under SQLite'
 cannot all pass the check on the same count. A wrong answer turns the entry's row into a failure
 (``record_second_factor_failure``); a right one's row stops counting once older than ``backoff.IN_FLIGHT``.
 
-Retention: each write deletes at most ``PURGE_BATCH`` rows older than ``retention`` from both tables, oldest
-first, in the same transaction (index on ``at``). Every write adds one row and may delete many, so the tables
-never hold more than a little beyond the retention. On PostgreSQL the rows to delete are taken with
-``FOR UPDATE SKIP LOCKED``: concurrent logins never wait on each other's purge. Deleting an account deletes
-its rows (foreign-key cascades).
+Retention: a write deletes at most ``PURGE_BATCH`` rows older than ``retention`` from both tables, oldest
+first, in the same transaction (index on ``at``): every second-factor write, and every ``purge_every``-th login
+of this process (issue 21: the two DELETEs are not on every login's path). A login adds one row and the purge
+may delete ``PURGE_BATCH`` per ``purge_every`` logins (100 per 32 by default, three times what the logins add),
+so the tables never hold more than a little beyond the retention; ``broker purge`` (``purge_expired``) deletes
+all that is older at once. On PostgreSQL the rows to delete are taken with ``FOR UPDATE SKIP LOCKED``:
+concurrent logins never wait on each other's purge. Deleting an account deletes its rows (foreign-key
+cascades).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, delete, exists, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, exists, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.risk import DEFAULT_RETENTION, LoginHistory, LoginPlace, LoginSignals
-from broker.storage.db import reader_factory, session_factory
+from broker.storage.db import reader_factory, rowcount, session_factory
 from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
 
 #: rows older than the retention deleted per write, per table
 PURGE_BATCH = 100
+#: a login's write purges once in this many (per process)
+PURGE_EVERY = 32
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -52,10 +58,16 @@ def _aware(at: datetime) -> datetime:
 
 
 class SqlLoginHistory:
-    def __init__(self, engine: Engine, retention: timedelta = DEFAULT_RETENTION) -> None:
-        """``retention``: how long a login or a failure is kept (``RiskRules.retention``)."""
+    def __init__(self, engine: Engine, retention: timedelta = DEFAULT_RETENTION,
+                 purge_every: int = PURGE_EVERY) -> None:
+        """``retention``: how long a login or a failure is kept (``RiskRules.retention``); ``purge_every``: a login's
+        write purges once in so many."""
         if retention <= timedelta(0):
             raise ValueError("the login history's retention must be positive")
+        if purge_every < 1:
+            raise ValueError("purge_every must be at least 1")
+        self._logins = itertools.count(1)
+        self._purge_every = purge_every
         self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._retention = retention
@@ -90,9 +102,21 @@ class SqlLoginHistory:
     def record(self, account_id: str, place: LoginPlace, at: datetime) -> None:
         _checked(place)
         with self._sessions.begin() as session:
-            session.add(LoginHistoryRow(account_id=account_id, device=place.device, network=place.network,
-                                        address=place.address, at=_aware(at)))
-            self._purge(session, at)
+            session.execute(insert(LoginHistoryRow).values(account_id=account_id, device=place.device,
+                                                           network=place.network, address=place.address,
+                                                           at=_aware(at)))
+            if next(self._logins) % self._purge_every == 0:
+                self._purge(session, at)
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete every row older than the retention, in batches of ``PURGE_BATCH`` (``broker purge``); how many."""
+        deleted = 0
+        while True:
+            with self._sessions.begin() as session:
+                batch = self._purge(session, _aware(now))
+            if batch == 0:
+                return deleted
+            deleted += batch
 
     def record_second_factor_failure(self, account_id: str, at: datetime, address: str | None = None) -> None:
         row = SecondFactorFailureRow
@@ -129,13 +153,16 @@ class SqlLoginHistory:
         with self._sessions.begin() as session:
             session.execute(delete(row).where(row.id == claim, row.in_flight.is_(True)))
 
-    def _purge(self, session: Session, now: datetime) -> None:
+    def _purge(self, session: Session, now: datetime) -> int:
+        """At most ``PURGE_BATCH`` rows of each table older than the retention deleted; how many in all."""
         session.flush()  # the new row first: on SQLite the write lock is then held before the purge reads
         cutoff = now - self._retention
+        deleted = 0
         for table in (LoginHistoryRow, SecondFactorFailureRow):
             old = (select(table.id).where(table.at < cutoff).order_by(table.at).limit(PURGE_BATCH)
                    .with_for_update(skip_locked=True))
-            session.execute(delete(table).where(table.id.in_(old)))
+            deleted += rowcount(session.execute(delete(table).where(table.id.in_(old))))
+        return deleted
 
 
 def _hash(value: str) -> str:

@@ -21,7 +21,7 @@ class SqlOperatorGrants:
 
     def grant(self, grant: OperatorGrant) -> bool:
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(OperatorRoleRow(account_id=grant.account_id, role=grant.role.value,
                                             granted_by=grant.granted_by, granted_at=grant.granted_at))
         except IntegrityError:

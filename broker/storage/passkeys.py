@@ -236,7 +236,7 @@ class SqlPasskeys:
                                  kind=FactorKind.PASSKEY.value, name=name, secret_sealed=None, last_step=None,
                                  created_at=_aware(now), last_used_at=None)
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(entry)
                 session.flush()  # the authenticator before its credential (foreign key)
                 session.add(PasskeyRow(authenticator_id=authenticator_id, credential_id=passkey.credential_id,

@@ -7,6 +7,7 @@ table reveals neither what a login carries (a link offer's name and e-mail addre
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, select
@@ -39,7 +40,7 @@ class SqlPendingStore:
         row = PendingStateRow(handle=digest, kind=kind.value, payload=self._seal.seal(kind, digest, payload),
                               expires_at=expires_at)
         try:
-            with self._sessions.begin() as session:
+            with self._sessions.begin(savepoint=True) as session:
                 session.add(row)
         except IntegrityError as exc:
             raise HandleInUse(handle[:16]) from exc
@@ -51,6 +52,22 @@ class SqlPendingStore:
         )
         with self._reads() as session:
             return self._seal.open(kind, digest, session.scalars(query).one_or_none())
+
+    def peek_many(self, kinds: Sequence[Kind], handle: str, now: datetime) -> dict[Kind, str]:
+        """One ``SELECT``: the handle is the table's key, so at most one row, found if its kind is one of
+        ``kinds``."""
+        if not kinds:
+            return {}
+        digest = handle_digest(handle)
+        by_value = {kind.value: kind for kind in kinds}
+        query = select(PendingStateRow.kind, PendingStateRow.payload).where(
+            PendingStateRow.handle == digest, PendingStateRow.kind.in_(list(by_value)),
+            PendingStateRow.expires_at > now,
+        )
+        with self._reads() as session:
+            rows = session.execute(query).all()
+        found = {by_value[row.kind]: self._seal.open(by_value[row.kind], digest, row.payload) for row in rows}
+        return {kind: payload for kind, payload in found.items() if payload is not None}
 
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         """``DELETE ... RETURNING``: of concurrent takes the database lets exactly one delete the row."""

@@ -8,6 +8,7 @@ what a login carries nor a handle to finish it.
 
 - ``put_with_handle``: ``SET ... NX`` (a handle already in use is refused, never overwritten: the replay
   caches for assertion and message IDs rely on it);
+- ``peek_many``: one ``MGET`` of the handle's keys under several kinds (the error page's way back);
 - ``take``: ``GETDEL``, atomic, so of two concurrent takes exactly one gets the payload;
 - expiry: the logical expiry (``expires_at``, compared with the broker's clock, as the SQL store does) travels
   with the payload, and Redis drops the key itself a little after it (``PXAT``), so nothing needs purging.
@@ -16,6 +17,7 @@ what a login carries nor a handle to finish it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -66,6 +68,15 @@ class RedisPendingStore:
     def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
         digest = handle_digest(handle)
         return self._live(kind, digest, self._redis.get(self._key(kind, digest)), now)
+
+    def peek_many(self, kinds: Sequence[Kind], handle: str, now: datetime) -> dict[Kind, str]:
+        """One ``MGET`` of the handle's key under each kind."""
+        if not kinds:
+            return {}
+        digest = handle_digest(handle)
+        values = self._redis.mget([self._key(kind, digest) for kind in kinds])
+        found = {kind: self._live(kind, digest, raw, now) for kind, raw in zip(kinds, values, strict=True)}
+        return {kind: payload for kind, payload in found.items() if payload is not None}
 
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         digest = handle_digest(handle)

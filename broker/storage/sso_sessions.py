@@ -11,12 +11,14 @@ Deleting an account deletes its sessions and their participants (foreign key cas
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from broker.core.model import Protocol
 from broker.core.ports import SsoSessionRecord, SsoSessionRegistry
@@ -24,6 +26,9 @@ from broker.core.sessions import Participant
 from broker.core.upstream_logout_tokens import recordable_sid
 from broker.storage.db import rowcount, session_factory
 from broker.storage.tables import SsoParticipantRow, SsoSessionRow
+from broker.storage.unit_of_work import in_step
+
+log = logging.getLogger(__name__)
 
 USER_AGENT_LENGTH = 200
 
@@ -36,6 +41,8 @@ def _record(row: SsoSessionRow) -> SsoSessionRecord:
 class SqlSsoSessionRegistry:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
+        self._pool = engine.pool
+        self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     def register(self, record: SsoSessionRecord) -> None:
         with self._sessions.begin() as session:
@@ -94,32 +101,33 @@ class SqlSsoSessionRegistry:
                             .values(ended_at=now))
 
     def join(self, sid: str, participant: Participant, now: datetime) -> None:
-        """An update when the app joined before, else an insert at the next position. Of two concurrent first
-        joins of one pair, the loser's insert hits the primary key (PostgreSQL waits for the winner's commit)
-        and it updates the winner's row instead; SQLite's single writer serializes them anyway. An unknown sid
-        (foreign key) is ignored: such a session counts as signed out."""
+        """One statement (issue 21): an insert at the next position that, when the app joined before, updates
+        its row instead (``INSERT ... ON CONFLICT (sid, party_id) DO UPDATE``: PostgreSQL's INSERT "ON CONFLICT
+        Clause", SQLite's "UPSERT"; of two concurrent first joins one inserts and the other updates, never an
+        error). It inserts only while the session exists, so an unknown sid is ignored: such a session counts as
+        signed out. A session deleted in the instant between that check and the insert (its account erased)
+        fails the foreign key; outside a login step that is ignored too."""
+        row = SsoParticipantRow.__table__
+        known = select(SsoSessionRow.sid).where(SsoSessionRow.sid == sid).exists()
+        position = select(func.count() + 1).select_from(row).where(row.c.sid == sid).scalar_subquery()
+        values = select(literal(sid, row.c.sid.type), literal(participant.party_id, row.c.party_id.type), position,
+                        literal(participant.protocol.value, row.c.protocol.type),
+                        literal(participant.subject, row.c.subject.type),
+                        literal(participant.name_id_format, row.c.name_id_format.type),
+                        literal(now, row.c.joined_at.type), literal(now, row.c.last_seen.type)).where(known)
+        upsert = self._insert(SsoParticipantRow).from_select(
+            ["sid", "party_id", "position", "protocol", "subject", "name_id_format", "joined_at", "last_seen"], values)
+        statement = upsert.on_conflict_do_update(
+            index_elements=[row.c.sid, row.c.party_id],
+            set_={"protocol": upsert.excluded.protocol, "subject": upsert.excluded.subject,
+                  "name_id_format": upsert.excluded.name_id_format, "last_seen": upsert.excluded.last_seen})
         try:
             with self._sessions.begin() as session:
-                if self._update(session, sid, participant, now):
-                    return
-                position = session.scalar(select(func.count()).select_from(SsoParticipantRow)
-                                          .where(SsoParticipantRow.sid == sid)) or 0
-                session.add(SsoParticipantRow(sid=sid, party_id=participant.party_id, position=position + 1,
-                                              protocol=participant.protocol.value, subject=participant.subject,
-                                              name_id_format=participant.name_id_format, joined_at=now,
-                                              last_seen=now))
+                session.execute(statement)
         except IntegrityError:
-            with self._sessions.begin() as session:
-                self._update(session, sid, participant, now)
-
-    @staticmethod
-    def _update(session: Session, sid: str, participant: Participant, now: datetime) -> bool:
-        result = session.execute(update(SsoParticipantRow)
-                                 .where(SsoParticipantRow.sid == sid,
-                                        SsoParticipantRow.party_id == participant.party_id)
-                                 .values(protocol=participant.protocol.value, subject=participant.subject,
-                                         name_id_format=participant.name_id_format, last_seen=now))
-        return bool(getattr(result, "rowcount", 0))
+            if in_step(self._pool):
+                raise  # the step's transaction is aborted: the login fails as a whole
+            log.info("sso participant not recorded: session %s... ended meanwhile", sid[:8])
 
     def participants(self, sid: str) -> Sequence[Participant]:
         query = (select(SsoParticipantRow).where(SsoParticipantRow.sid == sid)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import requests
-
 from broker.core.model import LoginRequest, UpstreamIdentity
 from broker.upstream import oauth2_settings
 from broker.upstream.github import GitHubUpstream
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc import OidcUpstream
 from broker.upstream.oidc_settings import PendingAuthorization
 from broker.upstream.presets import PRESETS, Registration, settings_for
@@ -88,7 +87,7 @@ def describe(registration: ProtocolRegistration) -> tuple[str, str]:
 
 
 def build_adapter(registration: ProtocolRegistration, redirect_uri: str,
-                  session: requests.Session) -> ProviderAdapter:
+                  session: UpstreamHttp) -> ProviderAdapter:
     """The adapter for ``registration``; ``ValueError`` when it cannot be used."""
     if _is_github(registration):
         return GitHubUpstream(oauth2_settings.settings_from(registration, redirect_uri), session)

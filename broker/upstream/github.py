@@ -14,7 +14,7 @@ the answer (RFC 6749 §4.1.2, §4.1.2.1), exchanges the code (RFC 6749 §4.1.3, 
 * the ``email`` of ``/user`` is the public profile address, never checked by GitHub; only an address of
   ``/user/emails`` marked ``primary`` and ``verified`` is one GitHub verified as the person's.
 
-Every failure is an ``UpstreamError`` (or ``UpstreamVerificationFailed``); nothing of requests leaves here.
+Every failure is an ``UpstreamError`` (or ``UpstreamVerificationFailed``); nothing of urllib3 leaves here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import requests
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -35,6 +34,7 @@ from broker.core import errors
 from broker.core.claims import ClaimValue, claim, coerce
 from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.upstream import oidc_http
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oauth2_settings import ISSUER, GitHubRegistration, GitHubSettings, settings_from
 from broker.upstream.oidc_settings import PendingAuthorization
 
@@ -54,7 +54,7 @@ class GitHubUpstream:
     a redirect (``oidc_http``).
     """
 
-    def __init__(self, settings: GitHubSettings, session: requests.Session) -> None:
+    def __init__(self, settings: GitHubSettings, session: UpstreamHttp) -> None:
         self.settings = settings
         self._session = session
 
@@ -197,21 +197,13 @@ class GitHubUpstream:
         )
 
 
-def _json_array(session: requests.Session, url: str, token: str, what: str, timeout: float) -> list[Any]:
+def _json_array(session: UpstreamHttp, url: str, token: str, what: str, timeout: float) -> list[Any]:
     """``GET`` a JSON array with ``oidc_http``'s rules: timeout, no redirects, bounded body, broker errors."""
+    answer = oidc_http.fetch(session, "GET", url, what=what, headers=_api_headers(token), timeout=timeout)
+    if not 200 <= answer.status < 300:
+        raise errors.UpstreamError(detail=f"{what}: HTTP {answer.status}")
     try:
-        with session.request("GET", url, headers=_api_headers(token), timeout=timeout, allow_redirects=False,
-                             stream=True) as response:
-            raw = oidc_http._read_bounded(response, what)
-            status = response.status_code
-    except requests.Timeout as exc:
-        raise errors.UpstreamError(detail=f"{what}: no answer from {url} within {timeout:g} s") from exc
-    except requests.RequestException as exc:
-        raise errors.UpstreamError(detail=f"{what}: could not reach {url} ({type(exc).__name__})") from exc
-    if not 200 <= status < 300:
-        raise errors.UpstreamError(detail=f"{what}: HTTP {status}")
-    try:
-        value = json.loads(raw)
+        value = json.loads(answer.body)
     except (ValueError, RecursionError) as exc:
         raise errors.UpstreamError(detail=f"{what}: the answer is not JSON") from exc
     if not isinstance(value, list):

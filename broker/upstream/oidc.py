@@ -6,7 +6,7 @@ turns it into an ``UpstreamIdentity``: error response (RFC 6749 §4.1.2.1), ``st
 (RFC 9207 §2.4), the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.5), the ID token (OIDC Core 1.0 §3.1.3.7,
 in ``oidc_tokens``) and UserInfo (OIDC Core 1.0 §5.3.2); ``verify_answer`` adds the provider's session id, the
 ID token's ``sid`` (Back-Channel Logout 1.0 §2.1), for its logout tokens (``session_state``). Every failure is an
-``UpstreamError`` (or its subclass ``UpstreamVerificationFailed``); nothing of authlib, joserfc or requests leaves
+``UpstreamError`` (or its subclass ``UpstreamVerificationFailed``); nothing of authlib, joserfc or urllib3 leaves
 this package.
 """
 
@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -31,6 +30,7 @@ from broker.core.model import EmailTrust, LoginRequest, UpstreamIdentity
 from broker.core.protocol_ports import VerifiedAnswer
 from broker.core.upstream_logout_tokens import MAX_UPSTREAM_SID, UPSTREAM_SID, recordable_sid
 from broker.upstream import oidc_http
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc_metadata import ProviderCache, ProviderMetadata, VerificationKey
 from broker.upstream.oidc_settings import OidcUpstreamSettings, PendingAuthorization
 from broker.upstream.oidc_tokens import IdTokenExpectations, validate_id_token
@@ -72,7 +72,7 @@ class OidcUpstream:
     proxies); the adapter sets a timeout on each request and never follows redirects.
     """
 
-    def __init__(self, settings: OidcUpstreamSettings, session: requests.Session) -> None:
+    def __init__(self, settings: OidcUpstreamSettings, session: UpstreamHttp) -> None:
         self.settings = settings
         self._session = session
         self._provider = ProviderCache(settings, session)

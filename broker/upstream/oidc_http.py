@@ -1,7 +1,9 @@
 """HTTP to an upstream OpenID provider: timeouts, no redirects, bounded bodies, and errors as ``UpstreamError``.
 
-Every request the adapter makes goes through ``call``, so no ``requests`` exception ever leaves the adapter
-and the operator's log says which endpoint failed and how.
+Every request the adapter makes goes through ``call`` (or ``fetch``, for a body that is not a JSON object) on
+the process's pooled client (``http_pool.UpstreamHttp``, which holds those rules), so no HTTP library's
+exception ever leaves the adapter, the operator's log says which endpoint failed and how, and every call is
+measured by the ``observers``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from broker.core import errors
+from broker.upstream.http_pool import MAX_BODY_BYTES, Answer, UpstreamHttp
 
-#: an answer larger than this is refused (discovery documents and JWKS are a few kilobytes)
-MAX_BODY_BYTES = 1024 * 1024
+__all__ = ["MAX_BODY_BYTES", "Reply", "UpstreamHttp", "access_token_of", "call", "fetch", "observers",
+           "require_json"]
+
 #: called after every request, answered or not, with its ``what`` and its duration in seconds: how the web layer
 #: measures upstream calls (``broker.web.ops.metrics``) without this package knowing of it
 observers: list[Callable[[str, float], None]] = []
@@ -37,7 +39,7 @@ class Reply:
 
 
 def call(
-    session: requests.Session,
+    http: UpstreamHttp,
     method: str,
     url: str,
     *,
@@ -48,23 +50,27 @@ def call(
 ) -> Reply:
     """One request; redirects are not followed (an endpoint that redirects is misconfigured, and following
     would carry credentials elsewhere). ``what`` names the endpoint in error details."""
+    answer = fetch(http, method, url, what=what, timeout=timeout, data=data, headers=headers)
+    return Reply(answer.status, answer.content_type, _json_object(answer.body))
+
+
+def fetch(
+    http: UpstreamHttp,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    timeout: float,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Answer:
+    """``call`` with the body as bytes, whatever it is; measured by the ``observers`` all the same."""
     started = time.perf_counter()
     try:
-        with session.request(
-            method, url, data=data, headers=dict(headers or {}), timeout=timeout, allow_redirects=False,
-            stream=True,
-        ) as response:
-            raw = _read_bounded(response, what)
-            status = response.status_code
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    except requests.Timeout as exc:
-        raise errors.UpstreamError(detail=f"{what}: no answer from {url} within {timeout:g} s") from exc
-    except requests.RequestException as exc:
-        raise errors.UpstreamError(detail=f"{what}: could not reach {url} ({type(exc).__name__})") from exc
+        return http.request(method, url, what=what, timeout=timeout, data=data, headers=headers)
     finally:
         for observe in observers:
             observe(what, time.perf_counter() - started)
-    return Reply(status, content_type, _json_object(raw))
 
 
 def access_token_of(body: Mapping[str, Any], what: str) -> str:
@@ -86,17 +92,6 @@ def require_json(reply: Reply, what: str) -> Mapping[str, Any]:
     if reply.body is None:
         raise errors.UpstreamError(detail=f"{what}: the answer is not a JSON object ({reply.content_type or '?'})")
     return reply.body
-
-
-def _read_bounded(response: requests.Response, what: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise errors.UpstreamError(detail=f"{what}: answer larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json_object(raw: bytes) -> Mapping[str, Any] | None:

@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from broker.core import errors
 from broker.upstream import oidc_http
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc_settings import OidcUpstreamSettings
 
 VerificationKey = RSAKey | ECKey
@@ -102,7 +102,7 @@ def select_key(keys: Sequence[VerificationKey], kid: str | None, alg: str) -> Ve
 class ProviderCache:
     """Discovery document and JWKS of one upstream; safe to share between threads."""
 
-    def __init__(self, settings: OidcUpstreamSettings, session: requests.Session) -> None:
+    def __init__(self, settings: OidcUpstreamSettings, session: UpstreamHttp) -> None:
         self._settings = settings
         self._session = session
         self._lock = threading.Lock()

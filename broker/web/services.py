@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Protocol as Interface
 from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
 from sqlalchemy import Engine
 
@@ -51,6 +50,7 @@ from broker.registry.metadata_refresh import IdpDirectory
 from broker.registry.oidc_clients import FILE_POLICY
 from broker.storage.audit import ChainCheck
 from broker.upstream.factory import ProviderAdapter, build_adapter, describe
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.saml_settings import BINDING_POST, BINDING_REDIRECT, SpSettings, UpstreamIdp
 from broker.upstream.saml_sp import SamlSp
 
@@ -220,7 +220,8 @@ class Services:
     login_history: LoginHistory
     idp: IdpServers
     oidc: OidcProvider
-    http: requests.Session
+    #: kept-alive pooled connections for every call to an OpenID or OAuth provider (``broker.upstream.http_pool``)
+    http: UpstreamHttp
     engine: Engine
     #: the broker as SAML SP toward upstream IdPs, and the IdPs' metadata (files and federation aggregates)
     saml_sp: SamlSp

@@ -21,6 +21,7 @@ from broker.registry.metadata_admin import DirectorySources
 from broker.registry.policy_file import RegistryPolicyFile
 from broker.registry.source_registrations import FileSources
 from broker.storage.consent_tally import SqlConsentTally
+from broker.storage.unit_of_work import SqlUnitOfWork
 from broker.upstream.oauth_upstreams import OAuthUpstreams
 from broker.upstream.oidc_backchannel import OidcBackChannel
 from broker.upstream.saml_idp_logout import SamlIdpLogout
@@ -91,6 +92,7 @@ def wire_journeys(svc: Services, observer: Observer, places: Places) -> Journeys
                                        history_dir=svc.settings.instance_dir / "var" / "policy-history"),
         consent_tally=SqlConsentTally(svc.engine),
         app_subject=app_subject(svc),
+        unit_of_work=SqlUnitOfWork(svc.engine),
     )
 
 

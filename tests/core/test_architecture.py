@@ -46,7 +46,8 @@ BROKER = ROOT / "broker"
 
 #: named explicitly so the rule reads as intended even if the standard-library check below changed
 FORBIDDEN_IN_CORE = frozenset(
-    {"flask", "werkzeug", "saml2", "authlib", "sqlalchemy", "lxml", "xmlsec", "requests", "joserfc"}
+    {"flask", "werkzeug", "saml2", "authlib", "sqlalchemy", "lxml", "xmlsec", "requests", "urllib3", "certifi",
+     "joserfc"}
 )
 #: issue 16's list, plus what the core may not use either; anything outside the standard library is refused
 FORBIDDEN_IN_JOURNEYS = FORBIDDEN_IN_CORE | {"redis"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -184,6 +185,9 @@ class _Store:
 
     def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
         return self.rows.get((kind, handle))
+
+    def peek_many(self, kinds: Sequence[Kind], handle: str, now: datetime) -> dict[Kind, str]:
+        return {kind: self.rows[(kind, handle)] for kind in kinds if (kind, handle) in self.rows}
 
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
         return self.rows.pop((kind, handle), None)

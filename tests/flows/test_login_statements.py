@@ -55,7 +55,10 @@ def test_a_first_and_a_returning_sign_in_do_each_thing_once(federation: Federati
         callback = _one(counted, "/upstream/oidc/")
         assert callback.identity_claims == 1, counted.report()
         assert len([s for s in callback.statements if FIND_BY_IDENTITY in s]) == 1, callback.statements
-        assert len(callback.touching("sso_sessions", "INSERT")) == 1, callback.statements
+        assert len(callback.touching("INTO sso_sessions", "INSERT")) == 1, callback.statements
+        # the app joins the session in one upsert (issue 21), not an UPDATE, a count and an INSERT
+        assert len(callback.touching("INTO sso_participants", "INSERT")) == 1, callback.statements
+        assert not callback.touching("sso_participants", "UPDATE"), callback.statements
         assert not callback.touching("sso_sessions", "UPDATE"), callback.statements  # registered once, not touched
         _back_channel_reads_no_identities(counted)
     assert first_claims is not None and first_claims["email"] == "anna@example.org"

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from broker.core import errors
 from broker.core.audit import AuditEvent, AuditKind
-from broker.core.audit_chain import GENESIS_HASH, ChainedRecord, chain_hash
+from broker.core.audit_chain import ChainedRecord, chain_hash, genesis_hash
 from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.claims import ClaimValue, merge_assertions
 from broker.core.consent import Consent, PartyPolicy, ReleasePolicy
@@ -444,6 +444,8 @@ class FakePendingStore:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[Kind, str], tuple[str, datetime]] = {}
+        #: the reads asked of the store, in order ("peek", "peek_many": each one round trip in the real stores)
+        self.reads: list[str] = []
 
     def put(self, kind: Kind, payload: str, expires_at: datetime) -> str:
         handle = secrets.token_urlsafe(24)
@@ -455,12 +457,21 @@ class FakePendingStore:
             raise HandleInUse(handle[:16])
         self.rows[(kind, handle)] = (payload, expires_at)
 
-    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
+    def _live(self, kind: Kind, handle: str, now: datetime) -> str | None:
         row = self.rows.get((kind, handle))
         return row[0] if row is not None and now < row[1] else None
 
+    def peek(self, kind: Kind, handle: str, now: datetime) -> str | None:
+        self.reads.append("peek")
+        return self._live(kind, handle, now)
+
+    def peek_many(self, kinds: Sequence[Kind], handle: str, now: datetime) -> dict[Kind, str]:
+        self.reads.append("peek_many")
+        found = {kind: self._live(kind, handle, now) for kind in kinds}
+        return {kind: payload for kind, payload in found.items() if payload is not None}
+
     def take(self, kind: Kind, handle: str, now: datetime) -> str | None:
-        found = self.peek(kind, handle, now)
+        found = self._live(kind, handle, now)
         if found is not None:
             del self.rows[(kind, handle)]
         return found
@@ -546,14 +557,17 @@ class FakeAuditLog:
     def __init__(self) -> None:
         self.recorded: list[AuditEvent] = []
         self._chain: list[ChainedRecord] = []
+        #: the chain the next records go to (the SQL log spreads them over ``AUDIT_CHAINS``)
+        self.chain = 1
 
     def record(self, event: AuditEvent) -> None:
         self.recorded.append(event)
-        prev = self._chain[-1].hash if self._chain else GENESIS_HASH
-        seq = len(self._chain) + 1
+        mine = [r for r in self._chain if r.chain == self.chain]
+        prev = mine[-1].hash if mine else genesis_hash(self.chain)
+        seq = len(mine) + 1
         self._chain.append(ChainedRecord(seq, event.at, event.kind.value, event.account_id, event.upstream,
                                          event.downstream, event.reason, event.reference, prev,
-                                         chain_hash(prev, seq, event), seq))
+                                         chain_hash(prev, seq, event), len(self._chain) + 1, self.chain))
 
     def events(self, account_id: str | None = None, limit: int = 50,
                reference: str | None = None) -> Sequence[ChainedRecord]:

@@ -139,6 +139,21 @@ def test_the_export_holds_the_account_its_consents_and_audit_trail() -> None:
     assert any(r["kind"] == AuditKind.LOGIN_SUCCEEDED.value for r in exported["audit_events"])
 
 
+def test_the_export_names_each_audit_record_by_its_chain_and_seq() -> None:
+    """The trail is parallel hash chains (issue 21): ``seq`` alone names no record, so the export gives both."""
+    w = world()
+    browser, sso = signed_in(w)
+    w.audit.chain = 5
+    w.journeys.audit(AuditKind.CONSENT_GIVEN, account_id=sso.account_id, downstream=OIDC_APP_ID)
+
+    exported = portal.export(w.journeys, browser)["audit_events"]
+
+    stored = w.audit.events(account_id=sso.account_id, limit=account_data.AUDIT_LIMIT)
+    assert [(r["chain"], r["seq"], r["kind"]) for r in exported] == [(r.chain, r.seq, r.kind) for r in stored]
+    assert {r["chain"] for r in exported} == {1, 5}
+    assert (exported[0]["chain"], exported[0]["seq"]) == (5, 1)  # newest first: chain 5's first record
+
+
 def test_every_page_says_who_is_signed_in_and_with_which_method() -> None:
     w = world()
     assert portal.who(w.journeys, w.browser()) is None

@@ -9,7 +9,15 @@ from datetime import timedelta
 import pytest
 
 from broker.core.model import PORTAL_PARTY, Protocol, UpstreamIdentity
-from broker.core.pending_records import LinkOffer, LinkOfferOidc, LoginAtConsent, LoginAtDiscovery, put_record
+from broker.core.pending_kinds import Kind
+from broker.core.pending_records import (
+    LinkOffer,
+    LinkOfferOidc,
+    LoginAtConsent,
+    LoginAtDiscovery,
+    put_record,
+    put_record_with_handle,
+)
 from broker.journeys.way_back import WayBack, for_login, registered_origin, waiting
 from tests.journeys.fakes_support import World, app, login_request
 
@@ -58,3 +66,24 @@ def test_only_a_handle_this_browser_holds_is_looked_up() -> None:
     assert waiting(w.journeys, theirs, at_consent) is None  # another browser's handle is never looked up
     assert waiting(w.journeys, mine, proving) == expected  # a link offer proving at an upstream
     assert waiting(w.journeys, mine, "https://evil.example/") is None and waiting(w.journeys, mine, "") is None
+
+
+def test_a_look_for_the_way_back_is_one_read_of_the_store_and_skips_expired_or_unreadable_records() -> None:
+    """Every kind a login may wait in is asked for at once (``PendingStore.peek_many``: one round trip), in the
+    same order as before: an expired record, or one that does not read as its kind, is passed over."""
+    party = app(Protocol.SAML)
+    w = World([party])
+    login = login_request(party)
+    now = w.journeys.now()
+    browser = w.browser()
+    gone = put_record(w.journeys.pending, LoginAtConsent(login), now - timedelta(seconds=1))
+    damaged = w.journeys.pending.put(Kind.CONSENT, '{"login": 1}', now + timedelta(minutes=5))
+    put_record_with_handle(w.journeys.pending, damaged, LoginAtDiscovery(login), now + timedelta(minutes=5))
+    for handle in (gone, damaged):
+        browser.bind(handle)
+    w.pending.reads.clear()
+
+    assert waiting(w.journeys, browser, gone) is None
+    assert waiting(w.journeys, browser, damaged) == WayBack(party.display_name,
+                                                            registered_origin(login.return_to) or "")
+    assert w.pending.reads == ["peek_many", "peek_many"]

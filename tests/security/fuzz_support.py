@@ -31,7 +31,6 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
@@ -51,6 +50,7 @@ from broker.registry.saml_sps import SP_FOLDER, load_sp_catalog
 from broker.saml.catalog import SpCatalog
 from broker.storage import create_engine_for
 from broker.upstream.github import GitHubSettings, GitHubUpstream
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc import OidcUpstream, OidcUpstreamSettings
 from broker.web.services import idp_settings
 from tests.databases import database_for
@@ -524,7 +524,7 @@ def oidc_world() -> Iterator[OidcWorld]:
     with serve(callback_app()) as callback:
         late = LateApp()
         server = serve(late)
-        http, browser = requests.Session(), Browser()
+        http, browser = UpstreamHttp(), Browser()
         try:
             redirect_uri = callback.url + "/callback"
             provider = create_demo_provider(DemoProviderSettings(
@@ -571,7 +571,7 @@ def github_world() -> Iterator[GitHubWorld]:
         redirect_uri = callback.url + "/callback"
         sim = GitHubSim(client_id="Iv1.fuzz", client_secret="fuzz-secret-0123456789", redirect_uris=(redirect_uri,),
                         users=(GITHUB_USER,))
-        http, browser = requests.Session(), Browser()
+        http, browser = UpstreamHttp(), Browser()
         try:
             with serve(sim.app) as server:
                 upstream = GitHubUpstream(GitHubSettings(

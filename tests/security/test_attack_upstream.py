@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from broker.core import errors
 from broker.demo.oidc_provider import Mischief
 from broker.upstream.github import GitHubSettings, GitHubUpstream
+from broker.upstream.http_pool import UpstreamHttp
 from tests.flows.federation import Federation, saml_status
 from tests.peers.browser import Browser
 from tests.security.attack_support import (
@@ -164,7 +165,7 @@ def test_pkce_downgrade_github_always_gets_s256() -> None:
     """GitHub has no discovery document to be downgraded by; its adapter sends S256 all the same."""
     settings = GitHubSettings(name="github", display_name="GitHub", client_id="gh", client_secret="s",
                               redirect_uri="http://127.0.0.1:9/upstream/oidc/github/callback")
-    with requests.Session() as http:
+    with UpstreamHttp() as http:
         url, pending = GitHubUpstream(settings, http).start(utcnow())
     query = query_of(url)
     assert query["code_challenge_method"] == "S256"

@@ -122,7 +122,8 @@ def test_failed_second_factors_are_counted_in_the_window(history: SqlLoginHistor
     assert history.signals(account, HOME, NOW, WINDOW).failed_second_factors == 3
 
 
-def test_old_rows_are_deleted_on_write(engine: Engine, history: SqlLoginHistory, account: str) -> None:
+def test_old_rows_are_deleted_on_write(engine: Engine, account: str) -> None:
+    history = SqlLoginHistory(engine, retention=timedelta(days=30), purge_every=1)
     history.record(account, HOME, NOW - timedelta(days=40))
     history.record_second_factor_failure(account, NOW - timedelta(days=40))
     history.record(account, HOME, NOW - timedelta(days=20))
@@ -133,6 +134,34 @@ def test_old_rows_are_deleted_on_write(engine: Engine, history: SqlLoginHistory,
         kept = sorted(connection.scalars(select(LoginHistoryRow.at)))
     assert kept == [NOW - timedelta(days=20), NOW]
     assert _count(engine, SecondFactorFailureRow) == 0
+
+
+def test_a_login_purges_once_in_purge_every(engine: Engine, account: str) -> None:
+    history = SqlLoginHistory(engine, retention=timedelta(days=30), purge_every=3)
+    history.record(account, HOME, NOW - timedelta(days=40))
+    history.record(account, HOME, NOW)
+    assert _count(engine, LoginHistoryRow) == 2  # the second login did not purge
+
+    history.record(account, HOME, NOW)  # the third does
+
+    assert _count(engine, LoginHistoryRow) == 2
+    with pytest.raises(ValueError, match="purge_every"):
+        SqlLoginHistory(engine, purge_every=0)
+
+
+def test_purge_expired_deletes_everything_past_the_retention(engine: Engine, account: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "PURGE_BATCH", 2)  # several batches
+    history = SqlLoginHistory(engine, retention=timedelta(days=30), purge_every=1000)
+    for days in (31, 32, 33, 34, 35):
+        history.record(account, HOME, NOW - timedelta(days=days))
+        history.record_second_factor_failure(account, NOW - timedelta(days=days + 10))
+    history.record(account, HOME, NOW - timedelta(days=29))
+    deleted_on_write = 10 - (_count(engine, LoginHistoryRow) - 1) - _count(engine, SecondFactorFailureRow)
+
+    assert history.purge_expired(NOW) == 10 - deleted_on_write
+
+    assert (_count(engine, LoginHistoryRow), _count(engine, SecondFactorFailureRow)) == (1, 0)
 
 
 def test_the_purge_is_bounded(engine: Engine, history: SqlLoginHistory, account: str,

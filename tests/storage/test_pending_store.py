@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
@@ -83,3 +83,28 @@ def test_purge_expired(engine: Engine) -> None:
     assert store.purge_expired(NOW) == 0
     assert all(store.take(Kind.LOGIN, h, NOW - timedelta(hours=1)) is None for h in old)
     assert store.peek(Kind.LOGIN, fresh, NOW) == "fresh"
+
+
+def test_peek_many_is_one_select_of_the_live_kinds_asked_for(engine: Engine) -> None:
+    """The error page's way back (``broker.journeys.way_back.waiting``) asks for every kind a login may wait in
+    at once: one statement, expired and other kinds left out, nothing taken."""
+    now = datetime.now(UTC)
+    store = SqlPendingStore(engine, SEALER)
+    waiting = store.put(Kind.CONSENT, "at consent", now + timedelta(minutes=5))
+    expired = store.put(Kind.LOGIN, "at discovery", now - timedelta(seconds=1))
+    kinds = [Kind.LOGIN, Kind.CONSENT, Kind.OIDC_UPSTREAM]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = [store.peek_many(kinds, waiting, now), store.peek_many(kinds, expired, now),
+                   store.peek_many([Kind.LOGIN, Kind.OIDC_UPSTREAM], waiting, now), store.peek_many([], waiting, now)]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert answers == [{Kind.CONSENT: "at consent"}, {}, {}, {}]
+    assert [s.split()[0] for s in statements] == ["SELECT"] * 3, statements
+    assert store.take(Kind.CONSENT, waiting, now) == "at consent"  # a look, not a take

@@ -16,6 +16,7 @@ from broker.core.pending_kinds import Kind
 from broker.core.ports import HandleInUse, PendingStore
 from broker.storage.redis_pending import RedisPendingStore
 from broker.storage.sealing import Sealer
+from tests.web.redis_counting import counting_redis
 
 REDIS_ENV = "BROKER_TEST_REDIS_URL"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)  # the broker's clock may be far from Redis's: expiry follows it
@@ -77,3 +78,21 @@ def test_twenty_simultaneous_takes_only_one_wins(store: PendingStore) -> None:
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = [f.result(timeout=60) for f in [pool.submit(take) for _ in range(20)]]
     assert results.count("the-payload") == 1 and results.count(None) == 19
+
+
+def test_peek_many_is_one_mget_of_the_live_kinds_asked_for(store: PendingStore,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error page's way back asks for every kind a login may wait in at once: one round trip (``MGET``),
+    expired and other kinds left out, nothing taken."""
+    now = datetime.now(UTC)  # the broker's clock; Redis keeps keys a little longer (``KEEP_EXTRA``)
+    waiting = store.put(Kind.CONSENT, "at consent", now + timedelta(minutes=5))
+    expired = store.put(Kind.LOGIN, "at discovery", now - timedelta(seconds=1))
+    kinds = [Kind.LOGIN, Kind.CONSENT, Kind.OIDC_UPSTREAM]
+
+    with counting_redis(monkeypatch) as calls:
+        answers = [store.peek_many(kinds, waiting, now), store.peek_many(kinds, expired, now),
+                   store.peek_many([Kind.LOGIN, Kind.OIDC_UPSTREAM], waiting, now)]
+
+    assert answers == [{Kind.CONSENT: "at consent"}, {}, {}]
+    assert [t.commands for t in calls.trips] == [("MGET",)] * 3
+    assert store.take(Kind.CONSENT, waiting, now) == "at consent"  # a look, not a take

@@ -1,7 +1,7 @@
 """A demo OpenID provider on 127.0.0.1, a callback endpoint standing in for the broker, and the adapter under test.
 
 The provider is real (authlib's server), the browser is real HTTP (``tests.peers.browser``), and the adapter
-talks to the provider through a real ``requests.Session``: nothing is mocked.
+talks to the provider through the broker's real HTTP client (``UpstreamHttp``): nothing is mocked.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -25,6 +24,7 @@ from broker.demo.oidc_provider import (
     DemoUser,
     create_demo_provider,
 )
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc import OidcUpstream, OidcUpstreamSettings, PendingAuthorization
 from tests.peers.browser import Browser
 from tests.peers.servers import LateApp, RunningServer, serve
@@ -81,7 +81,7 @@ class OidcWorld:
     provider: DemoProvider
     server: RunningServer
     redirect_uri: str
-    http: requests.Session
+    http: UpstreamHttp
     browser: Browser
     _upstreams: list[OidcUpstream] = field(default_factory=list)
 
@@ -146,7 +146,7 @@ def make_world(
             token_auth_methods=token_auth_methods,
         ))
         late.target = provider.app
-        world = OidcWorld(provider, server, redirect_uri, requests.Session(), Browser())
+        world = OidcWorld(provider, server, redirect_uri, UpstreamHttp(), Browser())
         worlds.append(world)
         return world
 

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import requests
-
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.presets import OptionValue
 from tests.peers.browser import Browser
 
@@ -37,7 +36,7 @@ class World(Protocol):
     @property
     def browser(self) -> Browser: ...
     @property
-    def http(self) -> requests.Session: ...
+    def http(self) -> UpstreamHttp: ...
     @property
     def server(self) -> _Served: ...
 

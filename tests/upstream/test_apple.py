@@ -38,6 +38,7 @@ from broker.demo.oidc_provider import (
 )
 from broker.upstream import presets
 from broker.upstream.apple import APPLE, MAX_SECRET_LIFETIME, AppleQuirks, parse_user_field
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc import OidcUpstream, OidcUpstreamSettings, PendingAuthorization
 from broker.upstream.quirks import STANDARD, StandardQuirks
 from tests.peers.browser import Browser, same_site
@@ -121,7 +122,7 @@ class AppleWorld:
     provider: DemoProvider
     server: RunningServer
     redirect_uri: str
-    http: requests.Session
+    http: UpstreamHttp
     browser: Browser
     quirks: AppleQuirks
     answers: list[dict[str, Any]] = field(default_factory=list)
@@ -179,7 +180,7 @@ def make_world(team_key: ec.EllipticCurvePrivateKey, key_file: Path,
                              string_booleans=string_booleans),
         ))
         late.target = provider.app
-        world = AppleWorld(provider, server, redirect_uri, requests.Session(), Browser(), quirks_for(key_file))
+        world = AppleWorld(provider, server, redirect_uri, UpstreamHttp(), Browser(), quirks_for(key_file))
         worlds.append(world)
         return world
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 
 from broker.registry import UpstreamRegistration, parse_registration
 from broker.upstream.factory import build_adapter, describe, preset_catalog
 from broker.upstream.github import GitHubUpstream
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.oidc import OidcUpstream
 
 ENV = {"SECRET": "s3cret"}
@@ -22,14 +22,14 @@ def _registration(**fields: object) -> UpstreamRegistration:
 
 def test_github_preset_gets_the_github_adapter_with_its_own_issuer() -> None:
     registration = _registration(preset="github", protocol="oauth2")
-    adapter = build_adapter(registration, "https://broker.example/cb", requests.Session())
+    adapter = build_adapter(registration, "https://broker.example/cb", UpstreamHttp())
     assert isinstance(adapter, GitHubUpstream)
     assert describe(registration) == ("GitHub", "https://github.com")
 
 
 def test_openid_providers_get_the_oidc_adapter() -> None:
     registration = _registration(preset="google")
-    adapter = build_adapter(registration, "https://broker.example/cb", requests.Session())
+    adapter = build_adapter(registration, "https://broker.example/cb", UpstreamHttp())
     assert isinstance(adapter, OidcUpstream)
     assert describe(registration)[1] == "https://accounts.google.com"
 

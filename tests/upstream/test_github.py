@@ -18,6 +18,7 @@ import requests
 from broker.core import errors
 from broker.core.model import EmailTrust, UpstreamIdentity
 from broker.upstream.github import ISSUER, GitHubSettings, GitHubUpstream, PendingAuthorization, settings_from
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.presets import OptionValue
 from tests.peers.browser import Browser
 from tests.peers.github_sim import GitHubEmail, GitHubSim, GitHubUser, Mischief
@@ -48,7 +49,7 @@ class GitHubWorld:
     sim: GitHubSim
     server: RunningServer
     redirect_uri: str
-    http: requests.Session
+    http: UpstreamHttp
     browser: Browser
 
     def upstream(self, **overrides: object) -> GitHubUpstream:
@@ -84,7 +85,7 @@ def make_world(redirect_uri: str) -> Iterator[Callable[..., GitHubWorld]]:
     def make(*users: GitHubUser) -> GitHubWorld:
         sim = GitHubSim(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=(redirect_uri,),
                         users=users or (OCTOCAT,))
-        world = GitHubWorld(sim, serve(sim.app), redirect_uri, requests.Session(), Browser())
+        world = GitHubWorld(sim, serve(sim.app), redirect_uri, UpstreamHttp(), Browser())
         worlds.append(world)
         return world
 

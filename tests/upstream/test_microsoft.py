@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from broker.core import errors
 from broker.core.model import EmailTrust, UpstreamIdentity
 from broker.demo.oidc_provider import DemoClient, Mischief
+from broker.upstream.http_pool import UpstreamHttp
 from broker.upstream.microsoft import (
     MICROSOFT,
     PUBLIC_CLOUD,
@@ -82,7 +82,7 @@ def entra(provider_key: rsa.RSAPrivateKey, redirect_uri: str) -> Iterator[Entra]
     clients = (DemoClient(CLIENT_ID, CLIENT_SECRET, (redirect_uri,)),
                DemoClient(SECOND_APP, CLIENT_SECRET, (redirect_uri,)))
     host = start_entra(("common", TENANT_A), clients, (ALICE,), provider_key, auto_login="alice")
-    world = OidcWorld(host.endpoints["common"], host.server, redirect_uri, requests.Session(), Browser())
+    world = OidcWorld(host.endpoints["common"], host.server, redirect_uri, UpstreamHttp(), Browser())
     yield Entra(host, world)
     world.browser.close()
     world.http.close()

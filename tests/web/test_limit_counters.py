@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -16,7 +17,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 
-from broker.web.ops.limit_counters import Counter, first_refused
+from broker.web.ops.limit_counters import SPEND_IN_ORDER, Counter, first_refused
 from tests.web.redis_counting import counting_redis
 
 REDIS_ENV = "BROKER_TEST_REDIS_URL"
@@ -24,11 +25,15 @@ REDIS_DB = 14
 SHARE, BUDGET = parse("1/hour"), parse("5/hour")
 
 
+def _redis_url() -> str:
+    return os.environ[REDIS_ENV].rsplit("/", 1)[0] + f"/{REDIS_DB}"
+
+
 @pytest.fixture(params=["memory", *(["redis"] if os.environ.get(REDIS_ENV) else [])])
 def limiter(request: pytest.FixtureRequest) -> Iterator[Limiter]:
     url = "memory://"
     if request.param == "redis":
-        url = os.environ[REDIS_ENV].rsplit("/", 1)[0] + f"/{REDIS_DB}"
+        url = _redis_url()
         try:
             redis.Redis.from_url(url, socket_connect_timeout=3).ping()
         except redis.exceptions.ConnectionError as exc:
@@ -90,3 +95,29 @@ def test_in_redis_the_counters_of_a_check_are_one_round_trip(limiter: Limiter, p
         first_refused(limiter, prefix, counters, hit=hit)
 
     assert [t.commands for t in calls.trips] == [("EVALSHA",) if hit else ("MGET",)]
+
+
+@pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"needs {REDIS_ENV}")
+def test_the_script_is_made_once_per_redis_client(limiter: Limiter, prefix: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check used to build the script object again (hashing its text); now the client's first check does."""
+    if not isinstance(limiter.storage, RedisStorage):
+        pytest.skip("the memory store runs no script")
+    made: list[str] = []
+    register = redis.Redis.register_script
+
+    def counted(self: redis.Redis, script: str) -> Any:
+        if script == SPEND_IN_ORDER:  # the library registers its own scripts too
+            made.append(script)
+        return register(self, script)
+
+    monkeypatch.setattr(redis.Redis, "register_script", counted)
+    counters: list[Counter] = [(BUDGET, ("a",)), (BUDGET, ("b",))]
+
+    answers = [first_refused(limiter, prefix, counters) for _ in range(4)]
+
+    assert answers == [None] * 4
+    assert len(made) == 1
+    other = Limiter(get_remote_address, app=Flask(__name__), storage_uri=_redis_url())
+    assert first_refused(other, prefix, counters) is None
+    assert len(made) == 2  # another store's client gets its own

@@ -1,6 +1,7 @@
 """How often one request asks Redis (issue 21): a browser session in Redis is written only when it changed,
-requests that need no session (static files, the theme's stylesheet, health probes) never touch it, and the
-rate limits of an allowed request cost one round trip per check, with no window read for response headers.
+requests that need no session (static files, the theme's stylesheet, health probes) never touch it, the
+rate limits of an allowed request cost one round trip per check, with no window read for response headers, and
+the upstream's callback looks its login's app up in one round trip.
 
 Against the real Redis of ``BROKER_TEST_REDIS_URL`` (skipped without it), in a logical database of its own
 (``REDIS_DB``). Commands are counted on the client side (``tests.web.redis_counting``), so other users of the
@@ -139,3 +140,15 @@ def test_an_allowed_request_has_no_limit_headers_and_a_refusal_says_when_to_retr
     assert not [name for a in answers for name in a.headers if name.lower().startswith("x-ratelimit")]
     assert 0 < int(answers[2].headers["Retry-After"]) <= 60
     assert "Retry-After" not in answers[0].headers
+
+
+def test_the_callback_looks_for_its_logins_app_in_one_round_trip(federation: Federation, browser: Browser,
+                                                                 calls: RedisCalls) -> None:
+    """The upstream's callback notes which app its login came from, for the way back on an error page
+    (``broker.web.http.way_back.through``): one ``MGET`` over every kind a login may wait in, not one ``GET`` each."""
+    _signed_in(federation, browser)
+
+    pending = [t.commands for t in calls.of("login.oidc_callback") if any(":pending:" in key for key in t.keys)]
+    print("\npending-state round trips of the callback:", pending)
+    assert pending.count(("MGET",)) == 1, pending
+    assert ("GET",) not in pending, pending

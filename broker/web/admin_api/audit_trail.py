@@ -1,10 +1,12 @@
 """The audit trail (``view-audit``): its newest records, an account's or a support reference's, and the check of
-its hash chain (``broker audit verify``; ``broker.core.audit_chain``)."""
+its hash chains (``broker audit verify``; ``broker.core.audit_chain``). A record is named by its chain and its
+``seq`` in that chain."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from broker.core.audit_chain import ChainProblem
 from broker.core.operators import Permission
 from broker.web.admin_api.operation import ApiError, Call, Operation, Param
 from broker.web.admin_api.schemas import records
@@ -25,14 +27,24 @@ def listing(call: Call) -> dict[str, Any]:
 
 
 def verify(call: Call) -> dict[str, Any]:
-    """Check the whole hash chain: it reads every record, so only when asked."""
+    """Check every hash chain (``broker audit verify``, without ``--anchor``): it reads every record, so only when
+    asked. ``head`` is all chains as one, as before chains existed: ``seq`` the number of records, ``hash`` the
+    combined digest (``None`` when a chain's head is missing); ``heads`` is each chain's own."""
     check = services().audit.check()
+    head = check.head
     return {
-        "intact": check.problem is None,
-        "head": {"seq": check.head.seq, "hash": check.head.hash} if check.head is not None else None,
-        "problem": ({"kind": check.problem.kind.value, "seq": check.problem.seq, "message": check.problem.message}
-                    if check.problem is not None else None),
+        "intact": not check.problems,
+        "records": sum(h.seq for h in check.heads),
+        "head": {"seq": head.seq, "hash": head.hash} if head is not None else None,
+        "heads": [{"chain": h.chain, "seq": h.seq, "hash": h.hash} for h in check.heads],
+        "anchor": check.anchor,
+        "problem": _problem(check.problem) if check.problem is not None else None,
+        "problems": [_problem(p) for p in check.problems],
     }
+
+
+def _problem(problem: ChainProblem) -> dict[str, Any]:
+    return {"kind": problem.kind.value, "chain": problem.chain, "seq": problem.seq, "message": problem.message}
 
 
 OPERATIONS = (
@@ -41,7 +53,9 @@ OPERATIONS = (
                      Param("reference", "only the records carrying this support reference", 64),
                      Param("limit", f"how many, newest first (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})", 4,
                            integer=True))),
-    Operation("POST", "/audit/verify", "verify-audit", "Verify the audit trail's hash chain", verify, "ChainCheck",
-              Permission.VIEW_AUDIT, description="Reads every record; says whether the chain is intact and, if not, "
-                                                 "the first record that cannot be trusted."),
+    Operation("POST", "/audit/verify", "verify-audit", "Verify the audit trail's hash chains", verify,
+              "ChainCheck", Permission.VIEW_AUDIT,
+              description="Reads every record of the 8 chains; says whether they are intact, each chain's head (keep "
+                          "the anchor line where the database's writers cannot reach, to compare with `broker audit "
+                          "verify --anchor`) and, if not, each chain's first record that cannot be trusted."),
 )

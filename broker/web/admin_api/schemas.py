@@ -50,17 +50,30 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "csrf_token": {"type": "string", "description": "console sessions only: send it as X-CSRFToken"},
     }, optional=("csrf_token",)),
     "AuditRecord": _object({
-        "seq": {"type": "integer"}, "at": TIME, "kind": {"type": "string"}, "account_id": TEXT_OR_NULL,
+        "chain": {"type": "integer", "minimum": 1, "description": "the hash chain the record is in (1 to 8)"},
+        "seq": {"type": "integer", "description": "the record's place in its chain"}, "at": TIME,
+        "kind": {"type": "string"}, "account_id": TEXT_OR_NULL,
         "upstream": TEXT_OR_NULL, "downstream": TEXT_OR_NULL, "reason": TEXT_OR_NULL, "reference": TEXT_OR_NULL,
         "hash": {"type": "string"},
     }),
     "AuditRecords": _object({"records": _list_of("AuditRecord")}),
     "ChainCheck": _object({
         "intact": {"type": "boolean"},
-        "head": {"oneOf": [{"type": "null"}, _object({"seq": {"type": "integer"}, "hash": {"type": "string"}})]},
-        "problem": {"oneOf": [{"type": "null"}, _object({"kind": {"type": "string"}, "seq": {"type": "integer"},
-                                                         "message": {"type": "string"}})]},
+        "records": {"type": "integer", "description": "the records in all chains"},
+        "head": {"oneOf": [{"type": "null"}, _object({"seq": {"type": "integer"}, "hash": {"type": "string"}})],
+                 "description": "all chains as one: seq the number of records, hash the combined digest (SHA-256 of "
+                                "the anchor); null when a chain's head is missing"},
+        "heads": {"type": "array", "description": "each chain's newest record as its head row names it",
+                  "items": _object({"chain": {"type": "integer"}, "seq": {"type": "integer"},
+                                    "hash": {"type": "string"}})},
+        "anchor": {"type": "string", "description": "the heads as <chain>:<seq>:<hash>, comma separated: what "
+                                                    "`broker audit verify --anchor` checks later"},
+        "problem": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ChainProblem"}],
+                    "description": "the first of problems"},
+        "problems": _list_of("ChainProblem"),
     }),
+    "ChainProblem": _object({"kind": {"type": "string"}, "chain": {"type": "integer"}, "seq": {"type": "integer"},
+                             "message": {"type": "string"}}),
     "Found": _object({"accounts": {"type": "array", "items": {"type": "string"}},
                       "records": _list_of("AuditRecord")}),
     "Citizen": _object({
@@ -132,9 +145,10 @@ def when(moment: datetime | None) -> str | None:
 
 
 def record(r: ChainedRecord) -> dict[str, Any]:
-    """An ``AuditRecord``."""
-    return {"seq": r.seq, "at": when(r.at), "kind": r.kind, "account_id": r.account_id, "upstream": r.upstream,
-            "downstream": r.downstream, "reason": r.reason, "reference": r.reference, "hash": r.hash}
+    """An ``AuditRecord``: named by its chain and its ``seq`` in that chain (``seq`` alone repeats across chains)."""
+    return {"chain": r.chain, "seq": r.seq, "at": when(r.at), "kind": r.kind, "account_id": r.account_id,
+            "upstream": r.upstream, "downstream": r.downstream, "reason": r.reason, "reference": r.reference,
+            "hash": r.hash}
 
 
 def records(found: Iterable[ChainedRecord]) -> list[dict[str, Any]]:

@@ -11,12 +11,16 @@ counters of one check go together:
   of the budget after it, as before;
 - looking (``hit=False``) is one MGET, compared as the library's ``FixedWindowRateLimiter.test`` does.
 
+The script object (its SHA-1, for ``EVALSHA``) is made once per Redis client and kept (``_spender``), not again for
+every check.
+
 With any other store (memory, a Redis cluster whose keys may live on different nodes) or strategy, the counters
 are checked one by one through the library, with the same result.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +28,7 @@ from flask_limiter import Limiter
 from limits import RateLimitItem
 from limits.storage import RedisClusterStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+from redis.commands.core import Script
 
 #: one counter of a check: its limit and the identifiers of its key (``RateLimitItem.key_for``)
 Counter = tuple[RateLimitItem, tuple[str, ...]]
@@ -47,6 +52,10 @@ for i, key in ipairs(KEYS) do
 end
 return refused
 """
+
+#: ``SPEND_IN_ORDER`` registered with each Redis client the limiter writes through (one per store), kept while the
+#: client lives; two threads racing to make the first only make two equal scripts
+_SPENDERS: weakref.WeakKeyDictionary[Any, Script] = weakref.WeakKeyDictionary()
 
 
 def _redis(limiter: Limiter) -> RedisStorage | None:
@@ -78,9 +87,17 @@ def first_refused(limiter: Limiter, prefix: str, counters: Sequence[Counter], *,
     args: list[int | str] = ["1" if until_refused else "0"]
     for item, _ in counters:
         args += [item.get_expiry(), item.amount]
-    writer: Any = storage.get_connection()
-    index = int(writer.register_script(SPEND_IN_ORDER)(keys, args))
+    index = int(_spender(storage.get_connection())(keys, args))
     return index - 1 if index else None
+
+
+def _spender(writer: Any) -> Script:
+    """``SPEND_IN_ORDER`` as a script of ``writer`` (a ``redis.Redis``; ``limits`` types it by a narrower
+    protocol): made the first time, then the same one. It runs by ``EVALSHA`` and loads itself on ``NOSCRIPT``."""
+    script = _SPENDERS.get(writer)
+    if script is None:
+        script = _SPENDERS[writer] = writer.register_script(SPEND_IN_ORDER)
+    return script
 
 
 def _one_by_one(limiter: Limiter, prefix: str, counters: Sequence[Counter], hit: bool,
