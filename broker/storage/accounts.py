@@ -15,8 +15,9 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.claims import ClaimValue, merge_assertions
@@ -30,6 +31,41 @@ from broker.storage.sealing import Sealer, UnreadableValue
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 
 log = logging.getLogger("broker.security")
+
+
+class _SealedClaims(Protocol):
+    """A linked identity's row as far as its claims are read (``_FOR_USE``, or all its columns)."""
+
+    id: int
+    issuer: str
+    subject: str
+    last_claims: str
+
+
+# The login path's statements in SQLAlchemy Core on the tables (issue 21: the ORM's unit of work and identity map
+# cost more CPU than the query), built once; values are bound per call. They run on the stores' step sessions
+# (``broker.storage.unit_of_work``), so they join a login step's transaction like the ORM statements did.
+_accounts = AccountRow.metadata.tables[AccountRow.__tablename__]
+_linked_rows = LinkedIdentityRow.metadata.tables[LinkedIdentityRow.__tablename__]
+_of_account = _linked_rows.c.account_id == bindparam("account_id")
+_FIND_BY_IDENTITY = (
+    select(_accounts)
+    .join(_linked_rows, _linked_rows.c.account_id == _accounts.c.account_id)
+    .where(_linked_rows.c.issuer == bindparam("issuer"), _linked_rows.c.subject == bindparam("subject"))
+)
+_GET = select(_accounts).where(_accounts.c.account_id == bindparam("account_id"))
+_IDENTITIES = select(_linked_rows).where(_of_account).order_by(_linked_rows.c.first_used, _linked_rows.c.id)
+_LAST_USED = (select(_linked_rows).where(_of_account)
+              .order_by(_linked_rows.c.last_used.desc(), _linked_rows.c.id.desc()).limit(1))
+_BY_EMAIL_INDEX = select(_linked_rows).where(_linked_rows.c.email_index == bindparam("email_index"))
+_FOR_USE = (
+    select(_linked_rows.c.id, _linked_rows.c.issuer, _linked_rows.c.subject, _linked_rows.c.last_claims)
+    .where(_of_account, _linked_rows.c.issuer == bindparam("issuer"), _linked_rows.c.subject == bindparam("subject"))
+    .with_for_update()  # two logins of one identity at once must not lose each other's claims
+)
+_USED = update(_linked_rows).where(_linked_rows.c.id == bindparam("row_id"))  # SET: the columns passed
+_INSERT_ACCOUNT = insert(_accounts)
+_INSERT_LINKED = insert(_linked_rows)
 
 
 class SqlAccountStore:
@@ -57,39 +93,29 @@ class SqlAccountStore:
         canonical = canonical_email(email)
         if self._email_index is None or canonical is None:
             return []
-        query = select(LinkedIdentityRow).where(LinkedIdentityRow.email_index == self._email_index(canonical))
         with self._reads() as session:
-            return [_linked(row) for row in session.scalars(query)]
+            rows = session.execute(_BY_EMAIL_INDEX, {"email_index": self._email_index(canonical)})
+            return [_linked(row) for row in rows]
 
     def find_by_identity(self, issuer: str, subject: str) -> Account | None:
-        query = (
-            select(AccountRow)
-            .join(LinkedIdentityRow, LinkedIdentityRow.account_id == AccountRow.account_id)
-            .where(LinkedIdentityRow.issuer == issuer, LinkedIdentityRow.subject == subject)
-        )
         with self._reads() as session:
-            row = session.scalars(query).one_or_none()
+            row = session.execute(_FIND_BY_IDENTITY, {"issuer": issuer, "subject": subject}).one_or_none()
             return _account(row) if row is not None else None
 
     def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
         """Insert account and identity in one transaction; the unique (issuer, subject) settles races."""
-        account = AccountRow(account_id=str(uuid.uuid4()), created_at=now)
-        linked = LinkedIdentityRow(
-            account_id=account.account_id,
-            issuer=identity.issuer,
-            subject=identity.subject,
-            upstream=identity.upstream,
-            first_used=now,
-            last_used=now,
-            last_acr=identity.acr,
-            last_claims=self._seal(identity.claims, identity.issuer, identity.subject),
-            email_index=self._index_of(identity),
-        )
+        account = Account(account_id=str(uuid.uuid4()), created_at=now, disabled_at=None, disabled_reason=None)
+        linked = {
+            "account_id": account.account_id, "issuer": identity.issuer, "subject": identity.subject,
+            "upstream": identity.upstream, "first_used": now, "last_used": now, "last_acr": identity.acr,
+            "last_claims": self._seal(identity.claims, identity.issuer, identity.subject),
+            "email_index": self._index_of(identity),
+        }
         try:
             with self._sessions.begin(savepoint=True) as session:
-                session.add(account)
-                session.flush()  # the account row before the identity row that refers to it
-                session.add(linked)
+                # Core statements run in the order given (no unit of work): the account before its identity
+                session.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, "created_at": now})
+                session.execute(_INSERT_LINKED, linked)
         except IntegrityError:
             # Lost the race (or the identity already existed): the transaction is rolled back; the winner's
             # account is committed, since the unique constraint waited for it. Anything else re-raises.
@@ -97,29 +123,23 @@ class SqlAccountStore:
             if existing is None:
                 raise
             return existing, False
-        return _account(account), True
+        return account, True
 
     def record_use(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> bool:
         """Also whether the verified address changed (``AccountStore.record_use``): the address last asserted is
         read from the sealed claims before they are replaced, so this works without an ``email_index``."""
-        query = (
-            select(LinkedIdentityRow)
-            .where(
-                LinkedIdentityRow.account_id == account_id,
-                LinkedIdentityRow.issuer == identity.issuer,
-                LinkedIdentityRow.subject == identity.subject,
-            )
-            .with_for_update()  # two logins of one identity at once must not lose each other's claims
-        )
+        which = {"account_id": account_id, "issuer": identity.issuer, "subject": identity.subject}
         with self._sessions.begin() as session:
-            row = session.scalars(query).first()
+            row = session.execute(_FOR_USE, which).first()  # locked until the transaction (or step) ends
             if row is None:
                 raise LookupError("the identity is not linked to that account")
             before = self._open(row)
             merged = merge_assertions(before, identity.claims, identity.sent_once)
-            row.last_used, row.last_acr = now, identity.acr
-            row.last_claims = self._seal(merged, identity.issuer, identity.subject)
-            row.email_index = self._index_of(identity)  # gone as soon as the address is no longer verified
+            session.execute(_USED, {
+                "row_id": row.id, "last_used": now, "last_acr": identity.acr,
+                "last_claims": self._seal(merged, identity.issuer, identity.subject),
+                "email_index": self._index_of(identity),  # gone as soon as the address is no longer verified
+            })
         return is_another_address(before.get("email"), identity.linkable_email)
 
     def link_identity(self, account_id: str, identity: UpstreamIdentity, now: datetime) -> LinkOutcome:
@@ -155,27 +175,16 @@ class SqlAccountStore:
             return bool(getattr(result, "rowcount", 0))
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
-        query = (
-            select(LinkedIdentityRow)
-            .where(LinkedIdentityRow.account_id == account_id)
-            .order_by(LinkedIdentityRow.last_used.desc(), LinkedIdentityRow.id.desc())
-            .limit(1)
-        )
         with self._reads() as session:
-            row = session.scalars(query).first()
+            row = session.execute(_LAST_USED, {"account_id": account_id}).first()
             return self._open(row) if row is not None else {}
 
     def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
         """Every linked identity's claims, in the order the identities were linked; unreadable ones are left
         out (logged, as in ``last_claims``), so one bad row costs its own values only."""
-        query = (
-            select(LinkedIdentityRow)
-            .where(LinkedIdentityRow.account_id == account_id)
-            .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
-        )
         found: list[IdentityClaims] = []
         with self._reads() as session:
-            for row in session.scalars(query):
+            for row in session.execute(_IDENTITIES, {"account_id": account_id}):
                 claims = self._read(row)
                 if claims is not None:
                     found.append(IdentityClaims(_linked(row), claims, row.last_acr))
@@ -183,17 +192,12 @@ class SqlAccountStore:
 
     def get(self, account_id: str) -> Account | None:
         with self._reads() as session:
-            row = session.get(AccountRow, account_id)
+            row = session.execute(_GET, {"account_id": account_id}).one_or_none()
             return _account(row) if row is not None else None
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
-        query = (
-            select(LinkedIdentityRow)
-            .where(LinkedIdentityRow.account_id == account_id)
-            .order_by(LinkedIdentityRow.first_used, LinkedIdentityRow.id)
-        )
         with self._reads() as session:
-            return [_linked(row) for row in session.scalars(query)]
+            return [_linked(row) for row in session.execute(_IDENTITIES, {"account_id": account_id})]
 
     def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
         """Disable (``at``) or enable (None) the account; its reason is cleared with it."""
@@ -218,12 +222,12 @@ class SqlAccountStore:
     def _seal(self, claims: Mapping[str, ClaimValue], issuer: str, subject: str) -> str:
         return self._sealer.seal(encode_claims(claims), claims_context(issuer, subject))
 
-    def _open(self, row: LinkedIdentityRow) -> dict[str, ClaimValue]:
+    def _open(self, row: _SealedClaims) -> dict[str, ClaimValue]:
         """The row's claims; none when they cannot be read (see the module docstring)."""
         claims = self._read(row)
         return claims if claims is not None else {}
 
-    def _read(self, row: LinkedIdentityRow) -> dict[str, ClaimValue] | None:
+    def _read(self, row: _SealedClaims) -> dict[str, ClaimValue] | None:
         """The row's claims; None (logged) when they cannot be read."""
         try:
             return decode_claims(self._sealer.open(row.last_claims, claims_context(row.issuer, row.subject)))
@@ -238,12 +242,12 @@ def claims_context(issuer: str, subject: str) -> tuple[str, ...]:
     return ("linked_identities.last_claims", issuer, subject)
 
 
-def _account(row: AccountRow) -> Account:
+def _account(row: Row[Any]) -> Account:
     return Account(account_id=row.account_id, created_at=row.created_at, disabled_at=row.disabled_at,
                    disabled_reason=row.disabled_reason)
 
 
-def _linked(row: LinkedIdentityRow) -> LinkedIdentity:
+def _linked(row: Row[Any]) -> LinkedIdentity:
     return LinkedIdentity(account_id=row.account_id, issuer=row.issuer, subject=row.subject,
                           upstream=row.upstream, first_used=row.first_used, last_used=row.last_used)
 

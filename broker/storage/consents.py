@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, bindparam, func, insert, select
 
 from broker.core.consent import Consent, ConsentHow
 from broker.core.ports import ConsentStore
 from broker.storage.db import reader_factory, session_factory
 from broker.storage.tables import ConsentRow
 
+# The login path's statements in SQLAlchemy Core, built once (issue 21: the ORM added only cost); they run on
+# the store's step sessions, so they join a login step's transaction (``broker.storage.unit_of_work``).
+_consents = ConsentRow.metadata.tables[ConsentRow.__tablename__]
+_CURRENT = (select(_consents)
+            .where(_consents.c.account_id == bindparam("account_id"), _consents.c.party_id == bindparam("party_id"))
+            .order_by(_consents.c.id.desc()).limit(1))
+_RECORD = insert(_consents)
 
-def _consent(row: ConsentRow) -> Consent:
+
+def _consent(row: ConsentRow | Row[Any]) -> Consent:
     granted, declined = Consent.claims_from_json(row.claims)
     return Consent(row.account_id, row.party_id, granted, declined, row.policy_version, row.at, ConsentHow(row.how))
 
@@ -23,17 +32,15 @@ class SqlConsentStore:
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
 
     def current(self, account_id: str, party_id: str) -> Consent | None:
-        query = (select(ConsentRow).where(ConsentRow.account_id == account_id, ConsentRow.party_id == party_id)
-                 .order_by(ConsentRow.id.desc()).limit(1))
         with self._reads() as session:
-            row = session.scalars(query).one_or_none()
+            row = session.execute(_CURRENT, {"account_id": account_id, "party_id": party_id}).one_or_none()
             return _consent(row) if row is not None else None
 
     def record(self, consent: Consent) -> None:
         with self._sessions.begin() as session:
-            session.add(ConsentRow(account_id=consent.account_id, party_id=consent.party_id,
-                                   claims=consent.to_json(), policy_version=consent.policy_version,
-                                   how=consent.how.value, at=consent.at))
+            session.execute(_RECORD, {"account_id": consent.account_id, "party_id": consent.party_id,
+                                      "claims": consent.to_json(), "policy_version": consent.policy_version,
+                                      "how": consent.how.value, "at": consent.at})
 
     def in_force(self, account_id: str) -> Sequence[Consent]:
         newest = (select(func.max(ConsentRow.id)).where(ConsentRow.account_id == account_id)

@@ -15,8 +15,9 @@ import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Insert, and_, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, bindparam, delete, exists, insert, select, update
 
 from broker.core.claims import ClaimValue
 from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord, token_hash
@@ -35,21 +36,39 @@ SINGLE_USE = frozenset({TokenKind.CODE, TokenKind.REFRESH})
 GRANT_GRACE = timedelta(days=1)
 
 
-def _live(kind: TokenKind, digest: str, now: datetime) -> ColumnElement[bool]:
-    """The token row ``digest`` of ``kind``: unexpired, unused, unrevoked, and of an unrevoked grant."""
+_GRANTS: Table = OidcGrantRow.__table__  # type: ignore[assignment]
+_TOKENS: Table = OidcTokenRow.__table__  # type: ignore[assignment]
+
+
+def _live(kind: str | ColumnElement[str], digest: str | ColumnElement[str],
+          now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """The token row ``digest`` of ``kind`` (a ``TokenKind`` value): unexpired, unused, unrevoked, and of an
+    unrevoked grant."""
     grant_live = (
         exists()
-        .where(OidcGrantRow.grant_id == OidcTokenRow.grant_id, OidcGrantRow.revoked_at.is_(None))
-        .correlate_except(OidcGrantRow)
+        .where(_GRANTS.c.grant_id == _TOKENS.c.grant_id, _GRANTS.c.revoked_at.is_(None))
+        .correlate_except(_GRANTS)
     )
     return and_(
-        OidcTokenRow.token_hash == digest,
-        OidcTokenRow.kind == kind.value,
-        OidcTokenRow.used_at.is_(None),
-        OidcTokenRow.revoked_at.is_(None),
-        OidcTokenRow.expires_at > now,
+        _TOKENS.c.token_hash == digest,
+        _TOKENS.c.kind == kind,
+        _TOKENS.c.used_at.is_(None),
+        _TOKENS.c.revoked_at.is_(None),
+        _TOKENS.c.expires_at > now,
         grant_live,
     )
+
+
+# The login path's statements in SQLAlchemy Core on the tables, built once (issue 21: the ORM's statement
+# handling only added CPU to them; ``bench/session_calls_bench.py``). They run through the store's session makers,
+# so inside a login step they join the step's transaction (``broker.storage.unit_of_work``).
+_INSERT_GRANT = insert(_GRANTS)
+_INSERT_TOKEN = insert(_TOKENS)
+_FIND = (
+    select(_TOKENS.c.issued_at, _TOKENS.c.expires_at, _GRANTS.c.payload)
+    .join(_GRANTS, _GRANTS.c.grant_id == _TOKENS.c.grant_id)
+    .where(_live(bindparam("kind"), bindparam("digest"), bindparam("now")))
+)
 
 
 class SqlGrantStore:
@@ -89,23 +108,26 @@ class SqlGrantStore:
             return None
 
     def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
-        """Store ``grant`` and its first ``tokens`` in one transaction, the grant row first; an ``IntegrityError``
-        when its id is taken or its account does not exist."""
-        statement = insert(OidcGrantRow).values(
-            grant_id=grant.grant_id, client_id=grant.client_id, account_id=grant.account_id,
-            payload=self._payload(grant), created_at=grant.created_at, revoked_at=None, sid=grant.sid or None,
-        )
+        """Store ``grant`` and its first ``tokens`` in one transaction, the grant row first (Core inserts, sent at
+        once: pending ORM writes of the step's session, such as its account, are flushed before them); an
+        ``IntegrityError`` when its id is taken or its account does not exist."""
+        values = {"grant_id": grant.grant_id, "client_id": grant.client_id, "account_id": grant.account_id,
+                  "payload": self._payload(grant), "created_at": grant.created_at, "revoked_at": None,
+                  "sid": grant.sid or None}
+        rows = [_token_values(token.kind, token.token, grant.grant_id, token.issued_at, token.expires_at)
+                for token in tokens]
         with self._sessions.begin() as session:
-            session.execute(statement)
-            for token in tokens:
-                session.execute(_token_row(token.kind, token.token, grant.grant_id, token.issued_at,
-                                           token.expires_at))
+            if session.new:
+                session.flush()
+            session.execute(_INSERT_GRANT, values)
+            if rows:
+                session.execute(_INSERT_TOKEN, rows)
 
     def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
         """Record the token's hash; an ``IntegrityError`` for an unknown grant (or, never in practice, a
         token issued twice)."""
         with self._sessions.begin() as session:
-            session.execute(_token_row(kind, token, grant_id, issued_at, expires_at))
+            session.execute(_INSERT_TOKEN, _token_values(kind, token, grant_id, issued_at, expires_at))
 
     def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
         """One ``UPDATE ... SET used_at WHERE <live> RETURNING``: of concurrent redemptions the database lets
@@ -117,7 +139,7 @@ class SqlGrantStore:
         digest = token_hash(token)
         consume = (
             update(OidcTokenRow)
-            .where(_live(kind, digest, now))
+            .where(_live(kind.value, digest, now))
             .values(used_at=now)
             .returning(OidcTokenRow.grant_id)
             .execution_options(synchronize_session=False)
@@ -137,13 +159,8 @@ class SqlGrantStore:
         return Redemption.INVALID, None
 
     def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
-        query = (
-            select(OidcTokenRow.issued_at, OidcTokenRow.expires_at, OidcGrantRow.payload)
-            .join(OidcGrantRow, OidcGrantRow.grant_id == OidcTokenRow.grant_id)
-            .where(_live(kind, token_hash(token), now))
-        )
         with self._reads() as session:
-            row = session.execute(query).one_or_none()
+            row = session.execute(_FIND, {"kind": kind.value, "digest": token_hash(token), "now": now}).one_or_none()
         if row is None:
             return None
         return TokenRecord(kind=kind, grant=self._grant(row.payload), expires_at=row.expires_at,
@@ -189,7 +206,7 @@ class SqlGrantStore:
         with self._sessions.begin() as session:
             connection = session.connection()
             if kind is TokenKind.REFRESH:
-                owner = select(OidcTokenRow.grant_id).where(_live(kind, digest, now)).scalar_subquery()
+                owner = select(OidcTokenRow.grant_id).where(_live(kind.value, digest, now)).scalar_subquery()
                 grant_id = connection.execute(
                     update(OidcGrantRow)
                     .where(OidcGrantRow.grant_id == owner, OidcGrantRow.revoked_at.is_(None))
@@ -202,7 +219,7 @@ class SqlGrantStore:
             else:
                 grant_id = connection.execute(
                     update(OidcTokenRow)
-                    .where(_live(kind, digest, now))
+                    .where(_live(kind.value, digest, now))
                     .values(revoked_at=now)
                     .returning(OidcTokenRow.grant_id)
                 ).scalar_one_or_none()
@@ -231,12 +248,11 @@ class SqlGrantStore:
         return deleted
 
 
-def _token_row(kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> Insert:
-    """The insert of a token's row: its hash only, never the token."""
-    return insert(OidcTokenRow).values(
-        token_hash=token_hash(token), kind=kind.value, grant_id=grant_id,
-        issued_at=issued_at, expires_at=expires_at, used_at=None, revoked_at=None,
-    )
+def _token_values(kind: TokenKind, token: str, grant_id: str, issued_at: datetime,
+                  expires_at: datetime) -> dict[str, Any]:
+    """The values of a token's row: its hash only, never the token."""
+    return {"token_hash": token_hash(token), "kind": kind.value, "grant_id": grant_id, "issued_at": issued_at,
+            "expires_at": expires_at, "used_at": None, "revoked_at": None}
 
 
 def released_context(grant_id: str) -> tuple[str, ...]:
