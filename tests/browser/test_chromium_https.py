@@ -59,7 +59,7 @@ if (why := _missing()) is not None:
     pytest.skip(why, allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (after the check above, which may skip the module)
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -157,14 +157,21 @@ def chromium(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
+def _waiting(driver: WebDriver) -> WebDriverWait[WebDriver]:
+    """A wait whose polls retry when they meet a page being replaced: right after a form is sent, ChromeDriver may
+    answer a look-up in the old document with "Node with given id does not belong to the document" (a plain
+    ``WebDriverException``). The wait still ends in ``TimeoutException`` if its condition never holds."""
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,))
+
+
 def _click(driver: WebDriver, text: str) -> None:
-    WebDriverWait(driver, WAIT).until(seen.element_to_be_clickable(
+    _waiting(driver).until(seen.element_to_be_clickable(
         (By.XPATH, f"//button[normalize-space()={json.dumps(text)}]"))).click()
 
 
 def _heading(driver: WebDriver, text: str) -> None:
     try:
-        WebDriverWait(driver, WAIT).until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
+        _waiting(driver).until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
     except TimeoutException:
         body = driver.find_element(By.TAG_NAME, "body").text
         raise AssertionError(f"no heading {text!r} at {driver.current_url}; the page says: {body}") from None
@@ -212,7 +219,7 @@ def test_a_portal_form_works_over_https(world: World, chromium: WebDriver) -> No
     chromium.get(broker_origin + "/account/consents")
     _heading(chromium, "Apps and your information")
     _click(chromium, "Withdraw consent for DEMO city app")
-    WebDriverWait(chromium, WAIT).until(seen.text_to_be_present_in_element(
+    _waiting(chromium).until(seen.text_to_be_present_in_element(
         (By.TAG_NAME, "main"), "No app receives information about you."))
 
     assert urlsplit(chromium.current_url).path == "/account/consents"
