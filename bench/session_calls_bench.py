@@ -9,16 +9,14 @@ printed. Writes create new rows each call (new sids, grant ids, tokens).
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.store_calls_bench import run_with_arguments, timed
 from broker.core.factors import Authenticators
 from broker.core.grants import Grant, NewToken, TokenKind, new_token
 from broker.core.model import Protocol, UpstreamIdentity
@@ -29,17 +27,6 @@ from broker.storage.authenticators import SqlAuthenticators, new_totp_secret
 from broker.storage.migrate import upgrade
 from broker.storage.sealing import Sealer
 from broker.storage.sso_sessions import SqlSsoSessionRegistry
-from tests.databases import postgres_schema
-
-
-def timed(name: str, call: Callable[[], object], calls: int) -> None:
-    for _ in range(min(30, calls)):
-        call()
-    cpu, wall = time.thread_time(), time.perf_counter()
-    for _ in range(calls):
-        call()
-    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-    print(f"{name:28s} CPU {1e3 * cpu / calls:.3f} ms  wall {1e3 * wall / calls:.3f} ms")
 
 
 def run(url: str, calls: int) -> None:
@@ -98,12 +85,7 @@ def run(url: str, calls: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400)
-    parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    options = parser.parse_args()
-    for url in postgres_schema(options.database_url):
-        run(url, options.calls)
+    run_with_arguments(run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

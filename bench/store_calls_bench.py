@@ -35,7 +35,8 @@ from tests.databases import postgres_schema
 
 
 def timed(name: str, call: Callable[[], object], calls: int) -> None:
-    for _ in range(30):
+    """Print the CPU and wall time per call of ``call`` over ``calls`` calls, after a warm-up."""
+    for _ in range(min(30, calls)):
         call()
     cpu, wall = time.thread_time(), time.perf_counter()
     for _ in range(calls):
@@ -50,13 +51,19 @@ def identity(subject: str) -> UpstreamIdentity:
                             acr=None, auth_time=datetime.now(UTC))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_with_arguments(run: Callable[[str, int], None], description: str) -> None:
+    """``run(url, calls)`` on a throw-away PostgreSQL schema, with this bench's command line (``--calls``,
+    ``--database-url``); shared with ``bench/session_calls_bench.py``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     for url in postgres_schema(args.database_url):
         run(url, args.calls)
+
+
+def main() -> None:
+    run_with_arguments(run, __doc__.splitlines()[0])
 
 
 def run(url: str, n: int) -> None:

@@ -109,16 +109,14 @@ class SqlGrantStore:
 
     def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
         """Store ``grant`` and its first ``tokens`` in one transaction, the grant row first (Core inserts, sent at
-        once: pending ORM writes of the step's session, such as its account, are flushed before them); an
-        ``IntegrityError`` when its id is taken or its account does not exist."""
+        once; in a step, ``StepSessions.begin`` flushes the step's pending ORM writes, such as its account, first);
+        an ``IntegrityError`` when its id is taken or its account does not exist."""
         values = {"grant_id": grant.grant_id, "client_id": grant.client_id, "account_id": grant.account_id,
                   "payload": self._payload(grant), "created_at": grant.created_at, "revoked_at": None,
                   "sid": grant.sid or None}
         rows = [_token_values(token.kind, token.token, grant.grant_id, token.issued_at, token.expires_at)
                 for token in tokens]
         with self._sessions.begin() as session:
-            if session.new:
-                session.flush()
             session.execute(_INSERT_GRANT, values)
             if rows:
                 session.execute(_INSERT_TOKEN, rows)

@@ -70,15 +70,13 @@ class SqlSsoSessionRegistry:
         self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     def register(self, record: SsoSessionRecord) -> None:
-        """A Core insert, sent at once (not at a flush): pending ORM writes of the step's session are flushed
-        first, so the account row it refers to is in the database before it."""
+        """A Core insert, sent at once (not at a flush); in a step, ``StepSessions.begin`` flushes the step's
+        pending ORM writes first, so the account row it refers to is in the database before it."""
         values = {"sid": record.sid, "account_id": record.account_id, "upstream": record.upstream,
                   "created_at": record.created_at, "last_seen": record.last_seen, "expires_at": record.expires_at,
                   "user_agent": record.user_agent[:USER_AGENT_LENGTH], "ended_at": record.ended_at,
                   "upstream_sid": record.upstream_sid}
         with self._sessions.begin() as session:
-            if session.new:
-                session.flush()
             session.execute(_REGISTER, values)
 
     def is_live(self, sid: str) -> bool:

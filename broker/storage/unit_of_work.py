@@ -69,7 +69,11 @@ class StepSessions:
         if session is None:
             with self._maker.begin() as own:
                 yield own
-        elif savepoint:
+            return
+        # What other stores of the step added through the ORM goes first: a Core statement in the block is sent at
+        # once, and may refer to it (an SSO session or a grant to the account created earlier in the step).
+        session.flush()
+        if savepoint:
             with session.begin_nested():
                 yield session
         else:
