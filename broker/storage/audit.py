@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, func, insert, select, update
 
 from broker.core.audit import AuditEvent
 from broker.core.audit_chain import (
@@ -42,7 +42,7 @@ from broker.core.audit_chain import (
 from broker.core.ports import AuditLog
 from broker.storage.db import session_factory
 from broker.storage.tables import AuditChainHeadRow, AuditEventRow
-from broker.storage.unit_of_work import step_connection
+from broker.storage.unit_of_work import at_step_end
 
 #: rows read per query while verifying: memory stays constant however long the trail
 VERIFY_BATCH = 1000
@@ -107,6 +107,19 @@ def process_chain() -> int:
     return os.getpid() % AUDIT_CHAINS + 1
 
 
+_HEAD: Table = AuditChainHeadRow.__table__  # type: ignore[assignment]
+_INSERT_RECORD = insert(AuditEventRow)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == bindparam("chain_id"))
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_FIRST_FREE_HEAD = (select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash)
+                    .order_by((_HEAD.c.id - bindparam("first") + AUDIT_CHAINS) % AUDIT_CHAINS).limit(1)
+                    .with_for_update(skip_locked=True))
+_OWN_HEAD = select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == bindparam("first")).with_for_update()
+#: SQLite: takes the database's write lock and reads the head under it (the seq it writes is overwritten)
+_LOCK_HEAD_SQLITE = (update(_HEAD).where(_HEAD.c.id == bindparam("first")).values(seq=_HEAD.c.seq)
+                     .returning(_HEAD.c.seq, _HEAD.c.hash))
+
+
 class SqlAuditLog:
     def __init__(self, engine: Engine, first_chain: int | None = None) -> None:
         """``first_chain``: the chain appends try first (PostgreSQL: others when it is locked; SQLite: the only one
@@ -119,36 +132,45 @@ class SqlAuditLog:
         self._first = first_chain or (process_chain() if self._postgres else 1)
 
     def record(self, event: AuditEvent) -> None:
+        """Append ``event`` to a chain: at once in a transaction of its own, or, in a login step, with the step's
+        other records at its end (``broker.storage.unit_of_work.at_step_end``), just before it commits."""
         event = stored_form(event)
-        with step_connection(self._engine) as session:  # the login step's transaction, if one is open
-            chain, seq, prev_hash = self._take_head(session)
-            digest = chain_hash(prev_hash, seq, event)
-            session.execute(insert(AuditEventRow).values(
-                at=event.at, kind=event.kind.value, account_id=event.account_id, upstream=event.upstream,
-                downstream=event.downstream, reason=event.reason, reference=event.reference,
-                chain=chain, seq=seq, prev_hash=prev_hash, hash=digest,
-            ))
-            session.execute(update(AuditChainHeadRow).where(AuditChainHeadRow.id == chain)
-                            .values(seq=seq, hash=digest))
+        pending = at_step_end(self._engine.pool, self, self._append)
+        if pending is not None:
+            pending.append(event)
+            return
+        with self._engine.begin() as connection:
+            self._append(connection, [event])
 
-    def _take_head(self, session: Connection) -> tuple[int, int, str]:
-        """Lock one chain's head for this transaction: (chain, the new record's seq, the hash it follows)."""
-        head = AuditChainHeadRow
+    def _append(self, connection: Connection, events: list[AuditEvent]) -> None:
+        """``events`` appended in order to one chain, in the transaction of ``connection``: its head locked, the
+        records inserted (one round trip), the head moved to the last of them."""
+        chain, seq, prev_hash = self._take_head(connection)
+        rows = []
+        for event in events:
+            digest = chain_hash(prev_hash, seq, event)
+            rows.append({"at": event.at, "kind": event.kind.value, "account_id": event.account_id,
+                         "upstream": event.upstream, "downstream": event.downstream, "reason": event.reason,
+                         "reference": event.reference, "chain": chain, "seq": seq, "prev_hash": prev_hash,
+                         "hash": digest})
+            seq, prev_hash = seq + 1, digest
+        connection.execute(_INSERT_RECORD, rows)
+        connection.execute(_MOVE_HEAD, {"chain_id": chain, "new_seq": seq - 1, "new_hash": prev_hash})
+
+    def _take_head(self, connection: Connection) -> tuple[int, int, str]:
+        """Lock one chain's head for this transaction: (chain, the next record's seq, the hash it follows)."""
+        first = {"first": self._first}
         if not self._postgres:
-            # Lock first (the database) and read what is locked, in one statement: UPDATE ... RETURNING.
-            at_head = head.id == self._first
-            taken = session.execute(update(AuditChainHeadRow).where(at_head).values(seq=AuditChainHeadRow.seq + 1)
-                                    .returning(AuditChainHeadRow.seq, AuditChainHeadRow.hash)).one_or_none()
+            # Lock first (the database) and read what is locked, in one statement: UPDATE ... RETURNING. The
+            # head is moved to its final place by _MOVE_HEAD.
+            taken = connection.execute(_LOCK_HEAD_SQLITE, first).one_or_none()
             if taken is None:
                 raise AuditChainHeadMissing(f"audit chain {self._first}'s head is missing; run 'broker audit verify'")
-            return self._first, taken[0], taken[1]
+            return self._first, taken[0] + 1, taken[1]
         # The first head nobody holds, from this process's own chain on; only if all are held, wait for our own.
-        spread = (head.id - self._first + AUDIT_CHAINS) % AUDIT_CHAINS
-        row = session.execute(select(head.id, head.seq, head.hash).order_by(spread).limit(1)
-                              .with_for_update(skip_locked=True)).one_or_none()
+        row = connection.execute(_FIRST_FREE_HEAD, first).one_or_none()
         if row is None:
-            row = session.execute(select(head.id, head.seq, head.hash).where(head.id == self._first)
-                                  .with_for_update()).one_or_none()
+            row = connection.execute(_OWN_HEAD, first).one_or_none()
         if row is None:
             raise AuditChainHeadMissing(f"audit chain {self._first}'s head is missing; run 'broker audit verify'")
         return row.id, row.seq + 1, row.hash

@@ -21,14 +21,19 @@ of Flask-Session's SQLAlchemy backend is such a write: a sign-in renews the sess
 set-ups, where the commits a step saves matter little; PostgreSQL is where they count.
 
 A step opened while another is open in the same context joins it (it does not nest a transaction).
+
+A store may put its writes off to the step's end (``at_step_end``): the audit trail does, so that the records of
+one step are appended under one lock of their chain's head, taken at the end of the step and held only until its
+commit, instead of from the step's first record on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +44,18 @@ from sqlalchemy.pool import Pool
 class _Step:
     pool: Pool
     session: Session
+    #: what stores put off to the step's end (``at_step_end``): per key, the items and what writes them
+    deferred: dict[Hashable, tuple[list[Any], Callable[[Connection, list[Any]], None]]] = field(default_factory=dict)
+
+    def write_deferred(self) -> None:
+        """Each store's deferred items, written by its callback on the step's connection, in the order the
+        stores first deferred something."""
+        if not self.deferred:
+            return
+        self.session.flush()
+        connection = self.session.connection()
+        for items, write in self.deferred.values():
+            write(connection, items)
 
 
 #: the step open in this context (a request's thread), if any
@@ -91,17 +108,19 @@ class StepSessions:
             yield session
 
 
-@contextmanager
-def step_connection(engine: Engine) -> Iterator[Connection]:
-    """A Core connection in a transaction: the open step's (its pending ORM writes flushed first), else a
-    transaction of its own, committed at the end of the block (``engine.begin()``)."""
-    session = _step_for(engine.pool)
-    if session is None:
-        with engine.begin() as own:
-            yield own
-    else:
-        session.flush()
-        yield session.connection()
+def at_step_end(pool: Pool, key: Hashable,
+                write: Callable[[Connection, list[Any]], None]) -> list[Any] | None:
+    """The list a store appends to for the open step of ``pool``'s database to pass to ``write`` just before the
+    step commits (one list per ``key``, so a store's items of one step are written together, in one go); None when
+    no step is open (on SQLite never: see the module docstring), and the store writes at once. If the step raises,
+    nothing of it is written, as for its other writes."""
+    step = _open.get()
+    if step is None or step.pool is not pool:
+        return None
+    deferred = step.deferred.get(key)
+    if deferred is None:
+        deferred = step.deferred[key] = ([], write)
+    return deferred[0]
 
 
 class SqlUnitOfWork:
@@ -122,9 +141,11 @@ class SqlUnitOfWork:
             yield  # separate writes: see the module docstring
             return
         with self._maker.begin() as session:
-            token = _open.set(_Step(self._pool, session))
+            step = _Step(self._pool, session)
+            token = _open.set(step)
             try:
                 yield
+                step.write_deferred()  # only when the step succeeded: its last writes, then the commit
             finally:
                 _open.reset(token)
 
