@@ -26,7 +26,7 @@ from broker.core.model import Account, LinkedIdentity, UpstreamIdentity
 from broker.core.ports import AccountStore, IdentityLinks, LinkOutcome
 from broker.core.profile import IdentityClaims
 from broker.storage.codec import decode_claims, encode_claims
-from broker.storage.db import reader_factory, session_factory
+from broker.storage.db import connection_factory, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue
 from broker.storage.tables import AccountRow, LinkedIdentityRow
 
@@ -74,8 +74,8 @@ class SqlAccountStore:
     def __init__(self, engine: Engine, sealer: Sealer, email_index: Callable[[str], str] | None = None) -> None:
         """``email_index(address)`` keys a verified address for ``verified_email_owners`` (a keyed hash: the
         claims are sealed, and the index must not reveal the address either); None: no link offers."""
-        self._sessions = session_factory(engine)
-        self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._sessions = session_factory(engine)  # the ORM: link, unlink, disable, delete
+        self._core = connection_factory(engine)  # the login path's Core statements; reads without a transaction
         self._sealer = sealer
         self._email_index = email_index
 
@@ -93,13 +93,13 @@ class SqlAccountStore:
         canonical = canonical_email(email)
         if self._email_index is None or canonical is None:
             return []
-        with self._reads() as session:
-            rows = session.execute(_BY_EMAIL_INDEX, {"email_index": self._email_index(canonical)})
+        with self._core() as connection:
+            rows = connection.execute(_BY_EMAIL_INDEX, {"email_index": self._email_index(canonical)})
             return [_linked(row) for row in rows]
 
     def find_by_identity(self, issuer: str, subject: str) -> Account | None:
-        with self._reads() as session:
-            row = session.execute(_FIND_BY_IDENTITY, {"issuer": issuer, "subject": subject}).one_or_none()
+        with self._core() as connection:
+            row = connection.execute(_FIND_BY_IDENTITY, {"issuer": issuer, "subject": subject}).one_or_none()
             return _account(row) if row is not None else None
 
     def create_with_identity(self, identity: UpstreamIdentity, now: datetime) -> tuple[Account, bool]:
@@ -112,10 +112,10 @@ class SqlAccountStore:
             "email_index": self._index_of(identity),
         }
         try:
-            with self._sessions.begin(savepoint=True) as session:
+            with self._core.begin(savepoint=True) as connection:
                 # Core statements run in the order given (no unit of work): the account before its identity
-                session.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, "created_at": now})
-                session.execute(_INSERT_LINKED, linked)
+                connection.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, "created_at": now})
+                connection.execute(_INSERT_LINKED, linked)
         except IntegrityError:
             # Lost the race (or the identity already existed): the transaction is rolled back; the winner's
             # account is committed, since the unique constraint waited for it. Anything else re-raises.
@@ -129,13 +129,13 @@ class SqlAccountStore:
         """Also whether the verified address changed (``AccountStore.record_use``): the address last asserted is
         read from the sealed claims before they are replaced, so this works without an ``email_index``."""
         which = {"account_id": account_id, "issuer": identity.issuer, "subject": identity.subject}
-        with self._sessions.begin() as session:
-            row = session.execute(_FOR_USE, which).first()  # locked until the transaction (or step) ends
+        with self._core.begin() as connection:
+            row = connection.execute(_FOR_USE, which).first()  # locked until the transaction (or step) ends
             if row is None:
                 raise LookupError("the identity is not linked to that account")
             before = self._open(row)
             merged = merge_assertions(before, identity.claims, identity.sent_once)
-            session.execute(_USED, {
+            connection.execute(_USED, {
                 "row_id": row.id, "last_used": now, "last_acr": identity.acr,
                 "last_claims": self._seal(merged, identity.issuer, identity.subject),
                 "email_index": self._index_of(identity),  # gone as soon as the address is no longer verified
@@ -175,29 +175,29 @@ class SqlAccountStore:
             return bool(getattr(result, "rowcount", 0))
 
     def last_claims(self, account_id: str) -> Mapping[str, ClaimValue]:
-        with self._reads() as session:
-            row = session.execute(_LAST_USED, {"account_id": account_id}).first()
+        with self._core() as connection:
+            row = connection.execute(_LAST_USED, {"account_id": account_id}).first()
             return self._open(row) if row is not None else {}
 
     def identity_claims(self, account_id: str) -> Sequence[IdentityClaims]:
         """Every linked identity's claims, in the order the identities were linked; unreadable ones are left
         out (logged, as in ``last_claims``), so one bad row costs its own values only."""
         found: list[IdentityClaims] = []
-        with self._reads() as session:
-            for row in session.execute(_IDENTITIES, {"account_id": account_id}):
+        with self._core() as connection:
+            for row in connection.execute(_IDENTITIES, {"account_id": account_id}):
                 claims = self._read(row)
                 if claims is not None:
                     found.append(IdentityClaims(_linked(row), claims, row.last_acr))
         return found
 
     def get(self, account_id: str) -> Account | None:
-        with self._reads() as session:
-            row = session.execute(_GET, {"account_id": account_id}).one_or_none()
+        with self._core() as connection:
+            row = connection.execute(_GET, {"account_id": account_id}).one_or_none()
             return _account(row) if row is not None else None
 
     def identities(self, account_id: str) -> Sequence[LinkedIdentity]:
-        with self._reads() as session:
-            return [_linked(row) for row in session.execute(_IDENTITIES, {"account_id": account_id})]
+        with self._core() as connection:
+            return [_linked(row) for row in connection.execute(_IDENTITIES, {"account_id": account_id})]
 
     def set_disabled(self, account_id: str, at: datetime | None, reason: str | None) -> bool:
         """Disable (``at``) or enable (None) the account; its reason is cleared with it."""

@@ -41,7 +41,7 @@ from sqlalchemy import Engine, Table, bindparam, delete, exists, or_, select, up
 from sqlalchemy.orm import Session
 
 from broker.core.factors import TOTP_CODE, Authenticator, Authenticators, FactorKind
-from broker.storage.db import reader_factory, rowcount, session_factory
+from broker.storage.db import connection_factory, reader_factory, rowcount, session_factory
 from broker.storage.sealing import Sealer, UnreadableValue, is_legacy
 from broker.storage.tables import AccountRow, AuthenticatorRow, RecoveryCodeRow
 
@@ -159,15 +159,16 @@ class SqlAuthenticators:
     def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._core = connection_factory(engine)  # the look-up a login makes
         self._sealer = sealer
 
     def of(self, account_id: str) -> Sequence[Authenticator]:
         """The account's factors, recovery codes while any is unused: the read a login makes to know whether
         there is a second factor to ask for (``broker.journeys.step_up``), so a Core select built once."""
-        with self._reads() as session:
+        with self._core() as connection:
             return [Authenticator(row.authenticator_id, row.account_id, FactorKind(row.kind), row.name,
                                   row.created_at, row.last_used_at)
-                    for row in session.execute(_OF, {"account_id": account_id})]
+                    for row in connection.execute(_OF, {"account_id": account_id})]
 
     def add_totp(self, account_id: str, name: str, secret: str, now: datetime) -> Authenticator:
         """``ValueError`` for a secret that is not base32 of at least 128 bits, or an empty name."""

@@ -9,11 +9,11 @@ from sqlalchemy import Engine, Row, bindparam, func, insert, select
 
 from broker.core.consent import Consent, ConsentHow
 from broker.core.ports import ConsentStore
-from broker.storage.db import reader_factory, session_factory
+from broker.storage.db import connection_factory, reader_factory, session_factory
 from broker.storage.tables import ConsentRow
 
 # The login path's statements in SQLAlchemy Core, built once (issue 21: the ORM added only cost); they run on
-# the store's step sessions, so they join a login step's transaction (``broker.storage.unit_of_work``).
+# the store's step connections, so they join a login step's transaction (``broker.storage.unit_of_work``).
 _consents = ConsentRow.metadata.tables[ConsentRow.__tablename__]
 _CURRENT = (select(_consents)
             .where(_consents.c.account_id == bindparam("account_id"), _consents.c.party_id == bindparam("party_id"))
@@ -30,17 +30,18 @@ class SqlConsentStore:
     def __init__(self, engine: Engine) -> None:
         self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._core = connection_factory(engine)  # the login path's two statements
 
     def current(self, account_id: str, party_id: str) -> Consent | None:
-        with self._reads() as session:
-            row = session.execute(_CURRENT, {"account_id": account_id, "party_id": party_id}).one_or_none()
+        with self._core() as connection:
+            row = connection.execute(_CURRENT, {"account_id": account_id, "party_id": party_id}).one_or_none()
             return _consent(row) if row is not None else None
 
     def record(self, consent: Consent) -> None:
-        with self._sessions.begin() as session:
-            session.execute(_RECORD, {"account_id": consent.account_id, "party_id": consent.party_id,
-                                      "claims": consent.to_json(), "policy_version": consent.policy_version,
-                                      "how": consent.how.value, "at": consent.at})
+        with self._core.begin() as connection:
+            connection.execute(_RECORD, {"account_id": consent.account_id, "party_id": consent.party_id,
+                                         "claims": consent.to_json(), "policy_version": consent.policy_version,
+                                         "how": consent.how.value, "at": consent.at})
 
     def in_force(self, account_id: str) -> Sequence[Consent]:
         newest = (select(func.max(ConsentRow.id)).where(ConsentRow.account_id == account_id)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from broker.storage.unit_of_work import StepSessions
+from broker.storage.unit_of_work import StepConnections, StepSessions
 
 #: seconds a SQLite writer waits for another writer before "database is locked"
 SQLITE_BUSY_TIMEOUT = 30.0
@@ -169,6 +169,12 @@ def reader_factory(engine: Engine) -> StepSessions:
     """Sessions for reads only (``reading``): never ``commit``, never write through them. Inside a login step, the
     step's session: a read there sees what the step wrote."""
     return StepSessions(sessionmaker(reading(engine), expire_on_commit=False), engine.pool)
+
+
+def connection_factory(engine: Engine) -> StepConnections:
+    """Core connections for stores that send only Core statements: writes in ``engine.begin()``, reads on
+    ``reading(engine)``; inside a login step, the step's connection (``broker.storage.unit_of_work``)."""
+    return StepConnections(engine, reading(engine))
 
 
 def rowcount(result: object) -> int:

@@ -108,6 +108,47 @@ class StepSessions:
             yield session
 
 
+class StepConnections:
+    """``StepSessions`` for stores that send only Core statements: the same contract (``begin()`` to write,
+    ``()`` to read, the open step's when there is one), with a ``Connection`` where that hands out a ``Session``.
+    A Core statement costs less on a connection than through a session (``bench/session_calls_bench.py``), and a
+    read outside a step checks out a bare connection, not a session. Reads outside a step use ``reader``, an
+    engine on the same pool (``broker.storage.db.reading``: no transaction, no ``BEGIN``)."""
+
+    def __init__(self, engine: Engine, reader: Engine) -> None:
+        self._engine = engine
+        self._reader = reader
+        self._pool = engine.pool
+
+    @contextmanager
+    def begin(self, *, savepoint: bool = False) -> Iterator[Connection]:
+        """A transaction of its own, committed at the end of the block; in a step, the step's connection (its
+        pending ORM writes flushed first), in a SAVEPOINT with ``savepoint``."""
+        session = _step_for(self._pool)
+        if session is None:
+            with self._engine.begin() as own:
+                yield own
+            return
+        session.flush()
+        connection = session.connection()
+        if savepoint:
+            with connection.begin_nested():
+                yield connection
+        else:
+            yield connection
+
+    @contextmanager
+    def __call__(self) -> Iterator[Connection]:
+        """A connection for reads: the step's while one is open (it sees the step's writes), else one of its own."""
+        session = _step_for(self._pool)
+        if session is None:
+            with self._reader.connect() as own:
+                yield own
+        else:
+            session.flush()
+            yield session.connection()
+
+
 def at_step_end(pool: Pool, key: Hashable,
                 write: Callable[[Connection, list[Any]], None]) -> list[Any] | None:
     """The list a store appends to for the open step of ``pool``'s database to pass to ``write`` just before the
