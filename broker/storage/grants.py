@@ -23,7 +23,7 @@ from broker.core.claims import ClaimValue
 from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.ports import GrantStore
 from broker.storage.codec import decode_claims, encode_claims
-from broker.storage.db import reader_factory, rowcount, session_factory
+from broker.storage.db import connection_factory, reader_factory, rowcount, session_factory
 from broker.storage.sealing import VERSION, Sealer, UnreadableValue
 from broker.storage.tables import OidcGrantRow, OidcTokenRow
 
@@ -69,6 +69,25 @@ _FIND = (
     .join(_GRANTS, _GRANTS.c.grant_id == _TOKENS.c.grant_id)
     .where(_live(bindparam("kind"), bindparam("digest"), bindparam("now")))
 )
+# ``redeem``: on success one statement, whose RETURNING reads the grant's payload. Not ``UPDATE ... FROM
+# oidc_grants RETURNING oidc_grants.payload``: SQLite's RETURNING may name the updated table only
+# (sqlite.org/lang_returning.html, "Limitations"). Not correlated to the updated row either: SQLAlchemy renders
+# SQLite's RETURNING without table names, subqueries included, so ``oidc_grants.grant_id = oidc_tokens.grant_id``
+# would become ``grant_id = grant_id``, true of every grant; names left unqualified here resolve to the innermost
+# FROM, which is the right one. ``of_kind``: a bind named ``kind`` would be taken for the SET value of that column.
+_OWNER = (select(_TOKENS.c.grant_id).where(_TOKENS.c.token_hash == bindparam("digest")).correlate(None)
+          .scalar_subquery())
+_CONSUME = (
+    update(_TOKENS)
+    .where(_live(bindparam("of_kind"), bindparam("digest"), bindparam("now")))
+    .values(used_at=bindparam("now"))
+    .returning(select(_GRANTS.c.payload).where(_GRANTS.c.grant_id == _OWNER).scalar_subquery())
+)
+_EARLIER = (
+    select(_TOKENS.c.used_at, _GRANTS.c.payload)
+    .join(_GRANTS, _GRANTS.c.grant_id == _TOKENS.c.grant_id)
+    .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.kind == bindparam("kind"))
+)
 
 
 class SqlGrantStore:
@@ -79,6 +98,7 @@ class SqlGrantStore:
         purge): released values are not kept, and stored ones read as not kept."""
         self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._core = connection_factory(engine)  # the login path and token endpoint: Core statements
         self._sealer = sealer
 
     def _payload(self, grant: Grant) -> str:
@@ -109,56 +129,45 @@ class SqlGrantStore:
 
     def create_grant(self, grant: Grant, *tokens: NewToken) -> None:
         """Store ``grant`` and its first ``tokens`` in one transaction, the grant row first (Core inserts, sent at
-        once; in a step, ``StepSessions.begin`` flushes the step's pending ORM writes, such as its account, first);
+        once; in a step, ``StepConnections.begin`` flushes the step's pending ORM writes, such as its account, first);
         an ``IntegrityError`` when its id is taken or its account does not exist."""
         values = {"grant_id": grant.grant_id, "client_id": grant.client_id, "account_id": grant.account_id,
                   "payload": self._payload(grant), "created_at": grant.created_at, "revoked_at": None,
                   "sid": grant.sid or None}
         rows = [_token_values(token.kind, token.token, grant.grant_id, token.issued_at, token.expires_at)
                 for token in tokens]
-        with self._sessions.begin() as session:
-            session.execute(_INSERT_GRANT, values)
+        with self._core.begin() as connection:
+            connection.execute(_INSERT_GRANT, values)
             if rows:
-                session.execute(_INSERT_TOKEN, rows)
+                connection.execute(_INSERT_TOKEN, rows)
 
     def issue(self, kind: TokenKind, token: str, grant_id: str, issued_at: datetime, expires_at: datetime) -> None:
         """Record the token's hash; an ``IntegrityError`` for an unknown grant (or, never in practice, a
         token issued twice)."""
-        with self._sessions.begin() as session:
-            session.execute(_INSERT_TOKEN, _token_values(kind, token, grant_id, issued_at, expires_at))
+        with self._core.begin() as connection:
+            connection.execute(_INSERT_TOKEN, _token_values(kind, token, grant_id, issued_at, expires_at))
 
     def redeem(self, kind: TokenKind, token: str, now: datetime) -> tuple[Redemption, Grant | None]:
-        """One ``UPDATE ... SET used_at WHERE <live> RETURNING``: of concurrent redemptions the database lets
-        exactly one match the row. When it does not match, a token that had been used is ``REUSED`` with its
-        grant, even when it has expired since or its grant is already revoked, so a replay is always recognised
-        and the caller can revoke the family; anything else is ``INVALID``. ``ValueError`` for access tokens."""
+        """One ``UPDATE ... SET used_at WHERE <live> RETURNING <its grant's payload>`` (``_CONSUME``): of
+        concurrent redemptions the database lets exactly one match the row. When it does not match, a token that
+        had been used is ``REUSED`` with its grant, even when it has expired since or its grant is already revoked,
+        so a replay is always recognised and the caller can revoke the family; anything else is ``INVALID``.
+        ``ValueError`` for access tokens."""
         if kind not in SINGLE_USE:
             raise ValueError(f"{kind.value} tokens are not single-use: use find()")
         digest = token_hash(token)
-        consume = (
-            update(OidcTokenRow)
-            .where(_live(kind.value, digest, now))
-            .values(used_at=now)
-            .returning(OidcTokenRow.grant_id)
-            .execution_options(synchronize_session=False)
-        )
-        with self._sessions.begin() as session:
-            grant_id = session.scalars(consume).one_or_none()
-            if grant_id is not None:
-                payload = session.scalars(select(OidcGrantRow.payload).where(OidcGrantRow.grant_id == grant_id)).one()
-                return Redemption.OK, self._grant(payload)
-            earlier = session.execute(
-                select(OidcTokenRow.used_at, OidcGrantRow.payload)
-                .join(OidcGrantRow, OidcGrantRow.grant_id == OidcTokenRow.grant_id)
-                .where(OidcTokenRow.token_hash == digest, OidcTokenRow.kind == kind.value)
-            ).one_or_none()
+        with self._core.begin() as connection:
+            consumed = connection.execute(_CONSUME, {"of_kind": kind.value, "digest": digest, "now": now}).first()
+            if consumed is not None:
+                return Redemption.OK, self._grant(consumed[0])
+            earlier = connection.execute(_EARLIER, {"kind": kind.value, "digest": digest}).one_or_none()
         if earlier is not None and earlier.used_at is not None:
             return Redemption.REUSED, self._grant(earlier.payload)
         return Redemption.INVALID, None
 
     def find(self, kind: TokenKind, token: str, now: datetime) -> TokenRecord | None:
-        with self._reads() as session:
-            row = session.execute(_FIND, {"kind": kind.value, "digest": token_hash(token), "now": now}).one_or_none()
+        with self._core() as connection:
+            row = connection.execute(_FIND, {"kind": kind.value, "digest": token_hash(token), "now": now}).one_or_none()
         if row is None:
             return None
         return TokenRecord(kind=kind, grant=self._grant(row.payload), expires_at=row.expires_at,

@@ -28,12 +28,25 @@ import itertools
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, delete, exists, false, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from broker.core.backoff import IN_FLIGHT, CodeAttempt, Failures
 from broker.core.risk import DEFAULT_RETENTION, LoginHistory, LoginPlace, LoginSignals
-from broker.storage.db import reader_factory, rowcount, session_factory
+from broker.storage.db import connection_factory, reader_factory, rowcount, session_factory
 from broker.storage.tables import LoginHistoryRow, SecondFactorFailureRow
 
 #: rows older than the retention deleted per write, per table
@@ -41,6 +54,36 @@ PURGE_BATCH = 100
 #: a login's write purges once in this many (per process)
 PURGE_EVERY = 32
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+_LOGINS: Table = LoginHistoryRow.__table__  # type: ignore[assignment]
+_FAILURES: Table = SecondFactorFailureRow.__table__  # type: ignore[assignment]
+_MINE = _LOGINS.c.account_id == bindparam("account_id")
+_RECENT = _LOGINS.c.at >= bindparam("since")
+
+# The login path's statements in SQLAlchemy Core on the tables, built once (issue 21: building them per call cost
+# CPU in ``coercions.expect`` and the cache key). ``:device`` is NULL for a browser without a device cookie: the
+# comparison is then never true, so such a login is always a new device, as the stored "" must not match it.
+_SIGNALS = select(
+    exists().where(_MINE),
+    exists().where(_MINE, _LOGINS.c.device == bindparam("device")),
+    exists().where(_MINE, _LOGINS.c.network == bindparam("network")),
+    select(func.count()).select_from(_LOGINS).where(_MINE, _RECENT).scalar_subquery(),
+    select(func.count()).select_from(_LOGINS)
+    .where(_LOGINS.c.address == bindparam("address"), _RECENT).scalar_subquery(),
+    exists().where(_MINE, _RECENT, _LOGINS.c.network != bindparam("network")),
+    select(func.count()).select_from(_FAILURES)
+    .where(_FAILURES.c.account_id == bindparam("account_id"), _FAILURES.c.at >= bindparam("since"),
+           _FAILURES.c.in_flight.is_(False))
+    .scalar_subquery(),
+)
+_RECORD = insert(_LOGINS)
+#: per table, at most ``:batch`` rows older than ``:cutoff``, oldest first, deleted
+_PURGES = tuple(
+    delete(table).where(table.c.id.in_(
+        select(table.c.id).where(table.c.at < bindparam("cutoff")).order_by(table.c.at)
+        .limit(bindparam("batch", type_=Integer)).with_for_update(skip_locked=True)))
+    for table in (_LOGINS, _FAILURES)
+)
 
 
 def _checked(place: LoginPlace) -> LoginPlace:
@@ -70,29 +113,16 @@ class SqlLoginHistory:
         self._purge_every = purge_every
         self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
+        self._core = connection_factory(engine)  # a login's read and write: Core statements
         self._retention = retention
 
     def signals(self, account_id: str, place: LoginPlace, now: datetime, window: timedelta) -> LoginSignals:
         _checked(place)
-        since = _aware(now) - window
-        login = LoginHistoryRow
-        mine = login.account_id == account_id
-        seen_device = exists().where(mine, login.device == place.device) if place.device else false()
-        query = select(
-            exists().where(mine),
-            seen_device,
-            exists().where(mine, login.network == place.network),
-            select(func.count()).select_from(login).where(mine, login.at >= since).scalar_subquery(),
-            select(func.count()).select_from(login)
-            .where(login.address == place.address, login.at >= since).scalar_subquery(),
-            exists().where(mine, login.at >= since, login.network != place.network),
-            select(func.count()).select_from(SecondFactorFailureRow)
-            .where(SecondFactorFailureRow.account_id == account_id, SecondFactorFailureRow.at >= since,
-                   SecondFactorFailureRow.in_flight.is_(False))
-            .scalar_subquery(),
-        )
-        with self._reads() as session:
-            known, device, network, by_account, by_address, distant, failures = session.execute(query).one()
+        parameters = {"account_id": account_id, "device": place.device or None, "network": place.network,
+                      "address": place.address, "since": _aware(now) - window}
+        with self._core() as connection:
+            row = connection.execute(_SIGNALS, parameters).one()
+        known, device, network, by_account, by_address, distant, failures = row
         return LoginSignals(
             new_device=not device, new_network=not network, logins_by_account=int(by_account),
             logins_by_address=int(by_address), failed_second_factors=int(failures), distant_networks=bool(distant),
@@ -101,19 +131,18 @@ class SqlLoginHistory:
 
     def record(self, account_id: str, place: LoginPlace, at: datetime) -> None:
         _checked(place)
-        with self._sessions.begin() as session:
-            session.execute(insert(LoginHistoryRow).values(account_id=account_id, device=place.device,
-                                                           network=place.network, address=place.address,
-                                                           at=_aware(at)))
+        with self._core.begin() as connection:
+            connection.execute(_RECORD, {"account_id": account_id, "device": place.device, "network": place.network,
+                                      "address": place.address, "at": _aware(at)})
             if next(self._logins) % self._purge_every == 0:
-                self._purge(session, at)
+                self._purge(connection, at)
 
     def purge_expired(self, now: datetime) -> int:
         """Delete every row older than the retention, in batches of ``PURGE_BATCH`` (``broker purge``); how many."""
         deleted = 0
         while True:
-            with self._sessions.begin() as session:
-                batch = self._purge(session, _aware(now))
+            with self._core.begin() as connection:
+                batch = self._purge(connection, _aware(now))
             if batch == 0:
                 return deleted
             deleted += batch
@@ -129,17 +158,19 @@ class SqlLoginHistory:
                 if claim is not None and session.execute(
                         update(row).where(row.id == claim, row.in_flight.is_(True))
                         .values(in_flight=False, at=_aware(at))).rowcount == 1:  # type: ignore[attr-defined]
-                    self._purge(session, at)
+                    self._purge(session.connection(), at)
                     return
             session.add(row(account_id=account_id, at=_aware(at), address=address))
-            self._purge(session, at)
+            session.flush()  # the new row first: on SQLite the write lock is then held before the purge reads
+            self._purge(session.connection(), at)
 
     def begin_code_attempt(self, account_id: str, address: str, at: datetime, window: timedelta) -> CodeAttempt:
         row = SecondFactorFailureRow
         with self._sessions.begin() as session:  # committed before counting: see the module docstring
             mine = row(account_id=account_id, at=_aware(at), address=_hash(address), in_flight=True)
             session.add(mine)
-            self._purge(session, at)
+            session.flush()  # the new row first (and its id): see record_second_factor_failure
+            self._purge(session.connection(), at)
             claim = mine.id
         counted = (row.id != claim, row.at >= at - window, or_(row.in_flight.is_(False), row.at >= at - IN_FLIGHT))
         query = select(*_count_and_latest(row.account_id == account_id, counted),
@@ -153,16 +184,11 @@ class SqlLoginHistory:
         with self._sessions.begin() as session:
             session.execute(delete(row).where(row.id == claim, row.in_flight.is_(True)))
 
-    def _purge(self, session: Session, now: datetime) -> int:
-        """At most ``PURGE_BATCH`` rows of each table older than the retention deleted; how many in all."""
-        session.flush()  # the new row first: on SQLite the write lock is then held before the purge reads
-        cutoff = now - self._retention
-        deleted = 0
-        for table in (LoginHistoryRow, SecondFactorFailureRow):
-            old = (select(table.id).where(table.at < cutoff).order_by(table.at).limit(PURGE_BATCH)
-                   .with_for_update(skip_locked=True))
-            deleted += rowcount(session.execute(delete(table).where(table.id.in_(old))))
-        return deleted
+    def _purge(self, connection: Connection, now: datetime) -> int:
+        """At most ``PURGE_BATCH`` rows of each table older than the retention deleted; how many in all. A caller
+        that added a row through the ORM flushes it first."""
+        parameters = {"cutoff": now - self._retention, "batch": PURGE_BATCH}
+        return sum(rowcount(connection.execute(purge, parameters)) for purge in _PURGES)
 
 
 def _hash(value: str) -> str:

@@ -12,20 +12,19 @@ Deleting an account deletes its sessions and their participants (foreign key cas
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, bindparam, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Insert, Row, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from broker.core.model import Protocol
 from broker.core.ports import SsoSessionRecord, SsoSessionRegistry
 from broker.core.sessions import Participant
 from broker.core.upstream_logout_tokens import recordable_sid
-from broker.storage.db import rowcount, session_factory
+from broker.storage.db import connection_factory, rowcount
 from broker.storage.tables import SsoParticipantRow, SsoSessionRow
 from broker.storage.unit_of_work import in_step
 
@@ -39,8 +38,8 @@ _PARTICIPANTS: Table = SsoParticipantRow.__table__  # type: ignore[assignment]
 _LIVE = (_SESSIONS.c.ended_at.is_(None), _SESSIONS.c.expires_at > bindparam("now"))
 
 # The login path's statements in SQLAlchemy Core on the tables, built once (issue 21: an ORM read cost about 2.5
-# times its Core equivalent in CPU; ``bench/session_calls_bench.py``). They run through the store's session
-# maker all the same, so inside a login step they join the step's transaction (``broker.storage.unit_of_work``).
+# times its Core equivalent in CPU; ``bench/session_calls_bench.py``). They run on the store's step connections
+# (``broker.storage.unit_of_work.StepConnections``), so inside a login step they join the step's transaction.
 _REGISTER = insert(_SESSIONS)
 _IS_LIVE = select(_SESSIONS.c.ended_at).where(_SESSIONS.c.sid == bindparam("sid"))
 _TOUCH = update(_SESSIONS).where(_SESSIONS.c.sid == bindparam("touched")).values(last_seen=bindparam("now"))
@@ -58,6 +57,28 @@ _PARTICIPANTS_OF = (select(_PARTICIPANTS.c.party_id, _PARTICIPANTS.c.protocol, _
                     .order_by(_PARTICIPANTS.c.position, _PARTICIPANTS.c.joined_at, _PARTICIPANTS.c.party_id))
 
 
+def _join_statement(dialect_insert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Insert:
+    """``SqlSsoSessionRegistry.join``'s upsert in ``dialect_insert``'s dialect: the app ``:party_id`` joins the
+    session ``:sid`` at position count + 1 while the session exists; a second join updates its row."""
+    row = _PARTICIPANTS.c
+    known = select(_SESSIONS.c.sid).where(_SESSIONS.c.sid == bindparam("sid")).exists()
+    position = select(func.count() + 1).select_from(_PARTICIPANTS).where(row.sid == bindparam("sid")).scalar_subquery()
+    values = select(bindparam("sid", type_=row.sid.type), bindparam("party_id", type_=row.party_id.type), position,
+                    bindparam("protocol", type_=row.protocol.type), bindparam("subject", type_=row.subject.type),
+                    bindparam("name_id_format", type_=row.name_id_format.type),
+                    bindparam("now", type_=row.joined_at.type), bindparam("now", type_=row.last_seen.type)).where(known)
+    upsert = dialect_insert(_PARTICIPANTS).from_select(
+        ["sid", "party_id", "position", "protocol", "subject", "name_id_format", "joined_at", "last_seen"], values)
+    return upsert.on_conflict_do_update(
+        index_elements=[row.sid, row.party_id],
+        set_={"protocol": upsert.excluded.protocol, "subject": upsert.excluded.subject,
+              "name_id_format": upsert.excluded.name_id_format, "last_seen": upsert.excluded.last_seen})
+
+
+_JOIN_POSTGRESQL = _join_statement(postgresql.insert)
+_JOIN_SQLITE = _join_statement(sqlite.insert)
+
+
 def _record(row: Row[Any]) -> SsoSessionRecord:
     return SsoSessionRecord(row.sid, row.account_id, row.upstream, row.created_at, row.last_seen, row.expires_at,
                             row.user_agent, row.ended_at, upstream_sid=row.upstream_sid)
@@ -65,32 +86,32 @@ def _record(row: Row[Any]) -> SsoSessionRecord:
 
 class SqlSsoSessionRegistry:
     def __init__(self, engine: Engine) -> None:
-        self._sessions = session_factory(engine)
+        self._core = connection_factory(engine)  # Core statements only: the step's connection in a login step
         self._pool = engine.pool
-        self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._join = _JOIN_POSTGRESQL if engine.dialect.name == "postgresql" else _JOIN_SQLITE
 
     def register(self, record: SsoSessionRecord) -> None:
-        """A Core insert, sent at once (not at a flush); in a step, ``StepSessions.begin`` flushes the step's
+        """A Core insert, sent at once (not at a flush); in a step, ``StepConnections.begin`` flushes the step's
         pending ORM writes first, so the account row it refers to is in the database before it."""
         values = {"sid": record.sid, "account_id": record.account_id, "upstream": record.upstream,
                   "created_at": record.created_at, "last_seen": record.last_seen, "expires_at": record.expires_at,
                   "user_agent": record.user_agent[:USER_AGENT_LENGTH], "ended_at": record.ended_at,
                   "upstream_sid": record.upstream_sid}
-        with self._sessions.begin() as session:
-            session.execute(_REGISTER, values)
+        with self._core.begin() as connection:
+            connection.execute(_REGISTER, values)
 
     def is_live(self, sid: str) -> bool:
-        with self._sessions() as session:
-            row = session.execute(_IS_LIVE, {"sid": sid}).first()
+        with self._core() as connection:
+            row = connection.execute(_IS_LIVE, {"sid": sid}).first()
             return row is not None and row.ended_at is None
 
     def touch(self, sid: str, now: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.execute(_TOUCH, {"touched": sid, "now": now})
+        with self._core.begin() as connection:
+            connection.execute(_TOUCH, {"touched": sid, "now": now})
 
     def active(self, account_id: str, now: datetime) -> Sequence[SsoSessionRecord]:
-        with self._sessions() as session:
-            return [_record(row) for row in session.execute(_ACTIVE, {"account_id": account_id, "now": now})]
+        with self._core() as connection:
+            return [_record(row) for row in connection.execute(_ACTIVE, {"account_id": account_id, "now": now})]
 
     def by_upstream_sid(self, upstream: str, upstream_sid: str, now: datetime) -> Sequence[SsoSessionRecord]:
         """An equality lookup on the (upstream, upstream_sid) index; live sessions only. A sid that is never
@@ -99,23 +120,23 @@ class SqlSsoSessionRegistry:
         if not recordable_sid(upstream_sid):
             return []
         parameters = {"upstream": upstream, "upstream_sid": upstream_sid, "now": now}
-        with self._sessions() as session:
-            return [_record(row) for row in session.execute(_BY_UPSTREAM_SID, parameters)]
+        with self._core() as connection:
+            return [_record(row) for row in connection.execute(_BY_UPSTREAM_SID, parameters)]
 
     def all_of(self, account_id: str) -> Sequence[SsoSessionRecord]:
-        with self._sessions() as session:
-            return [_record(row) for row in session.execute(_ALL_OF, {"account_id": account_id})]
+        with self._core() as connection:
+            return [_record(row) for row in connection.execute(_ALL_OF, {"account_id": account_id})]
 
     def end_all(self, account_id: str, now: datetime) -> int:
-        with self._sessions.begin() as session:
-            result = session.execute(update(SsoSessionRow)
+        with self._core.begin() as connection:
+            result = connection.execute(update(SsoSessionRow)
                                      .where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None))
                                      .values(ended_at=now))
             return rowcount(result)
 
     def end(self, sid: str, now: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.execute(update(SsoSessionRow).where(SsoSessionRow.sid == sid, SsoSessionRow.ended_at.is_(None))
+        with self._core.begin() as connection:
+            connection.execute(update(SsoSessionRow).where(SsoSessionRow.sid == sid, SsoSessionRow.ended_at.is_(None))
                             .values(ended_at=now))
 
     def join(self, sid: str, participant: Participant, now: datetime) -> None:
@@ -125,32 +146,20 @@ class SqlSsoSessionRegistry:
         error). It inserts only while the session exists, so an unknown sid is ignored: such a session counts as
         signed out. A session deleted in the instant between that check and the insert (its account erased)
         fails the foreign key; outside a login step that is ignored too."""
-        row = SsoParticipantRow.__table__
-        known = select(SsoSessionRow.sid).where(SsoSessionRow.sid == sid).exists()
-        position = select(func.count() + 1).select_from(row).where(row.c.sid == sid).scalar_subquery()
-        values = select(literal(sid, row.c.sid.type), literal(participant.party_id, row.c.party_id.type), position,
-                        literal(participant.protocol.value, row.c.protocol.type),
-                        literal(participant.subject, row.c.subject.type),
-                        literal(participant.name_id_format, row.c.name_id_format.type),
-                        literal(now, row.c.joined_at.type), literal(now, row.c.last_seen.type)).where(known)
-        upsert = self._insert(SsoParticipantRow).from_select(
-            ["sid", "party_id", "position", "protocol", "subject", "name_id_format", "joined_at", "last_seen"], values)
-        statement = upsert.on_conflict_do_update(
-            index_elements=[row.c.sid, row.c.party_id],
-            set_={"protocol": upsert.excluded.protocol, "subject": upsert.excluded.subject,
-                  "name_id_format": upsert.excluded.name_id_format, "last_seen": upsert.excluded.last_seen})
+        parameters = {"sid": sid, "party_id": participant.party_id, "protocol": participant.protocol.value,
+                      "subject": participant.subject, "name_id_format": participant.name_id_format, "now": now}
         try:
-            with self._sessions.begin() as session:
-                session.execute(statement)
+            with self._core.begin() as connection:
+                connection.execute(self._join, parameters)
         except IntegrityError:
             if in_step(self._pool):
                 raise  # the step's transaction is aborted: the login fails as a whole
             log.info("sso participant not recorded: session %s... ended meanwhile", sid[:8])
 
     def participants(self, sid: str) -> Sequence[Participant]:
-        with self._sessions() as session:
+        with self._core() as connection:
             return [Participant(row.party_id, Protocol(row.protocol), row.subject, row.name_id_format)
-                    for row in session.execute(_PARTICIPANTS_OF, {"sid": sid})]
+                    for row in connection.execute(_PARTICIPANTS_OF, {"sid": sid})]
 
 
 _check: type[SsoSessionRegistry] = SqlSsoSessionRegistry
