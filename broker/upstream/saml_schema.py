@@ -1,8 +1,9 @@
 """Schema validation of SAML protocol messages with libxml2's C validator (lxml ``etree.XMLSchema``).
 
 The SAML 2.0 XSDs are those shipped with pysaml2 (``saml2/data/schemas``). Imports are mapped to those local
-files by name; nothing is ever fetched from the network. The schema is compiled once per process (lazily) and
-each thread gets its own validator object (lxml validators must not be shared between threads).
+files by name; nothing is ever fetched from the network. The schema document is parsed once per process (lazily) and
+each thread gets its own validator object (lxml validators must not be shared between threads), compiled one
+thread at a time.
 """
 
 from __future__ import annotations
@@ -49,9 +50,14 @@ def _schema_document() -> Any:
 
 
 def _validator() -> Any:
+    """This thread's validator, built at its first use. Built one at a time: libxml2 resolves the schema's
+    imports while it compiles them, and two threads compiling at once made one fail on an import the other was
+    resolving ("The QName value '{...xmlenc#}EncryptedData' does not resolve"), a 500 for that login."""
     validator = getattr(_local, "validator", None)
     if validator is None:
-        validator = etree.XMLSchema(_schema_document())
+        document = _schema_document()
+        with _compiled_lock:
+            validator = etree.XMLSchema(document)
         _local.validator = validator
     return validator
 
