@@ -77,6 +77,7 @@ from authlib.jose import JsonWebKey, jwt  # noqa: E402
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # noqa: E402
 from sqlalchemy import make_url, text  # noqa: E402
 
+from bench.bench_config import ORDINARY_RISK  # noqa: E402
 from bench.workers import run_bounded  # noqa: E402
 from broker.keys.keyring import generate_keyring  # noqa: E402
 from broker.oidc.client import hash_secret  # noqa: E402
@@ -573,7 +574,7 @@ def write_instance(folder: Path, keys: Path, broker_url: str, database_url: str,
     """The broker's instance folder (as ``tests.flows.federation``): OP "op", SAML IdP "city", SP "sp1" and the
     OIDC app; returns the SP and the app's client secret."""
     _write_instance(folder, keys, broker_url, database_url, op_url, redis_url,
-                    extra_config="\n[limits]\nenabled = false\n")
+                    extra_config="\n[limits]\nenabled = false\n" + ORDINARY_RISK)
     idp_keys = generate_keyring(keys / "city-idp", "bench city idp", bits=2048)
     idp = TestIdp(idp_url, str(idp_keys.key_file), str(idp_keys.cert_file))
     (folder / "metadata" / "saml-idp").mkdir(parents=True, exist_ok=True)

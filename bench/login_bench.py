@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_config import ORDINARY_RISK
 from tests.databases import postgres_schema
 from tests.flows.federation import Federation, make_keys, running_federation
 from tests.flows.oidc_peers import RelyingParty, relying_party
@@ -119,6 +120,7 @@ def main() -> None:
         high = "1000000/minute"
         limits = ("\n[limits]\nenabled = false\n" if args.no_limits else
                   f'\n[limits]\nper_ip = "{high}"\nper_upstream = "{high}"\nper_downstream = "{high}"\n')
+        limits += ORDINARY_RISK
         with running_federation(folder / "instance", make_keys(folder / "keys"), database_url,
                                 extra_config=limits) as federation:
             late = federation.broker_late

@@ -47,6 +47,7 @@ warnings.filterwarnings("ignore", module="authlib")
 import requests  # noqa: E402
 from sqlalchemy import make_url  # noqa: E402
 
+from bench.bench_config import ORDINARY_RISK  # noqa: E402
 from bench.cost_counters import CostMeter, Costs, RoundTripProxy  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
 from tests.flows.federation import ExtraUpstream, Federation, make_keys, running_federation, saml_status  # noqa: E402
@@ -207,6 +208,7 @@ def main() -> None:
         city = CityIdp(folder / "idp-keys", options={"email_verified": "true"})
         high = "1000000/minute"
         limits = f'\n[limits]\nper_ip = "{high}"\nper_upstream = "{high}"\nper_downstream = "{high}"\n'
+        limits += ORDINARY_RISK
         federation = stack.enter_context(running_federation(
             folder / "instance", make_keys(folder / "keys"), proxied, redis_url=args.redis_url,
             extra_upstreams=(ExtraUpstream("city", city.build, host="localhost"),), extra_config=limits))
