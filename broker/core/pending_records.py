@@ -253,10 +253,22 @@ def _to_value(value: object) -> object:
     raise TypeError(f"a pending record cannot hold a {type(value).__name__}")
 
 
+#: each record class's field types, resolved once (``typing.get_type_hints`` evaluates the annotations' text
+#: each time it is called)
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def _from_object(cls: type[R], raw: object) -> R:
     if not isinstance(raw, dict):
         raise TypeError(f"{cls.__name__} must be a JSON object")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     # a member missing from an older record is its field's default, when the field has one (else KeyError)
     return cls(**{f.name: _from_value(hints[f.name], raw[f.name]) for f in fields(cls)
                   if f.name in raw or f.default is MISSING})
