@@ -261,17 +261,9 @@ DEFENCES: tuple[Defence, ...] = (
     Defence(
         name="audit-appends-serialized",
         path="broker/storage/audit.py",
-        old=(
-            "            taken = session.execute(update(AuditChainHeadRow).where(at_head)"
-            ".values(seq=AuditChainHeadRow.seq + 1)\n"
-            "                                    .returning(AuditChainHeadRow.seq, AuditChainHeadRow.hash))"
-            ".one_or_none()\n"
-        ),
-        new="""            taken = session.execute(select(AuditChainHeadRow.seq + 1, AuditChainHeadRow.hash)
-                                    .where(at_head)).one_or_none()
-            if taken is not None:
-                session.execute(update(AuditChainHeadRow).where(at_head).values(seq=taken[0]))
-""",
+        old="            taken = connection.execute(_LOCK_HEAD_SQLITE, first).one_or_none()\n",
+        new="            taken = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == self._first))"
+            ".one_or_none()\n",
         tests=("tests/storage/test_audit_chains.py::test_concurrent_appenders_never_fork_the_chain",),
         why="the head is read before it is locked (SELECT, then UPDATE)",
     ),
