@@ -1,6 +1,7 @@
 """Broker configuration the benches share.
 
-``ORDINARY_RISK``: the benches sign one citizen in hundreds of times an hour. Under the default risk rule (more
+``ORDINARY_RISK``: the benches sign each citizen in many times an hour (one citizen in ``login_bench`` and
+``login_cost_bench``; a few hundred, each many times, in ``gunicorn_bench``). Under the default risk rule (more
 than 20 logins of one account in the window → step-up, ``broker.core.risk.VELOCITY_RULE``) every login after the
 20th became a risk challenge: a forced step-up signed in without a second factor, with two more audit records in
 transactions of their own, which an ordinary citizen's login never has (about 2 ms of the broker's CPU per login

@@ -5,7 +5,11 @@ worker). ``idp_app()``: the pysaml2 test IdP (``tests.peers.saml_idp.TestIdp``, 
 signing swapped for the in-process xmlsec backend (``broker.saml.xmlsec_backend``) instead of one ``xmlsec1``
 program run per signature (about 14 signed Responses/s, which would make the peer the bottleneck).
 
-Configuration comes from environment variables set by the bench (see each factory).
+Both peers know ``BENCH_CITIZENS`` citizens (``bench/bench_citizens.py``: N distinct people, so that concurrent
+logins do not all queue on one account's row lock as they did with one citizen) and auto-log in the one the
+request's ``bench_citizen`` cookie names (a WSGI wrapper sets a context variable per request; gthread workers
+serve each request on one thread). Configuration comes from environment variables set by the bench (see each
+factory).
 """
 
 from __future__ import annotations
@@ -14,39 +18,51 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def op_app() -> Any:
-    """BENCH_OP_ISSUER, BENCH_OP_CLIENT_ID, BENCH_OP_SECRET_FILE, BENCH_OP_REDIRECT_URI."""
+    """BENCH_OP_ISSUER, BENCH_OP_CLIENT_ID, BENCH_OP_SECRET_FILE, BENCH_OP_REDIRECT_URI, BENCH_CITIZENS.
+
+    ``auto_login`` names citizen 0; the store's look-up of that name answers with the request's citizen."""
+    from bench.bench_citizens import choosing, count_from_env, current, op_user
     from broker.demo.oidc_provider import create_demo_provider
-    from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings
-    from tests.flows.federation import CITIZEN
+    from broker.demo.oidc_provider_config import DemoClient, DemoProviderSettings, DemoUser
 
     env = os.environ
+    count = count_from_env()
+    users = tuple(op_user(n) for n in range(count))
     provider = create_demo_provider(DemoProviderSettings(
         issuer=env["BENCH_OP_ISSUER"],
         clients=(DemoClient(env["BENCH_OP_CLIENT_ID"], Path(env["BENCH_OP_SECRET_FILE"]).read_text(),
                             (env["BENCH_OP_REDIRECT_URI"],)),),
-        users=(CITIZEN,),
-        auto_login=CITIZEN.username,
+        users=users,
+        auto_login=users[0].username,
     ))
-    return provider.app
+    look_up = provider.store.user
+
+    def user(username: str) -> DemoUser | None:
+        return users[current()] if username == users[0].username else look_up(username)
+
+    provider.store.user = user  # type: ignore[method-assign]
+    return choosing(provider.app, count)
 
 
 def idp_app() -> Any:
-    """BENCH_IDP_ENTITY_ID, BENCH_IDP_KEY, BENCH_IDP_CERT, BENCH_IDP_SP_METADATA (the broker's SP metadata file)."""
+    """BENCH_IDP_ENTITY_ID, BENCH_IDP_KEY, BENCH_IDP_CERT, BENCH_IDP_SP_METADATA (the broker's SP metadata file),
+    BENCH_CITIZENS. The app's one user is a ``RequestCitizen``: its values are the request's citizen's."""
+    from bench.bench_citizens import RequestCitizen, choosing, count_from_env, idp_user
     from broker.saml.xmlsec_backend import install_in_process_backend
-    from tests.flows.saml_upstream import CITIZEN
-    from tests.peers.saml_idp import TestIdp
+    from tests.peers.saml_idp import IdpUser, TestIdp
 
     env = os.environ
     idp = TestIdp(env["BENCH_IDP_ENTITY_ID"], env["BENCH_IDP_KEY"], env["BENCH_IDP_CERT"],
                   sp_metadata=Path(env["BENCH_IDP_SP_METADATA"]).read_text())
     install_in_process_backend(idp.server)
-    app = idp.app(CITIZEN)
+    count = count_from_env()
+    app = idp.app(cast(IdpUser, RequestCitizen([idp_user(n) for n in range(count)])))
     state = app.extensions["test_idp"]
 
     def forgetful(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -54,7 +70,7 @@ def idp_app() -> Any:
             del state.seen[:]
         return app(environ, start_response)
 
-    return forgetful
+    return choosing(forgetful, count)
 
 
 def counted_broker_app() -> Any:

@@ -3,6 +3,7 @@
     python bench/gunicorn_bench.py [--logins 400] [--seconds 10] [--concurrency 1,4,16] [--workers 3] [--threads 4]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--redis-url redis://127.0.0.1:6379/11]
         [--profile-seconds 6] [--count-sql] [--synchronous-commit-off] [--bridges saml->oidc,oidc->saml] [--keep]
+        [--citizens 200]
 
 What runs (everything on 127.0.0.1, each in its own process so CPU can be told apart):
 
@@ -13,6 +14,14 @@ What runs (everything on 127.0.0.1, each in its own process so CPU can be told a
 - the demo OpenID provider (``broker.demo``, auto-login) and a pysaml2 SAML IdP (``tests.peers.saml_idp``,
   auto-login, signing in-process), each under its own one-worker gunicorn (``bench/bench_peers.py``);
 - the "browsers" and the apps: threads of this process, one fresh cookie jar per login (no SSO shortcut).
+
+The logins are of ``--citizens`` different citizens (``bench/bench_citizens.py``), each bridge taking them in
+turn (its k-th login is citizen k mod N; a cookie the browser sends the peers says which): concurrent logins are
+of different people, as in a city, instead of all queueing on one account's row lock (``--citizens 1``, the
+earlier bench: ``complete_login`` 150-300 ms at c16 against 2 ms at c1). Before the measured runs every citizen
+signs in once through each bridge, so the figures are of returning citizens, as most of a city's logins are (a
+first login also creates the account: "new accounts" below). At the end the broker's accounts and linked
+identities are counted against the citizens signed in.
 
 Two bridges, each login complete:
 
@@ -77,6 +86,10 @@ from authlib.jose import JsonWebKey, jwt  # noqa: E402
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # noqa: E402
 from sqlalchemy import make_url, text  # noqa: E402
 
+from bench.bench_citizens import COOKIE as CITIZEN_COOKIE  # noqa: E402
+from bench.bench_citizens import DEFAULT as DEFAULT_CITIZENS  # noqa: E402
+from bench.bench_citizens import ENV as CITIZENS_ENV  # noqa: E402
+from bench.bench_citizens import idp_user, op_user  # noqa: E402
 from bench.bench_config import ORDINARY_RISK  # noqa: E402
 from bench.workers import run_bounded  # noqa: E402
 from broker.keys.keyring import generate_keyring  # noqa: E402
@@ -85,13 +98,14 @@ from broker.storage import create_engine_for, upgrade  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
 from tests.flows.federation import CLIENT_ID, UPSTREAM, _write_instance, make_keys  # noqa: E402
 from tests.flows.saml_peers import SpKeys, TestSp  # noqa: E402
-from tests.peers.browser import Browser  # noqa: E402
+from tests.peers.browser import ALLOWED_HOSTS, Browser  # noqa: E402
 from tests.peers.saml_idp import TestIdp  # noqa: E402
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CLK = os.sysconf("SC_CLK_TCK")
 APP_ID, APP_REDIRECT = "bench-app", "http://127.0.0.1:9/callback"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+IDP_UPSTREAM = "city"  # the SAML IdP's name at the broker (``write_instance``)
 LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss login=%({x-bench-login}i)s sql=%({x-bench-sql}o)s'
 LOG_LINE = re.compile(r'"(\S+) (\S+) [^"]*" (\d{3}) \S+ ([\d.]+)s login=(\S+) sql=(\d+ \d+|-)')
 
@@ -183,11 +197,15 @@ def wait_for(server: Server, path: str, log: Path, timeout: float = 60.0) -> Non
 
 class BenchBrowser(Browser):
     """The test browser, tagging every request with the login's id (its session headers go on every request,
-    the cross-site POSTs included)."""
+    the cross-site POSTs included) and telling the peers which citizen signs in (``bench_citizen`` cookie, sent
+    to both peer hosts, 127.0.0.1 and localhost; the broker on 127.0.0.1 gets it too and ignores it)."""
 
-    def __init__(self, login_id: str) -> None:
+    def __init__(self, login_id: str, citizen: int = 0) -> None:
         super().__init__(timeout=30.0)
         self.session.headers["X-Bench-Login"] = login_id
+        for host in ALLOWED_HOSTS:  # http.cookiejar keeps a dotless host's cookies as <host>.local (RFC 2965 §1)
+            domain = host if "." in host else host + ".local"
+            self.session.cookies.set(CITIZEN_COOKIE, str(citizen), domain=domain, path="/")
 
 
 def self_submitting(page: requests.Response) -> tuple[str, dict[str, str]] | None:
@@ -239,27 +257,44 @@ class Bench:
     token_endpoint: str
     jwks: Any
     app_secret: str
+    #: how many citizens the peers know (``bench_citizens``)
+    citizens: int = 1
     local: threading.local = field(default_factory=threading.local)
+    #: per upstream: how many logins were started, and the citizens whose login started
+    started: Counter[str] = field(default_factory=Counter)
+    used: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def citizen(self, upstream: str) -> int:
+        """The next citizen of ``upstream``'s logins: each in turn, k-th login -> citizen k mod N."""
+        with self.lock:
+            n = self.started[upstream] % self.citizens
+            self.started[upstream] += 1
+            self.used[upstream].add(n)
+        return n
 
     def saml_login(self, login_id: str, check: bool = False) -> None:
         request_id, location = self.sp.redirect_request()
-        with BenchBrowser(login_id) as browser:
+        citizen = self.citizen(UPSTREAM)
+        with BenchBrowser(login_id, citizen) as browser:
             _, fields = drive(browser, location + "&idp_hint=" + UPSTREAM, self.sp.acs_url)
         response = fields.get("SAMLResponse")
         if response is None or SUCCESS not in base64.b64decode(response).decode():
             raise RuntimeError(f"no successful SAML Response: {fields}")
         if check:  # pysaml2 as the SP: both signatures (xmlsec1), audience, InResponseTo, conditions
             parsed = self.sp.parse(response, request_id)
-            assert parsed is not None and parsed.get_identity().get("mail") == ["anna@example.org"], parsed
+            mail = op_user(citizen).claims["email"]
+            assert parsed is not None and parsed.get_identity().get("mail") == [mail], parsed
 
     def oidc_login(self, login_id: str, check: bool = False) -> None:
         verifier, state, nonce = generate_token(48), generate_token(20), generate_token(20)
         query = {"response_type": "code", "client_id": APP_ID, "redirect_uri": APP_REDIRECT,
-                 "scope": "openid profile email", "state": state, "nonce": nonce, "idp_hint": "city",
+                 "scope": "openid profile email", "state": state, "nonce": nonce, "idp_hint": IDP_UPSTREAM,
                  "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}
         url = requests.Request("GET", self.authorization_endpoint, params=query).prepare().url
         assert url is not None
-        with BenchBrowser(login_id) as browser:
+        citizen = self.citizen(IDP_UPSTREAM)
+        with BenchBrowser(login_id, citizen) as browser:
             location, _ = drive(browser, url, APP_REDIRECT)
         answer = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         if answer.get("state") != state or "code" not in answer or answer.get("iss") != self.issuer:
@@ -278,7 +313,7 @@ class Bench:
             "nonce": {"essential": True, "value": nonce}, "sub": {"essential": True}})
         claims.validate(leeway=5)
         if check:
-            assert claims.get("email") in (None, "aino@city.example"), claims
+            assert claims.get("email") in (None, idp_user(citizen).attributes["mail"][0]), claims
 
 
 # -- measuring ------------------------------------------------------------------------------------------------------
@@ -299,6 +334,18 @@ class Parties:
         try:
             with engine.connect() as connection:
                 return int(connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one())
+        finally:
+            engine.dispose()
+
+    def accounts(self) -> tuple[int, Counter[str]]:
+        """The broker's accounts, and its linked identities per upstream (one of each per citizen and upstream,
+        the broker linking nothing here: the citizens' e-mail addresses differ between the peers)."""
+        engine = create_engine_for(self.schema_url)
+        try:
+            with engine.connect() as connection:
+                accounts = int(connection.execute(text("SELECT count(*) FROM accounts")).scalar_one())
+                rows = connection.execute(text("SELECT upstream, count(*) FROM linked_identities GROUP BY upstream"))
+                return accounts, Counter({str(upstream): int(n) for upstream, n in rows})
         finally:
             engine.dispose()
 
@@ -386,10 +433,12 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
     time.sleep(0.3)  # let the access log lines of the checked login land before the offset is taken
     offset = access_log.stat().st_size
     metrics_before, audit_before = scrape(bench.broker_url), parties.audit_records()
+    accounts_before = parties.accounts()[0]
     before, machine_before = parties.snapshot(), machine_busy()
     run = run_bounded(lambda n: login(f"{tag}-{n}"), concurrency, logins, seconds)
     after, machine_after = parties.snapshot(), machine_busy()
     metrics_after, audit_after = scrape(bench.broker_url), parties.audit_records()
+    accounts_after = parties.accounts()[0]
     login(f"{tag}-last", check=True)  # and the last
     time.sleep(0.5)  # gunicorn writes access log lines after the response
     per_login, statuses, broker_requests, sql = broker_times(access_log, offset, tag + "-")
@@ -406,13 +455,22 @@ def run_level(bench: Bench, parties: Parties, access_log: Path, bridge: str, con
             "requests": broker_requests / max(1, len(server)), "statuses": dict(statuses), "cpu": cpu,
             "machine": machine_after - machine_before,
             "metrics": {k: v - metrics_before.get(k, 0.0) for k, v in metrics_after.items()}, "sql": sql,
-            "audit": audit_after - audit_before}
+            "audit": audit_after - audit_before, "new_accounts": accounts_after - accounts_before}
 
 
-def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
+def print_accounts(bench: Bench, parties: Parties) -> None:
+    """The broker's accounts against the citizens signed in (a failed login may have signed in none)."""
+    accounts, identities = parties.accounts()
+    used = {upstream: len(citizens) for upstream, citizens in bench.used.items()}
+    verdict = "as expected" if accounts == sum(used.values()) and identities == Counter(used) else "MISMATCH"
+    print(f"\naccounts in the broker's database: {accounts}; linked identities per upstream {dict(identities)}; "
+          f"distinct citizens whose login started, per upstream {used} (of {bench.citizens}): {verdict}")
+
+
+def print_table(rows: list[dict[str, Any]], workers: int, threads: int, citizens: int = 1) -> None:
     print()
     print(f"broker: gunicorn {workers} workers x {threads} threads (gthread), PostgreSQL + Redis sessions; "
-          "peers: 1 gunicorn worker each; driver: this process")
+          f"peers: 1 gunicorn worker each; driver: this process; {citizens} citizen(s), taken in turn")
     header = (f"{'bridge':<11} {'conc':>4} {'logins':>6} {'/s':>6} {'p50':>6} {'p95':>6} {'p99':>6} | "
               f"{'brk50':>6} {'brk99':>6} {'req':>4} | {'brkCPU':>6} | {'broker':>6} {'pg':>5} {'redis':>5} "
               f"{'peers':>5} {'driver':>6} {'other':>5} {'cores':>5}")
@@ -445,7 +503,7 @@ def print_table(rows: list[dict[str, Any]], workers: int, threads: int) -> None:
         calls = ", ".join(f"{k[9:]} {v:.1f}" for k, v in metric.items() if k.startswith("upstream:"))
         print(f"  {r['bridge']:<11} c{r['concurrency']:<3} server {r['srv_mean'] * 1e3:5.1f}, minus upstream calls "
               f"{r['srv_mean'] * 1e3 - upstream:5.1f} | steps: {steps} | upstream: {calls or '-'} | audit records "
-              f"{r['audit'] / logins:.1f}")
+              f"{r['audit'] / logins:.1f} | new accounts {r['new_accounts']}")
     if any(r["sql"] for r in rows):
         print("\nSQL per login (--count-sql: statements / commits the broker sent, by request path)")
         for r in rows:
@@ -642,7 +700,11 @@ def main() -> None:
     parser.add_argument("--count-sql", action="store_true",
                         help="count the SQL statements and commits per login (SQLAlchemy events in the broker)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, profile)")
+    parser.add_argument("--citizens", type=int, default=DEFAULT_CITIZENS,
+                        help="how many different citizens sign in, in turn (1: every login the same one)")
     args = parser.parse_args()
+    if args.citizens < 1:
+        parser.error("--citizens must be at least 1")
     levels = [int(x) for x in args.concurrency.split(",")]
     bridges = [b for b in args.bridges.split(",") if b]
     scratch = Path(tempfile.mkdtemp(prefix="gunicorn-bench-"))
@@ -678,7 +740,8 @@ def main() -> None:
         op = gunicorn("op", "bench_peers:op_app()", ports["op"], {
             "BENCH_OP_ISSUER": op_url, "BENCH_OP_CLIENT_ID": CLIENT_ID,
             "BENCH_OP_SECRET_FILE": str(instance / "certs" / "op-client.secret"),
-            "BENCH_OP_REDIRECT_URI": f"{broker_url}/upstream/oidc/{UPSTREAM}/callback"},
+            "BENCH_OP_REDIRECT_URI": f"{broker_url}/upstream/oidc/{UPSTREAM}/callback",
+            CITIZENS_ENV: str(args.citizens)},
             op_log, workers=1, threads=args.peer_threads)
         servers.append(op)
         wait_for(broker, "/healthz", broker_log)
@@ -688,7 +751,8 @@ def main() -> None:
         idp_log = scratch / "idp.log"
         idp = gunicorn("idp", "bench_peers:idp_app()", ports["idp"], {
             "BENCH_IDP_ENTITY_ID": idp_url, "BENCH_IDP_KEY": str(keys / "city-idp" / "signing.key"),
-            "BENCH_IDP_CERT": str(keys / "city-idp" / "signing.crt"), "BENCH_IDP_SP_METADATA": str(sp_metadata)},
+            "BENCH_IDP_CERT": str(keys / "city-idp" / "signing.crt"), "BENCH_IDP_SP_METADATA": str(sp_metadata),
+            CITIZENS_ENV: str(args.citizens)},
             idp_log, workers=1, threads=args.peer_threads, host="localhost")
         servers.append(idp)
         wait_for(op, "/.well-known/openid-configuration", op_log)
@@ -697,7 +761,8 @@ def main() -> None:
         discovery = requests.get(broker_url + "/.well-known/openid-configuration", timeout=10).json()
         bench = Bench(broker_url, sp, discovery["issuer"], discovery["authorization_endpoint"],
                       discovery["token_endpoint"],
-                      JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"], timeout=10).json()), app_secret)
+                      JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"], timeout=10).json()), app_secret,
+                      args.citizens)
         redis_pid = None
         try:
             import redis
@@ -709,10 +774,21 @@ def main() -> None:
             pass
         parties = Parties(broker, op, idp, app_name, args.database_url, redis_pid, database_url)
         print(f"broker {broker_url} (gunicorn {args.workers}x{args.threads} gthread), demo OP {op_url}, SAML IdP "
-              f"{idp_url}; PostgreSQL options {make_url(database_url).query.get('options')}; sessions {args.redis_url}")
-        for n in range(6):  # warm-up: the first logins create the accounts and fill every worker's caches
-            bench.saml_login(f"warm-{n}", check=n == 0)
-            bench.oidc_login(f"warm-{n}", check=n == 0)
+              f"{idp_url}; PostgreSQL options {make_url(database_url).query.get('options')}; sessions "
+              f"{args.redis_url}; {args.citizens} citizen(s)")
+        # Warm-up: every citizen signs in once through each bridge, so the measured logins are of returning
+        # citizens, as most of a city's are (a first login also creates the account); it fills every worker's
+        # caches too.
+        bench.saml_login("warm-check", check=True)
+        bench.oidc_login("warm-check", check=True)
+
+        def both(n: int) -> None:
+            bench.saml_login(f"warm-{n}")
+            bench.oidc_login(f"warm-{n}")
+
+        warm = run_bounded(both, 8, max(6, args.citizens), 600)
+        if warm.failures:
+            raise RuntimeError(f"warm-up logins failed: {warm.failures[:3]}")
         rows = []
         for bridge in bridges:
             for level in levels:
@@ -720,9 +796,10 @@ def main() -> None:
                 rows.append(row)
                 print(f"  {bridge} c{level}: {row['logins']} logins, {row['rate']:.1f}/s, "
                       f"{len(row['failures'])} failures", flush=True)
-        print_table(rows, args.workers, args.threads)
+        print_table(rows, args.workers, args.threads, args.citizens)
         if args.profile_seconds > 0:
             profile(bench, parties, args.profile_seconds, scratch)
+        print_accounts(bench, parties)
     finally:
         for server in reversed(servers):
             server.stop()

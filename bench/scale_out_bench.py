@@ -2,7 +2,7 @@
 
     python bench/scale_out_bench.py [--instances 1,2,3] [--workers 1] [--threads 4] [--concurrency 6]
         [--logins 300] [--seconds 20] [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
-        [--redis-url redis://127.0.0.1:6379/13] [--keep]
+        [--redis-url redis://127.0.0.1:6379/13] [--citizens 200] [--keep]
 
 Each broker instance is its own gunicorn (``deploy/gunicorn.conf.py``, gthread, ``--workers`` each) with the same
 instance settings, the same PostgreSQL schema (throw-away, dropped afterwards) and the same Redis (sessions,
@@ -10,7 +10,9 @@ pending state, rate limits; limits off here, as in ``bench/gunicorn_bench.py``).
 with ``SO_REUSEPORT`` (gunicorn ``--reuse-port``): the kernel spreads the browsers' connections over the
 instances, as a load balancer without sticky sessions would, so one login's requests may land on different
 instances. Instances are started one after the other and each step is measured with all of them running. The
-peers (demo OpenID provider, pysaml2 IdP) and the driver are those of ``gunicorn_bench`` (functions imported).
+peers (demo OpenID provider, pysaml2 IdP) and the driver are those of ``gunicorn_bench`` (functions imported),
+with its ``--citizens`` (``bench/bench_citizens.py``): the logins are of that many citizens in turn, so that
+concurrent logins do not all queue on one account's row lock (``--citizens 1``: every login the same citizen).
 
 The load is S1 (SAML app -> broker -> OpenID provider, ``idp_hint``; each Response's status checked, the first
 and last of each step parsed by pysaml2 with ``xmlsec1``) at a fixed concurrency, bounded by ``--logins`` and
@@ -45,6 +47,8 @@ import requests
 from authlib.jose import JsonWebKey
 from sqlalchemy import make_url, text
 
+from bench.bench_citizens import DEFAULT as DEFAULT_CITIZENS
+from bench.bench_citizens import ENV as CITIZENS_ENV
 from bench.gunicorn_bench import (
     Bench,
     Server,
@@ -154,8 +158,9 @@ def run_step(bench: Bench, cluster: Cluster, concurrency: int, logins: int, seco
                 per_instance, waits, Counter(failure[:160] for failure in run.failures))
 
 
-def print_steps(steps: list[Step], workers: int, threads: int, concurrency: int) -> None:
-    print(f"\nS1 logins at concurrency {concurrency}; each instance: gunicorn {workers} worker(s) x {threads} threads")
+def print_steps(steps: list[Step], workers: int, threads: int, concurrency: int, citizens: int = 1) -> None:
+    print(f"\nS1 logins at concurrency {concurrency} of {citizens} citizen(s) in turn; each instance: gunicorn "
+          f"{workers} worker(s) x {threads} threads")
     header = (f"{'inst':>4} {'logins':>6} {'/s':>6} {'/s per instance':<16} | {'broker':>6} {'pg':>5} {'redis':>5} "
               f"{'peers+drv':>9} | {'lock%':>5} {'wait%':>5} | {'cores':>5}")
     print(header)
@@ -184,7 +189,7 @@ def print_steps(steps: list[Step], workers: int, threads: int, concurrency: int)
           "the machine on average (of 2). Provisional figures from a shared 2-core machine.")
 
 
-def extrapolate(steps: list[Step]) -> None:
+def extrapolate(steps: list[Step], citizens: int = 1) -> None:
     average = CITIZENS * SHARE * LOGINS_EACH / (WINDOW_HOURS * 3600)
     peak = average * PEAK
     print(f"\nExtrapolation for a city of {CITIZENS:,} citizens: {SHARE:.0%} sign in between 7:00 and 9:00 with "
@@ -209,8 +214,9 @@ def extrapolate(steps: list[Step]) -> None:
     print(f"  By CPU, the next limit among the shared parts (the broker scales out) is {limit}: {used:.0%} of it "
           f"at the peak. But the broker's PostgreSQL backends, when active, waited on the WAL (commit flushes) in "
           f"{wal:.0%} of the samples and on row/transaction locks in {locks:.0%}: commits per second (commits per "
-          "login from bench/login_cost_bench.py x logins/s) come before CPU. (The lock waits are an artefact in "
-          "part: every login here is the same citizen, whose rows a city's distinct citizens would not share.)")
+          "login from bench/login_cost_bench.py x logins/s) come before CPU."
+          + (" (The lock waits are an artefact in part: every login here is the same citizen, whose rows a city's "
+             "distinct citizens would not share; see --citizens.)" if citizens == 1 else ""))
 
 
 def main() -> None:
@@ -223,8 +229,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="at most this long per step")
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="a spare Redis database number")
+    parser.add_argument("--citizens", type=int, default=DEFAULT_CITIZENS,
+                        help="how many different citizens sign in, in turn (1: every login the same one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
+    if args.citizens < 1:
+        parser.error("--citizens must be at least 1")
     counts = sorted({int(x) for x in args.instances.split(",")})
     scratch = Path(tempfile.mkdtemp(prefix="scale-out-bench-"))
     schema = postgres_schema(args.database_url)
@@ -266,7 +276,8 @@ def main() -> None:
         op = gunicorn("op", "bench_peers:op_app()", ports["op"], {
             "BENCH_OP_ISSUER": op_url, "BENCH_OP_CLIENT_ID": CLIENT_ID,
             "BENCH_OP_SECRET_FILE": str(instance / "certs" / "op-client.secret"),
-            "BENCH_OP_REDIRECT_URI": f"{broker_url}/upstream/oidc/{UPSTREAM}/callback"},
+            "BENCH_OP_REDIRECT_URI": f"{broker_url}/upstream/oidc/{UPSTREAM}/callback",
+            CITIZENS_ENV: str(args.citizens)},
             scratch / "op.log", workers=1, threads=8)
         servers.append(op)
         cluster.peers.append(op)
@@ -275,7 +286,8 @@ def main() -> None:
         discovery = requests.get(broker_url + "/.well-known/openid-configuration", timeout=10).json()
         bench = Bench(broker_url, sp, discovery["issuer"], discovery["authorization_endpoint"],
                       discovery["token_endpoint"],
-                      JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"], timeout=10).json()), app_secret)
+                      JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"], timeout=10).json()), app_secret,
+                      args.citizens)
         try:
             import redis
 
@@ -285,7 +297,7 @@ def main() -> None:
         except Exception:
             cluster.redis_pid = None
         print(f"broker {broker_url} (SO_REUSEPORT), demo OP {op_url}; PostgreSQL schema via {args.database_url}; "
-              f"Redis {args.redis_url}", flush=True)
+              f"Redis {args.redis_url}; {args.citizens} citizen(s)", flush=True)
         steps: list[Step] = []
         for count in counts:
             while len(cluster.brokers) < count:
@@ -294,8 +306,8 @@ def main() -> None:
                 bench.saml_login(f"warm{count}-{n}", check=n == 0)
             steps.append(run_step(bench, cluster, args.concurrency, args.logins, args.seconds))
             print(f"  {count} instance(s): {steps[-1].logins} logins in {steps[-1].seconds:.1f} s", flush=True)
-        print_steps(steps, args.workers, args.threads, args.concurrency)
-        extrapolate(steps)
+        print_steps(steps, args.workers, args.threads, args.concurrency, args.citizens)
+        extrapolate(steps, args.citizens)
     finally:
         for server in reversed(servers):
             server.stop()
