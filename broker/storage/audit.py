@@ -154,7 +154,7 @@ class SqlAuditLog:
                          "reference": event.reference, "chain": chain, "seq": seq, "prev_hash": prev_hash,
                          "hash": digest})
             seq, prev_hash = seq + 1, digest
-        connection.execute(_INSERT_RECORD, rows)
+        connection.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)  # one row: no executemany
         connection.execute(_MOVE_HEAD, {"chain_id": chain, "new_seq": seq - 1, "new_hash": prev_hash})
 
     def _take_head(self, connection: Connection) -> tuple[int, int, str]:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, Row, bindparam, func, insert, select
 
 from broker.core.consent import Consent, ConsentHow
 from broker.core.ports import ConsentStore
-from broker.storage.db import connection_factory, reader_factory, session_factory
+from broker.storage.db import connection_factory, reader_factory
 from broker.storage.tables import ConsentRow
 
 # The login path's statements in SQLAlchemy Core, built once (issue 21: the ORM added only cost); they run on
@@ -28,7 +28,6 @@ def _consent(row: ConsentRow | Row[Any]) -> Consent:
 
 class SqlConsentStore:
     def __init__(self, engine: Engine) -> None:
-        self._sessions = session_factory(engine)
         self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._core = connection_factory(engine)  # the login path's two statements
 

@@ -23,7 +23,7 @@ from broker.core.claims import ClaimValue
 from broker.core.grants import Grant, NewToken, Redemption, TokenKind, TokenRecord, token_hash
 from broker.core.ports import GrantStore
 from broker.storage.codec import decode_claims, encode_claims
-from broker.storage.db import connection_factory, reader_factory, rowcount, session_factory
+from broker.storage.db import connection_factory, rowcount, session_factory
 from broker.storage.sealing import VERSION, Sealer, UnreadableValue
 from broker.storage.tables import OidcGrantRow, OidcTokenRow
 
@@ -97,7 +97,6 @@ class SqlGrantStore:
         """``sealer``: the claims key ring, to keep ``Grant.released``; None (maintenance commands that only
         purge): released values are not kept, and stored ones read as not kept."""
         self._sessions = session_factory(engine)
-        self._reads = reader_factory(engine)  # no transaction: one round trip per read
         self._core = connection_factory(engine)  # the login path and token endpoint: Core statements
         self._sealer = sealer
 

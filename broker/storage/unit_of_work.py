@@ -47,13 +47,18 @@ class _Step:
     #: what stores put off to the step's end (``at_step_end``): per key, the items and what writes them
     deferred: dict[Hashable, tuple[list[Any], Callable[[Connection, list[Any]], None]]] = field(default_factory=dict)
 
+    def connection(self) -> Connection:
+        """The step's connection for Core statements, the step's pending ORM writes sent first (a Core statement
+        is sent at once, and may refer to them)."""
+        self.session.flush()
+        return self.session.connection()
+
     def write_deferred(self) -> None:
         """Each store's deferred items, written by its callback on the step's connection, in the order the
         stores first deferred something."""
         if not self.deferred:
             return
-        self.session.flush()
-        connection = self.session.connection()
+        connection = self.connection()
         for items, write in self.deferred.values():
             write(connection, items)
 
@@ -62,11 +67,17 @@ class _Step:
 _open: ContextVar[_Step | None] = ContextVar("broker_unit_of_work", default=None)
 
 
-def _step_for(pool: Pool) -> Session | None:
-    """The open step's session when it is on ``pool``'s database (an engine and its ``reading`` variant share
-    one pool), else None."""
+def _step_on(pool: Pool) -> _Step | None:
+    """The open step when it is on ``pool``'s database (an engine and its ``reading`` variant share one pool),
+    else None."""
     step = _open.get()
-    return step.session if step is not None and step.pool is pool else None
+    return step if step is not None and step.pool is pool else None
+
+
+def _step_for(pool: Pool) -> Session | None:
+    """The open step's session when it is on ``pool``'s database, else None."""
+    step = _step_on(pool)
+    return step.session if step is not None else None
 
 
 class StepSessions:
@@ -124,13 +135,12 @@ class StepConnections:
     def begin(self, *, savepoint: bool = False) -> Iterator[Connection]:
         """A transaction of its own, committed at the end of the block; in a step, the step's connection (its
         pending ORM writes flushed first), in a SAVEPOINT with ``savepoint``."""
-        session = _step_for(self._pool)
-        if session is None:
+        step = _step_on(self._pool)
+        if step is None:
             with self._engine.begin() as own:
                 yield own
             return
-        session.flush()
-        connection = session.connection()
+        connection = step.connection()
         if savepoint:
             with connection.begin_nested():
                 yield connection
@@ -140,13 +150,12 @@ class StepConnections:
     @contextmanager
     def __call__(self) -> Iterator[Connection]:
         """A connection for reads: the step's while one is open (it sees the step's writes), else one of its own."""
-        session = _step_for(self._pool)
-        if session is None:
+        step = _step_on(self._pool)
+        if step is None:
             with self._reader.connect() as own:
                 yield own
         else:
-            session.flush()
-            yield session.connection()
+            yield step.connection()
 
 
 def at_step_end(pool: Pool, key: Hashable,
@@ -155,8 +164,8 @@ def at_step_end(pool: Pool, key: Hashable,
     step commits (one list per ``key``, so a store's items of one step are written together, in one go); None when
     no step is open (on SQLite never: see the module docstring), and the store writes at once. If the step raises,
     nothing of it is written, as for its other writes."""
-    step = _open.get()
-    if step is None or step.pool is not pool:
+    step = _step_on(pool)
+    if step is None:
         return None
     deferred = step.deferred.get(key)
     if deferred is None:
